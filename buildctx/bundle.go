@@ -1,0 +1,100 @@
+package buildctx
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/dindbundler/dindbundler/manifest"
+)
+
+// Bundle is everything the bundle's context is made of.
+type Bundle struct {
+	Dockerfile, Entrypoint []byte // dind/Dockerfile and dind/entrypoint.sh
+	ComposeFile            string
+	ConfigDir              string // "" → an empty /app/config
+	DotEnv                 []byte // the bundle's .env (see DotEnv)
+	ManifestPath           string // the merged manifest
+	Manifest               manifest.Manifest
+	CertDir                string
+	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
+	RunUID, RunGID         int
+	Archive                string // images.tar, images.tar.gz or images.tar.zst
+}
+
+// Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
+// directories but reads no file contents.
+func Plan(b Bundle) ([]Entry, error) {
+	if b.Archive == "" || b.ManifestPath == "" || b.ComposeFile == "" {
+		return nil, fmt.Errorf("bundle context: archive, manifest and compose file are all required")
+	}
+	entries := []Entry{
+		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
+		{Name: "entrypoint.sh", Data: b.Entrypoint, Mode: 0o755},
+		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644},
+		// The .env holds the stack's secrets: readable by root only inside the bundle.
+		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
+		{Name: "app/bundle", Dir: true, Mode: 0o755},
+		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
+		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
+		{Name: path.Base(filepath.ToSlash(b.Archive)), Src: b.Archive, Mode: 0o644},
+	}
+	if b.ConfigDir != "" {
+		tree, err := Tree(b.ConfigDir, "app/config", 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, tree...)
+	} else {
+		entries = append(entries, Entry{Name: "app/config", Dir: true, Mode: 0o755})
+	}
+	entries = append(entries, Entry{Name: "certs", Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
+	dirs := map[string]bool{}
+	for _, rel := range b.CertFiles {
+		name := path.Join("certs", filepath.ToSlash(rel))
+		for d := path.Dir(name); d != "certs" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			entries = append(entries, Entry{Name: d, Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
+		}
+		mode := 0o644
+		if strings.HasSuffix(rel, ".key") {
+			mode = 0o600
+		}
+		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: fs.FileMode(mode), UID: b.RunUID, GID: b.RunGID})
+	}
+	Sort(entries)
+	return entries, nil
+}
+
+// ImagesList is app/bundle/images.txt: "<image ID> <name>" per manifest image, so the POSIX sh
+// entrypoint can verify the loaded images without a JSON parser.
+func ImagesList(m manifest.Manifest) []byte {
+	var buf bytes.Buffer
+	for _, img := range m.Images {
+		fmt.Fprintf(&buf, "%s %s\n", img.Digest, img.Name)
+	}
+	return buf.Bytes()
+}
+
+var certDirLine = regexp.MustCompile(`(?m)^\s*(export\s+)?CERT_DIR\s*=`)
+
+// DotEnv is the bundle's .env: the project's own with CERT_DIR appended when it has none, or,
+// without one, a generated file with the environment name, the storage keys and CERT_DIR.
+func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte {
+	if project != nil {
+		out := append([]byte{}, project...)
+		if certDirLine.Match(project) {
+			return out
+		}
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, "CERT_DIR="+certTarget+"\n"...)
+	}
+	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\nCERT_DIR=%s\n", env, accessKey, secretKey, certTarget))
+}

@@ -1,0 +1,15 @@
+// Package dind carries the bundle's runtime files. They are embedded so the pipeline finds them
+// wherever it runs — also from a project that imports these targets with `// mage:import`.
+package dind
+
+import _ "embed"
+
+// Dockerfile builds the bundle image from the context laid out by package buildctx.
+//
+//go:embed Dockerfile
+var Dockerfile []byte
+
+// Entrypoint starts the inner dockerd, loads and verifies the images and runs the stack.
+//
+//go:embed entrypoint.sh
+var Entrypoint []byte

@@ -1,0 +1,60 @@
+package enginetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Registry starts an in-memory registry on 127.0.0.1 for the length of the test and returns its
+// host:port. The engine pulls from loopback registries over plain HTTP without configuration.
+func Registry(t testing.TB) (host string) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// PushRandom pushes an image of layers random layers of size bytes each to host/repo:tag and
+// returns that reference. Its config names linux and the host's architecture, the platform the
+// engine pulls for, so the pull does not warn about a platform mismatch.
+func PushRandom(t testing.TB, host, repo, tag string, layers int, size int64) (ref string) {
+	t.Helper()
+	img, err := random.Image(size, int64(layers))
+	if err != nil {
+		t.Fatalf("random image: %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatalf("random image config: %v", err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS = "linux"
+	cf.Architecture = runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatalf("set platform of random image: %v", err)
+	}
+	ref = fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatalf("parse %s: %v", ref, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dindbundler/dindbundler/certs"
+	"github.com/dindbundler/dindbundler/fresh"
+	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/producer"
+)
+
+// PrintPlan writes the resolved configuration and what each stage would do, and why, without
+// contacting Docker or writing anything. Decisions that need the daemon's image IDs are named as
+// such.
+func (b *Bundler) PrintPlan(w io.Writer) error {
+	c := b.Config
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("dry run: nothing is built and Docker is not contacted")
+	p("configuration:")
+	p("  work dir         %s", c.WorkDir)
+	p("  defaults file    %s (brand %s, CLI %s, variable prefix %s_)", c.DefaultsFile, c.Brand.Slug, c.Brand.CLICmd, c.Brand.EnvPrefix)
+	p("  environment      %s (from %s)", c.Env, c.EnvSource)
+	if len(c.Producer) > 0 {
+		p("  producer         %s", strings.Join(c.Producer, " "))
+	} else {
+		p("  producer         embedded SAM producer (PRODUCER is unset)")
+	}
+	if len(c.Templates) == 0 {
+		p("  templates        none: TEMPLATE is not set (required from the deploy stage on)")
+	}
+	for _, t := range c.Templates {
+		p("  template         %s", t.Path)
+		p("    output root    %s (passed as --output: %t)", t.OutputRoot, t.OutputExplicit)
+		p("    manifest       %s", t.ManifestPath)
+	}
+	p("  cert dir         %s (in the bundle: %s, owner %d:%d)", c.CertDir, c.CertTarget, c.RunUID, c.RunGID)
+	p("  compose file     %s", c.ComposeFile)
+	if c.ConfigDir != "" {
+		p("  config dir       %s", c.ConfigDir)
+	} else {
+		p("  config dir       none (CONFIG_DIR does not exist)")
+	}
+	p("  .env             %s", c.DotEnvPath)
+	p("  base image       %s", c.DindBaseImage)
+	p("  build dir        %s", c.BuildDir)
+	p("  merged manifest  %s", c.MergedManifestPath())
+	p("  images archive   %s (compression %s)", c.ArchivePath(), c.Compression)
+	p("  bundle tag       %s", c.BundleTag)
+	p("  force            %t", c.Force)
+	p("stages:")
+	if _, err := certs.Check(c.CertDir, b.now()); err != nil {
+		p("  certs     would FAIL: %v", err)
+	} else {
+		p("  certs     would check %s: passes now", c.CertDir)
+	}
+	steps, err := producer.Plan(c)
+	if err != nil {
+		p("  deploy    would FAIL: %v", err)
+		return nil
+	}
+	for _, s := range steps {
+		d, err := producer.Check(s, c.Force)
+		switch {
+		case err != nil:
+			p("  deploy    %s: would FAIL: %v", s.Template.Path, err)
+		case d.Fresh:
+			p("  deploy    %s: would skip, %s", s.Template.Path, d.Reason)
+		case s.Args != nil:
+			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
+		default:
+			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+		}
+	}
+	if d, _, err := b.manifestDecision(); err != nil {
+		p("  manifest  would merge: %v", err)
+	} else {
+		p("  manifest  would %s, %s", verb(d, "merge"), d.Reason)
+	}
+	m, err := manifest.Read(c.MergedManifestPath())
+	if err != nil {
+		p("  pull      decided after the merge (no merged manifest yet)")
+		p("  save      would save every manifest image to %s", c.ArchivePath())
+		p("  image     would build %s", c.BundleTag)
+		return nil
+	}
+	var external []string
+	for _, img := range m.Images {
+		if img.Kind == manifest.KindExternal {
+			external = append(external, img.Name)
+		}
+	}
+	p("  pull      would pull those of %d external images missing in the daemon: %s", len(external), strings.Join(external, ", "))
+	exists, mod, _ := fresh.Output(c.ArchivePath())
+	_, manifestTime, _ := fresh.Output(c.MergedManifestPath())
+	d := fresh.Decide(fresh.Facts{Force: c.Force, Output: c.ArchivePath(), OutputExists: exists, OutputTime: mod, NewestInput: c.MergedManifestPath(), NewestInputTime: manifestTime})
+	if d.Fresh {
+		p("  save      would skip if the daemon's image IDs equal the recorded ones (%d images); files: %s", len(m.Images), d.Reason)
+	} else {
+		p("  save      would save %d images, %s", len(m.Images), d.Reason)
+	}
+	p("  image     would build %s unless its context fingerprint and image ID match the last build (checked in the daemon)", c.BundleTag)
+	return nil
+}
+
+func verb(d fresh.Decision, work string) string {
+	if d.Fresh {
+		return "skip"
+	}
+	return work
+}

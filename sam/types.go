@@ -1,0 +1,91 @@
+// Package sam reads AWS SAM templates into what the embedded producer needs to build function
+// images offline: functions (Zip or Image), their code, layers, runtimes and environment.
+package sam
+
+import "fmt"
+
+// Options controls how a template's parameters and pseudo-parameters resolve.
+type Options struct {
+	// ParameterOverrides win over Parameters defaults (PARAMETER_OVERRIDES, Key=Value,...).
+	ParameterOverrides map[string]string
+	// Pseudo-parameter values; empty ones get offline defaults (us-east-1, 123456789012, the
+	// template's stem as stack name).
+	Region    string
+	AccountID string
+	StackName string
+}
+
+// Template is a parsed SAM template.
+type Template struct {
+	Path       string            // as given to ParseFile
+	Dir        string            // absolute directory of the template; relative URIs resolve here
+	Parameters map[string]string // resolved values: defaults, then overrides
+	Functions  []Function        // sorted by LogicalID
+	Layers     map[string]Layer  // AWS::Serverless::LayerVersion by logical ID
+}
+
+// Package types of a function.
+const (
+	PackageZip   = "Zip"
+	PackageImage = "Image"
+)
+
+// Code kinds of a Zip function's CodeUri.
+const (
+	CodeDir    = "dir"
+	CodeZip    = "zip"
+	CodeJar    = "jar"
+	CodeInline = "inline"
+)
+
+// Function is one AWS::Serverless::Function after Globals.Function were merged into it.
+type Function struct {
+	LogicalID   string
+	Name        string // FunctionName resolved through !Ref/!Sub, else LogicalID
+	PackageType string // PackageZip or PackageImage
+	// Architecture is "x86_64" (default) or "arm64".
+	Architecture string
+	// Environment.Variables as strings; ${VAR} placeholders are kept literally.
+	Environment map[string]string
+
+	// Zip functions.
+	CodeURI    string // absolute path (directory, .zip or .jar); empty for inline code
+	CodeKind   string // CodeDir, CodeZip, CodeJar or CodeInline
+	InlineCode string
+	Runtime    string
+	Handler    string
+	Layers     []Layer // resolved, in template order; Layers: [] on the function clears Globals
+
+	// Image functions: either built from Metadata, or a prebuilt ImageURI.
+	ImageURI        string
+	Dockerfile      string // Metadata.Dockerfile, relative to DockerContext
+	DockerContext   string // absolute directory
+	DockerTag       string
+	DockerBuildArgs map[string]string
+}
+
+// Layer is one AWS::Serverless::LayerVersion whose content is local.
+type Layer struct {
+	LogicalID          string
+	Name               string // LayerName resolved, else LogicalID
+	ContentURI         string // absolute path: a directory or a .zip
+	CompatibleRuntimes []string
+}
+
+// ResourceError says which resource and property of a template cannot be used, and why.
+type ResourceError struct {
+	Resource string // logical ID ("Globals" for the Globals section, "" for the whole template)
+	Property string // e.g. "CodeUri", "Metadata.Dockerfile"
+	Reason   string
+}
+
+func (e *ResourceError) Error() string {
+	switch {
+	case e.Resource == "":
+		return e.Reason
+	case e.Property == "":
+		return fmt.Sprintf("resource %s: %s", e.Resource, e.Reason)
+	default:
+		return fmt.Sprintf("resource %s property %s: %s", e.Resource, e.Property, e.Reason)
+	}
+}
