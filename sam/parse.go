@@ -99,13 +99,9 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 			types[id], _ = m["Type"].(string)
 		}
 	}
-	stack := opts.StackName
-	if stack == "" {
-		stack = defaultParseStack
-	}
 	p := &parser{
 		dir:    absDir,
-		r:      newResolver(params, pseudoParams(opts, stack), conditions, mappings, types),
+		r:      newResolver(params, pseudoParams(opts, defaultParseStack), conditions, mappings, types),
 		stat:   stat,
 		layers: map[string]layerResult{},
 	}
@@ -285,24 +281,33 @@ func isIntrinsic(v any) bool {
 // mergeGlobal merges a Globals value into a function's value. The function wins: scalars and
 // lists replace the global value (so Layers: [] clears global layers); plain mappings merge key by
 // key, recursively, which merges Environment.Variables per variable. A null function value counts
-// as absent. Values are never mutated: decoded data may be shared through YAML aliases.
-func mergeGlobal(global, local any) any {
+// as absent. Values are never mutated: decoded data may be shared through YAML aliases, which is
+// also why the merge counts against the evaluation budget.
+func (p *parser) mergeGlobal(global, local any) (any, error) {
 	if local == nil {
-		return global
+		return global, nil
 	}
 	gm, gok := global.(map[string]any)
 	lm, lok := local.(map[string]any)
 	if !gok || !lok || isIntrinsic(gm) || isIntrinsic(lm) {
-		return local
+		return local, nil
+	}
+	p.r.steps += len(gm) + len(lm)
+	if p.r.steps > evalBudget {
+		return nil, errors.New("template is too complex to evaluate")
 	}
 	out := make(map[string]any, len(gm)+len(lm))
 	for k, v := range gm {
 		out[k] = v
 	}
 	for k, v := range lm {
-		out[k] = mergeGlobal(gm[k], v)
+		m, err := p.mergeGlobal(gm[k], v)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = m
 	}
-	return out
+	return out, nil
 }
 
 // resourceCondition evaluates a resource's Condition attribute: false means the resource is not
@@ -361,8 +366,12 @@ func (p *parser) properties(id string, res map[string]any) (map[string]any, erro
 			out[k] = v
 		}
 	}
-	for k, v := range props {
-		out[k] = mergeGlobal(out[k], v)
+	for _, k := range sortedKeys(props) {
+		m, err := p.mergeGlobal(out[k], props[k])
+		if err != nil {
+			return nil, &ResourceError{Resource: id, Property: k, Reason: "merge Globals.Function: " + err.Error()}
+		}
+		out[k] = m
 	}
 	return out, nil
 }
@@ -552,7 +561,15 @@ func (p *parser) plainMap(v any, what string) (map[string]any, error) {
 
 // code reads CodeUri or InlineCode of a Zip function.
 func (p *parser) code(id string, props map[string]any, f *Function) error {
-	uri, inline := props["CodeUri"], props["InlineCode"]
+	// Evaluate first so "!If [Cond, ..., !Ref AWS::NoValue]" can pick one of the two.
+	uri, err := p.optional(props["CodeUri"])
+	if err != nil {
+		return &ResourceError{Resource: id, Property: "CodeUri", Reason: err.Error()}
+	}
+	inline, err := p.optional(props["InlineCode"])
+	if err != nil {
+		return &ResourceError{Resource: id, Property: "InlineCode", Reason: err.Error()}
+	}
 	if uri != nil && inline != nil {
 		return &ResourceError{Resource: id, Property: "InlineCode", Reason: "set either CodeUri or InlineCode, not both (Globals.Function counts too)"}
 	}
@@ -584,6 +601,18 @@ func (p *parser) code(id string, props map[string]any, f *Function) error {
 		return &ResourceError{Resource: id, Property: "CodeUri", Reason: err.Error() + ": " + localCodeHint}
 	}
 	return nil
+}
+
+// optional evaluates an intrinsic property value; AWS::NoValue counts as absent (nil).
+func (p *parser) optional(v any) (any, error) {
+	if !isIntrinsic(v) {
+		return v, nil
+	}
+	x, err := p.r.eval(v)
+	if err != nil || x == noValue {
+		return nil, err
+	}
+	return x, nil
 }
 
 // localURI resolves a CodeUri/ContentUri/Content value to an absolute local path. S3 locations

@@ -48,7 +48,8 @@ func newResolver(params map[string]paramInfo, pseudo map[string]string, conditio
 	}
 }
 
-// pseudoParams returns the offline values of the pseudo-parameters.
+// pseudoParams returns the offline values of the pseudo-parameters; stack is used when
+// opts.StackName is empty.
 func pseudoParams(opts Options, stack string) map[string]string {
 	region := opts.Region
 	if region == "" {

@@ -1,0 +1,363 @@
+package pipeline
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/certs"
+	"github.com/dindbundler/dindbundler/config"
+	"github.com/dindbundler/dindbundler/engine"
+	"github.com/dindbundler/dindbundler/engine/enginetest"
+	"github.com/dindbundler/dindbundler/manifest"
+)
+
+// fakeProducer follows the producer contract: it writes FAKE_MANIFEST to
+// <output root>/<env>/bundle/manifest.json (root: --output, else <template dir>/.esb) and counts
+// its runs in FAKE_RUNS.
+const fakeProducer = `#!/bin/sh
+set -eu
+template= env= output=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	deploy|--build-only|--bundle-manifest) shift ;;
+	--template) template=$2; shift 2 ;;
+	--env) env=$2; shift 2 ;;
+	--mode) [ "$2" = docker ] || { echo "bad mode $2" >&2; exit 2; }; shift 2 ;;
+	--output) output=$2; shift 2 ;;
+	*) echo "unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+[ -n "$template" ] && [ -n "$env" ] || { echo "missing --template or --env" >&2; exit 2; }
+[ -n "$output" ] || output="$(dirname "$template")/.esb"
+echo run >>"$FAKE_RUNS"
+[ "${FAKE_FAIL:-}" = 1 ] && { echo "producer failed on purpose" >&2; exit 3; }
+mkdir -p "$output/$env/bundle"
+printf '%s\n' "$FAKE_MANIFEST" >"$output/$env/bundle/manifest.json"
+`
+
+type project struct {
+	dir, buildDir, runs string
+	environ            []string
+	manifest           manifest.Manifest
+	ids                map[string]string
+	external           string
+}
+
+// newProject lays out a project with certificates (including the CA key the bundle must leave
+// out), a compose file, a config dir and the fake producer; builds a function and a service
+// image FROM scratch; and pushes an external image to an in-process registry.
+func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
+	t.Helper()
+	is := is.New(t)
+	p := &project{dir: t.TempDir()}
+	p.buildDir = filepath.Join(p.dir, "build")
+	p.runs = filepath.Join(p.dir, "producer-runs")
+	write := func(rel, content string, mode os.FileMode) {
+		path := filepath.Join(p.dir, rel)
+		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
+		is.NoErr(os.WriteFile(path, []byte(content), mode))
+	}
+	write("stack/template.yaml", "Resources: {}\n", 0o644)
+	write("stack/src/app.py", "def handler(e, c): return e\n", 0o644)
+	write("docker-compose.yml", "services:\n  web:\n    image: pipelinetest-web:1\n", 0o644)
+	write("config/app.conf", "level=info\n", 0o644)
+	write("fake-producer.sh", fakeProducer, 0o755)
+	if dotEnv != "" {
+		write(".env", dotEnv, 0o644)
+	}
+	_, err := certs.Generate(filepath.Join(p.dir, ".esb", "certs"), certs.GenerateOptions{Hosts: []string{"web"}})
+	is.NoErr(err)
+
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	fn := "pipelinetest-fn-" + suffix + ":latest"
+	svc := "pipelinetest-web-" + suffix + ":1"
+	p.ids = map[string]string{
+		fn:  enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": []byte("fn " + suffix)}),
+		svc: enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("web " + suffix)}),
+	}
+	host := enginetest.Registry(t)
+	p.external = enginetest.PushRandom(t, host, "pipelinetest/logs", "1.0", 2, 1024)
+	enginetest.Cleanup(t, api, p.external)
+
+	p.manifest = manifest.Manifest{
+		SchemaVersion: manifest.SchemaSingle,
+		Template:      &manifest.Template{Path: "stack/template.yaml", SHA256: "abc"},
+		Build:         manifest.Build{Project: "esb-default", Env: "default", Mode: "docker", ImagePrefix: "esb", ImageTag: "latest"},
+		Images: []manifest.Image{
+			{Name: fn, Digest: p.ids[fn], Kind: manifest.KindFunction, Source: "sam"},
+			{Name: svc, Digest: p.ids[svc], Kind: manifest.KindService, Source: "internal"},
+			{Name: p.external, Kind: manifest.KindExternal, Source: "compose"},
+		},
+	}
+	data, err := json.Marshal(p.manifest)
+	is.NoErr(err)
+	p.environ = []string{
+		"TEMPLATE=stack/template.yaml",
+		"PRODUCER=sh " + filepath.Join(p.dir, "fake-producer.sh"),
+		"FAKE_MANIFEST=" + string(data),
+		"FAKE_RUNS=" + p.runs,
+		"BUNDLE_TAG=pipelinetest-bundle-" + suffix + ":latest",
+		"DIND_BASE_IMAGE=" + testBaseImage(t, api),
+		"RUN_UID=1234",
+		"RUN_GID=2345",
+	}
+	return p
+}
+
+func (p *project) bundler(t *testing.T, api client.APIClient, extra ...string) *Bundler {
+	t.Helper()
+	cfg, err := config.Load(append(append([]string{}, p.environ...), extra...), p.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake producer reads its variables from the process environment.
+	for _, kv := range append(append([]string{}, p.environ...), extra...) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+}
+
+func (p *project) producerRuns() int {
+	data, _ := os.ReadFile(p.runs)
+	return strings.Count(string(data), "run")
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func runAll(ctx context.Context, b *Bundler) error {
+	for _, stage := range []Stage{(*Bundler).Certs, (*Bundler).Deploy, (*Bundler).Manifest, (*Bundler).Pull, (*Bundler).Save, (*Bundler).Image} {
+		if err := stage(b, ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	api := enginetest.Client(t)
+	p := newProject(t, api, "")
+	counting := enginetest.NewCounting(api)
+	b := p.bundler(t, counting)
+	enginetest.Cleanup(t, api, b.Config.BundleTag)
+
+	is.NoErr(runAll(ctx, b))
+	is.Equal(p.producerRuns(), 1)
+	is.Equal(counting.Count("ImagePull"), int64(1)) // the external image only
+	is.Equal(counting.Count("ImageSave"), int64(1))
+	is.Equal(counting.Count("ImageBuild"), int64(1))
+
+	// The merged manifest now knows the pulled image's ID.
+	merged, err := manifest.Read(b.Config.MergedManifestPath())
+	is.NoErr(err)
+	is.Equal(merged.SchemaVersion, manifest.SchemaMerged)
+	is.Equal(len(merged.Images), 3)
+	for _, img := range merged.Images {
+		is.True(strings.HasPrefix(img.Digest, "sha256:")) // every digest known after Pull
+	}
+
+	// The archive holds every image.
+	f, err := os.Open(b.Config.ArchivePath())
+	is.NoErr(err)
+	tags, err := engine.ArchiveImages(f)
+	f.Close()
+	is.NoErr(err)
+	for _, img := range merged.Images {
+		_, ok := tags[img.Name]
+		is.True(ok) // image in the archive
+	}
+
+	// The bundle's files.
+	files := bundleFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs")
+	is.True(files["/app/compose.yml"].content != "")
+	is.Equal(files["/app/config/app.conf"].content, "level=info\n")
+	manifestInBundle := files["/app/bundle/manifest.json"]
+	var inBundle manifest.Manifest
+	is.NoErr(json.Unmarshal([]byte(manifestInBundle.content), &inBundle))
+	is.Equal(inBundle.Names(), merged.Names())
+	images := files["/app/bundle/images.txt"].content
+	for _, img := range merged.Images {
+		is.True(strings.Contains(images, img.Digest+" "+img.Name+"\n")) // images.txt lists each image
+	}
+	env := files["/app/.env"]
+	is.Equal(env.mode.Perm()&0o077, os.FileMode(0)) // .env not readable by others
+	vars, err := config.ParseEnv(env.content)
+	is.NoErr(err)
+	is.Equal(vars["ENV"], "default")
+	is.Equal(vars["CERT_DIR"], "/root/.esb/certs")
+	is.True(len(vars["RUSTFS_ACCESS_KEY"]) >= 20) // generated, random
+	is.True(len(vars["RUSTFS_SECRET_KEY"]) >= 20)
+	is.True(vars["RUSTFS_ACCESS_KEY"] != vars["RUSTFS_SECRET_KEY"])
+	for _, name := range []string{"rootCA.crt", "server.crt", "server.key"} {
+		f, ok := files["/root/.esb/certs/"+name]
+		is.True(ok) // certificate bundled
+		is.Equal(f.uid, 1234)
+		is.Equal(f.gid, 2345)
+	}
+	_, hasCAKey := files["/root/.esb/certs/rootCA.key"]
+	is.True(!hasCAKey) // the CA private key never enters the bundle
+
+	// Second run: nothing changed, so no producer run and no pull, save or build.
+	counting.Reset()
+	b2 := p.bundler(t, counting)
+	is.NoErr(runAll(ctx, b2))
+	is.Equal(p.producerRuns(), 1)
+	for _, heavy := range []string{"ImagePull", "ImageSave", "ImageBuild", "ImageLoad", "ImageImport", "ContainerCreate"} {
+		if n := counting.Count(heavy); n != 0 {
+			t.Errorf("second run called %s %d times (calls: %v)", heavy, n, counting.Counts())
+		}
+	}
+	// The generated .env kept its keys, or the bundle would rebuild every time.
+	files2 := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
+	is.Equal(files2["/app/.env"].content, env.content)
+
+	// A template change reruns the producer and only then what depends on it.
+	future := time.Now().Add(2 * time.Second)
+	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), future, future))
+	counting.Reset()
+	is.NoErr(runAll(ctx, p.bundler(t, counting)))
+	is.Equal(p.producerRuns(), 2)
+}
+
+func TestPipelineDotEnvFromProject(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	api := enginetest.Client(t)
+	p := newProject(t, api, "ENV=default\nAPI_KEY=abc\n")
+	b := p.bundler(t, api)
+	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	is.NoErr(runAll(ctx, b))
+	files := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
+	is.Equal(files["/app/.env"].content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
+}
+
+func TestPipelineErrors(t *testing.T) {
+	ctx := context.Background()
+	api := enginetest.Client(t)
+
+	t.Run("producer fails", func(t *testing.T) {
+		is := is.New(t)
+		p := newProject(t, api, "")
+		b := p.bundler(t, api, "FAKE_FAIL=1")
+		err := b.Deploy(ctx)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), "template.yaml")) // names the template
+		_, statErr := os.Stat(b.Config.Templates[0].ManifestPath)
+		is.True(errors.Is(statErr, os.ErrNotExist)) // no manifest that looks fresh
+	})
+
+	t.Run("producer writes elsewhere", func(t *testing.T) {
+		is := is.New(t)
+		p := newProject(t, api, "")
+		b := p.bundler(t, api, "BUNDLE_MANIFEST_PATH=nowhere/manifest.json")
+		err := b.Deploy(ctx)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), filepath.Join(p.dir, "nowhere", "manifest.json"))) // names the path
+	})
+
+	t.Run("missing function image says which stage builds it", func(t *testing.T) {
+		is := is.New(t)
+		p := newProject(t, api, "")
+		b := p.bundler(t, api)
+		is.NoErr(b.Deploy(ctx))
+		is.NoErr(b.Manifest(ctx))
+		fn := p.manifest.Images[0].Name
+		is.NoErr(engine.Remove(ctx, api, fn))
+		err := b.Pull(ctx)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), fn))
+		is.True(strings.Contains(err.Error(), "deploy stage"))
+	})
+
+	t.Run("stale image stops Save", func(t *testing.T) {
+		is := is.New(t)
+		p := newProject(t, api, "")
+		b := p.bundler(t, api)
+		is.NoErr(b.Deploy(ctx))
+		is.NoErr(b.Manifest(ctx))
+		is.NoErr(b.Pull(ctx))
+		svc := p.manifest.Images[1].Name
+		newID := enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("changed")})
+		err := b.Save(ctx)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), svc))
+		is.True(strings.Contains(err.Error(), newID))
+		is.True(strings.Contains(err.Error(), p.ids[svc]))
+		_, statErr := os.Stat(b.Config.ArchivePath())
+		is.True(errors.Is(statErr, os.ErrNotExist))
+	})
+
+	t.Run("missing root CA", func(t *testing.T) {
+		is := is.New(t)
+		p := newProject(t, api, "")
+		b := p.bundler(t, api, "CERT_DIR=elsewhere")
+		err := b.Certs(ctx)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), "Root CA not found at "+filepath.Join(p.dir, "elsewhere")))
+		is.True(strings.Contains(err.Error(), "CERT_DIR"))
+	})
+}
+
+type bundleFile struct {
+	content  string
+	mode     os.FileMode
+	uid, gid int
+}
+
+// bundleFiles copies paths out of a created (never started) container of the image.
+func bundleFiles(t *testing.T, api client.APIClient, image string, paths ...string) map[string]bundleFile {
+	t.Helper()
+	ctx := context.Background()
+	created, err := api.ContainerCreate(ctx, &container.Config{Image: image}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatalf("create a container of %s: %v", image, err)
+	}
+	defer api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
+	files := map[string]bundleFile{}
+	for _, p := range paths {
+		rc, _, err := api.CopyFromContainer(ctx, created.ID, p)
+		if err != nil {
+			t.Fatalf("copy %s out of %s: %v", p, image, err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read %s of %s: %v", p, image, err)
+			}
+			var buf bytes.Buffer
+			if hdr.Typeflag == tar.TypeReg {
+				io.Copy(&buf, tr)
+			}
+			// Names in the copy are relative to the copied path's parent.
+			name := filepath.Join(filepath.Dir(p), hdr.Name)
+			files[name] = bundleFile{content: buf.String(), mode: hdr.FileInfo().Mode(), uid: hdr.Uid, gid: hdr.Gid}
+		}
+		rc.Close()
+	}
+	return files
+}
