@@ -66,13 +66,15 @@ func TestBundleRuntime(t *testing.T) {
 	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
 	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
 
+	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
+		save:        []string{"dindtest-echo:latest"},
+		listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
+		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the pipe
+	})
+
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
 		is := is.New(t)
-		img := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
-			save:        []string{"dindtest-echo:latest"},
-			listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
-			compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the pipe
-		})
+		img := okImage
 		start := time.Now()
 		c := dindtest.Run(t, api, dindtest.RunSpec{
 			Name: "dindtest-run-ok", Image: img, Volume: "dindtest-vol-ok", Ports: []string{"8080/tcp"},
@@ -92,6 +94,12 @@ func TestBundleRuntime(t *testing.T) {
 		is.NoErr(err)
 		is.True(strings.Contains(logs, "images verified"))
 		t.Logf("first boot: service answered after %s", firstBoot.Round(100*time.Millisecond))
+
+		// The entrypoint re-runs itself under tini, which reaps the engine's orphaned shims.
+		top, err := api.ContainerTop(ctx, c.ID, nil)
+		is.NoErr(err)
+		is.True(len(top.Processes) > 0)
+		is.True(strings.Contains(strings.Join(top.Processes[0], " "), "docker-init -- /usr/local/bin/dindbundler-entrypoint.sh"))
 
 		// The image's secrets and certificates, as the bundle ships them.
 		env := statPath(t, ctx, api, c.ID, "/app/.env")
@@ -126,10 +134,29 @@ func TestBundleRuntime(t *testing.T) {
 		is.True(lastStack >= 0)
 		is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
 		is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
-		t.Logf("docker stop took %s", took.Round(100*time.Millisecond))
+		t.Logf("docker stop took %s; container log:\n%s", took.Round(100*time.Millisecond), logs)
 
 		// No CA private key anywhere in the image's layers.
 		is.Equal(filesNamed(t, ctx, api, img, "rootCA.key"), []string(nil))
+	})
+
+	t.Run("dockerd failing to start stops the container with its log", func(t *testing.T) {
+		is := is.New(t)
+		c := dindtest.Run(t, api, dindtest.RunSpec{
+			Name: "dindtest-run-baddockerd", Image: okImage, Volume: "dindtest-vol-baddockerd",
+			Env: []string{"DOCKERD_ARGS=--no-such-dockerd-flag"},
+		})
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer wcancel()
+		code, err := dindtest.WaitForExit(wctx, api, c.ID)
+		is.NoErr(err)
+		logs, err := dindtest.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
+		is.True(strings.Contains(logs, "dockerd exited during start"))
+		is.True(strings.Contains(logs, "last 200 lines of the dockerd log"))
+		is.True(strings.Contains(logs, "no-such-dockerd-flag")) // dockerd's own complaint
 	})
 
 	t.Run("missing or different image fails naming each", func(t *testing.T) {
@@ -151,9 +178,8 @@ func TestBundleRuntime(t *testing.T) {
 		is.NoErr(err)
 		logs, err := dindtest.Logs(ctx, api, c.ID)
 		is.NoErr(err)
-		if code == 0 {
-			t.Fatalf("exit code 0 with a missing image; log:\n%s", logs)
-		}
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
 		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
 		is.True(strings.Contains(logs, "image dindtest-other:latest: ID "+otherID+", expected "+echoID))
 		is.True(!strings.Contains(logs, "image dindtest-echo:latest: ")) // the good one is not blamed

@@ -125,3 +125,25 @@ func (m Manifest) Validate() error {
 	}
 	return nil
 }
+
+// CarryDigests gives external images that have no digest in m the digest previous recorded for
+// the same name (the Pull stage fills those in after a merge).
+func CarryDigests(m *Manifest, previous Manifest) {
+	known := map[string]string{}
+	for _, img := range previous.Images {
+		if img.Kind == KindExternal && img.Digest != "" {
+			known[img.Name] = img.Digest
+		}
+	}
+	for i, img := range m.Images {
+		if img.Kind == KindExternal && img.Digest == "" {
+			m.Images[i].Digest = known[img.Name]
+		}
+	}
+}
+
+// Equivalent reports whether two manifests say the same but for when they were generated.
+func Equivalent(a, b Manifest) bool {
+	a.GeneratedAt, b.GeneratedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}

@@ -194,3 +194,19 @@ func TestReadRejects(t *testing.T) {
 	_, err := Read(filepath.Join(t.TempDir(), "missing.json"))
 	is.New(t).True(err != nil)
 }
+
+func TestCarryDigestsAndEquivalent(t *testing.T) {
+	is := is.New(t)
+	previous := single("a.yaml", "1", img("logs:1", "sha256:l", KindExternal), img("fn:1", "sha256:f", KindFunction), img("gone:1", "sha256:g", KindExternal))
+	m := single("a.yaml", "1", img("logs:1", "", KindExternal), img("fn:1", "sha256:f", KindFunction), img("new:1", "", KindExternal))
+	CarryDigests(&m, previous)
+	is.Equal(m.Images[0].Digest, "sha256:l") // resolved digest kept
+	is.Equal(m.Images[2].Digest, "")         // nothing known: still for Pull to fill in
+
+	a := single("a.yaml", "1", img("x:1", "sha256:x", KindService))
+	b := a
+	b.GeneratedAt = now
+	is.True(Equivalent(a, b)) // only the timestamp differs
+	c := single("a.yaml", "1", img("x:1", "sha256:y", KindService))
+	is.True(!Equivalent(a, c))
+}

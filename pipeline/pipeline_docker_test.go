@@ -232,12 +232,31 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	files2 := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
 	is.Equal(files2["/app/.env"].content, env.content)
 
-	// A template change reruns the producer and only then what depends on it.
+	// A code change reruns the producer; when it produces the same images nothing after it
+	// redoes any work.
 	future := time.Now().Add(2 * time.Second)
 	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), future, future))
 	counting.Reset()
 	is.NoErr(runAll(ctx, p.bundler(t, counting)))
 	is.Equal(p.producerRuns(), 2)
+	is.Equal(counting.Count("ImageSave"), int64(0))
+	is.Equal(counting.Count("ImageBuild"), int64(0))
+
+	// A rebuilt image (new ID in the producer's manifest) is saved and bundled again.
+	fn := p.manifest.Images[0].Name
+	newID := enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": []byte("changed")})
+	p.manifest.Images[0].Digest = newID
+	data, err := json.Marshal(p.manifest)
+	is.NoErr(err)
+	later := future.Add(2 * time.Second)
+	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), later, later))
+	counting.Reset()
+	is.NoErr(runAll(ctx, p.bundler(t, counting, "FAKE_MANIFEST="+string(data))))
+	is.Equal(p.producerRuns(), 3)
+	is.Equal(counting.Count("ImageSave"), int64(1))
+	is.Equal(counting.Count("ImageBuild"), int64(1))
+	files3 := bundleFiles(t, api, b.Config.BundleTag, "/app/bundle/images.txt")
+	is.True(strings.Contains(files3["/app/bundle/images.txt"].content, newID+" "+fn)) // the bundle carries the new image
 }
 
 func TestPipelineDotEnvFromProject(t *testing.T) {

@@ -61,34 +61,35 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 	return nil
 }
 
-// manifestDecision is the Manifest stage's freshness: the merged manifest is newer than every
-// per-template manifest and was merged from the same list of them.
+// manifestDecision is the Manifest stage's freshness: the per-template manifests (their paths
+// and contents, which are small) are the ones the merged manifest was made from. Contents rather
+// than timestamps: a producer run that rebuilt identical images must not cascade into a new
+// archive and a new bundle image.
 func (b *Bundler) manifestDecision() (fresh.Decision, string, error) {
-	var inputs []string
+	parts := []string{}
 	for _, t := range b.Config.Templates {
-		inputs = append(inputs, t.ManifestPath)
+		data, err := os.ReadFile(t.ManifestPath)
+		if err != nil {
+			return fresh.Decision{}, "", fmt.Errorf("manifest: %w (run the deploy stage first)", err)
+		}
+		parts = append(parts, t.ManifestPath, string(data))
 	}
-	key := fresh.Key(inputs...)
+	key := fresh.Key(parts...)
 	out := b.Config.MergedManifestPath()
 	exists, mod, err := fresh.Output(out)
 	if err != nil {
 		return fresh.Decision{}, "", err
 	}
-	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, CurrentKey: key}
-	if exists && !b.Config.Force {
-		if facts.NewestInput, facts.NewestInputTime, err = fresh.Newest(inputs, nil); err != nil {
-			return fresh.Decision{}, "", fmt.Errorf("manifest: %w (run the deploy stage first)", err)
-		}
-		state, err := fresh.ReadState(b.statePath("manifest"))
-		if err != nil {
-			return fresh.Decision{}, "", err
-		}
-		facts.RecordedKey = state.Key
+	state, err := fresh.ReadState(b.statePath("manifest"))
+	if err != nil {
+		return fresh.Decision{}, "", err
 	}
-	return fresh.Decide(facts), key, nil
+	return fresh.Decide(fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}), key, nil
 }
 
-// Manifest merges the per-template manifests into the bundle's one manifest.
+// Manifest merges the per-template manifests into the bundle's one manifest. A merge equal to
+// the manifest already there (but for its timestamp) leaves the file untouched, so the stages
+// after it stay fresh.
 func (b *Bundler) Manifest(ctx context.Context) error {
 	if err := b.Config.RequireTemplates(); err != nil {
 		return err
@@ -101,7 +102,6 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 		b.logf("manifest: skipped, %s", d.Reason)
 		return nil
 	}
-	b.logf("manifest: merging, %s", d.Reason)
 	parts := make([]manifest.Manifest, 0, len(b.Config.Templates))
 	for _, t := range b.Config.Templates {
 		m, err := manifest.Read(t.ManifestPath)
@@ -117,8 +117,19 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	if err := fresh.RemoveState(b.statePath("manifest")); err != nil {
 		return err
 	}
-	if err := manifest.Write(b.Config.MergedManifestPath(), merged); err != nil {
-		return err
+	out := b.Config.MergedManifestPath()
+	previous, err := manifest.Read(out)
+	if err == nil && !b.Config.Force {
+		// External images the Pull stage resolved keep their IDs.
+		manifest.CarryDigests(&merged, previous)
+	}
+	if err == nil && !b.Config.Force && manifest.Equivalent(merged, previous) {
+		b.logf("manifest: unchanged, %s (the per-template manifests were rewritten with the same images)", d.Reason)
+	} else {
+		b.logf("manifest: merged %d templates, %d images, %s", len(merged.Templates), len(merged.Images), d.Reason)
+		if err := manifest.Write(out, merged); err != nil {
+			return err
+		}
 	}
 	return fresh.WriteState(b.statePath("manifest"), fresh.State{Key: key})
 }
