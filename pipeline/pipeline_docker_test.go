@@ -51,10 +51,10 @@ printf '%s\n' "$FAKE_MANIFEST" >"$output/$env/bundle/manifest.json"
 
 type project struct {
 	dir, buildDir, runs string
-	environ            []string
-	manifest           manifest.Manifest
-	ids                map[string]string
-	external           string
+	environ             []string
+	manifest            manifest.Manifest
+	ids                 map[string]string
+	external            string
 }
 
 // newProject lays out a project with certificates (including the CA key the bundle must leave

@@ -493,4 +493,3 @@ func writePrivate(path string, data []byte) error {
 	}
 	return atomicfile.Write(path, data, 0o600)
 }
-
