@@ -81,20 +81,22 @@ func ImagesList(m manifest.Manifest) []byte {
 	return buf.Bytes()
 }
 
-var certDirLine = regexp.MustCompile(`(?m)^\s*(export\s+)?CERT_DIR\s*=`)
+var certDirLine = regexp.MustCompile(`(?m)^[ \t]*(export[ \t]+)?CERT_DIR[ \t]*=.*$`)
 
-// DotEnv is the bundle's .env: the project's own with CERT_DIR appended when it has none, or,
-// without one, a generated file with the environment name, the storage keys and CERT_DIR.
+// DotEnv is the bundle's .env. The project's own is kept with CERT_DIR pointing at the
+// certificates inside the bundle (a host path there would mount nothing); without one, a
+// generated file holds the environment name, the storage keys and CERT_DIR.
 func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte {
+	line := "CERT_DIR=" + certTarget
 	if project != nil {
-		out := append([]byte{}, project...)
 		if certDirLine.Match(project) {
-			return out
+			return certDirLine.ReplaceAllLiteral(project, []byte(line))
 		}
+		out := append([]byte{}, project...)
 		if len(out) > 0 && out[len(out)-1] != '\n' {
 			out = append(out, '\n')
 		}
-		return append(out, "CERT_DIR="+certTarget+"\n"...)
+		return append(out, line+"\n"...)
 	}
-	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\nCERT_DIR=%s\n", env, accessKey, secretKey, certTarget))
+	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
 }

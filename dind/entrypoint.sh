@@ -161,7 +161,8 @@ prepare_nested() {
 	legacy=
 	if [ -n "${DOCKER_IPTABLES_LEGACY+x}" ]; then
 		legacy=$DOCKER_IPTABLES_LEGACY
-	elif [ -s /proc/net/ip_tables_names ] || [ -s /proc/net/ip6_tables_names ]; then
+	elif [ -n "$(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null)" ]; then
+		# /proc files report size 0, so test the content, not -s.
 		legacy=1
 	elif ! iptables -nL >/dev/null 2>&1 && [ -x "$legacy_dir/iptables" ] &&
 		"$legacy_dir/iptables" -nL >/dev/null 2>&1; then
@@ -233,7 +234,7 @@ verify_images() {
 			bad=1
 			continue
 		fi
-		if ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null); then
+		if ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null </dev/null); then
 			err "image $name: missing (expected $want)"
 			bad=1
 		elif [ "$got" != "$want" ]; then
@@ -273,9 +274,12 @@ load_images() {
 	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
 	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
 	sum=$(sha256sum "$manifest" | cut -d' ' -f1)
-	if [ -f "$loaded_record" ] && [ "$(cat "$loaded_record")" = "$sum" ] && verify_images 2>/dev/null; then
-		log "images already loaded; skipping load"
-		return 0
+	if [ -f "$loaded_record" ] && [ "$(cat "$loaded_record")" = "$sum" ]; then
+		if verify_images 2>/dev/null; then
+			log "images already loaded; skipping load"
+			return 0
+		fi
+		log "images recorded as loaded are missing or changed; loading them again"
 	fi
 	archive=
 	for f in /images.tar /images.tar.gz /images.tar.zst; do
@@ -311,12 +315,17 @@ start_stack() {
 # health: healthy only when every service of the stack has its containers running, and healthy
 # where the service defines a healthcheck.
 health() {
-	services=$(compose config --services 2>&1) || {
-		echo "compose config failed: $services"
+	# stderr stays out of the captured lists (compose warns there, e.g. about an obsolete
+	# `version:`); on failure the command runs again to show why (Docker keeps both streams
+	# of a probe).
+	services=$(compose config --services 2>/dev/null) || {
+		echo "compose config failed:"
+		compose config --services >/dev/null
 		return 1
 	}
-	states=$(compose ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>&1) || {
-		echo "compose ps failed: $states"
+	states=$(compose ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null) || {
+		echo "compose ps failed:"
+		compose ps -a >/dev/null
 		return 1
 	}
 	bad=0

@@ -230,6 +230,28 @@ func WaitHealthy(ctx context.Context, api client.APIClient, id string) error {
 	}
 }
 
+// Exec runs cmd in the container and returns its combined output and exit code.
+func Exec(ctx context.Context, api client.APIClient, id string, cmd ...string) (string, int, error) {
+	created, err := api.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return "", 0, fmt.Errorf("exec %v in %s: %w", cmd, id, err)
+	}
+	att, err := api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return "", 0, fmt.Errorf("exec %v in %s: %w", cmd, id, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return out.String(), 0, fmt.Errorf("exec %v in %s: %w", cmd, id, err)
+	}
+	info, err := api.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		return out.String(), 0, fmt.Errorf("exec %v in %s: %w", cmd, id, err)
+	}
+	return out.String(), info.ExitCode, nil
+}
+
 // HostAddr returns the 127.0.0.1:port the container's port ("8080/tcp") is published on.
 // Ask again after a restart: the engine may pick a new port.
 func HostAddr(ctx context.Context, api client.APIClient, id, port string) (string, error) {

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/klauspost/compress/zstd"
 	"github.com/matryer/is"
@@ -34,11 +36,13 @@ const (
 	greeting   = "hello from the dindtest bundle"
 	serverCert = "-----BEGIN CERTIFICATE-----\ndindtest server certificate\n-----END CERTIFICATE-----\n"
 	configText = "config from CONFIG_DIR\n"
+	entrypoint = "/usr/local/bin/dindbundler-entrypoint.sh"
 )
 
-// The compose file of the bundled stack: .env interpolation (GREETING, CERT_DIR), a relative
+// The compose file of the bundled stack: an obsolete version line, .env interpolation (GREETING, CERT_DIR), a relative
 // bind of the config directory, a published port and a healthcheck.
-const composeYAML = `services:
+const composeYAML = `version: "3.8" # obsolete: compose warns on stderr, which must not confuse the healthcheck
+services:
   echo:
     image: dindtest-echo:latest
     ports:
@@ -99,7 +103,23 @@ func TestBundleRuntime(t *testing.T) {
 		top, err := api.ContainerTop(ctx, c.ID, nil)
 		is.NoErr(err)
 		is.True(len(top.Processes) > 0)
-		is.True(strings.Contains(strings.Join(top.Processes[0], " "), "docker-init -- /usr/local/bin/dindbundler-entrypoint.sh"))
+		is.True(strings.Contains(strings.Join(top.Processes[0], " "), "docker-init -- "+entrypoint))
+
+		// The healthcheck follows the services: a stopped service makes the bundle unhealthy.
+		out, code, err := dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		is.NoErr(err)
+		is.Equal(code, 0)
+		is.Equal(strings.TrimSpace(out), "all services running")
+		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "stop", "dindtest-echo-1")
+		is.NoErr(err)
+		is.Equal(code, 0)
+		out, code, err = dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		is.NoErr(err)
+		is.Equal(code, 1)
+		is.True(strings.HasPrefix(out, "echo: exited")) // names the service and its state
+		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "start", "dindtest-echo-1")
+		is.NoErr(err)
+		is.Equal(code, 0)
 
 		// The image's secrets and certificates, as the bundle ships them.
 		env := statPath(t, ctx, api, c.ID, "/app/.env")
@@ -196,6 +216,7 @@ func TestBundleRuntime(t *testing.T) {
 			certExtra: map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"},
 		}, &out)
 		enginetest.Cleanup(t, api, "dindtest-bundle:key")
+		removeIntermediates(t, api, out.String())
 		is.True(err != nil)
 		is.True(strings.Contains(out.String(), "CA private key /root/.esb/certs/rootCA.key must not be in the bundle"))
 	})
@@ -413,6 +434,25 @@ func filesNamed(t *testing.T, ctx context.Context, api client.APIClient, image, 
 			}
 		}
 	}
+}
+
+// removeIntermediates removes, when the test ends, the untagged images a failed classic build
+// left behind (the engine keeps each finished step as a cache image; with no final image to
+// remove, nothing else would). Tagged images (the base) and images other images still build on
+// are left alone.
+func removeIntermediates(t *testing.T, api client.APIClient, buildOutput string) {
+	ids := regexp.MustCompile(`---> ([0-9a-f]{12})\b`).FindAllStringSubmatch(buildOutput, -1)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := len(ids) - 1; i >= 0; i-- { // deepest first; its untagged parents go with it
+			info, err := api.ImageInspect(ctx, ids[i][1])
+			if err != nil || len(info.RepoTags) > 0 {
+				continue
+			}
+			_, _ = api.ImageRemove(ctx, info.ID, image.RemoveOptions{PruneChildren: true})
+		}
+	})
 }
 
 // logWriter shows the base build's progress in the test log.

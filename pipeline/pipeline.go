@@ -125,3 +125,20 @@ func (b *Bundler) secret() (string, error) {
 	}
 	return hex.EncodeToString(buf), nil
 }
+
+// Stages is the pipeline in order.
+var Stages = []Stage{(*Bundler).Certs, (*Bundler).Deploy, (*Bundler).Manifest, (*Bundler).Pull, (*Bundler).Save, (*Bundler).Image}
+
+// RunAll runs every stage in order on b (what the Bundle target does through mage's
+// dependencies), or prints the plan for a dry run.
+func (b *Bundler) RunAll(ctx context.Context) error {
+	if b.Config.DryRun {
+		return b.PrintPlan(os.Stdout)
+	}
+	for _, stage := range Stages {
+		if err := stage(b, ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

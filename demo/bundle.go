@@ -1,0 +1,79 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"github.com/dindbundler/dindbundler/config"
+	"github.com/dindbundler/dindbundler/dindbase"
+	"github.com/dindbundler/dindbundler/engine"
+	"github.com/dindbundler/dindbundler/pipeline"
+)
+
+// DefaultBundleTag is the demo bundle's tag unless BUNDLE_TAG says otherwise.
+const DefaultBundleTag = "dindbundler-demo:latest"
+
+// Dir is examples/demo of this module's source tree.
+func Dir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("demo: cannot locate the module's source")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "examples", "demo"), nil
+}
+
+// Bundle is the main job on a fresh checkout: it readies everything the example needs with no
+// registry — the local DinD base image, the Lambda runtime stand-ins, the logs image under the
+// compose file's default reference, development certificates — then runs the whole pipeline on
+// examples/demo. environ (os.Environ()) wins over the demo's settings, so BUNDLE_TAG, FORCE,
+// DRYRUN and the rest work as usual.
+func Bundle(ctx context.Context, environ []string, log io.Writer) error {
+	dir, err := Dir()
+	if err != nil {
+		return err
+	}
+	api, err := engine.New()
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	if _, err := dindbase.Ensure(ctx, api, dindbase.Options{Progress: log}); err != nil {
+		return fmt.Errorf("demo: build the DinD base image: %w", err)
+	}
+	vars, err := PrepareWith(ctx, api, dir, Options{TagLogs: true}, log)
+	if err != nil {
+		return err
+	}
+	env := []string{"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + dindbase.DefaultTag, "BUNDLE_TAG=" + DefaultBundleTag}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+vars[k])
+	}
+	cfg, err := config.Load(append(env, environ...), dir)
+	if err != nil {
+		return err
+	}
+	b := pipeline.New(cfg)
+	b.Docker, b.Log = api, log
+	if !cfg.DryRun {
+		if err := b.GenerateCerts(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.RunAll(ctx); err != nil {
+		return err
+	}
+	if !cfg.DryRun {
+		fmt.Fprintf(log, "demo: bundle %s is ready; run it with\n  docker run -d --privileged -p 8443:8443 -p 9000:9000 -p 9001:9001 -p 9428:9428 %s\n", cfg.BundleTag, cfg.BundleTag)
+	}
+	return nil
+}
+
