@@ -76,4 +76,3 @@ func Bundle(ctx context.Context, environ []string, log io.Writer) error {
 	}
 	return nil
 }
-
