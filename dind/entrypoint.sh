@@ -4,21 +4,21 @@
 # and on SIGTERM/SIGINT stop the stack, then dockerd, and exit 0.
 #
 # Works on the dindbundler Debian base and on the official docker:<ver>-dind (Alpine) image.
-# Run it with a stop timeout that covers STACK_STOP_TIMEOUT + DOCKERD_STOP_TIMEOUT (defaults
-# 10 s + 20 s): `docker run --stop-timeout 60 …` (compose: stop_grace_period: 60s). Docker's
-# default of 10 s would SIGKILL the inner engine mid-shutdown.
+# The defaults (STACK_STOP_TIMEOUT 5 s + DOCKERD_STOP_TIMEOUT 4 s) fit Docker's default stop
+# timeout of 10 s. A stack whose services need longer to stop: raise both and run with a stop
+# timeout covering their sum, e.g. `docker run --stop-timeout 60 -e STACK_STOP_TIMEOUT=30 …`.
 #
 # `entrypoint.sh health` is the image's HEALTHCHECK; any other arguments are run instead of
 # the bundle (for debugging: `docker run --rm -it IMAGE sh`).
 #
-# Settings (environment): DOCKERD_START_TIMEOUT (s, 60), STACK_STOP_TIMEOUT (s, 10),
-# DOCKERD_STOP_TIMEOUT (s, 20), DOCKERD_ARGS (extra dockerd flags), DOCKERD_LOG
+# Settings (environment): DOCKERD_START_TIMEOUT (s, 60), STACK_STOP_TIMEOUT (s, 5),
+# DOCKERD_STOP_TIMEOUT (s, 4), DOCKERD_ARGS (extra dockerd flags), DOCKERD_LOG
 # (/var/log/dockerd.log), DOCKER_IPTABLES_LEGACY (1: legacy iptables, empty: nft; unset: detect).
 set -eu
 
 : "${DOCKERD_START_TIMEOUT:=60}"
-: "${STACK_STOP_TIMEOUT:=10}"
-: "${DOCKERD_STOP_TIMEOUT:=20}"
+: "${STACK_STOP_TIMEOUT:=5}"
+: "${DOCKERD_STOP_TIMEOUT:=4}"
 : "${DOCKERD_ARGS:=}"
 : "${DOCKERD_LOG:=/var/log/dockerd.log}"
 : "${BUNDLE_PROJECT:=}"

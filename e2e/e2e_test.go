@@ -23,8 +23,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/demo"
@@ -175,7 +175,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	}
 
 	// 1. First boot: the gateway answers HTTPS, verified with the example's root CA.
-	c := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}})
+	c := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
 	t.Logf("bundle runs in mode %s", c.Mode)
 	hc := httpsClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
 	bootStart := time.Now()
@@ -202,7 +202,7 @@ func TestBundleRunsForReal(t *testing.T) {
 
 	// 3. Restart: the images are not loaded again and the gateway answers again.
 	restartStart := time.Now()
-	is.NoErr(api.ContainerRestart(ctx, c.ID, stopOptions(60)))
+	is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{}))
 	addr, err = dindtest.HostAddr(ctx, api, c.ID, "8443/tcp")
 	is.NoErr(err)
 	_, err = waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
@@ -214,7 +214,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	t.Logf("durations: first boot %v, restart (stop + start + answer) %v", firstBoot.Round(time.Millisecond), restart.Round(time.Millisecond))
 
 	// 4. docker stop: exit code 0, the stack stopped before dockerd.
-	is.NoErr(api.ContainerStop(ctx, c.ID, stopOptions(60)))
+	is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{})) // the container's 10 s, Docker's default
 	code, err := dindtest.WaitForExit(ctx, api, c.ID)
 	is.NoErr(err)
 	is.Equal(code, int64(0))
@@ -275,4 +275,3 @@ func runInImage(ctx context.Context, api client.APIClient, img string, cmd ...st
 	return out, code, err
 }
 
-func stopOptions(seconds int) container.StopOptions { return container.StopOptions{Timeout: &seconds} }
