@@ -274,4 +274,3 @@ func runInImage(ctx context.Context, api client.APIClient, img string, cmd ...st
 	out, err := dindtest.Logs(ctx, api, created.ID)
 	return out, code, err
 }
-
