@@ -57,19 +57,22 @@ type Config struct {
 
 	Templates []Template // empty when TEMPLATE is unset; RequireTemplates says what to do
 
-	BundleTag     string
-	CertDir       string
-	CertTarget    string // where the certificates live inside the bundle: /root/.<brand>/certs
-	Producer      []string
-	ComposeFile   string
-	ConfigDir     string // empty when the directory does not exist
-	DotEnvPath    string
-	DotEnv        map[string]string // ./.env, nil when absent
-	DindBaseImage string
-	BuildDir      string
-	RunUID        int
-	RunGID        int
-	Compression   string
+	BundleTag   string
+	CertDir     string
+	CertTarget  string // where the certificates live inside the bundle: /root/.<brand>/certs
+	Producer    []string
+	ComposeFile string
+	// ComposeExplicit: COMPOSE_FILE named it, so a missing file is an error rather than "no
+	// compose file".
+	ComposeExplicit bool
+	ConfigDir       string // empty when the directory does not exist
+	DotEnvPath      string
+	DotEnv          map[string]string // ./.env, nil when absent
+	DindBaseImage   string
+	BuildDir        string
+	RunUID          int
+	RunGID          int
+	Compression     string
 
 	// Read by the embedded producer.
 	ParameterOverrides string
@@ -156,7 +159,7 @@ func Load(environ []string, workDir string) (Config, error) {
 		}
 	}
 	if cf := get("COMPOSE_FILE"); cf != "" {
-		c.ComposeFile = abs(cf)
+		c.ComposeFile, c.ComposeExplicit = abs(cf), true
 	} else if exists(filepath.Join(workDir, "docker-compose.docker.yml")) {
 		c.ComposeFile = filepath.Join(workDir, "docker-compose.docker.yml")
 	} else {

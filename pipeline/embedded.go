@@ -2,10 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/sam"
 	"github.com/dindbundler/dindbundler/samdeploy"
 )
 
@@ -16,28 +14,10 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	if err != nil {
 		return err
 	}
-	req, err := ProducerRequest(b.Config, t)
+	req, err := samdeploy.FromConfig(b.Config, t.Path, t.OutputRoot)
 	if err != nil {
 		return err
 	}
 	_, err = samdeploy.Run(ctx, api, req, b.progress())
 	return err
-}
-
-// ProducerRequest is the embedded producer's request for one template of a configuration.
-func ProducerRequest(c config.Config, t config.Template) (samdeploy.Request, error) {
-	overrides, err := sam.ParseOverrides(c.ParameterOverrides)
-	if err != nil {
-		return samdeploy.Request{}, fmt.Errorf("PARAMETER_OVERRIDES: %w", err)
-	}
-	compose := c.ComposeFile
-	if !fileExists(compose) {
-		compose = ""
-	}
-	return samdeploy.Request{
-		Template: t.Path, Env: c.Env, Mode: samdeploy.ModeDocker, OutputRoot: t.OutputRoot,
-		ProjectRoot: c.WorkDir, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
-		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
-		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
-	}, nil
 }

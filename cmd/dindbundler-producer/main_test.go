@@ -106,7 +106,7 @@ func TestFromEnvironment(t *testing.T) {
 				is.Equal(r.ComposeFile, "")
 				is.Equal(r.ProjectRoot, dir)
 				is.Equal(len(r.ParameterOverrides), 0)
-				is.Equal(r.Project, "")
+				is.Equal(r.Project, "") // Run's default: <brand>-<the --env flag>
 			},
 		},
 		{
