@@ -443,3 +443,15 @@ func (t *tailBuffer) String() string {
 	}
 	return s
 }
+
+// EnsureDefault is the dindbase target: DefaultTag built through a client of its own unless it
+// already exists, progress on progress.
+func EnsureDefault(ctx context.Context, progress io.Writer, verbose bool) error {
+	api, err := engine.New()
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	_, err = Ensure(ctx, api, Options{Progress: progress, Verbose: verbose})
+	return err
+}

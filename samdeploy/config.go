@@ -25,5 +25,6 @@ func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
 		ProjectRoot: c.WorkDir, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
+		Exclude: []string{c.BuildDir},
 	}, nil
 }

@@ -240,8 +240,10 @@ func (p *planner) imageFunction(fn sam.Function, b *ImageBuild) error {
 
 func (p *planner) dirEntry(src, target string, dockerIgnore bool) ContextEntry {
 	e := ContextEntry{Kind: EntryDir, Source: src, Target: target, DockerIgnore: dockerIgnore}
-	if within(p.req.OutputRoot, src) {
-		e.Exclude = []string{p.req.OutputRoot}
+	for _, out := range append([]string{p.req.OutputRoot}, p.req.Exclude...) {
+		if out != "" && within(out, src) {
+			e.Exclude = append(e.Exclude, out)
+		}
 	}
 	return e
 }

@@ -394,3 +394,17 @@ func TestRuntimeVariable(t *testing.T) {
 		is.Equal(RuntimeVariable(runtime), want)
 	}
 }
+
+// A compose context that is the project root must not carry the bundler's own outputs (the
+// images archive in the build directory, the producer's output root).
+func TestPlanExcludesOutputsFromContexts(t *testing.T) {
+	is := is.New(t)
+	req := baseReq()
+	req.OutputRoot = "/proj/.esb"
+	req.Exclude = []string{"/proj/build", "/elsewhere/build"}
+	c := &compose.File{Services: []compose.Service{{Name: "web", Build: &compose.Build{Context: "/proj", Dockerfile: "Dockerfile"}}}}
+	p, err := Plan(&sam.Template{Dir: "/proj"}, c, req)
+	is.NoErr(err)
+	is.Equal(len(p.Images), 1)
+	is.Equal(p.Images[0].Context[0].Exclude, []string{"/proj/.esb", "/proj/build"}) // only paths inside the context
+}

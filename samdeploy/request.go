@@ -37,6 +37,9 @@ type Request struct {
 	// RuntimeBases maps a runtime ("python3.12", or its variable suffix "PYTHON3_12") to the base
 	// image of its functions, overriding the public AWS Lambda images.
 	RuntimeBases map[string]string
+	// Exclude lists absolute paths never sent in a build context, like the producer's own output
+	// root: the bundler's build directory (images archives) when a context is the project root.
+	Exclude []string
 }
 
 // DefaultBrand is the brand slug when none is configured.
