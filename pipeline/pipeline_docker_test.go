@@ -218,6 +218,17 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	_, hasCAKey := files["/root/.esb/certs/rootCA.key"]
 	is.True(!hasCAKey) // the CA private key never enters the bundle
 
+	// A dry run now says every stage would skip, and never calls Docker.
+	counting.Reset()
+	var plan bytes.Buffer
+	is.NoErr(p.bundler(t, counting, "DRYRUN=1").PrintPlan(&plan))
+	is.Equal(counting.Calls.Load(), int64(0))
+	for _, want := range []string{"dry run", "certs     would check", "deploy    " + filepath.Join(p.dir, "stack/template.yaml") + ": would skip", "manifest  would skip", "pull      would pull those of 1 external images", "save      would skip if the daemon's image IDs", "bundle tag       " + b.Config.BundleTag, "owner 1234:2345"} {
+		if !strings.Contains(plan.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan.String())
+		}
+	}
+
 	// Second run: nothing changed, so no producer run and no pull, save or build.
 	counting.Reset()
 	b2 := p.bundler(t, counting)
