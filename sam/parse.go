@@ -855,7 +855,7 @@ func (p *parser) layerList(v any) ([]any, error) {
 		case v == nil:
 			return nil, nil
 		case ok && name == "Fn::If":
-			branch, err := p.ifBranch(arg)
+			branch, err := p.r.ifBranch(arg)
 			if err != nil {
 				return nil, err
 			}
@@ -883,25 +883,6 @@ func (p *parser) layerList(v any) ([]any, error) {
 	}
 }
 
-func (p *parser) ifBranch(arg any) (any, error) {
-	a, err := args(arg, "Fn::If", 3)
-	if err != nil {
-		return nil, err
-	}
-	name, ok := a[0].(string)
-	if !ok {
-		return nil, errors.New("Fn::If: the first item must name a condition")
-	}
-	on, err := p.r.condition(name)
-	if err != nil {
-		return nil, fmt.Errorf("Fn::If: %w", err)
-	}
-	if on {
-		return a[1], nil
-	}
-	return a[2], nil
-}
-
 // layerItem resolves one Layers entry; nil means the entry is AWS::NoValue.
 func (p *parser) layerItem(v any) (*Layer, error) {
 	for depth := 0; ; depth++ {
@@ -910,7 +891,7 @@ func (p *parser) layerItem(v any) (*Layer, error) {
 		}
 		name, arg, ok := intrinsic(v)
 		if ok && name == "Fn::If" {
-			branch, err := p.ifBranch(arg)
+			branch, err := p.r.ifBranch(arg)
 			if err != nil {
 				return nil, err
 			}

@@ -439,7 +439,9 @@ func (r *resolver) split(arg any) (any, error) {
 	return out, nil
 }
 
-func (r *resolver) ifFn(arg any) (any, error) {
+// ifBranch picks the Fn::If branch its condition selects, unevaluated: callers that need a
+// value evaluate it, callers that walk lists (Layers) look at it first.
+func (r *resolver) ifBranch(arg any) (any, error) {
 	a, err := args(arg, "Fn::If", 3)
 	if err != nil {
 		return nil, err
@@ -448,14 +450,22 @@ func (r *resolver) ifFn(arg any) (any, error) {
 	if !ok {
 		return nil, errors.New("Fn::If: the first item must name a condition")
 	}
-	ok, err = r.condition(name)
+	on, err := r.condition(name)
 	if err != nil {
 		return nil, fmt.Errorf("Fn::If: %w", err)
 	}
-	if ok {
-		return r.eval(a[1])
+	if on {
+		return a[1], nil
 	}
-	return r.eval(a[2])
+	return a[2], nil
+}
+
+func (r *resolver) ifFn(arg any) (any, error) {
+	branch, err := r.ifBranch(arg)
+	if err != nil {
+		return nil, err
+	}
+	return r.eval(branch)
 }
 
 // findInMap implements Fn::FindInMap, including the optional {DefaultValue: x} fourth item.
