@@ -55,7 +55,8 @@ func TestPlanLayout(t *testing.T) {
 	write("config/app.conf", "x", 0o644)
 	write("config/nested/more.conf", "y", 0o640)
 	man := write("build/bundle/manifest.json", "{}", 0o644)
-	archive := write("build/images.tar.gz", "archive", 0o644)
+	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
+	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
 	write("certs/server.key", "key", 0o600)
 	write("certs/sub/extra.crt", "extra", 0o644)
@@ -65,7 +66,7 @@ func TestPlanLayout(t *testing.T) {
 		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), DotEnv: []byte("A=1\n"),
 		ManifestPath: man, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
 		CertDir: filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
-		RunUID: 1001, RunGID: 1002, Archive: archive,
+		RunUID: 1001, RunGID: 1002, Images: images,
 	})
 	is.NoErr(err)
 	byName := map[string]Entry{}
@@ -78,7 +79,7 @@ func TestPlanLayout(t *testing.T) {
 		"Dockerfile", "app", "app/.env", "app/bundle", "app/bundle/images.txt", "app/bundle/manifest.json",
 		"app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
 		"certs", "certs/rootCA.crt", "certs/server.key", "certs/sub", "certs/sub/extra.crt",
-		"entrypoint.sh", "images.tar.gz",
+		"entrypoint.sh", "images", "images/ab.tar.gz", "images/manifest.json",
 	})
 	is.Equal(byName["app/.env"].Mode, os.FileMode(0o600))         // secrets root-only
 	is.Equal(byName["entrypoint.sh"].Mode, os.FileMode(0o755))    // executable
@@ -110,14 +111,16 @@ func TestPlanLayout(t *testing.T) {
 			is.Equal(hdr.Mode, int64(0o600))
 		}
 	}
-	is.Equal(got["images.tar.gz"], "archive")
+	is.Equal(got["images/ab.tar.gz"], "layer") // streamed from the store
+	is.Equal(got["images/manifest.json"], "[]\n")
+	is.Equal(byName["images/ab.tar.gz"].Mode, os.FileMode(0o644))
 	is.Equal(got["app/.env"], "A=1\n")
 	is.Equal(got["app/config/nested/more.conf"], "y")
 	_, hasDir := got["app/config/"]
 	is.True(hasDir) // directories are entries of their own
 
 	// Without a config dir the bundle still has an (empty) /app/config.
-	entries, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man, Archive: archive, CertDir: filepath.Join(dir, "certs")})
+	entries, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man, Images: images, CertDir: filepath.Join(dir, "certs")})
 	is.NoErr(err)
 	found := false
 	for _, e := range entries {
@@ -126,7 +129,7 @@ func TestPlanLayout(t *testing.T) {
 	is.True(found)
 
 	_, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man})
-	is.True(err != nil) // no archive: nothing to bundle
+	is.True(err != nil) // no images: nothing to bundle
 }
 
 func TestFingerprint(t *testing.T) {

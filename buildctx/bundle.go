@@ -23,14 +23,17 @@ type Bundle struct {
 	CertDir                string
 	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
 	RunUID, RunGID         int
-	Archive                string // images.tar, images.tar.gz or images.tar.zst
+	// Images are the files of the bundle's docker-save directory (/images), names relative to
+	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
+	// image another way (the layers image the Dockerfile builds FROM).
+	Images []Entry
 }
 
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
 // directories but reads no file contents.
 func Plan(b Bundle) ([]Entry, error) {
-	if b.Archive == "" || b.ManifestPath == "" || b.ComposeFile == "" {
-		return nil, fmt.Errorf("bundle context: archive, manifest and compose file are all required")
+	if len(b.Images) == 0 || b.ManifestPath == "" || b.ComposeFile == "" {
+		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
 	}
 	entries := []Entry{
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
@@ -42,7 +45,14 @@ func Plan(b Bundle) ([]Entry, error) {
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
 		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
-		{Name: path.Base(filepath.ToSlash(b.Archive)), Src: b.Archive, Mode: 0o644},
+		{Name: "images", Dir: true, Mode: 0o755},
+	}
+	for _, e := range b.Images {
+		e.Name = path.Join("images", e.Name)
+		if e.Mode == 0 {
+			e.Mode = 0o644
+		}
+		entries = append(entries, e)
 	}
 	if b.ConfigDir != "" {
 		tree, err := Tree(b.ConfigDir, "app/config", 0, 0)

@@ -28,6 +28,7 @@ compose_file=$app_dir/compose.yml
 env_file=$app_dir/.env
 images_txt=$app_dir/bundle/images.txt
 manifest=$app_dir/bundle/manifest.json
+images_dir=/images
 # The record lives on the /var/lib/docker volume, next to the images it describes: a new
 # volume means no record and a fresh load, a restart with the same volume skips the load.
 loaded_record=/var/lib/docker/dindbundler-loaded
@@ -251,23 +252,37 @@ engine_major() {
 	echo "${v%%.*}"
 }
 
+# load_dir: `docker load` the docker-save directory /images, only the files files.txt lists
+# (layers of earlier builds may linger in the image's lower layers). gzip and plain layer files
+# load as they are; engines before 23.0 cannot read zstd, so those layers are decompressed first
+# into a staging directory on the /var/lib/docker volume (not the container's own layer).
 # shellcheck disable=SC2317 # called through run_interruptible
-load_archive() {
-	archive=$1
-	case $archive in
-	*.tar.zst)
-		# Engines before 23.0 cannot read zstd: decompress through a pipe when we can.
-		if command -v zstd >/dev/null 2>&1; then
-			zstd -dcq -- "$archive" | docker load
-		elif [ "$(engine_major)" -ge 23 ]; then
-			docker load -i "$archive"
-		else
-			err "$archive: this engine cannot load zstd and there is no zstd binary; bundle a .tar or .tar.gz archive instead"
-			return 1
-		fi
-		;;
-	*) docker load -i "$archive" ;; # plain and gzip: every engine reads these itself
-	esac
+load_dir() {
+	list=$images_dir/files.txt
+	if ! grep -q '\.zst$' "$list" || [ "$(engine_major)" -ge 23 ]; then
+		# Names are hex digests plus an extension: no splitting surprises.
+		# shellcheck disable=SC2046
+		(cd "$images_dir" && tar -cf - $(cat "$list")) | docker load
+		return
+	fi
+	command -v zstd >/dev/null 2>&1 || {
+		err "this engine cannot load zstd layers and there is no zstd binary; bundle with BUNDLE_COMPRESSION=gzip or none"
+		return 1
+	}
+	stage=/var/lib/docker/dindbundler-load
+	rm -rf "$stage"
+	mkdir -p "$stage"
+	while read -r f; do
+		case $f in
+		*.zst) zstd -dcq -- "$images_dir/$f" >"$stage/$f" || return 1 ;;
+		*) ln -s "$images_dir/$f" "$stage/$f" ;;
+		esac
+	done <"$list"
+	rc=0
+	# shellcheck disable=SC2046
+	(cd "$stage" && tar -chf - $(cat "$list")) | docker load || rc=$?
+	rm -rf "$stage"
+	return "$rc"
 }
 
 load_images() {
@@ -281,21 +296,15 @@ load_images() {
 		fi
 		log "images recorded as loaded are missing or changed; loading them again"
 	fi
-	archive=
-	for f in /images.tar /images.tar.gz /images.tar.zst; do
-		if [ -f "$f" ]; then
-			archive=$f
-			break
-		fi
-	done
-	[ -n "$archive" ] || fail "no image archive (/images.tar, .tar.gz or .tar.zst) and the images are not loaded"
-	log "loading images from $archive"
+	[ -f "$images_dir/manifest.json" ] && [ -f "$images_dir/files.txt" ] ||
+		fail "no images in $images_dir (manifest.json, files.txt) and the images are not loaded"
+	log "loading images from $images_dir"
 	started=$(now)
-	run_interruptible load_archive "$archive" || fail "loading $archive failed"
-	log "loaded $archive in $(($(now) - started))s"
+	run_interruptible load_dir || fail "loading the images from $images_dir failed"
+	log "loaded the images in $(($(now) - started))s"
 	verify_images || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
-	# The archive stays: it lives in a read-only image layer, so deleting it would free no
-	# space, and keeping it lets a container whose volume lost the images load them again.
+	# The files stay: they live in read-only image layers, so deleting them would free no
+	# space, and keeping them lets a container whose volume lost the images load them again.
 	printf '%s\n' "$sum" >"$loaded_record.tmp"
 	mv "$loaded_record.tmp" "$loaded_record"
 	log "images verified"

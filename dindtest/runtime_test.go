@@ -3,11 +3,11 @@ package dindtest_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -18,14 +18,15 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/klauspost/compress/zstd"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/buildctx"
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/dindbase"
 	"github.com/dindbundler/dindbundler/dindtest"
 	"github.com/dindbundler/dindbundler/engine"
 	"github.com/dindbundler/dindbundler/engine/enginetest"
+	"github.com/dindbundler/dindbundler/layerstore"
 	"github.com/dindbundler/dindbundler/manifest"
 )
 
@@ -73,7 +74,7 @@ func TestBundleRuntime(t *testing.T) {
 	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
 		save:        []string{"dindtest-echo:latest"},
 		listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
-		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the pipe
+		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the decompression
 	})
 
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
@@ -242,7 +243,7 @@ type listedImage struct{ id, name string }
 type bundleSpec struct {
 	save        []string          // images in the archive
 	listed      []listedImage     // images.txt and the manifest
-	compression string            // "", "gz" or "zst"
+	compression string            // layer files: "", "gz" or "zst"
 	certExtra   map[string]string // more files in certs/
 }
 
@@ -259,24 +260,39 @@ func buildBundle(t *testing.T, ctx context.Context, api client.APIClient, tag, b
 
 // build writes the bundle build context as package buildctx lays it out and builds it.
 func build(ctx context.Context, api client.APIClient, tag, base string, spec bundleSpec, out io.Writer) (string, error) {
-	var archive bytes.Buffer
-	var w io.WriteCloser = nopCloser{&archive}
-	name := "images.tar"
-	switch spec.compression {
-	case "gz":
-		w, name = gzip.NewWriter(&archive), "images.tar.gz"
-	case "zst":
-		zw, err := zstd.NewWriter(&archive)
-		if err != nil {
-			return "", err
+	// The images as the pipeline bundles them: a docker-save directory built from a layer
+	// store, every layer file in the context (no layers image here).
+	dir, err := os.MkdirTemp("", "dindtest-store-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	store, err := layerstore.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	c := map[string]layerstore.Compression{"": layerstore.None, "gz": layerstore.Gzip, "zst": layerstore.Zstd}[spec.compression]
+	ids, _, err := engine.ImageIDs(ctx, api, spec.save)
+	if err != nil {
+		return "", err
+	}
+	var want []layerstore.Want
+	for _, n := range spec.save {
+		want = append(want, layerstore.Want{Name: n, ID: ids[n]})
+	}
+	saved, err := store.Export(ctx, api, want, c)
+	if err != nil {
+		return "", err
+	}
+	var images []ctxFile
+	for _, e := range buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true) {
+		data := e.Data
+		if e.Src != "" {
+			if data, err = os.ReadFile(e.Src); err != nil {
+				return "", err
+			}
 		}
-		w, name = zw, "images.tar.zst"
-	}
-	if err := engine.SaveTo(ctx, api, spec.save, w); err != nil {
-		return "", err
-	}
-	if err := w.Close(); err != nil {
-		return "", err
+		images = append(images, ctxFile{name: "images/" + e.Name, data: data, mode: 0o644})
 	}
 
 	m := manifest.Manifest{
@@ -305,8 +321,9 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "certs/", mode: 0o755, dir: true},
 		{name: "certs/server.crt", data: []byte(serverCert), mode: 0o644},
 		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},
-		{name: name, data: archive.Bytes(), mode: 0o644},
+		{name: "images/", mode: 0o755, dir: true},
 	}
+	files = append(files, images...)
 	extra := make([]string, 0, len(spec.certExtra))
 	for n := range spec.certExtra {
 		extra = append(extra, n)
@@ -358,10 +375,6 @@ func tarOf(files []ctxFile) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 func hostAddr(t *testing.T, ctx context.Context, api client.APIClient, id string) string {
 	t.Helper()

@@ -1,11 +1,13 @@
 // Package e2e proves the whole product: the example stack is bundled through the mage targets
 // (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
-// verification, restart without reloading, clean stop, refusal of an incomplete archive — is
+// verification, restart without reloading, clean stop, refusal of incomplete images — is
 // checked from the outside.
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -32,6 +34,7 @@ import (
 	"github.com/dindbundler/dindbundler/dindtest"
 	"github.com/dindbundler/dindbundler/engine"
 	"github.com/dindbundler/dindbundler/engine/enginetest"
+	"github.com/dindbundler/dindbundler/layerstore"
 	"github.com/dindbundler/dindbundler/manifest"
 )
 
@@ -234,18 +237,26 @@ func TestBundleRunsForReal(t *testing.T) {
 	is.True(strings.HasSuffix(mode[0], "0")) // no permission bits for others
 	is.Equal(mode[1], "root")
 
-	// 5. A bundle whose archive lacks one manifest image refuses to start, naming it.
+	// 5. A bundle whose images lack one manifest image refuses to start, naming it: the good
+	// bundle with an /images/manifest.json that leaves the image out (the pipeline itself
+	// refuses to build such a bundle).
 	dropped := built[0]
-	var rest []string
-	for _, img := range m.Images {
+	set, err := layerstore.ReadSet(filepath.Join(dir, "build", "bundle", "images.json"))
+	is.NoErr(err)
+	var rest []layerstore.Image
+	for _, img := range set.Images {
 		if img.Name != dropped {
-			rest = append(rest, img.Name)
+			rest = append(rest, img)
 		}
 	}
-	is.NoErr(engine.Save(ctx, api, rest, filepath.Join(dir, "build", "images.tar.gz"), engine.CompressionGzip))
+	set.Images = rest
 	brokenTag := "e2e-broken-" + suffix + ":latest"
-	mage(t, dir, append(env, "BUNDLE_TAG="+brokenTag), "image")
 	t.Cleanup(func() { engine.Remove(context.Background(), api, brokenTag) })
+	_, err = engine.Build(ctx, api, tarOf(t, map[string][]byte{
+		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\n"),
+		"manifest.json": layerstore.DockerManifest(set),
+	}), engine.BuildOptions{Tag: brokenTag}, io.Discard)
+	is.NoErr(err)
 	broken := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-broken-" + suffix, Image: brokenTag, Volume: "e2e-broken-" + suffix})
 	exitCtx, cancelExit := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelExit()
@@ -255,6 +266,25 @@ func TestBundleRunsForReal(t *testing.T) {
 	logs, err = dindtest.Logs(ctx, api, broken.ID)
 	is.NoErr(err)
 	is.True(strings.Contains(logs, dropped)) // names the missing image
+}
+
+// tarOf is a build context holding files.
+func tarOf(t *testing.T, files map[string][]byte) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }
 
 // runInImage runs a command in a throwaway container of img, its entrypoint replaced.

@@ -117,11 +117,62 @@ func SaveTo(ctx context.Context, api client.ImageAPIClient, names []string, w io
 	return nil
 }
 
-// copyArchive copies the tar stream r to w byte for byte while reading it as a tar, and fails
-// unless it is complete: manifest.json present, end-of-archive marker reached, nothing but
-// zero padding after it.
+// SaveEach streams one uncompressed `docker save` archive of names and hands each entry to fn
+// (header, and a reader of the entry's content) as it arrives, so callers can store the layers
+// without ever holding the archive. The same completeness checks as SaveTo apply, after the last
+// entry: only a nil result means fn saw a whole archive.
+func SaveEach(ctx context.Context, api client.ImageAPIClient, names []string, fn func(*tar.Header, io.Reader) error) error {
+	what := strings.Join(names, ", ")
+	if len(names) == 0 {
+		return errors.New("save: no images given")
+	}
+	body, err := api.ImageSave(ctx, names)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
+	}
+	defer body.Close()
+	if err := walkArchive(bufio.NewReaderSize(body, 1<<20), fn); err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
+	}
+	return nil
+}
+
+// Load streams a `docker load` archive into the engine, rendering its progress on progress (nil
+// for quiet) and returning the errors the response stream carries.
+func Load(ctx context.Context, api client.ImageAPIClient, archive io.Reader, progress io.Writer) error {
+	resp, err := api.ImageLoad(ctx, archive, client.ImageLoadWithQuiet(progress == nil))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	defer resp.Body.Close()
+	if !resp.JSON {
+		_, err = io.Copy(orDiscard(progress), resp.Body)
+	} else {
+		err = display(resp.Body, progress, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	return nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// copyArchive copies the tar stream r to w byte for byte while checking it (see walkArchive).
 func copyArchive(w io.Writer, r io.Reader) error {
-	tail := &zeroTail{w: w}
+	return walkArchive(io.TeeReader(r, w), nil)
+}
+
+// walkArchive reads the tar stream r, handing each entry to fn (when not nil), and fails unless
+// the stream is complete: manifest.json present, end-of-archive marker reached, nothing but zero
+// padding after it.
+func walkArchive(r io.Reader, fn func(*tar.Header, io.Reader) error) error {
+	tail := &zeroTail{w: io.Discard}
 	tee := io.TeeReader(r, tail)
 	tr := tar.NewReader(tee)
 	sawManifest := false
@@ -135,6 +186,11 @@ func copyArchive(w io.Writer, r io.Reader) error {
 		}
 		if h.Name == "manifest.json" {
 			sawManifest = true
+		}
+		if fn != nil {
+			if err := fn(h, tr); err != nil {
+				return err
+			}
 		}
 	}
 	// archive/tar reports a clean EOF both after the end-of-archive marker and when the stream

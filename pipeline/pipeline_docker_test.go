@@ -22,6 +22,7 @@ import (
 	"github.com/dindbundler/dindbundler/config"
 	"github.com/dindbundler/dindbundler/engine"
 	"github.com/dindbundler/dindbundler/engine/enginetest"
+	"github.com/dindbundler/dindbundler/layerstore"
 	"github.com/dindbundler/dindbundler/manifest"
 )
 
@@ -177,19 +178,24 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 		is.True(strings.HasPrefix(img.Digest, "sha256:")) // every digest known after Pull
 	}
 
-	// The archive holds every image.
-	f, err := os.Open(b.Config.ArchivePath())
+	// The saved set holds every image, each layer file in the store.
+	set, err := layerstore.ReadSet(b.setPath())
 	is.NoErr(err)
-	tags, err := engine.ArchiveImages(f)
-	f.Close()
-	is.NoErr(err)
-	for _, img := range merged.Images {
-		_, ok := tags[img.Name]
-		is.True(ok) // image in the archive
+	is.Equal(len(set.Images), len(merged.Images))
+	for i, img := range merged.Images {
+		is.Equal(set.Images[i].Name, img.Name) // saved in manifest order
+		is.Equal(set.Images[i].ID, img.Digest)
 	}
+	store, err := layerstore.Open(b.storeDir())
+	is.NoErr(err)
+	is.True(store.CompleteSet(set))
 
 	// The bundle's files.
-	files := bundleFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs")
+	files := bundleFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs", "/images")
+	for _, name := range layerstore.Files(set) {
+		_, ok := files["/images/"+name]
+		is.True(ok) // the docker-save directory is complete
+	}
 	is.True(files["/app/compose.yml"].content != "")
 	is.Equal(files["/app/config/app.conf"].content, "level=info\n")
 	manifestInBundle := files["/app/bundle/manifest.json"]
@@ -334,8 +340,8 @@ func TestPipelineErrors(t *testing.T) {
 		is.True(strings.Contains(err.Error(), svc))
 		is.True(strings.Contains(err.Error(), newID))
 		is.True(strings.Contains(err.Error(), p.ids[svc]))
-		_, statErr := os.Stat(b.Config.ArchivePath())
-		is.True(errors.Is(statErr, os.ErrNotExist))
+		_, statErr := os.Stat(b.setPath())
+		is.True(errors.Is(statErr, os.ErrNotExist)) // nothing that looks saved
 	})
 
 	t.Run("missing root CA", func(t *testing.T) {

@@ -46,7 +46,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	p("  base image       %s", c.DindBaseImage)
 	p("  build dir        %s", c.BuildDir)
 	p("  merged manifest  %s", c.MergedManifestPath())
-	p("  images archive   %s (compression %s)", c.ArchivePath(), c.Compression)
+	p("  layer store      %s (layers compressed as %s; saved images listed in %s)", b.storeDir(), c.Compression, b.setPath())
 	p("  bundle tag       %s", c.BundleTag)
 	p("  force            %t", c.Force)
 	p("stages:")
@@ -81,7 +81,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	m, err := manifest.Read(c.MergedManifestPath())
 	if err != nil {
 		p("  pull      decided after the merge (no merged manifest yet)")
-		p("  save      would save every manifest image to %s", c.ArchivePath())
+		p("  save      would export every manifest image the layer store lacks into %s", b.storeDir())
 		p("  image     would build %s", c.BundleTag)
 		return nil
 	}
@@ -92,15 +92,15 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		}
 	}
 	p("  pull      would pull those of %d external images missing in the daemon: %s", len(external), strings.Join(external, ", "))
-	exists, mod, _ := fresh.Output(c.ArchivePath())
+	exists, mod, _ := fresh.Output(b.setPath())
 	_, manifestTime, _ := fresh.Output(c.MergedManifestPath())
-	d := fresh.Decide(fresh.Facts{Force: c.Force, Output: c.ArchivePath(), OutputExists: exists, OutputTime: mod, NewestInput: c.MergedManifestPath(), NewestInputTime: manifestTime})
+	d := fresh.Decide(fresh.Facts{Force: c.Force, Output: b.setPath(), OutputExists: exists, OutputTime: mod, NewestInput: c.MergedManifestPath(), NewestInputTime: manifestTime})
 	if d.Fresh {
 		p("  save      would skip if the daemon's image IDs equal the recorded ones (%d images); files: %s", len(m.Images), d.Reason)
 	} else {
-		p("  save      would save %d images, %s", len(m.Images), d.Reason)
+		p("  save      would export those of %d images whose IDs the layer store lacks, %s", len(m.Images), d.Reason)
 	}
-	p("  image     would build %s unless its context fingerprint and image ID match the last build (checked in the daemon)", c.BundleTag)
+	p("  image     would build %s unless its context fingerprint and image ID match the last build (checked in the daemon); only image layers the engine lacks are sent", c.BundleTag)
 	return nil
 }
 

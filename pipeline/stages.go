@@ -2,13 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/atomicfile"
 	"github.com/dindbundler/dindbundler/buildctx"
@@ -17,6 +23,7 @@ import (
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/engine"
 	"github.com/dindbundler/dindbundler/fresh"
+	"github.com/dindbundler/dindbundler/layerstore"
 	"github.com/dindbundler/dindbundler/manifest"
 	"github.com/dindbundler/dindbundler/producer"
 )
@@ -233,7 +240,10 @@ func checkDigests(m manifest.Manifest, ids map[string]string, missing []string) 
 	return errors.Join(problems...)
 }
 
-// Save writes every manifest image into one archive (shared layers once).
+// Save files every manifest image in the layer store (BUILD_DIR/layers) and writes the set the
+// bundle is made of. Only images whose IDs the store does not hold completely are exported, with
+// one `docker save`; their layers stream into the store, each kept once by its diffID and
+// compressed once.
 func (b *Bundler) Save(ctx context.Context) error {
 	m, err := b.readMerged()
 	if err != nil {
@@ -251,8 +261,15 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if err := checkDigests(m, ids, missing); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
-	archive := b.Config.ArchivePath()
-	d, err := b.saveDecision(ids)
+	compression, err := layerstore.ParseCompression(b.Config.Compression)
+	if err != nil {
+		return err
+	}
+	store, err := layerstore.Open(b.storeDir())
+	if err != nil {
+		return err
+	}
+	d, err := b.saveDecision(ids, store)
 	if err != nil {
 		return err
 	}
@@ -260,24 +277,73 @@ func (b *Bundler) Save(ctx context.Context) error {
 		b.logf("save: skipped, %s", d.Reason)
 		return nil
 	}
-	b.logf("save: %d images → %s, %s", len(names), archive, d.Reason)
 	if err := fresh.RemoveState(b.statePath("save")); err != nil {
 		return err
 	}
-	compression, err := engine.ParseCompression(b.Config.Compression)
+	idList := make([]string, 0, len(names))
+	for _, n := range names {
+		idList = append(idList, ids[n])
+	}
+	found, absent, err := store.Lookup(idList, compression)
 	if err != nil {
 		return err
 	}
-	if err := engine.Save(ctx, api, names, archive, compression); err != nil {
+	if b.Config.Force {
+		// FORCE ignores every cache, the layer store's too.
+		store.Rewrite = true
+		found, absent = map[string]layerstore.Image{}, idList
+	}
+	if len(absent) > 0 {
+		want := saveWants(names, ids, absent)
+		b.logf("save: exporting %d of %d images into %s, %s", len(want), len(names), store.Dir, d.Reason)
+		exported, err := store.Export(ctx, api, want, compression)
+		if err != nil {
+			return err
+		}
+		for _, img := range exported {
+			found[img.ID] = img
+		}
+	} else {
+		b.logf("save: all %d images are in %s already, %s", len(names), store.Dir, d.Reason)
+	}
+	set := layerstore.Set{Compression: compression}
+	for _, n := range names {
+		img := found[ids[n]]
+		img.Name = n
+		set.Images = append(set.Images, img)
+	}
+	if err := layerstore.WriteSet(b.setPath(), set); err != nil {
 		return err
 	}
-	b.removeOtherArchives(archive)
-	return fresh.WriteState(b.statePath("save"), fresh.State{Key: fresh.Key(append([]string{b.Config.Compression}, names...)...), Images: ids})
+	b.removeArchives()
+	return fresh.WriteState(b.statePath("save"), fresh.State{Key: b.saveKey(names), Images: ids})
 }
 
-func (b *Bundler) saveDecision(ids map[string]string) (fresh.Decision, error) {
-	archive := b.Config.ArchivePath()
-	exists, mod, err := fresh.Output(archive)
+// saveWants lists, once per image ID in absent, one name to export it by.
+func saveWants(names []string, ids map[string]string, absent []string) []layerstore.Want {
+	need := map[string]bool{}
+	for _, id := range absent {
+		need[id] = true
+	}
+	var want []layerstore.Want
+	for _, n := range names {
+		if id := ids[n]; need[id] {
+			want = append(want, layerstore.Want{Name: n, ID: id})
+			need[id] = false
+		}
+	}
+	return want
+}
+
+func (b *Bundler) saveKey(names []string) string {
+	sorted := append([]string{}, names...)
+	sort.Strings(sorted)
+	return fresh.Key(append([]string{"layerstore", b.Config.Compression}, sorted...)...)
+}
+
+func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (fresh.Decision, error) {
+	out := b.setPath()
+	exists, mod, err := fresh.Output(out)
 	if err != nil {
 		return fresh.Decision{}, err
 	}
@@ -294,46 +360,103 @@ func (b *Bundler) saveDecision(ids map[string]string) (fresh.Decision, error) {
 	for n := range ids {
 		names = append(names, n)
 	}
-	sort.Strings(names)
 	recorded := state.Images
 	if recorded == nil {
 		recorded = map[string]string{}
 	}
-	return fresh.Decide(fresh.Facts{
-		Force: b.Config.Force, Output: archive, OutputExists: exists, OutputTime: mod,
+	d := fresh.Decide(fresh.Facts{
+		Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod,
 		NewestInput: manifestPath, NewestInputTime: manifestTime,
-		RecordedKey: state.Key, CurrentKey: fresh.Key(append([]string{b.Config.Compression}, names...)...),
+		RecordedKey: state.Key, CurrentKey: b.saveKey(names),
 		Recorded: recorded, Current: ids,
-	}), nil
+	})
+	if d.Fresh {
+		// The set is only as good as the store files it names.
+		set, err := layerstore.ReadSet(out)
+		if err != nil || !store.CompleteSet(set) {
+			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files of " + out}, nil
+		}
+	}
+	return d, nil
 }
 
-// removeOtherArchives deletes archives of another compression setting, so the build directory
-// holds one archive and the bundle can never pick up a stale one.
-func (b *Bundler) removeOtherArchives(keep string) {
+// removeArchives deletes the single-archive outputs of earlier versions, so the build directory
+// never holds a stale archive that looks like the bundle's images.
+func (b *Bundler) removeArchives() {
 	for _, c := range []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd} {
 		other := b.Config
 		other.Compression = c
-		if p := other.ArchivePath(); p != keep {
-			os.Remove(p)
-		}
+		os.Remove(other.ArchivePath())
 	}
 }
 
-// Image assembles the build context and builds the bundle image.
+func (b *Bundler) storeDir() string { return filepath.Join(b.Config.BuildDir, "layers") }
+
+// setPath is the Save stage's output: the images of the bundle and their layers.
+func (b *Bundler) setPath() string {
+	return filepath.Join(filepath.Dir(b.Config.MergedManifestPath()), "images.json")
+}
+
+// readSet reads the Save stage's set and checks it against the manifest, the compression and
+// the store: Image must never bundle images other than the manifest's.
+func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Store, error) {
+	again := "run the save stage first (go run magefile.go save)"
+	set, err := layerstore.ReadSet(b.setPath())
+	if err != nil {
+		return set, nil, fmt.Errorf("image: the images of the bundle (%s) are not ready: %w; %s", b.setPath(), err, again)
+	}
+	if string(set.Compression) != b.Config.Compression {
+		return set, nil, fmt.Errorf("image: the saved images are compressed as %s, BUNDLE_COMPRESSION is %s: %s", set.Compression, b.Config.Compression, again)
+	}
+	var problems []error
+	inSet := map[string]string{}
+	for _, img := range set.Images {
+		inSet[img.Name] = img.ID
+	}
+	for _, img := range m.Images {
+		id, ok := inSet[img.Name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Errorf("image %s is not among the saved images", img.Name))
+		case img.Digest != "" && id != img.Digest:
+			problems = append(problems, fmt.Errorf("image %s was saved as %s, the manifest says %s", img.Name, id, img.Digest))
+		}
+		delete(inSet, img.Name)
+	}
+	for name := range inSet {
+		problems = append(problems, fmt.Errorf("image %s was saved but is not in the manifest", name))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return set, nil, fmt.Errorf("image: %w; %s", err, again)
+	}
+	store, err := layerstore.Open(b.storeDir())
+	if err != nil {
+		return set, nil, err
+	}
+	if !store.CompleteSet(set) {
+		return set, nil, fmt.Errorf("image: the layer store %s lacks files of the saved images; %s", store.Dir, again)
+	}
+	return set, store, nil
+}
+
+// Image builds the bundle image. Its image layer files come from a "layers image" loaded into
+// the engine directly (base + one layer per group of layer files, reusing the layers the engine
+// has from the last build), and the build context carries only the small files; when the engine
+// cannot take such a partial load, the context carries the layer files instead.
 func (b *Bundler) Image(ctx context.Context) error {
 	m, err := b.readMerged()
 	if err != nil {
 		return err
 	}
-	archive := b.Config.ArchivePath()
-	if _, err := os.Stat(archive); err != nil {
-		return fmt.Errorf("image: the images archive %s is missing: run the save stage first (go run magefile.go save)", archive)
+	set, store, err := b.readSet(m)
+	if err != nil {
+		return err
 	}
 	api, err := b.docker()
 	if err != nil {
 		return err
 	}
-	entries, args, err := b.contextPlan(m)
+	entries, args, err := b.contextPlan(m, set, store, false)
 	if err != nil {
 		return err
 	}
@@ -345,7 +468,11 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)))
+	setJSON, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
 	state, err := fresh.ReadState(b.statePath("image"))
 	if err != nil {
 		return err
@@ -367,6 +494,15 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
+	from, err := b.layersImage(ctx, api, set, store, baseID)
+	if err != nil {
+		b.logf("image: %v; the build context carries the image layers instead", err)
+		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
+			return err
+		}
+	} else {
+		args["DIND_BASE_IMAGE"] = from
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(buildctx.Write(pw, entries)) }()
 	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{Tag: b.Config.BundleTag, BuildArgs: args}, b.progress())
@@ -375,11 +511,127 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	return fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id})
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id}); err != nil {
+		return err
+	}
+	if state.Output != "" && state.Output != id {
+		b.removeUntagged(ctx, api, state.Output)
+	}
+	if removed, freed, err := store.GC(set); err != nil {
+		b.logf("image: %v", err)
+	} else if removed > 0 {
+		b.logf("image: removed %d unused files (%d MB) from %s", removed, freed>>20, store.Dir)
+	}
+	return nil
+}
+
+// layersImage makes sure the engine has the layers image for set and returns its ID: the
+// previous one when it fits, else a new one loaded with only the layers the engine lacks.
+func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
+	if info, err := api.Info(ctx); err == nil && containerdStore(info.DriverStatus) {
+		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
+	}
+	baseInfo, err := api.ImageInspect(ctx, baseID)
+	if err != nil {
+		return "", fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
+	}
+	base := layerstore.Base{
+		Ref: b.Config.DindBaseImage, ID: baseID, DiffIDs: baseInfo.RootFS.Layers, Created: baseInfo.Created,
+		OS: baseInfo.Os, Architecture: baseInfo.Architecture, Variant: baseInfo.Variant,
+	}
+	if baseInfo.Config != nil {
+		if base.Config, err = json.Marshal(baseInfo.Config); err != nil {
+			return "", fmt.Errorf("read the base image's config: %w", err)
+		}
+	}
+	chainPath := b.statePath("layers")
+	prev, err := layerstore.ReadChain(chainPath)
+	if err != nil {
+		return "", err
+	}
+	var reusable []layerstore.Group
+	if !b.Config.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
+		if info, err := api.ImageInspect(ctx, prev.Image); err == nil && slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, prev.Groups)) {
+			reusable = prev.Groups
+		}
+	}
+	var live []layerstore.Layer
+	for _, d := range set.Layers() {
+		size, err := store.LayerSize(d, set.Compression)
+		if err != nil {
+			return "", err
+		}
+		live = append(live, layerstore.Layer{DiffID: d, Size: size})
+	}
+	plan := layerstore.PlanChain(reusable, live, layerstore.DefaultLimits(len(base.DiffIDs)))
+	if plan.Reuse == len(plan.Groups) && len(plan.Groups) == len(prev.Groups) && reusable != nil {
+		b.logf("image: layers image %s is up to date (%d layers)", prev.Image, len(plan.Groups))
+		return prev.Image, nil
+	}
+	b.logf("image: loading the layers image: %d of %d layers to send, %s", len(plan.Groups)-plan.Reuse, len(plan.Groups), plan.Reason)
+	if err := fresh.RemoveState(chainPath); err != nil {
+		return "", err
+	}
+	pr, pw := io.Pipe()
+	var id string
+	var groups []layerstore.Group
+	go func() {
+		var err error
+		id, groups, err = layerstore.WriteLayersImage(pw, store, base, plan, set.Compression)
+		pw.CloseWithError(err)
+	}()
+	err = engine.Load(ctx, api, pr, nil)
+	pr.CloseWithError(errors.New("load finished"))
+	if err != nil {
+		return "", fmt.Errorf("load the layers image: %w", err)
+	}
+	info, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("load the layers image: %w", err)
+	}
+	if !slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, groups)) {
+		return "", fmt.Errorf("load the layers image: %s does not have the expected layers", id)
+	}
+	if err := layerstore.WriteChain(chainPath, layerstore.Chain{Base: baseID, Image: id, Compression: set.Compression, Groups: groups}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func chainLayers(base []string, groups []layerstore.Group) []string {
+	out := append([]string{}, base...)
+	for _, g := range groups {
+		out = append(out, g.DiffID)
+	}
+	return out
+}
+
+// containerdStore: the engine keeps images in containerd (docker info: driver-type
+// io.containerd.snapshotter.v1), whose `docker load` wants every layer in the archive.
+func containerdStore(status [][2]string) bool {
+	for _, kv := range status {
+		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
+			return true
+		}
+	}
+	return false
+}
+
+// removeUntagged removes an earlier bundle image once nothing names it (and its untagged
+// parents: the builder's steps and a layers image no other image builds on). The engine refuses
+// while a container uses it, which is fine: it is only disk space.
+func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
+	info, err := api.ImageInspect(ctx, id)
+	if err != nil || len(info.RepoTags) > 0 {
+		return
+	}
+	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil {
+		b.logf("image: the previous bundle image %s stays: %v", id, err)
+	}
 }
 
 // contextPlan lists the bundle context and the build arguments.
-func (b *Bundler) contextPlan(m manifest.Manifest) ([]buildctx.Entry, map[string]string, error) {
+func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *layerstore.Store, withLayers bool) ([]buildctx.Entry, map[string]string, error) {
 	c := b.Config
 	if _, err := os.Stat(c.ComposeFile); err != nil {
 		return nil, nil, fmt.Errorf("image: compose file %s not found: set COMPOSE_FILE", c.ComposeFile)
@@ -397,7 +649,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest) ([]buildctx.Entry, map[string
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
 		ManifestPath: c.MergedManifestPath(), Manifest: m,
 		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Archive: c.ArchivePath(),
+		Images: buildctx.ImageFiles(set, store, withLayers),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,407 @@
+#!/bin/sh
+# The seed-equivalent bundle's entrypoint: dind/entrypoint.sh as committed in eb8365c, the last
+# version that loads one `docker save` archive (/images.tar[.gz|.zst]) the way the seed tool did.
+# Frozen here so the benchmark's seed side stays the same while the pipeline's entrypoint
+# changes. Do not edit; package bench embeds it.
+#
+# dindbundler bundle entrypoint: start the inner dockerd, load the bundled images (once per
+# /var/lib/docker volume), check them against /app/bundle/images.txt, run the compose stack,
+# and on SIGTERM/SIGINT stop the stack, then dockerd, and exit 0.
+#
+# Works on the dindbundler Debian base and on the official docker:<ver>-dind (Alpine) image.
+# The defaults (STACK_STOP_TIMEOUT 5 s + DOCKERD_STOP_TIMEOUT 4 s) fit Docker's default stop
+# timeout of 10 s. A stack whose services need longer to stop: raise both and run with a stop
+# timeout covering their sum, e.g. `docker run --stop-timeout 60 -e STACK_STOP_TIMEOUT=30 …`.
+#
+# `entrypoint.sh health` is the image's HEALTHCHECK; any other arguments are run instead of
+# the bundle (for debugging: `docker run --rm -it IMAGE sh`).
+#
+# Settings (environment): DOCKERD_START_TIMEOUT (s, 60), STACK_STOP_TIMEOUT (s, 5),
+# DOCKERD_STOP_TIMEOUT (s, 4), DOCKERD_ARGS (extra dockerd flags), DOCKERD_LOG
+# (/var/log/dockerd.log), DOCKER_IPTABLES_LEGACY (1: legacy iptables, empty: nft; unset: detect).
+set -eu
+
+: "${DOCKERD_START_TIMEOUT:=60}"
+: "${STACK_STOP_TIMEOUT:=5}"
+: "${DOCKERD_STOP_TIMEOUT:=4}"
+: "${DOCKERD_ARGS:=}"
+: "${DOCKERD_LOG:=/var/log/dockerd.log}"
+: "${BUNDLE_PROJECT:=}"
+
+app_dir=/app
+compose_file=$app_dir/compose.yml
+env_file=$app_dir/.env
+images_txt=$app_dir/bundle/images.txt
+manifest=$app_dir/bundle/manifest.json
+# The record lives on the /var/lib/docker volume, next to the images it describes: a new
+# volume means no record and a fresh load, a restart with the same volume skips the load.
+loaded_record=/var/lib/docker/dindbundler-loaded
+docker_sock=/var/run/docker.sock
+legacy_dir=/usr/local/sbin/.iptables-legacy
+
+# Talk to the inner engine whatever the caller's environment says.
+DOCKER_HOST=unix://$docker_sock
+export DOCKER_HOST
+unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT
+
+dockerd_pid=
+child_pid=
+stack_started=
+stopping=
+
+log() { printf 'dindbundler: %s\n' "$*"; }
+err() { printf 'dindbundler: error: %s\n' "$*" >&2; }
+
+now() { date +%s; }
+
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+nap() { sleep 0.2 2>/dev/null || sleep 1; }
+
+compose() {
+	docker compose -p "$BUNDLE_PROJECT" -f "$compose_file" --env-file "$env_file" "$@"
+}
+
+# run_interruptible CMD…: run CMD in the background and wait for it, so a SIGTERM arriving
+# during a long step (loading a large archive) is handled at once instead of after the step.
+run_interruptible() {
+	"$@" &
+	child_pid=$!
+	rc=0
+	wait "$child_pid" || rc=$?
+	child_pid=
+	return "$rc"
+}
+
+dockerd_log_tail() {
+	if [ -f "$DOCKERD_LOG" ]; then
+		err "last 200 lines of the dockerd log ($DOCKERD_LOG):"
+		tail -n 200 "$DOCKERD_LOG" >&2 || :
+	fi
+}
+
+# stop_dockerd: SIGTERM and wait, so the engine flushes its state; the kernel would SIGKILL it
+# mid-write if we exited first.
+stop_dockerd() {
+	[ -n "$dockerd_pid" ] || return 0
+	if alive "$dockerd_pid"; then
+		kill -TERM "$dockerd_pid" 2>/dev/null || :
+		deadline=$(($(now) + DOCKERD_STOP_TIMEOUT))
+		while alive "$dockerd_pid"; do
+			if [ "$(now)" -ge "$deadline" ]; then
+				err "dockerd did not stop within ${DOCKERD_STOP_TIMEOUT}s"
+				return 1
+			fi
+			nap
+		done
+	fi
+	wait "$dockerd_pid" 2>/dev/null || :
+	dockerd_pid=
+	log "dockerd stopped"
+}
+
+stop_stack() {
+	[ -n "$stack_started" ] || return 0
+	log "stopping the stack (timeout ${STACK_STOP_TIMEOUT}s)"
+	if compose stop --timeout "$STACK_STOP_TIMEOUT"; then
+		log "stack stopped"
+	else
+		err "docker compose stop failed; dockerd stops the remaining containers"
+	fi
+	stack_started=
+}
+
+# shutdown STATUS: the one way out once dockerd may be running.
+shutdown() {
+	status=$1
+	stopping=1
+	if [ -n "$child_pid" ]; then
+		kill -TERM "$child_pid" 2>/dev/null || :
+		wait "$child_pid" 2>/dev/null || :
+		child_pid=
+	fi
+	stop_stack
+	stop_dockerd || status=1
+	exit "$status"
+}
+
+# shellcheck disable=SC2317 # called from the signal traps
+on_signal() {
+	[ -z "$stopping" ] || return 0
+	log "received SIG$1; shutting down"
+	shutdown 0
+}
+
+fail() {
+	err "$*"
+	shutdown 1
+}
+
+# --- starting dockerd ---------------------------------------------------------------------
+
+# Debian base only: what the official image's dind helper does for a nested engine.
+prepare_nested() {
+	# AppArmor detection reads securityfs; --privileged does not mount it.
+	if [ -d /sys/kernel/security ] && ! grep -q ' /sys/kernel/security ' /proc/self/mountinfo; then
+		mount -t securityfs none /sys/kernel/security ||
+			err "could not mount /sys/kernel/security; AppArmor detection may fail"
+	fi
+	# cgroup v2: the root cgroup of the container namespace may not hold processes once
+	# controllers are delegated to children, so move everything into /init first, then enable
+	# every available controller for the engine's containers.
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		mkdir -p /sys/fs/cgroup/init
+		# One write per PID; a PID that is already gone (xargs, cat) is ignored.
+		xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null || :
+		sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers \
+			>/sys/fs/cgroup/cgroup.subtree_control ||
+			err "could not enable cgroup v2 controllers; inner containers may fail to start"
+	fi
+	# Same choice as docker:dind: legacy iptables when the host already uses it or nf_tables
+	# does not work here; DOCKER_IPTABLES_LEGACY decides when set.
+	legacy=
+	if [ -n "${DOCKER_IPTABLES_LEGACY+x}" ]; then
+		legacy=$DOCKER_IPTABLES_LEGACY
+	elif [ -n "$(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null)" ]; then
+		# /proc files report size 0, so test the content, not -s.
+		legacy=1
+	elif ! iptables -nL >/dev/null 2>&1 && [ -x "$legacy_dir/iptables" ] &&
+		"$legacy_dir/iptables" -nL >/dev/null 2>&1; then
+		legacy=1
+	fi
+	if [ -n "$legacy" ] && [ -d "$legacy_dir" ]; then
+		PATH=$legacy_dir:$PATH
+		export PATH
+		log "using legacy iptables"
+	fi
+	# AppArmor's parser and some tools check this to know they run in a container.
+	container=docker
+	export container
+}
+
+start_dockerd() {
+	# A container killed earlier leaves PID files whose numbers may now belong to other
+	# processes, and dockerd would refuse to start.
+	find /run /var/run -iname 'docker*.pid' -delete 2>/dev/null || :
+	rm -f /var/run/docker/containerd/containerd.pid
+	mkdir -p "$(dirname "$DOCKERD_LOG")"
+	# DOCKERD_ARGS is split into words on purpose.
+	# shellcheck disable=SC2086
+	if command -v dockerd-entrypoint.sh >/dev/null 2>&1; then
+		# Official docker:dind: its entrypoint adds tini, picks legacy or nft iptables and
+		# runs the dind helper (securityfs, cgroup v2 nesting). A first argument of "dockerd"
+		# skips its TLS certificate generation and TCP listener, which the bundle does not use.
+		log "starting dockerd (docker:dind entrypoint)"
+		# TINI_SUBREAPER: its tini is not PID 1 here (ours is), so it registers as a subreaper to
+		# still reap the engine's orphaned shims.
+		TINI_SUBREAPER=1 dockerd-entrypoint.sh dockerd --host="$DOCKER_HOST" $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
+	else
+		prepare_nested
+		log "starting dockerd"
+		dockerd --host="$DOCKER_HOST" $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
+	fi
+	dockerd_pid=$!
+	started=$(now)
+	deadline=$((started + DOCKERD_START_TIMEOUT))
+	until docker info >/dev/null 2>&1; do
+		if ! alive "$dockerd_pid"; then
+			rc=0
+			wait "$dockerd_pid" || rc=$?
+			dockerd_pid=
+			err "dockerd exited during start (status $rc)"
+			dockerd_log_tail
+			shutdown 1
+		fi
+		if [ "$(now)" -ge "$deadline" ]; then
+			err "dockerd did not answer within ${DOCKERD_START_TIMEOUT}s (DOCKERD_START_TIMEOUT)"
+			dockerd_log_tail
+			shutdown 1
+		fi
+		nap
+	done
+	log "dockerd ready in $(($(now) - started))s"
+}
+
+# --- images -----------------------------------------------------------------------------
+
+# verify_images: every "<ID> <name>" line of images.txt must name a present image with that
+# ID. Prints one line per problem and fails if there was any.
+verify_images() {
+	bad=0
+	while read -r want name rest || [ -n "${want:-}" ]; do
+		case $want in '' | '#'*) continue ;; esac
+		if [ -z "${name:-}" ] || [ -n "${rest:-}" ]; then
+			err "images.txt: malformed line: $want ${name:-} ${rest:-}"
+			bad=1
+			continue
+		fi
+		if ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null </dev/null); then
+			err "image $name: missing (expected $want)"
+			bad=1
+		elif [ "$got" != "$want" ]; then
+			err "image $name: ID $got, expected $want"
+			bad=1
+		fi
+	done <"$images_txt"
+	return "$bad"
+}
+
+# shellcheck disable=SC2317 # called through run_interruptible
+engine_major() {
+	v=$(docker version --format '{{.Server.Version}}' 2>/dev/null) || v=0
+	echo "${v%%.*}"
+}
+
+# shellcheck disable=SC2317 # called through run_interruptible
+load_archive() {
+	archive=$1
+	case $archive in
+	*.tar.zst)
+		# Engines before 23.0 cannot read zstd: decompress through a pipe when we can.
+		if command -v zstd >/dev/null 2>&1; then
+			zstd -dcq -- "$archive" | docker load
+		elif [ "$(engine_major)" -ge 23 ]; then
+			docker load -i "$archive"
+		else
+			err "$archive: this engine cannot load zstd and there is no zstd binary; bundle a .tar or .tar.gz archive instead"
+			return 1
+		fi
+		;;
+	*) docker load -i "$archive" ;; # plain and gzip: every engine reads these itself
+	esac
+}
+
+load_images() {
+	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
+	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
+	sum=$(sha256sum "$manifest" | cut -d' ' -f1)
+	if [ -f "$loaded_record" ] && [ "$(cat "$loaded_record")" = "$sum" ]; then
+		if verify_images 2>/dev/null; then
+			log "images already loaded; skipping load"
+			return 0
+		fi
+		log "images recorded as loaded are missing or changed; loading them again"
+	fi
+	archive=
+	for f in /images.tar /images.tar.gz /images.tar.zst; do
+		if [ -f "$f" ]; then
+			archive=$f
+			break
+		fi
+	done
+	[ -n "$archive" ] || fail "no image archive (/images.tar, .tar.gz or .tar.zst) and the images are not loaded"
+	log "loading images from $archive"
+	started=$(now)
+	run_interruptible load_archive "$archive" || fail "loading $archive failed"
+	log "loaded $archive in $(($(now) - started))s"
+	verify_images || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
+	# The archive stays: it lives in a read-only image layer, so deleting it would free no
+	# space, and keeping it lets a container whose volume lost the images load them again.
+	printf '%s\n' "$sum" >"$loaded_record.tmp"
+	mv "$loaded_record.tmp" "$loaded_record"
+	log "images verified"
+}
+
+# --- stack ------------------------------------------------------------------------------
+
+start_stack() {
+	log "starting stack $BUNDLE_PROJECT"
+	stack_started=1
+	# --pull never: an image missing here is a broken bundle, never a download.
+	run_interruptible compose up -d --no-build --pull never ||
+		fail "docker compose up failed for project $BUNDLE_PROJECT"
+	log "stack $BUNDLE_PROJECT is up"
+}
+
+# health: healthy only when every service of the stack has its containers running, and healthy
+# where the service defines a healthcheck.
+health() {
+	# stderr stays out of the captured lists (compose warns there, e.g. about an obsolete
+	# `version:`); on failure the command runs again to show why (Docker keeps both streams
+	# of a probe).
+	services=$(compose config --services 2>/dev/null) || {
+		echo "compose config failed:"
+		compose config --services >/dev/null
+		return 1
+	}
+	states=$(compose ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null) || {
+		echo "compose ps failed:"
+		compose ps -a >/dev/null
+		return 1
+	}
+	bad=0
+	for s in $services; do
+		lines=$(printf '%s\n' "$states" | awk -v s="$s" '$1 == s')
+		if [ -z "$lines" ]; then
+			echo "$s: no container"
+			bad=1
+			continue
+		fi
+		while read -r _ state hc; do
+			if [ "$state" != running ]; then
+				echo "$s: $state"
+				bad=1
+			elif [ -n "${hc:-}" ] && [ "$hc" != healthy ]; then
+				echo "$s: $hc"
+				bad=1
+			fi
+		done <<EOF
+$lines
+EOF
+	done
+	[ "$bad" = 0 ] && echo "all services running"
+	return "$bad"
+}
+
+# --- main -------------------------------------------------------------------------------
+
+if [ "$#" -gt 0 ]; then
+	if [ "$1" = health ]; then
+		[ -n "$BUNDLE_PROJECT" ] || {
+			echo "BUNDLE_PROJECT is not set"
+			exit 1
+		}
+		health
+		exit
+	fi
+	exec "$@"
+fi
+
+# As PID 1, re-run under tini (docker-init) so the zombies of the engine's shims get reaped;
+# our own handlers still get SIGTERM, which tini forwards.
+if [ "$$" = 1 ] && command -v docker-init >/dev/null 2>&1 && [ -z "${DINDBUNDLER_UNDER_INIT:-}" ]; then
+	DINDBUNDLER_UNDER_INIT=1
+	export DINDBUNDLER_UNDER_INIT
+	exec docker-init -- "$0"
+fi
+
+[ -n "$BUNDLE_PROJECT" ] || {
+	err "BUNDLE_PROJECT is not set: build the image with --build-arg BUNDLE_PROJECT=<compose project>"
+	exit 1
+}
+[ -f "$compose_file" ] || {
+	err "$compose_file is missing: the image was not built from a bundle context"
+	exit 1
+}
+
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
+
+start_dockerd
+docker compose version >/dev/null 2>&1 ||
+	fail "the docker compose v2 plugin is missing from the base image; use docker:<ver>-dind or the dindbundler base"
+load_images
+start_stack
+
+# Stay in the foreground for as long as dockerd runs; a signal interrupts the wait.
+rc=0
+wait "$dockerd_pid" || rc=$?
+dockerd_pid=
+err "dockerd exited unexpectedly (status $rc)"
+dockerd_log_tail
+stack_started=
+shutdown 1

@@ -1,0 +1,203 @@
+package layerstore
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Base is what the layers image takes from the bundle's base image (from an image inspect: the
+// engine gives no other way to the raw config short of exporting the whole base).
+type Base struct {
+	Ref          string // for the history entries
+	ID           string
+	DiffIDs      []string
+	Created      string
+	OS           string
+	Architecture string
+	Variant      string
+	// Config is the runtime configuration (Env, Entrypoint, Cmd, Healthcheck, …), as JSON.
+	Config json.RawMessage
+}
+
+// ImagesDir is where the bundle keeps its docker-save directory.
+const ImagesDir = "images"
+
+var epoch = time.Unix(0, 0)
+
+// WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
+// per group of plan, each layer carrying its group's store files under /images. Only the groups
+// from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
+// their chain and never opens their missing files. It returns the image's ID (its config digest)
+// and the groups with their diffIDs.
+func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compression) (string, []Group, error) {
+	groups := append([]Group{}, plan.Groups...)
+	tw := tar.NewWriter(w)
+	layers := make([]string, 0, len(base.DiffIDs)+len(groups))
+	for i := range base.DiffIDs {
+		layers = append(layers, "base/"+strconv.Itoa(i)+".tar")
+	}
+	for i := range groups {
+		name := "layers/" + strconv.Itoa(i) + ".tar"
+		layers = append(layers, name)
+		if i < plan.Reuse {
+			if groups[i].DiffID == "" {
+				return "", nil, fmt.Errorf("layers image: reused layer %d has no diffID", i)
+			}
+			continue
+		}
+		files, err := groupFiles(s, groups[i], c)
+		if err != nil {
+			return "", nil, err
+		}
+		size, err := groupSize(files)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+			return "", nil, fmt.Errorf("layers image: %w", err)
+		}
+		h := sha256.New()
+		if err := writeGroup(io.MultiWriter(tw, h), files, openFile); err != nil {
+			return "", nil, err
+		}
+		groups[i].DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	}
+	config, err := layersConfig(base, groups)
+	if err != nil {
+		return "", nil, err
+	}
+	manifest, err := json.Marshal([]manifestItem{{Config: "config.json", Layers: layers}})
+	if err != nil {
+		return "", nil, fmt.Errorf("layers image: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"config.json", config}, {"manifest.json", manifest}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+			return "", nil, fmt.Errorf("layers image: %w", err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return "", nil, fmt.Errorf("layers image: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", nil, fmt.Errorf("layers image: %w", err)
+	}
+	sum := sha256.Sum256(config)
+	return "sha256:" + hex.EncodeToString(sum[:]), groups, nil
+}
+
+// layersConfig is the layers image's config: the base's, with the groups' layers on top and one
+// history entry per layer (placeholders for the base's, whose history an inspect does not give
+// exactly), so `docker history` pairs entries with the right layers.
+func layersConfig(base Base, groups []Group) ([]byte, error) {
+	type history struct {
+		Created   string `json:"created,omitempty"`
+		CreatedBy string `json:"created_by,omitempty"`
+		Comment   string `json:"comment,omitempty"`
+	}
+	diffIDs := append([]string{}, base.DiffIDs...)
+	var hist []history
+	for range base.DiffIDs {
+		hist = append(hist, history{Created: base.Created, Comment: "layer of the base image " + base.Ref})
+	}
+	for _, g := range groups {
+		diffIDs = append(diffIDs, g.DiffID)
+		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), ImagesDir)})
+	}
+	cfg := struct {
+		Architecture string          `json:"architecture"`
+		OS           string          `json:"os"`
+		Variant      string          `json:"variant,omitempty"`
+		Created      string          `json:"created,omitempty"`
+		Config       json.RawMessage `json:"config,omitempty"`
+		RootFS       struct {
+			Type    string   `json:"type"`
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+		History []history `json:"history"`
+	}{Architecture: base.Architecture, OS: base.OS, Variant: base.Variant, Created: base.Created, Config: base.Config, History: hist}
+	cfg.RootFS.Type = "layers"
+	cfg.RootFS.DiffIDs = diffIDs
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("layers image config: %w", err)
+	}
+	return data, nil
+}
+
+type groupFile struct {
+	name string // inside the layer
+	path string // in the store
+	size int64
+}
+
+func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
+	var files []groupFile
+	for _, l := range g.Layers {
+		p := s.LayerPath(l.DiffID, c)
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("layers image: %w (run the save stage again)", err)
+		}
+		files = append(files, groupFile{name: ImagesDir + "/" + LayerFile(l.DiffID, c), path: p, size: info.Size()})
+	}
+	return files, nil
+}
+
+// writeGroup writes one image layer: the /images directory and the group's files, with fixed
+// owners, modes and times, so equal files make an equal layer.
+func writeGroup(w io.Writer, files []groupFile, open func(groupFile) (io.ReadCloser, error)) error {
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
+		return fmt.Errorf("layers image: %w", err)
+	}
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+			return fmt.Errorf("layers image %s: %w", f.name, err)
+		}
+		r, err := open(f)
+		if err != nil {
+			return fmt.Errorf("layers image %s: %w", f.name, err)
+		}
+		n, err := io.CopyN(tw, r, f.size)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("layers image: %s changed while it was read (%d of %d bytes): %w", f.path, n, f.size, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("layers image: %w", err)
+	}
+	return nil
+}
+
+func openFile(f groupFile) (io.ReadCloser, error) { return os.Open(f.path) }
+
+// groupSize is the byte size of writeGroup's output, found by writing it with zeros for content
+// (the outer archive needs the size before the content).
+func groupSize(files []groupFile) (int64, error) {
+	var n counter
+	err := writeGroup(&n, files, func(groupFile) (io.ReadCloser, error) { return io.NopCloser(zeros{}), nil })
+	return int64(n), err
+}
+
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
