@@ -1,0 +1,147 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/config"
+)
+
+func load(t *testing.T, dir string, environ ...string) config.Config {
+	t.Helper()
+	c, err := config.Load(environ, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func touch(t *testing.T, path string, mod time.Time) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(path), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mod, mod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		environ []string
+		want    [][]string
+	}{
+		{"one template: default output root is not passed", []string{"TEMPLATE=a/t.yaml", "PRODUCER=uv run esb", "ESB_ENV=dev"}, [][]string{
+			{"uv", "run", "esb", "deploy", "--template", filepath.Join(dir, "a/t.yaml"), "--env", "dev", "--mode", "docker", "--build-only", "--bundle-manifest"},
+		}},
+		{"explicit output root is passed", []string{"TEMPLATE=t.yaml", "PRODUCER=esb", "ESB_OUTPUT_DIR=out"}, [][]string{
+			{"esb", "deploy", "--template", filepath.Join(dir, "t.yaml"), "--env", "default", "--mode", "docker", "--build-only", "--bundle-manifest", "--output", filepath.Join(dir, "out")},
+		}},
+		{"several templates each get their root", []string{"TEMPLATE=a/t.yaml,b/t.yaml", "PRODUCER=esb"}, [][]string{
+			{"esb", "deploy", "--template", filepath.Join(dir, "a/t.yaml"), "--env", "default", "--mode", "docker", "--build-only", "--bundle-manifest", "--output", filepath.Join(dir, "a/.esb/t")},
+			{"esb", "deploy", "--template", filepath.Join(dir, "b/t.yaml"), "--env", "default", "--mode", "docker", "--build-only", "--bundle-manifest", "--output", filepath.Join(dir, "b/.esb/t-2")},
+		}},
+		{"no PRODUCER: the embedded producer, no command", []string{"TEMPLATE=t.yaml"}, [][]string{nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			steps, err := Plan(load(t, dir, tt.environ...))
+			is.NoErr(err)
+			is.Equal(len(steps), len(tt.want))
+			for i, s := range steps {
+				is.Equal(s.Args, tt.want[i])
+			}
+		})
+	}
+	_, err := Plan(load(t, dir))
+	is.New(t).True(err != nil && strings.Contains(err.Error(), "TEMPLATE is not set"))
+}
+
+func TestCheck(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name      string
+		setup     func(t *testing.T, dir string)
+		force     bool
+		wantFresh bool
+		wantWhy   string
+	}{
+		{"no manifest yet", func(t *testing.T, dir string) {}, false, false, "does not exist yet"},
+		{"manifest newer than every input", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
+		}, false, true, "up to date"},
+		{"code changed", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(2*time.Minute))
+		}, false, false, "src/app.py changed"},
+		{"compose file changed", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, "docker-compose.yml"), t0.Add(2*time.Minute))
+		}, false, false, "docker-compose.yml changed"},
+		{"outputs and the build dir do not count", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, ".esb/certs/server.crt"), t0.Add(2*time.Minute))
+			touch(t, filepath.Join(dir, "build/images.tar"), t0.Add(2*time.Minute))
+			touch(t, filepath.Join(dir, ".git/index"), t0.Add(2*time.Minute))
+		}, false, true, "up to date"},
+		{"FORCE", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
+		}, true, false, "FORCE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			touch(t, filepath.Join(dir, "template.yaml"), t0)
+			tt.setup(t, dir)
+			steps, err := Plan(load(t, dir, "TEMPLATE=template.yaml"))
+			is.NoErr(err)
+			d, err := Check(steps[0], tt.force)
+			is.NoErr(err)
+			is.Equal(d.Fresh, tt.wantFresh)
+			is.True(strings.Contains(d.Reason, tt.wantWhy)) // the reason names what changed
+		})
+	}
+}
+
+func TestRunEmbedded(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	touch(t, filepath.Join(dir, "template.yaml"), time.Now())
+	c := load(t, dir, "TEMPLATE=template.yaml")
+	steps, err := Plan(c)
+	is.NoErr(err)
+	manifestPath := steps[0].Template.ManifestPath
+	touch(t, manifestPath, time.Now()) // an old manifest
+
+	failing := func(ctx context.Context, tpl config.Template) error { return errors.New("boom") }
+	err = Run(context.Background(), c, steps[0], failing, io.Discard, io.Discard)
+	is.True(err != nil && strings.Contains(err.Error(), "boom") && strings.Contains(err.Error(), "template.yaml"))
+	_, statErr := os.Stat(manifestPath)
+	is.True(errors.Is(statErr, os.ErrNotExist)) // a failed run leaves no manifest that looks fresh
+
+	silent := func(ctx context.Context, tpl config.Template) error { return nil }
+	err = Run(context.Background(), c, steps[0], silent, io.Discard, io.Discard)
+	is.True(err != nil && strings.Contains(err.Error(), "wrote no manifest at "+manifestPath))
+
+	writes := func(ctx context.Context, tpl config.Template) error {
+		touch(t, tpl.ManifestPath, time.Now())
+		return nil
+	}
+	is.NoErr(Run(context.Background(), c, steps[0], writes, io.Discard, io.Discard))
+}
