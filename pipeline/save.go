@@ -1,0 +1,215 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/dindbundler/dindbundler/config"
+	"github.com/dindbundler/dindbundler/engine"
+	"github.com/dindbundler/dindbundler/fresh"
+	"github.com/dindbundler/dindbundler/layerstore"
+	"github.com/dindbundler/dindbundler/manifest"
+)
+
+// Save files every manifest image in the layer store (BUILD_DIR/layers) and writes the set the
+// bundle is made of. Only images whose IDs the store does not hold completely are exported, with
+// one `docker save`; their layers stream into the store, each kept once by its diffID and
+// compressed once.
+func (b *Bundler) Save(ctx context.Context) error {
+	m, err := b.readMerged()
+	if err != nil {
+		return err
+	}
+	api, err := b.docker()
+	if err != nil {
+		return err
+	}
+	names := m.Names()
+	ids, missing, err := engine.ImageIDs(ctx, api, names)
+	if err != nil {
+		return err
+	}
+	if err := checkDigests(m, ids, missing); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	compression, err := layerstore.ParseCompression(b.Config.Compression)
+	if err != nil {
+		return err
+	}
+	store, err := layerstore.Open(b.storeDir())
+	if err != nil {
+		return err
+	}
+	d, err := b.saveDecision(ids, store)
+	if err != nil {
+		return err
+	}
+	if d.Fresh {
+		b.logf("save: skipped, %s", d.Reason)
+		return nil
+	}
+	if err := fresh.RemoveState(b.statePath("save")); err != nil {
+		return err
+	}
+	idList := make([]string, 0, len(names))
+	for _, n := range names {
+		idList = append(idList, ids[n])
+	}
+	found, absent, err := store.Lookup(idList, compression)
+	if err != nil {
+		return err
+	}
+	if b.Config.Force {
+		// FORCE ignores every cache, the layer store's too.
+		store.Rewrite = true
+		found, absent = map[string]layerstore.Image{}, idList
+	}
+	if len(absent) > 0 {
+		want := saveWants(names, ids, absent)
+		b.logf("save: exporting %d of %d images into %s, %s", len(want), len(names), store.Dir, d.Reason)
+		exported, err := store.Export(ctx, api, want, compression)
+		if err != nil {
+			return err
+		}
+		for _, img := range exported {
+			found[img.ID] = img
+		}
+	} else {
+		b.logf("save: all %d images are in %s already, %s", len(names), store.Dir, d.Reason)
+	}
+	set := layerstore.Set{Compression: compression}
+	for _, n := range names {
+		img := found[ids[n]]
+		img.Name = n
+		set.Images = append(set.Images, img)
+	}
+	if err := layerstore.WriteSet(b.setPath(), set); err != nil {
+		return err
+	}
+	b.removeArchives()
+	return fresh.WriteState(b.statePath("save"), fresh.State{Key: b.saveKey(names), Images: ids})
+}
+
+// saveWants lists, once per image ID in absent, one name to export it by.
+func saveWants(names []string, ids map[string]string, absent []string) []layerstore.Want {
+	need := map[string]bool{}
+	for _, id := range absent {
+		need[id] = true
+	}
+	var want []layerstore.Want
+	for _, n := range names {
+		if id := ids[n]; need[id] {
+			want = append(want, layerstore.Want{Name: n, ID: id})
+			need[id] = false
+		}
+	}
+	return want
+}
+
+func (b *Bundler) saveKey(names []string) string {
+	sorted := append([]string{}, names...)
+	sort.Strings(sorted)
+	return fresh.Key(append([]string{"layerstore", b.Config.Compression}, sorted...)...)
+}
+
+func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (fresh.Decision, error) {
+	out := b.setPath()
+	exists, mod, err := fresh.Output(out)
+	if err != nil {
+		return fresh.Decision{}, err
+	}
+	state, err := fresh.ReadState(b.statePath("save"))
+	if err != nil {
+		return fresh.Decision{}, err
+	}
+	manifestPath := b.Config.MergedManifestPath()
+	_, manifestTime, err := fresh.Output(manifestPath)
+	if err != nil {
+		return fresh.Decision{}, err
+	}
+	names := make([]string, 0, len(ids))
+	for n := range ids {
+		names = append(names, n)
+	}
+	recorded := state.Images
+	if recorded == nil {
+		recorded = map[string]string{}
+	}
+	d := fresh.Decide(fresh.Facts{
+		Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod,
+		NewestInput: manifestPath, NewestInputTime: manifestTime,
+		RecordedKey: state.Key, CurrentKey: b.saveKey(names),
+		Recorded: recorded, Current: ids,
+	})
+	if d.Fresh {
+		// The set is only as good as the store files it names.
+		set, err := layerstore.ReadSet(out)
+		if err != nil || !store.CompleteSet(set) {
+			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files of " + out}, nil
+		}
+	}
+	return d, nil
+}
+
+// removeArchives deletes the single-archive outputs of earlier versions, so the build directory
+// never holds a stale archive that looks like the bundle's images.
+func (b *Bundler) removeArchives() {
+	for _, c := range []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd} {
+		other := b.Config
+		other.Compression = c
+		os.Remove(other.ArchivePath())
+	}
+}
+
+func (b *Bundler) storeDir() string { return filepath.Join(b.Config.BuildDir, "layers") }
+
+// setPath is the Save stage's output: the images of the bundle and their layers.
+func (b *Bundler) setPath() string {
+	return filepath.Join(filepath.Dir(b.Config.MergedManifestPath()), "images.json")
+}
+
+// readSet reads the Save stage's set and checks it against the manifest, the compression and
+// the store: Image must never bundle images other than the manifest's.
+func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Store, error) {
+	again := "run the save stage first (go run magefile.go save)"
+	set, err := layerstore.ReadSet(b.setPath())
+	if err != nil {
+		return set, nil, fmt.Errorf("image: the images of the bundle (%s) are not ready: %w; %s", b.setPath(), err, again)
+	}
+	if string(set.Compression) != b.Config.Compression {
+		return set, nil, fmt.Errorf("image: the saved images are compressed as %s, BUNDLE_COMPRESSION is %s: %s", set.Compression, b.Config.Compression, again)
+	}
+	var problems []error
+	inSet := map[string]string{}
+	for _, img := range set.Images {
+		inSet[img.Name] = img.ID
+	}
+	for _, img := range m.Images {
+		id, ok := inSet[img.Name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Errorf("image %s is not among the saved images", img.Name))
+		case img.Digest != "" && id != img.Digest:
+			problems = append(problems, fmt.Errorf("image %s was saved as %s, the manifest says %s", img.Name, id, img.Digest))
+		}
+		delete(inSet, img.Name)
+	}
+	for name := range inSet {
+		problems = append(problems, fmt.Errorf("image %s was saved but is not in the manifest", name))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return set, nil, fmt.Errorf("image: %w; %s", err, again)
+	}
+	store, err := layerstore.Open(b.storeDir())
+	if err != nil {
+		return set, nil, err
+	}
+	if !store.CompleteSet(set) {
+		return set, nil, fmt.Errorf("image: the layer store %s lacks files of the saved images; %s", store.Dir, again)
+	}
+	return set, store, nil
+}
