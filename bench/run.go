@@ -765,3 +765,21 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// Main is the bench target: options from the environment and the working directory, the table
+// on stdout, progress on stderr.
+func Main(ctx context.Context, stdout, stderr io.Writer) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	opts, err := FromEnv(os.Environ(), wd)
+	if err != nil {
+		return err
+	}
+	rep, err := Run(ctx, opts, os.Environ(), stderr)
+	if len(rep.Rows) > 0 {
+		fmt.Fprint(stdout, rep.Text())
+	}
+	return err
+}

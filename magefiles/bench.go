@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/dindbundler/dindbundler/bench"
@@ -14,17 +13,5 @@ import (
 // stack (BENCH_SIZE, default 1GiB; BENCH_IMAGES, 8; BENCH_COMPRESSIBLE, 0.5; BENCH_COMPRESSIONS,
 // none,gzip,zstd) and writes the table to BUILD_DIR/bench/results.{txt,md,json}.
 func Bench(ctx context.Context) error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	opts, err := bench.FromEnv(os.Environ(), wd)
-	if err != nil {
-		return err
-	}
-	rep, err := bench.Run(ctx, opts, os.Environ(), os.Stderr)
-	if len(rep.Rows) > 0 {
-		fmt.Print(rep.Text())
-	}
-	return err
+	return bench.Main(ctx, os.Stdout, os.Stderr)
 }
