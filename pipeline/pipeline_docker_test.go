@@ -145,11 +145,19 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func runAll(ctx context.Context, b *Bundler) error {
-	for _, stage := range []Stage{(*Bundler).Certs, (*Bundler).Deploy, (*Bundler).Manifest, (*Bundler).Pull, (*Bundler).Save, (*Bundler).Image} {
-		if err := stage(b, ctx); err != nil {
-			return err
-		}
+// runAll runs every stage, and removes the bundle image it built when the test ends (by ID: a
+// later build of the same tag would leave it dangling).
+func runAll(t *testing.T, ctx context.Context, b *Bundler) error {
+	t.Helper()
+	if err := b.RunAll(ctx); err != nil {
+		return err
+	}
+	ids, _, err := engine.ImageIDs(ctx, b.Docker, []string{b.Config.BundleTag})
+	if err != nil {
+		return err
+	}
+	if id := ids[b.Config.BundleTag]; id != "" {
+		enginetest.Cleanup(t, b.Docker, id)
 	}
 	return nil
 }
@@ -163,7 +171,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 
-	is.NoErr(runAll(ctx, b))
+	is.NoErr(runAll(t, ctx, b))
 	is.Equal(p.producerRuns(), 1)
 	is.Equal(counting.Count("ImagePull"), int64(1)) // the external image only
 	is.Equal(counting.Count("ImageSave"), int64(1))
@@ -238,7 +246,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	// Second run: nothing changed, so no producer run and no pull, save or build.
 	counting.Reset()
 	b2 := p.bundler(t, counting)
-	is.NoErr(runAll(ctx, b2))
+	is.NoErr(runAll(t, ctx, b2))
 	is.Equal(p.producerRuns(), 1)
 	for _, heavy := range []string{"ImagePull", "ImageSave", "ImageBuild", "ImageLoad", "ImageImport", "ContainerCreate"} {
 		if n := counting.Count(heavy); n != 0 {
@@ -254,7 +262,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	future := time.Now().Add(2 * time.Second)
 	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), future, future))
 	counting.Reset()
-	is.NoErr(runAll(ctx, p.bundler(t, counting)))
+	is.NoErr(runAll(t, ctx, p.bundler(t, counting)))
 	is.Equal(p.producerRuns(), 2)
 	is.Equal(counting.Count("ImageSave"), int64(0))
 	is.Equal(counting.Count("ImageBuild"), int64(0))
@@ -268,7 +276,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	later := future.Add(2 * time.Second)
 	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), later, later))
 	counting.Reset()
-	is.NoErr(runAll(ctx, p.bundler(t, counting, "FAKE_MANIFEST="+string(data))))
+	is.NoErr(runAll(t, ctx, p.bundler(t, counting, "FAKE_MANIFEST="+string(data))))
 	is.Equal(p.producerRuns(), 3)
 	is.Equal(counting.Count("ImageSave"), int64(1))
 	is.Equal(counting.Count("ImageBuild"), int64(1))
@@ -283,7 +291,7 @@ func TestPipelineDotEnvFromProject(t *testing.T) {
 	p := newProject(t, api, "ENV=default\nAPI_KEY=abc\n")
 	b := p.bundler(t, api)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
-	is.NoErr(runAll(ctx, b))
+	is.NoErr(runAll(t, ctx, b))
 	files := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
 	is.Equal(files["/app/.env"].content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
 }

@@ -109,6 +109,8 @@ func ScratchImage(t testing.TB, api client.APIClient, tag string, files map[stri
 	if err != nil {
 		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
 	}
+	// Also by ID: a test that builds the tag again would otherwise leave this image dangling.
+	Cleanup(t, api, id)
 	return id
 }
 
