@@ -255,7 +255,7 @@ func (h *harness) setup(ctx context.Context) error {
 	return nil
 }
 
-// seedEntrypoint loads one `docker save` archive, as the seed's did (see the file's header).
+// seedEntrypoint loads one `docker save` archive and starts the stack, as the seed's did.
 //
 //go:embed seed_entrypoint.sh
 var seedEntrypoint []byte
