@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,4 +79,13 @@ func Write(dest string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", dest, err)
 	}
 	return f.Commit()
+}
+
+// WriteJSON stores v as indented JSON at dest atomically.
+func WriteJSON(dest string, v any, perm os.FileMode) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", dest, err)
+	}
+	return Write(dest, append(data, '\n'), perm)
 }

@@ -3,9 +3,9 @@ package engine
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -73,7 +73,7 @@ func tarOf(t *testing.T, files ...string) []byte {
 	return buf.Bytes()
 }
 
-func TestCopyArchive(t *testing.T) {
+func TestWalkArchive(t *testing.T) {
 	manifest := `[{"Config":"c.json","RepoTags":["a:1"],"Layers":["l1/layer.tar"]}]`
 	good := tarOf(t, "l1/layer.tar", strings.Repeat("x", 3000), "c.json", "{}", "manifest.json", manifest, "repositories", "{}")
 	// The end of the last entry: everything before the end-of-archive marker.
@@ -96,7 +96,7 @@ func TestCopyArchive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			var out bytes.Buffer
-			err := copyArchive(&out, bytes.NewReader(tt.stream))
+			err := walkArchive(io.TeeReader(bytes.NewReader(tt.stream), &out), nil)
 			if tt.wantErr == "" {
 				is.NoErr(err)
 				is.Equal(out.Bytes(), tt.stream) // byte for byte, padding included
@@ -118,83 +118,15 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestCopyArchiveWriterFails(t *testing.T) {
+func TestWalkArchiveStopsWhenTheCallerFails(t *testing.T) {
 	is := is.New(t)
 	good := tarOf(t, "l1/layer.tar", strings.Repeat("x", 30000), "manifest.json", "[]")
-	err := copyArchive(&failingWriter{after: 4096}, bytes.NewReader(good))
+	err := walkArchive(bytes.NewReader(good), func(h *tar.Header, r io.Reader) error {
+		_, err := io.Copy(&failingWriter{after: 4096}, r)
+		return err
+	})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "disk full"))
-}
-
-func TestParseCompression(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Compression
-		ext     string
-		wantErr bool
-	}{
-		{in: "", want: CompressionNone, ext: ".tar"},
-		{in: "none", want: CompressionNone, ext: ".tar"},
-		{in: " GZIP ", want: CompressionGzip, ext: ".tar.gz"},
-		{in: "zstd", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			is := is.New(t)
-			c, err := ParseCompression(tt.in)
-			if tt.wantErr {
-				is.True(err != nil)
-				is.True(strings.Contains(err.Error(), "none, gzip")) // says what to use instead
-				return
-			}
-			is.NoErr(err)
-			is.Equal(c, tt.want)
-			is.Equal(c.Ext(), tt.ext)
-		})
-	}
-	is.New(t).Equal(Compression("").Ext(), ".tar")
-}
-
-func TestArchiveImages(t *testing.T) {
-	manifest := `[{"Config":"c1.json","RepoTags":["a:1","a:latest"],"Layers":["base/layer.tar","l1/layer.tar"]},` +
-		`{"Config":"c2.json","RepoTags":["b:1"],"Layers":["base/layer.tar"]},` +
-		`{"Config":"c3.json","RepoTags":null,"Layers":[]}]`
-	plain := tarOf(t, "base/layer.tar", "x", "l1/layer.tar", "y", "manifest.json", manifest)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(plain)
-	_ = zw.Close()
-	want := map[string][]string{
-		"a:1":      {"base/layer.tar", "l1/layer.tar"},
-		"a:latest": {"base/layer.tar", "l1/layer.tar"},
-		"b:1":      {"base/layer.tar"},
-		"c3.json":  {},
-	}
-	tests := []struct {
-		name    string
-		data    []byte
-		want    map[string][]string
-		wantErr string
-	}{
-		{name: "plain", data: plain, want: want},
-		{name: "gzip", data: gz.Bytes(), want: want},
-		{name: "no manifest", data: tarOf(t, "x", "y"), wantErr: "no manifest.json"},
-		{name: "bad manifest", data: tarOf(t, "manifest.json", "{"), wantErr: "manifest.json"},
-		{name: "not a tar", data: []byte(strings.Repeat("not a tar ", 100)), wantErr: "read image archive"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			is := is.New(t)
-			got, err := ArchiveImages(bytes.NewReader(tt.data))
-			if tt.wantErr != "" {
-				is.True(err != nil)
-				is.True(strings.Contains(err.Error(), tt.wantErr))
-				return
-			}
-			is.NoErr(err)
-			is.Equal(got, tt.want)
-		})
-	}
 }
 
 func TestNotFoundMessage(t *testing.T) {

@@ -10,8 +10,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,28 +124,6 @@ func TestPullFailures(t *testing.T) {
 	}
 }
 
-// archiveEntries counts the entries of a plain tar stream by name.
-func archiveEntries(t *testing.T, path string) map[string]int {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	counts := map[string]int{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return counts
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts[h.Name]++
-	}
-}
-
 func randomBytes(t *testing.T, n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -156,42 +132,36 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
+// saveEntries runs SaveEach and counts the entries by name.
+func saveEntries(ctx context.Context, api client.ImageAPIClient, names ...string) (map[string]int, error) {
+	entries := map[string]int{}
+	err := engine.SaveEach(ctx, api, names, func(h *tar.Header, r io.Reader) error {
+		entries[h.Name]++
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	return entries, err
+}
+
 func TestSaveSharesLayers(t *testing.T) {
+	is := is.New(t)
 	c := enginetest.Client(t)
-	enginetest.ScratchImage(t, c, "enginetest-save-base:v1", map[string][]byte{"base": randomBytes(t, 64<<10)})
+	base := enginetest.ScratchImage(t, c, "enginetest-save-base:v1", map[string][]byte{"base": randomBytes(t, 64<<10)})
 	enginetest.ScratchImage(t, c, "enginetest-save-a:v1", map[string][]byte{"a": []byte("a")}, enginetest.From("enginetest-save-base:v1"))
 	enginetest.ScratchImage(t, c, "enginetest-save-b:v1", map[string][]byte{"b": []byte("b")}, enginetest.From("enginetest-save-base:v1"))
-	names := []string{"enginetest-save-a:v1", "enginetest-save-b:v1"}
-
-	for _, comp := range []engine.Compression{engine.CompressionNone, engine.CompressionGzip} {
-		t.Run(string(comp), func(t *testing.T) {
-			is := is.New(t)
-			dir := t.TempDir()
-			dest := filepath.Join(dir, "images"+comp.Ext())
-			is.NoErr(engine.Save(testCtx(t), c, names, dest, comp))
-
-			f, err := os.Open(dest)
-			is.NoErr(err)
-			defer f.Close()
-			images, err := engine.ArchiveImages(f)
-			is.NoErr(err)
-			is.Equal(len(images), 2)
-			a, b := images["enginetest-save-a:v1"], images["enginetest-save-b:v1"]
-			is.Equal(len(a), 2)
-			is.Equal(len(b), 2)
-			is.Equal(a[0], b[0])  // the base layer is the same path in both
-			is.True(a[1] != b[1]) // the top layers differ
-
-			if comp == engine.CompressionNone {
-				entries := archiveEntries(t, dest)
-				is.Equal(entries[a[0]], 1) // stored once
-				is.Equal(entries["manifest.json"], 1)
-			}
-			left, err := os.ReadDir(dir)
-			is.NoErr(err)
-			is.Equal(len(left), 1) // no temp file left beside it
-		})
+	entries, err := saveEntries(testCtx(t), c, "enginetest-save-a:v1", "enginetest-save-b:v1")
+	is.NoErr(err)
+	is.Equal(entries["manifest.json"], 1)
+	layers := 0
+	for name, n := range entries {
+		if strings.HasSuffix(name, "/layer.tar") || strings.HasPrefix(name, "blobs/") {
+			layers++
+			is.Equal(n, 1) // every layer stored once
+		}
 	}
+	info, err := c.ImageInspect(testCtx(t), base)
+	is.NoErr(err)
+	is.True(layers >= len(info.RootFS.Layers)+2) // the shared base layer(s) once, plus one top layer each
 }
 
 // cancelling wraps a client so that the save stream cancels its context after some bytes,
@@ -239,35 +209,29 @@ func TestSaveInterrupted(t *testing.T) {
 	c := enginetest.Client(t)
 	enginetest.ScratchImage(t, c, "enginetest-save-big:v1", map[string][]byte{"big": randomBytes(t, 8<<20)})
 
-	t.Run("cancelled mid-stream leaves no file", func(t *testing.T) {
+	t.Run("cancelled mid-stream", func(t *testing.T) {
 		is := is.New(t)
-		dir := t.TempDir()
-		dest := filepath.Join(dir, "images.tar")
 		ctx, cancel := context.WithCancel(testCtx(t))
 		api := cancelling{ImageAPIClient: c, cancel: cancel, after: 1 << 20}
-		err := engine.Save(ctx, api, []string{"enginetest-save-big:v1"}, dest, engine.CompressionGzip)
+		_, err := saveEntries(ctx, api, "enginetest-save-big:v1")
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "save enginetest-save-big:v1")) // names the image
 		is.True(errors.Is(err, context.Canceled))                             // stopped by the cancel, mid-stream
-		left, err := os.ReadDir(dir)
-		is.NoErr(err)
-		is.Equal(len(left), 0) // neither dest nor a temp file
 	})
-	t.Run("failing writer", func(t *testing.T) {
+	t.Run("failing consumer", func(t *testing.T) {
 		is := is.New(t)
-		err := engine.SaveTo(testCtx(t), c, []string{"enginetest-save-big:v1"}, &brokenWriter{})
+		err := engine.SaveEach(testCtx(t), c, []string{"enginetest-save-big:v1"}, func(h *tar.Header, r io.Reader) error {
+			_, err := io.Copy(&brokenWriter{}, r)
+			return err
+		})
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "no space left on device"))
 	})
-	t.Run("missing image leaves no file", func(t *testing.T) {
+	t.Run("missing image", func(t *testing.T) {
 		is := is.New(t)
-		dir := t.TempDir()
-		err := engine.Save(testCtx(t), c, []string{"enginetest-save-big:v1", "enginetest-save-absent:v1"}, filepath.Join(dir, "images.tar"), engine.CompressionNone)
+		_, err := saveEntries(testCtx(t), c, "enginetest-save-big:v1", "enginetest-save-absent:v1")
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "enginetest-save-absent"))
-		left, err := os.ReadDir(dir)
-		is.NoErr(err)
-		is.Equal(len(left), 0)
 	})
 }
 

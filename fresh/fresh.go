@@ -165,11 +165,7 @@ func ReadState(path string) (State, error) {
 
 // WriteState records a state atomically.
 func WriteState(path string, s State) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state %s: %w", path, err)
-	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteJSON(path, s, 0o644)
 }
 
 // RemoveState forgets a recorded state, before a stage starts replacing its output, so an

@@ -51,11 +51,7 @@ func ReadChain(path string) (Chain, error) {
 
 // WriteChain records a chain atomically.
 func WriteChain(path string, c Chain) error {
-	data, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteJSON(path, c, 0o644)
 }
 
 // Limits bound the chain.

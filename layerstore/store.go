@@ -209,11 +209,7 @@ func ReadSet(path string) (Set, error) {
 
 // WriteSet writes a Set atomically.
 func WriteSet(path string, s Set) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteJSON(path, s, 0o644)
 }
 
 // Layers lists the set's distinct diffIDs in first-seen order (images in order, each image's

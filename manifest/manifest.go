@@ -111,9 +111,5 @@ func Read(path string) (Manifest, error) {
 // Write stores m at path atomically: a reader never sees a half-written manifest, and an
 // interrupted write leaves no file that looks fresh.
 func Write(path string, m Manifest) error {
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode manifest %s: %w", path, err)
-	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteJSON(path, m, 0o644)
 }
