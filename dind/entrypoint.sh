@@ -228,6 +228,9 @@ start_dockerd() {
 # ID. Prints one line per problem and fails if there was any.
 verify_images() {
 	bad=0
+	# One listing of every tagged image instead of one `docker image inspect` per image: on a
+	# restart this check is most of the time between "dockerd ready" and "stack up".
+	listing=$(docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null </dev/null) || listing=
 	while read -r want name rest || [ -n "${want:-}" ]; do
 		case $want in '' | '#'*) continue ;; esac
 		if [ -z "${name:-}" ] || [ -n "${rest:-}" ]; then
@@ -235,7 +238,11 @@ verify_images() {
 			bad=1
 			continue
 		fi
-		if ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null </dev/null); then
+		# The listing spells docker.io images short; names with a digest are not in it at all.
+		short=${name#docker.io/}
+		short=${short#library/}
+		got=$(printf '%s\n' "$listing" | awk -v n="$short" '$1 == n { print $2; exit }')
+		if [ -z "$got" ] && ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null </dev/null); then
 			err "image $name: missing (expected $want)"
 			bad=1
 		elif [ "$got" != "$want" ]; then
