@@ -465,7 +465,7 @@ func TestLoadSettings(t *testing.T) {
 				is.Equal(c.BuildDir, filepath.Join(wd, "build"))
 				is.Equal(c.RunUID, 1000)
 				is.Equal(c.RunGID, 1000)
-				is.Equal(c.Compression, CompressionGzip)
+				is.Equal(c.Compression, DefaultCompression)
 				is.Equal(c.ParameterOverrides, "")
 				is.Equal(c.Project, "esb-default")
 				is.Equal(c.ImagePrefix, "esb")
@@ -691,14 +691,13 @@ func TestLoadFlags(t *testing.T) {
 
 func TestCompression(t *testing.T) {
 	cases := []struct {
-		value   string
-		want    string
-		archive string
+		value string
+		want  string
 	}{
-		{"", CompressionGzip, "images.tar.gz"},
-		{"gzip", CompressionGzip, "images.tar.gz"},
-		{" zstd ", CompressionZstd, "images.tar.zst"},
-		{"none", CompressionNone, "images.tar"},
+		{"", CompressionZstd},
+		{"gzip", CompressionGzip},
+		{" zstd ", CompressionZstd},
+		{"none", CompressionNone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
@@ -707,7 +706,6 @@ func TestCompression(t *testing.T) {
 			c, err := Load([]string{"BUNDLE_COMPRESSION=" + tc.value, "BUILD_DIR=out"}, wd)
 			is.NoErr(err)
 			is.Equal(c.Compression, tc.want)
-			is.Equal(c.ArchivePath(), filepath.Join(wd, "out", tc.archive))
 			is.Equal(c.MergedManifestPath(), filepath.Join(wd, "out", "bundle", "manifest.json"))
 			is.Equal(c.StateDir(), filepath.Join(wd, "out", "state"))
 		})
@@ -722,7 +720,6 @@ func TestCompression(t *testing.T) {
 func TestPathsOfABareConfig(t *testing.T) {
 	is := is.New(t)
 	c := Config{BuildDir: "/b"}
-	is.Equal(c.ArchivePath(), "/b/images.tar") // an unset compression is read as none
 	is.Equal(c.MergedManifestPath(), "/b/bundle/manifest.json")
 	is.Equal(ProducerManifestPath("/root/.esb", "prod"), "/root/.esb/prod/bundle/manifest.json")
 }

@@ -144,7 +144,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	tag := "e2e-bundle-" + suffix + ":latest"
 	env := []string{
 		"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + dindbase.DefaultTag, "BUNDLE_TAG=" + tag,
-		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e", "BUNDLE_COMPRESSION=gzip",
+		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e",
 	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)

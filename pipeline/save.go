@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 
-	"github.com/dindbundler/dindbundler/config"
 	"github.com/dindbundler/dindbundler/engine"
 	"github.com/dindbundler/dindbundler/fresh"
 	"github.com/dindbundler/dindbundler/layerstore"
@@ -90,7 +88,6 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if err := layerstore.WriteSet(b.setPath(), set); err != nil {
 		return err
 	}
-	b.removeArchives()
 	return fresh.WriteState(b.statePath("save"), fresh.State{Key: b.saveKey(names), Images: ids})
 }
 
@@ -153,16 +150,6 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 		}
 	}
 	return d, nil
-}
-
-// removeArchives deletes the single-archive outputs of earlier versions, so the build directory
-// never holds a stale archive that looks like the bundle's images.
-func (b *Bundler) removeArchives() {
-	for _, c := range []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd} {
-		other := b.Config
-		other.Compression = c
-		os.Remove(other.ArchivePath())
-	}
 }
 
 func (b *Bundler) storeDir() string { return filepath.Join(b.Config.BuildDir, "layers") }
