@@ -67,20 +67,20 @@ func TestFromEnv(t *testing.T) {
 			is.Equal(o.Size, int64(1<<30))
 			is.Equal(o.Compressible, 0.5)
 			is.Equal(o.Compressions, []string{"none", "gzip", "zstd"})
-			is.Equal(o.DefaultCompression(), "gzip")
-			is.Equal(o.RunOrder(), []string{"none", "zstd", "gzip"}) // the default last
+			is.Equal(o.DefaultCompression(), "zstd") // the pipeline's default
+			is.Equal(o.RunOrder(), []string{"none", "gzip", "zstd"}) // the default last
 			is.Equal(o.Prefix, "bench-")
 			is.Equal(o.Dir(), "/w/build/bench")
 		}},
-		{name: "overrides", env: []string{"BUILD_DIR=/tmp/b", "BENCH_IMAGES=3", "BENCH_SIZE=16MiB", "BENCH_COMPRESSIBLE=0.25", "BENCH_COMPRESSIONS= zstd , NONE"},
+		{name: "overrides", env: []string{"BUILD_DIR=/tmp/b", "BENCH_IMAGES=3", "BENCH_SIZE=16MiB", "BENCH_COMPRESSIBLE=0.25", "BENCH_COMPRESSIONS= gzip , NONE"},
 			check: func(is *is.I, o Options) {
 				is.Equal(o.BuildDir, "/tmp/b")
 				is.Equal(o.Images, 3)
 				is.Equal(o.Size, int64(16<<20))
 				is.Equal(o.Compressible, 0.25)
-				is.Equal(o.Compressions, []string{"zstd", "none"})
-				is.Equal(o.DefaultCompression(), "none") // no gzip: the last listed
-				is.Equal(o.RunOrder(), []string{"zstd", "none"})
+				is.Equal(o.Compressions, []string{"gzip", "none"})
+				is.Equal(o.DefaultCompression(), "none") // the default (zstd) not listed: the last one
+				is.Equal(o.RunOrder(), []string{"gzip", "none"})
 			}},
 		{name: "relative build dir", env: []string{"BUILD_DIR=out"}, check: func(is *is.I, o Options) { is.Equal(o.Dir(), "/w/out/bench") }},
 		{name: "bad images", env: []string{"BENCH_IMAGES=many"}, wantErr: "BENCH_IMAGES"},

@@ -142,7 +142,7 @@ func (o Options) Validate() error {
 // default when it is measured, else the last one listed.
 func (o Options) DefaultCompression() string {
 	for _, c := range o.Compressions {
-		if c == config.CompressionGzip {
+		if c == config.DefaultCompression {
 			return c
 		}
 	}
