@@ -67,7 +67,7 @@ func TestFromEnv(t *testing.T) {
 			is.Equal(o.Size, int64(1<<30))
 			is.Equal(o.Compressible, 0.5)
 			is.Equal(o.Compressions, []string{"none", "gzip", "zstd"})
-			is.Equal(o.DefaultCompression(), "zstd") // the pipeline's default
+			is.Equal(o.DefaultCompression(), "zstd")                 // the pipeline's default
 			is.Equal(o.RunOrder(), []string{"none", "gzip", "zstd"}) // the default last
 			is.Equal(o.Prefix, "bench-")
 			is.Equal(o.Dir(), "/w/build/bench")

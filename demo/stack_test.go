@@ -159,7 +159,9 @@ func TestLogsImageHealthcheck(t *testing.T) {
 
 	c, err := api.ContainerCreate(ctx, &container.Config{Image: demo.LogsImage}, nil, nil, nil, "")
 	is.NoErr(err)
-	t.Cleanup(func() { _ = api.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_ = api.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	})
 	is.NoErr(api.ContainerStart(ctx, c.ID, container.StartOptions{}))
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -120,7 +120,7 @@ func createAndStart(ctx context.Context, api client.APIClient, spec RunSpec, hc 
 		return "", fmt.Errorf("create: %w", err)
 	}
 	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		_ = api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
+		_ = api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		return "", fmt.Errorf("start: %w", err)
 	}
 	return created.ID, nil

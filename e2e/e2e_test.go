@@ -293,7 +293,7 @@ func runInImage(ctx context.Context, api client.APIClient, img string, cmd ...st
 	if err != nil {
 		return "", 0, err
 	}
-	defer api.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+	defer api.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return "", 0, err
 	}

@@ -377,7 +377,7 @@ func bundleFiles(t *testing.T, api client.APIClient, image string, paths ...stri
 	if err != nil {
 		t.Fatalf("create a container of %s: %v", image, err)
 	}
-	defer api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
+	defer api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	files := map[string]bundleFile{}
 	for _, p := range paths {
 		rc, _, err := api.CopyFromContainer(ctx, created.ID, p)

@@ -37,7 +37,7 @@ func listInImage(t *testing.T, api client.APIClient, ref, dir string) map[string
 		t.Fatalf("create a container of %s: %v", ref, err)
 	}
 	defer func() {
-		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			t.Errorf("remove container: %v", err)
 		}
 	}()

@@ -29,7 +29,7 @@ func fileInImage(t *testing.T, api client.APIClient, ref, path string) (string, 
 		t.Fatalf("create a container of %s: %v", ref, err)
 	}
 	defer func() {
-		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			t.Errorf("remove container: %v", err)
 		}
 	}()

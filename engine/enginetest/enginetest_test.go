@@ -35,7 +35,7 @@ func TestScratchImageRunsGoBinary(t *testing.T) {
 	created, err := c.ContainerCreate(ctx, &container.Config{Image: id}, nil, nil, nil, "")
 	is.NoErr(err)
 	t.Cleanup(func() {
-		_ = c.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+		_ = c.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	})
 	is.NoErr(c.ContainerStart(ctx, created.ID, container.StartOptions{}))
 	waitC, errC := c.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
