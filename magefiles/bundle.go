@@ -39,13 +39,13 @@ func Pull(ctx context.Context) error {
 	return pipeline.Run(ctx, (*pipeline.Bundler).Pull)
 }
 
-// Save writes every manifest image into one archive, shared layers stored once.
+// Save files every manifest image in the layer store (BUILD_DIR/layers): each layer once, by digest; only new images are exported.
 func Save(ctx context.Context) error {
 	mg.CtxDeps(ctx, Pull)
 	return pipeline.Run(ctx, (*pipeline.Bundler).Save)
 }
 
-// Image builds the bundle image (BUNDLE_TAG) from dind/, the stack's files and the archive.
+// Image builds the bundle image (BUNDLE_TAG) from dind/, the stack's files and the stored layers.
 func Image(ctx context.Context) error {
 	mg.CtxDeps(ctx, Save)
 	return pipeline.Run(ctx, (*pipeline.Bundler).Image)
