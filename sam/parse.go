@@ -490,7 +490,8 @@ func describe(v any) string {
 }
 
 // environment reads Environment.Variables. Plain strings are kept as written: "${VAR}" is a
-// placeholder for the stack's .env, not a Fn::Sub. Intrinsic values are resolved.
+// placeholder for the stack's .env, not a Fn::Sub. Intrinsic values are resolved; a Ref to a
+// resource of the template becomes its logical ID, Fn::GetAtt stays unresolvable.
 func (p *parser) environment(id string, v any) (map[string]string, error) {
 	if v == nil {
 		return nil, nil
@@ -527,7 +528,9 @@ func (p *parser) environment(id string, v any) (map[string]string, error) {
 			if !isIntrinsic(val) {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: "an environment variable must be a single value, not a list or mapping"}
 			}
+			p.r.refsAsIDs = true
 			s, ok, err := p.r.optStr(val)
+			p.r.refsAsIDs = false
 			if err != nil {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 			}

@@ -475,8 +475,8 @@ Resources:
 		{"unresolvable name", fn("      FunctionName: !GetAtt Queue.QueueName\n      CodeUri: src\n" + ok), "F", "FunctionName", "Queue.QueueName"},
 		{"env GetAtt", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {URL: !GetAtt Queue.Url}}"), "F",
 			"Environment.Variables.URL", "needs a deployed stack"},
-		{"env Ref resource", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {Q: !Ref Queue}}"), "F",
-			"Environment.Variables.Q", "Ref to resource Queue (AWS::SQS::Queue)"},
+		{"FunctionName Ref resource", fn("      CodeUri: src\n" + ok + "      FunctionName: !Ref Queue"), "F",
+			"FunctionName", "Ref to resource Queue (AWS::SQS::Queue)"},
 		{"env list", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {Q: [a]}}"), "F",
 			"Environment.Variables.Q", "single value"},
 		{"env ImportValue", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {Q: !ImportValue x}}"), "F",
@@ -710,4 +710,27 @@ func TestParseFileUnreadable(t *testing.T) {
 	_, err := ParseFile(filepath.Join(t.TempDir(), "missing.yaml"), Options{})
 	is.True(errors.Is(err, os.ErrNotExist))
 	is.True(strings.Contains(err.Error(), "read SAM template"))
+}
+
+// In environment variables a Ref to a resource is its logical ID, as `sam local` resolves it:
+// the name is data for the function, and the offline stack names its tables and queues so.
+func TestEnvironmentRefToResourceIsItsLogicalID(t *testing.T) {
+	is := is.New(t)
+	tpl, err := Parse([]byte(`Resources:
+  Orders:
+    Type: AWS::DynamoDB::Table
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src
+      Runtime: python3.12
+      Handler: app.handler
+      Environment:
+        Variables:
+          TABLE: !Ref Orders
+          QUEUE_URL: !Sub "http://sqs/${Orders}-dlq"
+          PLAIN: ${STAGE_URL}
+`), "/proj", Options{})
+	is.NoErr(err)
+	is.Equal(tpl.Functions[0].Environment, map[string]string{"TABLE": "Orders", "QUEUE_URL": "http://sqs/Orders-dlq", "PLAIN": "${STAGE_URL}"})
 }

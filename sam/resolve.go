@@ -12,7 +12,8 @@ import (
 // The resolver evaluates the intrinsic functions whose results are knowable offline: parameters,
 // pseudo-parameters, conditions and mappings. Anything that needs a deployed stack (Fn::GetAtt,
 // Fn::ImportValue, a Ref to a resource) is reported as unresolvable, and only when a value that
-// the build needs depends on it.
+// the build needs depends on it. In environment variables a Ref to a resource is its logical ID
+// (see refsAsIDs).
 
 // noValue is what AWS::NoValue evaluates to: the enclosing property or list item is absent.
 type noValueType struct{}
@@ -35,6 +36,11 @@ type resolver struct {
 	conditions map[string]any
 	mappings   map[string]any
 	resources  map[string]string // logical ID -> Type, for clearer messages
+	// refsAsIDs resolves a Ref (or ${Name} in Fn::Sub) to a resource of the template to its
+	// logical ID, as `sam local` does for resources it does not emulate. Set only while reading
+	// Environment.Variables, where a table or queue name is data for the function, not
+	// something the build needs.
+	refsAsIDs bool
 
 	condCache map[string]bool
 	condBusy  map[string]bool
@@ -248,6 +254,9 @@ func (r *resolver) lookup(name, how string) (any, error) {
 		return p.value, nil
 	}
 	if typ, ok := r.resources[name]; ok {
+		if r.refsAsIDs {
+			return name, nil
+		}
 		return nil, fmt.Errorf("%s to resource %s (%s) needs a deployed stack and cannot be resolved offline", how, name, typ)
 	}
 	if strings.HasPrefix(name, "AWS::") {
