@@ -1,20 +1,17 @@
 package pipeline
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
@@ -199,24 +196,24 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.True(store.CompleteSet(set))
 
 	// The bundle's files.
-	files := bundleFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs", "/images")
+	files := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs", "/images")
 	for _, name := range layerstore.Files(set) {
 		_, ok := files["/images/"+name]
 		is.True(ok) // the docker-save directory is complete
 	}
-	is.True(files["/app/compose.yml"].content != "")
-	is.Equal(files["/app/config/app.conf"].content, "level=info\n")
+	is.True(files["/app/compose.yml"].Content != "")
+	is.Equal(files["/app/config/app.conf"].Content, "level=info\n")
 	manifestInBundle := files["/app/bundle/manifest.json"]
 	var inBundle manifest.Manifest
-	is.NoErr(json.Unmarshal([]byte(manifestInBundle.content), &inBundle))
+	is.NoErr(json.Unmarshal([]byte(manifestInBundle.Content), &inBundle))
 	is.Equal(inBundle.Names(), merged.Names())
-	images := files["/app/bundle/images.txt"].content
+	images := files["/app/bundle/images.txt"].Content
 	for _, img := range merged.Images {
 		is.True(strings.Contains(images, img.Digest+" "+img.Name+"\n")) // images.txt lists each image
 	}
 	env := files["/app/.env"]
-	is.Equal(env.mode.Perm()&0o077, os.FileMode(0)) // .env not readable by others
-	vars, err := config.ParseEnv(env.content)
+	is.Equal(env.Mode.Perm()&0o077, os.FileMode(0)) // .env not readable by others
+	vars, err := config.ParseEnv(env.Content)
 	is.NoErr(err)
 	is.Equal(vars["ENV"], "default")
 	is.Equal(vars["CERT_DIR"], "/root/.esb/certs")
@@ -226,8 +223,8 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	for _, name := range []string{"rootCA.crt", "server.crt", "server.key"} {
 		f, ok := files["/root/.esb/certs/"+name]
 		is.True(ok) // certificate bundled
-		is.Equal(f.uid, 1234)
-		is.Equal(f.gid, 2345)
+		is.Equal(f.UID, 1234)
+		is.Equal(f.GID, 2345)
 	}
 	_, hasCAKey := files["/root/.esb/certs/rootCA.key"]
 	is.True(!hasCAKey) // the CA private key never enters the bundle
@@ -254,8 +251,8 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 		}
 	}
 	// The generated .env kept its keys, or the bundle would rebuild every time.
-	files2 := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
-	is.Equal(files2["/app/.env"].content, env.content)
+	files2 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/.env")
+	is.Equal(files2["/app/.env"].Content, env.Content)
 
 	// A code change reruns the producer; when it produces the same images nothing after it
 	// redoes any work.
@@ -280,8 +277,8 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.Equal(p.producerRuns(), 3)
 	is.Equal(counting.Count("ImageSave"), int64(1))
 	is.Equal(counting.Count("ImageBuild"), int64(1))
-	files3 := bundleFiles(t, api, b.Config.BundleTag, "/app/bundle/images.txt")
-	is.True(strings.Contains(files3["/app/bundle/images.txt"].content, newID+" "+fn)) // the bundle carries the new image
+	files3 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/bundle/images.txt")
+	is.True(strings.Contains(files3["/app/bundle/images.txt"].Content, newID+" "+fn)) // the bundle carries the new image
 }
 
 func TestPipelineDotEnvFromProject(t *testing.T) {
@@ -292,8 +289,8 @@ func TestPipelineDotEnvFromProject(t *testing.T) {
 	b := p.bundler(t, api)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
-	files := bundleFiles(t, api, b.Config.BundleTag, "/app/.env")
-	is.Equal(files["/app/.env"].content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
+	files := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/.env")
+	is.Equal(files["/app/.env"].Content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
 }
 
 func TestPipelineErrors(t *testing.T) {
@@ -361,47 +358,4 @@ func TestPipelineErrors(t *testing.T) {
 		is.True(strings.Contains(err.Error(), "Root CA not found at "+filepath.Join(p.dir, "elsewhere")))
 		is.True(strings.Contains(err.Error(), "CERT_DIR"))
 	})
-}
-
-type bundleFile struct {
-	content  string
-	mode     os.FileMode
-	uid, gid int
-}
-
-// bundleFiles copies paths out of a created (never started) container of the image.
-func bundleFiles(t *testing.T, api client.APIClient, image string, paths ...string) map[string]bundleFile {
-	t.Helper()
-	ctx := context.Background()
-	created, err := api.ContainerCreate(ctx, &container.Config{Image: image}, nil, nil, nil, "")
-	if err != nil {
-		t.Fatalf("create a container of %s: %v", image, err)
-	}
-	defer api.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	files := map[string]bundleFile{}
-	for _, p := range paths {
-		rc, _, err := api.CopyFromContainer(ctx, created.ID, p)
-		if err != nil {
-			t.Fatalf("copy %s out of %s: %v", p, image, err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("read %s of %s: %v", p, image, err)
-			}
-			var buf bytes.Buffer
-			if hdr.Typeflag == tar.TypeReg {
-				io.Copy(&buf, tr)
-			}
-			// Names in the copy are relative to the copied path's parent.
-			name := filepath.Join(filepath.Dir(p), hdr.Name)
-			files[name] = bundleFile{content: buf.String(), mode: hdr.FileInfo().Mode(), uid: hdr.Uid, gid: hdr.Gid}
-		}
-		rc.Close()
-	}
-	return files
 }

@@ -1,12 +1,10 @@
 package samdeploy_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,48 +20,26 @@ import (
 	"github.com/dindbundler/dindbundler/manifest"
 	"github.com/dindbundler/dindbundler/sam"
 	"github.com/dindbundler/dindbundler/samdeploy"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 )
 
 // listInImage returns the files under dir in an image (relative paths, directories with a
-// trailing /), read through a created, never started container.
+// trailing /).
 func listInImage(t *testing.T, api client.APIClient, ref, dir string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	c, err := api.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
-	if err != nil {
-		t.Fatalf("create a container of %s: %v", ref, err)
-	}
-	defer func() {
-		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			t.Errorf("remove container: %v", err)
-		}
-	}()
-	rc, _, err := api.CopyFromContainer(ctx, c.ID, dir)
-	if err != nil {
-		t.Fatalf("copy %s from %s: %v", dir, ref, err)
-	}
-	defer rc.Close()
 	files := map[string]string{}
-	tr := tar.NewReader(rc)
-	base := filepath.Base(dir) + "/"
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files
+	for name, f := range enginetest.ImageFiles(t, api, ref, dir) {
+		rel := strings.TrimPrefix(name, strings.TrimSuffix(dir, "/")+"/")
+		if rel == name {
+			continue // dir itself
 		}
-		if err != nil {
-			t.Fatal(err)
+		if f.Dir {
+			rel += "/"
 		}
-		name := strings.TrimPrefix(h.Name, base)
-		if name == "" || name == strings.TrimSuffix(base, "/") {
-			continue
-		}
-		b, _ := io.ReadAll(tr)
-		files[name] = string(b)
+		files[rel] = f.Content
 	}
+	return files
 }
 
 // exampleDir is the example stack of this repository.

@@ -1,10 +1,8 @@
 package samdeploy
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,42 +13,18 @@ import (
 	"github.com/dindbundler/dindbundler/engine/enginetest"
 	"github.com/dindbundler/dindbundler/manifest"
 	"github.com/dindbundler/dindbundler/sam"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 )
 
-// fileInImage reads one file of an image through a created (never started) container.
+// fileInImage reads one file of an image ("<dir>" for a directory).
 func fileInImage(t *testing.T, api client.APIClient, ref, path string) (string, bool) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := api.ContainerCreate(ctx, &container.Config{Image: ref}, nil, nil, nil, "")
-	if err != nil {
-		t.Fatalf("create a container of %s: %v", ref, err)
+	f, ok := enginetest.ImageFiles(t, api, ref, path)[path]
+	if f.Dir {
+		return "<dir>", ok
 	}
-	defer func() {
-		if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			t.Errorf("remove container: %v", err)
-		}
-	}()
-	rc, _, err := api.CopyFromContainer(ctx, c.ID, path)
-	if err != nil {
-		return "", false
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	h, err := tr.Next()
-	if err != nil {
-		t.Fatalf("read %s from %s: %v", path, ref, err)
-	}
-	if h.Typeflag == tar.TypeDir {
-		return "<dir>", true
-	}
-	b, err := io.ReadAll(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b), true
+	return f.Content, ok
 }
 
 // TestRunEnvInlineAndImageURI builds constructed functions on tiny local bases: environment
