@@ -6,14 +6,14 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/dindbundler/dindbundler/dindbase"
+	"github.com/dindbundler/dindbundler/dind/base"
 )
 
 // testBaseImage is the local DinD base (no registry here): built once per machine, then cached.
 func testBaseImage(t *testing.T, api client.APIClient) string {
 	t.Helper()
-	if _, err := dindbase.Ensure(context.Background(), api, dindbase.Options{}); err != nil {
+	if _, err := base.Ensure(context.Background(), api, base.Options{}); err != nil {
 		t.Fatalf("build the DinD base image: %v", err)
 	}
-	return dindbase.DefaultTag
+	return base.DefaultTag
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/dindbundler/dindbundler/certs"
-	"github.com/dindbundler/dindbundler/compose"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/compose"
 )
 
 // GenerateCerts creates a development CA and server/client certificates in CERT_DIR, for the

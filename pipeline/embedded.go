@@ -3,8 +3,8 @@ package pipeline
 import (
 	"context"
 
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/samdeploy"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
 // embeddedProducer runs the built-in SAM producer for one template, with the same contract as
@@ -14,10 +14,10 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	if err != nil {
 		return err
 	}
-	req, err := samdeploy.FromConfig(b.Config, t.Path, t.OutputRoot)
+	req, err := embedded.FromConfig(b.Config, t.Path, t.OutputRoot)
 	if err != nil {
 		return err
 	}
-	_, err = samdeploy.Run(ctx, api, req, b.progress())
+	_, err = embedded.Run(ctx, api, req, b.progress())
 	return err
 }

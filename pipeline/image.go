@@ -16,15 +16,15 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/dindbundler/dindbundler/atomicfile"
-	"github.com/dindbundler/dindbundler/buildctx"
-	"github.com/dindbundler/dindbundler/certs"
-	"github.com/dindbundler/dindbundler/config"
 	"github.com/dindbundler/dindbundler/dind"
-	"github.com/dindbundler/dindbundler/engine"
-	"github.com/dindbundler/dindbundler/fresh"
-	"github.com/dindbundler/dindbundler/layerstore"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 // Image builds the bundle image. Its image layer files come from a "layers image" loaded into

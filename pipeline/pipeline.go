@@ -16,8 +16,8 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/engine"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/producer"
 )
 
@@ -38,6 +38,8 @@ type Bundler struct {
 
 	dockerOnce sync.Once
 	dockerErr  error
+	planOnce   sync.Once
+	done       map[Step]bool
 }
 
 // New returns a Bundler logging to stderr.
@@ -47,7 +49,6 @@ var (
 	defaultOnce    sync.Once
 	defaultBundler *Bundler
 	defaultErr     error
-	dryRunOnce     sync.Once
 )
 
 // Default is the process's Bundler, configured from its environment on first use.
@@ -66,18 +67,29 @@ func Default() (*Bundler, error) {
 // Stage is one step of the pipeline.
 type Stage func(*Bundler, context.Context) error
 
-// Run runs a stage on the Default Bundler. With DRYRUN set it prints the whole plan once
-// instead, and every stage does nothing.
+// Run runs a stage that stands outside the bundle chain (certs:generate) on the Default Bundler.
+// With DRYRUN set it prints the whole plan once instead, and does nothing.
 func Run(ctx context.Context, stage Stage) error {
 	b, err := Default()
 	if err != nil {
 		return err
 	}
 	if b.Config.DryRun {
-		dryRunOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
+		b.planOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
 		return err
 	}
 	return stage(b, ctx)
+}
+
+// RunThrough runs the bundle chain on the Default Bundler up to and including last: what every
+// stage target does. Stages that already ran in this process are not run again, so
+// `mage save image` runs each stage once.
+func RunThrough(ctx context.Context, last Step) error {
+	b, err := Default()
+	if err != nil {
+		return err
+	}
+	return b.RunThrough(ctx, last)
 }
 
 func (b *Bundler) docker() (client.APIClient, error) {
@@ -126,19 +138,57 @@ func (b *Bundler) secret() (string, error) {
 	return hex.EncodeToString(buf), nil
 }
 
-// Stages is the pipeline in order.
-var Stages = []Stage{(*Bundler).Certs, (*Bundler).Deploy, (*Bundler).Manifest, (*Bundler).Pull, (*Bundler).Save, (*Bundler).Image}
+// Step names a stage of the bundle chain.
+type Step int
 
-// RunAll runs every stage in order on b (what the Bundle target does through mage's
-// dependencies), or prints the plan for a dry run.
-func (b *Bundler) RunAll(ctx context.Context) error {
+// The bundle chain. Its order is written here once; the targets name the step they end at.
+const (
+	StepCerts Step = iota
+	StepDeploy
+	StepManifest
+	StepPull
+	StepSave
+	StepImage
+)
+
+// chain is the bundle's stages in order, indexed by Step.
+var chain = [...]struct {
+	name string
+	run  Stage
+}{
+	StepCerts:    {"certs", (*Bundler).Certs},
+	StepDeploy:   {"deploy", (*Bundler).Deploy},
+	StepManifest: {"manifest", (*Bundler).Manifest},
+	StepPull:     {"pull", (*Bundler).Pull},
+	StepSave:     {"save", (*Bundler).Save},
+	StepImage:    {"image", (*Bundler).Image},
+}
+
+// String is the step's target name.
+func (s Step) String() string { return chain[s].name }
+
+// RunThrough runs every stage of the chain up to and including last, each at most once per
+// Bundler, or prints the plan once for a dry run.
+func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 	if b.Config.DryRun {
-		return b.PrintPlan(os.Stdout)
+		var err error
+		b.planOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
+		return err
 	}
-	for _, stage := range Stages {
-		if err := stage(b, ctx); err != nil {
+	for step := StepCerts; step <= last; step++ {
+		if b.done[step] {
+			continue
+		}
+		if err := chain[step].run(b, ctx); err != nil {
 			return err
 		}
+		if b.done == nil {
+			b.done = map[Step]bool{}
+		}
+		b.done[step] = true
 	}
 	return nil
 }
+
+// RunAll runs the whole chain (what the Bundle target does), or prints the plan for a dry run.
+func (b *Bundler) RunAll(ctx context.Context) error { return b.RunThrough(ctx, StepImage) }

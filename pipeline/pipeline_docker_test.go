@@ -15,12 +15,12 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/certs"
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/engine"
-	"github.com/dindbundler/dindbundler/engine/enginetest"
-	"github.com/dindbundler/dindbundler/layerstore"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 // fakeProducer follows the producer contract: it writes FAKE_MANIFEST to

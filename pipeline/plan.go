@@ -5,9 +5,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/dindbundler/dindbundler/certs"
-	"github.com/dindbundler/dindbundler/fresh"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer"
 )
 

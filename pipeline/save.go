@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/dindbundler/dindbundler/engine"
-	"github.com/dindbundler/dindbundler/fresh"
-	"github.com/dindbundler/dindbundler/layerstore"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 // Save files every manifest image in the layer store (BUILD_DIR/layers) and writes the set the

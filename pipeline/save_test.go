@@ -6,9 +6,9 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/layerstore"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 func TestSaveWants(t *testing.T) {

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/dindbundler/dindbundler/certs"
-	"github.com/dindbundler/dindbundler/engine"
-	"github.com/dindbundler/dindbundler/fresh"
-	"github.com/dindbundler/dindbundler/manifest"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer"
 )
 

@@ -12,8 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/fresh"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 // Step is the Deploy work for one template.

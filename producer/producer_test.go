@@ -12,7 +12,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/config"
+	"github.com/dindbundler/dindbundler/internal/config"
 )
 
 func load(t *testing.T, dir string, environ ...string) config.Config {

@@ -3,14 +3,14 @@ package main
 import (
 	"strings"
 
-	"github.com/dindbundler/dindbundler/config"
-	"github.com/dindbundler/dindbundler/samdeploy"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
 // fromEnvironment fills what the contract flags do not carry from the project's configuration
 // (environ, DEFAULTS_FILE and .env under the project root wd), resolved exactly as the bundler's
 // Deploy stage resolves it.
-func fromEnvironment(req *samdeploy.Request, wd string, environ []string) error {
+func fromEnvironment(req *embedded.Request, wd string, environ []string) error {
 	// TEMPLATE and the bundler's output settings are the bundler's business, not the command's:
 	// the flags say which template and where.
 	var own []string
@@ -26,7 +26,7 @@ func fromEnvironment(req *samdeploy.Request, wd string, environ []string) error 
 	if err != nil {
 		return err
 	}
-	full, err := samdeploy.FromConfig(c, req.Template, req.OutputRoot)
+	full, err := embedded.FromConfig(c, req.Template, req.OutputRoot)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/dindbundler/dindbundler/engine"
-	"github.com/dindbundler/dindbundler/samdeploy"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
 const usageText = `usage: dindbundler-producer deploy --template T --env E --mode docker --build-only --bundle-manifest [--output ROOT]
@@ -74,18 +74,18 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	defer api.Close()
-	if _, err := samdeploy.Run(ctx, api, req, stderr); err != nil {
+	if _, err := embedded.Run(ctx, api, req, stderr); err != nil {
 		fmt.Fprintf(stderr, "dindbundler-producer: %v\n", err)
 		return 1
 	}
 	req, _ = req.WithDefaults() // Run succeeded with the same request, so this cannot fail
-	fmt.Fprintln(stdout, samdeploy.ManifestPath(req.OutputRoot, req.Env))
+	fmt.Fprintln(stdout, embedded.ManifestPath(req.OutputRoot, req.Env))
 	return 0
 }
 
 // parseArgs reads the contract flags; anything else is a usage error.
-func parseArgs(args []string, stderr io.Writer) (samdeploy.Request, error) {
-	var req samdeploy.Request
+func parseArgs(args []string, stderr io.Writer) (embedded.Request, error) {
+	var req embedded.Request
 	if len(args) == 0 {
 		return req, fmt.Errorf("%w: no command given (want deploy)", errUsage)
 	}
@@ -119,7 +119,7 @@ func parseArgs(args []string, stderr io.Writer) (samdeploy.Request, error) {
 		return req, fmt.Errorf("%w: --env is required", errUsage)
 	case req.Mode == "":
 		return req, fmt.Errorf("%w: --mode is required (docker)", errUsage)
-	case req.Mode != samdeploy.ModeDocker:
+	case req.Mode != embedded.ModeDocker:
 		return req, fmt.Errorf("%w: --mode %q is not supported: the embedded producer builds for docker only", errUsage, req.Mode)
 	case !*buildOnly:
 		return req, fmt.Errorf("%w: --build-only is required: the embedded producer only builds images", errUsage)

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dindbundler/dindbundler/demo"
-	"github.com/dindbundler/dindbundler/engine/enginetest"
-	"github.com/dindbundler/dindbundler/manifest"
-	"github.com/dindbundler/dindbundler/samdeploy"
+	"github.com/dindbundler/dindbundler/dev/demo"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/producer/embedded"
 	"github.com/matryer/is"
 )
 
@@ -35,12 +35,12 @@ func TestParseArgs(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		want samdeploy.Request
+		want embedded.Request
 		err  string
 	}{
-		{name: "contract", args: contract, want: samdeploy.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
-		{name: "with output", args: append(contract, "--output", "/out"), want: samdeploy.Request{Template: "t.yaml", Env: "dev", Mode: "docker", OutputRoot: "/out"}},
-		{name: "single dash and = forms", args: []string{"deploy", "-template=t.yaml", "-env=dev", "-mode=docker", "-build-only", "-bundle-manifest"}, want: samdeploy.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
+		{name: "contract", args: contract, want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
+		{name: "with output", args: append(contract, "--output", "/out"), want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker", OutputRoot: "/out"}},
+		{name: "single dash and = forms", args: []string{"deploy", "-template=t.yaml", "-env=dev", "-mode=docker", "-build-only", "-bundle-manifest"}, want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
 		{name: "no command", args: nil, err: "no command given"},
 		{name: "unknown command", args: []string{"package"}, err: `unknown command "package"`},
 		{name: "unknown flag", args: append(contract, "--region", "x"), err: "flag provided but not defined: -region"},
@@ -95,13 +95,13 @@ func TestFromEnvironment(t *testing.T) {
 		name    string
 		files   map[string]string
 		environ []string
-		check   func(is *is.I, dir string, r samdeploy.Request)
+		check   func(is *is.I, dir string, r embedded.Request)
 		err     string
 	}{
 		{
 			name:  "defaults: no files",
 			files: map[string]string{},
-			check: func(is *is.I, dir string, r samdeploy.Request) {
+			check: func(is *is.I, dir string, r embedded.Request) {
 				is.Equal(r.Brand, "esb")
 				is.Equal(r.ComposeFile, "")
 				is.Equal(r.ProjectRoot, dir)
@@ -117,7 +117,7 @@ func TestFromEnvironment(t *testing.T) {
 				"docker-compose.yml":  "services: {}\n",
 			},
 			environ: []string{"A=from-env", "PARAMETER_OVERRIDES=Stage=prod", "IMAGE_TAG=v1", "IMAGE_PREFIX=shop", "PROJECT_NAME=p1"},
-			check: func(is *is.I, dir string, r samdeploy.Request) {
+			check: func(is *is.I, dir string, r embedded.Request) {
 				is.Equal(r.Brand, "acme")
 				is.Equal(r.Vars["A"], "from-env")
 				is.Equal(r.Vars["B"], "quoted value")
@@ -133,7 +133,7 @@ func TestFromEnvironment(t *testing.T) {
 		{
 			name:  "docker-compose.docker.yml wins",
 			files: map[string]string{"docker-compose.yml": "", "docker-compose.docker.yml": ""},
-			check: func(is *is.I, dir string, r samdeploy.Request) {
+			check: func(is *is.I, dir string, r embedded.Request) {
 				is.Equal(r.ComposeFile, filepath.Join(dir, "docker-compose.docker.yml"))
 			},
 		},
@@ -141,7 +141,7 @@ func TestFromEnvironment(t *testing.T) {
 			name:    "COMPOSE_FILE and DEFAULTS_FILE",
 			files:   map[string]string{"brand.env": "CLI_CMD=zz\n"},
 			environ: []string{"COMPOSE_FILE=stack/compose.yaml", "DEFAULTS_FILE=brand.env"},
-			check: func(is *is.I, dir string, r samdeploy.Request) {
+			check: func(is *is.I, dir string, r embedded.Request) {
 				is.Equal(r.ComposeFile, filepath.Join(dir, "stack/compose.yaml"))
 				is.Equal(r.Brand, "zz")
 			},
@@ -156,7 +156,7 @@ func TestFromEnvironment(t *testing.T) {
 			for n, c := range tt.files {
 				write(t, dir, n, c)
 			}
-			var r samdeploy.Request
+			var r embedded.Request
 			err := fromEnvironment(&r, dir, tt.environ)
 			if tt.err != "" {
 				is.True(err != nil) // want an error

@@ -1,0 +1,382 @@
+package bench
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/compose"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "4096", want: 4096},
+		{in: "1GiB", want: 1 << 30},
+		{in: "64MiB", want: 64 << 20},
+		{in: " 16mib ", want: 16 << 20},
+		{in: "1.5G", want: 3 << 29},
+		{in: "512K", want: 512 << 10},
+		{in: "500MB", want: 500_000_000},
+		{in: "2gb", want: 2_000_000_000},
+		{in: "10 KiB", want: 10 << 10},
+		{in: "7B", want: 7},
+		{in: "1TiB", want: 1 << 40},
+		{in: "", wantErr: true},
+		{in: "MiB", wantErr: true},
+		{in: "-1MiB", wantErr: true},
+		{in: "lots", wantErr: true},
+		{in: "NaN", wantErr: true},
+		{in: "1e30GiB", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			is := is.New(t)
+			got, err := ParseSize(tt.in)
+			if tt.wantErr {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), "size")) // the message names the problem
+				return
+			}
+			is.NoErr(err)
+			is.Equal(got, tt.want)
+		})
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		check   func(*is.I, Options)
+		wantErr string
+	}{
+		{name: "defaults", check: func(is *is.I, o Options) {
+			is.Equal(o.BuildDir, "/w/build")
+			is.Equal(o.Images, 8)
+			is.Equal(o.Size, int64(1<<30))
+			is.Equal(o.Compressible, 0.5)
+			is.Equal(o.Compressions, []string{"none", "gzip", "zstd"})
+			is.Equal(o.DefaultCompression(), "zstd")                 // the pipeline's default
+			is.Equal(o.RunOrder(), []string{"none", "gzip", "zstd"}) // the default last
+			is.Equal(o.Prefix, "bench-")
+			is.Equal(o.Dir(), "/w/build/bench")
+		}},
+		{name: "overrides", env: []string{"BUILD_DIR=/tmp/b", "BENCH_IMAGES=3", "BENCH_SIZE=16MiB", "BENCH_COMPRESSIBLE=0.25", "BENCH_COMPRESSIONS= gzip , NONE"},
+			check: func(is *is.I, o Options) {
+				is.Equal(o.BuildDir, "/tmp/b")
+				is.Equal(o.Images, 3)
+				is.Equal(o.Size, int64(16<<20))
+				is.Equal(o.Compressible, 0.25)
+				is.Equal(o.Compressions, []string{"gzip", "none"})
+				is.Equal(o.DefaultCompression(), "none") // the default (zstd) not listed: the last one
+				is.Equal(o.RunOrder(), []string{"gzip", "none"})
+			}},
+		{name: "relative build dir", env: []string{"BUILD_DIR=out"}, check: func(is *is.I, o Options) { is.Equal(o.Dir(), "/w/out/bench") }},
+		{name: "bad images", env: []string{"BENCH_IMAGES=many"}, wantErr: "BENCH_IMAGES"},
+		{name: "zero images", env: []string{"BENCH_IMAGES=0"}, wantErr: "BENCH_IMAGES=0"},
+		{name: "too small", env: []string{"BENCH_SIZE=1KiB"}, wantErr: "at least 1MiB"},
+		{name: "bad size", env: []string{"BENCH_SIZE=big"}, wantErr: "BENCH_SIZE"},
+		{name: "bad fraction", env: []string{"BENCH_COMPRESSIBLE=1.5"}, wantErr: "BENCH_COMPRESSIBLE"},
+		{name: "bad compression", env: []string{"BENCH_COMPRESSIONS=gzip,lz4"}, wantErr: `"lz4"`},
+		{name: "duplicate compression", env: []string{"BENCH_COMPRESSIONS=gzip,gzip"}, wantErr: "twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			o, err := FromEnv(tt.env, "/w")
+			if tt.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.wantErr))
+				return
+			}
+			is.NoErr(err)
+			tt.check(is, o)
+		})
+	}
+}
+
+func testOptions(images int, size int64) Options {
+	return Options{BuildDir: "/w/build", Images: images, Size: size, Compressible: 0.5, Compressions: []string{"gzip"}, Prefix: "bench-"}
+}
+
+func TestPlanStack(t *testing.T) {
+	tests := []struct {
+		images int
+		size   int64
+	}{
+		{8, 1 << 30},
+		{3, 16 << 20},
+		{1, 1 << 20},
+		{7, 100_000_007}, // sizes that do not divide evenly
+		{99, 64 << 20},
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		s, err := PlanStack(testOptions(tt.images, tt.size))
+		is.NoErr(err)
+		is.Equal(len(s.Images), tt.images)
+		is.Equal(s.Total(), tt.size)         // every byte planned exactly once
+		is.Equal(s.Shared.Size, tt.size/4)   // a quarter shared by all images
+		is.True(s.Images[0].Runs)            // the first image is the service
+		is.Equal(s.Images[0].Service, "svc") // under the service name
+		is.Equal(s.Changed(), s.Images[tt.images-1])
+		names := map[string]bool{s.Shared.Name: true}
+		for i, img := range s.Images {
+			is.Equal(img.Runs, i == 0)
+			is.True(strings.HasPrefix(s.DataDockerfile(img), "FROM bench-base:latest\n")) // shares the base layer
+			is.True(strings.HasPrefix(img.Data, "bench-"))
+			is.True(strings.HasPrefix(img.Wrapper, "bench-"))
+			for _, l := range img.Layers {
+				is.True(l.Size > 0)
+				is.True(!names[l.Name]) // layer names are unique
+				names[l.Name] = true
+				is.True(strings.Contains(s.DataDockerfile(img), "COPY "+l.Name+".bin ")) // every layer is built
+			}
+			top := img.Layers[len(img.Layers)-1]
+			is.True(strings.HasSuffix(s.DataDockerfile(img), "COPY "+top.Name+".bin /data/"+top.Name+".bin\n") || img.Runs) // the top layer is the last
+		}
+	}
+}
+
+func TestPlanStackRejectsBadOptions(t *testing.T) {
+	is := is.New(t)
+	_, err := PlanStack(testOptions(0, 1<<20))
+	is.True(err != nil)
+	_, err = PlanStack(testOptions(3, 1000))
+	is.True(err != nil)
+}
+
+// The compose file and wrappers must read, through the producer's own parser, as one built
+// service per image with the service first.
+func TestComposeFileParses(t *testing.T) {
+	is := is.New(t)
+	s, err := PlanStack(testOptions(3, 16<<20))
+	is.NoErr(err)
+	f, err := compose.Parse([]byte(s.ComposeFile()), "/p", nil)
+	is.NoErr(err)
+	is.Equal(len(f.Services), 3)
+	got := map[string]string{}
+	for _, svc := range f.Services {
+		is.True(svc.Build != nil) // built by the producer
+		got[svc.Name] = svc.Image + " " + svc.Build.Context
+	}
+	is.Equal(got, map[string]string{
+		"svc":     "bench-img-01:latest /p/images/01",
+		"data-02": "bench-img-02:latest /p/images/02",
+		"data-03": "bench-img-03:latest /p/images/03",
+	})
+	is.Equal(strings.Count(s.ComposeFile(), `profiles: ["data"]`), 2) // only the service starts
+	is.True(strings.Contains(s.ComposeFile(), `test: ["CMD", "/svc", "-healthcheck"]`))
+	w := s.WrapperDockerfile(s.Images[2], "sha256:abc")
+	is.True(strings.HasSuffix(w, "\nFROM bench-data-03:latest\n"))
+	is.True(strings.Contains(w, "sha256:abc")) // a new data image rewrites the wrapper
+}
+
+func gzipRatio(t *testing.T, data []byte) float64 {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return float64(buf.Len()) / float64(len(data))
+}
+
+func TestWriteLayer(t *testing.T) {
+	gen := func(l Layer, f float64) []byte {
+		var buf bytes.Buffer
+		if err := WriteLayer(&buf, l, f); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	is := is.New(t)
+	l := Layer{Name: "img-01-top", Size: 1<<20 + 12345}
+	a := gen(l, 0.5)
+	is.Equal(int64(len(a)), l.Size)      // exact size, partial last block included
+	is.True(bytes.Equal(a, gen(l, 0.5))) // deterministic
+	v := l
+	v.Variant = 1
+	is.True(!bytes.Equal(a, gen(v, 0.5))) // a new variant is new content
+	o := l
+	o.Name = "img-02-top"
+	is.True(!bytes.Equal(a, gen(o, 0.5))) // each layer its own content
+	is.Equal(len(gen(Layer{Name: "x", Size: 0}, 0.5)), 0)
+
+	tests := []struct {
+		compressible float64
+		min, max     float64 // gzip's compressed/original
+	}{
+		{0, 0.99, 1.01},
+		{0.5, 0.45, 0.6},
+		{0.9, 0.05, 0.2},
+		{1, 0, 0.05},
+	}
+	for _, tt := range tests {
+		r := gzipRatio(t, gen(Layer{Name: "c", Size: 2 << 20}, tt.compressible))
+		t.Logf("compressible %.2f: gzip ratio %.3f", tt.compressible, r)
+		is.True(r >= tt.min && r <= tt.max) // compressibility follows the setting
+	}
+}
+
+func TestLayerFile(t *testing.T) {
+	is := is.New(t)
+	l := Layer{Name: "img-01-top", Size: 100, Variant: 1}
+	is.Equal(LayerFile(l, 0.5), "img-01-top-v1-100-c0.5.bin")
+	is.True(LayerFile(l, 0.25) != LayerFile(l, 0.5)) // any input of the content changes the name
+	l.Size = 101
+	is.True(LayerFile(l, 0.5) != "img-01-top-v1-100-c0.5.bin")
+}
+
+func TestChildEnv(t *testing.T) {
+	is := is.New(t)
+	environ := []string{"PATH=/bin", "HOME=/root", "BUNDLE_TAG=mine:1", "FORCE=1", "ESB_ENV=prod", "RUNTIME_BASE_PYTHON3_12=x",
+		"BUILD_DIR=/elsewhere", "DOCKER_HOST=unix:///d.sock", "BENCH_SIZE=1GiB", "TEMPLATE=other.yaml", "MYBRAND_OUTPUT_DIR=/o"}
+	got := ChildEnv(environ, map[string]string{"BUILD_DIR": "/b", "TEMPLATE": "template.yaml"})
+	is.Equal(got, []string{"PATH=/bin", "HOME=/root", "DOCKER_HOST=unix:///d.sock", "BUILD_DIR=/b", "TEMPLATE=template.yaml"})
+}
+
+func TestRunSettings(t *testing.T) {
+	is := is.New(t)
+	o := testOptions(3, 16<<20)
+	o.BaseImage = "base:1"
+	s, err := PlanStack(o)
+	is.NoErr(err)
+	got := s.RunSettings(o, "/b", "bench-bundle:gzip", "gzip", true)
+	is.Equal(got["FORCE"], "1")
+	is.Equal(got["PROJECT_NAME"], "bench")
+	is.Equal(got["DIND_BASE_IMAGE"], "base:1")
+	_, forced := s.RunSettings(o, "/b", "t", "gzip", false)["FORCE"]
+	is.True(!forced)
+}
+
+func TestRowsAndTargets(t *testing.T) {
+	o := testOptions(3, 16<<20)
+	o.Compressions = []string{"none", "gzip", "zstd"} // zstd: the default
+	m := Measurements{}
+	m.Set("seed.full", 100)
+	m.Set("seed.save", 40)
+	m.Set("seed.boot", 20)
+	m.Set("seed.archive", 1000)
+	m.Set("full.zstd", 80)
+	m.Set("nochange", 1)
+	m.Set("onechange", 30)
+	m.Set("archive.none", 1000)
+	m.Set("archive.zstd", 400)
+	m.Fail("archive.gzip", StatusUnsupported, "unknown compression")
+	m.Set("boot.zstd", 10)
+	m.Set("restart.zstd", 3)
+	m.Set("rss.save.zstd", 40)
+	m.Set("rss.save.none", 160)
+	m.Set("rss.image.zstd", 30)
+	rows := Rows(o, m)
+	is := is.New(t)
+	is.Equal(len(rows), len(RowSpecs(o)))
+	by := map[string]Row{}
+	for _, r := range rows {
+		by[r.ID] = r
+	}
+	is.Equal(by["full.zstd"].Ratio, 0.8)
+	is.Equal(by["full.zstd"].Seed, 100.0)
+	is.Equal(by["archive.none"].Ratio, 1.0)
+	is.Equal(by["archive.gzip"].Status, StatusUnsupported)
+	is.Equal(by["archive.gzip"].Ratio, 0.0)
+	is.Equal(by["seed.full"].SeedID, "seed.full")
+	is.Equal(by["boot.none"].Status, StatusError) // never measured
+	is.True(strings.Contains(by["boot.none"].Note, "not measured"))
+
+	status := map[string]string{}
+	for _, tg := range Targets(o, rows) {
+		status[tg.What] = tg.Status + " " + tg.Measured
+	}
+	is.Equal(status["full run vs seed-equivalent (zstd)"], "PASS 0.800×")
+	is.Equal(status["nothing changed: speed-up over the seed's full run"], "PASS 100.0× faster")
+	is.Equal(status["one image changed vs the seed's full run"], "PASS 0.300×")
+	is.Equal(status["one image changed vs our full run (zstd)"], "PASS 0.375×")
+	is.Equal(status["zstd saved images vs none"], "PASS 0.400×")
+	is.Equal(status["restart vs first boot (zstd)"], "MISS 0.300×")
+	is.Equal(status["restart vs first boot (none)"], "N/A missing")
+	is.Equal(status["peak RSS of mage save (largest over the compressions)"], "MISS 160 MB")
+	is.Equal(status["peak RSS of mage image (largest over the compressions)"], "PASS 30 MB")
+
+	rep := Report{Settings: SettingsOf(o), Rows: rows, Targets: Targets(o, rows)}
+	text, md := rep.Text(), rep.Markdown()
+	for _, r := range rows {
+		is.True(strings.Contains(text, r.What))                  // every row printed
+		is.True(strings.Contains(md, strings.TrimSpace(r.What))) // and in the Markdown
+	}
+	is.True(strings.Contains(text, "0.800× (≤ 1.0× seed full) PASS")) // targets next to the figures
+	_, err := rep.JSON()
+	is.NoErr(err)
+}
+
+func TestSelectImages(t *testing.T) {
+	is := is.New(t)
+	list := []image.Summary{
+		{ID: "a", Created: 1, RepoTags: []string{"bench-base:latest"}},
+		{ID: "b", Created: 3, RepoTags: []string{"<none>:<none>"}, Labels: map[string]string{label: "bench-"}}, // left by a rebuild
+		{ID: "c", Created: 2, RepoTags: []string{"bench-img-01:latest", "other:1"}},
+		{ID: "d", Created: 4, RepoTags: []string{"dindbundler/dind-base:bookworm"}},
+		{ID: "e", Created: 5, Labels: map[string]string{label: "bench-t1-"}}, // another prefix's
+		{ID: "f", Created: 6},
+	}
+	is.Equal(SelectImages(list, "bench-", map[string]bool{"f": true}), []string{"f", "b", "c", "a"}) // newest first
+	is.Equal(SelectImages(list, "bench-t1-", nil), []string{"e"})
+}
+
+func TestFormatBytes(t *testing.T) {
+	is := is.New(t)
+	is.Equal(FormatBytes(512), "512 B")
+	is.Equal(FormatBytes(1<<30), "1 GiB")
+	is.Equal(FormatBytes(1536<<20), "1.5 GiB")
+	is.Equal(FormatBytes(16<<20), "16 MiB")
+}
+
+func TestFailureStatus(t *testing.T) {
+	tests := []struct {
+		c, output, want string
+	}{
+		{"zstd", `Error: unknown compression "zstd": use one of none, gzip`, StatusUnsupported},
+		{"zstd", `Error: BUNDLE_COMPRESSION="zstd": use none, gzip or zstd`, StatusUnsupported},
+		{"zstd", "save: exporting 8 images into /b/runs/zstd/layers\nError: disk full", StatusError}, // the path names zstd
+		{"gzip", `Error: unknown compression "zstd"`, StatusError},
+	}
+	for _, tt := range tests {
+		is.New(t).Equal(FailureStatus(tt.c, tt.output), tt.want)
+	}
+}
+
+// The child's peak RSS must be its own: a parent holding far more memory than the child must
+// not show up in the child's figure (Go's vfork folds it into the rusage Maxrss).
+func TestChildRSSIsTheChilds(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peak RSS is measured on Linux only")
+	}
+	is := is.New(t)
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	h := &harness{o: Options{BuildDir: t.TempDir()}}
+	is.NoErr(os.MkdirAll(h.logsDir(), 0o755))
+	_, rss, err := h.child(context.Background(), "sleep", "", nil, "sleep", "0.2")
+	is.NoErr(err)
+	t.Logf("child peak RSS %d bytes, parent holds %d", rss, len(ballast))
+	is.True(rss > 0)      // measured
+	is.True(rss < 64<<20) // not the parent's 256 MiB
+	runtime.KeepAlive(ballast)
+}

@@ -1,0 +1,214 @@
+// Package bench is the benchmark harness behind `go run magefile.go bench`: it generates a
+// synthetic stack locally (no registry), then measures, in one run on the same images, the seed
+// tool's way of bundling (docker CLI: save, copy, classic build) against the mage pipeline —
+// full, unchanged and one-image-changed runs, sizes and boots per compression, peak RSS of the
+// mage process per stage — and writes the table as text, Markdown and JSON.
+//
+// The pure parts (options, sizes, the layer plan, the generated project files, the report and
+// the targets) are table-tested without Docker; the effectful parts only carry the plan out.
+package bench
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/config"
+)
+
+// Defaults of the settings.
+const (
+	DefaultImages       = 8
+	DefaultSize         = 1 << 30 // 1 GiB
+	DefaultCompressible = 0.5
+	DefaultPrefix       = "bench-"
+	// MaxImages bounds BENCH_IMAGES: names are numbered with two digits.
+	MaxImages = 99
+	// MinSize keeps every layer of the plan at least a few KiB.
+	MinSize = 1 << 20
+)
+
+// Options are one benchmark's settings.
+type Options struct {
+	// BuildDir is BUILD_DIR (absolute); everything the harness writes goes under BuildDir/bench.
+	BuildDir string
+	// Images is the number of synthetic images (BENCH_IMAGES); the first one runs as the
+	// stack's service, the others are loaded but not started.
+	Images int
+	// Size is the stack's total layer data in bytes (BENCH_SIZE), shared base layer included.
+	Size int64
+	// Compressible is the fraction of each layer that is repetitive text (BENCH_COMPRESSIBLE);
+	// the rest is pseudo-random bytes.
+	Compressible float64
+	// Compressions are the BUNDLE_COMPRESSION settings measured (BENCH_COMPRESSIONS, comma
+	// separated). The unchanged and one-changed runs use DefaultCompression.
+	Compressions []string
+	// Prefix starts the name of every image, container and volume the harness creates.
+	Prefix string
+	// BaseImage is the bundles' DIND_BASE_IMAGE, built locally by base.Ensure.
+	BaseImage string
+	// BootTimeout bounds each boot (first start or restart) of a bundle container.
+	BootTimeout time.Duration
+}
+
+// FromEnv reads the options from environ (os.Environ's shape); relative paths are taken from
+// workDir. It reads nothing else.
+func FromEnv(environ []string, workDir string) (Options, error) {
+	env := config.EnvMap(environ)
+	get := func(k string) string { return strings.TrimSpace(env[k]) }
+	o := Options{
+		BuildDir: get("BUILD_DIR"), Images: DefaultImages, Size: DefaultSize, Compressible: DefaultCompressible,
+		Compressions: []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd},
+		Prefix:       DefaultPrefix, BaseImage: base.DefaultTag, BootTimeout: 10 * time.Minute,
+	}
+	if o.BuildDir == "" {
+		o.BuildDir = config.DefaultBuildDir
+	}
+	if !filepath.IsAbs(o.BuildDir) {
+		o.BuildDir = filepath.Join(workDir, o.BuildDir)
+	}
+	if v := get("BENCH_IMAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_IMAGES=%q: want a whole number of images, e.g. 8", v)
+		}
+		o.Images = n
+	}
+	if v := get("BENCH_SIZE"); v != "" {
+		n, err := ParseSize(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_SIZE: %w", err)
+		}
+		o.Size = n
+	}
+	if v := get("BENCH_COMPRESSIBLE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_COMPRESSIBLE=%q: want a fraction between 0 and 1, e.g. 0.5", v)
+		}
+		o.Compressible = f
+	}
+	if v := get("BENCH_COMPRESSIONS"); v != "" {
+		o.Compressions = nil
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c != "" {
+				o.Compressions = append(o.Compressions, c)
+			}
+		}
+	}
+	return o, o.Validate()
+}
+
+// Validate checks the options and says how to fix them.
+func (o Options) Validate() error {
+	if o.Images < 1 || o.Images > MaxImages {
+		return fmt.Errorf("BENCH_IMAGES=%d: use 1 to %d images", o.Images, MaxImages)
+	}
+	if o.Size < MinSize {
+		return fmt.Errorf("BENCH_SIZE=%d bytes: use at least 1MiB", o.Size)
+	}
+	if math.IsNaN(o.Compressible) || o.Compressible < 0 || o.Compressible > 1 {
+		return fmt.Errorf("BENCH_COMPRESSIBLE=%v: use a fraction between 0 and 1", o.Compressible)
+	}
+	if len(o.Compressions) == 0 {
+		return fmt.Errorf("BENCH_COMPRESSIONS is empty: name at least one of none, gzip, zstd")
+	}
+	seen := map[string]bool{}
+	for _, c := range o.Compressions {
+		switch c {
+		case config.CompressionNone, config.CompressionGzip, config.CompressionZstd:
+		default:
+			return fmt.Errorf("BENCH_COMPRESSIONS: %q is not a compression: use none, gzip or zstd", c)
+		}
+		if seen[c] {
+			return fmt.Errorf("BENCH_COMPRESSIONS names %s twice: list each setting once", c)
+		}
+		seen[c] = true
+	}
+	if o.Prefix == "" || o.Prefix != strings.ToLower(o.Prefix) || strings.ContainsAny(o.Prefix, " /:") {
+		return fmt.Errorf("prefix %q: use lower-case letters, digits and dashes", o.Prefix)
+	}
+	if o.BuildDir == "" || !filepath.IsAbs(o.BuildDir) {
+		return fmt.Errorf("build directory %q must be an absolute path", o.BuildDir)
+	}
+	return nil
+}
+
+// DefaultCompression is the setting of the unchanged and one-changed runs: the pipeline's own
+// default when it is measured, else the last one listed.
+func (o Options) DefaultCompression() string {
+	for _, c := range o.Compressions {
+		if c == config.DefaultCompression {
+			return c
+		}
+	}
+	return o.Compressions[len(o.Compressions)-1]
+}
+
+// RunOrder is Compressions with the default last, so the unchanged and one-changed runs follow
+// the default's full run and reuse its build directory and bundle image.
+func (o Options) RunOrder() []string {
+	d := o.DefaultCompression()
+	order := make([]string, 0, len(o.Compressions))
+	for _, c := range o.Compressions {
+		if c != d {
+			order = append(order, c)
+		}
+	}
+	return append(order, d)
+}
+
+// Dir is where the harness writes: BuildDir/bench.
+func (o Options) Dir() string { return filepath.Join(o.BuildDir, "bench") }
+
+// units of ParseSize: binary (KiB, K) and decimal (KB) multiples.
+var units = []struct {
+	suffix string
+	mult   float64
+}{
+	// Longest suffixes first, so "MiB" is not read as "B" after "Mi".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+// ParseSize reads a byte count: a number with an optional unit, e.g. 1GiB, 64MiB, 1.5G, 500MB,
+// 4096. K/M/G/T and KiB/MiB/GiB/TiB are binary; KB/MB/GB/TB decimal; case does not matter.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit, e.g. 64MiB or 1GiB", s)
+	}
+	n := f * mult
+	if n >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(math.Round(n)), nil
+}
+
+// FormatBytes renders a byte count for people: binary units, three significant digits.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.3g %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}

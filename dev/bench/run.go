@@ -1,0 +1,785 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+// harness carries one benchmark run.
+type harness struct {
+	o       Options
+	stack   Stack
+	api     client.APIClient
+	log     io.Writer
+	environ []string
+
+	m       Measurements
+	notes   []string
+	dataIDs map[string]string // data image → ID
+	// reference are the manifest's images and IDs as built once before any measurement: what
+	// both sides bundle.
+	reference map[string]string
+	// extra are image IDs to remove at the end that no longer carry a name or label of ours.
+	extra map[string]bool
+	// recorded are image IDs found in the pipeline's state files; removed at the end when
+	// untagged (see harvest).
+	recorded    map[string]bool
+	loadAtStart string
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.log, "bench: "+format+"\n", args...)
+}
+
+func (h *harness) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	h.notes = append(h.notes, n)
+	h.logf("note: %s", n)
+}
+
+// Run measures the seed-equivalent and the pipeline on a synthetic stack built from o, writes
+// results.txt, results.md and results.json under o.Dir() and returns the report. The report is
+// written, and every Docker object named with o.Prefix removed, also when the run fails part
+// way; rows it did not reach say so.
+func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep Report, err error) {
+	if log == nil {
+		log = io.Discard
+	}
+	stack, err := PlanStack(o)
+	if err != nil {
+		return Report{}, err
+	}
+	api, err := engine.New()
+	if err != nil {
+		return Report{}, err
+	}
+	defer api.Close()
+	h := &harness{o: o, stack: stack, api: api, log: log, environ: environ, m: Measurements{}, extra: map[string]bool{}, recorded: map[string]bool{}}
+	rep.Started = time.Now()
+	h.loadAtStart = loadAverage()
+	for _, d := range []string{o.Dir(), h.logsDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return Report{}, fmt.Errorf("bench: create %s: %w", d, err)
+		}
+	}
+	// Leftovers of an interrupted run with the same prefix would skew the figures.
+	if err := h.cleanup(); err != nil {
+		return Report{}, err
+	}
+	defer func() {
+		if cerr := h.cleanup(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		rep = h.report(ctx, rep.Started)
+		if werr := h.write(rep); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}()
+	return rep, h.measure(ctx)
+}
+
+func (h *harness) measure(ctx context.Context) error {
+	h.logf("stack: %d images, %s of layers, %.0f%% compressible; results under %s", h.o.Images, FormatBytes(h.o.Size), h.o.Compressible*100, h.o.Dir())
+	if _, err := base.Ensure(ctx, h.api, base.Options{Tag: h.o.BaseImage, Progress: h.log}); err != nil {
+		return fmt.Errorf("bench: the DinD base image: %w", err)
+	}
+	if err := h.compileTools(ctx); err != nil {
+		return err
+	}
+	if err := h.buildStack(ctx); err != nil {
+		return err
+	}
+	if err := h.writeProject(); err != nil {
+		return err
+	}
+	if err := h.setup(ctx); err != nil {
+		return err
+	}
+	if err := h.seed(ctx); err != nil {
+		return err
+	}
+	d := h.o.DefaultCompression()
+	for _, c := range h.o.RunOrder() {
+		if err := h.full(ctx, c); err != nil {
+			if c == d {
+				return err
+			}
+			status := StatusError
+			var ce *childError
+			if errors.As(err, &ce) {
+				status = FailureStatus(c, ce.tail)
+			}
+			h.failCompression(c, status, lastLine(err.Error()))
+			h.note("BUNDLE_COMPRESSION=%s: %s", c, status)
+		}
+	}
+	if err := h.noChange(ctx, d); err != nil {
+		return err
+	}
+	return h.oneChange(ctx, d)
+}
+
+// FailureStatus classifies a failed run of compression c by the end of its output: unsupported
+// when the pipeline rejected the setting (config and the save stage both quote it in an error
+// about the compression: `unknown compression "zstd"`), else error.
+func FailureStatus(c, output string) string {
+	if strings.Contains(strings.ToLower(output), "compression") && strings.Contains(output, strconv.Quote(c)) {
+		return StatusUnsupported
+	}
+	return StatusError
+}
+
+// failCompression marks every row of compression c.
+func (h *harness) failCompression(c, status, why string) {
+	for _, id := range []string{"full.", "save.", "image.", "archive.", "imagesize.", "boot.", "restart.", "rss.save.", "rss.image."} {
+		if r, ok := h.m[id+c]; !ok || r.Status != StatusOK {
+			h.m.Fail(id+c, status, why)
+		}
+	}
+}
+
+// child runs one process with its output in logs/<name>.log and returns its wall time and peak
+// RSS in bytes (its own; see rss_linux.go for why not simply the rusage figure).
+func (h *harness) child(ctx context.Context, name, dir string, env []string, args ...string) (time.Duration, int64, error) {
+	logPath := filepath.Join(h.logsDir(), name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, logf, logf
+	start := time.Now()
+	if err = cmd.Start(); err != nil {
+		return 0, 0, fmt.Errorf("%s: start %s: %w", name, args[0], err)
+	}
+	sampler := sampleRSS(cmd.Process.Pid)
+	err = cmd.Wait()
+	elapsed := time.Since(start)
+	rss := sampler.finish(cmd.ProcessState)
+	if err != nil {
+		return elapsed, rss, &childError{what: name + " (" + strings.Join(args, " ") + ")", log: logPath, tail: tail(logPath, 15), err: err}
+	}
+	return elapsed, rss, nil
+}
+
+// childError is a failed child process, with the end of its output.
+type childError struct {
+	what, log, tail string
+	err             error
+}
+
+func (e *childError) Error() string {
+	return fmt.Sprintf("%s failed: %v; last lines of %s:\n%s", e.what, e.err, e.log, e.tail)
+}
+
+func (e *childError) Unwrap() error { return e.err }
+
+// mage runs the compiled magefile with one target on the benchmark project.
+func (h *harness) mage(ctx context.Context, name, target, buildDir, tag, compression string, force bool) (time.Duration, int64, error) {
+	env := ChildEnv(h.environ, h.stack.RunSettings(h.o, buildDir, tag, compression, force))
+	took, rss, err := h.child(ctx, name, h.projectDir(), env, h.mageBin(), target)
+	h.harvest(filepath.Join(buildDir, "state"))
+	return took, rss, err
+}
+
+// imageIDPattern matches an image ID in the pipeline's state files.
+var imageIDPattern = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+
+// harvest notes the image IDs the pipeline recorded in its state files: images it made without
+// a name of ours (a layers image, a replaced bundle) that the cleanup removes if they are still
+// untagged at the end.
+func (h *harness) harvest(stateDir string) {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "*.json"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, id := range imageIDPattern.FindAllString(string(data), -1) {
+			h.recorded[id] = true
+		}
+	}
+}
+
+func (h *harness) runDir(name string) string { return filepath.Join(h.runsDir(), name) }
+func (h *harness) bundleTag(c string) string { return h.o.Prefix + "bundle:" + c }
+
+// setup runs the pipeline up to the merged manifest once, so the producer builds the service
+// images both sides then bundle unchanged.
+func (h *harness) setup(ctx context.Context) error {
+	dir := h.runDir("setup")
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("bench: reset %s: %w", dir, err)
+	}
+	if _, _, err := h.mage(ctx, "setup-manifest", "manifest", dir, h.bundleTag("setup"), h.o.DefaultCompression(), true); err != nil {
+		return err
+	}
+	m, err := manifest.Read(filepath.Join(dir, "bundle", "manifest.json"))
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	h.reference = map[string]string{}
+	for _, img := range m.Images {
+		h.reference[img.Name] = img.Digest
+	}
+	want := h.stack.WrapperNames()
+	if got := m.Names(); strings.Join(got, " ") != strings.Join(want, " ") {
+		return fmt.Errorf("bench: the pipeline's manifest lists %v, the stack has %v", got, want)
+	}
+	h.logf("producer built %d service images", len(want))
+	return nil
+}
+
+// seedEntrypoint loads one `docker save` archive and starts the stack, as the seed's did.
+//
+//go:embed seed_entrypoint.sh
+var seedEntrypoint []byte
+
+// seedDockerfile is the seed tool's bundle as its build.sh made it: one uncompressed docker save
+// archive and the stack's files on the DinD base, with seedEntrypoint.
+const seedDockerfile = `ARG DIND_BASE_IMAGE
+FROM ${DIND_BASE_IMAGE}
+ARG BUNDLE_PROJECT
+COPY images.tar /images.tar
+COPY entrypoint.sh /usr/local/bin/dindbundler-entrypoint.sh
+COPY app/ /app/
+COPY certs/ /root/.esb/certs/
+ENV BUNDLE_PROJECT=${BUNDLE_PROJECT}
+VOLUME /var/lib/docker
+ENTRYPOINT ["/usr/local/bin/dindbundler-entrypoint.sh"]
+CMD []
+`
+
+// seed measures the seed-equivalent full run with the docker CLI. "From scratch": the context
+// directory is removed, the tag is removed beforehand (with its untagged parents, the classic
+// builder's cache) and the build runs with --no-cache.
+func (h *harness) seed(ctx context.Context) error {
+	tag := h.o.Prefix + "seed:latest"
+	if err := engine.Remove(ctx, h.api, tag); err != nil {
+		return err
+	}
+	ctxDir := h.seedCtx()
+	setupDir := h.runDir("setup")
+	names := h.stack.WrapperNames()
+	start := time.Now()
+	if err := os.RemoveAll(ctxDir); err != nil {
+		return fmt.Errorf("seed: rm -rf %s: %w", ctxDir, err)
+	}
+	if err := os.MkdirAll(ctxDir, 0o755); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	saveTime, saveRSS, err := h.child(ctx, "seed-save", ctxDir, os.Environ(), append([]string{"docker", "save", "-o", filepath.Join(ctxDir, "images.tar")}, names...)...)
+	if err != nil {
+		return err
+	}
+	if err := h.seedFiles(ctxDir, filepath.Join(setupDir, "bundle", "manifest.json")); err != nil {
+		return err
+	}
+	buildTime, buildRSS, err := h.child(ctx, "seed-build", ctxDir, append(os.Environ(), "DOCKER_BUILDKIT=0"),
+		"docker", "build", "--no-cache", "-t", tag, "--build-arg", "DIND_BASE_IMAGE="+h.o.BaseImage,
+		"--build-arg", "BUNDLE_PROJECT="+h.stack.Project, ctxDir)
+	if err != nil {
+		return err
+	}
+	total := time.Since(start)
+	h.m.Set("seed.full", total.Seconds())
+	h.m.Set("seed.save", saveTime.Seconds())
+	h.m.Set("seed.build", buildTime.Seconds())
+	h.m.Set("seed.rss.save", float64(saveRSS)/1e6)
+	h.m.Set("seed.rss.build", float64(buildRSS)/1e6)
+	if fi, err := os.Stat(filepath.Join(ctxDir, "images.tar")); err == nil {
+		h.m.Set("seed.archive", float64(fi.Size()))
+	}
+	if err := h.imageSize("seed.image", tag); err != nil {
+		return err
+	}
+	h.logf("seed-equivalent full run: %.1fs (docker save %.1fs, docker build %.1fs)", total.Seconds(), saveTime.Seconds(), buildTime.Seconds())
+	// The context is not needed any more; its archive is as large as the stack.
+	if err := os.RemoveAll(ctxDir); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	h.boot(ctx, "seed", tag)
+	return engine.Remove(ctx, h.api, tag)
+}
+
+// seedFiles copies the stack's files into the seed context the way build.sh did.
+func (h *harness) seedFiles(ctxDir, manifestPath string) error {
+	m, err := manifest.Read(manifestPath)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	var images bytes.Buffer
+	for _, img := range m.Images {
+		fmt.Fprintf(&images, "%s %s\n", img.Digest, img.Name)
+	}
+	type file struct {
+		src  string
+		data []byte
+		mode fs.FileMode
+	}
+	files := map[string]file{
+		"Dockerfile":               {data: []byte(seedDockerfile), mode: 0o644},
+		"entrypoint.sh":            {data: seedEntrypoint, mode: 0o755},
+		"app/compose.yml":          {src: filepath.Join(h.projectDir(), "docker-compose.yml"), mode: 0o644},
+		"app/.env":                 {src: filepath.Join(h.projectDir(), ".env"), mode: 0o600},
+		"app/bundle/manifest.json": {src: manifestPath, mode: 0o644},
+		"app/bundle/images.txt":    {data: images.Bytes(), mode: 0o644},
+	}
+	certFiles, err := certs.BundleFiles(h.certDir())
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	for _, f := range certFiles {
+		files[filepath.Join("certs", f)] = file{src: filepath.Join(h.certDir(), f), mode: 0o644}
+	}
+	for name, f := range files {
+		data := f.data
+		if f.src != "" {
+			if data, err = os.ReadFile(f.src); err != nil {
+				return fmt.Errorf("seed: copy %s: %w", f.src, err)
+			}
+		}
+		dest := filepath.Join(ctxDir, name)
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if err := os.WriteFile(dest, data, f.mode); err != nil {
+			return fmt.Errorf("seed: copy %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// full measures a full run of the pipeline for compression c from scratch: a new build
+// directory, the bundle tag removed, FORCE=1. Save and Image run as two processes so each
+// stage's peak RSS is its own.
+func (h *harness) full(ctx context.Context, c string) error {
+	dir, tag := h.runDir(c), h.bundleTag(c)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("bench: reset %s: %w", dir, err)
+	}
+	if err := engine.Remove(ctx, h.api, tag); err != nil {
+		return err
+	}
+	saveTime, saveRSS, err := h.mage(ctx, "full-"+c+"-save", "save", dir, tag, c, true)
+	if err != nil {
+		return err
+	}
+	// Not FORCE=1 here: that would redo Save; the new build directory and the removed tag
+	// leave Image nothing to skip.
+	imageTime, imageRSS, err := h.mage(ctx, "full-"+c+"-image", "image", dir, tag, c, false)
+	if err != nil {
+		return err
+	}
+	h.m.Set("full."+c, (saveTime + imageTime).Seconds())
+	h.m.Set("save."+c, saveTime.Seconds())
+	h.m.Set("image."+c, imageTime.Seconds())
+	h.m.Set("rss.save."+c, float64(saveRSS)/1e6)
+	h.m.Set("rss.image."+c, float64(imageRSS)/1e6)
+	size, parts, err := outputSize(dir)
+	if err != nil {
+		return err
+	}
+	h.m.Set("archive."+c, float64(size))
+	h.m.Annotate("archive."+c, "BUILD_DIR: "+strings.Join(parts, ", "))
+	if err := h.imageSize("imagesize."+c, tag); err != nil {
+		return err
+	}
+	h.checkSameImages(dir, c)
+	h.logf("full run, %s: %.1fs (save %.1fs, image %.1fs), archive %s", c, (saveTime + imageTime).Seconds(), saveTime.Seconds(), imageTime.Seconds(), FormatBytes(size))
+	h.boot(ctx, c, tag)
+	if c != h.o.DefaultCompression() {
+		// Free the space for the next setting; the default's stays for the incremental runs.
+		if err := engine.Remove(ctx, h.api, tag); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkSameImages notes when the pipeline bundled other image IDs than the seed did.
+func (h *harness) checkSameImages(dir, c string) {
+	m, err := manifest.Read(filepath.Join(dir, "bundle", "manifest.json"))
+	if err != nil {
+		h.note("%s: cannot read the merged manifest: %v", c, err)
+		return
+	}
+	for _, img := range m.Images {
+		if h.reference[img.Name] != img.Digest {
+			h.note("%s: %s is %s, the seed bundled %s", c, img.Name, img.Digest, h.reference[img.Name])
+		}
+	}
+}
+
+// outputSize is what a run left on disk: every file under its build directory (whatever form
+// Save stores the images in: one archive, a layer store), with the top-level entries of 1 MiB or
+// more named for the note.
+func outputSize(dir string) (int64, []string, error) {
+	var total int64
+	var parts []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, nil, fmt.Errorf("bench: %w", err)
+	}
+	for _, e := range entries {
+		var size int64
+		err := filepath.WalkDir(filepath.Join(dir, e.Name()), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			size += fi.Size()
+			return nil
+		})
+		if err != nil {
+			return 0, nil, fmt.Errorf("bench: %w", err)
+		}
+		total += size
+		if size >= 1<<20 {
+			parts = append(parts, fmt.Sprintf("%s %s", e.Name(), FormatBytes(size)))
+		}
+	}
+	return total, parts, nil
+}
+
+func (h *harness) imageSize(id, tag string) error {
+	info, err := h.api.ImageInspect(context.Background(), tag)
+	if err != nil {
+		return fmt.Errorf("bench: inspect %s: %w", tag, err)
+	}
+	h.m.Set(id, float64(info.Size))
+	return nil
+}
+
+// noChange runs the whole pipeline again with nothing changed.
+func (h *harness) noChange(ctx context.Context, c string) error {
+	took, rss, err := h.mage(ctx, "nochange", "bundle", h.runDir(c), h.bundleTag(c), c, false)
+	if err != nil {
+		return err
+	}
+	h.m.Set("nochange", took.Seconds())
+	h.m.Set("rss.nochange", float64(rss)/1e6)
+	h.logf("nothing changed: %.2fs", took.Seconds())
+	return nil
+}
+
+// oneChange rebuilds one synthetic image with a new top layer (not timed), rewrites its service's
+// build context as the image's source change would, then times the whole pipeline.
+func (h *harness) oneChange(ctx context.Context, c string) error {
+	img := h.stack.Changed()
+	top := &img.Layers[len(img.Layers)-1]
+	top.Variant = 1
+	if err := h.ensureLayer(*top); err != nil {
+		return err
+	}
+	id, err := h.buildData(ctx, img)
+	if err != nil {
+		return err
+	}
+	h.dataIDs[img.Data] = id
+	ctxFile := filepath.Join(h.projectDir(), "images", fmt.Sprintf("%02d", img.Index), "Dockerfile")
+	if err := atomicfile.Write(ctxFile, []byte(h.stack.WrapperDockerfile(img, id)), 0o644); err != nil {
+		return err
+	}
+	if old, err := h.api.ImageInspect(ctx, h.bundleTag(c)); err == nil {
+		h.extra[old.ID] = true // the bundle image the run replaces
+	}
+	took, rss, err := h.mage(ctx, "onechange", "bundle", h.runDir(c), h.bundleTag(c), c, false)
+	if err != nil {
+		return err
+	}
+	h.m.Set("onechange", took.Seconds())
+	h.m.Set("rss.onechange", float64(rss)/1e6)
+	h.logf("one image changed: %.2fs", took.Seconds())
+	m, err := manifest.Read(filepath.Join(h.runDir(c), "bundle", "manifest.json"))
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	changed := 0
+	for _, mi := range m.Images {
+		if mi.Digest != h.reference[mi.Name] {
+			changed++
+		}
+	}
+	if changed != 1 {
+		h.note("one-changed run: the manifest has %d changed images, want 1", changed)
+		h.m.Annotate("onechange", fmt.Sprintf("%d images changed in the manifest, want 1", changed))
+	}
+	return nil
+}
+
+const entrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
+
+// boot measures the first start of tag (empty /var/lib/docker volume) and a restart of the same
+// container, each from the container's StartedAt until the stack is up and
+// `entrypoint.sh health` (every service running, healthy where it has a healthcheck) passes.
+// Failures are recorded in the rows, not returned: the other figures still count.
+func (h *harness) boot(ctx context.Context, id, tag string) {
+	name, vol := h.o.Prefix+"boot-"+id, h.o.Prefix+"vol-"+id
+	bootID, restartID := "boot."+id, "restart."+id
+	if id == "seed" {
+		bootID, restartID = "seed.boot", "seed.restart"
+	}
+	fail := func(err error) {
+		for _, r := range []string{bootID, restartID} {
+			if _, ok := h.m[r]; !ok {
+				h.m.Fail(r, StatusError, lastLine(err.Error()))
+			}
+		}
+		h.note("boot of %s failed: %v", tag, err)
+	}
+	defer h.removeContainer(name, vol)
+	ctx, cancel := context.WithTimeout(ctx, 2*h.o.BootTimeout)
+	defer cancel()
+	c, err := dindtest.Start(ctx, h.api, dindtest.RunSpec{Name: name, Image: tag, Volume: vol, StopTimeout: 30})
+	if err != nil {
+		fail(err)
+		return
+	}
+	first, err := h.waitStack(ctx, c.ID, 1)
+	if err != nil {
+		fail(err)
+		return
+	}
+	h.m.Set(bootID, first.Seconds())
+	if err := h.api.ContainerStop(ctx, c.ID, container.StopOptions{}); err != nil {
+		fail(fmt.Errorf("stop %s: %w", name, err))
+		return
+	}
+	if err := h.api.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		fail(fmt.Errorf("restart %s: %w", name, err))
+		return
+	}
+	again, err := h.waitStack(ctx, c.ID, 2)
+	if err != nil {
+		fail(err)
+		return
+	}
+	h.m.Set(restartID, again.Seconds())
+	if logs, err := dindtest.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 {
+		h.m.Annotate(restartID, "the restart loaded the images again")
+	}
+	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
+}
+
+// waitStack waits for the n-th "stack … is up" of the container's log, then polls the bundle's
+// health command until it passes, and returns the time since the container's current start.
+func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, error) {
+	info, err := h.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("inspect %s: %w", id, err)
+	}
+	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	if err != nil {
+		return 0, fmt.Errorf("container %s start time %q: %w", id, info.State.StartedAt, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, h.o.BootTimeout)
+	defer cancel()
+	if _, err := dindtest.WaitForLog(wctx, h.api, id, "stack "+h.stack.Project+" is up", n); err != nil {
+		return 0, err
+	}
+	for {
+		out, code, err := dindtest.Exec(wctx, h.api, id, entrypointPath, "health")
+		if err == nil && code == 0 {
+			return time.Since(started), nil
+		}
+		select {
+		case <-wctx.Done():
+			return 0, fmt.Errorf("waiting for the stack in %s to be healthy (last: %s): %w", id, strings.TrimSpace(out), wctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (h *harness) removeContainer(name, vol string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.api.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		h.note("remove container %s: %v", name, err)
+	}
+	if err := h.api.VolumeRemove(ctx, vol, true); err != nil && !cerrdefs.IsNotFound(err) {
+		h.note("remove volume %s: %v", vol, err)
+	}
+}
+
+// cleanup removes the Docker objects of the run and the large files under the build directory;
+// the generated layers stay for the next run.
+func (h *harness) cleanup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := Cleanup(ctx, h.api, h.o.Prefix, h.extra)
+	for id := range h.recorded {
+		// Only untagged ones: a recorded ID may be the DinD base or another named image.
+		info, ierr := h.api.ImageInspect(ctx, id)
+		if ierr != nil || len(info.RepoTags) > 0 {
+			continue
+		}
+		if rerr := engine.Remove(ctx, h.api, id); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	for _, d := range []string{h.runsDir(), filepath.Dir(h.seedCtx())} {
+		if rerr := os.RemoveAll(d); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", rerr))
+		}
+	}
+	return err
+}
+
+// report assembles the figures measured so far.
+func (h *harness) report(ctx context.Context, started time.Time) Report {
+	rep := Report{Started: started, Finished: time.Now(), Settings: SettingsOf(h.o), Notes: h.notes}
+	rep.Machine = h.machine(ctx)
+	rep.Commit, rep.Dirty = gitState()
+	rep.Rows = Rows(h.o, h.m)
+	rep.Targets = Targets(h.o, rep.Rows)
+	rep.Notes = append(rep.Notes,
+		"times are wall-clock seconds of one run each; the page cache holds the layers for both sides (the images were just built)",
+		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
+		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
+		"saved images on disk: every file under the run's BUILD_DIR after the full run, whatever form Save stores the images in",
+		"ours: the embedded producer rebuilds the compose services' FROM-only wrappers on each full run (classic build cache: same IDs as the seed's)",
+		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", h.o.Compressible, (1-h.o.Compressible)*100),
+	)
+	return rep
+}
+
+// write stores the report as text, Markdown and JSON under o.Dir().
+func (h *harness) write(rep Report) error {
+	data, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for name, content := range map[string][]byte{"results.json": data, "results.md": []byte(rep.Markdown()), "results.txt": []byte(rep.Text())} {
+		errs = append(errs, atomicfile.Write(filepath.Join(h.o.Dir(), name), content, 0o644))
+	}
+	return errors.Join(errs...)
+}
+
+// machine describes the host and its engine; what cannot be read stays empty.
+func (h *harness) machine(ctx context.Context) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Load: h.loadAtStart + " → " + loadAverage()}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				m.MemoryBytes = kb << 10
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if v, err := h.api.ServerVersion(ctx); err == nil {
+		m.Docker, m.DockerAPI = v.Version, v.APIVersion
+	}
+	if info, err := h.api.Info(ctx); err == nil {
+		m.StorageDriver = info.Driver
+	}
+	return m
+}
+
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// gitState is the module's HEAD and its uncommitted files, read-only; empty without git.
+func gitState() (string, []string) {
+	root, err := ModuleDir()
+	if err != nil {
+		return "", nil
+	}
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "", nil
+	}
+	var dirty []string
+	if out, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err == nil {
+		for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			if len(line) > 3 {
+				dirty = append(dirty, strings.TrimSpace(line[3:]))
+			}
+		}
+	}
+	return strings.TrimSpace(string(head)), dirty
+}
+
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// lastLine is the last non-empty line of s: the gist of a long error.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return s
+}
+
+// Main is the bench target: options from the environment and the working directory, the table
+// on stdout, progress on stderr.
+func Main(ctx context.Context, stdout, stderr io.Writer) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	opts, err := FromEnv(os.Environ(), wd)
+	if err != nil {
+		return err
+	}
+	rep, err := Run(ctx, opts, os.Environ(), stderr)
+	if len(rep.Rows) > 0 {
+		fmt.Fprint(stdout, rep.Text())
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/pipeline"
+)
+
+// DefaultBundleTag is the demo bundle's tag unless BUNDLE_TAG says otherwise.
+const DefaultBundleTag = "dindbundler-demo:latest"
+
+// Dir is examples/demo of this module's source tree.
+func Dir() (string, error) { return source.Path("examples", "demo") }
+
+// Bundle is the main job on a fresh checkout: it readies everything the example needs with no
+// registry — the local DinD base image, the Lambda runtime stand-ins, the logs image under the
+// compose file's default reference, development certificates — then runs the whole pipeline on
+// examples/demo. environ (os.Environ()) wins over the demo's settings, so BUNDLE_TAG, FORCE,
+// DRYRUN and the rest work as usual.
+func Bundle(ctx context.Context, environ []string, log io.Writer) error {
+	dir, err := Dir()
+	if err != nil {
+		return err
+	}
+	api, err := engine.New()
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	if _, err := base.Ensure(ctx, api, base.Options{Progress: log}); err != nil {
+		return fmt.Errorf("demo: build the DinD base image: %w", err)
+	}
+	vars, err := PrepareWith(ctx, api, dir, Options{TagLogs: true}, log)
+	if err != nil {
+		return err
+	}
+	env := []string{"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + base.DefaultTag, "BUNDLE_TAG=" + DefaultBundleTag}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+vars[k])
+	}
+	cfg, err := config.Load(append(env, environ...), dir)
+	if err != nil {
+		return err
+	}
+	b := pipeline.New(cfg)
+	b.Docker, b.Log = api, log
+	if !cfg.DryRun {
+		if err := b.GenerateCerts(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.RunAll(ctx); err != nil {
+		return err
+	}
+	if !cfg.DryRun {
+		fmt.Fprintf(log, "demo: bundle %s is ready; run it with\n  docker run -d --privileged -p 8443:8443 -p 9000:9000 -p 9001:9001 -p 9428:9428 %s\n", cfg.BundleTag, cfg.BundleTag)
+	}
+	return nil
+}

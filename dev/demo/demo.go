@@ -1,0 +1,273 @@
+// Package demo prepares the example stack in examples/demo for an offline build: it compiles the
+// stack's Go programs into their build contexts and builds the images a registry would otherwise
+// provide (stand-ins for the AWS Lambda base images, and the stack's "external" logs image).
+// Work whose result is up to date is skipped: a binary newer than its sources, an image built
+// from the same inputs.
+package demo
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/producer/embedded"
+	"github.com/docker/docker/client"
+)
+
+// Images Prepare builds.
+const (
+	// LogsImage is the logs service's image as built locally; tests push it to a registry under
+	// the reference the compose file names.
+	LogsImage = "dindbundler/example-logs:1.0"
+	// DefaultLogsRef is the compose file's logs image when EXAMPLE_REGISTRY is unset.
+	DefaultLogsRef = "127.0.0.1:5000/example/logs:1.0"
+)
+
+// StandIns maps each Lambda runtime the example uses to the local image standing in for its
+// public base image.
+var StandIns = map[string]string{
+	"python3.12": "dindbundler/lambda-python:3.12",
+	"java21":     "dindbundler/lambda-java:21",
+}
+
+// inputLabel records a digest of what an image was built from, so a rebuild is skipped only when
+// nothing changed.
+const inputLabel = "org.dindbundler.demo.inputs"
+
+// program is one Go program of the stack, compiled into its build context.
+type program struct {
+	pkg string // directory under the example, holding main.go and the Dockerfile
+	bin string // binary name inside that directory
+}
+
+var programs = []program{
+	{"gateway", "gateway"},
+	{"storage", "storage"},
+	{"logs", "logs"},
+	{"runtime", "lambda-entrypoint"},
+}
+
+// Options tunes PrepareWith.
+type Options struct {
+	// TagLogs also tags the logs image as DefaultLogsRef, so the stack finds it locally without a
+	// registry.
+	TagLogs bool
+}
+
+// Prepare readies the example stack in dir (examples/demo of this module) with default options
+// and returns the variables that point the template's runtimes at the local stand-ins
+// (RUNTIME_BASE_PYTHON3_12=dindbundler/lambda-python:3.12, …), to add to the producer's Vars.
+func Prepare(ctx context.Context, api client.APIClient, dir string, progress io.Writer) (map[string]string, error) {
+	return PrepareWith(ctx, api, dir, Options{}, progress)
+}
+
+// PrepareWith is Prepare with options.
+func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Options, progress io.Writer) (map[string]string, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("prepare demo: %w", err)
+	}
+	ver, err := api.ServerVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare demo: ask the engine its architecture: %w", err)
+	}
+	for _, p := range programs {
+		if err := compile(ctx, dir, p, ver.Arch, progress); err != nil {
+			return nil, err
+		}
+	}
+
+	env := map[string]string{}
+	runtimes := make([]string, 0, len(StandIns))
+	for r := range StandIns {
+		runtimes = append(runtimes, r)
+	}
+	sort.Strings(runtimes)
+	for _, r := range runtimes {
+		err := ensureImage(ctx, api, StandIns[r], filepath.Join(dir, "runtime"), map[string]string{"RUNTIME": r}, progress)
+		if err != nil {
+			return nil, err
+		}
+		env[embedded.RuntimeVariable(r)] = StandIns[r]
+	}
+	if err := ensureImage(ctx, api, LogsImage, filepath.Join(dir, "logs"), nil, progress); err != nil {
+		return nil, err
+	}
+	if opts.TagLogs {
+		if err := api.ImageTag(ctx, LogsImage, DefaultLogsRef); err != nil {
+			return nil, fmt.Errorf("tag %s as %s: %w", LogsImage, DefaultLogsRef, err)
+		}
+	}
+	return env, nil
+}
+
+// compile builds p as a static linux binary for the engine's architecture into its directory,
+// unless the binary is newer than every Go source it is made from. The binary is written under
+// a temporary name and renamed, so an interrupted build leaves nothing that looks fresh.
+func compile(ctx context.Context, dir string, p program, arch string, progress io.Writer) error {
+	src := filepath.Join(dir, p.pkg)
+	out := filepath.Join(src, p.bin)
+	newest, err := newestSource(filepath.Join(dir, "internal"), src)
+	if err != nil {
+		return fmt.Errorf("compile %s: %w", p.pkg, err)
+	}
+	if fi, err := os.Stat(out); err == nil && fi.ModTime().After(newest) {
+		return nil
+	}
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compile %s (go build in %s; the example must stay inside the dindbundler module): %w\n%s", p.pkg, src, err, msg)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compile %s: %w", p.pkg, err)
+	}
+	fmt.Fprintf(progress, "demo: compiled %s in %.1fs\n", out, time.Since(start).Seconds())
+	return nil
+}
+
+// newestSource returns the newest modification time of the .go files under dirs.
+func newestSource(dirs ...string) (time.Time, error) {
+	var newest time.Time
+	for _, d := range dirs {
+		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() || !strings.HasSuffix(p, ".go") {
+				return nil
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			if fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
+			return nil
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+	}
+	return newest, nil
+}
+
+// ensureImage builds tag from ctxDir's Dockerfile and binary unless an image of that tag was
+// built from the same inputs (recorded in a label).
+func ensureImage(ctx context.Context, api client.APIClient, tag, ctxDir string, args map[string]string, progress io.Writer) error {
+	files, err := contextFiles(ctxDir)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	digest := inputsDigest(files, args)
+	info, err := api.ImageInspect(ctx, tag)
+	switch {
+	case err == nil && info.Config != nil && info.Config.Labels[inputLabel] == digest:
+		return nil
+	case err != nil && !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("inspect image %s: %w", tag, err)
+	}
+	tarball, err := tarFiles(files)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	start := time.Now()
+	var out bytes.Buffer
+	_, err = engine.Build(ctx, api, bytes.NewReader(tarball), engine.BuildOptions{
+		Tag: tag, BuildArgs: args, Labels: map[string]string{inputLabel: digest},
+	}, &out)
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out.String())
+	}
+	fmt.Fprintf(progress, "demo: built %s in %.1fs\n", tag, time.Since(start).Seconds())
+	return nil
+}
+
+// contextFiles reads the build context of a stand-in image: the Dockerfile and the compiled
+// binary (the sources are not needed inside it).
+func contextFiles(dir string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".go") || strings.Contains(e.Name(), ".tmp-") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = data
+	}
+	if _, ok := files["Dockerfile"]; !ok {
+		return nil, fmt.Errorf("no Dockerfile in %s", dir)
+	}
+	return files, nil
+}
+
+func inputsDigest(files map[string][]byte, args map[string]string) string {
+	h := sha256.New()
+	for _, name := range sortedKeys(files) {
+		fmt.Fprintf(h, "file %s %d\n", name, len(files[name]))
+		h.Write(files[name])
+	}
+	for _, k := range sortedKeys(args) {
+		fmt.Fprintf(h, "arg %s=%s\n", k, args[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func tarFiles(files map[string][]byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Unix(1_600_000_000, 0)
+	for _, name := range sortedKeys(files) {
+		mode := int64(0o644)
+		if name != "Dockerfile" {
+			mode = 0o755 // the binaries
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(files[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,306 @@
+// Package e2e proves the whole product: the example stack is bundled through the mage targets
+// (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
+// engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
+// verification, restart without reloading, clean stop, refusal of incomplete images — is
+// checked from the outside.
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/dev/demo"
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/source"
+)
+
+func repoRoot(t *testing.T) string {
+	root, err := source.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// mage runs a target of this repository's magefiles for the project in dir.
+func mage(t *testing.T, dir string, env []string, target string) string {
+	t.Helper()
+	cmd := exec.Command("go", "run", "magefile.go", "-w", dir, target)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run magefile.go %s: %v\n%s", target, err, out)
+	}
+	return string(out)
+}
+
+// pushToRegistry puts a local image into the in-process registry under ref and removes the
+// local tag, so the Pull stage has to fetch it.
+func pushToRegistry(t *testing.T, api client.APIClient, local, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := api.ImageTag(ctx, local, ref); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
+	if err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	defer rc.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	if err := engine.Remove(ctx, api, ref); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// waitHTTPS polls url (verified against the bundle's root CA) until it answers 200.
+func waitHTTPS(ctx context.Context, hc *http.Client, url string) (string, error) {
+	var last error
+	for {
+		resp, err := hc.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return string(body), nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("GET %s: no answer (last: %v)", url, last)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func TestBundleRunsForReal(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	api := enginetest.Client(t)
+	if _, err := base.Ensure(ctx, api, base.Options{Progress: io.Discard}); err != nil {
+		t.Fatalf("build the DinD base image: %v", err)
+	}
+
+	// The example, prepared (binaries, runtime stand-ins, logs image) and copied so the test
+	// writes nothing into the checkout.
+	src := filepath.Join(repoRoot(t), "examples", "demo")
+	vars, err := demo.Prepare(ctx, api, src, io.Discard)
+	is.NoErr(err)
+	dir := filepath.Join(t.TempDir(), "demo")
+	is.NoErr(os.CopyFS(dir, os.DirFS(src)))
+	for _, out := range []string{".esb", "build"} {
+		is.NoErr(os.RemoveAll(filepath.Join(dir, out)))
+	}
+
+	// The logs image comes from a registry, as in a real stack.
+	registry := enginetest.Registry(t)
+	pushToRegistry(t, api, demo.LogsImage, registry+"/example/logs:1.0")
+	is.NoErr(os.WriteFile(filepath.Join(dir, ".env"), []byte(
+		"EXAMPLE_REGISTRY="+registry+"\nRUSTFS_ACCESS_KEY=e2e-access\nRUSTFS_SECRET_KEY=e2e-secret-key\n"), 0o644))
+
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	tag := "e2e-bundle-" + suffix + ":latest"
+	env := []string{
+		"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + base.DefaultTag, "BUNDLE_TAG=" + tag,
+		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e",
+	}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	mage(t, dir, env, "certs:generate")
+	start := time.Now()
+	out := mage(t, dir, env, "bundle")
+	t.Logf("mage bundle (first run): %v", time.Since(start).Round(time.Millisecond))
+	is.True(strings.Contains(out, "pull: "+registry+"/example/logs:1.0")) // the external image came from the registry
+
+	m, err := manifest.Read(filepath.Join(dir, "build", "bundle", "manifest.json"))
+	is.NoErr(err)
+	var built []string
+	kinds := map[string]int{}
+	for _, img := range m.Images {
+		kinds[img.Kind]++
+		if img.Kind == manifest.KindFunction || img.Kind == manifest.KindService {
+			built = append(built, img.Name)
+		}
+	}
+	t.Cleanup(func() { engine.Remove(context.Background(), api, append(built, tag, registry+"/example/logs:1.0")...) })
+	is.True(kinds[manifest.KindFunction] >= 3) // hello, report, thumbnail
+	is.True(kinds[manifest.KindService] >= 2)  // gateway, storage
+	is.Equal(kinds[manifest.KindExternal], 1)  // logs
+
+	start = time.Now()
+	out = mage(t, dir, env, "bundle")
+	t.Logf("mage bundle (nothing changed): %v", time.Since(start).Round(time.Millisecond))
+	for _, skipped := range []string{"deploy: ", "manifest: skipped", "pull: skipped", "save: skipped", "image: skipped"} {
+		is.True(strings.Contains(out, skipped)) // second run does no work
+	}
+
+	// 1. First boot: the gateway answers HTTPS, verified with the example's root CA.
+	c := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
+	t.Logf("bundle runs in mode %s", c.Mode)
+	hc := httpsClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
+	bootStart := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	addr, err := dindtest.HostAddr(ctx, api, c.ID, "8443/tcp")
+	is.NoErr(err)
+	body, err := waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
+	if err != nil {
+		logs, _ := dindtest.Logs(ctx, api, c.ID)
+		t.Fatalf("%v\nbundle log:\n%s", err, logs)
+	}
+	firstBoot := time.Since(bootStart)
+	t.Logf("first boot: gateway answered after %v: %.80q", firstBoot.Round(time.Millisecond), body)
+
+	// 2. Inside, every manifest image is present with its manifest ID.
+	for _, img := range m.Images {
+		id, code, err := dindtest.Exec(ctx, api, c.ID, "docker", "image", "inspect", "--format", "{{.Id}}", img.Name)
+		is.NoErr(err)
+		is.Equal(code, 0)
+		is.Equal(strings.TrimSpace(id), img.Digest) // inner image ID equals the manifest's
+	}
+	is.NoErr(dindtest.WaitHealthy(waitCtx, api, c.ID))
+
+	// 3. Restart: the images are not loaded again and the gateway answers again.
+	restartStart := time.Now()
+	is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{}))
+	addr, err = dindtest.HostAddr(ctx, api, c.ID, "8443/tcp")
+	is.NoErr(err)
+	_, err = waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
+	is.NoErr(err)
+	restart := time.Since(restartStart)
+	logs, err := dindtest.Logs(ctx, api, c.ID)
+	is.NoErr(err)
+	is.True(strings.Contains(logs, "images already loaded; skipping load"))
+	t.Logf("durations: first boot %v, restart (stop + start + answer) %v", firstBoot.Round(time.Millisecond), restart.Round(time.Millisecond))
+
+	// 4. docker stop: exit code 0, the stack stopped before dockerd.
+	is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{})) // the container's 10 s, Docker's default
+	code, err := dindtest.WaitForExit(ctx, api, c.ID)
+	is.NoErr(err)
+	is.Equal(code, int64(0))
+	logs, err = dindtest.Logs(ctx, api, c.ID)
+	is.NoErr(err)
+	last := logs[strings.LastIndex(logs, "dindbundler: starting stack"):]
+	stack, daemon := strings.Index(last, "stack stopped"), strings.Index(last, "dockerd stopped")
+	is.True(stack >= 0 && daemon > stack) // stack stopped, then dockerd
+
+	// 6. No CA private key in the bundle; its .env is not world-readable.
+	listing, code, err := runInImage(ctx, api, tag, "sh", "-c", "find / -xdev -iname 'rootCA.key' 2>/dev/null; stat -c '%a %U' /app/.env")
+	is.NoErr(err)
+	is.Equal(code, int64(0))
+	is.True(!strings.Contains(listing, "rootCA.key"))
+	mode := strings.Fields(strings.TrimSpace(listing))
+	is.Equal(len(mode), 2)
+	is.True(strings.HasSuffix(mode[0], "0")) // no permission bits for others
+	is.Equal(mode[1], "root")
+
+	// 5. A bundle whose images lack one manifest image refuses to start, naming it: the good
+	// bundle with an /images/manifest.json that leaves the image out (the pipeline itself
+	// refuses to build such a bundle).
+	dropped := built[0]
+	set, err := layerstore.ReadSet(filepath.Join(dir, "build", "bundle", "images.json"))
+	is.NoErr(err)
+	var rest []layerstore.Image
+	for _, img := range set.Images {
+		if img.Name != dropped {
+			rest = append(rest, img)
+		}
+	}
+	set.Images = rest
+	brokenTag := "e2e-broken-" + suffix + ":latest"
+	t.Cleanup(func() { engine.Remove(context.Background(), api, brokenTag) })
+	_, err = engine.Build(ctx, api, tarOf(t, map[string][]byte{
+		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\n"),
+		"manifest.json": layerstore.DockerManifest(set),
+	}), engine.BuildOptions{Tag: brokenTag}, io.Discard)
+	is.NoErr(err)
+	broken := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-broken-" + suffix, Image: brokenTag, Volume: "e2e-broken-" + suffix})
+	exitCtx, cancelExit := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelExit()
+	code, err = dindtest.WaitForExit(exitCtx, api, broken.ID)
+	is.NoErr(err)
+	is.True(code != 0) // refuses to start
+	logs, err = dindtest.Logs(ctx, api, broken.ID)
+	is.NoErr(err)
+	is.True(strings.Contains(logs, dropped)) // names the missing image
+}
+
+// tarOf is a build context holding files.
+func tarOf(t *testing.T, files map[string][]byte) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+// runInImage runs a command in a throwaway container of img, its entrypoint replaced.
+func runInImage(ctx context.Context, api client.APIClient, img string, cmd ...string) (string, int64, error) {
+	created, err := api.ContainerCreate(ctx, &container.Config{Image: img, Entrypoint: cmd[:1], Cmd: cmd[1:]}, nil, nil, nil, "")
+	if err != nil {
+		return "", 0, err
+	}
+	defer api.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		return "", 0, err
+	}
+	code, err := dindtest.WaitForExit(ctx, api, created.ID)
+	if err != nil {
+		return "", 0, err
+	}
+	out, err := dindtest.Logs(ctx, api, created.ID)
+	return out, code, err
+}

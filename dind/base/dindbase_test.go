@@ -1,0 +1,42 @@
+package base_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+)
+
+// An existing tag is the cache: Ensure returns at once, without looking for any tool (PATH is
+// empty here, so a build attempt would fail).
+func TestEnsureKeepsExistingImage(t *testing.T) {
+	is := is.New(t)
+	api := enginetest.Client(t)
+	enginetest.ScratchImage(t, api, "dindtest-base-existing:1", map[string][]byte{"etc/marker": []byte("x")})
+	t.Setenv("PATH", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	built, err := base.Ensure(ctx, api, base.Options{Tag: "dindtest-base-existing:1", CacheDir: t.TempDir()})
+	is.NoErr(err)
+	is.True(!built)
+}
+
+// A missing image and no debootstrap: the error says how to install it, before any work.
+func TestEnsureWithoutDebootstrap(t *testing.T) {
+	is := is.New(t)
+	api := enginetest.Client(t)
+	t.Setenv("PATH", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	built, err := base.Ensure(ctx, api, base.Options{Tag: "dindtest-base-absent:1", CacheDir: t.TempDir()})
+	is.True(err != nil)
+	is.True(!built)
+	is.True(strings.Contains(err.Error(), "apt-get install debootstrap"))
+}

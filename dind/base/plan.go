@@ -1,0 +1,291 @@
+// Package base builds the Debian bookworm Docker-in-Docker base image without any registry:
+// a debootstrap root filesystem holding docker.io and the tools the bundle entrypoint uses, plus
+// the compose v2 plugin compiled from its Go module source, imported into the engine as one
+// image. This file is the pure part: which mirror, which command lines, which image settings.
+package base
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+const (
+	// DefaultTag is the base image the bundle's Dockerfile builds FROM when none is configured.
+	DefaultTag = "dindbundler/dind-base:bookworm"
+	// Suite is the Debian release of the root filesystem.
+	Suite = "bookworm"
+	// ComposeModule and ComposeVersion name the compose v2 plugin compiled into the image.
+	// `go install module/cmd@version` refuses this module (its go.mod has exclude directives),
+	// so the plugin is built from the downloaded module directory instead.
+	ComposeModule  = "github.com/docker/compose/v2"
+	ComposeVersion = "v2.40.3"
+	// ComposePluginPath is where the docker CLI looks for the compose plugin.
+	ComposePluginPath = "/usr/local/lib/docker/cli-plugins/docker-compose"
+	// IptablesLegacyDir holds iptables-legacy symlinks named like the plain tools, so the
+	// entrypoint switches to legacy by putting this directory first in PATH, exactly as it does
+	// on the official docker:dind image (same path there).
+	IptablesLegacyDir = "/usr/local/sbin/.iptables-legacy"
+)
+
+// Packages are installed on top of minbase. docker.io brings dockerd, containerd, runc, tini
+// (docker-init) and the 20.10 CLI; the rest is what a nested engine and the bundle entrypoint
+// use: iptables for published ports, gzip/zstd/pigz/xz-utils to read compressed image archives
+// (Engine 20.10 cannot load zstd itself), procps for ps/pkill when debugging, ca-certificates
+// for registries a stack may still talk to, and apparmor because a nested dockerd on an
+// AppArmor host loads its docker-default profile with apparmor_parser and otherwise cannot
+// start containers.
+var Packages = []string{
+	"docker.io",
+	"iptables",
+	"ca-certificates",
+	"procps",
+	"gzip",
+	"zstd",
+	"pigz",
+	"xz-utils",
+	"apparmor",
+}
+
+// SourcePaths are the apt source files read for the mirror, relative to the filesystem root:
+// the classic list and the two drop-in forms (one-line *.list, deb822 *.sources).
+const (
+	SourcesList    = "etc/apt/sources.list"
+	SourcesListDir = "etc/apt/sources.list.d"
+)
+
+// Source is one apt source line (or one URI×suite of a deb822 stanza).
+type Source struct {
+	File       string // where it was read, for messages
+	Type       string // deb or deb-src
+	URI        string
+	Suite      string
+	Components []string
+}
+
+// debianSuites are names a Debian archive carries; an entry with one of these is a Debian
+// mirror even when it does not list bookworm itself (a trixie host mirrors bookworm too).
+// Third-party repositories use other suite names ("nodistro", "cloud-sdk-bookworm").
+var debianSuites = []string{
+	"bookworm", "trixie", "forky", "bullseye", "buster",
+	"stable", "testing", "unstable", "sid", "oldstable",
+}
+
+// PickMirror chooses the Debian mirror debootstrap should fetch suite from: the first binary
+// source that carries suite's main component, else the first that carries another Debian
+// release's main component. Security, updates and backports suites are skipped: they hold only
+// part of a release.
+func PickMirror(sources []Source, suite string) (string, error) {
+	usable := func(s Source) bool {
+		if s.Type != "deb" || !slices.Contains(s.Components, "main") {
+			return false
+		}
+		scheme, _, ok := strings.Cut(s.URI, "://")
+		return ok && (scheme == "http" || scheme == "https" || scheme == "file")
+	}
+	for _, s := range sources {
+		if usable(s) && s.Suite == suite {
+			return strings.TrimRight(s.URI, "/"), nil
+		}
+	}
+	for _, s := range sources {
+		if usable(s) && slices.Contains(debianSuites, s.Suite) {
+			return strings.TrimRight(s.URI, "/"), nil
+		}
+	}
+	return "", fmt.Errorf("no Debian mirror in the apt configuration (/%s, /%s/*): add a Debian source such as `deb <mirror> %s main` there, or set Options.Mirror", SourcesList, SourcesListDir, suite)
+}
+
+// ParseList reads the one-line format: `deb [opt=val …] URI suite component…`, # comments.
+func ParseList(file, text string) ([]Source, error) {
+	var out []Source
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		typ, rest := f[0], f[1:]
+		if len(rest) > 0 && strings.HasPrefix(rest[0], "[") {
+			// Options may hold spaces: "[ arch=amd64 signed-by=/k.gpg ]".
+			end := slices.IndexFunc(rest, func(s string) bool { return strings.HasSuffix(s, "]") })
+			if end < 0 {
+				return nil, fmt.Errorf("parse %s line %d: unclosed [ options", file, n)
+			}
+			rest = rest[end+1:]
+		}
+		if len(rest) < 2 {
+			return nil, fmt.Errorf("parse %s line %d: want `%s URI suite [component…]`", file, n, typ)
+		}
+		out = append(out, Source{File: file, Type: typ, URI: rest[0], Suite: rest[1], Components: rest[2:]})
+	}
+	return out, sc.Err()
+}
+
+// ParseDeb822 reads the deb822 format (*.sources): stanzas separated by blank lines, fields
+// Types, URIs, Suites, Components (each a space-separated list), optional Enabled: no.
+// Continuation lines start with white space; # lines are comments.
+func ParseDeb822(file, text string) ([]Source, error) {
+	var out []Source
+	stanza := map[string]string{}
+	var last string
+	flush := func() {
+		defer func() { stanza, last = map[string]string{}, "" }()
+		if len(stanza) == 0 || strings.EqualFold(strings.TrimSpace(stanza["enabled"]), "no") {
+			return
+		}
+		comps := strings.Fields(stanza["components"])
+		for _, typ := range strings.Fields(stanza["types"]) {
+			for _, uri := range strings.Fields(stanza["uris"]) {
+				for _, suite := range strings.Fields(stanza["suites"]) {
+					out = append(out, Source{File: file, Type: typ, URI: uri, Suite: suite, Components: comps})
+				}
+			}
+		}
+	}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case strings.TrimSpace(line) == "":
+			flush()
+		case strings.HasPrefix(line, "#"):
+		case line[0] == ' ' || line[0] == '\t':
+			if last == "" {
+				return nil, fmt.Errorf("parse %s line %d: continuation line outside a field", file, n)
+			}
+			stanza[last] += " " + strings.TrimSpace(line)
+		default:
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				return nil, fmt.Errorf("parse %s line %d: want `Field: value`", file, n)
+			}
+			last = strings.ToLower(strings.TrimSpace(k))
+			stanza[last] = strings.TrimSpace(v)
+		}
+	}
+	flush()
+	return out, sc.Err()
+}
+
+// SourceFiles orders the apt source files found under root the way apt reads them:
+// sources.list first, then sources.list.d entries by name; only *.list and *.sources count
+// (apt ignores anything else, such as "*.list.disabled").
+func SourceFiles(names []string) []string {
+	var out []string
+	var dropins []string
+	for _, n := range names {
+		switch {
+		case n == SourcesList:
+			out = append(out, n)
+		case filepath.Dir(n) == SourcesListDir && (strings.HasSuffix(n, ".list") || strings.HasSuffix(n, ".sources")):
+			dropins = append(dropins, n)
+		}
+	}
+	slices.Sort(dropins)
+	return append(out, dropins...)
+}
+
+// Parse reads one apt source file by its kind.
+func Parse(file, text string) ([]Source, error) {
+	if strings.HasSuffix(file, ".sources") {
+		return ParseDeb822(file, text)
+	}
+	return ParseList(file, text)
+}
+
+// Plan is everything Ensure will do, computed without touching the machine.
+type Plan struct {
+	Tag            string
+	Suite          string
+	Mirror         string
+	Packages       []string
+	ComposeVersion string
+	// ComposeBinary is the cached plugin: one file per version and platform, so a second
+	// build does not compile compose again.
+	ComposeBinary string
+	GOARCH        string
+	// Changes are the Dockerfile-style settings applied at import: a root filesystem carries
+	// no image config of its own.
+	Changes []string
+}
+
+// NewPlan fills defaults and picks the mirror (opts.Mirror wins over the apt sources).
+func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, error) {
+	if cacheDir == "" {
+		return Plan{}, errors.New("plan base image: no cache directory")
+	}
+	tag := opts.Tag
+	if tag == "" {
+		tag = DefaultTag
+	}
+	mirror := strings.TrimRight(opts.Mirror, "/")
+	if mirror == "" {
+		var err error
+		if mirror, err = PickMirror(sources, Suite); err != nil {
+			return Plan{}, fmt.Errorf("plan base image %s: %w", tag, err)
+		}
+	}
+	return Plan{
+		Tag:            tag,
+		Suite:          Suite,
+		Mirror:         mirror,
+		Packages:       slices.Clone(Packages),
+		ComposeVersion: ComposeVersion,
+		ComposeBinary:  filepath.Join(cacheDir, "compose", ComposeVersion, "linux-"+goarch, "docker-compose"),
+		GOARCH:         goarch,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			`CMD ["/bin/bash"]`,
+			`LABEL org.opencontainers.image.title="dindbundler DinD base (Debian ` + Suite + `)"`,
+			"LABEL io.dindbundler.compose-version=" + ComposeVersion,
+		},
+	}, nil
+}
+
+// DebootstrapArgs is the debootstrap command line (without the program) building into dir.
+func (p Plan) DebootstrapArgs(dir string) []string {
+	return []string{"--variant=minbase", "--include=" + strings.Join(p.Packages, ","), p.Suite, dir, p.Mirror}
+}
+
+// ComposeDownloadArgs is the `go` command line that fetches the compose module source and
+// prints its directory as JSON.
+func (p Plan) ComposeDownloadArgs() []string {
+	return []string{"mod", "download", "-json", ComposeModule + "@" + p.ComposeVersion}
+}
+
+// ComposeBuildArgs is the `go` command line, run in the module directory, that compiles the
+// plugin to out. The version is stamped the way compose's own Makefile does, so
+// `docker compose version` reports it; -s -w drop the symbol tables (a third of the size).
+func (p Plan) ComposeBuildArgs(out string) []string {
+	return []string{"build", "-trimpath",
+		"-ldflags=-s -w -X " + ComposeModule + "/internal.Version=" + p.ComposeVersion,
+		"-o", out, "./cmd"}
+}
+
+// ComposeBuildEnv is the environment for both go commands on top of the caller's: a static
+// linux binary for the image's architecture, and no workspace or GOFLAGS of the caller's
+// project leaking into a build of someone else's module.
+func (p Plan) ComposeBuildEnv() []string {
+	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + p.GOARCH, "GOWORK=off", "GOFLAGS=-mod=readonly", "GO111MODULE=on"}
+}
+
+// IptablesLegacyLinks maps each link in IptablesLegacyDir to its legacy binary in Debian.
+func IptablesLegacyLinks() map[string]string {
+	links := map[string]string{}
+	for _, t := range []string{"iptables", "ip6tables"} {
+		for _, suffix := range []string{"", "-save", "-restore"} {
+			links[IptablesLegacyDir+"/"+t+suffix] = "/usr/sbin/" + t + "-legacy" + suffix
+		}
+	}
+	return links
+}
+
+// Leftovers are root filesystem paths whose contents are removed before import: downloaded
+// .debs and package lists debootstrap leaves behind, which only make the image larger (apt
+// update refetches lists).
+var Leftovers = []string{"var/cache/apt/archives", "var/lib/apt/lists"}

@@ -1,0 +1,284 @@
+package base_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/matryer/is"
+)
+
+// The apt configuration of the machines this project runs on: deb822 with snapshot comments
+// and a security suite, plus disabled third-party files.
+const debianSources = `Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+# http://snapshot.debian.org/archive/debian-security/20250520T000000Z
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`
+
+func TestParseList(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    []base.Source
+		wantErr string
+	}{
+		{
+			name: "plain, comments and blank lines",
+			text: "# comment\n\ndeb http://ftp.de.debian.org/debian bookworm main contrib # trailing\n",
+			want: []base.Source{{Type: "deb", URI: "http://ftp.de.debian.org/debian", Suite: "bookworm", Components: []string{"main", "contrib"}}},
+		},
+		{
+			name: "options with spaces inside brackets",
+			text: "deb [ arch=amd64 signed-by=/usr/share/keyrings/k.gpg ] https://mirror.example/debian/ trixie main\n",
+			want: []base.Source{{Type: "deb", URI: "https://mirror.example/debian/", Suite: "trixie", Components: []string{"main"}}},
+		},
+		{
+			name: "compact options",
+			text: "deb-src [arch=amd64] http://m/debian bookworm main\n",
+			want: []base.Source{{Type: "deb-src", URI: "http://m/debian", Suite: "bookworm", Components: []string{"main"}}},
+		},
+		{name: "unclosed options", text: "deb [arch=amd64 http://m/debian bookworm main\n", wantErr: "line 1: unclosed"},
+		{name: "too short", text: "\ndeb http://m/debian\n", wantErr: "line 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			got, err := base.ParseList("f.list", tt.text)
+			if tt.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.wantErr)) // error names the line
+				return
+			}
+			is.NoErr(err)
+			for i := range tt.want {
+				tt.want[i].File = "f.list"
+			}
+			is.Equal(got, tt.want)
+		})
+	}
+}
+
+func TestParseDeb822(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    []string // "type uri suite components"
+		wantErr string
+	}{
+		{
+			name: "debian machine",
+			text: debianSources,
+			want: []string{
+				"deb http://deb.debian.org/debian bookworm main",
+				"deb http://deb.debian.org/debian bookworm-updates main",
+				"deb http://deb.debian.org/debian-security bookworm-security main",
+			},
+		},
+		{
+			name: "disabled stanza, case-insensitive keys, continuation line",
+			text: "Types: deb\nURIs: http://a/debian\nSuites: bookworm\nComponents: main\nEnabled: no\n\n" +
+				"types: deb deb-src\nuris: http://b/debian\n  http://c/debian\nsuites: trixie\ncomponents: main\n",
+			want: []string{
+				"deb http://b/debian trixie main",
+				"deb http://c/debian trixie main",
+				"deb-src http://b/debian trixie main",
+				"deb-src http://c/debian trixie main",
+			},
+		},
+		{name: "no colon", text: "Types deb\n", wantErr: "line 1"},
+		{name: "stray continuation", text: " http://x\n", wantErr: "continuation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			got, err := base.ParseDeb822("f.sources", tt.text)
+			if tt.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.wantErr))
+				return
+			}
+			is.NoErr(err)
+			var lines []string
+			for _, s := range got {
+				lines = append(lines, strings.Join(append([]string{s.Type, s.URI, s.Suite}, s.Components...), " "))
+			}
+			is.Equal(lines, tt.want)
+		})
+	}
+}
+
+func TestPickMirror(t *testing.T) {
+	src := func(typ, uri, suite string, comps ...string) base.Source {
+		return base.Source{Type: typ, URI: uri, Suite: suite, Components: comps}
+	}
+	tests := []struct {
+		name    string
+		sources []base.Source
+		want    string
+		wantErr bool
+	}{
+		{
+			name: "security listed first still loses to the release suite",
+			sources: []base.Source{
+				src("deb", "http://security/debian-security", "bookworm-security", "main"),
+				src("deb", "http://deb.debian.org/debian/", "bookworm", "main"),
+			},
+			want: "http://deb.debian.org/debian",
+		},
+		{
+			name: "third-party repository with main is not a Debian mirror",
+			sources: []base.Source{
+				src("deb", "https://deb.nodesource.com/node_20.x", "nodistro", "main"),
+				src("deb", "https://packages.cloud.google.com/apt", "cloud-sdk-bookworm", "main"),
+				src("deb", "http://ftp.fr.debian.org/debian", "trixie", "main", "non-free"),
+			},
+			want: "http://ftp.fr.debian.org/debian",
+		},
+		{
+			name: "exact suite preferred over another release",
+			sources: []base.Source{
+				src("deb", "http://trixie-mirror/debian", "trixie", "main"),
+				src("deb", "http://bookworm-mirror/debian", "bookworm", "main"),
+			},
+			want: "http://bookworm-mirror/debian",
+		},
+		{
+			name: "deb-src, no main, cdrom are skipped",
+			sources: []base.Source{
+				src("deb-src", "http://src/debian", "bookworm", "main"),
+				src("deb", "http://contrib-only/debian", "bookworm", "contrib"),
+				src("deb", "cdrom:[Debian 12]/", "bookworm", "main"),
+				src("deb", "file:///srv/mirror/debian", "stable", "main"),
+			},
+			want: "file:///srv/mirror/debian",
+		},
+		{
+			name:    "ubuntu host",
+			sources: []base.Source{src("deb", "http://archive.ubuntu.com/ubuntu", "noble", "main")},
+			wantErr: true,
+		},
+		{name: "nothing configured", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			got, err := base.PickMirror(tt.sources, "bookworm")
+			if tt.wantErr {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), "Options.Mirror")) // says what to do
+				return
+			}
+			is.NoErr(err)
+			is.Equal(got, tt.want)
+		})
+	}
+}
+
+func TestSourceFiles(t *testing.T) {
+	is := is.New(t)
+	got := base.SourceFiles([]string{
+		"etc/apt/sources.list.d/z.sources",
+		"etc/apt/sources.list.d/google-cloud-sdk.list.disabled-by-farm",
+		"etc/apt/sources.list.d/a.list",
+		"etc/apt/sources.list",
+		"etc/apt/sources.list.d/README",
+	})
+	is.Equal(got, []string{"etc/apt/sources.list", "etc/apt/sources.list.d/a.list", "etc/apt/sources.list.d/z.sources"})
+}
+
+// ReadAptSources on a copy of this project's machine layout: the mirror comes from the deb822
+// file, the disabled third-party lists are ignored, a missing sources.list is fine.
+func TestReadAptSources(t *testing.T) {
+	is := is.New(t)
+	root := t.TempDir()
+	d := filepath.Join(root, "etc/apt/sources.list.d")
+	is.NoErr(os.MkdirAll(d, 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(d, "debian.sources"), []byte(debianSources), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(d, "google-cloud-sdk.list.disabled-by-farm"), []byte("deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n"), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(d, "nodesource.list"), []byte("deb https://deb.nodesource.com/node_20.x nodistro main\n"), 0o644))
+
+	sources, err := base.ReadAptSources(root)
+	is.NoErr(err)
+	is.Equal(len(sources), 4)
+	is.Equal(sources[0].File, "/etc/apt/sources.list.d/debian.sources") // sorted: debian before nodesource
+	mirror, err := base.PickMirror(sources, base.Suite)
+	is.NoErr(err)
+	is.Equal(mirror, "http://deb.debian.org/debian")
+}
+
+func TestNewPlan(t *testing.T) {
+	sources := []base.Source{{Type: "deb", URI: "http://apt-mirror/debian/", Suite: "bookworm", Components: []string{"main"}}}
+	tests := []struct {
+		name       string
+		opts       base.Options
+		sources    []base.Source
+		wantTag    string
+		wantMirror string
+		wantErr    string
+	}{
+		{name: "defaults", sources: sources, wantTag: base.DefaultTag, wantMirror: "http://apt-mirror/debian"},
+		{name: "tag and mirror override", opts: base.Options{Tag: "x/base:1", Mirror: "http://local/debian/"}, wantTag: "x/base:1", wantMirror: "http://local/debian"},
+		{name: "no mirror anywhere", wantErr: "add a Debian source"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p, err := base.NewPlan(tt.opts, tt.sources, "/cache", "arm64")
+			if tt.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.wantErr))
+				return
+			}
+			is.NoErr(err)
+			is.Equal(p.Tag, tt.wantTag)
+			is.Equal(p.Mirror, tt.wantMirror)
+			is.Equal(p.ComposeBinary, "/cache/compose/v2.40.3/linux-arm64/docker-compose") // keyed by version and platform
+			is.Equal(p.DebootstrapArgs("/tmp/rootfs"), []string{
+				"--variant=minbase",
+				"--include=docker.io,iptables,ca-certificates,procps,gzip,zstd,pigz,xz-utils,apparmor",
+				"bookworm", "/tmp/rootfs", tt.wantMirror,
+			})
+			is.Equal(p.ComposeDownloadArgs(), []string{"mod", "download", "-json", "github.com/docker/compose/v2@v2.40.3"})
+			is.Equal(p.ComposeBuildArgs("/o/docker-compose"), []string{"build", "-trimpath",
+				"-ldflags=-s -w -X github.com/docker/compose/v2/internal.Version=v2.40.3", "-o", "/o/docker-compose", "./cmd"})
+			is.True(contains(p.ComposeBuildEnv(), "CGO_ENABLED=0"))
+			is.True(contains(p.ComposeBuildEnv(), "GOARCH=arm64"))
+			is.True(contains(p.Changes, "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
+			is.True(contains(p.Changes, `CMD ["/bin/bash"]`))
+		})
+	}
+	t.Run("no cache directory", func(t *testing.T) {
+		is := is.New(t)
+		_, err := base.NewPlan(base.Options{}, sources, "", "amd64")
+		is.True(err != nil)
+	})
+}
+
+func TestIptablesLegacyLinks(t *testing.T) {
+	is := is.New(t)
+	links := base.IptablesLegacyLinks()
+	is.Equal(len(links), 6)
+	is.Equal(links["/usr/local/sbin/.iptables-legacy/iptables"], "/usr/sbin/iptables-legacy")
+	is.Equal(links["/usr/local/sbin/.iptables-legacy/ip6tables-restore"], "/usr/sbin/ip6tables-legacy-restore")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

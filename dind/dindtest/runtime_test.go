@@ -1,0 +1,477 @@
+package dindtest_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/dind"
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+const (
+	project    = "dindtest"
+	certTarget = "/root/.esb/certs"
+	runUID     = 1000
+	greeting   = "hello from the dindtest bundle"
+	serverCert = "-----BEGIN CERTIFICATE-----\ndindtest server certificate\n-----END CERTIFICATE-----\n"
+	configText = "config from CONFIG_DIR\n"
+	entrypoint = "/usr/local/bin/dindbundler-entrypoint.sh"
+)
+
+// The compose file of the bundled stack: an obsolete version line, .env interpolation (GREETING, CERT_DIR), a relative
+// bind of the config directory, a published port and a healthcheck.
+const composeYAML = `version: "3.8" # obsolete: compose warns on stderr, which must not confuse the healthcheck
+services:
+  echo:
+    image: dindtest-echo:latest
+    ports:
+      - "8080:8080"
+    environment:
+      GREETING: ${GREETING:?GREETING must come from .env}
+    volumes:
+      - ${CERT_DIR}:/certs:ro
+      - ./config:/config:ro
+    healthcheck:
+      test: ["CMD", "/app", "-check"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+`
+
+// TestBundleRuntime builds the DinD base, bundles a one-service stack by hand (following the
+// build context layout), and runs the bundle for real.
+func TestBundleRuntime(t *testing.T) {
+	api := enginetest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+
+	base := ensureBase(t, ctx, api)
+	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
+	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
+
+	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
+		save:        []string{"dindtest-echo:latest"},
+		listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
+		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the decompression
+	})
+
+	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
+		is := is.New(t)
+		img := okImage
+		start := time.Now()
+		c := dindtest.Run(t, api, dindtest.RunSpec{
+			Name: "dindtest-run-ok", Image: img, Volume: "dindtest-vol-ok", Ports: []string{"8080/tcp"},
+		})
+		t.Logf("running with mode %s", c.Mode)
+
+		addr := hostAddr(t, ctx, api, c.ID)
+		body := waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/")
+		firstBoot := time.Since(start)
+		is.Equal(body, greeting) // the .env value reached the service through compose
+		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/cert"), serverCert)
+		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/config"), configText)
+		hctx, hcancel := context.WithTimeout(ctx, 90*time.Second)
+		is.NoErr(dindtest.WaitHealthy(hctx, api, c.ID))
+		hcancel()
+		logs, err := dindtest.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		is.True(strings.Contains(logs, "images verified"))
+		t.Logf("first boot: service answered after %s", firstBoot.Round(100*time.Millisecond))
+
+		// The entrypoint re-runs itself under tini, which reaps the engine's orphaned shims.
+		top, err := api.ContainerTop(ctx, c.ID, nil)
+		is.NoErr(err)
+		is.True(len(top.Processes) > 0)
+		is.True(strings.Contains(strings.Join(top.Processes[0], " "), "docker-init -- "+entrypoint))
+
+		// The healthcheck follows the services: a stopped service makes the bundle unhealthy.
+		out, code, err := dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		is.NoErr(err)
+		is.Equal(code, 0)
+		is.Equal(strings.TrimSpace(out), "all services running")
+		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "stop", "dindtest-echo-1")
+		is.NoErr(err)
+		is.Equal(code, 0)
+		out, code, err = dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		is.NoErr(err)
+		is.Equal(code, 1)
+		is.True(strings.HasPrefix(out, "echo: exited")) // names the service and its state
+		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "start", "dindtest-echo-1")
+		is.NoErr(err)
+		is.Equal(code, 0)
+
+		// The image's secrets and certificates, as the bundle ships them.
+		env := statPath(t, ctx, api, c.ID, "/app/.env")
+		is.Equal(env.Mode&0o077, int64(0)) // .env readable by its owner only
+		is.Equal(env.Uid, 0)
+		certs := statPath(t, ctx, api, c.ID, certTarget+"/server.crt")
+		is.Equal(certs.Uid, runUID) // certificates owned by RUN_UID:RUN_GID
+		is.Equal(certs.Gid, runUID)
+		is.Equal(statPath(t, ctx, api, c.ID, certTarget).Uid, runUID)
+
+		// Restart: same volume, so the images are there and the load is skipped.
+		stop := 60
+		restartAt := time.Now()
+		is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{Timeout: &stop}))
+		_, err = dindtest.WaitForLog(ctx, api, c.ID, "images already loaded; skipping load", 1)
+		is.NoErr(err)
+		addr = hostAddr(t, ctx, api, c.ID) // a restart may publish on a new port
+		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/"), greeting)
+		t.Logf("restart (stop + start): service answered after %s", time.Since(restartAt).Round(100*time.Millisecond))
+
+		// docker stop: SIGTERM, stack first, then dockerd, exit 0 well within the timeout.
+		stopAt := time.Now()
+		is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &stop}))
+		took := time.Since(stopAt)
+		info, err := api.ContainerInspect(ctx, c.ID)
+		is.NoErr(err)
+		is.Equal(info.State.ExitCode, 0) // not 137: nothing was killed
+		logs, err = dindtest.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
+		lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
+		is.True(lastStack >= 0)
+		is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
+		is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
+		t.Logf("docker stop took %s; container log:\n%s", took.Round(100*time.Millisecond), logs)
+
+		// No CA private key anywhere in the image's layers.
+		is.Equal(filesNamed(t, ctx, api, img, "rootCA.key"), []string(nil))
+	})
+
+	t.Run("dockerd failing to start stops the container with its log", func(t *testing.T) {
+		is := is.New(t)
+		c := dindtest.Run(t, api, dindtest.RunSpec{
+			Name: "dindtest-run-baddockerd", Image: okImage, Volume: "dindtest-vol-baddockerd",
+			Env: []string{"DOCKERD_ARGS=--no-such-dockerd-flag"},
+		})
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer wcancel()
+		code, err := dindtest.WaitForExit(wctx, api, c.ID)
+		is.NoErr(err)
+		logs, err := dindtest.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
+		is.True(strings.Contains(logs, "dockerd exited during start"))
+		is.True(strings.Contains(logs, "last 200 lines of the dockerd log"))
+		is.True(strings.Contains(logs, "no-such-dockerd-flag")) // dockerd's own complaint
+	})
+
+	t.Run("missing or different image fails naming each", func(t *testing.T) {
+		is := is.New(t)
+		img := buildBundle(t, ctx, api, "dindtest-bundle:missing", base, bundleSpec{
+			save: []string{"dindtest-echo:latest", "dindtest-other:latest"},
+			listed: []listedImage{
+				{echoID, "dindtest-echo:latest"},
+				{echoID, "dindtest-other:latest"}, // present with another ID
+				{"sha256:" + strings.Repeat("0", 64), "dindtest-missing:latest"},
+			},
+			compression: "gz",
+		})
+		is.True(otherID != echoID)
+		c := dindtest.Run(t, api, dindtest.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer wcancel()
+		code, err := dindtest.WaitForExit(wctx, api, c.ID)
+		is.NoErr(err)
+		logs, err := dindtest.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
+		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
+		is.True(strings.Contains(logs, "image dindtest-other:latest: ID "+otherID+", expected "+echoID))
+		is.True(!strings.Contains(logs, "image dindtest-echo:latest: ")) // the good one is not blamed
+		is.True(!strings.Contains(logs, "starting stack"))               // nothing ran
+		is.True(strings.Contains(logs, "dockerd stopped"))               // and the engine stopped cleanly
+	})
+
+	t.Run("CA private key in the context fails the build", func(t *testing.T) {
+		is := is.New(t)
+		var out bytes.Buffer
+		_, err := build(ctx, api, "dindtest-bundle:key", base, bundleSpec{
+			save:      []string{"dindtest-echo:latest"},
+			listed:    []listedImage{{echoID, "dindtest-echo:latest"}},
+			certExtra: map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"},
+		}, &out)
+		enginetest.Cleanup(t, api, "dindtest-bundle:key")
+		removeIntermediates(t, api, out.String())
+		is.True(err != nil)
+		is.True(strings.Contains(out.String(), "CA private key /root/.esb/certs/rootCA.key must not be in the bundle"))
+	})
+}
+
+// ensureBase builds the Debian base once; it stays as a cache for later runs, as after
+// `mage dindbase`.
+func ensureBase(t *testing.T, ctx context.Context, api client.APIClient) string {
+	t.Helper()
+	start := time.Now()
+	built, err := base.Ensure(ctx, api, base.Options{Progress: logWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built {
+		t.Logf("built the DinD base in %s", time.Since(start).Round(time.Second))
+	}
+	return base.DefaultTag
+}
+
+type listedImage struct{ id, name string }
+
+type bundleSpec struct {
+	save        []string          // images in the archive
+	listed      []listedImage     // images.txt and the manifest
+	compression string            // layer files: "", "gz" or "zst"
+	certExtra   map[string]string // more files in certs/
+}
+
+func buildBundle(t *testing.T, ctx context.Context, api client.APIClient, tag, base string, spec bundleSpec) string {
+	t.Helper()
+	enginetest.Cleanup(t, api, tag)
+	var out bytes.Buffer
+	id, err := build(ctx, api, tag, base, spec, &out)
+	if err != nil {
+		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
+	}
+	return id
+}
+
+// build writes the bundle build context as package buildctx lays it out and builds it.
+func build(ctx context.Context, api client.APIClient, tag, base string, spec bundleSpec, out io.Writer) (string, error) {
+	// The images as the pipeline bundles them: a docker-save directory built from a layer
+	// store, every layer file in the context (no layers image here).
+	dir, err := os.MkdirTemp("", "dindtest-store-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	store, err := layerstore.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	c := map[string]layerstore.Compression{"": layerstore.None, "gz": layerstore.Gzip, "zst": layerstore.Zstd}[spec.compression]
+	ids, _, err := engine.ImageIDs(ctx, api, spec.save)
+	if err != nil {
+		return "", err
+	}
+	var want []layerstore.Want
+	for _, n := range spec.save {
+		want = append(want, layerstore.Want{Name: n, ID: ids[n]})
+	}
+	saved, err := store.Export(ctx, api, want, c)
+	if err != nil {
+		return "", err
+	}
+	var images []ctxFile
+	for _, e := range buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true) {
+		data := e.Data
+		if e.Src != "" {
+			if data, err = os.ReadFile(e.Src); err != nil {
+				return "", err
+			}
+		}
+		images = append(images, ctxFile{name: "images/" + e.Name, data: data, mode: 0o644})
+	}
+
+	m := manifest.Manifest{
+		SchemaVersion: manifest.SchemaMerged,
+		GeneratedAt:   time.Now().UTC(),
+		Build:         manifest.Build{Project: project, Env: "test", Mode: "docker", ImageTag: "latest"},
+	}
+	var lines strings.Builder
+	for _, l := range spec.listed {
+		m.Images = append(m.Images, manifest.Image{Name: l.name, Digest: l.id, Kind: manifest.KindService})
+		fmt.Fprintf(&lines, "%s %s\n", l.id, l.name)
+	}
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	files := []ctxFile{
+		{name: "Dockerfile", data: dind.Dockerfile, mode: 0o644},
+		{name: "entrypoint.sh", data: dind.Entrypoint, mode: 0o755},
+		{name: "app/compose.yml", data: []byte(composeYAML), mode: 0o644},
+		{name: "app/config/", mode: 0o755, dir: true},
+		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
+		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},
+		{name: "app/bundle/manifest.json", data: append(mj, '\n'), mode: 0o644},
+		{name: "app/bundle/images.txt", data: []byte(lines.String()), mode: 0o644},
+		{name: "certs/", mode: 0o755, dir: true},
+		{name: "certs/server.crt", data: []byte(serverCert), mode: 0o644},
+		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},
+		{name: "images/", mode: 0o755, dir: true},
+	}
+	files = append(files, images...)
+	extra := make([]string, 0, len(spec.certExtra))
+	for n := range spec.certExtra {
+		extra = append(extra, n)
+	}
+	sort.Strings(extra)
+	for _, n := range extra {
+		files = append(files, ctxFile{name: "certs/" + n, data: []byte(spec.certExtra[n]), mode: 0o600})
+	}
+	buildCtx, err := tarOf(files)
+	if err != nil {
+		return "", err
+	}
+	return engine.Build(ctx, api, bytes.NewReader(buildCtx), engine.BuildOptions{
+		Tag: tag,
+		BuildArgs: map[string]string{
+			"DIND_BASE_IMAGE": base,
+			"RUN_UID":         fmt.Sprint(runUID),
+			"RUN_GID":         fmt.Sprint(runUID),
+			"CERT_TARGET":     certTarget,
+			"BUNDLE_PROJECT":  project,
+		},
+	}, out)
+}
+
+type ctxFile struct {
+	name string
+	data []byte
+	mode int64
+	dir  bool
+}
+
+func tarOf(files []ctxFile) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg, ModTime: time.Unix(1_600_000_000, 0)}
+		if f.dir {
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func hostAddr(t *testing.T, ctx context.Context, api client.APIClient, id string) string {
+	t.Helper()
+	addr, err := dindtest.HostAddr(ctx, api, id, "8080/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// waitHTTP waits up to three minutes for url, failing with the container's log.
+func waitHTTP(t *testing.T, ctx context.Context, api client.APIClient, id, url string) string {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	body, err := dindtest.WaitHTTP(wctx, url)
+	if err != nil {
+		logs, _ := dindtest.Logs(ctx, api, id)
+		t.Fatalf("%v\ncontainer log:\n%s", err, logs)
+	}
+	return body
+}
+
+// statPath returns the tar header the engine gives path in the container (mode and owner as
+// the image has them).
+func statPath(t *testing.T, ctx context.Context, api client.APIClient, id, p string) *tar.Header {
+	t.Helper()
+	rc, _, err := api.CopyFromContainer(ctx, id, p)
+	if err != nil {
+		t.Fatalf("copy %s from the container: %v", p, err)
+	}
+	defer rc.Close()
+	h, err := tar.NewReader(rc).Next()
+	if err != nil {
+		t.Fatalf("read %s from the container: %v", p, err)
+	}
+	return h
+}
+
+// filesNamed lists the files called base in any layer of image: a file deleted by a later
+// layer still ships in the earlier one, so the layers are read, not a container's view.
+func filesNamed(t *testing.T, ctx context.Context, api client.APIClient, image, base string) []string {
+	t.Helper()
+	rc, err := api.ImageSave(ctx, []string{image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var found []string
+	outer := tar.NewReader(rc)
+	for {
+		h, err := outer.Next()
+		if err == io.EOF {
+			return found
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(h.Name, "layer.tar") && !strings.HasPrefix(h.Name, "blobs/") {
+			continue
+		}
+		inner := tar.NewReader(outer)
+		for {
+			ih, err := inner.Next()
+			if err != nil {
+				break // end of the layer, or a blob that is not a layer
+			}
+			if path.Base(ih.Name) == base {
+				found = append(found, h.Name+": "+ih.Name)
+			}
+		}
+	}
+}
+
+// removeIntermediates removes, when the test ends, the untagged images a failed classic build
+// left behind (the engine keeps each finished step as a cache image; with no final image to
+// remove, nothing else would). Tagged images (the base) and images other images still build on
+// are left alone.
+func removeIntermediates(t *testing.T, api client.APIClient, buildOutput string) {
+	ids := regexp.MustCompile(`---> ([0-9a-f]{12})\b`).FindAllStringSubmatch(buildOutput, -1)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := len(ids) - 1; i >= 0; i-- { // deepest first; its untagged parents go with it
+			info, err := api.ImageInspect(ctx, ids[i][1])
+			if err != nil || len(info.RepoTags) > 0 {
+				continue
+			}
+			_, _ = api.ImageRemove(ctx, info.ID, image.RemoveOptions{PruneChildren: true})
+		}
+	})
+}
+
+// logWriter shows the base build's progress in the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

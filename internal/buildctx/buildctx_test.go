@@ -1,0 +1,177 @@
+package buildctx
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+func TestDotEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		project []byte
+		want    string
+	}{
+		{"generated without a project .env", nil, "ENV=dev\nRUSTFS_ACCESS_KEY=ak\nRUSTFS_SECRET_KEY=sk\nCERT_DIR=/root/.esb/certs\n"},
+		{"CERT_DIR appended", []byte("ENV=dev\nA=1\n"), "ENV=dev\nA=1\nCERT_DIR=/root/.esb/certs\n"},
+		{"newline added before appending", []byte("A=1"), "A=1\nCERT_DIR=/root/.esb/certs\n"},
+		{"empty project .env", []byte{}, "CERT_DIR=/root/.esb/certs\n"},
+		{"host CERT_DIR replaced", []byte("A=1\nCERT_DIR=./.esb/certs\nB=2\n"), "A=1\nCERT_DIR=/root/.esb/certs\nB=2\n"},
+		{"exported CERT_DIR replaced", []byte("  export CERT_DIR=/home/me/certs\n"), "CERT_DIR=/root/.esb/certs\n"},
+		{"similar names untouched", []byte("MY_CERT_DIR=x\n"), "MY_CERT_DIR=x\nCERT_DIR=/root/.esb/certs\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(string(DotEnv(tt.project, "dev", "/root/.esb/certs", "ak", "sk")), tt.want)
+		})
+	}
+}
+
+func TestImagesList(t *testing.T) {
+	is := is.New(t)
+	m := manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}, {Name: "b:1", Digest: "sha256:b"}}}
+	is.Equal(string(ImagesList(m)), "sha256:a a:1\nsha256:b b:1\n")
+}
+
+func TestPlanLayout(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	write := func(rel, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, rel)
+		is.NoErr(os.MkdirAll(filepath.Dir(p), 0o755))
+		is.NoErr(os.WriteFile(p, []byte(content), mode))
+		return p
+	}
+	compose := write("docker-compose.yml", "services: {}\n", 0o644)
+	write("config/app.conf", "x", 0o644)
+	write("config/nested/more.conf", "y", 0o640)
+	man := write("build/bundle/manifest.json", "{}", 0o644)
+	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
+	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
+	write("certs/rootCA.crt", "ca", 0o644)
+	write("certs/server.key", "key", 0o600)
+	write("certs/sub/extra.crt", "extra", 0o644)
+
+	entries, err := Plan(Bundle{
+		Dockerfile: []byte("FROM x\n"), Entrypoint: []byte("#!/bin/sh\n"),
+		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), DotEnv: []byte("A=1\n"),
+		ManifestPath: man, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
+		CertDir: filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
+		RunUID: 1001, RunGID: 1002, Images: images,
+	})
+	is.NoErr(err)
+	byName := map[string]Entry{}
+	var names []string
+	for _, e := range entries {
+		byName[e.Name] = e
+		names = append(names, e.Name)
+	}
+	is.Equal(names, []string{
+		"Dockerfile", "app", "app/.env", "app/bundle", "app/bundle/images.txt", "app/bundle/manifest.json",
+		"app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
+		"certs", "certs/rootCA.crt", "certs/server.key", "certs/sub", "certs/sub/extra.crt",
+		"entrypoint.sh", "images", "images/ab.tar.gz", "images/manifest.json",
+	})
+	is.Equal(byName["app/.env"].Mode, os.FileMode(0o600))         // secrets root-only
+	is.Equal(byName["entrypoint.sh"].Mode, os.FileMode(0o755))    // executable
+	is.Equal(byName["certs/server.key"].Mode, os.FileMode(0o600)) // keys private
+	is.Equal(byName["app/config/nested/more.conf"].Mode, os.FileMode(0o640))
+	for _, n := range []string{"certs", "certs/rootCA.crt", "certs/sub", "certs/sub/extra.crt"} {
+		is.Equal(byName[n].UID, 1001) // certificates owned by RUN_UID:RUN_GID
+		is.Equal(byName[n].GID, 1002)
+	}
+	is.Equal(byName["app/compose.yml"].UID, 0)
+	is.Equal(string(byName["app/bundle/images.txt"].Data), "sha256:a a:1\n")
+
+	// Written as a tar, the entries come back with their content, modes and owners.
+	var buf bytes.Buffer
+	is.NoErr(Write(&buf, entries))
+	tr := tar.NewReader(&buf)
+	got := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		is.NoErr(err)
+		data, err := io.ReadAll(tr)
+		is.NoErr(err)
+		got[hdr.Name] = string(data)
+		if hdr.Name == "certs/server.key" {
+			is.Equal(hdr.Uid, 1001)
+			is.Equal(hdr.Mode, int64(0o600))
+		}
+	}
+	is.Equal(got["images/ab.tar.gz"], "layer") // streamed from the store
+	is.Equal(got["images/manifest.json"], "[]\n")
+	is.Equal(byName["images/ab.tar.gz"].Mode, os.FileMode(0o644))
+	is.Equal(got["app/.env"], "A=1\n")
+	is.Equal(got["app/config/nested/more.conf"], "y")
+	_, hasDir := got["app/config/"]
+	is.True(hasDir) // directories are entries of their own
+
+	// Without a config dir the bundle still has an (empty) /app/config.
+	entries, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man, Images: images, CertDir: filepath.Join(dir, "certs")})
+	is.NoErr(err)
+	found := false
+	for _, e := range entries {
+		found = found || (e.Name == "app/config" && e.Dir)
+	}
+	is.True(found)
+
+	_, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man})
+	is.True(err != nil) // no images: nothing to bundle
+}
+
+func TestFingerprint(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f")
+	is.NoErr(os.WriteFile(src, []byte("one"), 0o644))
+	entries := []Entry{{Name: "f", Src: src, Mode: 0o644}, {Name: "d", Data: []byte("x"), Mode: 0o600}}
+	a, err := Fingerprint(entries)
+	is.NoErr(err)
+	b, err := Fingerprint(entries)
+	is.NoErr(err)
+	is.Equal(a, b) // stable
+
+	later := time.Now().Add(time.Hour)
+	is.NoErr(os.Chtimes(src, later, later))
+	c, err := Fingerprint(entries)
+	is.NoErr(err)
+	is.True(c != a) // a touched file is a new context
+
+	entries[1].Data = []byte("y")
+	d, err := Fingerprint(entries)
+	is.NoErr(err)
+	is.True(d != c) // generated content counts
+
+	entries[1].UID = 5
+	e, err := Fingerprint(entries)
+	is.NoErr(err)
+	is.True(e != d) // so do owners
+
+	is.NoErr(os.Remove(src))
+	_, err = Fingerprint(entries)
+	is.True(err != nil) // a vanished input is an error, never "fresh"
+}
+
+func TestWriteDetectsAChangingFile(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f")
+	is.NoErr(os.WriteFile(src, []byte("one"), 0o644))
+	is.NoErr(Write(io.Discard, []Entry{{Name: "f", Src: src, Mode: 0o644}}))
+	is.NoErr(os.Remove(src))
+	err := Write(io.Discard, []Entry{{Name: "f", Src: src, Mode: 0o644}})
+	is.True(err != nil) // a missing source fails the context, naming it
+}

@@ -1,0 +1,112 @@
+package buildctx
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+// Bundle is everything the bundle's context is made of.
+type Bundle struct {
+	Dockerfile, Entrypoint []byte // dind/Dockerfile and dind/entrypoint.sh
+	ComposeFile            string
+	ConfigDir              string // "" → an empty /app/config
+	DotEnv                 []byte // the bundle's .env (see DotEnv)
+	ManifestPath           string // the merged manifest
+	Manifest               manifest.Manifest
+	CertDir                string
+	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
+	RunUID, RunGID         int
+	// Images are the files of the bundle's docker-save directory (/images), names relative to
+	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
+	// image another way (the layers image the Dockerfile builds FROM).
+	Images []Entry
+}
+
+// Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
+// directories but reads no file contents.
+func Plan(b Bundle) ([]Entry, error) {
+	if len(b.Images) == 0 || b.ManifestPath == "" || b.ComposeFile == "" {
+		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
+	}
+	entries := []Entry{
+		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
+		{Name: "entrypoint.sh", Data: b.Entrypoint, Mode: 0o755},
+		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644},
+		// The .env holds the stack's secrets: readable by root only inside the bundle.
+		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
+		{Name: "app/bundle", Dir: true, Mode: 0o755},
+		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
+		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
+		{Name: "images", Dir: true, Mode: 0o755},
+	}
+	for _, e := range b.Images {
+		e.Name = path.Join("images", e.Name)
+		if e.Mode == 0 {
+			e.Mode = 0o644
+		}
+		entries = append(entries, e)
+	}
+	if b.ConfigDir != "" {
+		tree, err := Tree(b.ConfigDir, "app/config", 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, tree...)
+	} else {
+		entries = append(entries, Entry{Name: "app/config", Dir: true, Mode: 0o755})
+	}
+	entries = append(entries, Entry{Name: "certs", Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
+	dirs := map[string]bool{}
+	for _, rel := range b.CertFiles {
+		name := path.Join("certs", filepath.ToSlash(rel))
+		for d := path.Dir(name); d != "certs" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			entries = append(entries, Entry{Name: d, Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
+		}
+		mode := 0o644
+		if strings.HasSuffix(rel, ".key") {
+			mode = 0o600
+		}
+		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: fs.FileMode(mode), UID: b.RunUID, GID: b.RunGID})
+	}
+	Sort(entries)
+	return entries, nil
+}
+
+// ImagesList is app/bundle/images.txt: "<image ID> <name>" per manifest image, so the POSIX sh
+// entrypoint can verify the loaded images without a JSON parser.
+func ImagesList(m manifest.Manifest) []byte {
+	var buf bytes.Buffer
+	for _, img := range m.Images {
+		fmt.Fprintf(&buf, "%s %s\n", img.Digest, img.Name)
+	}
+	return buf.Bytes()
+}
+
+var certDirLine = regexp.MustCompile(`(?m)^[ \t]*(export[ \t]+)?CERT_DIR[ \t]*=.*$`)
+
+// DotEnv is the bundle's .env. The project's own is kept with CERT_DIR pointing at the
+// certificates inside the bundle (a host path there would mount nothing); without one, a
+// generated file holds the environment name, the storage keys and CERT_DIR.
+func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte {
+	line := "CERT_DIR=" + certTarget
+	if project != nil {
+		if certDirLine.Match(project) {
+			return certDirLine.ReplaceAllLiteral(project, []byte(line))
+		}
+		out := append([]byte{}, project...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, line+"\n"...)
+	}
+	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
+}

@@ -1,0 +1,30 @@
+package embedded
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/producer/sam"
+)
+
+// FromConfig is the request for one template under a resolved configuration: the one place
+// where configuration becomes a producer request, shared by the Deploy stage and the command.
+// An empty outputRoot means the default, <template dir>/.<brand>.
+func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
+	overrides, err := sam.ParseOverrides(c.ParameterOverrides)
+	if err != nil {
+		return Request{}, fmt.Errorf("PARAMETER_OVERRIDES: %w", err)
+	}
+	compose := c.ComposeFile
+	if _, err := os.Stat(compose); err != nil && !c.ComposeExplicit {
+		compose = "" // no compose file by default: no service images
+	}
+	return Request{
+		Template: template, Env: c.Env, Mode: ModeDocker, OutputRoot: outputRoot,
+		ProjectRoot: c.WorkDir, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
+		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
+		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
+		Exclude: []string{c.BuildDir},
+	}, nil
+}

@@ -1,0 +1,350 @@
+package embedded
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// generatedTime is the modification time of generated files (Dockerfile, inline code): fixed,
+// so the same content gives the same image layer on every build.
+var generatedTime = time.Unix(1_600_000_000, 0).UTC()
+
+// writeContext streams the build context of b to w as a tar: files are read from their sources
+// as the tar is written, never staged in a temporary directory.
+func writeContext(w io.Writer, b ImageBuild) error {
+	cw := &contextWriter{tw: tar.NewWriter(w), dirs: map[string]bool{}}
+	if b.DockerfileText != "" {
+		if err := cw.text(b.Dockerfile, b.DockerfileText); err != nil {
+			return err
+		}
+	}
+	for _, e := range b.Context {
+		var err error
+		switch e.Kind {
+		case EntryText:
+			err = cw.text(e.Target, e.Text)
+		case EntryFile:
+			err = cw.file(e.Source, e.Target)
+		case EntryDir:
+			err = cw.dir(e, b.Dockerfile)
+		case EntryZip:
+			err = cw.zip(e.Source, e.Target)
+		default:
+			err = fmt.Errorf("unknown context entry kind %q", e.Kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return cw.tw.Close()
+}
+
+type contextWriter struct {
+	tw   *tar.Writer
+	dirs map[string]bool // directories already in the tar
+}
+
+// mkdirs writes headers for name's parent directories not yet written, so every path in the
+// context has its directory, even when an archive lists only files.
+func (cw *contextWriter) mkdirs(name string, mtime time.Time) error {
+	dir := path.Dir(name)
+	if dir == "." || dir == "/" || cw.dirs[dir] {
+		return nil
+	}
+	if err := cw.mkdirs(dir, mtime); err != nil {
+		return err
+	}
+	return cw.dirHeader(dir, 0o755, mtime)
+}
+
+func (cw *contextWriter) dirHeader(name string, mode int64, mtime time.Time) error {
+	if cw.dirs[name] {
+		return nil
+	}
+	cw.dirs[name] = true
+	return cw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, ModTime: mtime})
+}
+
+func (cw *contextWriter) text(name, content string) error {
+	if err := cw.mkdirs(name, generatedTime); err != nil {
+		return err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: generatedTime}
+	if err := cw.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err := io.WriteString(cw.tw, content)
+	return err
+}
+
+// file adds the file (or symbolic link) at src as name.
+func (cw *contextWriter) file(src, name string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", src, err)
+	}
+	return cw.fileInfo(src, name, fi)
+}
+
+func (cw *contextWriter) fileInfo(src, name string, fi fs.FileInfo) error {
+	if err := cw.mkdirs(name, fi.ModTime()); err != nil {
+		return err
+	}
+	switch {
+	case fi.IsDir():
+		return cw.dirHeader(name, int64(fi.Mode().Perm()), fi.ModTime())
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// Kept as a link, as `docker build` sends it.
+		link, err := os.Readlink(src)
+		if err != nil {
+			return fmt.Errorf("add %s to the build context: %w", src, err)
+		}
+		return cw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: link, Mode: 0o777, ModTime: fi.ModTime()})
+	case !fi.Mode().IsRegular():
+		return nil // sockets, devices and pipes have no place in an image
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", src, err)
+	}
+	defer f.Close()
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), ModTime: fi.ModTime()}
+	if err := cw.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := io.Copy(cw.tw, f); err != nil {
+		return fmt.Errorf("add %s to the build context: %w", src, err)
+	}
+	return nil
+}
+
+// dir adds the contents of e.Source under e.Target, leaving out e.Exclude and, when asked, what
+// the directory's .dockerignore names (never the Dockerfile or .dockerignore itself, which the
+// builder needs; `docker build` keeps them the same way).
+func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
+	fi, err := os.Stat(e.Source)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", e.Source, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("add %s to the build context: not a directory", e.Source)
+	}
+	var pm *patternmatcher.PatternMatcher
+	if e.DockerIgnore {
+		if pm, err = dockerIgnore(e.Source, dockerfile); err != nil {
+			return err
+		}
+	}
+	if e.Target != "" {
+		if err := cw.mkdirs(e.Target, fi.ModTime()); err != nil {
+			return err
+		}
+		if err := cw.dirHeader(e.Target, int64(fi.Mode().Perm()), fi.ModTime()); err != nil {
+			return err
+		}
+	}
+	parents := map[string]patternmatcher.MatchInfo{}
+	return filepath.WalkDir(e.Source, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("add %s to the build context: %w", p, err)
+		}
+		if p == e.Source {
+			return nil
+		}
+		for _, x := range e.Exclude {
+			if p == x {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		rel, err := filepath.Rel(e.Source, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if pm != nil {
+			skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", filepath.Join(e.Source, ".dockerignore"), err)
+			}
+			if d.IsDir() {
+				parents[rel] = info
+			}
+			if skip {
+				if d.IsDir() && !mayHoldExceptions(pm, rel) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("add %s to the build context: %w", p, err)
+		}
+		return cw.fileInfo(p, contextJoin(e.Target, rel), fi)
+	})
+}
+
+// mayHoldExceptions reports whether an excluded directory may still hold files an exception
+// (!pattern) brings back, so the walk must enter it.
+func mayHoldExceptions(pm *patternmatcher.PatternMatcher, dir string) bool {
+	if !pm.Exclusions() {
+		return false
+	}
+	for _, p := range pm.Patterns() {
+		if p.Exclusion() && strings.HasPrefix(p.String()+"/", dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// dockerIgnore reads dir/.dockerignore, if any.
+func dockerIgnore(dir, dockerfile string) (*patternmatcher.PatternMatcher, error) {
+	name := filepath.Join(dir, ".dockerignore")
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	patterns = append(patterns, "!.dockerignore")
+	if dockerfile != "" {
+		patterns = append(patterns, "!"+dockerfile)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return pm, nil
+}
+
+// zip extracts the archive at src under target, as Lambda unpacks a deployment package.
+func (cw *contextWriter) zip(src, target string) error {
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", src, err)
+	}
+	defer zr.Close()
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", src, err)
+	}
+	if target != "" {
+		if err := cw.mkdirs(target, fi.ModTime()); err != nil {
+			return err
+		}
+		if err := cw.dirHeader(target, 0o755, fi.ModTime()); err != nil {
+			return err
+		}
+	}
+	for _, zf := range zr.File {
+		name, err := archiveMember(zf.Name)
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", src, err)
+		}
+		if name == "" {
+			continue
+		}
+		if err := cw.zipMember(zf, contextJoin(target, name)); err != nil {
+			return fmt.Errorf("extract %s member %s: %w", src, zf.Name, err)
+		}
+	}
+	return nil
+}
+
+func (cw *contextWriter) zipMember(zf *zip.File, name string) error {
+	mode := zf.Mode()
+	mtime := zf.Modified
+	if mtime.IsZero() {
+		mtime = generatedTime
+	}
+	if err := cw.mkdirs(name, mtime); err != nil {
+		return err
+	}
+	perm := int64(mode.Perm())
+	switch {
+	case mode.IsDir():
+		if perm == 0 {
+			perm = 0o755
+		}
+		return cw.dirHeader(name, perm, mtime)
+	case mode&fs.ModeSymlink != 0:
+		r, err := zf.Open()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		link, err := io.ReadAll(io.LimitReader(r, 4096))
+		if err != nil {
+			return err
+		}
+		return cw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: string(link), Mode: 0o777, ModTime: mtime})
+	case !mode.IsRegular():
+		return nil
+	}
+	// Archives made on Windows carry no Unix permissions; Lambda makes such files readable.
+	if perm == 0 {
+		perm = 0o644
+	}
+	r, err := zf.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: perm, Size: int64(zf.UncompressedSize64), ModTime: mtime}
+	if err := cw.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	// The archive's checksum is verified when its reader reaches the end.
+	_, err = io.Copy(cw.tw, r)
+	return err
+}
+
+// archiveMember cleans an archive member's name, refusing names that would land outside the
+// extraction directory. Directory members come back without their trailing slash; the root
+// itself comes back as "".
+func archiveMember(name string) (string, error) {
+	n := strings.ReplaceAll(name, `\`, "/")
+	if strings.HasPrefix(n, "/") {
+		return "", fmt.Errorf("member %q has an absolute path", name)
+	}
+	clean := path.Clean(n)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("member %q points outside the archive", name)
+	}
+	if clean == "." {
+		return "", nil
+	}
+	return clean, nil
+}
+
+func contextJoin(target, rel string) string {
+	if target == "" {
+		return rel
+	}
+	return path.Join(target, rel)
+}

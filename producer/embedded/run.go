@@ -1,0 +1,312 @@
+package embedded
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/producer/sam"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/moby/term"
+)
+
+// Run is the producer: it parses the template and compose file of req, builds every image Plan
+// lists through the engine, and writes the manifest at ManifestPath(req.OutputRoot, req.Env).
+// Progress (build output, one line per image with its build time) goes to progress; nil is quiet.
+func Run(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (manifest.Manifest, error) {
+	req, err := req.WithDefaults()
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	var c *compose.File
+	if req.ComposeFile != "" {
+		if c, err = compose.ParseFile(req.ComposeFile, req.Vars); err != nil {
+			return manifest.Manifest{}, err
+		}
+	}
+	return runParsed(ctx, api, t, c, req, progress)
+}
+
+func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *compose.File, req Request, progress io.Writer) (manifest.Manifest, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	req, err := req.WithDefaults()
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	plan, err := Plan(t, c, req)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(progress, "warning: %s\n", w)
+	}
+	path := ManifestPath(req.OutputRoot, req.Env)
+	// A manifest left from an earlier run must not outlive a failed one and pass for its result.
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return manifest.Manifest{}, fmt.Errorf("remove the previous manifest: %w", err)
+	}
+
+	var images []manifest.Image
+	for _, b := range plan.Bases {
+		img, err := ensureBase(ctx, api, b, progress)
+		if err != nil {
+			return manifest.Manifest{}, err
+		}
+		images = append(images, img)
+	}
+	for _, b := range plan.Images {
+		start := time.Now()
+		id, err := buildImage(ctx, api, b, progress)
+		if err != nil {
+			return manifest.Manifest{}, err
+		}
+		info, err := api.ImageInspect(ctx, id)
+		if err != nil {
+			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
+		}
+		fmt.Fprintf(progress, "built %s (%s %s) in %.1fs\n", b.Name, b.Kind, b.For, time.Since(start).Seconds())
+		images = append(images, manifest.Image{
+			Name: b.Name, Digest: info.ID, Kind: b.Kind, Source: b.Source,
+			Labels: b.Labels, Platform: platform(info),
+		})
+	}
+	for _, e := range plan.External {
+		img := manifest.Image{Name: e.Name, Kind: manifest.KindExternal, Source: SourceCompose}
+		info, err := api.ImageInspect(ctx, e.Name)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			// Not local yet: the Pull stage fetches it and fills in the digest.
+		case err != nil:
+			return manifest.Manifest{}, fmt.Errorf("inspect image %s: %w", e.Name, err)
+		default:
+			img.Digest, img.Platform = info.ID, platform(info)
+		}
+		images = append(images, img)
+	}
+
+	tmpl, err := templateInfo(ctx, t, req)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	m := manifest.Manifest{
+		SchemaVersion: manifest.SchemaSingle,
+		GeneratedAt:   time.Now().UTC(),
+		Template:      &tmpl.Template,
+		Build: manifest.Build{
+			Project: req.Project, Env: req.Env, Mode: req.Mode,
+			ImagePrefix: req.ImagePrefix, ImageTag: req.ImageTag, Git: tmpl.git,
+		},
+		Images: uniqueSorted(images),
+	}
+	if err := manifest.Write(path, m); err != nil {
+		return manifest.Manifest{}, err
+	}
+	fmt.Fprintf(progress, "wrote %s (%d images)\n", path, len(m.Images))
+	return m, nil
+}
+
+// uniqueSorted orders images by name, keeping the first entry of a name listed twice (a built
+// image before a base, a base before an external image).
+func uniqueSorted(images []manifest.Image) []manifest.Image {
+	seen := map[string]bool{}
+	var out []manifest.Image
+	for _, img := range images {
+		if !seen[img.Name] {
+			seen[img.Name] = true
+			out = append(out, img)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func platform(info image.InspectResponse) string {
+	p := info.Os + "/" + info.Architecture
+	if info.Variant != "" {
+		p += "/" + info.Variant
+	}
+	return p
+}
+
+// ensureBase makes sure a base image is local, pulling it if it is not, and records it.
+func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress io.Writer) (manifest.Image, error) {
+	info, err := api.ImageInspect(ctx, b.Name)
+	if cerrdefs.IsNotFound(err) {
+		fmt.Fprintf(progress, "pull base image %s\n", b.Name)
+		if perr := engine.Pull(ctx, api, b.Name, progress); perr != nil {
+			return manifest.Image{}, fmt.Errorf("base image %s is not present locally and could not be pulled: %s (%w)", b.Name, b.Hint, perr)
+		}
+		info, err = api.ImageInspect(ctx, b.Name)
+	}
+	if err != nil {
+		return manifest.Image{}, fmt.Errorf("inspect base image %s: %w", b.Name, err)
+	}
+	return manifest.Image{Name: b.Name, Digest: info.ID, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
+}
+
+// errBuildDone stops a context writer the engine no longer reads from.
+var errBuildDone = errors.New("build finished")
+
+// buildImage builds b with its context streamed straight from the sources.
+func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progress io.Writer) (string, error) {
+	pr, pw := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		err := writeContext(pw, b)
+		pw.CloseWithError(err) // nil: the engine reads EOF
+		written <- err
+	}()
+	var id string
+	var err error
+	if b.Target == "" {
+		id, err = engine.Build(ctx, api, pr, engine.BuildOptions{
+			Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform,
+		}, progress)
+	} else {
+		id, err = buildTarget(ctx, api, pr, b, progress)
+	}
+	pr.CloseWithError(errBuildDone)
+	werr := <-written
+	if werr != nil && !errors.Is(werr, errBuildDone) {
+		// The engine's error then only says the upload broke; this says why.
+		return "", fmt.Errorf("build %s (%s %s): %w", b.Name, b.Kind, b.For, werr)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", b.Kind, b.For, err)
+	}
+	return id, nil
+}
+
+// buildTarget builds a multi-stage target, which engine.BuildOptions has no field for.
+func buildTarget(ctx context.Context, api client.APIClient, buildContext io.Reader, b ImageBuild, progress io.Writer) (string, error) {
+	opts := build.ImageBuildOptions{
+		Tags: []string{b.Name}, Dockerfile: b.Dockerfile, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
+		Version: build.BuilderV1, Remove: true, ForceRemove: true,
+	}
+	if len(b.BuildArgs) > 0 {
+		opts.BuildArgs = map[string]*string{}
+		for k, v := range b.BuildArgs {
+			opts.BuildArgs[k] = &v
+		}
+	}
+	resp, err := api.ImageBuild(ctx, buildContext, opts)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.Name, err)
+	}
+	defer resp.Body.Close()
+	if progress == nil {
+		progress = io.Discard
+	}
+	fd, isTerm := term.GetFdInfo(progress)
+	var id string
+	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, progress, fd, isTerm, func(jm jsonmessage.JSONMessage) {
+		var r build.Result
+		if jm.Aux != nil && json.Unmarshal(*jm.Aux, &r) == nil && r.ID != "" {
+			id = r.ID
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.Name, err)
+	}
+	if id == "" {
+		info, err := api.ImageInspect(ctx, b.Name)
+		if err != nil {
+			return "", fmt.Errorf("build %s: find the built image: %w", b.Name, err)
+		}
+		id = info.ID
+	}
+	return id, nil
+}
+
+type templateRecord struct {
+	manifest.Template
+	git manifest.Git
+}
+
+// templateInfo identifies the template: its path relative to the repository root (the git
+// top level of its directory, else the project root), its SHA-256, its parameters and the git
+// state. Git is optional: outside a repository (or without git) the commit is "" and the tree
+// clean.
+func templateInfo(ctx context.Context, t *sam.Template, req Request) (templateRecord, error) {
+	data, err := os.ReadFile(req.Template)
+	if err != nil {
+		return templateRecord{}, fmt.Errorf("read SAM template: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	dir := filepath.Dir(req.Template)
+	root, g := gitState(ctx, dir)
+	if root == "" {
+		root = req.ProjectRoot
+	}
+	rec := templateRecord{
+		Template: manifest.Template{Path: relativePath(root, req.Template), SHA256: hex.EncodeToString(sum[:])},
+		git:      g,
+	}
+	if t != nil && len(t.Parameters) > 0 {
+		rec.Parameters = copyMap(t.Parameters)
+	}
+	return rec, nil
+}
+
+// relativePath is p relative to root, slash-separated; symbolic links are resolved on both
+// sides first, since git reports its top level resolved.
+func relativePath(root, p string) string {
+	resolve := func(s string) string {
+		if r, err := filepath.EvalSymlinks(s); err == nil {
+			return r
+		}
+		return s
+	}
+	rel, err := filepath.Rel(resolve(root), resolve(p))
+	if err != nil {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(rel)
+}
+
+// gitState returns the top level of the repository holding dir and its state; "" and a zero
+// Git when dir is not in a repository or git is unavailable.
+func gitState(ctx context.Context, dir string) (root string, g manifest.Git) {
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	root, err := run("rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", manifest.Git{}
+	}
+	// A repository without commits has no HEAD; its commit stays "".
+	if commit, err := run("rev-parse", "--verify", "--quiet", "HEAD"); err == nil {
+		g.Commit = commit
+	}
+	if status, err := run("status", "--porcelain"); err == nil {
+		g.Dirty = status != ""
+	}
+	return root, g
+}

@@ -1,0 +1,124 @@
+package sam
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/source"
+)
+
+// corpusDir is the SAM translator's input templates (see NOTICE.md there): shared/ lives beside
+// the repository clone, here and in CI; SAM_CORPUS points elsewhere.
+func corpusDir() string {
+	if d := os.Getenv("SAM_CORPUS"); d != "" {
+		return d
+	}
+	d, err := source.Path("..", "shared", "sam-corpus")
+	if err != nil {
+		return filepath.Join("..", "..", "..", "shared", "sam-corpus")
+	}
+	return d
+}
+
+// corpusFiles skips the test on a bare clone, which has no shared/ beside it, and fails it in CI
+// (CI=true), which always has: a corpus test that silently stopped running would prove nothing.
+func corpusFiles(t testing.TB) []string {
+	t.Helper()
+	d := corpusDir()
+	files, err := filepath.Glob(filepath.Join(d, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		msg := fmt.Sprintf("no SAM corpus templates in %s: put the corpus at ../shared/sam-corpus beside the clone or set SAM_CORPUS", d)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: the corpus must be there)")
+		}
+		t.Skip(msg)
+	}
+	return files
+}
+
+// leafErrors flattens errors.Join trees.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// parseNoPanic turns a panic into an error naming what panicked, so the test reports the file.
+func parseNoPanic(data []byte, dir string) (tpl *Template, err error, panicked any) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = r
+		}
+	}()
+	tpl, err = Parse(data, dir, Options{})
+	return tpl, err, nil
+}
+
+func TestCorpus(t *testing.T) {
+	files := corpusFiles(t)
+	var parsed, functions int
+	byProperty := map[string]int{}
+	var other []string
+	for _, f := range files {
+		name := filepath.Base(f)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("read corpus template: %v", err)
+		}
+		tpl, err, panicked := parseNoPanic(data, filepath.Dir(f))
+		if panicked != nil {
+			t.Errorf("%s: Parse panicked: %v", name, panicked)
+			continue
+		}
+		if (tpl == nil) == (err == nil) {
+			t.Errorf("%s: want exactly one of template (%v) and error (%v)", name, tpl != nil, err)
+			continue
+		}
+		if err == nil {
+			parsed++
+			functions += len(tpl.Functions)
+			continue
+		}
+		if strings.Contains(err.Error(), "resource ") {
+			// An error that talks about a resource must be a *ResourceError naming it.
+			var re *ResourceError
+			if !errors.As(err, &re) || re.Resource == "" {
+				t.Errorf("%s: error about a resource is not a *ResourceError with Resource set: %v", name, err)
+			}
+		}
+		for _, e := range leafErrors(err) {
+			var re *ResourceError
+			if errors.As(e, &re) && re.Resource != "" {
+				byProperty[re.Property]++
+				continue
+			}
+			other = append(other, fmt.Sprintf("%s: %v", name, e))
+		}
+	}
+	props := make([]string, 0, len(byProperty))
+	total := 0
+	for p, n := range byProperty {
+		props = append(props, fmt.Sprintf("%s=%d", p, n))
+		total += n
+	}
+	sort.Strings(props)
+	t.Logf("corpus %s: %d templates, %d parsed (%d functions), %d resource errors {%s}, %d other errors",
+		corpusDir(), len(files), parsed, functions, total, strings.Join(props, " "), len(other))
+	for _, o := range other {
+		t.Logf("other error: %s", o)
+	}
+	is := is.New(t)
+	is.True(parsed > 0) // some corpus templates are usable offline
+}
