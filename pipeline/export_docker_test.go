@@ -1,0 +1,222 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/bundlefile"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+)
+
+// loadSh runs the exported load.sh on file with the host's docker CLI, as the target would.
+func loadSh(t *testing.T, buildDir, file string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join(buildDir, "load.sh"), file)
+	out, err := cmd.CombinedOutput()
+	t.Logf("sh load.sh %s:\n%s", filepath.Base(file), out)
+	return string(out), err
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
+// removeBundle removes every tag of the image id and the image, so the engine is like a target
+// that never had it.
+func removeBundle(t *testing.T, api client.APIClient, id string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return
+	}
+	for _, tag := range info.RepoTags {
+		if _, err := api.ImageRemove(ctx, tag, image.RemoveOptions{Force: true}); err != nil {
+			t.Fatalf("remove %s: %v", tag, err)
+		}
+	}
+	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
+		t.Fatalf("remove %s: %v", id, err)
+	}
+}
+
+// A real bundle is exported, checked and loaded back with load.sh; after a one-function change a
+// differential export against the first file holds only the new layers, loads where the first
+// bundle is and is refused where it is not.
+func TestExportAndLoadSh(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	api := enginetest.Client(t)
+	p := newProject(t, api, "")
+	b := p.bundler(t, api)
+	tag := b.Config.BundleTag
+	enginetest.Cleanup(t, api, tag)
+	is.NoErr(runAll(t, ctx, b))
+	v1, _, err := engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+
+	// Full export: file, checksum, description.
+	start := time.Now()
+	is.NoErr(b.Export(ctx))
+	full := bundlefile.Path(b.Config.BuildDir, tag, "gzip", "")
+	t.Logf("full export: %d bytes in %s", fileSize(t, full), time.Since(start).Round(time.Millisecond))
+	sum, err := os.ReadFile(bundlefile.SumPath(full))
+	is.NoErr(err)
+	is.Equal(string(sum), fileSHA256(t, full)+"  "+filepath.Base(full)+"\n") // sha256sum's format
+	meta, err := bundlefile.ReadMeta(full)
+	is.NoErr(err)
+	is.Equal(meta.Image, v1)
+	is.Equal(meta.Bundle, tag)
+	is.True(meta.Requires == nil)
+	is.True(strings.HasPrefix(meta.Run, "docker run -d --privileged -v "))
+
+	// Nothing changed: skipped, the file untouched.
+	mod := fileModTime(t, full)
+	is.NoErr(b.Export(ctx))
+	is.Equal(fileModTime(t, full), mod)
+
+	// Keep the first bundle under its own tag (the next build would remove it) and its file.
+	v1Tag := strings.Replace(tag, ":latest", ":v1", 1)
+	is.NoErr(api.ImageTag(ctx, v1, v1Tag))
+	enginetest.Cleanup(t, api, v1Tag)
+	v1File := filepath.Join(t.TempDir(), filepath.Base(full))
+	is.NoErr(os.Rename(full, v1File))
+	is.NoErr(os.Rename(bundlefile.SumPath(full), bundlefile.SumPath(v1File)))
+
+	// One function changes.
+	fn := p.manifest.Images[0].Name
+	newID := enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": randomText(t, 2<<20)})
+	p.manifest.Images[0].Digest = newID
+	data, err := json.Marshal(p.manifest)
+	is.NoErr(err)
+	later := time.Now().Add(2 * time.Second)
+	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), later, later))
+	b2 := p.bundler(t, api, "FAKE_MANIFEST="+string(data), "EXPORT_AGAINST="+v1File)
+	is.NoErr(runAll(t, ctx, b2))
+	v2, _, err := engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+	is.True(v2 != v1)
+
+	start = time.Now()
+	is.NoErr(b2.Export(ctx))
+	diff := bundlefile.Path(b.Config.BuildDir, tag, "gzip", v1)
+	t.Logf("differential export: %d bytes in %s (full: %d)", fileSize(t, diff), time.Since(start).Round(time.Millisecond), fileSize(t, v1File))
+	is.True(fileSize(t, diff) < fileSize(t, v1File)/10) // only the new layers
+	dmeta, err := bundlefile.ReadMeta(diff)
+	is.NoErr(err)
+	is.Equal(dmeta.Image, v2)
+	is.Equal(dmeta.Requires.Image, v1)
+	is.True(dmeta.Omitted > 0)
+	// Against the tag instead of the file: the same layers are left out.
+	b3 := p.bundler(t, api, "FAKE_MANIFEST="+string(data), "EXPORT_AGAINST="+v1Tag, "EXPORT_COMPRESSION=zstd")
+	is.NoErr(b3.Export(ctx))
+	zdiff := bundlefile.Path(b.Config.BuildDir, tag, "zstd", v1)
+	zmeta, err := bundlefile.ReadMeta(zdiff)
+	is.NoErr(err)
+	is.Equal(zmeta.Omitted, dmeta.Omitted)
+	t.Logf("differential export, zstd: %d bytes", fileSize(t, zdiff))
+
+	// Where the first bundle is, the differential file loads.
+	removeBundle(t, api, v2)
+	out, err := loadSh(t, b.Config.BuildDir, diff)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "docker run -d --privileged")) // the run line
+	id, _, err := engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+	is.Equal(id, v2) // the very bundle, loaded back
+
+	// A damaged file is refused before anything is loaded.
+	damaged := filepath.Join(t.TempDir(), filepath.Base(diff))
+	copyFile(t, diff, damaged)
+	copyFile(t, bundlefile.SumPath(diff), bundlefile.SumPath(damaged))
+	f, err := os.OpenFile(damaged, os.O_WRONLY|os.O_APPEND, 0)
+	is.NoErr(err)
+	_, err = f.Write([]byte{0})
+	is.NoErr(err)
+	is.NoErr(f.Close())
+	out, err = loadSh(t, b.Config.BuildDir, damaged)
+	is.True(err != nil)
+	is.True(strings.Contains(out, "is damaged or incomplete"))
+
+	// Where the first bundle is not, the differential file is refused, naming what to load.
+	removeBundle(t, api, v2)
+	removeBundle(t, api, v1)
+	out, err = loadSh(t, b.Config.BuildDir, diff)
+	is.True(err != nil)
+	is.True(strings.Contains(out, "is a differential export"))
+	is.True(strings.Contains(out, v1))
+	_, _, err = engine.ImageLayers(ctx, api, tag)
+	is.True(err != nil) // nothing loaded
+
+	// The full file loads on such a target, then the differential one on top of it.
+	_, err = loadSh(t, b.Config.BuildDir, v1File)
+	is.NoErr(err)
+	id, _, err = engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+	is.Equal(id, v1)
+	enginetest.Cleanup(t, api, v1, v2)
+	_, err = loadSh(t, b.Config.BuildDir, diff)
+	is.NoErr(err)
+	id, _, err = engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+	is.Equal(id, v2)
+}
+
+func fileModTime(t *testing.T, path string) time.Time {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ModTime()
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// randomText is n bytes of text that compresses like source code, not like zeros.
+func randomText(t *testing.T, n int) []byte {
+	t.Helper()
+	var sb strings.Builder
+	for i := 0; sb.Len() < n; i++ {
+		fmt.Fprintf(&sb, "line %d %x\n", i, sha256.Sum256([]byte(fmt.Sprint(i))))
+	}
+	return []byte(sb.String()[:n])
+}
