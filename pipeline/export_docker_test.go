@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/inspect"
 )
 
 // loadSh runs the exported load.sh on file with the host's docker CLI, as the target would.
@@ -98,6 +101,10 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.Equal(meta.Bundle, tag)
 	is.True(meta.Requires == nil)
 	is.True(strings.HasPrefix(meta.Run, "docker run -d --privileged -v "))
+
+	// Inspect reads the same from the tag and from the file.
+	checkInspect(t, p, b, tag, "")
+	checkInspect(t, p, b, full, v1)
 
 	// Nothing changed: skipped, the file untouched.
 	mod := fileModTime(t, full)
@@ -189,6 +196,67 @@ func TestExportAndLoadSh(t *testing.T) {
 	id, _, err = engine.ImageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v2)
+}
+
+// checkInspect inspects source (a tag or an export file) as JSON and as text.
+func checkInspect(t *testing.T, p *project, b *Bundler, source, image string) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	bi := p.bundler(t, b.Docker, "INSPECT_BUNDLE="+source, "INSPECT_FORMAT=json")
+	var out bytes.Buffer
+	start := time.Now()
+	is.NoErr(bi.InspectTo(ctx, &out))
+	t.Logf("inspect %s: %s", filepath.Base(source), time.Since(start).Round(time.Millisecond))
+	var rep inspect.Report
+	is.NoErr(json.Unmarshal(out.Bytes(), &rep))
+	is.Equal(rep.Image, image)
+	is.Equal(rep.Compression, "zstd")
+	is.Equal(rep.Project, "esb-default")
+	is.Equal(len(rep.Images), 3)
+	kinds := map[string]string{}
+	for _, img := range rep.Images {
+		kinds[img.Name] = img.Kind
+		is.True(img.CompressedSize > 0)
+		is.True(img.Size > 0)
+		is.Equal(img.ID, p.manifestDigest(img.Name, rep))
+	}
+	is.Equal(kinds[p.manifest.Images[0].Name], "function")
+	is.Equal(kinds[p.manifest.Images[1].Name], "service")
+	is.Equal(len(rep.Services), 1)
+	is.Equal(rep.Services[0], inspect.Service{Name: "web", Image: "pipelinetest-web:1"})
+	is.True(len(rep.Certs) >= 2) // the CA and the server certificate
+	for _, c := range rep.Certs {
+		is.True(c.DaysLeft > 0)
+		is.True(c.Subject != "")
+	}
+	is.Equal(rep.EnvKeys, []string{"CERT_DIR", "ENV", "RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"})
+	generated, err := os.ReadFile(filepath.Join(b.Config.StateDir(), "generated.env"))
+	is.NoErr(err)
+	secret := regexp.MustCompile(`RUSTFS_SECRET_KEY=(\S+)`).FindSubmatch(generated)[1]
+
+	out.Reset()
+	bt := p.bundler(t, b.Docker, "INSPECT_BUNDLE="+source)
+	is.NoErr(bt.InspectTo(ctx, &out))
+	t.Logf("inspect %s:\n%s", filepath.Base(source), out.String())
+	is.True(strings.Contains(out.String(), "RUSTFS_SECRET_KEY"))
+	is.True(!strings.Contains(out.String(), string(secret))) // keys, never values
+	is.True(strings.Contains(out.String(), "function"))
+}
+
+// manifestDigest is the image ID the bundle's manifest gives name.
+func (p *project) manifestDigest(name string, rep inspect.Report) string {
+	for _, img := range p.manifest.Images {
+		if img.Name == name && img.Digest != "" {
+			return img.Digest
+		}
+	}
+	for _, img := range rep.Images { // the external image: its ID came from the pull
+		if img.Name == name {
+			return img.ID
+		}
+	}
+	return ""
 }
 
 func fileModTime(t *testing.T, path string) time.Time {

@@ -53,6 +53,11 @@ func Export(ctx context.Context) error {
 	return pipeline.Run(ctx, (*pipeline.Bundler).Export)
 }
 
+// Inspect prints what a bundle carries: images (kind, size, compressed), shared layers, compose
+// services, certificates and expiry, .env keys. INSPECT_BUNDLE: a tag (default BUNDLE_TAG) or an
+// exported file; INSPECT_FORMAT=json for scripts.
+func Inspect(ctx context.Context) error { return pipeline.Run(ctx, (*pipeline.Bundler).Inspect) }
+
 // CertsGenerate (alias certs:generate) creates a development CA plus server and client
 // certificates in CERT_DIR; existing files are never overwritten.
 func CertsGenerate(ctx context.Context) error {
