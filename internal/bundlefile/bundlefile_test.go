@@ -157,9 +157,9 @@ func TestWriteLeavesOutTheCommonChain(t *testing.T) {
 					return nil
 				}))
 				has := strings.Join(names, " ")
-				is.True(strings.Contains(has, "bbb/layer.tar"))                                     // the new layer is there
-				is.Equal(strings.Contains(has, "ccc/layer.tar"), omitted == 0)                      // the base only in a full file
-				is.Equal(strings.Contains(has, "aaa/layer.tar"), omitted == 0)                      // the middle too
+				is.True(strings.Contains(has, "bbb/layer.tar"))                                      // the new layer is there
+				is.Equal(strings.Contains(has, "ccc/layer.tar"), omitted == 0)                       // the base only in a full file
+				is.Equal(strings.Contains(has, "aaa/layer.tar"), omitted == 0)                       // the middle too
 				is.True(strings.Contains(has, "manifest.json") && strings.Contains(has, "cfg.json")) // the image description always
 				if c == layerstore.None {
 					is.Equal(string(data[512:512+len("format=")]), "format=")
