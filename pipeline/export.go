@@ -82,6 +82,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 		}
 		b.logf("export: wrote %s (%d MB, sha256 %s)%s", out, res.Size>>20, res.SHA256, omittedNote(res))
 	}
+	b.noteBytes(sizeOf(out))
 	loader := filepath.Join(b.Config.BuildDir, "load.sh")
 	if err := atomicfile.Write(loader, dind.Load, 0o755); err != nil {
 		return err

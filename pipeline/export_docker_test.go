@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +87,15 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.NoErr(runAll(t, ctx, b))
 	v1, _, err := engine.ImageLayers(ctx, api, tag)
 	is.NoErr(err)
+	checkSummary(t, b, true)
+	// Again in CI mode: every stage skips, each says so in one stable line.
+	var ciLog bytes.Buffer
+	bci := p.bundler(t, api, "CI=true")
+	bci.Log = io.MultiWriter(&ciLog, testLog{t})
+	is.NoErr(runAll(t, ctx, bci))
+	checkSummary(t, bci, false)
+	is.Equal(strings.Count(ciLog.String(), "\ndindbundler: stage="), 6)
+	is.True(strings.Contains(ciLog.String(), "dindbundler: stage=image result=skipped "))
 
 	// Full export: file, checksum, description.
 	start := time.Now()
@@ -196,6 +206,28 @@ func TestExportAndLoadSh(t *testing.T) {
 	id, _, err = engine.ImageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v2)
+}
+
+// checkSummary reads BUILD_DIR/summary.json after a whole run.
+func checkSummary(t *testing.T, b *Bundler, built bool) {
+	t.Helper()
+	is := is.New(t)
+	data, err := os.ReadFile(b.SummaryPath())
+	is.NoErr(err)
+	var s Summary
+	is.NoErr(json.Unmarshal(data, &s))
+	var names []string
+	for _, st := range s.Stages {
+		names = append(names, st.Stage)
+	}
+	is.Equal(names, []string{"certs", "deploy", "manifest", "pull", "save", "image"})
+	image := s.Stages[5]
+	is.Equal(image.Ran, built)
+	is.True(image.Bytes > 0)       // the bundle image's size
+	is.True(s.Stages[4].Bytes > 0) // the layer store
+	if !built {
+		is.True(strings.HasPrefix(image.Why, "skipped, "))
+	}
 }
 
 // checkInspect inspects source (a tag or an export file) as JSON and as text.

@@ -40,6 +40,7 @@ type Bundler struct {
 	dockerErr  error
 	planOnce   sync.Once
 	done       map[Step]bool
+	summary    *summary // BUILD_DIR/summary.json of this run (summary.go)
 }
 
 // New returns a Bundler logging to stderr.
@@ -179,7 +180,7 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 		if b.done[step] {
 			continue
 		}
-		if err := chain[step].run(b, ctx); err != nil {
+		if err := b.runStage(ctx, chain[step].name, chain[step].run); err != nil {
 			return err
 		}
 		if b.done == nil {

@@ -50,7 +50,7 @@ func Bundle(ctx context.Context) error { return pipeline.RunThrough(ctx, pipelin
 // or bundle tag) only the layers that bundle lacks.
 func Export(ctx context.Context) error {
 	mg.CtxDeps(ctx, Image)
-	return pipeline.Run(ctx, (*pipeline.Bundler).Export)
+	return pipeline.RunStage(ctx, "export", (*pipeline.Bundler).Export)
 }
 
 // Inspect prints what a bundle carries: images (kind, size, compressed), shared layers, compose

@@ -20,3 +20,13 @@ func ImageLayers(ctx context.Context, api client.ImageAPIClient, ref string) (id
 	}
 	return info.ID, info.RootFS.Layers, nil
 }
+
+// ImageSize is an image's size in the engine (all its layers, uncompressed), as `docker images`
+// shows it.
+func ImageSize(ctx context.Context, api client.ImageAPIClient, ref string) (int64, error) {
+	info, err := api.ImageInspect(ctx, ref)
+	if err != nil {
+		return 0, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return info.Size, nil
+}
