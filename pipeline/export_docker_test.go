@@ -24,6 +24,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/inspect"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
 // loadSh runs the exported load.sh on file with the host's docker CLI, as the target would.
@@ -128,6 +129,21 @@ func TestExportAndLoadSh(t *testing.T) {
 	v1File := filepath.Join(t.TempDir(), filepath.Base(full))
 	is.NoErr(os.Rename(full, v1File))
 	is.NoErr(os.Rename(bundlefile.SumPath(full), bundlefile.SumPath(v1File)))
+	// The same bundle as zstd and uncompressed, for the sizes, and to load zstd on an old engine.
+	var v1Zstd string
+	for _, c := range []string{"none", "zstd"} {
+		start := time.Now()
+		is.NoErr(p.bundler(t, api, "EXPORT_COMPRESSION="+c).Export(ctx))
+		f := bundlefile.Path(b.Config.BuildDir, tag, layerstore.Compression(c), "")
+		t.Logf("full export, %s: %d bytes in %s", c, fileSize(t, f), time.Since(start).Round(time.Millisecond))
+		if c == "zstd" {
+			v1Zstd = filepath.Join(filepath.Dir(v1File), filepath.Base(f))
+			is.NoErr(os.Rename(f, v1Zstd))
+			is.NoErr(os.Rename(bundlefile.SumPath(f), bundlefile.SumPath(v1Zstd)))
+		} else {
+			is.NoErr(os.Remove(f))
+		}
+	}
 
 	// One function changes.
 	fn := p.manifest.Images[0].Name
@@ -153,6 +169,14 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.Equal(dmeta.Image, v2)
 	is.Equal(dmeta.Requires.Image, v1)
 	is.True(dmeta.Omitted > 0)
+	// Inspecting the differential file says what it cannot show.
+	var dout bytes.Buffer
+	is.NoErr(p.bundler(t, api, "INSPECT_BUNDLE="+diff, "INSPECT_FORMAT=json").InspectTo(ctx, &dout))
+	var drep inspect.Report
+	is.NoErr(json.Unmarshal(dout.Bytes(), &drep))
+	is.Equal(drep.Image, v2)
+	is.True(strings.Contains(drep.File.Requires, v1))
+	is.True(len(drep.Missing) > 0)
 	// Against the tag instead of the file: the same layers are left out.
 	b3 := p.bundler(t, api, "FAKE_MANIFEST="+string(data), "EXPORT_AGAINST="+v1Tag, "EXPORT_COMPRESSION=zstd")
 	is.NoErr(b3.Export(ctx))
@@ -194,7 +218,15 @@ func TestExportAndLoadSh(t *testing.T) {
 	_, _, err = engine.ImageLayers(ctx, api, tag)
 	is.True(err != nil) // nothing loaded
 
-	// The full file loads on such a target, then the differential one on top of it.
+	// The full file loads on such a target (zstd through the zstd binary on this Engine 20.10),
+	// then the differential one on top of it.
+	out, err = loadSh(t, b.Config.BuildDir, v1Zstd)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "Loaded image: "+tag))
+	id, _, err = engine.ImageLayers(ctx, api, tag)
+	is.NoErr(err)
+	is.Equal(id, v1)
+	removeBundle(t, api, v1)
 	_, err = loadSh(t, b.Config.BuildDir, v1File)
 	is.NoErr(err)
 	id, _, err = engine.ImageLayers(ctx, api, tag)
