@@ -31,15 +31,20 @@ decompress() {
     esac
 }
 
+# sha256 prints the hex sha256 of its input.
+sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum | cut -d' ' -f1
+    else
+        shasum -a 256 | cut -d' ' -f1
+    fi
+}
+
 # 1. The checksum, before anything else reads the file.
 want=$(sed -n '1s/^\([0-9a-f]\{64\}\) .*/\1/p' "$sum")
 [ -n "$want" ] || die "$sum holds no sha256 checksum"
 echo "load.sh: checking $file against $sum" >&2
-if command -v sha256sum >/dev/null 2>&1; then
-    got=$(sha256sum <"$file" | cut -d' ' -f1)
-else
-    got=$(shasum -a 256 <"$file" | cut -d' ' -f1)
-fi
+got=$(sha256 <"$file")
 [ "$got" = "$want" ] || die "$file is damaged or incomplete: its sha256 is $got, $sum says $want; copy it again"
 
 # 2. The description: the first entry of the archive, 1024 bytes of key=value lines right after
@@ -51,8 +56,13 @@ bundle=$(get bundle)
 image=$(get image)
 requires=$(get requires)
 
-# 3. A differential file holds only the layers its previous bundle lacks.
+# 3. A differential file holds only the layers its previous bundle lacks: it needs that bundle,
+# and an engine that takes a partial archive (the classic image store; containerd's wants every
+# layer in the archive).
 if [ -n "$requires" ]; then
+    if docker info --format '{{range .DriverStatus}}{{index . 1}} {{end}}' 2>/dev/null | grep -q containerd; then
+        die "$file is a differential export, and this engine uses the containerd image store, which loads only whole archives: bring the full export of $bundle (mage export without EXPORT_AGAINST)"
+    fi
     if ! docker image inspect "$requires" >/dev/null 2>&1; then
         die "$file is a differential export: it holds only the layers that bundle $(get requires_bundle) ($requires) lacks, and this engine does not have that image. Load that bundle first (its full export, with load.sh), then this file; or bring the full export of $bundle (mage export without EXPORT_AGAINST)."
     fi
@@ -77,10 +87,12 @@ else
     docker load -i "$file"
 fi
 
-# 5. The loaded image must be the exported one.
+# 5. The loaded image must be the exported one: the same layers (its ID is the same only on an
+# engine with the same kind of image store).
 loaded=$(docker image inspect --format '{{.Id}}' "$bundle" 2>/dev/null) || die "the load ended but $bundle is not in the engine: see the docker load output above"
-[ "$loaded" = "$image" ] || die "$bundle is $loaded after the load, the file says $image"
-echo "load.sh: $bundle loaded ($image)" >&2
+layers=$(docker image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$bundle" | grep . | sha256)
+[ "$layers" = "$(get layers)" ] || die "$bundle ($loaded) does not have the layers of the exported $image after the load"
+echo "load.sh: $bundle loaded ($loaded)" >&2
 run=$(get run)
 if [ -z "$run" ]; then
     run="docker run -d --privileged -v bundle-docker:/var/lib/docker -p PORT:PORT $bundle"

@@ -17,6 +17,8 @@ package bundlefile
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,7 +138,7 @@ func Omit(current, previous []string) (int, error) {
 // shell reads it as bytes 512…1535 of the archive. The run line is left out when it does not fit.
 func Header(m Meta) ([]byte, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "format=%s\nbundle=%s\nimage=%s\ncompression=%s\n", m.Format, m.Bundle, m.Image, m.Compression)
+	fmt.Fprintf(&b, "format=%s\nbundle=%s\nimage=%s\nlayers=%s\ncompression=%s\n", m.Format, m.Bundle, m.Image, LayersDigest(m.Layers), m.Compression)
 	if m.Requires != nil {
 		fmt.Fprintf(&b, "requires=%s\nrequires_bundle=%s\nomitted=%d\n", m.Requires.Image, m.Requires.Bundle, m.Omitted)
 	}
@@ -147,6 +149,17 @@ func Header(m Meta) ([]byte, error) {
 		return nil, fmt.Errorf("export description of %s is %d bytes, more than %d: use a shorter BUNDLE_TAG", m.Bundle, b.Len(), HeaderSize)
 	}
 	return append(b.Bytes(), bytes.Repeat([]byte{'\n'}, HeaderSize-b.Len())...), nil
+}
+
+// LayersDigest identifies an image by its layers, the same whatever the engine's image store
+// (the image ID is the config digest in the classic store, the manifest digest in containerd's):
+// the hex sha256 of its diffIDs, one per line. load.sh computes it from `docker image inspect`.
+func LayersDigest(diffIDs []string) string {
+	h := sha256.New()
+	for _, d := range diffIDs {
+		io.WriteString(h, d+"\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // ParseHeader reads dindbundler-export.txt.
