@@ -159,6 +159,18 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.NoErr(err)
 	is.True(v2 != v1)
 
+	// Inspect says what changed since the first bundle's file: the one function.
+	var cout bytes.Buffer
+	is.NoErr(p.bundler(t, api, "INSPECT_AGAINST="+v1File, "INSPECT_FORMAT=json").InspectTo(ctx, &cout))
+	var crep inspect.Report
+	is.NoErr(json.Unmarshal(cout.Bytes(), &crep))
+	is.Equal(len(crep.Changes.ImagesChanged), 1)
+	is.Equal(crep.Changes.ImagesChanged[0].Name, fn)
+	is.Equal(crep.Changes.ImagesChanged[0].To, newID)
+	is.Equal(len(crep.Changes.ImagesAdded)+len(crep.Changes.ImagesRemoved)+len(crep.Changes.CertsChanged), 0)
+	is.True(crep.Changes.NewLayerBytes > 0)
+	t.Logf("inspect against the first bundle: %d compressed bytes of new image layers", crep.Changes.NewLayerBytes)
+
 	start = time.Now()
 	is.NoErr(b2.Export(ctx))
 	diff := bundlefile.Path(b.Config.BuildDir, tag, "gzip", v1)

@@ -24,28 +24,42 @@ func (b *Bundler) InspectTo(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := inspect.NewScanner(e.Inspect)
-	if exists(e.Inspect) {
-		err = bundlefile.Entries(e.Inspect, s.Entry)
-	} else {
-		api, derr := b.docker()
-		if derr != nil {
-			return derr
-		}
-		if _, _, err := engine.ImageLayers(ctx, api, e.Inspect); err != nil {
-			return fmt.Errorf("inspect: %w; build it (go run magefile.go image), or set INSPECT_BUNDLE to a tag or an exported file", err)
-		}
-		err = engine.SaveEach(ctx, api, []string{e.Inspect}, s.Entry)
-	}
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", e.Inspect, err)
-	}
-	rep, err := s.Report(b.now())
+	rep, err := b.inspectReport(ctx, e.Inspect, "INSPECT_BUNDLE")
 	if err != nil {
 		return err
+	}
+	if e.InspectAgainst != "" {
+		prev, err := b.inspectReport(ctx, e.InspectAgainst, "INSPECT_AGAINST")
+		if err != nil {
+			return err
+		}
+		changes := inspect.Compare(prev, rep)
+		rep.Changes = &changes
 	}
 	if e.InspectFormat == "json" {
 		return rep.JSON(w)
 	}
 	return rep.Text(w)
+}
+
+// inspectReport reads the report of source: an exported file, or a tag in the engine.
+func (b *Bundler) inspectReport(ctx context.Context, source, variable string) (inspect.Report, error) {
+	s := inspect.NewScanner(source)
+	var err error
+	if exists(source) {
+		err = bundlefile.Entries(source, s.Entry)
+	} else {
+		api, derr := b.docker()
+		if derr != nil {
+			return inspect.Report{}, derr
+		}
+		if _, _, err := engine.ImageLayers(ctx, api, source); err != nil {
+			return inspect.Report{}, fmt.Errorf("inspect: %w; build it (go run magefile.go image), or set %s to a tag or an exported file", err, variable)
+		}
+		err = engine.SaveEach(ctx, api, []string{source}, s.Entry)
+	}
+	if err != nil {
+		return inspect.Report{}, fmt.Errorf("inspect %s: %w", source, err)
+	}
+	return s.Report(b.now())
 }

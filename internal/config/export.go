@@ -15,6 +15,8 @@ type Export struct {
 	Against string
 	// Inspect is INSPECT_BUNDLE: a bundle file or tag to inspect; default BUNDLE_TAG.
 	Inspect string
+	// InspectAgainst is INSPECT_AGAINST: a previous bundle (tag or file) to report the changes from.
+	InspectAgainst string
 	// InspectFormat is INSPECT_FORMAT: text (default) or json.
 	InspectFormat string
 	// CI is CI=true (set by GitHub Actions and most CI services): one stable line per stage.
@@ -25,11 +27,12 @@ type Export struct {
 func (c Config) ExportSettings() (Export, error) {
 	get := func(k string) string { return strings.TrimSpace(c.Vars[k]) }
 	e := Export{
-		Compression:   orDefault(strings.ToLower(get("EXPORT_COMPRESSION")), CompressionGzip),
-		Against:       get("EXPORT_AGAINST"),
-		Inspect:       orDefault(get("INSPECT_BUNDLE"), c.BundleTag),
-		InspectFormat: orDefault(strings.ToLower(get("INSPECT_FORMAT")), "text"),
-		CI:            truthy(get("CI")),
+		Compression:    orDefault(strings.ToLower(get("EXPORT_COMPRESSION")), CompressionGzip),
+		Against:        get("EXPORT_AGAINST"),
+		Inspect:        orDefault(get("INSPECT_BUNDLE"), c.BundleTag),
+		InspectAgainst: get("INSPECT_AGAINST"),
+		InspectFormat:  orDefault(strings.ToLower(get("INSPECT_FORMAT")), "text"),
+		CI:             truthy(get("CI")),
 	}
 	switch e.Compression {
 	case CompressionGzip, CompressionZstd, CompressionNone:

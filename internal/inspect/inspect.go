@@ -44,6 +44,10 @@ type Report struct {
 	EnvKeys      []string      `json:"env_keys"`
 	// Missing names what the source did not show (a differential file lacks its bottom layers).
 	Missing []string `json:"missing,omitempty"`
+	// Changes since a previous bundle (INSPECT_AGAINST); nil without one.
+	Changes *Changes `json:"changes,omitempty"`
+
+	layers map[string]int64 // every image layer the bundle lists: diffID → compressed bytes
 }
 
 // File is an export file's own facts.
@@ -324,6 +328,7 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 		}
 	}
 	missing := map[string]bool{}
+	rep.layers = map[string]int64{}
 	for _, it := range items {
 		for _, tag := range it.RepoTags {
 			img := Image{Name: tag, Kind: kinds[tag], ID: "sha256:" + strings.TrimSuffix(it.Config, ".json"), Layers: len(it.Layers)}
@@ -333,6 +338,7 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 				if !ok {
 					missing[d] = true
 				}
+				rep.layers[d] = sz.compressed
 				img.Size += sz.size
 				img.CompressedSize += sz.compressed
 				if len(users[d]) > 1 {

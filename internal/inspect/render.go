@@ -70,10 +70,29 @@ func (r Report) Text(w io.Writer) error {
 	if len(r.EnvKeys) > 0 {
 		p("  %s", strings.Join(r.EnvKeys, " "))
 	}
+	if c := r.Changes; c != nil {
+		p("\nchanges since %s", c.Against)
+		p("  images added\t%s", list(c.ImagesAdded))
+		p("  images removed\t%s", list(c.ImagesRemoved))
+		for _, ch := range c.ImagesChanged {
+			p("  image changed\t%s: %s → %s (%+d bytes)", ch.Name, short(ch.From), short(ch.To), ch.Delta)
+		}
+		p("  services added / removed / new image\t%s / %s / %s", list(c.ServicesAdded), list(c.ServicesGone), list(c.ServicesImage))
+		p("  .env keys added / removed\t%s / %s", list(c.EnvKeysAdded), list(c.EnvKeysRemoved))
+		p("  certificates changed\t%s", list(c.CertsChanged))
+		p("  new image layers\t%s compressed", human(c.NewLayerBytes))
+	}
 	for _, m := range r.Missing {
 		p("\nnote: %s", m)
 	}
 	return tw.Flush()
+}
+
+func list(v []string) string {
+	if len(v) == 0 {
+		return "none"
+	}
+	return strings.Join(v, ", ")
 }
 
 func orDash(v, alt string) string {
