@@ -69,6 +69,6 @@ func TestRunStageSummary(t *testing.T) {
 		is.Equal(s.Stages[2].Error, "boom")
 		is.Equal(strings.Count(log.String(), "dindbundler: stage="), map[bool]int{false: 0, true: 3}[ci])
 		is.True(strings.Contains(log.String(), "unrelated line")) // the log still gets everything
-		is.Equal(b.Log, &log)                                      // and is restored
+		is.Equal(b.Log, &log)                                     // and is restored
 	}
 }
