@@ -76,7 +76,13 @@ func (b *Bundler) manifestDecision() (fresh.Decision, string, error) {
 	if err != nil {
 		return fresh.Decision{}, "", err
 	}
-	return fresh.Decide(fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}), key, nil
+	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}
+	if exists {
+		if _, err := manifest.Read(out); err != nil {
+			facts.OutputInvalid = err
+		}
+	}
+	return fresh.Decide(facts), key, nil
 }
 
 // Manifest merges the per-template manifests into the bundle's one manifest. A merge equal to

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 // Step is the Deploy work for one template.
@@ -68,6 +69,9 @@ func Check(s Step, force bool) (fresh.Decision, error) {
 	}
 	facts := fresh.Facts{Force: force, Output: s.Template.ManifestPath, OutputExists: exists, OutputTime: mod}
 	if exists && !force {
+		if _, err := manifest.Read(s.Template.ManifestPath); err != nil {
+			facts.OutputInvalid = err
+		}
 		facts.NewestInput, facts.NewestInputTime, err = fresh.Newest(s.Inputs, s.Exclude)
 		if err != nil {
 			return fresh.Decision{}, fmt.Errorf("deploy %s: %w", s.Template.Path, err)

@@ -24,12 +24,19 @@ func load(t *testing.T, dir string, environ ...string) config.Config {
 	return c
 }
 
+// validManifest is a per-template manifest that parses, for the freshness cases.
+const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aa","kind":"function"}]}`
+
 func touch(t *testing.T, path string, mod time.Time) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(path), 0o644); err != nil {
+	body := []byte(path)
+	if filepath.Base(path) == "manifest.json" {
+		body = []byte(validManifest)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(path, mod, mod); err != nil {
@@ -99,6 +106,14 @@ func TestCheck(t *testing.T) {
 			touch(t, filepath.Join(dir, "build/images.tar"), t0.Add(2*time.Minute))
 			touch(t, filepath.Join(dir, ".git/index"), t0.Add(2*time.Minute))
 		}, false, true, "up to date"},
+		{"a truncated manifest is not fresh", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
+			p := filepath.Join(dir, ".esb/default/bundle/manifest.json")
+			touch(t, p, t0.Add(2*time.Minute))
+			if err := os.WriteFile(p, []byte(validManifest[:40]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, "unreadable, making it again"},
 		{"FORCE", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
 		}, true, false, "FORCE"},

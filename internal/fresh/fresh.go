@@ -26,6 +26,9 @@ type Facts struct {
 	Output       string // what the stage makes, for messages
 	OutputExists bool
 	OutputTime   time.Time
+	// OutputInvalid is why an existing output cannot be used (it does not parse: a truncated
+	// write by another tool, a disk error); such an output is never fresh.
+	OutputInvalid error
 
 	NewestInput     string // the newest input, for messages ("" when there are no file inputs)
 	NewestInputTime time.Time
@@ -52,6 +55,8 @@ func Decide(f Facts) Decision {
 		return Decision{false, "FORCE is set"}
 	case !f.OutputExists:
 		return Decision{false, f.Output + " does not exist yet"}
+	case f.OutputInvalid != nil:
+		return Decision{false, fmt.Sprintf("%s is unreadable, making it again (%v)", f.Output, f.OutputInvalid)}
 	case f.NewestInput != "" && !f.OutputTime.After(f.NewestInputTime):
 		return Decision{false, fmt.Sprintf("%s changed after %s was made", f.NewestInput, f.Output)}
 	case (f.RecordedKey != "" || f.CurrentKey != "") && f.RecordedKey != f.CurrentKey:
