@@ -271,7 +271,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	if fn.Handler == "" {
 		return fmt.Errorf("function %s: a Zip function needs a Handler", fn.Name)
 	}
-	base, err := runtimeBase(fn.Runtime, p.req)
+	base, err := runtimeBase(fn.Runtime, fn.Architecture, p.req)
 	if err != nil {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
