@@ -212,7 +212,7 @@ Resources:
 	tpl, err := Parse([]byte(src), dir, Options{EnvVars: ev})
 	is.NoErr(err)
 	is.Equal(tpl.Functions[0].Environment, map[string]string{"TABLE": "orders-table", "ON": "true", "N": "5"}) // function entry wins
-	is.Equal(tpl.Functions[1].Environment, map[string]string{"TABLE": "by-name", "KEEP": "k"})                // by FunctionName; undeclared not added
+	is.Equal(tpl.Functions[1].Environment, map[string]string{"TABLE": "by-name", "KEEP": "k"})                 // by FunctionName; undeclared not added
 	_, err = ParseEnvVars([]byte(`{"F": {"A": [1]}}`))
 	is.True(err != nil)
 	_, err = ParseEnvVars([]byte(`{"F": "x"}`))
