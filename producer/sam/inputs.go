@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -115,12 +115,58 @@ func mappedLayer(layerMap map[string]string, arn string) (string, bool) {
 	return p, ok
 }
 
-// LayerMapKeys lists LAYER_MAP's ARNs, sorted, for messages.
-func LayerMapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// The variables that name the offline inputs of a template's functions.
+const (
+	EnvVarsFileVariable = "ENV_VARS_FILE"
+	LayerMapVariable    = "LAYER_MAP"
+)
+
+// LoadEnvVars reads the ENV_VARS_FILE named by value (relative to workDir); nil and "" when
+// value is empty. path is the file's absolute path, an input of the Deploy stage.
+func LoadEnvVars(value, workDir string) (envVars map[string]map[string]string, path string, err error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return nil, "", nil
 	}
-	sort.Strings(keys)
-	return keys
+	path = absIn(workDir, value)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s=%s: %w: point it at a JSON file in sam local --env-vars format, or unset it", EnvVarsFileVariable, value, err)
+	}
+	envVars, err = ParseEnvVars(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", EnvVarsFileVariable, path, err)
+	}
+	return envVars, path, nil
+}
+
+// LoadLayerMap reads LAYER_MAP: either ARN=path entries separated by commas, or the path of a
+// file holding such entries one a line (relative paths in it resolve against its directory).
+// file is that file's absolute path, "" for inline entries.
+func LoadLayerMap(value, workDir string) (layerMap map[string]string, file string, err error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return nil, "", nil
+	}
+	if !strings.HasPrefix(value, "arn:") {
+		file = absIn(workDir, value)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s=%s is neither ARN=path entries nor a readable file: %w", LayerMapVariable, value, err)
+		}
+		m, err := ParseLayerMap(string(data), filepath.Dir(file))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s file %s: %w", LayerMapVariable, file, err)
+		}
+		return m, file, nil
+	}
+	m, err := ParseLayerMap(value, workDir)
+	return m, "", err
+}
+
+func absIn(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
 }
