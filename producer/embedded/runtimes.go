@@ -22,6 +22,7 @@ var runtimeFamilies = []struct {
 	{regexp.MustCompile(`^nodejs([0-9]+)\.x$`), "nodejs"},
 	{regexp.MustCompile(`^java([0-9]+(?:\.al[0-9]+)?)$`), "java"},
 	{regexp.MustCompile(`^dotnet([0-9]+)$`), "dotnet"},
+	{regexp.MustCompile(`^dotnet(core[0-9]+\.[0-9]+)$`), "dotnet"}, // retired dotnetcore3.1 → dotnet:core3.1
 	{regexp.MustCompile(`^ruby([0-9]+\.[0-9]+)$`), "ruby"},
 	{regexp.MustCompile(`^provided\.(al[0-9]+)$`), "provided"},
 }
@@ -85,7 +86,7 @@ func runtimeBase(runtime, arch string, req Request) (string, error) {
 	if v, ok := DefaultRuntimeBase(runtime, arch); ok {
 		return v, nil
 	}
-	return "", fmt.Errorf("runtime %q is of no known family (python3.N, nodejsN.x, javaN, java8.al2, dotnetN, rubyN.M, provided, provided.alN, go1.x): set %s to a local image that runs it", runtime, variable)
+	return "", fmt.Errorf("runtime %q is of no known family (python3.N, nodejsN.x, javaN, java8.al2, dotnetN, dotnetcoreN.M, rubyN.M, provided, provided.alN, go1.x): set %s to a local image that runs it", runtime, variable)
 }
 
 // inlineFile is the file Lambda writes InlineCode (ZipFile) to: CloudFormation supports inline

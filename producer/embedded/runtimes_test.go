@@ -23,6 +23,7 @@ func TestDefaultRuntimeBase(t *testing.T) {
 		{"java17.al2023", "x86_64", "public.ecr.aws/lambda/java:17.al2023-x86_64"},
 		{"dotnet10", "x86_64", "public.ecr.aws/lambda/dotnet:10-x86_64"},
 		{"dotnet8", "arm64", "public.ecr.aws/lambda/dotnet:8-arm64"},
+		{"dotnetcore3.1", "x86_64", "public.ecr.aws/lambda/dotnet:core3.1-x86_64"},
 		{"ruby3.4", "x86_64", "public.ecr.aws/lambda/ruby:3.4-x86_64"},
 		{"ruby4.0", "arm64", "public.ecr.aws/lambda/ruby:4.0-arm64"},
 		{"provided", "x86_64", "public.ecr.aws/lambda/provided:alami"},

@@ -4,7 +4,7 @@ package sam
 // resources and those SAM generates from them (samtranslator), so a template that refers to
 // <Fn>Role, <Fn>.Alias, <Fn>.Version, <Fn><EventId>, ServerlessRestApi or ServerlessHttpApi
 // resolves offline like any other. A resource the template defines wins over a generated one.
-func resourceTypes(resources map[string]any) map[string]string {
+func resourceTypes(resources map[string]any, globals map[string]any) map[string]string {
 	types := map[string]string{}
 	add := func(id, typ string) {
 		if _, taken := types[id]; !taken {
@@ -25,6 +25,14 @@ func resourceTypes(resources map[string]any) map[string]string {
 			add(id+".Alias", "AWS::Lambda::Alias")
 			add(id+".Version", "AWS::Lambda::Version")
 			add(id+"Url", "AWS::Lambda::Url")
+			// AutoPublishAlias: live generates <Fn>Aliaslive.
+			alias, ok := props["AutoPublishAlias"].(string)
+			if !ok {
+				alias, _ = globals["AutoPublishAlias"].(string)
+			}
+			if alias != "" {
+				add(id+"Alias"+alias, "AWS::Lambda::Alias")
+			}
 			events, _ := props["Events"].(map[string]any)
 			for _, ev := range sortedKeys(events) {
 				e, _ := events[ev].(map[string]any)

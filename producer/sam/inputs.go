@@ -70,10 +70,15 @@ func applyEnvVars(f *Function, envVars map[string]map[string]string) {
 // such lines may have # comments). Relative paths resolve against dir.
 func ParseLayerMap(s, dir string) (map[string]string, error) {
 	out := map[string]string{}
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' })
+	var fields []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); !strings.HasPrefix(line, "#") {
+			fields = append(fields, strings.Split(line, ",")...)
+		}
+	}
 	for _, f := range fields {
 		f = strings.TrimSpace(f)
-		if f == "" || strings.HasPrefix(f, "#") {
+		if f == "" {
 			continue
 		}
 		arn, path, ok := strings.Cut(f, "=")

@@ -188,6 +188,6 @@ func (r *resolver) placeholderWarning() string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%s", k, r.placeholders[k])
 	}
-	return fmt.Sprintf("%d value(s) need a deployed stack and got offline placeholders, as sam local gives them: %s; set real values in ENV_VARS_FILE (sam local --env-vars format)",
+	return fmt.Sprintf("%d value(s) need a deployed stack (or a parameter value) and got offline placeholders, as sam local gives them: %s; set real values in ENV_VARS_FILE (sam local --env-vars format) or PARAMETER_OVERRIDES",
 		len(keys), strings.Join(parts, ", "))
 }

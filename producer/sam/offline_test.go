@@ -114,8 +114,11 @@ Resources:
     Properties: {Code: {ZipFile: "def handler(e, c): pass"}, Handler: index.handler, Runtime: python3.13}
   Remote:
     Type: AWS::Lambda::Function
-    Condition: Never
     Properties: {Code: {S3Bucket: b, S3Key: k}, Handler: h, Runtime: python3.13}
+  Off:
+    Type: AWS::Lambda::Function
+    Condition: Never
+    Properties: {Code: src, Handler: h, Runtime: python3.13}
 Conditions:
   Never: !Equals [a, b]
 `
@@ -132,6 +135,7 @@ Conditions:
 	is.Equal(plain.Layers[0].LogicalID, "L")
 	is.Equal(inline.CodeKind, CodeInline)
 	is.Equal(inline.InlineCode, "def handler(e, c): pass")
+	is.Equal(tpl.Warnings, []string{"function Remote (AWS::Lambda::Function) has no local Code (a path, ZipFile or ImageUri with Metadata): not built"}) // S3 code: skipped, as sam build skips it
 }
 
 // A single file as CodeUri is the whole package, as `sam package` zips it alone.
@@ -189,7 +193,7 @@ Resources:
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "LAYER_MAP"))
 	}
-	m, err = ParseLayerMap("# vendored layers\narn:aws:lambda:us-east-1:1:layer:x:3 = x\n\n", "/etc")
+	m, err = ParseLayerMap("# vendored layers, one a line\narn:aws:lambda:us-east-1:1:layer:x:3 = x\r\n\n", "/etc")
 	is.NoErr(err)
 	is.Equal(m, map[string]string{"arn:aws:lambda:us-east-1:1:layer:x:3": "/etc/x"})
 }
@@ -217,4 +221,28 @@ Resources:
 	is.True(err != nil)
 	_, err = ParseEnvVars([]byte(`{"F": "x"}`))
 	is.True(strings.Contains(err.Error(), "sam local --env-vars"))
+}
+
+// A parameter without a value leaves an environment variable empty, as sam local does, but a path
+// still needs it.
+func TestParseParameterWithoutValueInEnvironment(t *testing.T) {
+	is := is.New(t)
+	const src = `
+Parameters:
+  Phone: {Type: String}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src
+      Handler: h
+      Runtime: python3.12
+      AutoPublishAlias: live
+      Environment: {Variables: {PHONE: !Ref Phone, ALIAS: !Ref FAliaslive}}
+`
+	tpl, err := Parse([]byte(src), dir, Options{})
+	is.NoErr(err)
+	is.Equal(tpl.Functions[0].Environment, map[string]string{"PHONE": "", "ALIAS": "arn:aws:lambda:us-east-1:123456789012:function:FAliaslive:live"})
+	is.True(strings.Contains(tpl.Warnings[0], "parameter Phone (no value)"))
+	is.True(strings.Contains(tpl.Warnings[0], "PARAMETER_OVERRIDES"))
 }

@@ -72,7 +72,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 	if err != nil {
 		return nil, fmt.Errorf("resolve template directory %s: %w", dir, err)
 	}
-	doc, err := decodeYAML(data)
+	doc, yamlWarnings, err := decodeYAML(data)
 	if err != nil {
 		return nil, fmt.Errorf("read YAML: %w", err)
 	}
@@ -96,7 +96,11 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 	if err != nil {
 		return nil, err
 	}
-	types := resourceTypes(resources)
+	globals, err := functionGlobals(top["Globals"])
+	if err != nil {
+		return nil, err
+	}
+	types := resourceTypes(resources, globals)
 	p := &parser{
 		dir:      absDir,
 		r:        newResolver(params, pseudoParams(opts, defaultParseStack), conditions, mappings, types),
@@ -104,9 +108,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 		layers:   map[string]layerResult{},
 		layerMap: opts.LayerMap,
 	}
-	if p.globals, err = functionGlobals(top["Globals"]); err != nil {
-		return nil, err
-	}
+	p.globals = globals
 
 	ids := sortedKeys(resources)
 	var errs []error
@@ -144,7 +146,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 			t.Functions = append(t.Functions, f)
 		}
 	}
-	t.Warnings = p.warnings
+	t.Warnings = append(yamlWarnings, p.warnings...)
 	if w := p.r.placeholderWarning(); w != "" {
 		t.Warnings = append(t.Warnings, w)
 	}
@@ -624,7 +626,9 @@ func (p *parser) environment(id string, v any) (map[string]string, error) {
 			if !isIntrinsic(val) {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: "an environment variable must be a single value, not a list or mapping"}
 			}
+			p.r.blankParams = true
 			s, ok, err := p.r.optStr(val)
+			p.r.blankParams = false
 			if err != nil {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 			}

@@ -37,6 +37,9 @@ type resolver struct {
 	resources  map[string]string // logical ID -> Type, SAM's generated resources included
 	// strict refuses placeholders: set while resolving a path the build reads.
 	strict bool
+	// blankParams gives a parameter without a value an empty string, as sam local leaves an
+	// environment variable it cannot resolve: set while reading Environment.Variables.
+	blankParams bool
 	// placeholders records the deployed-stack values resolved offline: what → placeholder.
 	placeholders map[string]string
 
@@ -284,6 +287,10 @@ func (r *resolver) lookup(name, how string) (any, error) {
 	}
 	if p, ok := r.params[name]; ok {
 		if !p.hasVal {
+			if r.blankParams && !r.strict {
+				r.notePlaceholder("parameter "+name+" (no value)", `""`)
+				return "", nil
+			}
 			return nil, fmt.Errorf("parameter %s has no value: set it with PARAMETER_OVERRIDES", name)
 		}
 		if p.list {
