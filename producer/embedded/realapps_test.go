@@ -185,3 +185,103 @@ func TestRealApps(t *testing.T) {
 	is.Equal(len(want), len(apps)) // every application has its expected plan
 	is.True(rate >= 97)            // the target of issue 11
 }
+
+// Expectations written by hand from the templates and SAM's rules (not from the planner), for a
+// representative subset: every runtime family, Image functions, Globals, CodeUri defaults, local
+// and published layers, placeholders and the errors a user must act on.
+func TestRealAppsByHand(t *testing.T) {
+	const py314 = "public.ecr.aws/lambda/python:3.14-x86_64"
+	zip := func(image, runtime, base, handler, code, arch string, layers ...string) plannedFunction {
+		return plannedFunction{Image: image, Runtime: runtime, Base: base, Handler: handler, Code: code, Architecture: arch, Layers: layers}
+	}
+	image := func(image, arch, dockerfile string) plannedFunction {
+		return plannedFunction{Image: image, Architecture: arch, Dockerfile: dockerfile}
+	}
+	tests := []struct {
+		app     string
+		want    map[string]plannedFunction
+		wantErr []string // substrings of the error; nil: the app plans
+	}{
+		{app: "aws-sam-cli-app-templates/python3.14__hello", want: map[string]plannedFunction{
+			"HelloWorldFunction": zip("esb-helloworldfunction:latest", "python3.14", py314, "app.lambda_handler", "hello_world", "x86_64"),
+		}},
+		{app: "aws-sam-cli-app-templates/nodejs24.x__sns", want: map[string]plannedFunction{ // no CodeUri: the template's directory
+			"SNSPayloadLogger": zip("esb-snspayloadlogger:latest", "nodejs24.x", "public.ecr.aws/lambda/nodejs:24-x86_64", "src/handlers/sns-payload-logger.snsPayloadLoggerHandler", ".", "x86_64"),
+		}},
+		{app: "aws-sam-cli-app-templates/java25__event-bridge-gradle", want: map[string]plannedFunction{
+			"HelloWorldFunction": zip("esb-helloworldfunction:latest", "java25", "public.ecr.aws/lambda/java:25-x86_64", "helloworld.App::handleRequest", "HelloWorldFunction", "x86_64"),
+		}},
+		{app: "aws-sam-cli-app-templates/dotnet10__hello", want: map[string]plannedFunction{
+			"HelloWorldFunction": zip("esb-helloworldfunction:latest", "dotnet10", "public.ecr.aws/lambda/dotnet:10-x86_64", "HelloWorld::HelloWorld.Function::FunctionHandler", "src/HelloWorld", "x86_64"),
+		}},
+		{app: "aws-sam-cli-app-templates/ruby__hello", want: map[string]plannedFunction{
+			"HelloWorldFunction": zip("esb-helloworldfunction:latest", "ruby3.2", "public.ecr.aws/lambda/ruby:3.2-x86_64", "app.lambda_handler", "hello_world", "x86_64"),
+		}},
+		{app: "aws-sam-cli-app-templates/al2023__go__hello-img", want: map[string]plannedFunction{
+			"HelloWorldFunction": image("esb-helloworldfunction:latest", "x86_64", "hello-world/Dockerfile"),
+		}},
+		{app: "sessions-with-aws-sam/sam-containers-demo-app", want: map[string]plannedFunction{
+			"HelloWorldFunction":   image("esb-helloworldfunction:latest", "x86_64", "hello-world/Dockerfile"),
+			"GoodbyeWorldFunction": image("esb-goodbyeworldfunction:latest", "x86_64", "goodbye-world/Dockerfile"),
+		}},
+		{app: "serverless-patterns/sns-sqs-lambda-xray", want: map[string]plannedFunction{ // Globals.Runtime, one local layer each
+			"ProducerFunction": zip("esb-producerfunction:latest", "python3.14", py314, "app.lambda_handler", "producer_app", "x86_64", "share_layer"),
+			"ConsumerFunction": zip("esb-consumerfunction:latest", "python3.14", py314, "app.lambda_handler", "consumer_app", "x86_64", "share_layer"),
+		}},
+		{app: "sessions-with-aws-sam/safe-deploy", want: map[string]plannedFunction{ // Globals.Layers, FunctionName, CodeUri absent
+			"BaseFunction":                    zip("esb-basefunction:latest", "nodejs16.x", "public.ecr.aws/lambda/nodejs:16-x86_64", "src/base.lambdaHandler", ".", "x86_64", "layer"),
+			"CodeDeployHook_preTrafficHook1":  zip("esb-codedeployhook_pretraffichook1:latest", "nodejs16.x", "public.ecr.aws/lambda/nodejs:16-x86_64", "src/hooks/basepre.lambdaHandler", ".", "x86_64", "layer"),
+			"CodeDeployHook_postTrafficHook1": zip("esb-codedeployhook_posttraffichook1:latest", "nodejs16.x", "public.ecr.aws/lambda/nodejs:16-x86_64", "src/hooks/basepost.lambdaHandler", ".", "x86_64", "layer"),
+		}},
+		{app: "serverless-patterns/lambda-esm-rabbitmq-filters-sam", want: map[string]plannedFunction{ // Globals arm64; a published layer through LAYER_MAP, then a local one
+			"MQHelper": zip("esb-mqhelper:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "mqHelper.lambda_handler", "src", "arm64",
+				"local-layers/parameters-and-secrets-extension", "dependencies"),
+			// The filter functions take CodeUri, Handler, Runtime and Architectures from Globals.
+			"MQFunctioIP":           zip("esb-mqfunctioip:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+			"MQFunctionAnd":         zip("esb-mqfunctionand:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+			"MQFunctionAnythingBut": zip("esb-mqfunctionanythingbut:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+			"MQFunctionNoFilter":    zip("esb-mqfunctionnofilter:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+			"MQFunctionOr":          zip("esb-mqfunctionor:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+			"MQFunctionPrefix":      zip("esb-mqfunctionprefix:latest", "python3.14", "public.ecr.aws/lambda/python:3.14-arm64", "app.lambda_handler", "src", "arm64"),
+		}},
+		{app: "serverless-patterns/s3-lambda-resizing-python", want: map[string]plannedFunction{ // !Sub ARN with ${AWS::Region} through LAYER_MAP
+			"ResizerFunction": zip("esb-resizerfunction:latest", "python3.14", py314, "app.lambda_handler", "src", "x86_64", "local-layers/graphicsmagick"),
+		}},
+		{app: "serverless-patterns/alb-lambda-rust", want: map[string]plannedFunction{
+			"MyLambdaFunction": zip("esb-mylambdafunction:latest", "provided.al2023", "public.ecr.aws/lambda/provided:al2023-arm64", "bootstrap", ".", "arm64"),
+		}},
+		{app: "serverless-patterns/lambda-streaming-sdk-sam", want: map[string]plannedFunction{ // an Outputs key written twice: the last counts
+			"HappyPathFunction":      zip("esb-happypathfunction:latest", "nodejs24.x", "public.ecr.aws/lambda/nodejs:24-x86_64", "src/happy.handler", ".", "x86_64"),
+			"MidstreamErrorFunction": zip("esb-midstreamerrorfunction:latest", "nodejs24.x", "public.ecr.aws/lambda/nodejs:24-x86_64", "src/midstream-error.handler", ".", "x86_64"),
+			"TimeoutFunction":        zip("esb-timeoutfunction:latest", "nodejs24.x", "public.ecr.aws/lambda/nodejs:24-x86_64", "src/happy.handler", ".", "x86_64"),
+		}},
+		{app: "sessions-with-aws-sam/dotnet-api", want: map[string]plannedFunction{ // FunctionName !Sub ${AWS::StackName}: the template's stem
+			"template-SaveUser": zip("esb-template-saveuser:latest", "dotnetcore3.1", "public.ecr.aws/lambda/dotnet:core3.1-x86_64", "Function::Function.Function::FunctionHandler", "src/SaveUser", "x86_64"),
+		}},
+		{app: "serverless-patterns/apigw-lambda-dynamodb-go-sam", wantErr: []string{`runtime "provided.al2023023"`, "RUNTIME_BASE_PROVIDED_AL2023023"}}, // a typo in the template
+		{app: "sessions-with-aws-sam/lambda-layers__demo-app", wantErr: []string{"layer <NodeBaseLayer>", "LAYER_MAP"}},                                 // the sample asks to edit it
+	}
+	apps := map[string]realApp{}
+	for _, a := range loadRealApps(t) {
+		apps[a.App] = a
+	}
+	for _, tt := range tests {
+		t.Run(tt.app, func(t *testing.T) {
+			is := is.New(t)
+			app, ok := apps[tt.app]
+			is.True(ok) // the app is in the corpus
+			got, panicked := planRealApp(app)
+			is.Equal(panicked, nil)
+			if tt.wantErr != nil {
+				for _, w := range tt.wantErr {
+					if !strings.Contains(got.Error, w) {
+						t.Fatalf("error %q does not contain %q", got.Error, w)
+					}
+				}
+				return
+			}
+			is.Equal(got.Error, "")
+			is.Equal(got.Functions, tt.want)
+		})
+	}
+}

@@ -20,11 +20,11 @@ var runtimeFamilies = []struct {
 }{
 	{regexp.MustCompile(`^python(3\.[0-9]+)$`), "python"},
 	{regexp.MustCompile(`^nodejs([0-9]+)\.x$`), "nodejs"},
-	{regexp.MustCompile(`^java([0-9]+(?:\.al[0-9]+)?)$`), "java"},
+	{regexp.MustCompile(`^java([0-9]+(?:\.al(?:2|20[0-9][0-9]))?)$`), "java"},
 	{regexp.MustCompile(`^dotnet([0-9]+)$`), "dotnet"},
 	{regexp.MustCompile(`^dotnet(core[0-9]+\.[0-9]+)$`), "dotnet"}, // retired dotnetcore3.1 → dotnet:core3.1
 	{regexp.MustCompile(`^ruby([0-9]+\.[0-9]+)$`), "ruby"},
-	{regexp.MustCompile(`^provided\.(al[0-9]+)$`), "provided"},
+	{regexp.MustCompile(`^provided\.(al(?:2|20[0-9][0-9]))$`), "provided"},
 }
 
 // DefaultRuntimeBase is the public AWS Lambda base image of a managed runtime for an

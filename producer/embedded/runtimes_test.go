@@ -39,7 +39,7 @@ func TestDefaultRuntimeBase(t *testing.T) {
 			is.Equal(got, tt.want)
 		})
 	}
-	for _, bad := range []string{"cobol9", "python", "python2.7x", "nodejs24", "rust1.x", "provided.al", ""} {
+	for _, bad := range []string{"cobol9", "python", "python2.7x", "nodejs24", "rust1.x", "provided.al", "provided.al2023023", "java8.al3", ""} {
 		_, ok := DefaultRuntimeBase(bad, "x86_64")
 		if ok {
 			t.Errorf("runtime %q: want no known family", bad)
