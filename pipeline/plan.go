@@ -71,6 +71,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
 		default:
 			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+			printFunctionPlans(w, c, s.Template)
 		}
 	}
 	if d, _, err := b.manifestDecision(); err != nil {

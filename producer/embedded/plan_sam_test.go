@@ -84,3 +84,18 @@ func TestWriteContextAppendsToTheUsersDockerfile(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(orig), "FROM scratch\nCMD [\"app.default\"]") // the user's file is untouched
 }
+
+func TestWriteFunctionPlans(t *testing.T) {
+	is := is.New(t)
+	tpl := &sam.Template{Dir: "/proj", Functions: []sam.Function{pyFunc(),
+		{LogicalID: "Img", Name: "Img", PackageType: sam.PackageImage, Architecture: "arm64", DockerContext: "/proj/img", Dockerfile: "Dockerfile"}},
+		Warnings: []string{"1 value(s) need a deployed stack"}}
+	p, err := Plan(tpl, nil, baseReq())
+	is.NoErr(err)
+	var buf bytes.Buffer
+	WriteFunctionPlans(&buf, tpl, p, "  ")
+	is.Equal(buf.String(), `  function Dev-Hello → esb-dev-hello:latest (x86_64): python3.12 on public.ecr.aws/lambda/python:3.12-x86_64, handler app.handler, code functions/hello, layers CommonLayer=layers/common, ZipLayer=layers/extra.zip
+  function Img → esb-img:latest (arm64): from Dockerfile Dockerfile in img
+  warning: 1 value(s) need a deployed stack
+`)
+}
