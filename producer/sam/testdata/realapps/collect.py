@@ -138,7 +138,8 @@ def main():
             out = os.path.join(dest, rel)
             os.makedirs(os.path.dirname(out), exist_ok=True)
             with open(out, "w") as fh:
-                fh.write(text if f == tpl else "")
+                # Empty, except Go files: a package clause keeps `gofmt -l .` quiet.
+                fh.write(text if f == tpl else ("package placeholder\n" if f.endswith(".go") else ""))
         tpl_rel = (posixpath.relpath(tpl, root) if root else tpl).replace("{{cookiecutter.project_name}}", "sam-app")
         with open(os.path.join(dest, "NOTICE.md"), "w") as fh:
             fh.write(f"""# Notice
@@ -146,7 +147,7 @@ def main():
 The template `{tpl_rel}` comes from https://github.com/{mname.replace('+', '/')} at commit
 {commit}, path `{tpl}`{" (rendered with the defaults of `sam init`: project sam-app, x86_64)" if rendered_tpl != tpl else ""},
 under the repository's licence ({REPOS[repo][2]}, ../LICENSE).
-Every other file here is an EMPTY placeholder with the name of a file of that repository: the
+Every other file here is an EMPTY placeholder (Go files: only `package placeholder`) with the name of a file of that repository: the
 planner needs the code directories' paths, not their content. No program code was copied.
 """)
         with open(os.path.join(repo, "LICENSE"), "wb") as fh:
