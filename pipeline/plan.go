@@ -71,6 +71,8 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
 		default:
 			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+		}
+		if err == nil && s.Args == nil {
 			printFunctionPlans(w, c, s.Template)
 		}
 	}
