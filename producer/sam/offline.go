@@ -99,8 +99,15 @@ func (r *resolver) arnOf(id, typ string) string {
 		}
 		f.service, f.resource = svc, kind+"/%s"
 	}
-	// SAM's <Fn>.Alias and <Fn>.Version name the function's alias and version.
+	// SAM's <Fn>.Alias and <Fn>.Version name the function's alias and version; the alias it
+	// generates for AutoPublishAlias is <Fn>Alias<name>.
 	id = strings.TrimSuffix(strings.TrimSuffix(id, ".Alias"), ".Version")
+	if typ == "AWS::Lambda::Alias" {
+		if i := strings.LastIndex(id, "Alias"); i > 0 && len(id) > i+len("Alias") && r.resources[id[:i]] == typeFunction {
+			f.resource = "function:%s:" + id[i+len("Alias"):]
+			id = id[:i]
+		}
+	}
 	region, account := r.pseudo["AWS::Region"], r.pseudo["AWS::AccountId"]
 	if globalServices[f.service] {
 		region = ""

@@ -242,7 +242,7 @@ Resources:
 `
 	tpl, err := Parse([]byte(src), dir, Options{})
 	is.NoErr(err)
-	is.Equal(tpl.Functions[0].Environment, map[string]string{"PHONE": "", "ALIAS": "arn:aws:lambda:us-east-1:123456789012:function:FAliaslive:live"})
+	is.Equal(tpl.Functions[0].Environment, map[string]string{"PHONE": "", "ALIAS": "arn:aws:lambda:us-east-1:123456789012:function:F:live"})
 	is.True(strings.Contains(tpl.Warnings[0], "parameter Phone (no value)"))
 	is.True(strings.Contains(tpl.Warnings[0], "PARAMETER_OVERRIDES"))
 }
