@@ -10,16 +10,34 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dindbundler/dindbundler/internal/source"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/matryer/is"
 )
 
 // The real-application corpus: public SAM applications (templates and the file lists of their code
-// directories, see ../sam/testdata/realapps/README.md), planned without Docker.
+// directories, see testdata/realapps/README.md), planned without Docker. The corpus itself is
+// material from public repositories, so it is not part of this repository: it lives beside the
+// clone in ../shared/sam-realapps (or where SAM_REALAPPS points), and these tests skip without it.
+// What the planner must make of every application, expected.json, is ours and lives here.
 
-var updateRealApps = flag.Bool("update-realapps", false, "rewrite ../sam/testdata/realapps/expected.json from the planner (review the diff against SAM's rules before committing)")
+var updateRealApps = flag.Bool("update-realapps", false, "rewrite testdata/realapps/expected.json from the planner (review the diff against SAM's rules before committing)")
 
-const realAppsDir = "../sam/testdata/realapps"
+// realAppsDir is the corpus, or "" (and the test skipped) where this machine has none.
+func realAppsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SAM_REALAPPS")
+	if dir == "" {
+		var err error
+		if dir, err = source.Path("..", "shared", "sam-realapps"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "apps.json")); err != nil {
+		t.Skipf("no real-application corpus at %s (set SAM_REALAPPS; testdata/realapps/README.md says how to collect it)", dir)
+	}
+	return dir
+}
 
 type realApp struct {
 	App      string `json:"app"`
@@ -44,9 +62,9 @@ type appPlan struct {
 	Error     string                     `json:"error,omitempty"`
 }
 
-func loadRealApps(t *testing.T) []realApp {
+func loadRealApps(t *testing.T, corpus string) []realApp {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(realAppsDir, "apps.json"))
+	data, err := os.ReadFile(filepath.Join(corpus, "apps.json"))
 	if err != nil {
 		t.Fatalf("read the real-application index: %v", err)
 	}
@@ -58,9 +76,9 @@ func loadRealApps(t *testing.T) []realApp {
 }
 
 // planRealApp parses and plans one application; a panic becomes an error that names it.
-func planRealApp(app realApp) (out appPlan, panicked any) {
+func planRealApp(corpus string, app realApp) (out appPlan, panicked any) {
 	defer func() { panicked = recover() }()
-	appDir, _ := filepath.Abs(filepath.Join(realAppsDir, app.App))
+	appDir, _ := filepath.Abs(filepath.Join(corpus, app.App))
 	tplPath := filepath.Join(appDir, app.Template)
 	req := Request{Template: tplPath, Env: "dev", ProjectRoot: appDir}
 	// layers.map is the LAYER_MAP a user would write for an application that uses published layers.
@@ -120,12 +138,13 @@ func planRealApp(app realApp) (out appPlan, panicked any) {
 }
 
 func TestRealApps(t *testing.T) {
-	apps := loadRealApps(t)
+	corpus := realAppsDir(t)
+	apps := loadRealApps(t, corpus)
 	got := map[string]appPlan{}
 	planned, functions := 0, 0
 	var failures []string
 	for _, app := range apps {
-		p, panicked := planRealApp(app)
+		p, panicked := planRealApp(corpus, app)
 		if panicked != nil {
 			t.Errorf("%s: the planner panicked: %v", app.App, panicked)
 			continue
@@ -145,7 +164,7 @@ func TestRealApps(t *testing.T) {
 		t.Logf("not planned: %s", f)
 	}
 
-	golden := filepath.Join(realAppsDir, "expected.json")
+	golden := filepath.Join("testdata", "realapps", "expected.json")
 	if *updateRealApps {
 		data, err := json.MarshalIndent(got, "", " ")
 		if err != nil {
@@ -261,8 +280,9 @@ func TestRealAppsByHand(t *testing.T) {
 		{app: "serverless-patterns/apigw-lambda-dynamodb-go-sam", wantErr: []string{`runtime "provided.al2023023"`, "RUNTIME_BASE_PROVIDED_AL2023023"}}, // a typo in the template
 		{app: "sessions-with-aws-sam/lambda-layers__demo-app", wantErr: []string{"layer <NodeBaseLayer>", "LAYER_MAP"}},                                 // the sample asks to edit it
 	}
+	corpus := realAppsDir(t)
 	apps := map[string]realApp{}
-	for _, a := range loadRealApps(t) {
+	for _, a := range loadRealApps(t, corpus) {
 		apps[a.App] = a
 	}
 	for _, tt := range tests {
@@ -270,7 +290,7 @@ func TestRealAppsByHand(t *testing.T) {
 			is := is.New(t)
 			app, ok := apps[tt.app]
 			is.True(ok) // the app is in the corpus
-			got, panicked := planRealApp(app)
+			got, panicked := planRealApp(corpus, app)
 			is.Equal(panicked, nil)
 			if tt.wantErr != nil {
 				for _, w := range tt.wantErr {
