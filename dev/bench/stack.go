@@ -57,9 +57,9 @@ func (h *harness) compileTools(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ver, err := h.api.ServerVersion(ctx)
+	ver, err := engine.Version(ctx, h.api)
 	if err != nil {
-		return fmt.Errorf("ask the engine its architecture: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(h.srcDir(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", h.srcDir(), err)
