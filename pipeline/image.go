@@ -11,9 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
@@ -116,10 +114,13 @@ func (b *Bundler) Image(ctx context.Context) error {
 // layersImage makes sure the engine has the layers image for set and returns its ID: the
 // previous one when it fits, else a new one loaded with only the layers the engine lacks.
 func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
-	if info, err := api.Info(ctx); err == nil && containerdStore(info.DriverStatus) {
+	if engine.ContainerdStore(ctx, api) {
 		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
 	}
-	baseInfo, err := api.ImageInspect(ctx, baseID)
+	baseInfo, found, err := engine.Inspect(ctx, api, baseID)
+	if err == nil && !found {
+		err = errors.New("not found")
+	}
 	if err != nil {
 		return "", fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
 	}
@@ -139,7 +140,7 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	}
 	var reusable []layerstore.Group
 	if !b.Config.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
-		if info, err := api.ImageInspect(ctx, prev.Image); err == nil && slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, prev.Groups)) {
+		if info, found, err := engine.Inspect(ctx, api, prev.Image); err == nil && found && slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, prev.Groups)) {
 			reusable = prev.Groups
 		}
 	}
@@ -173,7 +174,10 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	if err != nil {
 		return "", fmt.Errorf("load the layers image: %w", err)
 	}
-	info, err := api.ImageInspect(ctx, id)
+	info, found, err := engine.Inspect(ctx, api, id)
+	if err == nil && !found {
+		err = fmt.Errorf("the engine has no image %s after the load", id)
+	}
 	if err != nil {
 		return "", fmt.Errorf("load the layers image: %w", err)
 	}
@@ -194,26 +198,11 @@ func chainLayers(base []string, groups []layerstore.Group) []string {
 	return out
 }
 
-// containerdStore: the engine keeps images in containerd (docker info: driver-type
-// io.containerd.snapshotter.v1), whose `docker load` wants every layer in the archive.
-func containerdStore(status [][2]string) bool {
-	for _, kv := range status {
-		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
-			return true
-		}
-	}
-	return false
-}
-
 // removeUntagged removes an earlier bundle image once nothing names it (and its untagged
 // parents: the builder's steps and a layers image no other image builds on). The engine refuses
 // while a container uses it, which is fine: it is only disk space.
 func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
-	info, err := api.ImageInspect(ctx, id)
-	if err != nil || len(info.RepoTags) > 0 {
-		return
-	}
-	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil {
+	if err := engine.RemoveUntagged(ctx, api, id); err != nil {
 		b.logf("image: the previous bundle image %s stays: %v", id, err)
 	}
 }
