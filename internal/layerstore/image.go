@@ -2,8 +2,6 @@ package layerstore
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -11,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Base is what the layers image takes from the bundle's base image (from an image inspect: the
@@ -64,11 +64,11 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
 			return "", nil, fmt.Errorf("layers image: %w", err)
 		}
-		h := sha256.New()
-		if err := writeGroup(io.MultiWriter(tw, h), files, openFile); err != nil {
+		h := digest.Canonical.Digester()
+		if err := writeGroup(io.MultiWriter(tw, h.Hash()), files, openFile); err != nil {
 			return "", nil, err
 		}
-		groups[i].DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		groups[i].DiffID = h.Digest().String()
 	}
 	config, err := layersConfig(base, groups)
 	if err != nil {
@@ -92,8 +92,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 	if err := tw.Close(); err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
-	sum := sha256.Sum256(config)
-	return "sha256:" + hex.EncodeToString(sum[:]), groups, nil
+	return digest.FromBytes(config).String(), groups, nil
 }
 
 // layersConfig is the layers image's config: the base's, with the groups' layers on top and one
