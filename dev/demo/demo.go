@@ -6,7 +6,6 @@
 package demo
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -24,6 +23,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
@@ -243,17 +243,13 @@ func inputsDigest(files map[string][]byte, args map[string]string) string {
 
 func tarFiles(files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Unix(1_600_000_000, 0)
+	tw := tarball.NewWriter(&buf)
 	for _, name := range sortedKeys(files) {
 		mode := int64(0o644)
 		if name != "Dockerfile" {
 			mode = 0o755 // the binaries
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(files[name]); err != nil {
+		if err := tw.File(name, mode, files[name]); err != nil {
 			return nil, err
 		}
 	}

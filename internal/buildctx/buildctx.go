@@ -15,7 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Entry is one file or directory of the context.
@@ -49,13 +50,12 @@ func Sort(entries []Entry) {
 	sort.SliceStable(entries, func(a, b int) bool { return entries[a].Name < entries[b].Name })
 }
 
-// Write streams entries as a tar to w. Timestamps are fixed so equal inputs give an equal
-// context (the classic builder's COPY cache then holds).
+// Write streams entries as a tar to w. Timestamps are tarball's fixed one, so equal inputs give
+// an equal context (the classic builder's COPY cache then holds).
 func Write(w io.Writer, entries []Entry) error {
-	tw := tar.NewWriter(w)
-	epoch := time.Unix(0, 0)
+	tw := tarball.NewWriter(w)
 	for _, e := range entries {
-		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, Format: tar.FormatPAX}
 		if e.Dir {
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name = strings.TrimSuffix(e.Name, "/") + "/"

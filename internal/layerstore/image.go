@@ -8,9 +8,10 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Base is what the layers image takes from the bundle's base image (from an image inspect: the
@@ -30,8 +31,6 @@ type Base struct {
 // ImagesDir is where the bundle keeps its docker-save directory.
 const ImagesDir = "images"
 
-var epoch = time.Unix(0, 0)
-
 // WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
 // per group of plan, each layer carrying its group's store files under /images. Only the groups
 // from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
@@ -39,7 +38,7 @@ var epoch = time.Unix(0, 0)
 // and the groups with their diffIDs.
 func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compression) (string, []Group, error) {
 	groups := append([]Group{}, plan.Groups...)
-	tw := tar.NewWriter(w)
+	tw := tarball.NewWriter(w)
 	layers := make([]string, 0, len(base.DiffIDs)+len(groups))
 	for i := range base.DiffIDs {
 		layers = append(layers, "base/"+strconv.Itoa(i)+".tar")
@@ -61,7 +60,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 		if err != nil {
 			return "", nil, err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
 			return "", nil, fmt.Errorf("layers image: %w", err)
 		}
 		h := digest.Canonical.Digester()
@@ -82,7 +81,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 		name string
 		data []byte
 	}{{"config.json", config}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
 			return "", nil, fmt.Errorf("layers image: %w", err)
 		}
 		if _, err := tw.Write(f.data); err != nil {
@@ -156,12 +155,12 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 // writeGroup writes one image layer: the /images directory and the group's files, with fixed
 // owners, modes and times, so equal files make an equal layer.
 func writeGroup(w io.Writer, files []groupFile, open func(groupFile) (io.ReadCloser, error)) error {
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
+	tw := tarball.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 		return fmt.Errorf("layers image: %w", err)
 	}
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("layers image %s: %w", f.name, err)
 		}
 		r, err := open(f)
