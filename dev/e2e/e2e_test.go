@@ -31,6 +31,7 @@ import (
 	"github.com/dindbundler/dindbundler/dev/demo"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -254,7 +255,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	t.Cleanup(func() { engine.Remove(context.Background(), api, brokenTag) })
 	_, err = engine.Build(ctx, api, tarOf(t, map[string][]byte{
 		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\n"),
-		"manifest.json": layerstore.DockerManifest(set),
+		"manifest.json": bundleimage.DockerManifest(set),
 	}), engine.BuildOptions{Tag: brokenTag}, io.Discard)
 	is.NoErr(err)
 	broken := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-broken-" + suffix, Image: brokenTag, Volume: "e2e-broken-" + suffix})

@@ -20,10 +20,10 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -285,14 +285,17 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		return "", err
 	}
 	var images []ctxFile
-	for _, e := range buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true) {
+	for _, e := range bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true) {
+		if e.Dir {
+			continue // the files list has the directory
+		}
 		data := e.Data
 		if e.Src != "" {
 			if data, err = os.ReadFile(e.Src); err != nil {
 				return "", err
 			}
 		}
-		images = append(images, ctxFile{name: "images/" + e.Name, data: data, mode: 0o644})
+		images = append(images, ctxFile{name: e.Name, data: data, mode: 0o644})
 	}
 
 	m := manifest.Manifest{

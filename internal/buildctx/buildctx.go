@@ -1,6 +1,10 @@
 // Package buildctx assembles the bundle's docker build context. Plan lists every entry (pure: no
 // file is read); Write streams them as a tar straight into the build, so the context is never
 // copied to disk — the images archive alone can be gigabytes.
+//
+// It owns the context's layout (the files dind/Dockerfile copies: /app, /certs, the entrypoint)
+// except the images directory, whose entries package bundleimage makes; it must not read the
+// layer store nor talk to the engine.
 package buildctx
 
 import (

@@ -29,6 +29,14 @@ type Saved struct {
 	DiffIDs  []string
 }
 
+// ManifestItem is one entry of a docker-save manifest.json: Ingest reads them from the engine's
+// archives, package bundleimage writes them for the bundle.
+type ManifestItem struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
 // Ingest files the layers and configs of one `docker save` stream into the store, in either
 // format: classic (`<v1id>/layer.tar`, `<config hex>.json`) or OCI layout (`blobs/sha256/…`),
 // both with a manifest.json that may come last. Every layer is spooled to disk while its diffID is
@@ -42,7 +50,7 @@ type Ingest struct {
 	jsons  map[string][]byte // small JSON files by archive path
 	layers map[string]string // archive path → diffID
 	links  map[string]string // archive path → the path it links to
-	items  []manifestItem
+	items  []ManifestItem
 	seen   bool // manifest.json read
 
 	jobs    chan job

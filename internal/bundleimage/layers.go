@@ -1,4 +1,4 @@
-package layerstore
+package bundleimage
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
@@ -28,15 +29,12 @@ type Base struct {
 	Config json.RawMessage
 }
 
-// ImagesDir is where the bundle keeps its docker-save directory.
-const ImagesDir = "images"
-
 // WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
 // per group of plan, each layer carrying its group's store files under /images. Only the groups
 // from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
 // their chain and never opens their missing files. It returns the image's ID (its config digest)
 // and the groups with their diffIDs.
-func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compression) (string, []Group, error) {
+func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
 	groups := append([]Group{}, plan.Groups...)
 	tw := tarball.NewWriter(w)
 	layers := make([]string, 0, len(base.DiffIDs)+len(groups))
@@ -73,7 +71,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 	if err != nil {
 		return "", nil, err
 	}
-	manifest, err := json.Marshal([]manifestItem{{Config: "config.json", Layers: layers}})
+	manifest, err := json.Marshal([]layerstore.ManifestItem{{Config: "config.json", Layers: layers}})
 	if err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
@@ -110,7 +108,7 @@ func layersConfig(base Base, groups []Group) ([]byte, error) {
 	}
 	for _, g := range groups {
 		diffIDs = append(diffIDs, g.DiffID)
-		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), ImagesDir)})
+		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), Dir)})
 	}
 	cfg := struct {
 		Architecture string          `json:"architecture"`
@@ -139,7 +137,7 @@ type groupFile struct {
 	size int64
 }
 
-func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
+func groupFiles(s *layerstore.Store, g Group, c layerstore.Compression) ([]groupFile, error) {
 	var files []groupFile
 	for _, l := range g.Layers {
 		p := s.LayerPath(l.DiffID, c)
@@ -147,7 +145,7 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layers image: %w (run the save stage again)", err)
 		}
-		files = append(files, groupFile{name: ImagesDir + "/" + LayerFile(l.DiffID, c), path: p, size: info.Size()})
+		files = append(files, groupFile{name: Dir + "/" + layerstore.LayerFile(l.DiffID, c), path: p, size: info.Size()})
 	}
 	return files, nil
 }
@@ -156,7 +154,7 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 // owners, modes and times, so equal files make an equal layer.
 func writeGroup(w io.Writer, files []groupFile, open func(groupFile) (io.ReadCloser, error)) error {
 	tw := tarball.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: Dir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 		return fmt.Errorf("layers image: %w", err)
 	}
 	for _, f := range files {
