@@ -37,7 +37,8 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (st
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if engine.ContainerdStore(ctx, api) {
+	// An engine that cannot say is taken as the classic store; the load then tells.
+	if containerd, err := engine.ContainerdStore(ctx, api); err == nil && containerd {
 		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
 	}
 	baseInfo, found, err := engine.Inspect(ctx, api, baseID)

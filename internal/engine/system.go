@@ -28,12 +28,15 @@ func Info(ctx context.Context, api client.SystemAPIClient) (system.Info, error) 
 	return info, nil
 }
 
-// ContainerdStore reports whether the engine keeps images in containerd (docker info:
-// driver-type io.containerd.snapshotter.v1), whose `docker load` wants every layer in the
-// archive. An engine that cannot say is taken as the classic store.
-func ContainerdStore(ctx context.Context, api client.SystemAPIClient) bool {
+// ContainerdStore reports whether the engine keeps its images in containerd (docker info:
+// driver-type io.containerd.snapshotter.v1, the default of Engine 29 and Docker Desktop), whose
+// `docker load` wants every layer in the archive.
+func ContainerdStore(ctx context.Context, api client.SystemAPIClient) (bool, error) {
 	info, err := api.Info(ctx)
-	return err == nil && containerdStore(info.DriverStatus)
+	if err != nil {
+		return false, fmt.Errorf("docker info: %w", err)
+	}
+	return containerdStore(info.DriverStatus), nil
 }
 
 func containerdStore(status [][2]string) bool {
