@@ -54,26 +54,6 @@ func TestImageIDs(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "enginetest-ids:Not/Valid")) // names the image
 }
 
-func TestInspect(t *testing.T) {
-	is := is.New(t)
-	c := enginetest.Client(t)
-	ctx := testCtx(t)
-	id := enginetest.ScratchImage(t, c, "enginetest-inspect:v1", map[string][]byte{"a": []byte("a")})
-
-	info, found, err := engine.Inspect(ctx, c, "enginetest-inspect:v1")
-	is.NoErr(err)
-	is.True(found)
-	is.Equal(info.ID, id)
-
-	_, found, err = engine.Inspect(ctx, c, "enginetest-inspect-absent:v1")
-	is.NoErr(err) // missing is not an error
-	is.True(!found)
-
-	_, _, err = engine.Inspect(ctx, c, "enginetest-inspect:Not/Valid")
-	is.True(err != nil) // an invalid name is an error, not "missing"
-	is.True(strings.Contains(err.Error(), "enginetest-inspect:Not/Valid"))
-}
-
 func TestPull(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
@@ -294,12 +274,6 @@ func TestBuild(t *testing.T) {
 			name:       "other Dockerfile name and platform",
 			dockerfile: "FROM scratch\nCOPY hello /hello\n",
 			opts:       engine.BuildOptions{Tag: "enginetest-build:named", Dockerfile: "build/Other.dockerfile", Platform: "linux/" + runtimeArch(t, c)},
-		},
-		{
-			name:       "multi-stage target",
-			dockerfile: "FROM scratch AS first\nCOPY hello /hello\nLABEL stage=first\nFROM first AS second\nLABEL stage=second\n",
-			opts:       engine.BuildOptions{Tag: "enginetest-build:target", Target: "first"},
-			wantLabels: map[string]string{"stage": "first"},
 		},
 		{
 			name:       "failing COPY",
