@@ -1,6 +1,10 @@
 // Package buildctx assembles the bundle's docker build context. Plan lists every entry (pure: no
 // file is read); Write streams them as a tar straight into the build, so the context is never
 // copied to disk — the images archive alone can be gigabytes.
+//
+// It owns the context's layout (the files dind/Dockerfile copies: /app, /certs, the entrypoint)
+// except the images directory, whose entries package bundleimage makes; it must not read the
+// layer store nor talk to the engine.
 package buildctx
 
 import (
@@ -15,7 +19,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Entry is one file or directory of the context.
@@ -49,13 +54,12 @@ func Sort(entries []Entry) {
 	sort.SliceStable(entries, func(a, b int) bool { return entries[a].Name < entries[b].Name })
 }
 
-// Write streams entries as a tar to w. Timestamps are fixed so equal inputs give an equal
-// context (the classic builder's COPY cache then holds).
+// Write streams entries as a tar to w. Timestamps are tarball's fixed one, so equal inputs give
+// an equal context (the classic builder's COPY cache then holds).
 func Write(w io.Writer, entries []Entry) error {
-	tw := tar.NewWriter(w)
-	epoch := time.Unix(0, 0)
+	tw := tarball.NewWriter(w)
 	for _, e := range entries {
-		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, Format: tar.FormatPAX}
 		if e.Dir {
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name = strings.TrimSuffix(e.Name, "/") + "/"

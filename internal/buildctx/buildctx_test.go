@@ -56,7 +56,7 @@ func TestPlanLayout(t *testing.T) {
 	write("config/nested/more.conf", "y", 0o640)
 	man := write("build/bundle/manifest.json", "{}", 0o644)
 	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
-	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
+	images := []Entry{{Name: "images", Dir: true, Mode: 0o755}, {Name: "images/manifest.json", Data: []byte("[]\n")}, {Name: "images/ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
 	write("certs/server.key", "key", 0o600)
 	write("certs/sub/extra.crt", "extra", 0o644)

@@ -23,9 +23,8 @@ type Bundle struct {
 	CertDir                string
 	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
 	RunUID, RunGID         int
-	// Images are the files of the bundle's docker-save directory (/images), names relative to
-	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
-	// image another way (the layers image the Dockerfile builds FROM).
+	// Images are the entries of the bundle's images directory at their context paths, its
+	// directory included (bundleimage.ContextEntries; that package owns its layout).
 	Images []Entry
 }
 
@@ -45,10 +44,8 @@ func Plan(b Bundle) ([]Entry, error) {
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
 		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
-		{Name: "images", Dir: true, Mode: 0o755},
 	}
 	for _, e := range b.Images {
-		e.Name = path.Join("images", e.Name)
 		if e.Mode == 0 {
 			e.Mode = 0o644
 		}

@@ -1,6 +1,11 @@
 // Package engine is the project's one way to talk to the Docker Engine: one client constructor
-// and the few operations the stages need, each consuming its stream and checking the errors the
-// stream carries.
+// and the few operations the stages and the developer harness need (inspect-or-missing, pull,
+// save, load, build, import, tag, remove; starting and watching bundle containers), each
+// consuming its stream with the one message-stream renderer and returning the errors the stream
+// carries. Every other package calls these instead of client.APIClient methods.
+//
+// It owns no files and no plans: it must not know the bundle's layout, the manifest or the
+// layer store, and it must not import `testing` (its test kit is enginetest).
 package engine
 
 import (

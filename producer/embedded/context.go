@@ -15,16 +15,14 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
-)
 
-// generatedTime is the modification time of generated files (Dockerfile, inline code): fixed,
-// so the same content gives the same image layer on every build.
-var generatedTime = time.Unix(1_600_000_000, 0).UTC()
+	"github.com/dindbundler/dindbundler/internal/tarball"
+)
 
 // writeContext streams the build context of b to w as a tar: files are read from their sources
 // as the tar is written, never staged in a temporary directory.
 func writeContext(w io.Writer, b ImageBuild) error {
-	cw := &contextWriter{tw: tar.NewWriter(w), dirs: map[string]bool{}}
+	cw := &contextWriter{tw: tarball.NewWriter(w), dirs: map[string]bool{}}
 	if b.DockerfileText != "" {
 		if err := cw.text(b.Dockerfile, b.DockerfileText); err != nil {
 			return err
@@ -56,7 +54,7 @@ func writeContext(w io.Writer, b ImageBuild) error {
 }
 
 type contextWriter struct {
-	tw   *tar.Writer
+	tw   *tarball.Writer
 	dirs map[string]bool // directories already in the tar
 	// replaced is a context path already written with new content (the user's Dockerfile with
 	// DockerfileAppend), which the directory walk must not write again.
@@ -109,11 +107,13 @@ func (cw *contextWriter) dirHeader(name string, mode int64, mtime time.Time) err
 	return cw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, ModTime: mtime})
 }
 
+// text adds a generated file (Dockerfile, inline code) with the fixed tarball.ModTime, so the
+// same content gives the same image layer on every build.
 func (cw *contextWriter) text(name, content string) error {
-	if err := cw.mkdirs(name, generatedTime); err != nil {
+	if err := cw.mkdirs(name, tarball.ModTime); err != nil {
 		return err
 	}
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: generatedTime}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: tarball.ModTime}
 	if err := cw.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ func (cw *contextWriter) zipMember(zf *zip.File, name string) error {
 	mode := zf.Mode()
 	mtime := zf.Modified
 	if mtime.IsZero() {
-		mtime = generatedTime
+		mtime = tarball.ModTime
 	}
 	if err := cw.mkdirs(name, mtime); err != nil {
 		return err
