@@ -36,6 +36,9 @@ type Facts struct {
 	// ChangedInput names an input whose content changed since the output was made although its
 	// timestamp is older (Snapshot); "" when none did.
 	ChangedInput string
+	// InputsUnrecorded: nothing says which files the output was made from (made by an older
+	// version, or the run stopped before recording them), so it is made again.
+	InputsUnrecorded bool
 
 	// Key fingerprints settings and input lists that timestamps cannot show (a template removed
 	// from TEMPLATE, another compression). Compared only when RecordedKey or CurrentKey is set.
@@ -63,6 +66,8 @@ func Decide(f Facts) Decision {
 		return Decision{false, fmt.Sprintf("%s is unreadable, making it again (%v)", f.Output, f.OutputInvalid)}
 	case f.NewestInput != "" && !f.OutputTime.After(f.NewestInputTime):
 		return Decision{false, fmt.Sprintf("%s changed after %s was made", f.NewestInput, f.Output)}
+	case f.InputsUnrecorded:
+		return Decision{false, "no record of the files " + f.Output + " was made from"}
 	case f.ChangedInput != "":
 		return Decision{false, fmt.Sprintf("%s changed since %s was made", f.ChangedInput, f.Output)}
 	case (f.RecordedKey != "" || f.CurrentKey != "") && f.RecordedKey != f.CurrentKey:
