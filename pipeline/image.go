@@ -52,7 +52,11 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fingerprint, err := buildctx.Fingerprint(entries)
+	state, err := fresh.ReadState(b.statePath("image"))
+	if err != nil {
+		return err
+	}
+	fingerprint, inputs, err := buildctx.Fingerprint(entries, state.Inputs)
 	if err != nil {
 		return err
 	}
@@ -61,10 +65,6 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
-	state, err := fresh.ReadState(b.statePath("image"))
-	if err != nil {
-		return err
-	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {

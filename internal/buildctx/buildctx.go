@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 // Entry is one file or directory of the context.
@@ -27,6 +29,9 @@ type Entry struct {
 	Mode fs.FileMode // permission bits
 	UID  int
 	GID  int
+	// Addressed: Src is named by the digest of its content (a layer store file), so its name
+	// stands for its content in the Fingerprint and it is never read for it.
+	Addressed bool
 }
 
 // Stat reads what an entry's header needs (size, and whether the source is still there).
@@ -101,11 +106,14 @@ func copyFile(w io.Writer, src string, size int64) error {
 	return nil
 }
 
-// Fingerprint identifies a context without reading file contents: names, modes, owners, and each
-// source file's size and modification time (generated data by its hash). Equal fingerprints mean
-// an equal context.
-func Fingerprint(entries []Entry) (string, error) {
+// Fingerprint identifies a context: names, modes, owners, and each source file's content hash
+// (generated data by its hash, layer store files by their content-addressed name). A file is read
+// only when its stat signature differs from the one recorded (git's index rule), so a renewed
+// certificate of the same size copied with cp -p is seen without reading every file every run.
+// It returns the records to keep for the next call.
+func Fingerprint(entries []Entry, recorded map[string]fresh.FileRecord) (string, map[string]fresh.FileRecord, error) {
 	h := sha256.New()
+	records := map[string]fresh.FileRecord{}
 	for _, e := range entries {
 		fmt.Fprintf(h, "%s %o %d:%d dir=%t ", e.Name, e.Mode.Perm(), e.UID, e.GID, e.Dir)
 		switch {
@@ -113,16 +121,27 @@ func Fingerprint(entries []Entry) (string, error) {
 		case e.Src == "":
 			sum := sha256.Sum256(e.Data)
 			fmt.Fprintf(h, "data %x", sum)
+		case e.Addressed:
+			fmt.Fprintf(h, "addressed %s", e.Src)
 		default:
 			info, err := os.Stat(e.Src)
 			if err != nil {
-				return "", fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
+				return "", nil, fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
 			}
-			fmt.Fprintf(h, "file %s %d %d", e.Src, info.Size(), info.ModTime().UnixNano())
+			var prev *fresh.FileRecord
+			if r, ok := recorded[e.Src]; ok {
+				prev = &r
+			}
+			rec, _, err := fresh.Record(e.Src, info, prev)
+			if err != nil {
+				return "", nil, fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
+			}
+			records[e.Src] = rec
+			fmt.Fprintf(h, "file %s", rec.SHA256)
 		}
 		h.Write([]byte{'\n'})
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), records, nil
 }
 
 // Tree lists a directory's files and sub-directories as entries under prefix, keeping their

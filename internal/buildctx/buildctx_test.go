@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -138,31 +139,58 @@ func TestFingerprint(t *testing.T) {
 	src := filepath.Join(dir, "f")
 	is.NoErr(os.WriteFile(src, []byte("one"), 0o644))
 	entries := []Entry{{Name: "f", Src: src, Mode: 0o644}, {Name: "d", Data: []byte("x"), Mode: 0o600}}
-	a, err := Fingerprint(entries)
+	a, rec, err := Fingerprint(entries, nil)
 	is.NoErr(err)
-	b, err := Fingerprint(entries)
+	b, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.Equal(a, b) // stable
 
 	later := time.Now().Add(time.Hour)
 	is.NoErr(os.Chtimes(src, later, later))
-	c, err := Fingerprint(entries)
+	c, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
-	is.True(c != a) // a touched file is a new context
+	is.Equal(c, a) // a touched file with the same content is the same context
 
 	entries[1].Data = []byte("y")
-	d, err := Fingerprint(entries)
+	d, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.True(d != c) // generated content counts
 
 	entries[1].UID = 5
-	e, err := Fingerprint(entries)
+	e, _, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.True(e != d) // so do owners
 
 	is.NoErr(os.Remove(src))
-	_, err = Fingerprint(entries)
+	_, _, err = Fingerprint(entries, nil)
 	is.True(err != nil) // a vanished input is an error, never "fresh"
+}
+
+// TestFingerprintSeesRenewedCertificate: a renewed certificate of the same size copied with
+// cp -p (keeping the old one's mtime) is a new context; a layer store file is never read.
+func TestFingerprintSeesRenewedCertificate(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "certs", "server.crt")
+	is.NoErr(os.MkdirAll(filepath.Dir(cert), 0o755))
+	is.NoErr(os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\nOLD\n"), 0o644))
+	old := time.Now().Add(-24 * time.Hour)
+	is.NoErr(os.Chtimes(cert, old, old))
+	entries := []Entry{
+		{Name: "certs/server.crt", Src: cert, Mode: 0o644},
+		{Name: "images/layer", Src: filepath.Join(dir, "store", "sha256-aa.zst"), Mode: 0o644, Addressed: true}, // not there: never read
+	}
+	before, rec, err := Fingerprint(entries, nil)
+	is.NoErr(err)
+
+	renewed := filepath.Join(t.TempDir(), "server.crt")
+	is.NoErr(os.WriteFile(renewed, []byte("-----BEGIN CERTIFICATE-----\nNEW\n"), 0o644))
+	is.NoErr(os.Chtimes(renewed, old, old)) // same size, same mtime
+	out, err := exec.Command("cp", "-p", renewed, cert).CombinedOutput()
+	is.True(err == nil && len(out) == 0) // cp -p
+	after, _, err := Fingerprint(entries, rec)
+	is.NoErr(err)
+	is.True(after != before) // the renewed certificate is seen
 }
 
 func TestWriteDetectsAChangingFile(t *testing.T) {

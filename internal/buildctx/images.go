@@ -20,7 +20,7 @@ func ImageFiles(set layerstore.Set, store *layerstore.Store, withLayers bool) []
 	for _, img := range set.Images {
 		if name := layerstore.ConfigFile(img.Config); !seen[name] {
 			seen[name] = true
-			entries = append(entries, Entry{Name: name, Src: store.ConfigPath(img.Config), Mode: 0o644})
+			entries = append(entries, Entry{Name: name, Src: store.ConfigPath(img.Config), Mode: 0o644, Addressed: true})
 		}
 		if !withLayers {
 			continue
@@ -28,7 +28,7 @@ func ImageFiles(set layerstore.Set, store *layerstore.Store, withLayers bool) []
 		for _, d := range img.DiffIDs {
 			if name := layerstore.LayerFile(d, set.Compression); !seen[name] {
 				seen[name] = true
-				entries = append(entries, Entry{Name: name, Src: store.LayerPath(d, set.Compression), Mode: 0o644})
+				entries = append(entries, Entry{Name: name, Src: store.LayerPath(d, set.Compression), Mode: 0o644, Addressed: true})
 			}
 		}
 	}
