@@ -30,6 +30,10 @@ func Inputs(req Request) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Refused before any file is read for its signature.
+	if _, err := confinePlan(plan, req); err != nil {
+		return nil, err
+	}
 	return PlanInputs(plan, req), nil
 }
 
