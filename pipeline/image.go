@@ -21,6 +21,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -232,9 +233,13 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
+	root, err := confine.Root(c.WorkDir, c.ProjectRoot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image: %w", err)
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
 		ManifestPath: c.MergedManifestPath(), Manifest: m,
 		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
 		Images: buildctx.ImageFiles(set, store, withLayers),

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
@@ -145,31 +146,49 @@ func Fingerprint(entries []Entry, recorded map[string]fresh.FileRecord) (string,
 }
 
 // Tree lists a directory's files and sub-directories as entries under prefix, keeping their
-// permission bits, owned by uid:gid. Symlinks to regular files are followed.
-func Tree(dir, prefix string, uid, gid int) ([]Entry, error) {
+// permission bits, owned by uid:gid. The directory and every symbolic link under it are followed
+// — a linked directory is bundled with its content — and must resolve inside root, or the listing
+// is refused naming the link and the root; a dangling link or a loop is refused too. Nothing is
+// ever left out silently.
+func Tree(dir, root, prefix string, uid, gid int) ([]Entry, error) {
 	entries := []Entry{{Name: prefix, Dir: true, Mode: 0o755, UID: uid, GID: gid}}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	open := map[string]bool{} // directories being listed, to refuse a loop
+	var walk func(p, name string) error
+	walk = func(p, name string) error {
+		real, err := confine.Path(root, "config file", p)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		name := path.Join(prefix, filepath.ToSlash(rel))
-		info, err := os.Stat(p) // follows symlinks
+		info, err := os.Stat(real)
 		if err != nil {
 			return err
 		}
 		switch {
-		case info.IsDir():
-			entries = append(entries, Entry{Name: name, Dir: true, Mode: info.Mode().Perm(), UID: uid, GID: gid})
 		case info.Mode().IsRegular():
-			entries = append(entries, Entry{Name: name, Src: p, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+			entries = append(entries, Entry{Name: name, Src: real, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+			return nil
+		case !info.IsDir():
+			return nil // sockets, pipes and devices have no place in an image
+		case open[real]:
+			return fmt.Errorf("%s leads back into %s (a loop): remove the link", p, real)
+		}
+		if name != prefix {
+			entries = append(entries, Entry{Name: name, Dir: true, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+		}
+		open[real] = true
+		defer delete(open, real)
+		children, err := os.ReadDir(real)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if err := walk(filepath.Join(p, c.Name()), path.Join(name, c.Name())); err != nil {
+				return err
+			}
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := walk(dir, prefix); err != nil {
 		return nil, fmt.Errorf("list %s for the build context: %w", dir, err)
 	}
 	return entries, nil

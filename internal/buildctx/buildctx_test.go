@@ -45,7 +45,8 @@ func TestImagesList(t *testing.T) {
 
 func TestPlanLayout(t *testing.T) {
 	is := is.New(t)
-	dir := t.TempDir()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	is.NoErr(err)
 	write := func(rel, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, rel)
 		is.NoErr(os.MkdirAll(filepath.Dir(p), 0o755))
@@ -59,12 +60,12 @@ func TestPlanLayout(t *testing.T) {
 	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
 	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
-	write("certs/server.key", "key", 0o600)
+	write("certs/server.key", testKey, 0o600)
 	write("certs/sub/extra.crt", "extra", 0o644)
 
 	entries, err := Plan(Bundle{
 		Dockerfile: []byte("FROM x\n"), Entrypoint: []byte("#!/bin/sh\n"),
-		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), DotEnv: []byte("A=1\n"),
+		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), Root: dir, DotEnv: []byte("A=1\n"),
 		ManifestPath: man, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
 		CertDir: filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,

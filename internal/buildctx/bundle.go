@@ -3,12 +3,13 @@ package buildctx
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
@@ -27,10 +28,15 @@ type Bundle struct {
 	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
 	// image another way (the layers image the Dockerfile builds FROM).
 	Images []Entry
+
+	// Root is the project root (internal/confine): CONFIG_DIR and what its links point to must
+	// lie inside it.
+	Root string
 }
 
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
-// directories but reads no file contents.
+// directories and reads the certificate and config files only to find private keys, which get
+// mode 0600 whatever their name.
 func Plan(b Bundle) ([]Entry, error) {
 	if len(b.Images) == 0 || b.ManifestPath == "" || b.ComposeFile == "" {
 		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
@@ -55,7 +61,7 @@ func Plan(b Bundle) ([]Entry, error) {
 		entries = append(entries, e)
 	}
 	if b.ConfigDir != "" {
-		tree, err := Tree(b.ConfigDir, "app/config", 0, 0)
+		tree, err := Tree(b.ConfigDir, b.Root, "app/config", 0, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -71,14 +77,42 @@ func Plan(b Bundle) ([]Entry, error) {
 			dirs[d] = true
 			entries = append(entries, Entry{Name: d, Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
 		}
-		mode := 0o644
-		if strings.HasSuffix(rel, ".key") {
-			mode = 0o600
-		}
-		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: fs.FileMode(mode), UID: b.RunUID, GID: b.RunGID})
+		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: 0o644, UID: b.RunUID, GID: b.RunGID})
+	}
+	if err := protectKeys(entries); err != nil {
+		return nil, err
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// maxKeyFile is the largest file searched for a private key; keys and certificate bundles are
+// kilobytes, so a larger config file (data, a model) is left as it is.
+const maxKeyFile = 16 << 20
+
+// protectKeys gives every certificate or config file holding a private key (found by content,
+// whatever its name: *.pem, *.key, a DER file) mode 0600, readable only by its owner.
+func protectKeys(entries []Entry) error {
+	for i, e := range entries {
+		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, "app/config/")) {
+			continue
+		}
+		info, err := os.Stat(e.Src)
+		if err != nil {
+			return fmt.Errorf("bundle context %s: %w", e.Name, err)
+		}
+		if info.Size() > maxKeyFile {
+			continue
+		}
+		data, err := os.ReadFile(e.Src)
+		if err != nil {
+			return fmt.Errorf("bundle context %s: %w", e.Name, err)
+		}
+		if certs.HoldsPrivateKey(data) {
+			entries[i].Mode = 0o600
+		}
+	}
+	return nil
 }
 
 // ImagesList is app/bundle/images.txt: "<image ID> <name>" per manifest image, so the POSIX sh
