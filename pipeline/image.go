@@ -20,6 +20,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -237,12 +238,16 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, fmt.Errorf("image: %w", err)
 	}
+	stack, err := b.carryStack(root)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
 		ManifestPath: c.MergedManifestPath(), Manifest: m,
 		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: buildctx.ImageFiles(set, store, withLayers),
+		Images: buildctx.ImageFiles(set, store, withLayers), Stack: stack,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -255,6 +260,28 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// carryStack plans the copies of the host files the compose file reads at run time (bind
+// mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
+func (b *Bundler) carryStack(root string) (buildctx.Carried, error) {
+	c := b.Config
+	data, err := os.ReadFile(c.ComposeFile)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+	}
+	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), c.Vars)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath})
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	for _, w := range stack.Warnings {
+		b.logf("image: warning: %s", w)
+	}
+	return stack, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage

@@ -32,6 +32,9 @@ type Bundle struct {
 	// Root is the project root (internal/confine): CONFIG_DIR and what its links point to must
 	// lie inside it.
 	Root string
+	// Stack is how the compose file's host references are carried (Carry); its rewritten
+	// compose file, when there is one, replaces ComposeFile's content.
+	Stack Carried
 }
 
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
@@ -45,7 +48,7 @@ func Plan(b Bundle) ([]Entry, error) {
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
 		{Name: "entrypoint.sh", Data: b.Entrypoint, Mode: 0o755},
 		{Name: "app", Dir: true, Mode: 0o755},
-		{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644},
+		composeEntry(b),
 		// The .env holds the stack's secrets: readable by root only inside the bundle.
 		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
@@ -60,6 +63,7 @@ func Plan(b Bundle) ([]Entry, error) {
 		}
 		entries = append(entries, e)
 	}
+	entries = append(entries, b.Stack.Entries...)
 	if b.ConfigDir != "" {
 		tree, err := Tree(b.ConfigDir, b.Root, "app/config", 0, 0)
 		if err != nil {
@@ -86,6 +90,14 @@ func Plan(b Bundle) ([]Entry, error) {
 	return entries, nil
 }
 
+// composeEntry is app/compose.yml: the project's file, or its rewrite pointing at carried files.
+func composeEntry(b Bundle) Entry {
+	if b.Stack.Compose != nil {
+		return Entry{Name: "app/compose.yml", Data: b.Stack.Compose, Mode: 0o644}
+	}
+	return Entry{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644}
+}
+
 // maxKeyFile is the largest file searched for a private key; keys and certificate bundles are
 // kilobytes, so a larger config file (data, a model) is left as it is.
 const maxKeyFile = 16 << 20
@@ -94,7 +106,7 @@ const maxKeyFile = 16 << 20
 // whatever its name: *.pem, *.key, a DER file) mode 0600, readable only by its owner.
 func protectKeys(entries []Entry) error {
 	for i, e := range entries {
-		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, "app/config/")) {
+		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, "app/config/") || strings.HasPrefix(e.Name, filesDir+"/")) {
 			continue
 		}
 		info, err := os.Stat(e.Src)

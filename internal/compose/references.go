@@ -150,7 +150,7 @@ func (f *finder) envFiles(service string, n *yaml.Node) error {
 	if n == nil {
 		return nil
 	}
-	where := "service " + service + " env_file"
+	where := "service " + service
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content

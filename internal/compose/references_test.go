@@ -55,9 +55,9 @@ func TestReferences(t *testing.T) {
 		{RefBind, "service api volumes", "./data", "/p/stack/data", false, false},
 		{RefBind, "service api volumes", "/var/lib/x", "/var/lib/x", true, false},
 		{RefBind, "service api volumes", "./conf", "/p/stack/conf", false, false},
-		{RefEnvFile, "service api env_file", "./extra.env", "/p/stack/extra.env", false, false},
-		{RefEnvFile, "service worker env_file", "common.env", "/p/stack/common.env", false, false},
-		{RefEnvFile, "service worker env_file", "./optional.env", "/p/stack/optional.env", false, true},
+		{RefEnvFile, "service api", "./extra.env", "/p/stack/extra.env", false, false},
+		{RefEnvFile, "service worker", "common.env", "/p/stack/common.env", false, false},
+		{RefEnvFile, "service worker", "./optional.env", "/p/stack/optional.env", false, true},
 		{RefSecret, "secrets.db", "./secrets/db.txt", "/p/stack/secrets/db.txt", false, false},
 		{RefConfig, "configs.nginx", "../shared/nginx.conf", "/p/shared/nginx.conf", false, false},
 	})
