@@ -35,6 +35,7 @@ func TestPipelineCarriesWhatTheStackReads(t *testing.T) {
       - ./data:/data
       - /var/lib/guard-host:/host
       - ./config/app.conf:/etc/app.conf:ro
+      - ${CERT_DIR:?set CERT_DIR}:/certs:ro
 `)
 	write("extra.env", "TOKEN=guard\n")
 	write("data/seed.sql", "insert\n")
@@ -53,10 +54,11 @@ func TestPipelineCarriesWhatTheStackReads(t *testing.T) {
 	b.Log = &log
 	is.NoErr(runAll(t, ctx, b))
 	is.True(strings.Contains(log.String(), "/var/lib/guard-host is a host path outside the project")) // warned
+	is.True(!strings.Contains(log.String(), "/root/.esb/certs is a host path"))                       // the bundle's own certificates
 
 	files := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs")
 	compose := files["/app/compose.yml"].Content
-	for _, want := range []string{"env_file: /app/files/extra.env", "/app/files/data:/data", "/var/lib/guard-host:/host", "/app/config/app.conf:/etc/app.conf:ro"} {
+	for _, want := range []string{"${CERT_DIR:?set CERT_DIR}:/certs:ro", "env_file: /app/files/extra.env", "/app/files/data:/data", "/var/lib/guard-host:/host", "/app/config/app.conf:/etc/app.conf:ro"} {
 		is.True(strings.Contains(compose, want)) // the compose file points at the copies
 	}
 	is.Equal(files["/app/files/extra.env"].Content, "TOKEN=guard\n")

@@ -238,7 +238,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, fmt.Errorf("image: %w", err)
 	}
-	stack, err := b.carryStack(root)
+	stack, err := b.carryStack(root, dotEnv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,17 +264,22 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 
 // carryStack plans the copies of the host files the compose file reads at run time (bind
 // mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
-func (b *Bundler) carryStack(root string) (buildctx.Carried, error) {
+// Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
+func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
 	c := b.Config
+	vars, err := config.ParseEnv(string(dotEnv))
+	if err != nil {
+		vars = nil // unresolvable references are then listed as warnings
+	}
 	data, err := os.ReadFile(c.ComposeFile)
 	if err != nil {
 		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
 	}
-	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), c.Vars)
+	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
 	if err != nil {
 		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}
-	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath})
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
 	if err != nil {
 		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}

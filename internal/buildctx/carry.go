@@ -24,6 +24,9 @@ type Stack struct {
 	Root      string // the project root, resolved (confine.Root)
 	ConfigDir string // CONFIG_DIR, bundled as /app/config; "" when none
 	DotEnv    string // the project's .env, bundled as /app/.env
+	// CertTarget is where the bundle puts CERT_DIR (/root/.<brand>/certs): a mount of it is
+	// the bundle's own, not a host path.
+	CertTarget string
 }
 
 // Carried is how the bundle carries the host files a compose file reads at run time.
@@ -50,8 +53,14 @@ func Carry(doc *compose.Document, s Stack) (Carried, error) {
 	dirs := map[string]bool{}
 	configDir := resolved(s.ConfigDir)
 	dotEnv := resolved(s.DotEnv)
+	for _, u := range doc.Unresolved {
+		c.Warnings = append(c.Warnings, u+": left as it is for the container's environment at boot")
+	}
 	for i, r := range doc.Refs {
 		what := r.Where + " " + r.Kind
+		if r.Absolute && s.CertTarget != "" && confine.Inside(r.Path, s.CertTarget) {
+			continue // the certificates the bundle carries
+		}
 		if r.Absolute && !inProject(r.Path, s.Root) {
 			if r.Kind == compose.RefBind {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s is a host path outside the project %s, so the bundle does not carry it: in the bundle it mounts %s of the DinD container, an empty directory unless the container is given one (docker run -v HOST:%s)", r.Where, r.Value, s.Root, r.Value, r.Value))

@@ -41,10 +41,14 @@ type Ref struct {
 type Document struct {
 	root yaml.Node
 	Refs []Ref // in file order
+	// Unresolved lists references whose variables cannot be resolved from vars (a required
+	// variable only the container's environment may give at boot): left as they are.
+	Unresolved []string
 }
 
 // References parses compose file text (dir is its absolute directory) and lists its host
-// references. Named volumes, anonymous volumes and other mount types are not host references.
+// references, interpolated with vars — the variables the bundle's compose sees at boot (its .env).
+// Named volumes, anonymous volumes and other mount types are not host references.
 func References(data []byte, dir string, vars map[string]string) (doc *Document, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -92,7 +96,8 @@ type finder struct {
 func (f *finder) add(r Ref, raw string) error {
 	v, err := f.in.run(raw)
 	if err != nil {
-		return fmt.Errorf("%s %s %q: %w", r.Where, r.Kind, raw, err)
+		f.doc.Unresolved = append(f.doc.Unresolved, fmt.Sprintf("%s %s %q: %v", r.Where, r.Kind, raw, err))
+		return nil
 	}
 	r.Value = v
 	switch {
@@ -117,7 +122,8 @@ func (f *finder) volumes(service string, n *yaml.Node) error {
 		case yaml.ScalarNode:
 			v, err := f.in.run(item.Value)
 			if err != nil {
-				return fmt.Errorf("%s %q: %w", where, item.Value, err)
+				f.doc.Unresolved = append(f.doc.Unresolved, fmt.Sprintf("%s %q: %v", where, item.Value, err))
+				continue
 			}
 			src, rest, ok := strings.Cut(v, ":")
 			if !ok || !hostPath(src) {

@@ -99,6 +99,23 @@ func TestRewrite(t *testing.T) {
 	is.Equal(back.Configs["nginx"]["file"], "/app/files/shared/nginx.conf")
 }
 
+// TestReferencesUnresolved: a required variable the bundle's .env does not set is left for the
+// container's environment at boot, and said.
+func TestReferencesUnresolved(t *testing.T) {
+	is := is.New(t)
+	text := "services:\n  a:\n    image: a\n    volumes: ['${CERT_DIR:?set CERT_DIR}:/certs:ro']\n    env_file: ${ENV_FILE:?x}\n"
+	doc, err := References([]byte(text), "/p", nil)
+	is.NoErr(err)
+	is.Equal(len(doc.Refs), 0)
+	is.Equal(len(doc.Unresolved), 2)
+	is.True(strings.Contains(doc.Unresolved[0], "set CERT_DIR"))
+	doc, err = References([]byte(text), "/p", map[string]string{"CERT_DIR": "/root/.esb/certs", "ENV_FILE": "x.env"})
+	is.NoErr(err)
+	is.Equal(doc.Refs[0].Path, "/root/.esb/certs")
+	is.True(doc.Refs[0].Absolute)
+	is.Equal(doc.Refs[1].Path, "/p/x.env")
+}
+
 func TestReferencesNone(t *testing.T) {
 	is := is.New(t)
 	doc, err := References([]byte("services:\n  a:\n    image: a\n    volumes: [data:/data]\nvolumes:\n  data: {}\n"), "/p", nil)
