@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/producer/embedded"
@@ -20,4 +22,21 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	}
 	_, err = embedded.Run(ctx, api, req, b.progress())
 	return err
+}
+
+// printFunctionPlans shows, in a dry run, what the embedded producer would build for each
+// function of t (image, base, code, layers) and its warnings; a template that cannot be
+// planned says why.
+func printFunctionPlans(w io.Writer, c config.Config, t config.Template) {
+	req, err := embedded.FromConfig(c, t.Path, t.OutputRoot)
+	if err != nil {
+		fmt.Fprintf(w, "              would FAIL: %v\n", err)
+		return
+	}
+	tpl, plan, err := embedded.PlanRequest(req)
+	if err != nil {
+		fmt.Fprintf(w, "              would FAIL: %v\n", err)
+		return
+	}
+	embedded.WriteFunctionPlans(w, tpl, plan, "              ")
 }

@@ -29,6 +29,10 @@ func writeContext(w io.Writer, b ImageBuild) error {
 		if err := cw.text(b.Dockerfile, b.DockerfileText); err != nil {
 			return err
 		}
+	} else if b.DockerfileAppend != "" {
+		if err := cw.appendDockerfile(b); err != nil {
+			return err
+		}
 	}
 	for _, e := range b.Context {
 		var err error
@@ -54,6 +58,34 @@ func writeContext(w io.Writer, b ImageBuild) error {
 type contextWriter struct {
 	tw   *tar.Writer
 	dirs map[string]bool // directories already in the tar
+	// replaced is a context path already written with new content (the user's Dockerfile with
+	// DockerfileAppend), which the directory walk must not write again.
+	replaced string
+}
+
+// appendDockerfile writes the user's Dockerfile (in the context's root directory) followed by
+// b.DockerfileAppend: the image then carries what Lambda applies over it.
+func (cw *contextWriter) appendDockerfile(b ImageBuild) error {
+	var root string
+	for _, e := range b.Context {
+		if e.Kind == EntryDir && e.Target == "" {
+			root = e.Source
+		}
+	}
+	if root == "" {
+		return fmt.Errorf("build %s: no context directory holds Dockerfile %s", b.Name, b.Dockerfile)
+	}
+	src := filepath.Join(root, filepath.FromSlash(b.Dockerfile))
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read Dockerfile of %s %s: %w", b.Kind, b.For, err)
+	}
+	text := string(data)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	cw.replaced = path.Clean(b.Dockerfile)
+	return cw.text(cw.replaced, text+b.DockerfileAppend)
 }
 
 // mkdirs writes headers for name's parent directories not yet written, so every path in the
@@ -176,6 +208,9 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if e.Target == "" && rel == cw.replaced && !d.IsDir() {
+			return nil
+		}
 		if pm != nil {
 			skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
 			if err != nil {
