@@ -31,6 +31,7 @@ func inputsProject(t *testing.T, old time.Time) (dir string, cfg config.Config) 
 		"svc/server.go":          "package main\n",
 		"docker-compose.yml":     "services:\n  api:\n    build: ./svc\n",
 		"unrelated/notes.txt":    "not an input\n",
+		"shared/env.json":        "{\"Parameters\": {}}\n",
 		"tmpl/.esb/default/x":    "",
 		"build/state/other.json": "{}",
 	}
@@ -46,7 +47,7 @@ func inputsProject(t *testing.T, old time.Time) (dir string, cfg config.Config) 
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Load([]string{"TEMPLATE=tmpl/template.yaml"}, dir)
+	cfg, err := config.Load([]string{"TEMPLATE=tmpl/template.yaml", "ENV_VARS_FILE=shared/env.json"}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +96,7 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 		{"compose build context outside the template dir", "svc/server.go", false, "svc/server.go changed after"},
 		{"compose build context, cp -p", "svc/server.go", true, "svc/server.go changed since"},
 		{"the compose file", "docker-compose.yml", true, "docker-compose.yml changed since"},
+		{"ENV_VARS_FILE", "shared/env.json", true, "shared/env.json changed since"},
 		{"a file no plan reads", "unrelated/notes.txt", false, ""},
 		{"the producer's own output", "tmpl/.esb/default/x", false, ""},
 	}

@@ -72,6 +72,9 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		default:
 			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
 		}
+		if err == nil && s.Args == nil {
+			printFunctionPlans(w, c, s.Template)
+		}
 	}
 	if d, _, err := b.manifestDecision(); err != nil {
 		p("  manifest  would merge: %v", err)

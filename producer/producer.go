@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // Step is the Deploy work for one template.
@@ -31,9 +33,14 @@ type Step struct {
 	StatePath string
 }
 
-// Plan lists the Deploy step of every template. It reads nothing.
+// Plan lists the Deploy step of every template. It reads only the files ENV_VARS_FILE and
+// LAYER_MAP name, whose contents are inputs too.
 func Plan(c config.Config) ([]Step, error) {
 	if err := c.RequireTemplates(); err != nil {
+		return nil, err
+	}
+	offline, err := offlineInputs(c)
+	if err != nil {
 		return nil, err
 	}
 	steps := make([]Step, 0, len(c.Templates))
@@ -51,11 +58,38 @@ func Plan(c config.Config) ([]Step, error) {
 				s.Inputs = append(s.Inputs, p)
 			}
 		}
+		s.Inputs = append(s.Inputs, offline...)
 		s.Exclude = []string{t.OutputRoot, filepath.Join(t.Dir, "."+c.Brand.Slug), c.BuildDir, filepath.Join(t.Dir, ".git"), t.ManifestPath}
 		s.StatePath = filepath.Join(c.StateDir(), "deploy-"+t.Stem+".json")
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// offlineInputs are the embedded producer's inputs outside the template's directory: the
+// ENV_VARS_FILE, the LAYER_MAP file and the local layers it maps.
+func offlineInputs(c config.Config) ([]string, error) {
+	_, envFile, err := sam.LoadEnvVars(c.Vars[sam.EnvVarsFileVariable], c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	layers, layerFile, err := sam.LoadLayerMap(c.Vars[sam.LayerMapVariable], c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range []string{envFile, layerFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	for _, p := range layers {
+		if _, err := os.Stat(p); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Command is the external producer's command line for one template (the producer contract).

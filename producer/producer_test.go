@@ -191,3 +191,52 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	is.NoErr(Run(context.Background(), c, steps[0], writes, io.Discard, io.Discard))
 }
+
+// The embedded producer's inputs outside the template's directory count for freshness: the
+// ENV_VARS_FILE and the local layers LAYER_MAP names (and its file).
+func TestCheckOfflineInputs(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	const arn = "arn:aws:lambda:us-east-1:1:layer:x:3"
+	tests := []struct {
+		name    string
+		environ []string
+		changed string
+	}{
+		{"env vars file", []string{"ENV_VARS_FILE=../shared/env.json"}, "shared/env.json"},
+		{"mapped layer", []string{"LAYER_MAP=" + arn + "=../vendor/x"}, "vendor/x/python/mod.py"},
+		{"layer map file", []string{"LAYER_MAP=../shared/layers.txt"}, "shared/layers.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			root := t.TempDir()
+			dir := filepath.Join(root, "app")
+			touch(t, filepath.Join(dir, "template.yaml"), t0)
+			touch(t, filepath.Join(root, "shared/env.json"), t0)
+			is.NoErr(os.WriteFile(filepath.Join(root, "shared/env.json"), []byte(`{"Parameters": {"A": "b"}}`), 0o644))
+			is.NoErr(os.WriteFile(filepath.Join(root, "shared/layers.txt"), []byte(arn+"=../vendor/x\n"), 0o644))
+			touch(t, filepath.Join(root, "vendor/x/python/mod.py"), t0)
+			for _, p := range []string{"shared/env.json", "shared/layers.txt"} {
+				is.NoErr(os.Chtimes(filepath.Join(root, p), t0, t0))
+			}
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			steps, err := Plan(load(t, dir, append(tt.environ, "TEMPLATE=template.yaml")...))
+			is.NoErr(err)
+			inputs, err := Snapshot(steps[0]) // as the run that made the manifest records them
+			is.NoErr(err)
+			is.NoErr(RecordInputs(steps[0], inputs))
+			d, err := Check(steps[0], false)
+			is.NoErr(err)
+			is.True(d.Fresh) // nothing changed yet
+
+			later := t0.Add(2 * time.Minute)
+			is.NoErr(os.Chtimes(filepath.Join(root, tt.changed), later, later))
+			d, err = Check(steps[0], false)
+			is.NoErr(err)
+			is.True(!d.Fresh)
+			is.True(strings.Contains(d.Reason, filepath.Base(tt.changed))) // names what changed
+		})
+	}
+	_, err := Plan(load(t, t.TempDir(), "TEMPLATE=t.yaml", "ENV_VARS_FILE=missing.json"))
+	is.New(t).True(err != nil && strings.Contains(err.Error(), "ENV_VARS_FILE"))
+}

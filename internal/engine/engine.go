@@ -5,18 +5,29 @@ package engine
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/docker/docker/client"
 )
 
-// New returns a client configured from the environment (DOCKER_HOST, DOCKER_CERT_PATH, …) that
-// negotiates the API version, so it works with Engine 20.10 (API 1.41) and current engines alike.
-// Caller options come last and win.
+// New returns a client for the engine the docker CLI would use (DOCKER_HOST, then DOCKER_CONTEXT
+// or the CLI's current context; unix://, tcp:// with TLS, and ssh:// through the CLI's
+// connection helper) that negotiates the API version, so it works with Engine 20.10 (API 1.41)
+// and current engines alike. Caller options come last and win.
 func New(opts ...client.Opt) (*client.Client, error) {
-	all := append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, opts...)
-	c, err := client.NewClientWithOpts(all...)
+	ep, err := ResolveEndpoint(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("create Docker client (check DOCKER_HOST): %w", err)
+		return nil, err
+	}
+	hostOpts, err := ep.options()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]client.Opt{client.FromEnv}, hostOpts...)
+	all = append(all, client.WithAPIVersionNegotiation())
+	c, err := client.NewClientWithOpts(append(all, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("create Docker client for %s (check DOCKER_HOST or DOCKER_CONTEXT): %w", ep, err)
 	}
 	return c, nil
 }

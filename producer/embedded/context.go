@@ -34,6 +34,10 @@ func writeContext(w io.Writer, b ImageBuild, root string) error {
 		if err := cw.text(b.Dockerfile, b.DockerfileText); err != nil {
 			return err
 		}
+	} else if b.DockerfileAppend != "" {
+		if err := cw.appendDockerfile(b); err != nil {
+			return err
+		}
 	}
 	for _, e := range b.Context {
 		var err error
@@ -62,6 +66,37 @@ type contextWriter struct {
 	root string          // nothing outside it is read
 	// following holds the linked directories being copied, to refuse a link loop.
 	following map[string]bool
+	// replaced is a context path already written with new content (the user's Dockerfile with
+	// DockerfileAppend), which the directory walk must not write again.
+	replaced string
+}
+
+// appendDockerfile writes the user's Dockerfile (in the context's root directory) followed by
+// b.DockerfileAppend: the image then carries what Lambda applies over it.
+func (cw *contextWriter) appendDockerfile(b ImageBuild) error {
+	var root string
+	for _, e := range b.Context {
+		if e.Kind == EntryDir && e.Target == "" {
+			root = e.Source
+		}
+	}
+	if root == "" {
+		return fmt.Errorf("build %s: no context directory holds Dockerfile %s", b.Name, b.Dockerfile)
+	}
+	src, err := confine.Path(cw.root, b.Kind+" "+b.For+" Dockerfile", filepath.Join(root, filepath.FromSlash(b.Dockerfile)))
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read Dockerfile of %s %s: %w", b.Kind, b.For, err)
+	}
+	text := string(data)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	cw.replaced = path.Clean(b.Dockerfile)
+	return cw.text(cw.replaced, text+b.DockerfileAppend)
 }
 
 // mkdirs writes headers for name's parent directories not yet written, so every path in the
@@ -97,13 +132,18 @@ func (cw *contextWriter) text(name, content string) error {
 	return err
 }
 
-// file adds the file (or symbolic link) at src as name.
+// file adds the file at src as name; a link is followed, inside the root, so the image holds the
+// file rather than a link that would dangle there.
 func (cw *contextWriter) file(src, name string) error {
-	fi, err := os.Lstat(src)
+	real, err := confine.Path(cw.root, "file", src)
 	if err != nil {
 		return fmt.Errorf("add %s to the build context: %w", src, err)
 	}
-	return cw.fileInfo(src, name, fi)
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", src, err)
+	}
+	return cw.fileInfo(real, name, fi)
 }
 
 func (cw *contextWriter) fileInfo(src, name string, fi fs.FileInfo) error {
@@ -200,6 +240,9 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if e.Target == "" && rel == cw.replaced && !d.IsDir() {
+			return nil
+		}
 		if pm != nil {
 			skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
 			if err != nil {

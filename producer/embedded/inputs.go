@@ -1,11 +1,6 @@
 package embedded
 
-import (
-	"sort"
-
-	"github.com/dindbundler/dindbundler/internal/compose"
-	"github.com/dindbundler/dindbundler/producer/sam"
-)
+import "sort"
 
 // Inputs lists the files and directories a run for req reads, from its plan: the template, the
 // compose file and every build context source (CodeUri, layer ContentUri, DockerContext with its
@@ -16,17 +11,7 @@ func Inputs(req Request) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
-	if err != nil {
-		return nil, err
-	}
-	var c *compose.File
-	if req.ComposeFile != "" {
-		if c, err = compose.ParseFile(req.ComposeFile, req.Vars); err != nil {
-			return nil, err
-		}
-	}
-	plan, err := Plan(t, c, req)
+	_, plan, err := PlanRequest(req)
 	if err != nil {
 		return nil, err
 	}

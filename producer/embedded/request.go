@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // ModeDocker is the only deploy mode the embedded producer implements: images in the local engine.
@@ -33,6 +35,10 @@ type Request struct {
 	ImageTag    string // default "latest"
 
 	ParameterOverrides map[string]string // win over the template's Parameter defaults
+	// EnvVars override declared environment variables, as `sam local --env-vars` does
+	// (ENV_VARS_FILE); LayerMap maps published layer ARNs to local content (LAYER_MAP).
+	EnvVars  map[string]map[string]string
+	LayerMap map[string]string
 	// Vars are the variables of the stack (.env overlaid by the environment): compose
 	// interpolation and RUNTIME_BASE_<RUNTIME> overrides.
 	Vars map[string]string
@@ -114,4 +120,9 @@ func (r Request) WithDefaults() (Request, error) {
 		r.ImageTag = "latest"
 	}
 	return r, nil
+}
+
+// samOptions are the parse options of the request's template.
+func (r Request) samOptions() sam.Options {
+	return sam.Options{ParameterOverrides: r.ParameterOverrides, EnvVars: r.EnvVars, LayerMap: r.LayerMap}
 }

@@ -36,7 +36,7 @@ func Run(ctx context.Context, api client.APIClient, req Request, progress io.Wri
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
-	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
+	t, err := sam.ParseFile(req.Template, req.samOptions())
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
