@@ -18,7 +18,9 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -50,7 +52,11 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fingerprint, err := buildctx.Fingerprint(entries)
+	state, err := fresh.ReadState(b.statePath("image"))
+	if err != nil {
+		return err
+	}
+	fingerprint, inputs, err := buildctx.Fingerprint(entries, state.Inputs)
 	if err != nil {
 		return err
 	}
@@ -59,10 +65,6 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
-	state, err := fresh.ReadState(b.statePath("image"))
-	if err != nil {
-		return err
-	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
@@ -97,7 +99,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {
@@ -144,12 +146,20 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
+	root, err := confine.Root(c.WorkDir, c.ProjectRoot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image: %w", err)
+	}
+	stack, err := b.carryStack(root, dotEnv)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
 		ManifestPath: c.MergedManifestPath(), Manifest: m,
 		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: bundleimage.ContextEntries(set, store, withLayers),
+		Images: bundleimage.ContextEntries(set, store, withLayers), Stack: stack,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -162,6 +172,33 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// carryStack plans the copies of the host files the compose file reads at run time (bind
+// mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
+// Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
+func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
+	c := b.Config
+	vars, err := config.ParseEnv(string(dotEnv))
+	if err != nil {
+		vars = nil // unresolvable references are then listed as warnings
+	}
+	data, err := os.ReadFile(c.ComposeFile)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+	}
+	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	for _, w := range stack.Warnings {
+		b.logf("image: warning: %s", w)
+	}
+	return stack, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage

@@ -55,7 +55,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	} else {
 		p("  certs     would check %s: passes now", c.CertDir)
 	}
-	steps, err := producer.Plan(c)
+	steps, err := b.deploySteps()
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
 		return nil

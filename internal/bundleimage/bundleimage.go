@@ -40,7 +40,7 @@ func ContextEntries(set layerstore.Set, store *layerstore.Store, withLayers bool
 	for _, img := range set.Images {
 		if name := layerstore.ConfigFile(img.Config); !seen[name] {
 			seen[name] = true
-			entries = append(entries, buildctx.Entry{Name: path.Join(Dir, name), Src: store.ConfigPath(img.Config), Mode: 0o644})
+			entries = append(entries, buildctx.Entry{Name: path.Join(Dir, name), Src: store.ConfigPath(img.Config), Mode: 0o644, Addressed: true})
 		}
 		if !withLayers {
 			continue
@@ -48,7 +48,7 @@ func ContextEntries(set layerstore.Set, store *layerstore.Store, withLayers bool
 		for _, d := range img.DiffIDs {
 			if name := layerstore.LayerFile(d, set.Compression); !seen[name] {
 				seen[name] = true
-				entries = append(entries, buildctx.Entry{Name: path.Join(Dir, name), Src: store.LayerPath(d, set.Compression), Mode: 0o644})
+				entries = append(entries, buildctx.Entry{Name: path.Join(Dir, name), Src: store.LayerPath(d, set.Compression), Mode: 0o644, Addressed: true})
 			}
 		}
 	}

@@ -30,7 +30,7 @@ func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
 	}
 	return Request{
 		Template: template, Env: c.Env, Mode: ModeDocker, OutputRoot: outputRoot,
-		ProjectRoot: c.WorkDir, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
+		ProjectRoot: c.WorkDir, Root: c.ProjectRoot, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,

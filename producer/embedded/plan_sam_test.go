@@ -76,7 +76,7 @@ func TestWriteContextAppendsToTheUsersDockerfile(t *testing.T) {
 		Context:          []ContextEntry{{Kind: EntryDir, Source: dir, DockerIgnore: true}},
 	}
 	var buf bytes.Buffer
-	is.NoErr(writeContext(&buf, b))
+	is.NoErr(writeContext(&buf, b, ""))
 	files, _ := readTar(t, buf.Bytes()) // readTar fails on a path written twice
 	is.Equal(files["docker/Dockerfile.lambda"], "FROM scratch\nCMD [\"app.default\"]\nCMD [\"app.orders\"]\n")
 	is.Equal(files["app.py"], "x = 1\n")

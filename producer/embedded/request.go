@@ -26,6 +26,8 @@ type Request struct {
 	Mode        string // --mode; "" means ModeDocker
 	OutputRoot  string // --output; default <template dir>/.<Brand>
 	ProjectRoot string // the working directory: template paths are relative to it outside git
+	// Root bounds what the producer reads (PROJECT_ROOT); "" finds it per file (internal/confine).
+	Root        string
 	ComposeFile string // "" when the stack has no compose file
 	Brand       string // slug such as "esb": image labels com.<brand>.*, default output root
 	Project     string // compose project name; default <brand>-<env>

@@ -57,6 +57,10 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
+	roots, err := confinePlan(plan, req)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(progress, "warning: %s\n", w)
 	}
@@ -76,7 +80,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 	for _, b := range plan.Images {
 		start := time.Now()
-		id, err := buildImage(ctx, api, b, progress)
+		id, err := buildImage(ctx, api, b, roots[b.Name], progress)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
@@ -173,12 +177,12 @@ func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress
 // errBuildDone stops a context writer the engine no longer reads from.
 var errBuildDone = errors.New("build finished")
 
-// buildImage builds b with its context streamed straight from the sources.
-func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progress io.Writer) (string, error) {
+// buildImage builds b with its context streamed straight from the sources, none outside root.
+func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root string, progress io.Writer) (string, error) {
 	pr, pw := io.Pipe()
 	written := make(chan error, 1)
 	go func() {
-		err := writeContext(pw, b)
+		err := writeContext(pw, b, root)
 		pw.CloseWithError(err) // nil: the engine reads EOF
 		written <- err
 	}()
