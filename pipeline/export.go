@@ -36,7 +36,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 		return err
 	}
 	tag := b.Config.BundleTag
-	id, layers, err := engine.ImageLayers(ctx, api, tag)
+	id, layers, err := imageLayers(ctx, api, tag)
 	if err != nil {
 		return fmt.Errorf("export: %w; build it first (go run magefile.go image) or set BUNDLE_TAG", err)
 	}
@@ -113,7 +113,7 @@ func exportReference(ctx context.Context, api client.ImageAPIClient, against str
 		}
 		return bundlefile.Ref{Bundle: m.Bundle, Image: m.Image, Layers: m.Layers}, nil
 	}
-	id, layers, err := engine.ImageLayers(ctx, api, against)
+	id, layers, err := imageLayers(ctx, api, against)
 	if err != nil {
 		return bundlefile.Ref{}, fmt.Errorf("EXPORT_AGAINST=%s is neither a file nor an image in the engine: %w", against, err)
 	}
@@ -132,6 +132,18 @@ func (b *Bundler) publishedPorts() []string {
 		b.logf("export: the run line names no ports: %v", err)
 	}
 	return ports
+}
+
+// imageLayers is an image's ID and diffIDs (bottom first); a missing image is an error naming it.
+func imageLayers(ctx context.Context, api client.ImageAPIClient, ref string) (string, []string, error) {
+	info, found, err := engine.Inspect(ctx, api, ref)
+	if err != nil {
+		return "", nil, err
+	}
+	if !found {
+		return "", nil, fmt.Errorf("image %s is not in the engine", ref)
+	}
+	return info.ID, info.RootFS.Layers, nil
 }
 
 func exists(path string) bool {

@@ -21,7 +21,6 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
-	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/inspect"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -86,7 +85,7 @@ func TestExportAndLoadSh(t *testing.T) {
 	tag := b.Config.BundleTag
 	enginetest.Cleanup(t, api, tag)
 	is.NoErr(runAll(t, ctx, b))
-	v1, _, err := engine.ImageLayers(ctx, api, tag)
+	v1, _, err := imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	checkSummary(t, b, true)
 	// Again in CI mode: every stage skips, each says so in one stable line.
@@ -155,7 +154,7 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), later, later))
 	b2 := p.bundler(t, api, "FAKE_MANIFEST="+string(data), "EXPORT_AGAINST="+v1File)
 	is.NoErr(runAll(t, ctx, b2))
-	v2, _, err := engine.ImageLayers(ctx, api, tag)
+	v2, _, err := imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.True(v2 != v1)
 
@@ -203,7 +202,7 @@ func TestExportAndLoadSh(t *testing.T) {
 	out, err := loadSh(t, b.Config.BuildDir, diff)
 	is.NoErr(err)
 	is.True(strings.Contains(out, "docker run -d --privileged")) // the run line
-	id, _, err := engine.ImageLayers(ctx, api, tag)
+	id, _, err := imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v2) // the very bundle, loaded back
 
@@ -227,7 +226,7 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(out, "is a differential export"))
 	is.True(strings.Contains(out, v1))
-	_, _, err = engine.ImageLayers(ctx, api, tag)
+	_, _, err = imageLayers(ctx, api, tag)
 	is.True(err != nil) // nothing loaded
 
 	// The full file loads on such a target (zstd through the zstd binary on this Engine 20.10),
@@ -235,19 +234,19 @@ func TestExportAndLoadSh(t *testing.T) {
 	out, err = loadSh(t, b.Config.BuildDir, v1Zstd)
 	is.NoErr(err)
 	is.True(strings.Contains(out, "Loaded image: "+tag))
-	id, _, err = engine.ImageLayers(ctx, api, tag)
+	id, _, err = imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v1)
 	removeBundle(t, api, v1)
 	_, err = loadSh(t, b.Config.BuildDir, v1File)
 	is.NoErr(err)
-	id, _, err = engine.ImageLayers(ctx, api, tag)
+	id, _, err = imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v1)
 	enginetest.Cleanup(t, api, v1, v2)
 	_, err = loadSh(t, b.Config.BuildDir, diff)
 	is.NoErr(err)
-	id, _, err = engine.ImageLayers(ctx, api, tag)
+	id, _, err = imageLayers(ctx, api, tag)
 	is.NoErr(err)
 	is.Equal(id, v2)
 }

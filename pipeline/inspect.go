@@ -53,7 +53,7 @@ func (b *Bundler) inspectReport(ctx context.Context, source, variable string) (i
 		if derr != nil {
 			return inspect.Report{}, derr
 		}
-		if _, _, err := engine.ImageLayers(ctx, api, source); err != nil {
+		if _, _, err := imageLayers(ctx, api, source); err != nil {
 			return inspect.Report{}, fmt.Errorf("inspect: %w; build it (go run magefile.go image), or set %s to a tag or an exported file", err, variable)
 		}
 		err = engine.SaveEach(ctx, api, []string{source}, s.Entry)

@@ -125,8 +125,8 @@ func (b *Bundler) outputBytes(ctx context.Context, stage string) int64 {
 	switch stage {
 	case "image":
 		if b.Docker != nil {
-			n, _ := engine.ImageSize(ctx, b.Docker, b.Config.BundleTag)
-			return n
+			info, _, _ := engine.Inspect(ctx, b.Docker, b.Config.BundleTag)
+			return info.Size
 		}
 	case "manifest":
 		return sizeOf(b.Config.MergedManifestPath())
