@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -92,6 +93,23 @@ func (b *Bundler) Export(ctx context.Context) error {
 	b.logf("export:   or: %s", bundlefile.LoadLine(out, c))
 	if prevID != "" {
 		b.logf("export: the target must have %s (%s) already: load.sh refuses otherwise", meta.Requires.Bundle, prevID)
+	}
+	return nil
+}
+
+// PrintExportPlan is the export stage's line of a dry run: where the file would go and when it
+// would be skipped, without contacting Docker.
+func (b *Bundler) PrintExportPlan(w io.Writer) error {
+	e, err := b.Config.ExportSettings()
+	if err != nil {
+		fmt.Fprintf(w, "  export    would FAIL: %v\n", err)
+		return nil
+	}
+	c, _ := layerstore.ParseCompression(e.Compression)
+	fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, unless the bundle image ID and these settings match the last export (checked in the daemon)\n",
+		bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, ""), c, filepath.Join(b.Config.BuildDir, "load.sh"))
+	if e.Against != "" {
+		fmt.Fprintf(w, "  export    against %s: only the layers that bundle lacks, named <name>.from-<its ID>%s\n", e.Against, c.Ext())
 	}
 	return nil
 }

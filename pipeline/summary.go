@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,7 +90,13 @@ func RunStage(ctx context.Context, name string, stage Stage) error {
 		return err
 	}
 	if b.Config.DryRun {
-		return Run(ctx, stage)
+		if err := Run(ctx, stage); err != nil {
+			return err
+		}
+		if name == "export" {
+			return b.PrintExportPlan(os.Stdout)
+		}
+		return nil
 	}
 	return b.runStage(ctx, name, stage)
 }

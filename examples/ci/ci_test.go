@@ -83,6 +83,9 @@ func TestGitHubActionsWorkflowRuns(t *testing.T) {
 		}
 		is.True(strings.Contains(text, "dry run: nothing is built")) // the plan, not a build
 		is.True(strings.Contains(text, "bundle tag       my-stack-bundle:latest"))
+		if step.Name == "export" {
+			is.True(strings.Contains(text, "export    would write "+filepath.Join(workspace, "build", "my-stack-bundle-latest.tar.gz")+" (gzip)"))
+		}
 	}
 	is.Equal(targets, []string{"certs", "deploy", "manifest", "pull", "save", "image", "export", "inspect"})
 	is.True(cached) // the layer store is cached between runs
