@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"sort"
+
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 // Changes is what differs from a previous bundle (INSPECT_AGAINST).
@@ -81,12 +83,8 @@ func Compare(prev, cur Report) Changes {
 		}
 		return m
 	}
-	pc, cc := certs(prev), certs(cur)
-	for _, f := range unionKeys(pc, cc) {
-		if pc[f] != cc[f] {
-			c.CertsChanged = append(c.CertsChanged, f)
-		}
-	}
+	// The same rule as images recorded against current ones: differs, or missing on either side.
+	c.CertsChanged = append(c.CertsChanged, fresh.ChangedImages(certs(prev), certs(cur))...)
 
 	for d, sz := range cur.layers {
 		if _, ok := prev.layers[d]; !ok {
@@ -110,18 +108,4 @@ func setDiff(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func unionKeys(a, b map[string]string) []string {
-	keys := []string{}
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }
