@@ -88,11 +88,13 @@ func (b *Bundler) Export(ctx context.Context) error {
 	if err := atomicfile.Write(loader, dind.Load, 0o755); err != nil {
 		return err
 	}
-	b.logf("export: copy %s, %s and %s to the target, then there:", filepath.Base(out), filepath.Base(bundlefile.SumPath(out)), filepath.Base(loader))
-	b.logf("export:   sh load.sh %s    (checks the checksum, loads, prints the docker run line)", filepath.Base(out))
-	b.logf("export:   or: %s", bundlefile.LoadLine(out, c))
+	// The directions for the target machine carry their own prefix: the export's own lines say
+	// what it did (the summary reads them).
+	b.logf("target: copy %s, %s and %s to the target machine, then there:", filepath.Base(out), filepath.Base(bundlefile.SumPath(out)), filepath.Base(loader))
+	b.logf("target:   sh load.sh %s    (checks the checksum, loads, prints the docker run line)", filepath.Base(out))
+	b.logf("target:   or: %s", bundlefile.LoadLine(out, c))
 	if prevID != "" {
-		b.logf("export: the target must have %s (%s) already: load.sh refuses otherwise", meta.Requires.Bundle, prevID)
+		b.logf("target: it must have %s (%s) already: load.sh refuses otherwise", meta.Requires.Bundle, prevID)
 	}
 	return nil
 }

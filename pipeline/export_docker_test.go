@@ -116,10 +116,18 @@ func TestExportAndLoadSh(t *testing.T) {
 	checkInspect(t, p, b, tag, "")
 	checkInspect(t, p, b, full, v1)
 
-	// Nothing changed: skipped, the file untouched.
+	// Nothing changed: skipped, the file untouched; the summary says so.
 	mod := fileModTime(t, full)
-	is.NoErr(b.Export(ctx))
+	is.NoErr(b.runStage(ctx, "export", (*Bundler).Export))
 	is.Equal(fileModTime(t, full), mod)
+	data, err := os.ReadFile(b.SummaryPath())
+	is.NoErr(err)
+	var sum1 Summary
+	is.NoErr(json.Unmarshal(data, &sum1))
+	last := sum1.Stages[len(sum1.Stages)-1]
+	is.Equal(last.Stage, "export")
+	is.Equal(last.Ran, false)
+	is.Equal(last.Bytes, fileSize(t, full))
 
 	// Keep the first bundle under its own tag (the next build would remove it) and its file.
 	v1Tag := strings.Replace(tag, ":latest", ":v1", 1)
@@ -148,7 +156,7 @@ func TestExportAndLoadSh(t *testing.T) {
 	fn := p.manifest.Images[0].Name
 	newID := enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": randomText(t, 2<<20)})
 	p.manifest.Images[0].Digest = newID
-	data, err := json.Marshal(p.manifest)
+	data, err = json.Marshal(p.manifest)
 	is.NoErr(err)
 	later := time.Now().Add(2 * time.Second)
 	is.NoErr(os.Chtimes(filepath.Join(p.dir, "stack/src/app.py"), later, later))

@@ -160,6 +160,7 @@ func sizeOf(path string) int64 {
 // stageLog passes a stage's log through and keeps its first line and whether any line of the
 // stage's own says it did work rather than skip.
 type stageLog struct {
+	mu     sync.Mutex // stages may log from several goroutines (a producer's stdout and stderr)
 	prefix string
 	next   io.Writer
 	buf    bytes.Buffer
@@ -177,6 +178,8 @@ func (l *stageLog) Fd() uintptr {
 }
 
 func (l *stageLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf.Write(p)
 	for {
 		line, err := l.buf.ReadString('\n')
