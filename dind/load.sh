@@ -20,13 +20,14 @@ sum=$file.sha256
 [ -f "$sum" ] || die "$sum not found: copy it together with $file (mage export writes both)"
 command -v docker >/dev/null 2>&1 || die "the docker command is not installed here"
 
+case $file in
+*.zst) command -v zstd >/dev/null 2>&1 || die "$file is zstd-compressed and this machine has no zstd: install it (apt-get install zstd), or export with EXPORT_COMPRESSION=gzip" ;;
+esac
+
 decompress() {
     case $file in
     *.gz) gzip -dc -- "$file" ;;
-    *.zst)
-        command -v zstd >/dev/null 2>&1 || die "$file is zstd-compressed and this machine has no zstd: install it (apt-get install zstd), or export with EXPORT_COMPRESSION=gzip"
-        zstd -dc -- "$file"
-        ;;
+    *.zst) zstd -dc -- "$file" ;;
     *) cat -- "$file" ;;
     esac
 }

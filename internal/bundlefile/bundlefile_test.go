@@ -181,6 +181,9 @@ func TestWriteFailsAtomically(t *testing.T) {
 	left, _ := os.ReadDir(dir)
 	is.Equal(len(left), 0) // no partial file, and no old checksum that could vouch for one
 
+	_, err = Write(path, Meta{Bundle: "x:1", Layers: []string{"sha256:a"}, Omitted: 1}, layerstore.Gzip, nil)
+	is.True(err != nil) // a file carrying no layer is refused before anything is read
+
 	_, err = ReadMeta(filepath.Join(dir, "absent.tar.gz"))
 	is.True(err != nil)
 }

@@ -40,6 +40,9 @@ func SumPath(path string) string { return path + ".sha256" }
 // an interrupted export leaves neither a partial file nor a checksum that matches one.
 func Write(path string, m Meta, c layerstore.Compression, src Source) (Result, error) {
 	m.Format, m.Compression = Format, string(c)
+	if m.Omitted < 0 || m.Omitted >= len(m.Layers) {
+		return Result{}, fmt.Errorf("export %s: %d of %d layers to leave out: a file must carry at least one layer", path, m.Omitted, len(m.Layers))
+	}
 	header, err := Header(m)
 	if err != nil {
 		return Result{}, err
