@@ -64,11 +64,11 @@ func removeBundle(t *testing.T, api client.APIClient, id string) {
 		return
 	}
 	for _, tag := range info.RepoTags {
-		if _, err := api.ImageRemove(ctx, tag, image.RemoveOptions{Force: true}); err != nil {
+		if _, err := api.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
 			t.Fatalf("remove %s: %v", tag, err)
 		}
 	}
-	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
+	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
 		t.Fatalf("remove %s: %v", id, err)
 	}
 }
