@@ -126,6 +126,10 @@ func (b *Bundler) progress() io.Writer {
 	if b.Log == nil {
 		return io.Discard
 	}
+	if b.Config.Verbose {
+		// mage -v: every line builds print, not one line per build.
+		return engine.Verbose(b.Log)
+	}
 	return b.Log
 }
 
