@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/moby/term"
 )
 
 // Verbose marks a progress writer that wants every line a build prints (mage -v), instead of
@@ -56,8 +55,8 @@ type buildView struct {
 }
 
 func newBuildView(what string, progress io.Writer) *buildView {
-	_, terminal := term.GetFdInfo(progress)
-	return &buildView{what: what, terminal: terminal, now: time.Now}
+	_, isTerminal := terminal(progress)
+	return &buildView{what: what, terminal: isTerminal, now: time.Now}
 }
 
 // transform turns one engine message into what the renderer shows.

@@ -35,8 +35,19 @@ func renderAs(stream io.Reader, progress io.Writer, each func(jsonmessage.JSONMe
 	}
 	// Cursor movement only makes sense on a terminal; anything else (a log file, a buffer) gets
 	// plain lines without the progress bars.
-	fd, isTerminal := term.GetFdInfo(progress)
+	fd, isTerminal := terminal(progress)
 	return jsonmessage.DisplayJSONMessagesStream(&errorDetail{r: stream, each: each, transform: transform}, progress, fd, isTerminal, nil)
+}
+
+// terminal reports whether w is a terminal, also through wrappers that pass their file's Fd on
+// (a stage's log recorder, Verbose): term.GetFdInfo only recognises an *os.File itself.
+func terminal(w io.Writer) (uintptr, bool) {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return 0, false
+	}
+	fd := f.Fd()
+	return fd, term.IsTerminal(fd)
 }
 
 // errorDetail passes a message stream through unchanged, showing each message to each. It exists
