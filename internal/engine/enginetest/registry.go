@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -19,10 +21,25 @@ import (
 )
 
 // Registry starts an in-memory registry on 127.0.0.1 for the length of the test and returns its
-// host:port. The engine pulls from loopback registries over plain HTTP without configuration.
+// host:port. The engine pulls from loopback registries over plain HTTP without configuration;
+// for a matrix engine use Engine.Registry.
 func Registry(t testing.TB) (host string) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	return registryOn(t, "127.0.0.1")
+}
+
+// registryOn serves an in-memory registry on ip (a port of its choosing) until the test ends.
+func registryOn(t testing.TB, ip string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("test registry: listen on %s: %v (the engine must run on this machine)", ip, err)
+	}
+	srv := &httptest.Server{
+		Listener: l,
+		Config:   &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))},
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
