@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -189,14 +190,7 @@ func (e Engine) Client(t testing.TB) *client.Client {
 // on the engine container's network, which the engine's daemon.json lists as insecure.
 func (e Engine) Registry(t testing.TB) (host string) {
 	t.Helper()
-	if e.flavor == nil {
-		return Registry(t)
-	}
-	r, err := matrix.running(*e.flavor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return registryOn(t, r.registryIP)
+	return e.Serve(t, newRegistry())
 }
 
 // mainRuns is set by Main: matrix engines may start only when something removes them again.
@@ -562,4 +556,27 @@ func ContainerdStore(t testing.TB, api client.SystemAPIClient) bool {
 		}
 	}
 	return false
+}
+
+// Each runs fn as one subtest per engine Engines selects, named by engine, with a client of it.
+func Each(t *testing.T, fn func(t *testing.T, e Engine, c *client.Client)) {
+	t.Helper()
+	for _, e := range Engines(t) {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e, e.Client(t)) })
+	}
+}
+
+// Serve serves h for the length of the test where e reaches it over plain HTTP and returns its
+// host:port: 127.0.0.1 for the host engine, the host's bridge address for a matrix engine.
+func (e Engine) Serve(t testing.TB, h http.Handler) (host string) {
+	t.Helper()
+	ip := "127.0.0.1"
+	if e.flavor != nil {
+		r, err := matrix.running(*e.flavor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip = r.registryIP
+	}
+	return serveOn(t, ip, h)
 }

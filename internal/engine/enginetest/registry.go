@@ -25,20 +25,19 @@ import (
 // for a matrix engine use Engine.Registry.
 func Registry(t testing.TB) (host string) {
 	t.Helper()
-	return registryOn(t, "127.0.0.1")
+	return serveOn(t, "127.0.0.1", newRegistry())
 }
 
-// registryOn serves an in-memory registry on ip (a port of its choosing) until the test ends.
-func registryOn(t testing.TB, ip string) string {
+func newRegistry() http.Handler { return registry.New(registry.Logger(log.New(io.Discard, "", 0))) }
+
+// serveOn serves h on ip (a port of its choosing) until the test ends.
+func serveOn(t testing.TB, ip string, h http.Handler) string {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
-		t.Fatalf("test registry: listen on %s: %v (the engine must run on this machine)", ip, err)
+		t.Fatalf("test server: listen on %s: %v (the engine must run on this machine)", ip, err)
 	}
-	srv := &httptest.Server{
-		Listener: l,
-		Config:   &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))},
-	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
