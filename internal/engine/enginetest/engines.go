@@ -150,15 +150,6 @@ func (e Engine) Matrix() bool { return e.flavor != nil }
 // Containerd reports whether e is a matrix engine with the containerd image store.
 func (e Engine) Containerd() bool { return e.flavor != nil && e.flavor.Containerd }
 
-// SkipOnMatrix skips the test on the matrix engines only, with reason (which should name the
-// issue that makes the test fail there); the host engine still runs it.
-func (e Engine) SkipOnMatrix(t testing.TB, reason string) {
-	t.Helper()
-	if e.Matrix() {
-		t.Skipf("skipped on %s: %s", e.Name, reason)
-	}
-}
-
 // Client returns a client of e, closed when the test ends, starting e first if it is a matrix
 // engine that has not started yet. A start failure fails the test with the engine's log.
 func (e Engine) Client(t testing.TB) *client.Client {
