@@ -571,3 +571,31 @@ func (e Engine) Serve(t testing.TB, h http.Handler) (host string) {
 	}
 	return serveOn(t, ip, h)
 }
+
+// FromHost makes the image ref, which must exist on the host engine, available on e: a no-op
+// for the host engine; for a matrix engine one `docker save` streamed into `docker load`, the
+// first time only (the engine keeps it until the test binary ends). This is how a test gets a
+// large local image (the DinD base) onto a fresh engine without a registry.
+func (e Engine) FromHost(t testing.TB, ref string) {
+	t.Helper()
+	if e.flavor == nil {
+		return
+	}
+	c := e.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := c.ImageInspect(ctx, ref); err == nil {
+		return
+	}
+	host := Client(t)
+	t0 := time.Now()
+	rc, err := host.ImageSave(ctx, []string{ref})
+	if err != nil {
+		t.Fatalf("save %s on the host engine: %v", ref, err)
+	}
+	defer rc.Close()
+	if err := engine.Load(ctx, c, rc, nil); err != nil {
+		t.Fatalf("copy %s from the host engine to %s: %v", ref, e.Name, err)
+	}
+	t.Logf("copied %s from the host engine to %s in %s", ref, e.Name, time.Since(t0).Round(100*time.Millisecond))
+}
