@@ -76,8 +76,8 @@ type Suite struct {
 var Suites = []Suite{
 	// docker.io 20.10 brings dockerd, containerd, runc, tini (docker-init) and the CLI.
 	{Name: "bookworm", Docker: []string{"docker.io"}, Engine: "20.10.24", CompileCompose: true},
-	{Name: "trixie", Docker: []string{"docker.io", "docker-compose"}, Engine: "26.1.5"},
-	// forky's docker.io no longer ships the CLI: docker-cli is its own package.
+	// From trixie on, docker.io no longer ships the CLI: docker-cli is its own package.
+	{Name: "trixie", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "26.1.5"},
 	{Name: "forky", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "28.5.2"},
 }
 

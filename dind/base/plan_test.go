@@ -240,7 +240,7 @@ func TestNewPlan(t *testing.T) {
 		{
 			name: "trixie", opts: base.Options{Suite: "trixie"}, sources: sources,
 			wantTag: "dindbundler/dind-base:trixie", wantMirror: "http://apt-mirror/debian", wantSuite: "trixie",
-			wantInclude: "docker.io,docker-compose," + common,
+			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
 		},
 		{
 			name: "bookworm compiles compose", opts: base.Options{Suite: "bookworm"}, sources: sources,
