@@ -327,6 +327,10 @@ func dindHostConfigs() []namedHostConfig {
 	return []namedHostConfig{{"--privileged", privileged}, {"--cap-add ALL --cap-drop SYS_RESOURCE, unconfined", fallback}}
 }
 
+// firstWorking is the first of dindHostConfigs that started an engine in this binary (under
+// matrix.mu).
+var firstWorking int
+
 type namedHostConfig struct {
 	name string
 	hc   container.HostConfig
@@ -358,7 +362,10 @@ func startEngine(ctx context.Context, api *client.Client, f Flavour) (running, e
 		Labels:       map[string]string{flavourLabel: f.Name, ownerLabel: hostname + ":" + strconv.Itoa(os.Getpid())},
 	}
 	var startErrs []error
-	for _, nhc := range dindHostConfigs() {
+	for i, nhc := range dindHostConfigs() {
+		if i < firstWorking {
+			continue // failed for an earlier engine of this binary
+		}
 		created, err := api.ContainerCreate(ctx, cfg, &nhc.hc, nil, nil, "")
 		if err != nil {
 			return running{}, fmt.Errorf("create a container of %s: %w", EngineImage, err)
@@ -379,6 +386,7 @@ func startEngine(ctx context.Context, api *client.Client, f Flavour) (running, e
 			return running{}, err
 		}
 		r.registryIP, r.how = gw, nhc.name
+		firstWorking = i
 		return r, nil
 	}
 	return running{}, fmt.Errorf("no way to run a nested engine here (tried --privileged, then --cap-add ALL --cap-drop SYS_RESOURCE with unconfined seccomp/apparmor/systempaths): %w", errors.Join(startErrs...))
