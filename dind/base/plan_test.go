@@ -233,13 +233,13 @@ func TestNewPlan(t *testing.T) {
 		wantErr     string
 	}{
 		{
-			name: "defaults: forky, packages only", sources: sources,
-			wantTag: "dindbundler/dind-base:forky", wantMirror: "http://apt-mirror/debian", wantSuite: "forky",
+			name: "defaults: trixie, packages only", sources: sources,
+			wantTag: "dindbundler/dind-base:trixie", wantMirror: "http://apt-mirror/debian", wantSuite: "trixie",
 			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
 		},
 		{
-			name: "trixie", opts: base.Options{Suite: "trixie"}, sources: sources,
-			wantTag: "dindbundler/dind-base:trixie", wantMirror: "http://apt-mirror/debian", wantSuite: "trixie",
+			name: "forky", opts: base.Options{Suite: "forky"}, sources: sources,
+			wantTag: "dindbundler/dind-base:forky", wantMirror: "http://apt-mirror/debian", wantSuite: "forky",
 			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
 		},
 		{
@@ -249,7 +249,7 @@ func TestNewPlan(t *testing.T) {
 		},
 		{
 			name: "tag and mirror override", opts: base.Options{Tag: "x/base:1", Mirror: "http://local/debian/"},
-			wantTag: "x/base:1", wantMirror: "http://local/debian", wantSuite: "forky",
+			wantTag: "x/base:1", wantMirror: "http://local/debian", wantSuite: "trixie",
 			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
 		},
 		{name: "unknown suite", opts: base.Options{Suite: "hamm"}, sources: sources, wantErr: "use one of bookworm, trixie, forky"},

@@ -43,9 +43,8 @@ const HostEngine = "host"
 // EngineSuite is the Debian release the matrix engines are built from (base.Suites).
 const EngineSuite = "forky"
 
-// EngineImage is the image the matrix engines run: the DinD base of EngineSuite, built once by
-// base.Ensure on the host engine and kept by tag, so the matrix and the bundles' default base
-// share one build when the default suite is the same.
+// EngineImage is the image the matrix engines run: the DinD base of EngineSuite (Debian
+// packages only), built once by base.Ensure on the host engine and kept by tag.
 var EngineImage = base.TagFor(EngineSuite)
 
 // Flavour is one outer engine of the matrix: Engine 28.5 from Debian forky with one image store.
