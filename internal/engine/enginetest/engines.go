@@ -305,25 +305,21 @@ func (m *matrixState) stop() error {
 var startScript []byte
 
 // dindHostConfigs are the ways to run a nested engine, tried in order: --privileged as users
-// elsewhere do, then the set that works where the host's bounding set lacks CAP_SYS_RESOURCE
-// (see ENVIRONMENT.md). Both mount the cgroup hierarchy read-write and give /var/lib/docker an
-// anonymous volume: overlay on the container's own overlay filesystem fails.
+// elsewhere do, then engine.ApplyCaps, the set that works where the host's bounding set lacks
+// CAP_SYS_RESOURCE (see ENVIRONMENT.md). /var/lib/docker gets an anonymous volume: overlay on
+// the container's own overlay filesystem fails.
 func dindHostConfigs() []namedHostConfig {
-	common := container.HostConfig{
-		Binds:        []string{"/sys/fs/cgroup:/sys/fs/cgroup:rw"},
-		Mounts:       []mount.Mount{{Type: mount.TypeVolume, Target: "/var/lib/docker"}},
-		PortBindings: nat.PortMap{"2375/tcp": {{HostIP: "127.0.0.1"}}},
+	common := func() *container.HostConfig {
+		return &container.HostConfig{
+			Mounts:       []mount.Mount{{Type: mount.TypeVolume, Target: "/var/lib/docker"}},
+			PortBindings: nat.PortMap{"2375/tcp": {{HostIP: "127.0.0.1"}}},
+		}
 	}
-	privileged := common
+	privileged := common()
 	privileged.Privileged = true
-	fallback := common
-	fallback.CapAdd = []string{"ALL"}
-	fallback.CapDrop = []string{"SYS_RESOURCE"}
-	fallback.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
-	// The API form of --security-opt systempaths=unconfined: no masked or read-only paths.
-	fallback.MaskedPaths = []string{}
-	fallback.ReadonlyPaths = []string{}
-	return []namedHostConfig{{"--privileged", privileged}, {"--cap-add ALL --cap-drop SYS_RESOURCE, unconfined", fallback}}
+	caps := common()
+	engine.ApplyCaps(caps)
+	return []namedHostConfig{{"--privileged", *privileged}, {"--cap-add ALL --cap-drop SYS_RESOURCE, unconfined, cgroup rw", *caps}}
 }
 
 // firstWorking is the first of dindHostConfigs that started an engine in this binary (under
@@ -536,24 +532,6 @@ func (p prefixed) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
-}
-
-// ContainerdStore reports whether the engine behind api keeps images in the containerd image
-// store (`docker info`: driver-type io.containerd.snapshotter.v1) rather than the classic one.
-func ContainerdStore(t testing.TB, api client.SystemAPIClient) bool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	info, err := api.Info(ctx)
-	if err != nil {
-		t.Fatalf("docker info: %v", err)
-	}
-	for _, kv := range info.DriverStatus {
-		if kv[0] == "driver-type" && strings.HasPrefix(kv[1], "io.containerd.snapshotter") {
-			return true
-		}
-	}
-	return false
 }
 
 // Each runs fn as one subtest per engine Engines selects, named by engine, with a client of it.
