@@ -214,6 +214,7 @@ type running struct {
 	host       string // DOCKER_HOST of the engine, tcp://127.0.0.1:PORT
 	registryIP string // host address the engine reaches registries at
 	how        string // which docker run flags worked
+	pid        int    // the engine container's init process on this machine
 }
 
 type startResult struct {
@@ -397,7 +398,7 @@ func waitEngine(ctx context.Context, api *client.Client, id string) (running, er
 	if len(bindings) == 0 {
 		return running{}, fmt.Errorf("engine container %s publishes no port for 2375/tcp", id[:12])
 	}
-	r := running{id: id, host: "tcp://" + net.JoinHostPort("127.0.0.1", bindings[0].HostPort)}
+	r := running{id: id, host: "tcp://" + net.JoinHostPort("127.0.0.1", bindings[0].HostPort), pid: info.State.Pid}
 	c, err := engine.New(client.WithHost(r.host))
 	if err != nil {
 		return running{}, err
