@@ -585,3 +585,17 @@ func (e Engine) FromHost(t testing.TB, ref string) {
 	}
 	t.Logf("copied %s from the host engine to %s in %s", ref, e.Name, time.Since(t0).Round(100*time.Millisecond))
 }
+
+// Env is the environment a subprocess (the docker CLI, `go run magefile.go`) needs to talk to
+// e: nothing for the host engine, DOCKER_HOST (and no context) for a matrix engine.
+func (e Engine) Env(t testing.TB) []string {
+	t.Helper()
+	if e.flavor == nil {
+		return nil
+	}
+	r, err := matrix.running(*e.flavor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"DOCKER_HOST=" + r.host, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}
+}
