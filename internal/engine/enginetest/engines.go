@@ -159,10 +159,7 @@ func (e Engine) Client(t testing.TB) *client.Client {
 	if os.Getenv(SkipEnv) == "1" {
 		t.Skip(SkipEnv + "=1: skipping a test that needs a Docker engine")
 	}
-	r, err := matrix.running(*e.flavor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.started(t)
 	c, err := engine.New(client.WithHost(r.host))
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +178,17 @@ func (e Engine) Client(t testing.TB) *client.Client {
 func (e Engine) Registry(t testing.TB) (host string) {
 	t.Helper()
 	return e.Serve(t, newRegistry())
+}
+
+// started returns the running matrix engine e, starting it first if needed; a failure to
+// start fails the test.
+func (e Engine) started(t testing.TB) running {
+	t.Helper()
+	r, err := matrix.running(*e.flavor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // mainRuns is set by Main: matrix engines may start only when something removes them again.
@@ -549,10 +557,7 @@ func (e Engine) Serve(t testing.TB, h http.Handler) (host string) {
 	t.Helper()
 	ip := "127.0.0.1"
 	if e.flavor != nil {
-		r, err := matrix.running(*e.flavor)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := e.started(t)
 		ip = r.registryIP
 	}
 	return serveOn(t, ip, h)
@@ -593,9 +598,6 @@ func (e Engine) Env(t testing.TB) []string {
 	if e.flavor == nil {
 		return nil
 	}
-	r, err := matrix.running(*e.flavor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.started(t)
 	return []string{"DOCKER_HOST=" + r.host, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}
 }

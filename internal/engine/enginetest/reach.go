@@ -24,10 +24,7 @@ func (e Engine) Reach(t testing.TB, addr string) string {
 	if e.flavor == nil {
 		return addr
 	}
-	r, err := matrix.running(*e.flavor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.started(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("forward to %s in %s: %v", addr, e.Name, err)
