@@ -59,7 +59,7 @@ type project struct {
 // newProject lays out a project with certificates (including the CA key the bundle must leave
 // out), a compose file, a config dir and the fake producer; builds a function and a service
 // image FROM scratch; and pushes an external image to an in-process registry.
-func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
+func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv string) *project {
 	t.Helper()
 	is := is.New(t)
 	p := &project{dir: t.TempDir()}
@@ -88,7 +88,7 @@ func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
 		fn:  enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": []byte("fn " + suffix)}),
 		svc: enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("web " + suffix)}),
 	}
-	host := enginetest.Registry(t)
+	host := e.Registry(t)
 	p.external = enginetest.PushRandom(t, host, "pipelinetest/logs", "1.0", 2, 1024)
 	enginetest.Cleanup(t, api, p.external)
 
@@ -110,7 +110,7 @@ func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
 		"FAKE_MANIFEST=" + string(data),
 		"FAKE_RUNS=" + p.runs,
 		"BUNDLE_TAG=pipelinetest-bundle-" + suffix + ":latest",
-		"DIND_BASE_IMAGE=" + testBaseImage(t, api),
+		"DIND_BASE_IMAGE=" + testBaseImage(t, e),
 		"RUN_UID=1234",
 		"RUN_GID=2345",
 	}
@@ -161,10 +161,13 @@ func runAll(t *testing.T, ctx context.Context, b *Bundler) error {
 }
 
 func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
+	enginetest.Each(t, pipelineBuildsBundleThenSkipsEverythingOn)
+}
+
+func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	p := newProject(t, api, "")
+	p := newProject(t, e, api, "")
 	counting := enginetest.NewCounting(api)
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
@@ -282,11 +285,12 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.True(strings.Contains(files3["/app/bundle/images.txt"].Content, newID+" "+fn)) // the bundle carries the new image
 }
 
-func TestPipelineDotEnvFromProject(t *testing.T) {
+func TestPipelineDotEnvFromProject(t *testing.T) { enginetest.Each(t, pipelineDotEnvFromProjectOn) }
+
+func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	p := newProject(t, api, "ENV=default\nAPI_KEY=abc\n")
+	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
 	b := p.bundler(t, api)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
@@ -294,13 +298,14 @@ func TestPipelineDotEnvFromProject(t *testing.T) {
 	is.Equal(files["/app/.env"].Content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
 }
 
-func TestPipelineErrors(t *testing.T) {
+func TestPipelineErrors(t *testing.T) { enginetest.Each(t, pipelineErrorsOn) }
+
+func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx := context.Background()
-	api := enginetest.Client(t)
 
 	t.Run("producer fails", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "FAKE_FAIL=1")
 		err := b.Deploy(ctx)
 		is.True(err != nil)
@@ -311,7 +316,7 @@ func TestPipelineErrors(t *testing.T) {
 
 	t.Run("producer writes elsewhere", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "BUNDLE_MANIFEST_PATH=nowhere/manifest.json")
 		err := b.Deploy(ctx)
 		is.True(err != nil)
@@ -320,7 +325,7 @@ func TestPipelineErrors(t *testing.T) {
 
 	t.Run("missing function image says which stage builds it", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api)
 		is.NoErr(b.Deploy(ctx))
 		is.NoErr(b.Manifest(ctx))
@@ -334,7 +339,7 @@ func TestPipelineErrors(t *testing.T) {
 
 	t.Run("stale image stops Save", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api)
 		is.NoErr(b.Deploy(ctx))
 		is.NoErr(b.Manifest(ctx))
@@ -352,7 +357,7 @@ func TestPipelineErrors(t *testing.T) {
 
 	t.Run("missing root CA", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "CERT_DIR=elsewhere")
 		err := b.Certs(ctx)
 		is.True(err != nil)

@@ -1,6 +1,8 @@
 // Package enginetest holds helpers for tests that talk to the real Docker engine: a client that
 // fails loudly when no engine answers, tiny locally built images, an in-process registry to
-// pull from, and a client wrapper that counts the calls made through it.
+// pull from, a client wrapper that counts the calls made through it, and the engine matrix
+// (engines.go): the host's engine plus Engine 28.5 with the classic and the containerd image
+// store, run as containers on it and selected with TEST_ENGINES.
 //
 // It is a test kit: it imports `testing` and must never be imported by shipped code
 // (TestShippedCodeLinksNoTestKit checks the shipped entry points with `go list -deps`).
