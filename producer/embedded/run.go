@@ -36,7 +36,11 @@ func Run(ctx context.Context, api client.APIClient, req Request, progress io.Wri
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
-	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
+	path, note := builtTemplate(req.Template) // builders.go: `sam build` output, when newer
+	if note != "" && progress != nil {
+		fmt.Fprintln(progress, note)
+	}
+	t, err := sam.ParseFile(path, sam.Options{ParameterOverrides: req.ParameterOverrides})
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -56,6 +60,11 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	req, err := req.WithDefaults()
 	if err != nil {
 		return manifest.Manifest{}, err
+	}
+	if req.CodeFiles == nil {
+		if req.CodeFiles, err = ScanCode(t); err != nil {
+			return manifest.Manifest{}, err
+		}
 	}
 	plan, err := Plan(t, c, req)
 	if err != nil {
@@ -182,6 +191,8 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progres
 	}()
 	var id string
 	var err error
+	tail := &tailWriter{next: orDiscard(progress), max: 20} // builders.go: named in a failure
+	progress = tail
 	if b.Target == "" {
 		id, err = engine.Build(ctx, api, pr, engine.BuildOptions{
 			Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform,
@@ -196,7 +207,7 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progres
 		return "", fmt.Errorf("build %s (%s %s): %w", b.Name, b.Kind, b.For, werr)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", b.Kind, b.For, err)
+		return "", buildFailure(b, err, tail.String())
 	}
 	return id, nil
 }
