@@ -43,10 +43,12 @@ const (
 	DepDir = "/build/deps"
 )
 
-// MirrorVariables are passed to the build stage as build arguments when set in the stack's
-// variables, so dependency steps can use a mirror or an internal registry. They enter the
-// Docker cache key of the steps that follow: changing the mirror reruns the dependency step.
-var MirrorVariables = []string{
+// BuildVariables are passed to the build stage as build arguments when set in the stack's
+// variables, so dependency steps can use a mirror or an internal registry (and Go builds can
+// turn cgo on). They enter the Docker cache key of the steps that follow: changing the mirror
+// reruns the dependency step.
+var BuildVariables = []string{
+	"CGO_ENABLED",
 	"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_TRUSTED_HOST",
 	"NPM_CONFIG_REGISTRY", "NPM_CONFIG_STRICT_SSL",
 	"GOPROXY", "GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GOFLAGS", "GOSUMDB",
@@ -69,7 +71,7 @@ type Input struct {
 	BuildProperties map[string]any
 	// Files are the entries at the top of the code directory; directories end in "/".
 	Files []string
-	// Vars are the stack's variables: BUILD_IMAGE_<RUNTIME> and MirrorVariables.
+	// Vars are the stack's variables: BUILD_IMAGE_<RUNTIME> and BuildVariables.
 	Vars map[string]string
 }
 
@@ -96,7 +98,7 @@ type Plan struct {
 	Source string
 	// Exclude are top-level entries of the code directory left out of the build context.
 	Exclude []string
-	// Args are the MirrorVariables set in Vars, passed as build arguments.
+	// Args are the BuildVariables set in Vars, passed as build arguments.
 	Args     map[string]string
 	Warnings []string
 }
@@ -164,7 +166,7 @@ func Choose(in Input) (Plan, error) {
 	}
 	p.Image = BuildImage(c.in.Runtime, in.Vars)
 	p.ImageVariable = ImageVariable(c.in.Runtime)
-	for _, k := range MirrorVariables {
+	for _, k := range BuildVariables {
 		if v, ok := in.Vars[k]; ok && v != "" {
 			if p.Args == nil {
 				p.Args = map[string]string{}
@@ -497,8 +499,10 @@ func (c *chooser) goModules() (Plan, error) {
 	}
 	return Plan{
 		Builder: GoModules, Manifests: append([]string{"go.mod"}, c.present("go.sum")...),
-		Deps:   "go mod download",
-		Build:  fmt.Sprintf("GOOS=linux GOARCH=%s go build%s -o %s/bootstrap .", c.goArch(), flags, OutDir),
+		Deps: "go mod download",
+		// Static by default (CGO_ENABLED=0, as Lambda's Go guide builds for provided.al2023);
+		// CGO_ENABLED=1 in the stack's variables links against the build image's libc.
+		Build:  fmt.Sprintf("CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=%s go build%s -o %s/bootstrap .", c.goArch(), flags, OutDir),
 		Copies: []Copy{{From: OutDir + "/", To: ""}},
 		Source: NoSource,
 	}, nil

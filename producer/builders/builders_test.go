@@ -128,7 +128,7 @@ func TestChoose(t *testing.T) {
 			name:    "go1.x on provided.al2023: bootstrap for the architecture",
 			in:      Input{Name: "Fn", Runtime: "provided.al2023", Architecture: "arm64", BuildMethod: "go1.x", Files: []string{"go.mod", "go.sum", "main.go"}},
 			builder: GoModules, manifests: []string{"go.mod", "go.sum"}, deps: "go mod download", image: "public.ecr.aws/sam/build-provided.al2023",
-			build: "GOOS=linux GOARCH=arm64 go build -o /build/out/bootstrap .", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
+			build: "CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=arm64 go build -o /build/out/bootstrap .", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
 		},
 		{
 			name:    "go.mod without BuildMethod: warned, copied",
@@ -261,7 +261,7 @@ COPY ["task/go.mod", "./"]
 COPY ["task/go.sum", "./"]
 RUN mkdir -p /build/deps /build/out && go mod download
 COPY task/ ./
-RUN GOOS=linux GOARCH=amd64 go build -o /build/out/bootstrap .
+RUN CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=amd64 go build -o /build/out/bootstrap .
 `)
 	is.Equal(p.CopyLines("build-task", "task", "/var/task"), "COPY --from=build-task /build/out/ /var/task/\n")
 
