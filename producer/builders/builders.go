@@ -336,6 +336,7 @@ func (c *chooser) npm() (Plan, error) {
 	}
 	p.Builder = Npm
 	p.Manifests, p.Deps = c.npmInstall(true)
+	p.Deps += " && mkdir -p node_modules" // npm makes none for a package without dependencies
 	p.Copies = []Copy{{From: SrcDir + "/node_modules/", To: c.dest("node_modules", "nodejs/node_modules")}}
 	p.Source = c.dest("", "nodejs")
 	p.Exclude = []string{"node_modules/"}
@@ -585,7 +586,7 @@ func (c *chooser) bundler() (Plan, error) {
 	}
 	return Plan{
 		Builder: Bundler, Manifests: append([]string{"Gemfile"}, c.present("Gemfile.lock")...),
-		Deps:    "bundle config set --local path vendor/bundle && bundle config set --local without development:test && bundle install",
+		Deps:    "bundle config set --local path vendor/bundle && bundle config set --local without development:test && bundle install && mkdir -p vendor/bundle .bundle",
 		Copies:  []Copy{{From: SrcDir + "/vendor/bundle/", To: c.dest("vendor/bundle", "ruby/gems")}, {From: SrcDir + "/.bundle/", To: c.dest(".bundle", "ruby/.bundle")}},
 		Source:  c.dest("", "ruby/lib"),
 		Exclude: []string{"vendor/", ".bundle/"},

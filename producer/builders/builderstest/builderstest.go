@@ -74,11 +74,24 @@ func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
 	defer os.RemoveAll(dir)
 	start := time.Now()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(pkgs, ","), base.Suite, dir, mirror)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("debootstrap %s from %s: %v\n%s", base.Suite, mirror, err, tailLines(out.String(), 30))
+	// debootstrap's own resolver cannot install npm (its dependencies are virtual packages other
+	// node-* packages provide), so it lays down minbase and apt installs the rest in a chroot.
+	run := func(name string, args ...string) {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tailLines(out.String(), 30))
+		}
 	}
+	run("debootstrap", "--variant=minbase", base.Suite, dir, mirror)
+	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q")
+	run("chroot", append([]string{dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
 	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
 	for _, m := range marks {
 		if err := os.Remove(m); err != nil {
