@@ -498,12 +498,15 @@ func (c *chooser) goModules() (Plan, error) {
 	if b, _ := c.in.BuildProperties["TrimGoPath"].(bool); b {
 		flags = " -trimpath"
 	}
+	// Static by default (CGO_ENABLED=0, as Lambda's Go guide builds for provided.al2023);
+	// CGO_ENABLED=1 in the stack's variables links against the build image's libc.
+	env := fmt.Sprintf("CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=%s", c.goArch())
 	return Plan{
 		Builder: GoModules, Manifests: append([]string{"go.mod"}, c.present("go.sum")...),
-		Deps: "go mod download",
-		// Static by default (CGO_ENABLED=0, as Lambda's Go guide builds for provided.al2023);
-		// CGO_ENABLED=1 in the stack's variables links against the build image's libc.
-		Build:  fmt.Sprintf("CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=%s go build%s -o %s/bootstrap .", c.goArch(), flags, OutDir),
+		// Besides downloading, the direct dependencies are compiled into the build cache, which
+		// the layer keeps: a code change then compiles only the function's own packages.
+		Deps:   fmt.Sprintf("go mod download && (%s go build%s $(go list -m -f '{{if and (not .Main) (not .Indirect)}}{{.Path}}/...{{end}}' all) >/dev/null 2>&1 || true)", env, flags),
+		Build:  fmt.Sprintf("%s go build%s -o %s/bootstrap .", env, flags, OutDir),
 		Copies: []Copy{{From: OutDir + "/", To: ""}},
 		Source: NoSource,
 	}, nil

@@ -259,7 +259,7 @@ FROM public.ecr.aws/sam/build-provided.al2023 AS build-task
 WORKDIR /build/src
 COPY ["task/go.mod", "./"]
 COPY ["task/go.sum", "./"]
-RUN mkdir -p /build/deps /build/out && go mod download
+RUN mkdir -p /build/deps /build/out && go mod download && (CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=amd64 go build $(go list -m -f '{{if and (not .Main) (not .Indirect)}}{{.Path}}/...{{end}}' all) >/dev/null 2>&1 || true)
 COPY task/ ./
 RUN CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=amd64 go build -o /build/out/bootstrap .
 `)

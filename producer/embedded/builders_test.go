@@ -39,14 +39,14 @@ FROM builders-standin:node AS build-layers-2
 ARG NPM_CONFIG_REGISTRY
 WORKDIR /build/src
 COPY ["layers/2/package.json", "./"]
-RUN mkdir -p /build/deps /build/out && npm install --no-audit --no-fund --no-save --no-package-lock --omit=dev
+RUN mkdir -p /build/deps /build/out && npm install --no-audit --no-fund --no-save --no-package-lock --omit=dev && mkdir -p node_modules
 # Build stage: nodejs-npm in builders-standin:node (override with BUILD_IMAGE_NODEJS20_X).
 FROM builders-standin:node AS build-task
 ARG NPM_CONFIG_REGISTRY
 WORKDIR /build/src
 COPY ["task/package.json", "./"]
 COPY ["task/package-lock.json", "./"]
-RUN mkdir -p /build/deps /build/out && npm ci --no-audit --no-fund --omit=dev
+RUN mkdir -p /build/deps /build/out && npm ci --no-audit --no-fund --omit=dev && mkdir -p node_modules
 FROM public.ecr.aws/lambda/nodejs:20
 COPY layers/1/ /opt/
 COPY --from=build-layers-2 /build/src/node_modules/ /opt/nodejs/node_modules/

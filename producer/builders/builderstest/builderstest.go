@@ -4,6 +4,7 @@
 package builderstest
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,15 +13,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
@@ -37,8 +41,55 @@ var (
 // the engine under a tag derived from the package list (builders-standin:<hash>), so later runs
 // reuse it. It stands for both the sam/build-<runtime> build images and the Lambda runtime
 // bases. Debian's pip refuses to install outside a virtual environment (PEP 668); the marker is
-// removed, as AWS's build images have none.
+// removed, as AWS's build images have none. On top goes this machine's CA bundle
+// (builders-standin:<hash>-ca<hash>): where egress passes a TLS-inspecting proxy, npm and the
+// Go module proxy are reachable only through the certificates the host trusts.
 func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
+	t.Helper()
+	base := debianImage(t, api, pkgs)
+	bundle, err := os.ReadFile(hostCABundle)
+	if err != nil {
+		return base // no bundle to carry over: the image's own certificates serve
+	}
+	sum := sha256.Sum256(bundle)
+	tag := base + "-ca" + hex.EncodeToString(sum[:6])
+	standInMu.Lock()
+	defer standInMu.Unlock()
+	if _, ok := standInTag[tag]; ok {
+		return tag
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := api.ImageInspect(ctx, tag); err != nil {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{"Dockerfile", []byte("FROM " + base + "\nCOPY ca-certificates.crt " + hostCABundle + "\n")}, {"ca-certificates.crt", bundle}} {
+			if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write(f.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if _, err := engine.Build(ctx, api, &buf, engine.BuildOptions{Tag: tag}, &out); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+	}
+	standInTag[tag] = tag
+	return tag
+}
+
+// hostCABundle is where Debian keeps the certificates it trusts, on the host and in the image.
+const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
 	t.Helper()
 	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
 	tag := "builders-standin:" + hex.EncodeToString(sum[:6])
@@ -168,4 +219,50 @@ func tailLines(s string, n int) string {
 // Describe is a one-line summary for logs.
 func Describe(pkgs []string) string {
 	return fmt.Sprintf("Debian %s with %s", base.Suite, strings.Join(pkgs, ", "))
+}
+
+// CleanupDescendants removes, when the test ends, every image built on ref: the
+// function images and the build stages' intermediate images the classic builder keeps as its
+// cache (untagged children of the build image). ref itself stays.
+func CleanupDescendants(t testing.TB, api client.APIClient, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := api.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatalf("inspect %s: %v", ref, err)
+	}
+	root := info.ID
+	t.Cleanup(func() {
+		all, err := api.ImageList(ctx, image.ListOptions{All: true})
+		if err != nil {
+			t.Errorf("list images: %v", err)
+			return
+		}
+		parent := map[string]string{}
+		for _, s := range all {
+			parent[s.ID] = s.ParentID
+		}
+		depth := func(id string) int {
+			for d := 0; id != "" && d < 1000; d++ {
+				if id == root {
+					return d
+				}
+				id = parent[id]
+			}
+			return -1
+		}
+		var doomed []string
+		for id := range parent {
+			if depth(id) > 0 {
+				doomed = append(doomed, id)
+			}
+		}
+		// Children before parents.
+		sort.Slice(doomed, func(i, j int) bool { return depth(doomed[i]) > depth(doomed[j]) })
+		for _, id := range doomed {
+			if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				t.Errorf("remove image %s built on %s: %v", id, ref, err)
+			}
+		}
+	})
 }
