@@ -397,3 +397,36 @@ func median(ds []time.Duration) time.Duration {
 	}
 	return s[len(s)/2]
 }
+
+// TestBuildEsbuild: Metadata.BuildMethod esbuild bundles a TypeScript entry point and its npm
+// dependency with esbuild from the registry (a devDependency, installed by npm ci); only the
+// bundle goes into the image.
+func TestBuildEsbuild(t *testing.T) {
+	api := enginetest.Client(t)
+	is := is.New(t)
+	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
+	builderstest.CleanupDescendants(t, api, img)
+	pkg := `{"name":"fn","version":"1.0.0","dependencies":{"ms":"2.1.3"},"devDependencies":{"esbuild":"0.19.12"}}`
+	lock, code := builderstest.Run(t, api, img, "sh", "-c",
+		"cd /tmp && printf '%s' '"+pkg+"' > package.json && npm install --package-lock-only --no-audit --no-fund >/dev/null 2>&1 && cat package-lock.json")
+	is.Equal(code, int64(0)) // npm wrote a lock file
+	s := writeStack(t, map[string]string{
+		"template.yaml": `Resources:
+  Bundled:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.handler, Runtime: nodejs20.x}
+    Metadata:
+      BuildMethod: esbuild
+      BuildProperties: {EntryPoints: [app.ts], Target: node18, Minify: true}
+`,
+		"fn/package.json": pkg, "fn/package-lock.json": lock,
+		"fn/app.ts": "import ms from \"ms\";\nexport const handler = async (): Promise<{ms: number}> => ({ ms: ms(\"1h\") });\n",
+	}, standInVars(img))
+	s.deploy(t, api, "Bundled")
+	runner := `const h = require("/var/task/app.js"); h.handler({}).then(r => console.log(JSON.stringify(r)));`
+	is.Equal(runHandler(t, api, imageOf("Bundled"), "node", "-e", runner), `{"ms":3600000}`) // ms bundled in
+	files := enginetest.ImageFiles(t, api, imageOf("Bundled"), "/var/task")
+	_, hasModules := files["/var/task/node_modules"]
+	_, hasSource := files["/var/task/app.ts"]
+	is.True(!hasModules && !hasSource) // only the bundle
+}
