@@ -112,9 +112,11 @@ const BuildImagePrefix = "public.ecr.aws/sam/build-"
 // ImageVariable names the variable that points runtime's builds at another build image:
 // BUILD_IMAGE_ and the runtime upper-cased, every other character an underscore
 // (python3.12 → BUILD_IMAGE_PYTHON3_12), the rule of RUNTIME_BASE_<RUNTIME>.
-func ImageVariable(runtime string) string { return "BUILD_IMAGE_" + suffix(runtime) }
+func ImageVariable(runtime string) string { return "BUILD_IMAGE_" + VariableSuffix(runtime) }
 
-func suffix(runtime string) string {
+// VariableSuffix is runtime upper-cased with every character but letters and digits an
+// underscore: the suffix of BUILD_IMAGE_<RUNTIME> and RUNTIME_BASE_<RUNTIME>.
+func VariableSuffix(runtime string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case 'a' <= r && r <= 'z':

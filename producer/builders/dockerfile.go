@@ -2,8 +2,9 @@ package builders
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -31,7 +32,7 @@ func (p Plan) Stage(stage, src, ctxDir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Build stage: %s in %s (override with %s).\n", p.Builder, p.Image, p.ImageVariable)
 	fmt.Fprintf(&b, "FROM %s AS %s\n", p.Image, stage)
-	for _, k := range sortedKeys(p.Args) {
+	for _, k := range slices.Sorted(maps.Keys(p.Args)) {
 		fmt.Fprintf(&b, "ARG %s\n", k)
 	}
 	fmt.Fprintf(&b, "WORKDIR %s\n", SrcDir)
@@ -84,15 +85,6 @@ func jsonArgs(src, dest string) string {
 		return shellQuote(src)
 	}
 	return fmt.Sprintf("[%q, %q]", src, dest)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // shellQuote quotes s for sh when it holds anything but safe characters.

@@ -114,10 +114,7 @@ func TestBuildNpm(t *testing.T) {
 	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
 	builderstest.CleanupDescendants(t, api, img)
 	pkg := `{"name":"fn","version":"1.0.0","dependencies":{"ms":"2.1.3"},"devDependencies":{"left-pad":"1.3.0"}}`
-	// The lock file as npm writes it, made by npm in the stand-in image.
-	lock, code := builderstest.Run(t, api, img, "sh", "-c",
-		"cd /tmp && printf '%s' '"+pkg+"' > package.json && npm install --package-lock-only --no-audit --no-fund >/dev/null 2>&1 && cat package-lock.json")
-	is.Equal(code, int64(0)) // npm wrote a lock file
+	lock := npmLock(t, api, img, pkg)
 	handler := `const ms = require("ms"); exports.handler = async () => ({ ms: ms("2 days") });`
 	s := writeStack(t, map[string]string{
 		"template.yaml": `Resources:
@@ -407,9 +404,7 @@ func TestBuildEsbuild(t *testing.T) {
 	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
 	builderstest.CleanupDescendants(t, api, img)
 	pkg := `{"name":"fn","version":"1.0.0","dependencies":{"ms":"2.1.3"},"devDependencies":{"esbuild":"0.19.12"}}`
-	lock, code := builderstest.Run(t, api, img, "sh", "-c",
-		"cd /tmp && printf '%s' '"+pkg+"' > package.json && npm install --package-lock-only --no-audit --no-fund >/dev/null 2>&1 && cat package-lock.json")
-	is.Equal(code, int64(0)) // npm wrote a lock file
+	lock := npmLock(t, api, img, pkg)
 	s := writeStack(t, map[string]string{
 		"template.yaml": `Resources:
   Bundled:
@@ -429,4 +424,15 @@ func TestBuildEsbuild(t *testing.T) {
 	_, hasModules := files["/var/task/node_modules"]
 	_, hasSource := files["/var/task/app.ts"]
 	is.True(!hasModules && !hasSource) // only the bundle
+}
+
+// npmLock is the lock file npm writes for package.json pkg, made by npm in the stand-in image.
+func npmLock(t *testing.T, api client.APIClient, img, pkg string) string {
+	t.Helper()
+	lock, code := builderstest.Run(t, api, img, "sh", "-c",
+		"cd /tmp && printf '%s' '"+pkg+"' > package.json && npm install --package-lock-only --no-audit --no-fund >/dev/null 2>&1 && cat package-lock.json")
+	if code != 0 {
+		t.Fatalf("npm install --package-lock-only exited %d:\n%s", code, lock)
+	}
+	return lock
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/producer/builders"
 )
 
 // DefaultRuntimeBases are the public AWS Lambda base images of the managed runtimes: the images
@@ -40,18 +42,7 @@ func RuntimeVariable(runtime string) string {
 	return "RUNTIME_BASE_" + runtimeSuffix(runtime)
 }
 
-func runtimeSuffix(runtime string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case 'a' <= r && r <= 'z':
-			return r - 'a' + 'A'
-		case 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-			return r
-		default:
-			return '_'
-		}
-	}, runtime)
-}
+func runtimeSuffix(runtime string) string { return builders.VariableSuffix(runtime) }
 
 // runtimeBase returns the base image of runtime: the variable RUNTIME_BASE_<RUNTIME> in
 // req.Vars wins, then req.RuntimeBases (keyed by runtime or by variable suffix), then the

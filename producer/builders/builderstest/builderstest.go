@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +33,7 @@ var StandInPackages = []string{"python3", "python3-pip", "nodejs", "npm", "golan
 
 var (
 	standInMu  sync.Mutex
-	standInTag = map[string]string{}
+	standInTag = map[string]bool{}
 )
 
 // StandIn returns a Debian bookworm image holding pkgs, built once per test binary and kept in
@@ -53,14 +52,7 @@ func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
 	}
 	sum := sha256.Sum256(bundle)
 	tag := base + "-ca" + hex.EncodeToString(sum[:6])
-	standInMu.Lock()
-	defer standInMu.Unlock()
-	if _, ok := standInTag[tag]; ok {
-		return tag
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if _, err := api.ImageInspect(ctx, tag); err != nil {
+	return cachedImage(t, api, tag, func(ctx context.Context) {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		for _, f := range []struct {
@@ -81,8 +73,24 @@ func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
 		if _, err := engine.Build(ctx, api, &buf, engine.BuildOptions{Tag: tag}, &out); err != nil {
 			t.Fatalf("%v\n%s", err, out.String())
 		}
+	})
+}
+
+// cachedImage returns tag, first calling build when the engine lacks it: once per test binary,
+// and not at all when an earlier run left the image.
+func cachedImage(t testing.TB, api client.APIClient, tag string, build func(ctx context.Context)) string {
+	t.Helper()
+	standInMu.Lock()
+	defer standInMu.Unlock()
+	if standInTag[tag] {
+		return tag
 	}
-	standInTag[tag] = tag
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if _, err := api.ImageInspect(ctx, tag); err != nil {
+		build(ctx)
+	}
+	standInTag[tag] = true
 	return tag
 }
 
@@ -93,17 +101,11 @@ func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
 	t.Helper()
 	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
 	tag := "builders-standin:" + hex.EncodeToString(sum[:6])
-	standInMu.Lock()
-	defer standInMu.Unlock()
-	if _, ok := standInTag[tag]; ok {
-		return tag
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	if _, err := api.ImageInspect(ctx, tag); err == nil {
-		standInTag[tag] = tag
-		return tag
-	}
+	return cachedImage(t, api, tag, func(ctx context.Context) { buildDebian(ctx, t, api, tag, pkgs) })
+}
+
+func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag string, pkgs []string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("building the stand-in build image needs root (debootstrap)")
 	}
@@ -179,8 +181,6 @@ func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
 		t.Fatal(ierr)
 	}
 	t.Logf("built stand-in image %s (%s) in %s", tag, strings.Join(pkgs, " "), time.Since(start).Round(time.Second))
-	standInTag[tag] = tag
-	return tag
 }
 
 // Run runs cmd in a throwaway container of img (entrypoint replaced) and returns its output
@@ -214,11 +214,6 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// Describe is a one-line summary for logs.
-func Describe(pkgs []string) string {
-	return fmt.Sprintf("Debian %s with %s", base.Suite, strings.Join(pkgs, ", "))
 }
 
 // CleanupDescendants removes, when the test ends, every image built on ref: the
