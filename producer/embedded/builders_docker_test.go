@@ -436,3 +436,43 @@ func npmLock(t *testing.T, api client.APIClient, img, pkg string) string {
 	}
 	return lock
 }
+
+// TestBuildUsesSamBuildOutput: when `sam build` wrote .aws-sam/build/template.yaml after the
+// template changed, its artifacts go in as they are (the build, which would fail here, does not
+// run) and the output says so in one line.
+func TestBuildUsesSamBuildOutput(t *testing.T) {
+	api := enginetest.Client(t)
+	is := is.New(t)
+	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
+	builderstest.CleanupDescendants(t, api, img)
+	s := writeStack(t, map[string]string{
+		"template.yaml": `Resources:
+  Built:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.handler, Runtime: python3.12}
+`,
+		"src/requirements.txt": "nosuchpackage==9.9\n", // pip would fail: there is no index
+		"src/app.py":           "import vendored\ndef handler(e, c):\n    return vendored.VALUE\n",
+		".aws-sam/build/template.yaml": `Resources:
+  Built:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: Built, Handler: app.handler, Runtime: python3.12}
+    Metadata: {SamResourceId: Built}
+`,
+		".aws-sam/build/Built/requirements.txt":     "nosuchpackage==9.9\n",
+		".aws-sam/build/Built/app.py":               "import vendored\ndef handler(e, c):\n    return vendored.VALUE\n",
+		".aws-sam/build/Built/vendored/__init__.py": "VALUE = 'from sam build'\n",
+	}, standInVars(img, "PIP_NO_INDEX", "1"))
+	old := time.Now().Add(-time.Hour)
+	is.NoErr(os.Chtimes(filepath.Join(s.dir, "template.yaml"), old, old))
+	out := s.deploy(t, api, "Built")
+	lines := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "using `sam build` output") {
+			lines++
+		}
+	}
+	is.Equal(lines, 1) // one line says so
+	is.True(!strings.Contains(out, "pip install"))
+	is.Equal(runHandler(t, api, imageOf("Built"), "python3", "-c", pythonRunner), `"from sam build"`)
+}
