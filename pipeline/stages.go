@@ -28,7 +28,7 @@ func (b *Bundler) Certs(ctx context.Context) error {
 
 // Deploy runs the producer for every template whose manifest is stale.
 func (b *Bundler) Deploy(ctx context.Context) error {
-	steps, err := producer.Plan(b.Config)
+	steps, err := b.deploySteps()
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,14 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		if embedded == nil {
 			embedded = b.embeddedProducer
 		}
+		inputs, err := producer.Snapshot(s)
+		if err != nil {
+			return err
+		}
 		if err := producer.Run(ctx, b.Config, s, embedded, b.progress(), b.progress()); err != nil {
+			return err
+		}
+		if err := producer.RecordInputs(s, inputs); err != nil {
 			return err
 		}
 	}

@@ -106,7 +106,7 @@ type Plan struct {
 // NoSource says the code itself does not go into the image, only the build's outputs.
 const NoSource = "-"
 
-// BuildImagePrefix is the repository of AWS's public build images: sam/build-<runtime>.
+// BuildImagePrefix is the repository prefix of AWS's public build images: sam/build-<runtime>.
 const BuildImagePrefix = "public.ecr.aws/sam/build-"
 
 // ImageVariable names the variable that points runtime's builds at another build image:
@@ -128,13 +128,17 @@ func VariableSuffix(runtime string) string {
 	}, runtime)
 }
 
-// BuildImage is the build image of runtime: BUILD_IMAGE_<RUNTIME> in vars, else AWS's public
-// sam/build-<runtime> image.
-func BuildImage(runtime string, vars map[string]string) string {
+// BuildImage is the build image of runtime for arch ("x86_64" or "arm64"; "" is x86_64):
+// BUILD_IMAGE_<RUNTIME> in vars, else AWS's public image as `sam build --use-container` names it,
+// public.ecr.aws/sam/build-<runtime>:latest-<arch>.
+func BuildImage(runtime, arch string, vars map[string]string) string {
 	if v := strings.TrimSpace(vars[ImageVariable(runtime)]); v != "" {
 		return v
 	}
-	return BuildImagePrefix + runtime
+	if arch != "arm64" {
+		arch = "x86_64"
+	}
+	return BuildImagePrefix + runtime + ":latest-" + arch
 }
 
 // Error is a build that cannot be planned: the function or layer, and why.
@@ -166,7 +170,7 @@ func Choose(in Input) (Plan, error) {
 	if p.Builder == "" {
 		return p, nil
 	}
-	p.Image = BuildImage(c.in.Runtime, in.Vars)
+	p.Image = BuildImage(c.in.Runtime, in.Architecture, in.Vars)
 	p.ImageVariable = ImageVariable(c.in.Runtime)
 	for _, k := range BuildVariables {
 		if v, ok := in.Vars[k]; ok && v != "" {

@@ -12,9 +12,10 @@ func TestImageVariable(t *testing.T) {
 	is := is.New(t)
 	is.Equal(ImageVariable("python3.12"), "BUILD_IMAGE_PYTHON3_12")
 	is.Equal(ImageVariable("provided.al2023"), "BUILD_IMAGE_PROVIDED_AL2023")
-	is.Equal(BuildImage("nodejs20.x", nil), "public.ecr.aws/sam/build-nodejs20.x")
-	is.Equal(BuildImage("nodejs20.x", map[string]string{"BUILD_IMAGE_NODEJS20_X": " mirror.local/node:20 "}), "mirror.local/node:20")
-	is.Equal(BuildImage("nodejs20.x", map[string]string{"BUILD_IMAGE_NODEJS20_X": ""}), "public.ecr.aws/sam/build-nodejs20.x")
+	is.Equal(BuildImage("nodejs20.x", "", nil), "public.ecr.aws/sam/build-nodejs20.x:latest-x86_64")
+	is.Equal(BuildImage("nodejs20.x", "arm64", nil), "public.ecr.aws/sam/build-nodejs20.x:latest-arm64")
+	is.Equal(BuildImage("nodejs20.x", "arm64", map[string]string{"BUILD_IMAGE_NODEJS20_X": " mirror.local/node:20 "}), "mirror.local/node:20")
+	is.Equal(BuildImage("nodejs20.x", "x86_64", map[string]string{"BUILD_IMAGE_NODEJS20_X": ""}), "public.ecr.aws/sam/build-nodejs20.x:latest-x86_64")
 }
 
 // TestChoose is the builder table: what sam build picks for a code directory, and the commands.
@@ -40,7 +41,7 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "python requirements.txt: pip -t in the runtime's build image",
 			in:      Input{Name: "Fn", Runtime: "python3.12", Files: []string{"app.py", "requirements.txt"}},
-			builder: Pip, image: "public.ecr.aws/sam/build-python3.12", manifests: []string{"requirements.txt"},
+			builder: Pip, image: "public.ecr.aws/sam/build-python3.12:latest-x86_64", manifests: []string{"requirements.txt"},
 			deps:   "pip install --disable-pip-version-check --no-warn-script-location -r requirements.txt -t /build/deps",
 			copies: []Copy{{From: "/build/deps/", To: ""}},
 		},
@@ -52,7 +53,7 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "python layer: into python/",
 			in:      Input{Name: "Lib", Layer: true, Runtime: "python3.12", BuildMethod: "python3.12", Files: []string{"requirements.txt", "lib.py"}},
-			builder: Pip, image: "public.ecr.aws/sam/build-python3.12", manifests: []string{"requirements.txt"}, deps: "-t /build/deps",
+			builder: Pip, image: "public.ecr.aws/sam/build-python3.12:latest-x86_64", manifests: []string{"requirements.txt"}, deps: "-t /build/deps",
 			copies: []Copy{{From: "/build/deps/", To: "python"}}, source: "python",
 		},
 		{
@@ -63,7 +64,7 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "npm with a lock file: npm ci, production only",
 			in:      Input{Name: "Fn", Runtime: "nodejs20.x", Files: []string{"index.js", "package.json", "package-lock.json", "node_modules/"}},
-			builder: Npm, image: "public.ecr.aws/sam/build-nodejs20.x", manifests: []string{"package.json", "package-lock.json"},
+			builder: Npm, image: "public.ecr.aws/sam/build-nodejs20.x:latest-x86_64", manifests: []string{"package.json", "package-lock.json"},
 			deps: "npm ci --no-audit --no-fund --omit=dev", copies: []Copy{{From: "/build/src/node_modules/", To: "node_modules"}},
 			exclude: []string{"node_modules/"},
 		},
@@ -71,14 +72,14 @@ func TestChoose(t *testing.T) {
 			name:    "npm without a lock file: npm install, yarn.lock named",
 			in:      Input{Name: "Fn", Runtime: "nodejs18.x", Files: []string{"index.js", "package.json", "yarn.lock", ".npmrc"}},
 			builder: Npm, manifests: []string{"package.json", ".npmrc"},
-			deps: "npm install --no-audit --no-fund --no-save --no-package-lock --omit=dev", image: "public.ecr.aws/sam/build-nodejs18.x",
+			deps: "npm install --no-audit --no-fund --no-save --no-package-lock --omit=dev", image: "public.ecr.aws/sam/build-nodejs18.x:latest-x86_64",
 			copies: []Copy{{From: "/build/src/node_modules/", To: "node_modules"}}, exclude: []string{"node_modules/"},
 			warning: "yarn.lock is not used",
 		},
 		{
 			name:    "nodejs layer: node_modules under nodejs/",
 			in:      Input{Name: "Lib", Layer: true, BuildMethod: "nodejs20.x", Files: []string{"package.json"}},
-			builder: Npm, manifests: []string{"package.json"}, deps: "npm install", image: "public.ecr.aws/sam/build-nodejs20.x",
+			builder: Npm, manifests: []string{"package.json"}, deps: "npm install", image: "public.ecr.aws/sam/build-nodejs20.x:latest-x86_64",
 			copies: []Copy{{From: "/build/src/node_modules/", To: "nodejs/node_modules"}}, source: "nodejs", exclude: []string{"node_modules/"},
 		},
 		{
@@ -87,7 +88,7 @@ func TestChoose(t *testing.T) {
 				BuildProperties: map[string]any{"EntryPoints": []any{"app.ts"}, "Minify": false, "Target": "es2022", "Sourcemap": true, "External": []any{"@aws-sdk/*"}}},
 			builder: Esbuild, manifests: []string{"package.json", "package-lock.json"}, deps: "npm ci --no-audit --no-fund",
 			build:  "npx --no-install esbuild --bundle --platform=node --outdir=/build/out --format=cjs '--external:@aws-sdk/*' --sourcemap --target=es2022 app.ts",
-			image:  "public.ecr.aws/sam/build-nodejs20.x",
+			image:  "public.ecr.aws/sam/build-nodejs20.x:latest-x86_64",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"node_modules/"},
 		},
 		{
@@ -95,39 +96,39 @@ func TestChoose(t *testing.T) {
 			in: Input{Name: "Fn", Runtime: "nodejs22.x", BuildMethod: "esbuild", Files: []string{"package.json"},
 				BuildProperties: map[string]any{"EntryPoints": []any{"src/index.ts"}}},
 			builder: Esbuild, manifests: []string{"package.json"}, deps: "npm install --no-audit --no-fund --no-save --no-package-lock",
-			build: "esbuild --bundle --platform=node --outdir=/build/out --target=es2020 --format=cjs --minify src/index.ts", image: "public.ecr.aws/sam/build-nodejs22.x",
+			build: "esbuild --bundle --platform=node --outdir=/build/out --target=es2020 --format=cjs --minify src/index.ts", image: "public.ecr.aws/sam/build-nodejs22.x:latest-x86_64",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"node_modules/"},
 		},
 		{
 			name:    "maven: classes at the top, runtime jars in lib/",
 			in:      Input{Name: "Fn", Runtime: "java21", Files: []string{"pom.xml", "src/"}},
-			builder: Maven, manifests: []string{"pom.xml"}, deps: "mvn -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java21",
+			builder: Maven, manifests: []string{"pom.xml"}, deps: "mvn -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
 			build:  "mvn -q -B clean install -DskipTests && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true && mkdir -p /build/out/lib && cp -R target/classes/. /build/out/",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{
 			name:    "maven wrapper",
 			in:      Input{Name: "Fn", Runtime: "java17", Files: []string{"pom.xml", "mvnw", ".mvn/", "src/"}},
-			builder: Maven, manifests: []string{"pom.xml", "mvnw", ".mvn/"}, deps: "./mvnw -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java17",
+			builder: Maven, manifests: []string{"pom.xml", "mvnw", ".mvn/"}, deps: "./mvnw -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java17:latest-x86_64",
 			build: "./mvnw -q -B clean install", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{
 			name:    "gradle kts with wrapper",
 			in:      Input{Name: "Fn", Runtime: "java21", Files: []string{"build.gradle.kts", "settings.gradle.kts", "gradlew", "gradle/", "src/"}},
-			builder: Gradle, manifests: []string{"build.gradle.kts", "settings.gradle.kts", "gradlew", "gradle/"}, image: "public.ecr.aws/sam/build-java21",
+			builder: Gradle, manifests: []string{"build.gradle.kts", "settings.gradle.kts", "gradlew", "gradle/"}, image: "public.ecr.aws/sam/build-java21:latest-x86_64",
 			deps: "./gradlew --no-daemon -q dependencies", build: "./gradlew --no-daemon -q build -x test",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"build/", ".gradle/"},
 		},
 		{
 			name:    "java layer with maven: jars in java/lib",
 			in:      Input{Name: "Lib", Layer: true, BuildMethod: "java21", Files: []string{"pom.xml"}},
-			builder: Maven, manifests: []string{"pom.xml"}, deps: "dependency:go-offline", image: "public.ecr.aws/sam/build-java21",
+			builder: Maven, manifests: []string{"pom.xml"}, deps: "dependency:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
 			build: "mkdir -p /build/out/java/lib && cp target/*.jar /build/out/java/lib/", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{
 			name:    "go1.x on provided.al2023: bootstrap for the architecture",
 			in:      Input{Name: "Fn", Runtime: "provided.al2023", Architecture: "arm64", BuildMethod: "go1.x", Files: []string{"go.mod", "go.sum", "main.go"}},
-			builder: GoModules, manifests: []string{"go.mod", "go.sum"}, deps: "go mod download", image: "public.ecr.aws/sam/build-provided.al2023",
+			builder: GoModules, manifests: []string{"go.mod", "go.sum"}, deps: "go mod download", image: "public.ecr.aws/sam/build-provided.al2023:latest-arm64",
 			build: "CGO_ENABLED=${CGO_ENABLED:-0} GOOS=linux GOARCH=arm64 go build -o /build/out/bootstrap .", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
 		},
 		{
@@ -138,26 +139,26 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "makefile: build-<LogicalId> with ARTIFACTS_DIR in the runtime's build image",
 			in:      Input{Name: "HelloFn", Runtime: "python3.12", BuildMethod: "makefile", Files: []string{"Makefile", "app.py"}},
-			builder: Makefile, image: "public.ecr.aws/sam/build-python3.12",
+			builder: Makefile, image: "public.ecr.aws/sam/build-python3.12:latest-x86_64",
 			build:  "mkdir -p /build/out && ARTIFACTS_DIR=/build/out make --makefile Makefile build-HelloFn",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
 		},
 		{
 			name:    "rust-cargolambda",
 			in:      Input{Name: "Fn", Runtime: "provided.al2023", BuildMethod: "rust-cargolambda", Architecture: "arm64", Files: []string{"Cargo.toml", "Cargo.lock", "src/"}},
-			builder: Cargo, manifests: []string{"Cargo.toml", "Cargo.lock"}, deps: "cargo fetch", image: "public.ecr.aws/sam/build-provided.al2023",
+			builder: Cargo, manifests: []string{"Cargo.toml", "Cargo.lock"}, deps: "cargo fetch", image: "public.ecr.aws/sam/build-provided.al2023:latest-arm64",
 			build: "cargo lambda build --release --arm64 && bin=$(ls target/lambda | head -n 1)", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
 		},
 		{
 			name:    "dotnet: publish for the runtime",
 			in:      Input{Name: "Fn", Runtime: "dotnet8", Files: []string{"Fn.csproj", "Function.cs"}},
-			builder: Dotnet, manifests: []string{"Fn.csproj"}, deps: "dotnet restore -r linux-x64", image: "public.ecr.aws/sam/build-dotnet8",
+			builder: Dotnet, manifests: []string{"Fn.csproj"}, deps: "dotnet restore -r linux-x64", image: "public.ecr.aws/sam/build-dotnet8:latest-x86_64",
 			build: "dotnet publish -c Release -r linux-x64 --self-contained false --no-restore", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource,
 		},
 		{
 			name:    "ruby Gemfile: bundler into vendor/bundle",
 			in:      Input{Name: "Fn", Runtime: "ruby3.3", Files: []string{"Gemfile", "Gemfile.lock", "app.rb"}},
-			builder: Bundler, manifests: []string{"Gemfile", "Gemfile.lock"}, deps: "bundle install", image: "public.ecr.aws/sam/build-ruby3.3",
+			builder: Bundler, manifests: []string{"Gemfile", "Gemfile.lock"}, deps: "bundle install", image: "public.ecr.aws/sam/build-ruby3.3:latest-x86_64",
 			copies:  []Copy{{From: "/build/src/vendor/bundle/", To: "vendor/bundle"}, {From: "/build/src/.bundle/", To: ".bundle"}},
 			exclude: []string{"vendor/", ".bundle/"},
 		},
@@ -254,8 +255,8 @@ func TestStageOrdersForTheCache(t *testing.T) {
 	is := is.New(t)
 	p, err := Choose(Input{Name: "Fn", Runtime: "provided.al2023", BuildMethod: "go1.x", Files: []string{"go.mod", "go.sum", "main.go"}})
 	is.NoErr(err)
-	is.Equal(p.Stage("build-task", "task", "build/task"), `# Build stage: go-modules in public.ecr.aws/sam/build-provided.al2023 (override with BUILD_IMAGE_PROVIDED_AL2023).
-FROM public.ecr.aws/sam/build-provided.al2023 AS build-task
+	is.Equal(p.Stage("build-task", "task", "build/task"), `# Build stage: go-modules in public.ecr.aws/sam/build-provided.al2023:latest-x86_64 (override with BUILD_IMAGE_PROVIDED_AL2023).
+FROM public.ecr.aws/sam/build-provided.al2023:latest-x86_64 AS build-task
 WORKDIR /build/src
 COPY ["task/go.mod", "./"]
 COPY ["task/go.sum", "./"]

@@ -47,7 +47,7 @@ WORKDIR /build/src
 COPY ["task/package.json", "./"]
 COPY ["task/package-lock.json", "./"]
 RUN mkdir -p /build/deps /build/out && npm ci --no-audit --no-fund --omit=dev && mkdir -p node_modules
-FROM public.ecr.aws/lambda/nodejs:20
+FROM public.ecr.aws/lambda/nodejs:20-x86_64
 COPY layers/1/ /opt/
 COPY --from=build-layers-2 /build/src/node_modules/ /opt/nodejs/node_modules/
 COPY layers/2/ /opt/nodejs/

@@ -20,7 +20,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dindbundler/dindbundler/dind/base"
-	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -197,11 +196,11 @@ func Run(t testing.TB, api client.APIClient, img string, cmd ...string) (string,
 	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("start a container of %s: %v", img, err)
 	}
-	code, err := dindtest.WaitForExit(ctx, api, created.ID)
+	code, err := engine.WaitForExit(ctx, api, created.ID)
 	if err != nil {
 		t.Fatalf("wait for the container of %s: %v", img, err)
 	}
-	out, err := dindtest.Logs(ctx, api, created.ID)
+	out, err := engine.Logs(ctx, api, created.ID)
 	if err != nil {
 		t.Fatalf("read the output of %s: %v", img, err)
 	}
