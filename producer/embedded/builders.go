@@ -26,7 +26,7 @@ const samBuildDir = ".aws-sam/build"
 // template when `sam build` wrote it after the template was last changed (its artifacts are then
 // used as they are), else template itself. note says which, for the progress output.
 func builtTemplate(template string) (path, note string) {
-	built := filepath.Join(filepath.Dir(template), filepath.FromSlash(samBuildDir), "template.yaml")
+	built := samBuildTemplate(template)
 	bi, err := os.Stat(built)
 	if err != nil {
 		return template, ""
@@ -36,6 +36,11 @@ func builtTemplate(template string) (path, note string) {
 		return template, fmt.Sprintf("note: %s is older than %s: building from the template (run `sam build` again to use its output)", built, template)
 	}
 	return built, fmt.Sprintf("using `sam build` output %s (newer than %s): its artifacts go in as they are", built, filepath.Base(template))
+}
+
+// samBuildTemplate is where `sam build` writes the built template for template.
+func samBuildTemplate(template string) string {
+	return filepath.Join(filepath.Dir(template), filepath.FromSlash(samBuildDir), "template.yaml")
 }
 
 // prebuilt reports whether dir is `sam build` output, which needs no further build.
@@ -251,4 +256,9 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

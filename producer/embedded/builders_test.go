@@ -3,6 +3,7 @@ package embedded
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,36 @@ func TestTailWriter(t *testing.T) {
 	_, _ = tw.Write([]byte("ee\nfour"))
 	is.Equal(tw.String(), "three\nfour")
 	is.Equal(sink.String(), "one\ntwo\n\nthree\nfour")
+}
+
+// TestInputsCoverBuilds: Deploy's inputs hold the code directories (so their lock files and
+// manifests) and the `sam build` template once it exists; the dry-run line names the builders.
+func TestInputsCoverBuilds(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"template.yaml": `Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: index.handler, Runtime: nodejs20.x}
+`,
+		"fn/index.js": "", "fn/package.json": "{}", "fn/package-lock.json": "{}",
+	})
+	req := Request{Template: filepath.Join(dir, "template.yaml"), Env: "dev", ProjectRoot: dir}
+	inputs, err := Inputs(req)
+	is.NoErr(err)
+	is.True(slices.Contains(inputs, filepath.Join(dir, "fn"))) // the code directory, lock file included
+
+	tpl, plan, err := PlanRequest(req)
+	is.NoErr(err)
+	var out strings.Builder
+	WriteFunctionPlans(&out, tpl, plan, "")
+	is.True(strings.Contains(out.String(), ", built by nodejs-npm for task in public.ecr.aws/sam/build-nodejs20.x:latest-x86_64"))
+
+	writeFiles(t, dir, map[string]string{".aws-sam/build/template.yaml": "Resources: {}\n"})
+	old := time.Now().Add(-time.Hour)
+	is.NoErr(os.Chtimes(filepath.Join(dir, ".aws-sam/build/template.yaml"), old, old)) // older: not used, still watched
+	inputs, err = Inputs(req)
+	is.NoErr(err)
+	is.True(slices.Contains(inputs, filepath.Join(dir, ".aws-sam/build/template.yaml")))
 }
