@@ -558,7 +558,8 @@ func (c *chooser) cargo() (Plan, error) {
 	}
 	return Plan{
 		Builder: Cargo, Manifests: append([]string{"Cargo.toml"}, c.present("Cargo.lock")...),
-		Deps:   "mkdir -p src && touch src/main.rs && cargo fetch",
+		// cargo needs a target to fetch for; the stand-in main.rs goes before the source comes.
+		Deps:   "mkdir -p src && touch src/main.rs && cargo fetch && rm src/main.rs",
 		Build:  strings.Join([]string{cmd, find, "mkdir -p " + OutDir, "cp \"target/lambda/$bin/bootstrap\" " + OutDir + "/bootstrap"}, " && "),
 		Copies: []Copy{{From: OutDir + "/", To: ""}},
 		Source: NoSource,

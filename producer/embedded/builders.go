@@ -121,8 +121,11 @@ func (p *planner) planBuilds(fn sam.Function) (functionBuilds, error) {
 		}
 		in.Files, in.Vars, in.Architecture = files, p.req.Vars, fn.Architecture
 		plan, err := builders.Choose(in)
+		if err != nil && in.Layer {
+			return fmt.Errorf("%w (a layer of function %s)", err, fn.Name)
+		}
 		if err != nil {
-			return fmt.Errorf("%w (function %s)", err, fn.Name)
+			return err
 		}
 		p.plan.Warnings = append(p.plan.Warnings, plan.Warnings...)
 		if plan.Builder == "" {
