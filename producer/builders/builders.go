@@ -425,11 +425,15 @@ func (c *chooser) java() (Plan, error) {
 		}
 		return Plan{
 			Builder: Maven, Manifests: manifests,
-			Deps: mvn + " -q -B dependency:go-offline",
+			// A prefetch for the cache: go-offline also wants plugins the build never runs (site,
+			// deploy), which a mirror may lack; the build step resolves what is still missing
+			// and fails there, with Maven's own message, if it cannot.
+			Deps: "(" + mvn + " -q -B org.apache.maven.plugins:maven-dependency-plugin:go-offline || echo 'dependency prefetch incomplete: the build resolves the rest')",
 			// sam build: `mvn clean install`, then the runtime-scope dependency jars into lib/.
+			// No clean: target/ is left out of the context, so the stage starts without one.
 			Build: strings.Join([]string{
-				mvn + " -q -B clean install -DskipTests",
-				mvn + " -q -B dependency:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true",
+				mvn + " -q -B install -DskipTests",
+				mvn + " -q -B org.apache.maven.plugins:maven-dependency-plugin:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true",
 				"mkdir -p " + OutDir + "/" + lib,
 				classes,
 				"if [ -d target/dependency ]; then cp target/dependency/*.jar " + OutDir + "/" + lib + "/; fi",

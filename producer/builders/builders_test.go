@@ -102,15 +102,15 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "maven: classes at the top, runtime jars in lib/",
 			in:      Input{Name: "Fn", Runtime: "java21", Files: []string{"pom.xml", "src/"}},
-			builder: Maven, manifests: []string{"pom.xml"}, deps: "mvn -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
-			build:  "mvn -q -B clean install -DskipTests && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true && mkdir -p /build/out/lib && cp -R target/classes/. /build/out/",
+			builder: Maven, manifests: []string{"pom.xml"}, deps: "mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
+			build:  "mvn -q -B install -DskipTests && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true && mkdir -p /build/out/lib && cp -R target/classes/. /build/out/",
 			copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{
 			name:    "maven wrapper",
 			in:      Input{Name: "Fn", Runtime: "java17", Files: []string{"pom.xml", "mvnw", ".mvn/", "src/"}},
-			builder: Maven, manifests: []string{"pom.xml", "mvnw", ".mvn/"}, deps: "./mvnw -q -B dependency:go-offline", image: "public.ecr.aws/sam/build-java17:latest-x86_64",
-			build: "./mvnw -q -B clean install", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
+			builder: Maven, manifests: []string{"pom.xml", "mvnw", ".mvn/"}, deps: "./mvnw -q -B org.apache.maven.plugins:maven-dependency-plugin:go-offline", image: "public.ecr.aws/sam/build-java17:latest-x86_64",
+			build: "./mvnw -q -B install", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{
 			name:    "gradle kts with wrapper",
@@ -122,7 +122,7 @@ func TestChoose(t *testing.T) {
 		{
 			name:    "java layer with maven: jars in java/lib",
 			in:      Input{Name: "Lib", Layer: true, BuildMethod: "java21", Files: []string{"pom.xml"}},
-			builder: Maven, manifests: []string{"pom.xml"}, deps: "dependency:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
+			builder: Maven, manifests: []string{"pom.xml"}, deps: "maven-dependency-plugin:go-offline", image: "public.ecr.aws/sam/build-java21:latest-x86_64",
 			build: "mkdir -p /build/out/java/lib && cp target/*.jar /build/out/java/lib/", copies: []Copy{{From: "/build/out/", To: ""}}, source: NoSource, exclude: []string{"target/"},
 		},
 		{

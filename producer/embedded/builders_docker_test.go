@@ -476,3 +476,88 @@ func TestBuildUsesSamBuildOutput(t *testing.T) {
 	is.True(!strings.Contains(out, "pip install"))
 	is.Equal(runHandler(t, api, imageOf("Built"), "python3", "-c", pythonRunner), `"from sam build"`)
 }
+
+// TestBuildMaven: a Maven function built offline against Debian's Maven repository (a build
+// image whose settings.xml points there, as one would point it at an internal mirror): classes
+// at the top of /var/task, the runtime dependency in lib/, the handler run with them.
+func TestBuildMaven(t *testing.T) {
+	api := enginetest.Client(t)
+	is := is.New(t)
+	standIn := builderstest.StandIn(t, api, builderstest.JavaPackages...)
+	builderstest.CleanupDescendants(t, api, standIn)
+	build := "builderstest-maven:offline"
+	enginetest.ScratchImage(t, api, build, map[string][]byte{"/root/.m2/settings.xml": []byte(
+		"<settings><localRepository>/usr/share/maven-repo</localRepository><offline>true</offline></settings>\n")},
+		enginetest.From(standIn))
+	builderstest.CleanupDescendants(t, api, build)
+	s := writeStack(t, map[string]string{
+		"template.yaml": `Resources:
+  JavaFn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: example.Handler::handleRequest, Runtime: java21}
+`,
+		"fn/pom.xml": mavenPOM,
+		"fn/src/main/java/example/Handler.java": `package example;
+
+import org.apache.commons.lang3.StringUtils;
+
+public class Handler {
+    public String handleRequest(Object input, Object context) {
+        return StringUtils.capitalize("built by maven");
+    }
+
+    public static void main(String[] args) {
+        System.out.println(new Handler().handleRequest(null, null));
+    }
+}
+`,
+	}, map[string]string{"BUILD_IMAGE_JAVA21": build, "RUNTIME_BASE_JAVA21": standIn})
+	s.deploy(t, api, "JavaFn")
+	is.Equal(runHandler(t, api, imageOf("JavaFn"), "java", "-cp", "/var/task:/var/task/lib/*", "example.Handler"), "Built by maven")
+	files := enginetest.ImageFiles(t, api, imageOf("JavaFn"), "/var/task")
+	_, hasClass := files["/var/task/example/Handler.class"]
+	is.True(hasClass) // classes at the top, as sam build lays them
+	var libs []string
+	for name := range files {
+		if strings.HasPrefix(name, "/var/task/lib/") && strings.HasSuffix(name, ".jar") {
+			libs = append(libs, name)
+		}
+	}
+	is.True(len(libs) == 1 && strings.Contains(libs[0], "commons-lang3")) // the runtime dependency in lib/
+}
+
+// mavenPOM pins the plugins to the versions Debian packages (its repository has no plugin
+// metadata to pick a version from offline); the library takes Debian's "debian" alias.
+const mavenPOM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>example</groupId>
+  <artifactId>fn</artifactId>
+  <version>1.0</version>
+  <packaging>jar</packaging>
+  <properties>
+    <maven.compiler.source>17</maven.compiler.source>
+    <maven.compiler.target>17</maven.compiler.target>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.commons</groupId>
+      <artifactId>commons-lang3</artifactId>
+      <version>debian</version>
+    </dependency>
+  </dependencies>
+  <build>
+    <pluginManagement>
+      <plugins>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-clean-plugin</artifactId><version>3.2.0</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.0</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.10.1</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-surefire-plugin</artifactId><version>2.22.3</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-jar-plugin</artifactId><version>3.3.0</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-install-plugin</artifactId><version>3.1.0</version></plugin>
+        <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId><version>3.5.0</version></plugin>
+      </plugins>
+    </pluginManagement>
+  </build>
+</project>
+`

@@ -143,7 +143,21 @@ func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag st
 		}
 	}
 	run("chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q")
+	// The JDK's postinst runs java, which needs /proc.
+	proc := filepath.Join(dir, "proc")
+	run("mount", "-t", "proc", "proc", proc)
+	unmount := func() {
+		if err := exec.Command("umount", proc).Run(); err != nil {
+			t.Errorf("umount %s: %v", proc, err)
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			unmount() // before the directory is removed
+		}
+	}()
 	run("chroot", append([]string{dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
+	unmount()
 	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
 	for _, m := range marks {
 		if err := os.Remove(m); err != nil {
@@ -259,4 +273,14 @@ func CleanupDescendants(t testing.TB, api client.APIClient, ref string) {
 			}
 		}
 	})
+}
+
+// JavaPackages make a Maven stand-in: Debian's maven, a JDK, the plugins a jar build and the
+// Maven builder use, and one library (commons-lang3), all in Debian's offline repository
+// /usr/share/maven-repo (no Maven Central here).
+var JavaPackages = []string{
+	"maven", "default-jdk-headless", "ca-certificates",
+	"libmaven-clean-plugin-java", "libmaven-resources-plugin-java", "libmaven-compiler-plugin-java",
+	"libmaven-jar-plugin-java", "libmaven-install-plugin-java", "libmaven-dependency-plugin-java",
+	"libsurefire-java", "libcommons-lang3-java",
 }

@@ -19,3 +19,13 @@ func TestStandInRunsTheTools(t *testing.T) {
 	t.Log(out)
 	is.True(strings.Contains(out, "go version"))
 }
+
+// TestJavaStandIn builds (or reuses) the Maven stand-in image.
+func TestJavaStandIn(t *testing.T) {
+	api := enginetest.Client(t)
+	is := is.New(t)
+	img := StandIn(t, api, JavaPackages...)
+	out, code := Run(t, api, img, "sh", "-c", "mvn -v && ls /usr/share/maven-repo/org/apache/maven/plugins")
+	t.Log(out)
+	is.Equal(code, int64(0))
+}
