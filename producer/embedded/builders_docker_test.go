@@ -89,6 +89,14 @@ func standInVars(img string, extra ...string) map[string]string {
 	return vars
 }
 
+// useStandIn is the stand-in image with pkgs; what the test builds on it is removed at its end.
+func useStandIn(t *testing.T, api client.APIClient, pkgs ...string) string {
+	t.Helper()
+	img := builderstest.StandIn(t, api, pkgs...)
+	builderstest.CleanupDescendants(t, api, img)
+	return img
+}
+
 func runHandler(t *testing.T, api client.APIClient, img string, cmd ...string) string {
 	t.Helper()
 	out, code := builderstest.Run(t, api, img, cmd...)
@@ -111,8 +119,7 @@ Promise.resolve(h.handler({})).then(r => console.log(JSON.stringify(r)));`
 func TestBuildNpm(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, img)
+	img := useStandIn(t, api, builderstest.StandInPackages...)
 	pkg := `{"name":"fn","version":"1.0.0","dependencies":{"ms":"2.1.3"},"devDependencies":{"left-pad":"1.3.0"}}`
 	lock := npmLock(t, api, img, pkg)
 	handler := `const ms = require("ms"); exports.handler = async () => ({ ms: ms("2 days") });`
@@ -206,8 +213,7 @@ func pipBuildImage(t *testing.T, api client.APIClient, standIn string, tag strin
 func TestBuildPip(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	standIn := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, standIn)
+	standIn := useStandIn(t, api, builderstest.StandInPackages...)
 	build := pipBuildImage(t, api, standIn, "builderstest-pip:wheels", "tinydep", "layerdep")
 	vars := standInVars(standIn, "BUILD_IMAGE_PYTHON3_12", build, "PIP_NO_INDEX", "1", "PIP_FIND_LINKS", "/wheels")
 	s := writeStack(t, map[string]string{
@@ -248,8 +254,7 @@ func TestBuildPip(t *testing.T) {
 func TestBuildGoAndMakefile(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, img)
+	img := useStandIn(t, api, builderstest.StandInPackages...)
 	s := writeStack(t, map[string]string{
 		"template.yaml": `Resources:
   GoFn:
@@ -295,8 +300,7 @@ func stepCached(out, what string) (cached, found bool) {
 func TestBuildCodeChangeTimes(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	standIn := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, standIn)
+	standIn := useStandIn(t, api, builderstest.StandInPackages...)
 	build := pipBuildImage(t, api, standIn, "builderstest-pip:bench", "tinydep")
 	vars := standInVars(standIn, "BUILD_IMAGE_PYTHON3_12", build, "PIP_NO_INDEX", "1", "PIP_FIND_LINKS", "/wheels")
 	one := func(name, runtime, handler, file, code string, deps map[string]string) stack {
@@ -401,8 +405,7 @@ func median(ds []time.Duration) time.Duration {
 func TestBuildEsbuild(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, img)
+	img := useStandIn(t, api, builderstest.StandInPackages...)
 	pkg := `{"name":"fn","version":"1.0.0","dependencies":{"ms":"2.1.3"},"devDependencies":{"esbuild":"0.19.12"}}`
 	lock := npmLock(t, api, img, pkg)
 	s := writeStack(t, map[string]string{
@@ -443,8 +446,7 @@ func npmLock(t *testing.T, api client.APIClient, img, pkg string) string {
 func TestBuildUsesSamBuildOutput(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	img := builderstest.StandIn(t, api, builderstest.StandInPackages...)
-	builderstest.CleanupDescendants(t, api, img)
+	img := useStandIn(t, api, builderstest.StandInPackages...)
 	s := writeStack(t, map[string]string{
 		"template.yaml": `Resources:
   Built:
@@ -483,8 +485,7 @@ func TestBuildUsesSamBuildOutput(t *testing.T) {
 func TestBuildMaven(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
-	standIn := builderstest.StandIn(t, api, builderstest.JavaPackages...)
-	builderstest.CleanupDescendants(t, api, standIn)
+	standIn := useStandIn(t, api, builderstest.JavaPackages...)
 	build := "builderstest-maven:offline"
 	enginetest.ScratchImage(t, api, build, map[string][]byte{"/root/.m2/settings.xml": []byte(
 		"<settings><localRepository>/usr/share/maven-repo</localRepository><offline>true</offline></settings>\n")},
