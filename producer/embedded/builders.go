@@ -119,7 +119,10 @@ func (p *planner) planBuilds(fn sam.Function) (functionBuilds, error) {
 		if !listed || prebuilt(source) {
 			return nil
 		}
-		in.Files, in.Vars, in.Architecture = files, p.req.Vars, fn.Architecture
+		in.Files, in.Vars = files, p.req.Vars
+		if in.Architecture == "" {
+			in.Architecture = fn.Architecture
+		}
 		plan, err := builders.Choose(in)
 		if err != nil && in.Layer {
 			return fmt.Errorf("%w (a layer of function %s)", err, fn.Name)
@@ -147,7 +150,8 @@ func (p *planner) planBuilds(fn sam.Function) (functionBuilds, error) {
 				runtime = l.CompatibleRuntimes[0]
 			}
 		}
-		in := builders.Input{Name: l.LogicalID, Layer: true, Runtime: runtime, BuildMethod: l.BuildMethod, BuildProperties: l.BuildProperties}
+		// Metadata.BuildArchitecture wins for a layer, as in sam build.
+		in := builders.Input{Name: l.LogicalID, Layer: true, Runtime: runtime, Architecture: l.BuildArchitecture, BuildMethod: l.BuildMethod, BuildProperties: l.BuildProperties}
 		if err := add(in, fmt.Sprintf("layers/%d", i+1), l.ContentURI); err != nil {
 			return fb, err
 		}

@@ -157,3 +157,16 @@ func TestInputsCoverBuilds(t *testing.T) {
 	is.NoErr(err)
 	is.True(slices.Contains(inputs, filepath.Join(dir, ".aws-sam/build/template.yaml")))
 }
+
+// TestPlanLayerBuildArchitecture: a layer's Metadata.BuildArchitecture picks its build image's
+// architecture; the function's own code follows the function's.
+func TestPlanLayerBuildArchitecture(t *testing.T) {
+	is := is.New(t)
+	fn := pyFunc()
+	fn.Layers = []sam.Layer{{LogicalID: "Lib", ContentURI: "/proj/lib", BuildMethod: "python3.12", BuildArchitecture: "arm64"}}
+	req := baseReq()
+	req.CodeFiles = map[string][]string{"/proj/lib": {"requirements.txt"}, fn.CodeURI: {"app.py", "requirements.txt"}}
+	p, err := Plan(&sam.Template{Dir: "/proj", Functions: []sam.Function{fn}}, nil, req)
+	is.NoErr(err)
+	is.Equal(p.Images[0].Builders, "python-pip for layers/1 in public.ecr.aws/sam/build-python3.12:latest-arm64; python-pip for task in public.ecr.aws/sam/build-python3.12:latest-x86_64")
+}
