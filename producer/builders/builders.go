@@ -170,6 +170,10 @@ func Choose(in Input) (Plan, error) {
 	if p.Builder == "" {
 		return p, nil
 	}
+	if c.has(".aws-sam/") {
+		// sam build's own output in the code directory (CodeUri: .): never part of the code.
+		p.Exclude = append(p.Exclude, ".aws-sam/")
+	}
 	p.Image = BuildImage(c.in.Runtime, in.Architecture, in.Vars)
 	p.ImageVariable = ImageVariable(c.in.Runtime)
 	for _, k := range BuildVariables {

@@ -163,6 +163,12 @@ func TestChoose(t *testing.T) {
 			exclude: []string{"vendor/", ".bundle/"},
 		},
 		{
+			name:    "CodeUri . : sam build's output stays out",
+			in:      Input{Name: "Fn", Runtime: "python3.12", Files: []string{".aws-sam/", "app.py", "requirements.txt", "template.yaml"}},
+			builder: Pip, image: "public.ecr.aws/sam/build-python3.12:latest-x86_64", manifests: []string{"requirements.txt"}, deps: "-t /build/deps",
+			copies: []Copy{{From: "/build/deps/", To: ""}}, exclude: []string{".aws-sam/"},
+		},
+		{
 			name:    "java directory without a build file goes in as it is",
 			in:      Input{Name: "Fn", Runtime: "java21", Files: []string{"example/"}},
 			builder: "",
