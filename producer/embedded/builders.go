@@ -3,10 +3,10 @@ package embedded
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -223,16 +223,18 @@ func indent(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// tailWriter keeps the last lines written to it, passing everything on.
+// tailWriter keeps the last lines written to it.
 type tailWriter struct {
-	next  io.Writer
 	lines []string
 	part  string
 	max   int
 }
 
+// ansiEscape matches the colour and cursor sequences the engine and the renderer write.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
 func (t *tailWriter) Write(p []byte) (int, error) {
-	s := t.part + strings.ReplaceAll(string(p), "\r", "\n")
+	s := t.part + ansiEscape.ReplaceAllString(strings.ReplaceAll(string(p), "\r", "\n"), "")
 	parts := strings.Split(s, "\n")
 	t.part = parts[len(parts)-1]
 	for _, l := range parts[:len(parts)-1] {
@@ -244,7 +246,7 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 			t.lines = t.lines[len(t.lines)-t.max:]
 		}
 	}
-	return t.next.Write(p)
+	return len(p), nil
 }
 
 func (t *tailWriter) String() string {
@@ -256,13 +258,6 @@ func (t *tailWriter) String() string {
 		lines = lines[len(lines)-t.max:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return w
 }
 
 func fileExists(p string) bool {

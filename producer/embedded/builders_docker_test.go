@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/producer/builders/builderstest"
 	"github.com/dindbundler/dindbundler/producer/embedded"
@@ -66,12 +67,17 @@ func (s stack) deploy(t *testing.T, api client.APIClient, fns ...string) string 
 
 func (s stack) run(ctx context.Context, api client.APIClient) (string, error) {
 	var progress bytes.Buffer
-	_, err := embedded.Run(ctx, api, embedded.Request{
+	// Every build line: the tests read the steps and the cache hits.
+	_, err := embedded.Run(ctx, api, s.request(), engine.Verbose(&progress))
+	return progress.String(), err
+}
+
+func (s stack) request() embedded.Request {
+	return embedded.Request{
 		Template: filepath.Join(s.dir, "template.yaml"), Env: "test", ProjectRoot: s.dir,
 		OutputRoot: filepath.Join(s.dir, ".out"), ImagePrefix: "builderstest", ImageTag: "it", Project: "builderstest",
 		Vars: s.vars,
-	}, &progress)
-	return progress.String(), err
+	}
 }
 
 func imageOf(fn string) string { return "builderstest-" + strings.ToLower(fn) + ":it" }
@@ -234,15 +240,16 @@ func TestBuildPip(t *testing.T) {
 	s.deploy(t, api, "Py")
 	is.Equal(runHandler(t, api, imageOf("Py"), "python3", "-c", pythonRunner), `["tinydep loaded", "layerdep loaded", "layer code"]`)
 
-	// A requirement no index holds: the build fails, and says where.
+	// A requirement no index holds: the build fails, and the error alone says where and why,
+	// even when the progress output is quiet.
 	is.NoErr(os.WriteFile(filepath.Join(s.dir, "py", "requirements.txt"), []byte("nosuchpackage==9.9\n"), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, err := s.run(ctx, api)
+	_, err := embedded.Run(ctx, api, s.request(), nil)
 	is.True(err != nil)
 	msg := err.Error()
 	t.Logf("failure reads:\n%s", msg)
-	for _, want := range []string{"function Py", "python-pip for task in builderstest-pip:wheels", "last output lines:", "nosuchpackage"} {
+	for _, want := range []string{"function Py", "python-pip for task in builderstest-pip:wheels", "last output lines:", "ERROR: No matching distribution found for nosuchpackage==9.9"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("failure lacks %q", want)
 		}

@@ -118,12 +118,12 @@ func TestBuiltTemplate(t *testing.T) {
 
 func TestTailWriter(t *testing.T) {
 	is := is.New(t)
-	var sink strings.Builder
-	tw := &tailWriter{next: &sink, max: 2}
+	tw := &tailWriter{max: 2}
 	_, _ = tw.Write([]byte("one\ntwo\n\nthr"))
 	_, _ = tw.Write([]byte("ee\nfour"))
 	is.Equal(tw.String(), "three\nfour")
-	is.Equal(sink.String(), "one\ntwo\n\nthree\nfour")
+	_, _ = tw.Write([]byte("\n\x1b[91mERROR: no match\x1b[0m\n"))
+	is.Equal(tw.String(), "four\nERROR: no match") // colours dropped
 }
 
 // TestInputsCoverBuilds: Deploy's inputs hold the code directories (so their lock files and

@@ -193,10 +193,10 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root st
 		pw.CloseWithError(err) // nil: the engine reads EOF
 		written <- err
 	}()
-	tail := &tailWriter{next: orDiscard(progress), max: 20} // builders.go: named in a failure
+	tail := &tailWriter{max: 20} // builders.go: the last lines, named in a failure
 	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{
 		Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
-	}, tail)
+	}, engine.Tee(progress, tail))
 	pr.CloseWithError(errBuildDone)
 	werr := <-written
 	if werr != nil && !errors.Is(werr, errBuildDone) {
