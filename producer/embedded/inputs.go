@@ -19,7 +19,13 @@ func Inputs(req Request) ([]string, error) {
 	if _, err := confinePlan(plan, req); err != nil {
 		return nil, err
 	}
-	return PlanInputs(plan, req), nil
+	inputs := PlanInputs(plan, req)
+	// A new `sam build` changes what is built (builders.go), though not the sources.
+	if built := samBuildTemplate(req.Template); fileExists(built) {
+		inputs = append(inputs, built)
+		sort.Strings(inputs)
+	}
+	return inputs, nil
 }
 
 // PlanInputs is Inputs for a plan already made: sorted, each path once.

@@ -65,6 +65,8 @@ type ImageBuild struct {
 	BuildArgs        map[string]string
 	Target           string
 	Platform         string // "os/arch" to build for; "" lets the engine choose
+	// Builders names the build stages' builders (builders.go), for failure messages.
+	Builders string
 }
 
 // BaseImage is an image function images are built FROM that must exist locally (or be pulled)
@@ -335,9 +337,14 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
 	p.addBase(base, SourceRuntime, fn.Runtime, fn.Name)
+	bs, err := p.planBuilds(fn) // builders.go: build stages of the code and layers
+	if err != nil {
+		return err
+	}
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "# Generated for function %s (%s): code in %s, layers in %s, as Lambda lays them out.\n", fn.Name, fn.Runtime, taskDir, optDir)
+	df.WriteString(bs.stages)
 	fmt.Fprintf(&df, "FROM %s\n", base)
 	// Layers first: they change less often than the code, so their build steps stay cached.
 	for i, l := range fn.Layers {
@@ -349,7 +356,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		}
 		target := fmt.Sprintf("layers/%d", i+1)
 		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target))
-		fmt.Fprintf(&df, "COPY %s/ %s/\n", target, optDir)
+		df.WriteString(bs.copy(target, optDir))
 	}
 
 	switch fn.CodeKind {
@@ -372,7 +379,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	default:
 		return fmt.Errorf("function %s: unknown code kind %q", fn.Name, fn.CodeKind)
 	}
-	fmt.Fprintf(&df, "COPY task/ %s/\n", taskDir)
+	df.WriteString(bs.copy("task", taskDir))
 
 	if err := writeEnv(&df, fn); err != nil {
 		return err
@@ -385,6 +392,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 
 	b.Dockerfile = "Dockerfile"
 	b.DockerfileText = df.String()
+	bs.finish(b)
 	return nil
 }
 

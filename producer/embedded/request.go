@@ -48,6 +48,9 @@ type Request struct {
 	// Exclude lists absolute paths never sent in a build context, like the producer's own output
 	// root: the bundler's build directory (images archives) when a context is the project root.
 	Exclude []string
+	// CodeFiles lists the top level of each code and layer directory (ScanCode), so Plan picks
+	// builders without reading the disk; Run fills it.
+	CodeFiles map[string][]string
 }
 
 // DefaultBrand is the brand slug when none is configured.

@@ -32,7 +32,11 @@ func Run(ctx context.Context, api client.APIClient, req Request, progress io.Wri
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
-	t, err := sam.ParseFile(req.Template, req.samOptions())
+	path, note := builtTemplate(req.Template) // builders.go: `sam build` output, when newer
+	if note != "" && progress != nil {
+		fmt.Fprintln(progress, note)
+	}
+	t, err := sam.ParseFile(path, req.samOptions())
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -52,6 +56,11 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	req, err := req.WithDefaults()
 	if err != nil {
 		return manifest.Manifest{}, err
+	}
+	if req.CodeFiles == nil {
+		if req.CodeFiles, err = ScanCode(t); err != nil {
+			return manifest.Manifest{}, err
+		}
 	}
 	plan, err := Plan(t, c, req)
 	if err != nil {
@@ -184,9 +193,10 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root st
 		pw.CloseWithError(err) // nil: the engine reads EOF
 		written <- err
 	}()
+	tail := &tailWriter{max: 20} // builders.go: the last lines, named in a failure
 	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{
 		Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
-	}, progress)
+	}, engine.Tee(progress, tail))
 	pr.CloseWithError(errBuildDone)
 	werr := <-written
 	if werr != nil && !errors.Is(werr, errBuildDone) {
@@ -194,7 +204,7 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root st
 		return "", fmt.Errorf("build %s (%s %s): %w", b.Name, b.Kind, b.For, werr)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", b.Kind, b.For, err)
+		return "", buildFailure(b, err, tail.String())
 	}
 	return id, nil
 }

@@ -491,6 +491,9 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 	if f.Layers, err = p.functionLayers(id, props["Layers"]); err != nil {
 		return fail("Layers", err)
 	}
+	if f.BuildMethod, f.BuildProperties, _, err = p.buildMetadata(id, res); err != nil {
+		return fail("Metadata", err)
+	}
 	return f, false, nil
 }
 
@@ -906,6 +909,9 @@ func (p *parser) layer(id, typ string, res map[string]any) (Layer, error) {
 	l := Layer{LogicalID: id, Name: id}
 	fail := func(prop string, err error) (Layer, error) {
 		return Layer{}, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
+	}
+	if l.BuildMethod, l.BuildProperties, l.BuildArchitecture, err = p.buildMetadata(id, res); err != nil {
+		return Layer{}, err
 	}
 	uri := props[prop]
 	if uri == nil {

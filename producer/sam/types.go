@@ -67,6 +67,10 @@ type Function struct {
 	Runtime    string
 	Handler    string
 	Layers     []Layer // resolved; Globals' layers first, as samtranslator merges lists
+	// BuildMethod and BuildProperties are Metadata.BuildMethod/BuildProperties: how `sam build`
+	// builds the code (esbuild, makefile, go1.x, rust-cargolambda, …); "" picks by runtime.
+	BuildMethod     string
+	BuildProperties map[string]any
 
 	// Image functions: either built from Metadata, or a prebuilt ImageURI.
 	ImageURI        string
@@ -89,6 +93,11 @@ type Layer struct {
 	Name               string // LayerName resolved, else LogicalID
 	ContentURI         string // absolute path: a directory or a .zip
 	CompatibleRuntimes []string
+	// Metadata.BuildMethod (a runtime such as python3.12, or makefile), BuildProperties and
+	// BuildArchitecture: a layer with a BuildMethod is built as `sam build` builds it.
+	BuildMethod       string
+	BuildProperties   map[string]any
+	BuildArchitecture string
 }
 
 // ResourceError says which resource and property of a template cannot be used, and why.
