@@ -96,6 +96,10 @@ func cachedImage(t testing.TB, api client.APIClient, tag string, build func(ctx 
 // hostCABundle is where Debian keeps the certificates it trusts, on the host and in the image.
 const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
+// standinSuite is the Debian release the stand-in build images come from (python3-pip, nodejs,
+// golang, maven, make as that release packages them).
+const standinSuite = "bookworm"
+
 func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
 	t.Helper()
 	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
@@ -115,7 +119,7 @@ func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag st
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror, err := base.PickMirror(sources, base.Suite)
+	mirror, err := base.PickMirror(sources, standinSuite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag st
 			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tailLines(out.String(), 30))
 		}
 	}
-	run("debootstrap", "--variant=minbase", base.Suite, dir, mirror)
+	run("debootstrap", "--variant=minbase", standinSuite, dir, mirror)
 	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
 			t.Fatal(err)
