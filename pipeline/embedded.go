@@ -14,7 +14,7 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	if err != nil {
 		return err
 	}
-	req, err := embedded.FromConfig(b.Config, t.Path, t.OutputRoot)
+	req, err := embedded.FromConfig(b.Config, t)
 	if err != nil {
 		return err
 	}

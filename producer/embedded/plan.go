@@ -102,8 +102,7 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Plan computes what to build for template t and compose file c (nil when the stack has none).
 // It reads neither the disk nor the engine.
 func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return BuildPlan{}, err
 	}
 	p := planner{req: req, bases: map[string]*BaseImage{}, built: map[string]string{}}

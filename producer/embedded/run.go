@@ -29,11 +29,10 @@ import (
 )
 
 // Run is the producer: it parses the template and compose file of req, builds every image Plan
-// lists through the engine, and writes the manifest at ManifestPath(req.OutputRoot, req.Env).
+// lists through the engine, and writes the manifest at req.ManifestPath().
 // Progress (build output, one line per image with its build time) goes to progress; nil is quiet.
 func Run(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (manifest.Manifest, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return manifest.Manifest{}, err
 	}
 	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
@@ -53,10 +52,6 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	if progress == nil {
 		progress = io.Discard
 	}
-	req, err := req.WithDefaults()
-	if err != nil {
-		return manifest.Manifest{}, err
-	}
 	plan, err := Plan(t, c, req)
 	if err != nil {
 		return manifest.Manifest{}, err
@@ -64,7 +59,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(progress, "warning: %s\n", w)
 	}
-	path := ManifestPath(req.OutputRoot, req.Env)
+	path := req.ManifestPath()
 	// A manifest left from an earlier run must not outlive a failed one and pass for its result.
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return manifest.Manifest{}, fmt.Errorf("remove the previous manifest: %w", err)

@@ -62,8 +62,8 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	names := []string{"samdeploytest-envfn:unit", "samdeploytest-inline:unit", "samdeploytest-prebuilt:unit"}
 	enginetest.Cleanup(t, api, names...)
 	req := Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "unit", ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
-		ImagePrefix: "samdeploytest", ImageTag: "unit", Project: "samdeploytest",
+		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
+		Brand: "esb", ImagePrefix: "samdeploytest", ImageTag: "unit", Project: "samdeploytest",
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": runtimeBase},
 	}
 	start := time.Now()
@@ -101,7 +101,7 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	is.Equal(pre.RootFS.Layers, uri.RootFS.Layers)
 
 	// The manifest on disk is the one returned.
-	onDisk, err := manifest.Read(ManifestPath(req.OutputRoot, "unit"))
+	onDisk, err := manifest.Read(req.ManifestPath())
 	is.NoErr(err)
 	is.Equal(onDisk.Names(), m.Names())
 	is.Equal(m.Names(), []string{runtimeBase, uriBase, names[0], names[1], names[2]})
@@ -135,11 +135,12 @@ func TestRunMissingBase(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"template.yaml": "x", "code/app.py": "x"})
 	req := Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "unit", ProjectRoot: dir, ImagePrefix: "samdeploytest", ImageTag: "missing",
+		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir,
+		OutputRoot: filepath.Join(dir, ".esb"), Brand: "esb", Project: "esb-unit", ImagePrefix: "samdeploytest", ImageTag: "missing",
 		// Port 1 on loopback refuses at once: the pull fails fast, without a registry.
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": "127.0.0.1:1/samdeploytest/missing:1"},
 	}
-	stale := ManifestPath(filepath.Join(dir, ".esb"), "unit")
+	stale := req.ManifestPath()
 	is.NoErr(os.MkdirAll(filepath.Dir(stale), 0o755))
 	is.NoErr(os.WriteFile(stale, []byte("{}"), 0o644))
 	tmpl := &sam.Template{Dir: dir, Functions: []sam.Function{{Name: "Fn", Runtime: "python3.12", Handler: "app.handler", CodeURI: filepath.Join(dir, "code"), CodeKind: sam.CodeDir}}}
