@@ -225,15 +225,11 @@ func TestDockerManifestAndFiles(t *testing.T) {
 	is.Equal(set.Layers(), []string{"sha256:base", "sha256:la"}) // first seen, shared base once
 }
 
-func TestParseCompression(t *testing.T) {
-	for in, want := range map[string]Compression{"": None, "none": None, " GZIP ": Gzip, "zstd": Zstd} {
-		c, err := ParseCompression(in)
-		is.New(t).NoErr(err)
-		is.New(t).Equal(c, want)
-	}
-	_, err := ParseCompression("xz")
-	is.New(t).True(err != nil)
-	is.New(t).Equal(Gzip.Ext(), ".tar.gz")
+func TestCompressionExt(t *testing.T) {
+	is := is.New(t)
+	is.Equal(None.Ext(), ".tar")
+	is.Equal(Gzip.Ext(), ".tar.gz")
+	is.Equal(Zstd.Ext(), ".tar.zst")
 }
 
 func TestGC(t *testing.T) {
