@@ -311,12 +311,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	}
 	fmt.Fprintf(&df, "COPY task/ %s/\n", taskDir)
 
-	keys := make([]string, 0, len(fn.Environment))
-	for k := range fn.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fn.Environment)) {
 		line, err := envInstruction(k, fn.Environment[k])
 		if err != nil {
 			return fmt.Errorf("function %s: Environment.Variables.%s: %w", fn.Name, k, err)

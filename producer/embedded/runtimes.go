@@ -2,7 +2,8 @@ package embedded
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -69,16 +70,7 @@ func runtimeBase(runtime string, req Request) (string, error) {
 	if v, ok := DefaultRuntimeBases[runtime]; ok {
 		return v, nil
 	}
-	return "", fmt.Errorf("no base image is known for runtime %q: set %s to an image that runs it (known runtimes: %s)", runtime, variable, strings.Join(knownRuntimes(), ", "))
-}
-
-func knownRuntimes() []string {
-	names := make([]string, 0, len(DefaultRuntimeBases))
-	for n := range DefaultRuntimeBases {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return "", fmt.Errorf("no base image is known for runtime %q: set %s to an image that runs it (known runtimes: %s)", runtime, variable, strings.Join(slices.Sorted(maps.Keys(DefaultRuntimeBases)), ", "))
 }
 
 // inlineFile is the file Lambda writes InlineCode (ZipFile) to: CloudFormation supports inline
