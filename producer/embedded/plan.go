@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/distribution/reference"
@@ -371,7 +372,7 @@ func (p *planner) services(c *compose.File) error {
 	external := map[string][]string{}
 	for _, s := range c.Services {
 		if s.Build == nil {
-			ref, err := normalizeRef(s.Image)
+			ref, err := engine.FamiliarRef(s.Image)
 			if err != nil {
 				return fmt.Errorf("service %s: image %q: %w", s.Name, s.Image, err)
 			}
@@ -382,7 +383,7 @@ func (p *planner) services(c *compose.File) error {
 		if tag == "" {
 			tag = p.req.Project + "-" + strings.ToLower(s.Name)
 		}
-		ref, err := normalizeRef(tag)
+		ref, err := engine.FamiliarRef(tag)
 		if err != nil {
 			return fmt.Errorf("service %s: image name %q: %w", s.Name, tag, err)
 		}
@@ -415,16 +416,6 @@ func (p *planner) services(c *compose.File) error {
 	}
 	sort.Slice(p.plan.External, func(i, j int) bool { return p.plan.External[i].Name < p.plan.External[j].Name })
 	return nil
-}
-
-// normalizeRef gives an image reference the tag Docker would assume (:latest), keeping the
-// short form the user wrote (no docker.io/library/ prefix).
-func normalizeRef(s string) (string, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		return "", err
-	}
-	return reference.FamiliarString(reference.TagNameOnly(named)), nil
 }
 
 func copyMap(m map[string]string) map[string]string {
