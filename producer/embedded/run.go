@@ -10,15 +10,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/gitstate"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/docker/docker/api/types/build"
@@ -253,13 +252,14 @@ func templateInfo(ctx context.Context, t *sam.Template, req Request) (templateRe
 	}
 	sum := sha256.Sum256(data)
 	dir := filepath.Dir(req.Template)
-	root, g := gitState(ctx, dir)
+	git := gitstate.Read(ctx, dir)
+	root := git.Root
 	if root == "" {
 		root = req.ProjectRoot
 	}
 	rec := templateRecord{
 		Template: manifest.Template{Path: relativePath(root, req.Template), SHA256: hex.EncodeToString(sum[:])},
-		git:      g,
+		git:      manifest.Git{Commit: git.Commit, Dirty: len(git.Dirty) > 0},
 	}
 	if t != nil && len(t.Parameters) > 0 {
 		rec.Parameters = copyMap(t.Parameters)
@@ -281,27 +281,4 @@ func relativePath(root, p string) string {
 		return filepath.ToSlash(p)
 	}
 	return filepath.ToSlash(rel)
-}
-
-// gitState returns the top level of the repository holding dir and its state; "" and a zero
-// Git when dir is not in a repository or git is unavailable.
-func gitState(ctx context.Context, dir string) (root string, g manifest.Git) {
-	run := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		out, err := cmd.Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	root, err := run("rev-parse", "--show-toplevel")
-	if err != nil {
-		return "", manifest.Git{}
-	}
-	// A repository without commits has no HEAD; its commit stays "".
-	if commit, err := run("rev-parse", "--verify", "--quiet", "HEAD"); err == nil {
-		g.Commit = commit
-	}
-	if status, err := run("status", "--porcelain"); err == nil {
-		g.Dirty = status != ""
-	}
-	return root, g
 }
