@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -89,9 +88,8 @@ type Config struct {
 	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
 	Vars               map[string]string // .env overlaid by the environment: compose interpolation
 
-	Force   bool
-	DryRun  bool
-	Verbose bool
+	Force  bool
+	DryRun bool
 }
 
 // FromEnvironment resolves the configuration of the process: its environment and working directory.
@@ -241,11 +239,10 @@ func (r *resolver) producer() error {
 	return nil
 }
 
-// switches reads FORCE, DRYRUN and MAGEFILE_VERBOSE.
+// switches reads FORCE and DRYRUN.
 func (r *resolver) switches() error {
 	r.c.Force = truthy(r.get("FORCE"))
 	r.c.DryRun = truthy(r.get("DRYRUN")) || truthy(r.get("DIND_BUNDLER_DRYRUN"))
-	r.c.Verbose = truthy(r.get("MAGEFILE_VERBOSE"))
 	return nil
 }
 
@@ -519,13 +516,3 @@ func truthy(v string) bool {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 func isDir(p string) bool  { st, err := os.Stat(p); return err == nil && st.IsDir() }
-
-// sortedKeys is used by the plan printer for stable output.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

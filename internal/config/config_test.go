@@ -535,7 +535,6 @@ func TestLoadSettings(t *testing.T) {
 				is.Equal(c.RuntimeBases, map[string]string{})
 				is.Equal(c.Force, false)
 				is.Equal(c.DryRun, false)
-				is.Equal(c.Verbose, false)
 			},
 		},
 		{
@@ -734,17 +733,16 @@ func TestLoadSwitches(t *testing.T) {
 		{"", false}, {"0", false}, {"false", false}, {"no", false}, {"off", false}, {"y", false}, {"2", false},
 	}
 	for _, tc := range cases {
-		for _, v := range []string{"FORCE", "DRYRUN", "DIND_BUNDLER_DRYRUN", "MAGEFILE_VERBOSE"} {
+		for _, v := range []string{"FORCE", "DRYRUN", "DIND_BUNDLER_DRYRUN"} {
 			t.Run(v+"="+tc.value, func(t *testing.T) {
 				is := is.New(t)
 				wd := t.TempDir()
 				c, err := Load([]string{v + "=" + tc.value}, wd)
 				is.NoErr(err)
-				got := map[string]bool{"FORCE": c.Force, "DRYRUN": c.DryRun, "DIND_BUNDLER_DRYRUN": c.DryRun, "MAGEFILE_VERBOSE": c.Verbose}
+				got := map[string]bool{"FORCE": c.Force, "DRYRUN": c.DryRun, "DIND_BUNDLER_DRYRUN": c.DryRun}
 				is.Equal(got[v], tc.want)
 				// Only the flag that was set changes.
 				is.Equal(c.Force, v == "FORCE" && tc.want)
-				is.Equal(c.Verbose, v == "MAGEFILE_VERBOSE" && tc.want)
 				is.Equal(c.DryRun, strings.HasSuffix(v, "DRYRUN") && tc.want)
 			})
 		}
@@ -865,10 +863,4 @@ func TestEnvMap(t *testing.T) {
 	is := is.New(t)
 	got := EnvMap([]string{"A=1", "B=x=y", "NOEQUALS", "C=", "A=2", "=hidden"})
 	is.Equal(got, map[string]string{"A": "2", "B": "x=y", "C": "", "": "hidden"})
-}
-
-func TestSortedKeys(t *testing.T) {
-	is := is.New(t)
-	is.Equal(sortedKeys(map[string]string{"b": "", "a": "", "C": ""}), []string{"C", "a", "b"})
-	is.Equal(sortedKeys(nil), []string{})
 }

@@ -62,11 +62,10 @@ func Cleanup(t testing.TB, api client.ImageAPIClient, refs ...string) {
 type ImageOption func(*imageSpec)
 
 type imageSpec struct {
-	from     string
-	labels   map[string]string
-	cmd      []string
-	goPkg    string
-	goTarget string
+	from   string
+	labels map[string]string
+	cmd    []string
+	goPkg  string
 }
 
 // From builds on base instead of scratch, so images can share base layers.
