@@ -668,7 +668,7 @@ func (h *harness) report(ctx context.Context, started time.Time) Report {
 	rep.Notes = append(rep.Notes,
 		"times are wall-clock seconds of one run each; the page cache holds the layers for both sides (the images were just built)",
 		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
-		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
+		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (dev/bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
 		"saved images on disk: every file under the run's BUILD_DIR after the full run, whatever form Save stores the images in",
 		"ours: the embedded producer rebuilds the compose services' FROM-only wrappers on each full run (classic build cache: same IDs as the seed's)",
 		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", h.o.Compressible, (1-h.o.Compressible)*100),

@@ -50,7 +50,7 @@ var Packages = []string{
 	"apparmor",
 }
 
-// SourcePaths are the apt source files read for the mirror, relative to the filesystem root:
+// The apt source files read for the mirror, relative to the filesystem root:
 // the classic list and the two drop-in forms (one-line *.list, deb822 *.sources).
 const (
 	SourcesList    = "etc/apt/sources.list"

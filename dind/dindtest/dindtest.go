@@ -67,7 +67,7 @@ func Run(t testing.TB, api client.APIClient, spec RunSpec) Container {
 }
 
 // Start creates and starts a bundle container, trying --privileged first and falling back to
-// CapsHostConfig when the engine cannot start a privileged container.
+// the capability set of ApplyCaps when the engine cannot start a privileged container.
 func Start(ctx context.Context, api client.APIClient, spec RunSpec) (Container, error) {
 	privileged := hostConfig(spec)
 	privileged.Privileged = true
