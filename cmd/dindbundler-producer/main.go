@@ -6,6 +6,10 @@
 // It builds the template's function images and the compose file's service images, and writes
 // <ROOT>/<E>/bundle/manifest.json (ROOT defaults to <template dir>/.<brand>). Everything else
 // comes from the environment and the working directory (the project root): see usage.
+//
+// It owns the command line only: the flags go to internal/config (config.LoadFlags), which
+// resolves every default, and the build is producer/embedded's. It must not compute a default
+// of its own.
 package main
 
 import (

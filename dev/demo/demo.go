@@ -2,7 +2,8 @@
 // stack's Go programs into their build contexts and builds the images a registry would otherwise
 // provide (stand-ins for the AWS Lambda base images, and the stack's "external" logs image).
 // Work whose result is up to date is skipped: a binary newer than its sources, an image built
-// from the same inputs.
+// from the same inputs. It owns those stand-ins and the demo target; the bundle itself is built
+// by package pipeline. Shipped code must not import it.
 package demo
 
 import (

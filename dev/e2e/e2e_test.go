@@ -2,7 +2,8 @@
 // (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
 // verification, restart without reloading, clean stop, refusal of incomplete images — is
-// checked from the outside.
+// checked from the outside. It holds tests only, drives the product only as a user does, and
+// nothing imports it.
 package e2e
 
 import (

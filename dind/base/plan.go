@@ -2,6 +2,8 @@
 // a debootstrap root filesystem holding docker.io and the tools the bundle entrypoint uses, plus
 // the compose v2 plugin compiled from its Go module source, imported into the engine as one
 // image. This file is the pure part: which mirror, which command lines, which image settings.
+// It owns that image (dindbundler/dind-base) and nothing of the bundle; it reaches the engine
+// only through internal/engine.
 package base
 
 import (

@@ -2,7 +2,8 @@
 // start with --privileged or, where the host refuses that, the equivalent capability set; wait
 // for a log line, an exit, an HTTP answer or a healthy state; clean everything up afterwards.
 // The runtime tests of dind/Dockerfile and dind/entrypoint.sh live here, and the end-to-end
-// test of the whole pipeline reuses these helpers.
+// test of the whole pipeline reuses these helpers. It is a test kit: it imports testing, and
+// the product (targets, pipeline, producer, cmd) must not import it.
 package dindtest
 
 import (

@@ -1,6 +1,8 @@
 // Package buildctx assembles the bundle's docker build context. Plan lists every entry (pure: no
 // file is read); Write streams them as a tar straight into the build, so the context is never
-// copied to disk — the images archive alone can be gigabytes.
+// copied to disk — the images archive alone can be gigabytes. It owns the context's layout (app/,
+// certs/, images/, the runtime files); it must not talk to the engine: the Image stage sends the
+// stream.
 package buildctx
 
 import (

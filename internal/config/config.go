@@ -1,6 +1,8 @@
 // Package config resolves the bundler's configuration once, from environment variables, the
 // project's .env and the brand defaults file, into one typed struct that every stage reads and a
-// dry run prints.
+// dry run prints. It is the one owner of every default and every precedence rule, also for the
+// embedded producer and its command (LoadFlags); no other package may compute a default or read
+// the environment for settings. It reads DEFAULTS_FILE and .env but nothing else of the machine.
 package config
 
 import (

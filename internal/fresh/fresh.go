@@ -1,6 +1,7 @@
 // Package fresh decides whether a stage can skip its work. Files are judged by timestamps;
 // what lives in the Docker daemon is judged by image IDs recorded next to the output when it was
-// made. The decision itself (Decide) is pure; the rest gathers its facts.
+// made. The decision itself (Decide) is pure; the rest gathers its facts. It must not talk to the
+// engine: callers pass the image IDs they looked up.
 package fresh
 
 import (

@@ -1,10 +1,12 @@
-// Package samdeploy is the embedded producer: it builds the images of a SAM template (function
+// Package embedded is the embedded producer: it builds the images of a SAM template (function
 // images) and of a compose file (service images) through the Docker engine, and writes the
 // per-template bundle manifest, following the contract of the external producer CLI
 // (`deploy --template T --env E --mode docker --build-only --bundle-manifest [--output ROOT]`).
 //
 // Plan computes everything to build without touching the engine or the disk; Run parses the
-// inputs, builds what Plan says and records the result.
+// inputs, builds what Plan says and records the result. It takes a resolved Request (FromConfig):
+// it must not compute defaults, which are internal/config's, and it reaches the engine only
+// through internal/engine.
 package embedded
 
 import (
