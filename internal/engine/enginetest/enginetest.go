@@ -104,7 +104,9 @@ func ScratchImage(t testing.TB, api client.APIClient, tag string, files map[stri
 	defer cancel()
 	Cleanup(t, api, tag)
 	var out bytes.Buffer
-	id, err := engine.Build(ctx, api, bytes.NewReader(ctxTar), engine.BuildOptions{Tag: tag, Labels: spec.labels}, &out)
+	// NoCache: the content is new every time, and the cache lookup of a FROM scratch build fails
+	// when any other parentless image is removed meanwhile (tests running in parallel do that).
+	id, err := engine.Build(ctx, api, bytes.NewReader(ctxTar), engine.BuildOptions{Tag: tag, Labels: spec.labels, NoCache: true}, &out)
 	if err != nil {
 		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
 	}
