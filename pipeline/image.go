@@ -8,19 +8,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -52,7 +52,11 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fingerprint, err := buildctx.Fingerprint(entries)
+	state, err := fresh.ReadState(b.statePath("image"))
+	if err != nil {
+		return err
+	}
+	fingerprint, inputs, err := buildctx.Fingerprint(entries, state.Inputs)
 	if err != nil {
 		return err
 	}
@@ -61,10 +65,6 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
-	state, err := fresh.ReadState(b.statePath("image"))
-	if err != nil {
-		return err
-	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {
@@ -113,107 +113,21 @@ func (b *Bundler) Image(ctx context.Context) error {
 	return nil
 }
 
-// layersImage makes sure the engine has the layers image for set and returns its ID: the
-// previous one when it fits, else a new one loaded with only the layers the engine lacks.
+// layersImage makes sure the engine has the layers image for set and returns its ID (see
+// bundleimage.LayersImage); the chain of the last one is recorded with the stage's state.
 func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
-	if info, err := api.Info(ctx); err == nil && containerdStore(info.DriverStatus) {
-		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
-	}
-	baseInfo, err := api.ImageInspect(ctx, baseID)
-	if err != nil {
-		return "", fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
-	}
-	base := layerstore.Base{
-		Ref: b.Config.DindBaseImage, ID: baseID, DiffIDs: baseInfo.RootFS.Layers, Created: baseInfo.Created,
-		OS: baseInfo.Os, Architecture: baseInfo.Architecture, Variant: baseInfo.Variant,
-	}
-	if baseInfo.Config != nil {
-		if base.Config, err = json.Marshal(baseInfo.Config); err != nil {
-			return "", fmt.Errorf("read the base image's config: %w", err)
-		}
-	}
-	chainPath := b.statePath("layers")
-	prev, err := layerstore.ReadChain(chainPath)
-	if err != nil {
-		return "", err
-	}
-	var reusable []layerstore.Group
-	if !b.Config.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
-		if info, err := api.ImageInspect(ctx, prev.Image); err == nil && slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, prev.Groups)) {
-			reusable = prev.Groups
-		}
-	}
-	var live []layerstore.Layer
-	for _, d := range set.Layers() {
-		size, err := store.LayerSize(d, set.Compression)
-		if err != nil {
-			return "", err
-		}
-		live = append(live, layerstore.Layer{DiffID: d, Size: size})
-	}
-	plan := layerstore.PlanChain(reusable, live, layerstore.DefaultLimits(len(base.DiffIDs)))
-	if plan.Reuse == len(plan.Groups) && len(plan.Groups) == len(prev.Groups) && reusable != nil {
-		b.logf("image: layers image %s is up to date (%d layers)", prev.Image, len(plan.Groups))
-		return prev.Image, nil
-	}
-	b.logf("image: loading the layers image: %d of %d layers to send, %s", len(plan.Groups)-plan.Reuse, len(plan.Groups), plan.Reason)
-	if err := fresh.RemoveState(chainPath); err != nil {
-		return "", err
-	}
-	pr, pw := io.Pipe()
-	var id string
-	var groups []layerstore.Group
-	go func() {
-		var err error
-		id, groups, err = layerstore.WriteLayersImage(pw, store, base, plan, set.Compression)
-		pw.CloseWithError(err)
-	}()
-	err = engine.Load(ctx, api, pr, nil)
-	pr.CloseWithError(errors.New("load finished"))
-	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
-	}
-	info, err := api.ImageInspect(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
-	}
-	if !slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, groups)) {
-		return "", fmt.Errorf("load the layers image: %s does not have the expected layers", id)
-	}
-	if err := layerstore.WriteChain(chainPath, layerstore.Chain{Base: baseID, Image: id, Compression: set.Compression, Groups: groups}); err != nil {
-		return "", err
-	}
-	return id, nil
-}
-
-func chainLayers(base []string, groups []layerstore.Group) []string {
-	out := append([]string{}, base...)
-	for _, g := range groups {
-		out = append(out, g.DiffID)
-	}
-	return out
-}
-
-// containerdStore: the engine keeps images in containerd (docker info: driver-type
-// io.containerd.snapshotter.v1), whose `docker load` wants every layer in the archive.
-func containerdStore(status [][2]string) bool {
-	for _, kv := range status {
-		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
-			return true
-		}
-	}
-	return false
+	return bundleimage.LayersImage(ctx, api, bundleimage.LayersRequest{
+		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
+		ChainPath: b.statePath("layers"), Force: b.Config.Force,
+		Logf: func(format string, args ...any) { b.logf("image: "+format, args...) },
+	})
 }
 
 // removeUntagged removes an earlier bundle image once nothing names it (and its untagged
 // parents: the builder's steps and a layers image no other image builds on). The engine refuses
 // while a container uses it, which is fine: it is only disk space.
 func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
-	info, err := api.ImageInspect(ctx, id)
-	if err != nil || len(info.RepoTags) > 0 {
-		return
-	}
-	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil {
+	if err := engine.RemoveUntagged(ctx, api, id); err != nil {
 		b.logf("image: the previous bundle image %s stays: %v", id, err)
 	}
 }
@@ -232,12 +146,20 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
+	root, err := confine.Root(c.WorkDir, c.ProjectRoot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image: %w", err)
+	}
+	stack, err := b.carryStack(root, dotEnv)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
 		ManifestPath: c.MergedManifestPath(), Manifest: m,
 		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: buildctx.ImageFiles(set, store, withLayers),
+		Images: bundleimage.ContextEntries(set, store, withLayers), Stack: stack,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -250,6 +172,33 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// carryStack plans the copies of the host files the compose file reads at run time (bind
+// mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
+// Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
+func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
+	c := b.Config
+	vars, err := config.ParseEnv(string(dotEnv))
+	if err != nil {
+		vars = nil // unresolvable references are then listed as warnings
+	}
+	data, err := os.ReadFile(c.ComposeFile)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+	}
+	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	for _, w := range stack.Warnings {
+		b.logf("image: warning: %s", w)
+	}
+	return stack, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/producer"
@@ -169,13 +170,19 @@ var chain = [...]struct {
 func (s Step) String() string { return chain[s].name }
 
 // RunThrough runs every stage of the chain up to and including last, each at most once per
-// Bundler, or prints the plan once for a dry run.
+// Bundler, or prints the plan once for a dry run. It holds BUILD_DIR's lock while the stages run:
+// a second run on the same BUILD_DIR waits, saying which process holds it.
 func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 	if b.Config.DryRun {
 		var err error
 		b.planOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
 		return err
 	}
+	lock, err := buildlock.Acquire(ctx, b.Config.BuildDir, buildlock.Options{Log: b.Log})
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	for step := StepCerts; step <= last; step++ {
 		if b.done[step] {
 			continue

@@ -74,6 +74,7 @@ type Config struct {
 	// compose file".
 	ComposeExplicit bool
 	ConfigDir       string // empty when the directory does not exist
+	ProjectRoot     string // PROJECT_ROOT: what the bundle may read from; "" means found (internal/confine)
 	DotEnvPath      string
 	DotEnv          map[string]string // ./.env, nil when absent
 	DindBaseImage   string
@@ -222,6 +223,12 @@ func (r *resolver) bundle() error {
 	}
 	if dir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
 		c.ConfigDir = dir
+	} else if r.get("CONFIG_DIR") != "" {
+		// A typo must not ship an empty /app/config (as with COMPOSE_FILE and DEFAULTS_FILE).
+		return fmt.Errorf("CONFIG_DIR=%s: directory not found: fix the path or unset CONFIG_DIR", dir)
+	}
+	if v := r.get("PROJECT_ROOT"); v != "" {
+		c.ProjectRoot = r.abs(v)
 	}
 	c.DindBaseImage = orDefault(r.get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
 	c.BuildDir = r.abs(orDefault(r.get("BUILD_DIR"), DefaultBuildDir))

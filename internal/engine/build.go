@@ -17,6 +17,7 @@ type BuildOptions struct {
 	BuildArgs  map[string]string // --build-arg values
 	Labels     map[string]string
 	Platform   string // e.g. "linux/amd64"; empty means the engine's own
+	Target     string // the multi-stage build's stage to stop at; empty means the last
 	// NoCache skips the builder's cache lookup. For FROM scratch the classic builder looks at
 	// every parentless image in the engine and fails ("unable to find image") when another
 	// client removes one meanwhile; builds that never reuse a step should skip the lookup.
@@ -35,6 +36,7 @@ func Build(ctx context.Context, api client.ImageAPIClient, buildContext io.Reade
 		Dockerfile:  opts.Dockerfile,
 		Labels:      opts.Labels,
 		Platform:    opts.Platform,
+		Target:      opts.Target,
 		Version:     build.BuilderV1,
 		NoCache:     opts.NoCache,
 		Remove:      true,

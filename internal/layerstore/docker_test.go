@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -54,12 +55,12 @@ func loadTar(t *testing.T, s *layerstore.Store, set layerstore.Set) io.Reader {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range layerstore.Files(set) {
+	for _, name := range bundleimage.Files(set) {
 		var data []byte
 		var err error
 		switch {
 		case name == "manifest.json":
-			data = layerstore.DockerManifest(set)
+			data = bundleimage.DockerManifest(set)
 		case strings.HasSuffix(name, ".json"):
 			data, err = os.ReadFile(filepath.Join(s.Dir, "configs", name))
 		default:

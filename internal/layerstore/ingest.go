@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 )
@@ -27,6 +27,14 @@ type Saved struct {
 	Config   string
 	RepoTags []string
 	DiffIDs  []string
+}
+
+// ManifestItem is one entry of a docker-save manifest.json: Ingest reads them from the engine's
+// archives, package bundleimage writes them for the bundle.
+type ManifestItem struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
 }
 
 // Ingest files the layers and configs of one `docker save` stream into the store, in either
@@ -42,7 +50,7 @@ type Ingest struct {
 	jsons  map[string][]byte // small JSON files by archive path
 	layers map[string]string // archive path → diffID
 	links  map[string]string // archive path → the path it links to
-	items  []manifestItem
+	items  []ManifestItem
 	seen   bool // manifest.json read
 
 	jobs    chan job
@@ -144,8 +152,8 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 			os.Remove(f.Name())
 		}
 	}()
-	h := sha256.New()
-	w := io.MultiWriter(f, h)
+	h := digest.Canonical.Digester()
+	w := io.MultiWriter(f, h.Hash())
 	var inner chan hashResult
 	var pw *io.PipeWriter
 	if src != None {
@@ -157,7 +165,7 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 			pr.CloseWithError(err)
 			inner <- hashResult{d, err}
 		}()
-		w = io.MultiWriter(f, h, pw)
+		w = io.MultiWriter(f, h.Hash(), pw)
 	}
 	_, err = io.Copy(w, br)
 	if pw != nil {
@@ -166,7 +174,7 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("spool %s: %w", name, err)
 	}
-	diffID := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	diffID := h.Digest().String()
 	if inner != nil {
 		res := <-inner
 		if res.err != nil {
@@ -203,15 +211,15 @@ func hashUncompressed(r io.Reader) (string, error) {
 		return "", err
 	}
 	defer zr.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, zr); err != nil {
+	h := digest.Canonical.Digester()
+	if _, err := io.Copy(h.Hash(), zr); err != nil {
 		return "", err
 	}
 	// Drain what the decompressor left (trailing padding), or the spooling side would block.
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return h.Digest().String(), nil
 }
 
 func (in *Ingest) tmpDir() string { return in.store.Dir + "/tmp" }
@@ -362,14 +370,13 @@ func (in *Ingest) Finish() ([]Saved, error) {
 				return nil, fmt.Errorf("layer %s of %s has digest %s, its config says %s", l, item.Config, got, diffIDs[i])
 			}
 		}
-		sum := sha256.Sum256(cfg)
-		digest := "sha256:" + hex.EncodeToString(sum[:])
-		if !exists(in.store.ConfigPath(digest)) {
-			if err := atomicfile.Write(in.store.ConfigPath(digest), cfg, 0o644); err != nil {
-				return nil, fmt.Errorf("store config %s: %w", digest, err)
+		config := digest.FromBytes(cfg).String()
+		if !exists(in.store.ConfigPath(config)) {
+			if err := atomicfile.Write(in.store.ConfigPath(config), cfg, 0o644); err != nil {
+				return nil, fmt.Errorf("store config %s: %w", config, err)
 			}
 		}
-		out = append(out, Saved{Config: digest, RepoTags: item.RepoTags, DiffIDs: diffIDs})
+		out = append(out, Saved{Config: config, RepoTags: item.RepoTags, DiffIDs: diffIDs})
 	}
 	return out, nil
 }
@@ -401,8 +408,7 @@ func (in *Ingest) putSmall(data []byte) (string, error) {
 	src := Detect(data)
 	var diffID string
 	if src == None {
-		sum := sha256.Sum256(data)
-		diffID = "sha256:" + hex.EncodeToString(sum[:])
+		diffID = digest.FromBytes(data).String()
 	} else if diffID, err = hashUncompressed(bytes.NewReader(data)); err != nil {
 		os.Remove(f.Name())
 		return "", err

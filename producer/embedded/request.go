@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // ModeDocker is the only deploy mode the embedded producer implements: images in the local engine.
@@ -29,6 +30,8 @@ type Request struct {
 	Mode        string // --mode: ModeDocker
 	OutputRoot  string // --output, or the default <template dir>/.<Brand>; absolute
 	ProjectRoot string // the working directory: template paths are relative to it outside git
+	// Root bounds what the producer reads (PROJECT_ROOT); "" finds it per file (internal/confine).
+	Root        string
 	ComposeFile string // "" when the stack has no compose file
 	Brand       string // slug such as "esb": image labels com.<brand>.*
 	Project     string // compose project name
@@ -36,6 +39,10 @@ type Request struct {
 	ImageTag    string
 
 	ParameterOverrides map[string]string // win over the template's Parameter defaults
+	// EnvVars override declared environment variables, as `sam local --env-vars` does
+	// (ENV_VARS_FILE); LayerMap maps published layer ARNs to local content (LAYER_MAP).
+	EnvVars  map[string]map[string]string
+	LayerMap map[string]string
 	// Vars are the variables of the stack (.env overlaid by the environment): compose
 	// interpolation and RUNTIME_BASE_<RUNTIME> overrides.
 	Vars map[string]string
@@ -75,4 +82,9 @@ func (r Request) check() error {
 		return fmt.Errorf("image prefix %q and tag %q must be set (resolve the request with FromConfig)", r.ImagePrefix, r.ImageTag)
 	}
 	return nil
+}
+
+// samOptions are the parse options of the request's template.
+func (r Request) samOptions() sam.Options {
+	return sam.Options{ParameterOverrides: r.ParameterOverrides, EnvVars: r.EnvVars, LayerMap: r.LayerMap}
 }

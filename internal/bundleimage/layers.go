@@ -1,16 +1,18 @@
-package layerstore
+package bundleimage
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
 	"io"
 	"os"
 	"strconv"
-	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Base is what the layers image takes from the bundle's base image (from an image inspect: the
@@ -27,19 +29,14 @@ type Base struct {
 	Config json.RawMessage
 }
 
-// ImagesDir is where the bundle keeps its docker-save directory.
-const ImagesDir = "images"
-
-var epoch = time.Unix(0, 0)
-
 // WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
 // per group of plan, each layer carrying its group's store files under /images. Only the groups
 // from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
 // their chain and never opens their missing files. It returns the image's ID (its config digest)
 // and the groups with their diffIDs.
-func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compression) (string, []Group, error) {
+func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
 	groups := append([]Group{}, plan.Groups...)
-	tw := tar.NewWriter(w)
+	tw := tarball.NewWriter(w)
 	layers := make([]string, 0, len(base.DiffIDs)+len(groups))
 	for i := range base.DiffIDs {
 		layers = append(layers, "base/"+strconv.Itoa(i)+".tar")
@@ -61,20 +58,20 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 		if err != nil {
 			return "", nil, err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
 			return "", nil, fmt.Errorf("layers image: %w", err)
 		}
-		h := sha256.New()
-		if err := writeGroup(io.MultiWriter(tw, h), files, openFile); err != nil {
+		h := digest.Canonical.Digester()
+		if err := writeGroup(io.MultiWriter(tw, h.Hash()), files, openFile); err != nil {
 			return "", nil, err
 		}
-		groups[i].DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		groups[i].DiffID = h.Digest().String()
 	}
 	config, err := layersConfig(base, groups)
 	if err != nil {
 		return "", nil, err
 	}
-	manifest, err := json.Marshal([]manifestItem{{Config: "config.json", Layers: layers}})
+	manifest, err := json.Marshal([]layerstore.ManifestItem{{Config: "config.json", Layers: layers}})
 	if err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
@@ -82,7 +79,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 		name string
 		data []byte
 	}{{"config.json", config}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
 			return "", nil, fmt.Errorf("layers image: %w", err)
 		}
 		if _, err := tw.Write(f.data); err != nil {
@@ -92,8 +89,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 	if err := tw.Close(); err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
-	sum := sha256.Sum256(config)
-	return "sha256:" + hex.EncodeToString(sum[:]), groups, nil
+	return digest.FromBytes(config).String(), groups, nil
 }
 
 // layersConfig is the layers image's config: the base's, with the groups' layers on top and one
@@ -112,7 +108,7 @@ func layersConfig(base Base, groups []Group) ([]byte, error) {
 	}
 	for _, g := range groups {
 		diffIDs = append(diffIDs, g.DiffID)
-		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), ImagesDir)})
+		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), Dir)})
 	}
 	cfg := struct {
 		Architecture string          `json:"architecture"`
@@ -141,7 +137,7 @@ type groupFile struct {
 	size int64
 }
 
-func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
+func groupFiles(s *layerstore.Store, g Group, c layerstore.Compression) ([]groupFile, error) {
 	var files []groupFile
 	for _, l := range g.Layers {
 		p := s.LayerPath(l.DiffID, c)
@@ -149,7 +145,7 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layers image: %w (run the save stage again)", err)
 		}
-		files = append(files, groupFile{name: ImagesDir + "/" + LayerFile(l.DiffID, c), path: p, size: info.Size()})
+		files = append(files, groupFile{name: Dir + "/" + layerstore.LayerFile(l.DiffID, c), path: p, size: info.Size()})
 	}
 	return files, nil
 }
@@ -157,12 +153,12 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 // writeGroup writes one image layer: the /images directory and the group's files, with fixed
 // owners, modes and times, so equal files make an equal layer.
 func writeGroup(w io.Writer, files []groupFile, open func(groupFile) (io.ReadCloser, error)) error {
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
+	tw := tarball.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: Dir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 		return fmt.Errorf("layers image: %w", err)
 	}
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("layers image %s: %w", f.name, err)
 		}
 		r, err := open(f)
