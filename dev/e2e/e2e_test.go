@@ -146,7 +146,9 @@ func TestBundleRunsForReal(t *testing.T) {
 	tag := "e2e-bundle-" + suffix + ":latest"
 	env := []string{
 		"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + base.DefaultTag, "BUNDLE_TAG=" + tag,
-		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e",
+		// Suffixed, like every name here: service images are <project>-<service>, and another
+		// run of this test on the same engine must not build, replace or remove ours.
+		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e" + suffix,
 	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
