@@ -282,12 +282,7 @@ func imageSettings(fn sam.Function) (string, error) {
 
 // writeEnv writes one ENV line per environment variable of fn, sorted.
 func writeEnv(b *strings.Builder, fn sam.Function) error {
-	keys := make([]string, 0, len(fn.Environment))
-	for k := range fn.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fn.Environment)) {
 		line, err := envInstruction(k, fn.Environment[k])
 		if err != nil {
 			return fmt.Errorf("function %s: Environment.Variables.%s: %w", fn.Name, k, err)

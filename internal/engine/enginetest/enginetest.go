@@ -10,10 +10,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,11 +126,7 @@ func scratchContext(spec imageSpec, files map[string][]byte, bin []byte) ([]byte
 	if from == "" {
 		from = "scratch"
 	}
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	paths := slices.Sorted(maps.Keys(files))
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "FROM %s\n", from)
