@@ -1,8 +1,9 @@
 // Package config resolves the bundler's configuration once, from environment variables, the
 // project's .env and the brand defaults file, into one typed struct that every stage reads and a
 // dry run prints. It is the one owner of every default and every precedence rule, also for the
-// embedded producer and its command (LoadFlags); no other package may compute a default or read
-// the environment for settings. It reads DEFAULTS_FILE and .env but nothing else of the machine.
+// embedded producer and its command (LoadFlags); no other package may compute one of these
+// defaults or read these variables itself. It reads DEFAULTS_FILE and .env but nothing else of
+// the machine.
 package config
 
 import (
