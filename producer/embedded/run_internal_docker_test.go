@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,10 @@ func fileInImage(t *testing.T, api client.APIClient, ref, path string) (string, 
 	return f.Content, ok
 }
 
+// unitPrefix names this process's images: the same tests run by another process on the same
+// engine (another checkout's) must not replace or remove them.
+var unitPrefix = fmt.Sprintf("samdeploytest%d", os.Getpid())
+
 // TestRunEnvInlineAndImageURI builds constructed functions on tiny local bases: environment
 // values survive the Dockerfile literally, inline code and a zipped layer land where Lambda puts
 // them, and a prebuilt ImageUri is renamed with the bundle's labels.
@@ -36,8 +41,8 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	runtimeBase := "samdeploytest-base:runtime"
-	uriBase := "samdeploytest-base:uri"
+	runtimeBase := unitPrefix + "-base:runtime"
+	uriBase := unitPrefix + "-base:uri"
 	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"/etc/runtime.txt": []byte("runtime")})
 	uriID := enginetest.ScratchImage(t, api, uriBase, map[string][]byte{"/etc/uri.txt": []byte("uri")}, enginetest.Cmd("/fn"))
 
@@ -59,11 +64,11 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 			CodeKind: sam.CodeInline, InlineCode: "def handler(e, c):\n    return 'inline'\n"},
 		{Name: "Prebuilt", PackageType: sam.PackageImage, ImageURI: uriBase},
 	}}
-	names := []string{"samdeploytest-envfn:unit", "samdeploytest-inline:unit", "samdeploytest-prebuilt:unit"}
+	names := []string{unitPrefix + "-envfn:unit", unitPrefix + "-inline:unit", unitPrefix + "-prebuilt:unit"}
 	enginetest.Cleanup(t, api, names...)
 	req := Request{
 		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
-		Brand: "esb", ImagePrefix: "samdeploytest", ImageTag: "unit", Project: "samdeploytest",
+		Brand: "esb", ImagePrefix: unitPrefix, ImageTag: "unit", Project: unitPrefix,
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": runtimeBase},
 	}
 	start := time.Now()
@@ -75,24 +80,24 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	t.Logf("built 3 function images in %s:\n%s", time.Since(start).Round(time.Millisecond), grepBuilt(progress.String()))
 
 	// Environment: literal, including the ${VAR} placeholders the stack resolves at run time.
-	info, err := api.ImageInspect(ctx, "samdeploytest-envfn:unit")
+	info, err := api.ImageInspect(ctx, unitPrefix+"-envfn:unit")
 	is.NoErr(err)
 	for k, v := range env {
 		is.True(slices.Contains(info.Config.Env, k+"="+v)) // value kept literally
 	}
 	is.Equal([]string(info.Config.Cmd), []string{"app.handler"})
-	got, ok := fileInImage(t, api, "samdeploytest-envfn:unit", "/opt/python/lib.py")
+	got, ok := fileInImage(t, api, unitPrefix+"-envfn:unit", "/opt/python/lib.py")
 	is.True(ok) // the zipped layer is extracted into /opt
 	is.Equal(got, "LIB = 1\n")
-	got, ok = fileInImage(t, api, "samdeploytest-envfn:unit", "/var/task/app.py")
+	got, ok = fileInImage(t, api, unitPrefix+"-envfn:unit", "/var/task/app.py")
 	is.True(ok)
 	is.Equal(got, "def handler(e, c): pass\n")
-	got, ok = fileInImage(t, api, "samdeploytest-inline:unit", "/var/task/index.py")
+	got, ok = fileInImage(t, api, unitPrefix+"-inline:unit", "/var/task/index.py")
 	is.True(ok) // inline code is written as the runtime's handler file
 	is.Equal(got, "def handler(e, c):\n    return 'inline'\n")
 
 	// The prebuilt image, renamed: same content, the bundle's labels.
-	pre, err := api.ImageInspect(ctx, "samdeploytest-prebuilt:unit")
+	pre, err := api.ImageInspect(ctx, unitPrefix+"-prebuilt:unit")
 	is.NoErr(err)
 	is.Equal(pre.Config.Labels["com.esb.kind"], "function")
 	is.Equal(pre.Config.Labels["com.esb.function"], "Prebuilt")
@@ -136,7 +141,7 @@ func TestRunMissingBase(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"template.yaml": "x", "code/app.py": "x"})
 	req := Request{
 		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir,
-		OutputRoot: filepath.Join(dir, ".esb"), Brand: "esb", Project: "esb-unit", ImagePrefix: "samdeploytest", ImageTag: "missing",
+		OutputRoot: filepath.Join(dir, ".esb"), Brand: "esb", Project: "esb-unit", ImagePrefix: unitPrefix, ImageTag: "missing",
 		// Port 1 on loopback refuses at once: the pull fails fast, without a registry.
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": "127.0.0.1:1/samdeploytest/missing:1"},
 	}
