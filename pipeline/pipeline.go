@@ -42,6 +42,7 @@ type Bundler struct {
 	dockerErr  error
 	planOnce   sync.Once
 	done       map[Step]bool
+	summary    *summary // BUILD_DIR/summary.json of this run (summary.go)
 }
 
 // New returns a Bundler logging to stderr.
@@ -126,6 +127,10 @@ func (b *Bundler) progress() io.Writer {
 	if b.Log == nil {
 		return io.Discard
 	}
+	if b.Config.Verbose {
+		// mage -v: every line builds print, not one line per build.
+		return engine.Verbose(b.Log)
+	}
 	return b.Log
 }
 
@@ -187,7 +192,7 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 		if b.done[step] {
 			continue
 		}
-		if err := chain[step].run(b, ctx); err != nil {
+		if err := b.runStage(ctx, chain[step].name, chain[step].run); err != nil {
 			return err
 		}
 		if b.done == nil {

@@ -92,8 +92,9 @@ type Config struct {
 	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
 	Vars               map[string]string // .env overlaid by the environment: compose interpolation
 
-	Force  bool
-	DryRun bool
+	Force   bool
+	DryRun  bool
+	Verbose bool // MAGEFILE_VERBOSE (mage -v): builds print every line
 }
 
 // FromEnvironment resolves the configuration of the process: its environment and working directory.
@@ -249,10 +250,11 @@ func (r *resolver) producer() error {
 	return nil
 }
 
-// switches reads FORCE and DRYRUN.
+// switches reads FORCE, DRYRUN and MAGEFILE_VERBOSE.
 func (r *resolver) switches() error {
 	r.c.Force = truthy(r.get("FORCE"))
 	r.c.DryRun = truthy(r.get("DRYRUN")) || truthy(r.get("DIND_BUNDLER_DRYRUN"))
+	r.c.Verbose = truthy(r.get("MAGEFILE_VERBOSE"))
 	return nil
 }
 

@@ -535,6 +535,7 @@ func TestLoadSettings(t *testing.T) {
 				is.Equal(c.RuntimeBases, map[string]string{})
 				is.Equal(c.Force, false)
 				is.Equal(c.DryRun, false)
+				is.Equal(c.Verbose, false)
 			},
 		},
 		{
@@ -717,16 +718,17 @@ func TestLoadSwitches(t *testing.T) {
 		{"", false}, {"0", false}, {"false", false}, {"no", false}, {"off", false}, {"y", false}, {"2", false},
 	}
 	for _, tc := range cases {
-		for _, v := range []string{"FORCE", "DRYRUN", "DIND_BUNDLER_DRYRUN"} {
+		for _, v := range []string{"FORCE", "DRYRUN", "DIND_BUNDLER_DRYRUN", "MAGEFILE_VERBOSE"} {
 			t.Run(v+"="+tc.value, func(t *testing.T) {
 				is := is.New(t)
 				wd := t.TempDir()
 				c, err := Load([]string{v + "=" + tc.value}, wd)
 				is.NoErr(err)
-				got := map[string]bool{"FORCE": c.Force, "DRYRUN": c.DryRun, "DIND_BUNDLER_DRYRUN": c.DryRun}
+				got := map[string]bool{"FORCE": c.Force, "DRYRUN": c.DryRun, "DIND_BUNDLER_DRYRUN": c.DryRun, "MAGEFILE_VERBOSE": c.Verbose}
 				is.Equal(got[v], tc.want)
 				// Only the flag that was set changes.
 				is.Equal(c.Force, v == "FORCE" && tc.want)
+				is.Equal(c.Verbose, v == "MAGEFILE_VERBOSE" && tc.want)
 				is.Equal(c.DryRun, strings.HasSuffix(v, "DRYRUN") && tc.want)
 			})
 		}

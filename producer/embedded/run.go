@@ -73,8 +73,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		images = append(images, img)
 	}
 	for _, b := range plan.Images {
-		start := time.Now()
-		id, err := buildImage(ctx, api, b, roots[b.Name], progress)
+		id, err := buildImage(ctx, api, b, roots[b.Name], progress) // its closing line says how long it took
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
@@ -85,7 +84,6 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		if err != nil {
 			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
 		}
-		fmt.Fprintf(progress, "built %s (%s %s) in %.1fs\n", b.Name, b.Kind, b.For, time.Since(start).Seconds())
 		images = append(images, manifest.Image{
 			Name: b.Name, Digest: info.ID, Kind: b.Kind, Source: b.Source,
 			Labels: b.Labels, Platform: platform(info),
