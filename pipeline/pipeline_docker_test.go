@@ -26,7 +26,7 @@ import (
 
 // fakeProducer follows the producer contract: it writes FAKE_MANIFEST to
 // <output root>/<env>/bundle/manifest.json (root: --output, else <template dir>/.esb) and counts
-// its runs in FAKE_RUNS.
+// its runs in FAKE_RUNS. Its FAKE_* variables come on its command line (see bundler).
 const fakeProducer = `#!/bin/sh
 set -eu
 template= env= output=
@@ -106,7 +106,6 @@ func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv 
 	is.NoErr(err)
 	p.environ = []string{
 		"TEMPLATE=stack/template.yaml",
-		"PRODUCER=sh " + filepath.Join(p.dir, "fake-producer.sh"),
 		"FAKE_MANIFEST=" + string(data),
 		"FAKE_RUNS=" + p.runs,
 		"BUNDLE_TAG=pipelinetest-bundle-" + suffix + ":latest",
@@ -117,18 +116,38 @@ func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv 
 	return p
 }
 
+// bundler configures a Bundler for the project from its settings and extra ones (later win).
+// The fake producer's FAKE_* settings become part of PRODUCER, through env(1), rather than of
+// the process environment: no test changes what the whole test binary shares.
 func (p *project) bundler(t *testing.T, api client.APIClient, extra ...string) *Bundler {
 	t.Helper()
-	cfg, err := config.Load(append(append([]string{}, p.environ...), extra...), p.dir)
+	var settings, fake []string
+	for _, kv := range append(append([]string{}, p.environ...), extra...) {
+		if strings.HasPrefix(kv, "FAKE_") {
+			fake = append(fake, "'"+kv+"'") // JSON holds double quotes, never single ones
+			continue
+		}
+		settings = append(settings, kv)
+	}
+	producer := "env " + strings.Join(fake, " ") + " sh " + filepath.Join(p.dir, "fake-producer.sh")
+	cfg, err := config.Load(append(settings, "PRODUCER="+producer), p.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The fake producer reads its variables from the process environment.
-	for _, kv := range append(append([]string{}, p.environ...), extra...) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	return &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+}
+
+// errHas fails unless err holds every one of wants, and shows err when it does not.
+func errHas(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want an error holding %q, got none", wants)
+	}
+	for _, w := range wants {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not hold %q", err, w)
+		}
+	}
 }
 
 func (p *project) producerRuns() int {
@@ -307,20 +326,15 @@ func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		is := is.New(t)
 		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "FAKE_FAIL=1")
-		err := b.Deploy(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "template.yaml")) // names the template
+		errHas(t, b.Deploy(ctx), "template.yaml") // names the template
 		_, statErr := os.Stat(b.Config.Templates[0].ManifestPath)
 		is.True(errors.Is(statErr, os.ErrNotExist)) // no manifest that looks fresh
 	})
 
 	t.Run("producer writes elsewhere", func(t *testing.T) {
-		is := is.New(t)
 		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "BUNDLE_MANIFEST_PATH=nowhere/manifest.json")
-		err := b.Deploy(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), filepath.Join(p.dir, "nowhere", "manifest.json"))) // names the path
+		errHas(t, b.Deploy(ctx), filepath.Join(p.dir, "nowhere", "manifest.json")) // names the path
 	})
 
 	t.Run("missing function image says which stage builds it", func(t *testing.T) {
@@ -331,10 +345,7 @@ func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		is.NoErr(b.Manifest(ctx))
 		fn := p.manifest.Images[0].Name
 		is.NoErr(engine.Remove(ctx, api, fn))
-		err := b.Pull(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), fn))
-		is.True(strings.Contains(err.Error(), "deploy stage"))
+		errHas(t, b.Pull(ctx), fn, "deploy stage")
 	})
 
 	t.Run("stale image stops Save", func(t *testing.T) {
@@ -346,11 +357,7 @@ func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		is.NoErr(b.Pull(ctx))
 		svc := p.manifest.Images[1].Name
 		newID := enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("changed")})
-		err := b.Save(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), svc))
-		is.True(strings.Contains(err.Error(), newID))
-		is.True(strings.Contains(err.Error(), p.ids[svc]))
+		errHas(t, b.Save(ctx), svc, newID, p.ids[svc])
 		_, statErr := os.Stat(b.setPath())
 		is.True(errors.Is(statErr, os.ErrNotExist)) // nothing that looks saved
 	})
@@ -360,8 +367,7 @@ func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "CERT_DIR=elsewhere")
 		err := b.Certs(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "Root CA not found at "+filepath.Join(p.dir, "elsewhere")))
-		is.True(strings.Contains(err.Error(), "CERT_DIR"))
+		is.True(errors.Is(err, certs.ErrRootCANotFound))
+		errHas(t, err, "Root CA not found at "+filepath.Join(p.dir, "elsewhere", certs.RootCACert), "CERT_DIR")
 	})
 }

@@ -2,7 +2,8 @@
 // (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
 // verification, restart without reloading, clean stop, refusal of incomplete images — is
-// checked from the outside.
+// checked from the outside. It holds tests only, drives the product only as a user does, and
+// nothing imports it.
 package e2e
 
 import (
@@ -149,7 +150,9 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	tag := "e2e-bundle-" + suffix + ":latest"
 	env := []string{
 		"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + base.DefaultTag, "BUNDLE_TAG=" + tag,
-		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e",
+		// Suffixed, like every name here: service images are <project>-<service>, and another
+		// run of this test on the same engine must not build, replace or remove ours.
+		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e" + suffix,
 	}
 	env = append(env, e.Env(t)...)
 	for k, v := range vars {

@@ -2,7 +2,9 @@
 // registry: a debootstrap root filesystem holding the Docker engine, its CLI, the compose v2
 // plugin and the tools the bundle entrypoint uses, imported into the engine as one image. The
 // same builder makes the outer engines of the test matrix (enginetest). This file is the pure
-// part: which suite, which mirror, which command lines, which image settings.
+// part: which suite, which mirror, which command lines, which image settings. It owns that image
+// (dindbundler/dind-base) and nothing of the bundle; it reaches the engine only through
+// internal/engine.
 package base
 
 import (
@@ -97,7 +99,7 @@ func LookupSuite(name string) (Suite, error) {
 	return Suite{}, fmt.Errorf("no DinD base recipe for Debian suite %q: use one of %s", name, strings.Join(names, ", "))
 }
 
-// SourcePaths are the apt source files read for the mirror, relative to the filesystem root:
+// The apt source files read for the mirror, relative to the filesystem root:
 // the classic list and the two drop-in forms (one-line *.list, deb822 *.sources).
 const (
 	SourcesList    = "etc/apt/sources.list"

@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,12 +338,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "images/", mode: 0o755, dir: true},
 	}
 	files = append(files, images...)
-	extra := make([]string, 0, len(spec.certExtra))
-	for n := range spec.certExtra {
-		extra = append(extra, n)
-	}
-	sort.Strings(extra)
-	for _, n := range extra {
+	for _, n := range slices.Sorted(maps.Keys(spec.certExtra)) {
 		files = append(files, ctxFile{name: "certs/" + n, data: []byte(spec.certExtra[n]), mode: 0o600})
 	}
 	buildCtx, err := tarOf(files)

@@ -13,8 +13,7 @@ import (
 // PlanRequest parses the template and compose file of req and plans them, as Run would, without
 // the engine: for a dry run.
 func PlanRequest(req Request) (*sam.Template, BuildPlan, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return nil, BuildPlan{}, err
 	}
 	path, _ := builtTemplate(req.Template) // builders.go: `sam build` output, when newer

@@ -7,8 +7,7 @@ import "sort"
 // Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
 // freshness by exactly these.
 func Inputs(req Request) ([]string, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return nil, err
 	}
 	_, plan, err := PlanRequest(req)

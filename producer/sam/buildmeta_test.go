@@ -51,3 +51,15 @@ Resources:
 `, Options{})
 	resourceError(t, err, "Fn", "Metadata.BuildProperties", "BuildProperties must be a mapping")
 }
+
+// functionByID is the template's function with logical ID id.
+func functionByID(t *testing.T, tpl *Template, id string) Function {
+	t.Helper()
+	for _, f := range tpl.Functions {
+		if f.LogicalID == id {
+			return f
+		}
+	}
+	t.Fatalf("no function %s in %v", id, tpl.Functions)
+	return Function{}
+}

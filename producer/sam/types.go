@@ -1,5 +1,7 @@
 // Package sam reads AWS SAM templates into what the embedded producer needs to build function
-// images offline: functions (Zip or Image), their code, layers, runtimes and environment.
+// images offline: functions (Zip or Image), their code, layers, runtimes and environment. It
+// owns the template's meaning (intrinsics, Globals, parameters); it only reads, never builds or
+// touches the engine.
 package sam
 
 import "fmt"
