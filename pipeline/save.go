@@ -34,10 +34,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if err := checkDigests(m, ids, missing); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
-	compression, err := layerstore.ParseCompression(b.Config.Compression)
-	if err != nil {
-		return err
-	}
+	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
 	store, err := layerstore.Open(b.storeDir())
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@
 // (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
 // verification, restart without reloading, clean stop, refusal of incomplete images — is
-// checked from the outside.
+// checked from the outside. It holds tests only, drives the product only as a user does, and
+// nothing imports it.
 package e2e
 
 import (
@@ -116,13 +117,17 @@ func waitHTTPS(ctx context.Context, hc *http.Client, url string) (string, error)
 	}
 }
 
-func TestBundleRunsForReal(t *testing.T) {
+func TestBundleRunsForReal(t *testing.T) { enginetest.Each(t, bundleRunsForRealOn) }
+
+func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
+
+func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	if _, err := base.Ensure(ctx, api, base.Options{Progress: io.Discard}); err != nil {
+	if _, err := base.Ensure(ctx, enginetest.Client(t), base.Options{Progress: io.Discard}); err != nil {
 		t.Fatalf("build the DinD base image: %v", err)
 	}
+	e.FromHost(t, base.DefaultTag)
 
 	// The example, prepared (binaries, runtime stand-ins, logs image) and copied so the test
 	// writes nothing into the checkout.
@@ -136,7 +141,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	}
 
 	// The logs image comes from a registry, as in a real stack.
-	registry := enginetest.Registry(t)
+	registry := e.Registry(t)
 	pushToRegistry(t, api, demo.LogsImage, registry+"/example/logs:1.0")
 	is.NoErr(os.WriteFile(filepath.Join(dir, ".env"), []byte(
 		"EXAMPLE_REGISTRY="+registry+"\nRUSTFS_ACCESS_KEY=e2e-access\nRUSTFS_SECRET_KEY=e2e-secret-key\n"), 0o644))
@@ -145,8 +150,11 @@ func TestBundleRunsForReal(t *testing.T) {
 	tag := "e2e-bundle-" + suffix + ":latest"
 	env := []string{
 		"TEMPLATE=template.yaml", "DIND_BASE_IMAGE=" + base.DefaultTag, "BUNDLE_TAG=" + tag,
-		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e",
+		// Suffixed, like every name here: service images are <project>-<service>, and another
+		// run of this test on the same engine must not build, replace or remove ours.
+		"IMAGE_PREFIX=e2e" + suffix, "PROJECT_NAME=e2e" + suffix,
 	}
+	env = append(env, e.Env(t)...)
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
@@ -178,6 +186,10 @@ func TestBundleRunsForReal(t *testing.T) {
 		is.True(strings.Contains(out, skipped)) // second run does no work
 	}
 
+	if e.Containerd() {
+		t.Skip("issue 9 item 1: bundled from the containerd store, the manifest's digests are manifest digests, which the inner engine never reports, so the bundle refuses to start; needs store-independent identity")
+	}
+
 	// 1. First boot: the gateway answers HTTPS, verified with the example's root CA.
 	c := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
 	t.Logf("bundle runs in mode %s", c.Mode)
@@ -187,6 +199,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	defer cancel()
 	addr, err := engine.HostAddr(ctx, api, c.ID, "8443/tcp")
 	is.NoErr(err)
+	addr = e.Reach(t, addr)
 	body, err := waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
 	if err != nil {
 		logs, _ := engine.Logs(ctx, api, c.ID)
@@ -209,6 +222,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{}))
 	addr, err = engine.HostAddr(ctx, api, c.ID, "8443/tcp")
 	is.NoErr(err)
+	addr = e.Reach(t, addr)
 	_, err = waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
 	is.NoErr(err)
 	restart := time.Since(restartStart)

@@ -19,6 +19,10 @@ type BuildOptions struct {
 	Labels     map[string]string
 	Platform   string // e.g. "linux/amd64"; empty means the engine's own
 	Target     string // the multi-stage build's stage to stop at; empty means the last
+	// NoCache skips the builder's cache lookup. For FROM scratch the classic builder looks at
+	// every parentless image in the engine and fails ("unable to find image") when another
+	// client removes one meanwhile; builds that never reuse a step should skip the lookup.
+	NoCache bool
 }
 
 // Build runs a classic-builder build (BuildKit through the API needs a session) of the tar
@@ -35,6 +39,7 @@ func Build(ctx context.Context, api client.ImageAPIClient, buildContext io.Reade
 		Platform:    opts.Platform,
 		Target:      opts.Target,
 		Version:     build.BuilderV1,
+		NoCache:     opts.NoCache,
 		Remove:      true,
 		ForceRemove: true,
 	}

