@@ -64,11 +64,11 @@ func (h *harness) compileTools(ctx context.Context) error {
 	if err := os.MkdirAll(h.srcDir(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", h.srcDir(), err)
 	}
-	svc := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(h.srcDir(), "svc"), "./bench/svc")
+	svc := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(h.srcDir(), "svc"), "./dev/bench/svc")
 	svc.Dir = root
 	svc.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ver.Arch)
 	if out, err := svc.CombinedOutput(); err != nil {
-		return fmt.Errorf("compile the benchmark service (go build ./bench/svc in %s): %w\n%s", root, err, out)
+		return fmt.Errorf("compile the benchmark service (go build ./dev/bench/svc in %s): %w\n%s", root, err, out)
 	}
 	mage := exec.CommandContext(ctx, "go", "run", "magefile.go", "-compile", h.mageBin())
 	mage.Dir = root
