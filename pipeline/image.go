@@ -235,8 +235,8 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
-		ManifestPath: c.MergedManifestPath(), Manifest: m,
-		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
+		Manifest: identified(m, set),
+		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
 		Images: buildctx.ImageFiles(set, store, withLayers),
 	})
 	if err != nil {

@@ -190,6 +190,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	for i, img := range merged.Images {
 		is.Equal(set.Images[i].Name, img.Name) // saved in manifest order
 		is.Equal(set.Images[i].ID, img.Digest)
+		is.NoErr(img.Check(manifest.Seen{ID: set.Images[i].ID, Config: set.Images[i].Config, DiffIDs: set.Images[i].DiffIDs}))
 	}
 	store, err := layerstore.Open(b.storeDir())
 	is.NoErr(err)
@@ -208,8 +209,11 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.NoErr(json.Unmarshal([]byte(manifestInBundle.Content), &inBundle))
 	is.Equal(inBundle.Names(), merged.Names())
 	images := files["/app/bundle/images.txt"].Content
-	for _, img := range merged.Images {
-		is.True(strings.Contains(images, img.Digest+" "+img.Name+"\n")) // images.txt lists each image
+	for i, img := range inBundle.Images {
+		is.Equal(img.Config, set.Images[i].Config) // the bundle's manifest carries each image's identity
+		is.Equal(img.DiffIDs, set.Images[i].DiffIDs)
+		line := img.Config + " " + img.Name + " " + strings.Join(img.DiffIDs, ",") + "\n"
+		is.True(strings.Contains(images, line)) // images.txt lists each image by config digest and layers
 	}
 	env := files["/app/.env"]
 	is.Equal(env.Mode.Perm()&0o077, os.FileMode(0)) // .env not readable by others
@@ -278,7 +282,16 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.Equal(counting.Count("ImageSave"), int64(1))
 	is.Equal(counting.Count("ImageBuild"), int64(1))
 	files3 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/bundle/images.txt")
-	is.True(strings.Contains(files3["/app/bundle/images.txt"].Content, newID+" "+fn)) // the bundle carries the new image
+	newSet, err := layerstore.ReadSet(b.setPath())
+	is.NoErr(err)
+	var rebuilt layerstore.Image
+	for _, img := range newSet.Images {
+		if img.Name == fn {
+			rebuilt = img
+		}
+	}
+	is.Equal(rebuilt.ID, newID)
+	is.True(strings.Contains(files3["/app/bundle/images.txt"].Content, rebuilt.Config+" "+fn+" ")) // the bundle carries the new image
 }
 
 func TestPipelineDotEnvFromProject(t *testing.T) {

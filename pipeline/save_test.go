@@ -29,12 +29,6 @@ func TestSaveWants(t *testing.T) {
 	}
 }
 
-func TestContainerdStore(t *testing.T) {
-	is := is.New(t)
-	is.True(containerdStore([][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}))
-	is.True(!containerdStore([][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}}))
-}
-
 func TestReadSetRefusesOtherImages(t *testing.T) {
 	dir := t.TempDir()
 	b := &Bundler{Config: config.Config{BuildDir: dir, Compression: "gzip"}}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,8 +39,11 @@ func TestDotEnv(t *testing.T) {
 
 func TestImagesList(t *testing.T) {
 	is := is.New(t)
-	m := manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}, {Name: "b:1", Digest: "sha256:b"}}}
-	is.Equal(string(ImagesList(m)), "sha256:a a:1\nsha256:b b:1\n")
+	m := manifest.Manifest{Images: []manifest.Image{
+		{Name: "a:1", Digest: "sha256:man", Config: "sha256:cfg", DiffIDs: []string{"sha256:l1", "sha256:l2"}},
+		{Name: "b:1", Digest: "sha256:b"}, // recorded without identity: its digest, no layers
+	}}
+	is.Equal(string(ImagesList(m)), "sha256:cfg a:1 sha256:l1,sha256:l2\nsha256:b b:1 -\n")
 }
 
 func TestPlanLayout(t *testing.T) {
@@ -54,7 +58,6 @@ func TestPlanLayout(t *testing.T) {
 	compose := write("docker-compose.yml", "services: {}\n", 0o644)
 	write("config/app.conf", "x", 0o644)
 	write("config/nested/more.conf", "y", 0o640)
-	man := write("build/bundle/manifest.json", "{}", 0o644)
 	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
 	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
@@ -64,8 +67,8 @@ func TestPlanLayout(t *testing.T) {
 	entries, err := Plan(Bundle{
 		Dockerfile: []byte("FROM x\n"), Entrypoint: []byte("#!/bin/sh\n"),
 		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), DotEnv: []byte("A=1\n"),
-		ManifestPath: man, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
-		CertDir: filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
+		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
+		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
 	})
 	is.NoErr(err)
@@ -90,7 +93,8 @@ func TestPlanLayout(t *testing.T) {
 		is.Equal(byName[n].GID, 1002)
 	}
 	is.Equal(byName["app/compose.yml"].UID, 0)
-	is.Equal(string(byName["app/bundle/images.txt"].Data), "sha256:a a:1\n")
+	is.Equal(string(byName["app/bundle/images.txt"].Data), "sha256:a a:1 sha256:l\n")
+	is.True(strings.Contains(string(byName["app/bundle/manifest.json"].Data), `"diff_ids": [`)) // the manifest carries the identity
 
 	// Written as a tar, the entries come back with their content, modes and owners.
 	var buf bytes.Buffer
@@ -120,7 +124,7 @@ func TestPlanLayout(t *testing.T) {
 	is.True(hasDir) // directories are entries of their own
 
 	// Without a config dir the bundle still has an (empty) /app/config.
-	entries, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man, Images: images, CertDir: filepath.Join(dir, "certs")})
+	entries, err = Plan(Bundle{ComposeFile: compose, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}, Images: images, CertDir: filepath.Join(dir, "certs")})
 	is.NoErr(err)
 	found := false
 	for _, e := range entries {
@@ -128,7 +132,7 @@ func TestPlanLayout(t *testing.T) {
 	}
 	is.True(found)
 
-	_, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man})
+	_, err = Plan(Bundle{ComposeFile: compose, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}})
 	is.True(err != nil) // no images: nothing to bundle
 }
 

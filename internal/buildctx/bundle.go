@@ -18,11 +18,12 @@ type Bundle struct {
 	ComposeFile            string
 	ConfigDir              string // "" → an empty /app/config
 	DotEnv                 []byte // the bundle's .env (see DotEnv)
-	ManifestPath           string // the merged manifest
-	Manifest               manifest.Manifest
-	CertDir                string
-	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
-	RunUID, RunGID         int
+	// Manifest is the merged manifest with every image's identity (config digest and diffIDs):
+	// app/bundle/manifest.json and images.txt.
+	Manifest       manifest.Manifest
+	CertDir        string
+	CertFiles      []string // relative to CertDir: certs.BundleFiles, CA key already left out
+	RunUID, RunGID int
 	// Images are the files of the bundle's docker-save directory (/images), names relative to
 	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
 	// image another way (the layers image the Dockerfile builds FROM).
@@ -32,8 +33,12 @@ type Bundle struct {
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
 // directories but reads no file contents.
 func Plan(b Bundle) ([]Entry, error) {
-	if len(b.Images) == 0 || b.ManifestPath == "" || b.ComposeFile == "" {
+	if len(b.Images) == 0 || len(b.Manifest.Images) == 0 || b.ComposeFile == "" {
 		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
+	}
+	manifestJSON, err := manifest.Encode(b.Manifest)
+	if err != nil {
+		return nil, err
 	}
 	entries := []Entry{
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
@@ -43,7 +48,7 @@ func Plan(b Bundle) ([]Entry, error) {
 		// The .env holds the stack's secrets: readable by root only inside the bundle.
 		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
-		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
+		{Name: "app/bundle/manifest.json", Data: manifestJSON, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
 		{Name: "images", Dir: true, Mode: 0o755},
 	}
@@ -81,12 +86,26 @@ func Plan(b Bundle) ([]Entry, error) {
 	return entries, nil
 }
 
-// ImagesList is app/bundle/images.txt: "<image ID> <name>" per manifest image, so the POSIX sh
-// entrypoint can verify the loaded images without a JSON parser.
+// ImagesList is app/bundle/images.txt, one line per manifest image, so the POSIX sh entrypoint
+// can verify the loaded images without a JSON parser:
+//
+//	<config digest> <name> <diffID>,<diffID>,…
+//
+// The config digest and the diffIDs are what every image store agrees on (manifest.Image); an
+// image recorded without its config digest (a manifest not passed through the Save stage) is
+// listed by its digest, and without layers by "-".
 func ImagesList(m manifest.Manifest) []byte {
 	var buf bytes.Buffer
 	for _, img := range m.Images {
-		fmt.Fprintf(&buf, "%s %s\n", img.Digest, img.Name)
+		config := img.Config
+		if config == "" {
+			config = img.Digest
+		}
+		layers := strings.Join(img.DiffIDs, ",")
+		if layers == "" {
+			layers = "-"
+		}
+		fmt.Fprintf(&buf, "%s %s %s\n", config, img.Name, layers)
 	}
 	return buf.Bytes()
 }

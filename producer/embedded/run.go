@@ -70,9 +70,15 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		return manifest.Manifest{}, fmt.Errorf("remove the previous manifest: %w", err)
 	}
 
+	// The images' store-independent identity: diffIDs from every engine, the config digest
+	// from the image ID where that is it (not on the containerd image store).
+	containerd, err := engine.ContainerdStore(ctx, api)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
 	var images []manifest.Image
 	for _, b := range plan.Bases {
-		img, err := ensureBase(ctx, api, b, progress)
+		img, err := ensureBase(ctx, api, b, containerd, progress)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
@@ -89,8 +95,9 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
 		}
 		fmt.Fprintf(progress, "built %s (%s %s) in %.1fs\n", b.Name, b.Kind, b.For, time.Since(start).Seconds())
+		l := engine.LocalOf(info, containerd)
 		images = append(images, manifest.Image{
-			Name: b.Name, Digest: info.ID, Kind: b.Kind, Source: b.Source,
+			Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
 			Labels: b.Labels, Platform: platform(info),
 		})
 	}
@@ -103,7 +110,8 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		case err != nil:
 			return manifest.Manifest{}, fmt.Errorf("inspect image %s: %w", e.Name, err)
 		default:
-			img.Digest, img.Platform = info.ID, platform(info)
+			l := engine.LocalOf(info, containerd)
+			img.Digest, img.Config, img.DiffIDs, img.Platform = l.ID, l.Config, l.DiffIDs, platform(info)
 		}
 		images = append(images, img)
 	}
@@ -153,7 +161,7 @@ func platform(info image.InspectResponse) string {
 }
 
 // ensureBase makes sure a base image is local, pulling it if it is not, and records it.
-func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress io.Writer) (manifest.Image, error) {
+func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containerd bool, progress io.Writer) (manifest.Image, error) {
 	info, err := api.ImageInspect(ctx, b.Name)
 	if cerrdefs.IsNotFound(err) {
 		fmt.Fprintf(progress, "pull base image %s\n", b.Name)
@@ -165,7 +173,8 @@ func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress
 	if err != nil {
 		return manifest.Image{}, fmt.Errorf("inspect base image %s: %w", b.Name, err)
 	}
-	return manifest.Image{Name: b.Name, Digest: info.ID, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
+	l := engine.LocalOf(info, containerd)
+	return manifest.Image{Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
 }
 
 // errBuildDone stops a context writer the engine no longer reads from.
