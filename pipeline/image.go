@@ -11,7 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -84,7 +84,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 	}
 	from, err := b.layersImage(ctx, api, set, store, baseID)
 	if err != nil {
-		b.logf("image: %v; the build context carries the image layers instead", err)
+		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
 		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
 			return err
 		}
@@ -116,8 +116,9 @@ func (b *Bundler) Image(ctx context.Context) error {
 // layersImage makes sure the engine has the layers image for set and returns its ID: the
 // previous one when it fits, else a new one loaded with only the layers the engine lacks.
 func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
-	if info, err := api.Info(ctx); err == nil && containerdStore(info.DriverStatus) {
-		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
+	containerd, err := engine.ContainerdStore(ctx, api)
+	if err != nil {
+		return "", err
 	}
 	baseInfo, err := api.ImageInspect(ctx, baseID)
 	if err != nil {
@@ -160,12 +161,25 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	if err := fresh.RemoveState(chainPath); err != nil {
 		return "", err
 	}
+	write := func(w io.Writer) (string, []layerstore.Group, error) {
+		return layerstore.WriteLayersImage(w, store, base, plan, set.Compression)
+	}
+	if containerd {
+		// The containerd image store loads an OCI layout whose manifest names the base's blobs.
+		baseLayers, err := b.baseLayers(ctx, api, base)
+		if err != nil {
+			return "", err
+		}
+		write = func(w io.Writer) (string, []layerstore.Group, error) {
+			return layerstore.WriteLayersOCI(w, store, base, baseLayers, plan, set.Compression)
+		}
+	}
 	pr, pw := io.Pipe()
 	var id string
 	var groups []layerstore.Group
 	go func() {
 		var err error
-		id, groups, err = layerstore.WriteLayersImage(pw, store, base, plan, set.Compression)
+		id, groups, err = write(pw)
 		pw.CloseWithError(err)
 	}()
 	err = engine.Load(ctx, api, pr, nil)
@@ -186,23 +200,36 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	return id, nil
 }
 
+// baseLayers returns the base's layer blobs in the engine's containerd content store, read once
+// per base image ID (one pass over the base's blobs) and kept in the build state.
+func (b *Bundler) baseLayers(ctx context.Context, api client.APIClient, base layerstore.Base) ([]layerstore.Descriptor, error) {
+	type record struct {
+		Base   string                  `json:"base"`
+		Layers []layerstore.Descriptor `json:"layers"`
+	}
+	path := b.statePath("layers-base")
+	var r record
+	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &r) == nil && r.Base == base.ID && len(r.Layers) == len(base.DiffIDs) {
+		return r.Layers, nil
+	}
+	start := time.Now()
+	layers, err := layerstore.BaseLayers(ctx, api, base.ID, base.OS, base.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("image: read the base image's manifest from the engine in %.1fs (once per base image)", time.Since(start).Seconds())
+	if err := atomicfile.WriteJSON(path, record{Base: base.ID, Layers: layers}, 0o644); err != nil {
+		return nil, err
+	}
+	return layers, nil
+}
+
 func chainLayers(base []string, groups []layerstore.Group) []string {
 	out := append([]string{}, base...)
 	for _, g := range groups {
 		out = append(out, g.DiffID)
 	}
 	return out
-}
-
-// containerdStore: the engine keeps images in containerd (docker info: driver-type
-// io.containerd.snapshotter.v1), whose `docker load` wants every layer in the archive.
-func containerdStore(status [][2]string) bool {
-	for _, kv := range status {
-		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
-			return true
-		}
-	}
-	return false
 }
 
 // removeUntagged removes an earlier bundle image once nothing names it (and its untagged

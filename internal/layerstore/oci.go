@@ -1,0 +1,172 @@
+package layerstore
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
+)
+
+// Descriptor is an OCI content descriptor: one blob of an engine's content store.
+type Descriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+// Media types of the layers image as an OCI layout.
+const (
+	mediaIndex          = "application/vnd.oci.image.index.v1+json"
+	mediaManifest       = "application/vnd.oci.image.manifest.v1+json"
+	mediaConfig         = "application/vnd.oci.image.config.v1+json"
+	mediaLayer          = "application/vnd.oci.image.layer.v1.tar"
+	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+)
+
+type ociManifest struct {
+	SchemaVersion int          `json:"schemaVersion"`
+	MediaType     string       `json:"mediaType,omitempty"`
+	Config        Descriptor   `json:"config"`
+	Layers        []Descriptor `json:"layers"`
+}
+
+type ociIndex struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	MediaType     string `json:"mediaType,omitempty"`
+	Manifests     []struct {
+		Descriptor
+		Platform *struct {
+			OS           string `json:"os"`
+			Architecture string `json:"architecture"`
+			Variant      string `json:"variant,omitempty"`
+		} `json:"platform,omitempty"`
+	} `json:"manifests"`
+}
+
+// WriteLayersOCI writes to w the layers image (see WriteLayersImage) as an OCI image layout, for an
+// engine with the containerd image store. That engine's `docker load` of a docker-save archive
+// wants every layer in the archive, but an OCI layout's manifest may name blobs its content store
+// already has: the base's (baseLayers, as the base's own manifest lists them, see BaseLayers) and
+// the reused groups' (from the last load). Only the new groups' layers are in the archive, as
+// uncompressed tars (their files are compressed already), so a layer's blob digest is its diffID.
+// The engine digests what it reads, so blob entries are named by position and stream in one pass.
+// It returns the image's ID on that engine (the manifest digest) and the groups.
+func WriteLayersOCI(w io.Writer, s *Store, base Base, baseLayers []Descriptor, plan ChainPlan, c Compression) (string, []Group, error) {
+	if len(baseLayers) != len(base.DiffIDs) {
+		return "", nil, fmt.Errorf("layers image: the base image's manifest lists %d layers, its config %d", len(baseLayers), len(base.DiffIDs))
+	}
+	tw := tar.NewWriter(w)
+	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}); err != nil {
+		return "", nil, err
+	}
+	groups, sizes, err := writeGroups(tw, s, plan, c, func(i int) string { return "blobs/sha256/group-" + strconv.Itoa(i) })
+	if err != nil {
+		return "", nil, err
+	}
+	config, err := layersConfig(base, groups)
+	if err != nil {
+		return "", nil, err
+	}
+	m := ociManifest{SchemaVersion: 2, MediaType: mediaManifest,
+		Config: Descriptor{MediaType: mediaConfig, Digest: sha256Digest(config), Size: int64(len(config))},
+		Layers: append([]Descriptor{}, baseLayers...)}
+	for i, g := range groups {
+		m.Layers = append(m.Layers, Descriptor{MediaType: mediaLayer, Digest: g.DiffID, Size: sizes[i]})
+	}
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		return "", nil, fmt.Errorf("layers image: %w", err)
+	}
+	id := sha256Digest(manifest)
+	index, err := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": mediaIndex,
+		"manifests": []Descriptor{{MediaType: mediaManifest, Digest: id, Size: int64(len(manifest))}},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("layers image: %w", err)
+	}
+	if err := writeFiles(tw,
+		tarFile{"blobs/sha256/" + Hex(m.Config.Digest), config},
+		tarFile{"blobs/sha256/" + Hex(id), manifest},
+		tarFile{"index.json", index},
+	); err != nil {
+		return "", nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return "", nil, fmt.Errorf("layers image: %w", err)
+	}
+	return id, groups, nil
+}
+
+// BaseLayers returns the layer descriptors of image ref's manifest (for platform os/arch) on an
+// engine with the containerd image store, whose `docker save` is an OCI layout of its content
+// store's blobs: the blobs WriteLayersOCI names for the base. The engine gives no other way to a
+// manifest; the layer blobs stream past unread, so this costs one pass over the base's blobs:
+// callers keep the result for the base's ID.
+func BaseLayers(ctx context.Context, api client.ImageAPIClient, ref, os, arch string) ([]Descriptor, error) {
+	jsons := map[string][]byte{}
+	err := engine.SaveEach(ctx, api, []string{ref}, func(h *tar.Header, r io.Reader) error {
+		if h.Typeflag != tar.TypeReg || h.Size > maxJSON {
+			return nil
+		}
+		br := bufio.NewReaderSize(r, 512)
+		head, _ := br.Peek(512)
+		if !looksJSON(head) {
+			return nil
+		}
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", h.Name, err)
+		}
+		jsons[h.Name] = data
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+	}
+	data, ok := jsons["index.json"]
+	mediaType := mediaIndex
+	for depth := 0; depth < 4; depth++ {
+		if !ok {
+			return nil, fmt.Errorf("read the manifest of %s: the engine's save has no OCI layout (index.json and blobs)", ref)
+		}
+		if mediaType == mediaManifest || mediaType == mediaDockerManifest {
+			var m ociManifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+			}
+			return m.Layers, nil
+		}
+		var idx ociIndex
+		if err := json.Unmarshal(data, &idx); err != nil {
+			return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+		}
+		next := -1
+		for i, d := range idx.Manifests {
+			if d.MediaType != mediaManifest && d.MediaType != mediaDockerManifest && d.MediaType != mediaIndex && d.MediaType != mediaDockerList {
+				continue // attestations and the like
+			}
+			if d.Platform == nil || (d.Platform.OS == os && d.Platform.Architecture == arch) {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			return nil, fmt.Errorf("read the manifest of %s: none for %s/%s", ref, os, arch)
+		}
+		mediaType = idx.Manifests[next].MediaType
+		if mediaType == mediaDockerList {
+			mediaType = mediaIndex
+		}
+		data, ok = jsons["blobs/sha256/"+Hex(idx.Manifests[next].Digest)]
+	}
+	return nil, fmt.Errorf("read the manifest of %s: indexes nested too deep", ref)
+}
