@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
@@ -82,19 +84,27 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
-	from, err := b.layersImage(ctx, api, set, store, baseID)
+	containerd, err := engine.ContainerdStore(ctx, api)
 	if err != nil {
+		return err
+	}
+	var id string
+	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
+	switch {
+	case err != nil:
 		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
 		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
 			return err
 		}
-	} else {
-		args["DIND_BASE_IMAGE"] = from
+		id, err = b.build(ctx, api, entries, args)
+	case containerd:
+		// The classic builder commits each Dockerfile step with a diff of the whole image there
+		// (seconds each): the top layer and the configuration are put together directly.
+		id, err = b.assemble(ctx, api, entries, args, li, store, set.Compression)
+	default:
+		args["DIND_BASE_IMAGE"] = li.ID
+		id, err = b.build(ctx, api, entries, args)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(buildctx.Write(pw, entries)) }()
-	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{Tag: b.Config.BundleTag, BuildArgs: args}, b.progress())
-	pr.CloseWithError(errors.New("build finished"))
 	if err != nil {
 		return err
 	}
@@ -113,16 +123,98 @@ func (b *Bundler) Image(ctx context.Context) error {
 	return nil
 }
 
-// layersImage makes sure the engine has the layers image for set and returns its ID: the
-// previous one when it fits, else a new one loaded with only the layers the engine lacks.
-func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
-	containerd, err := engine.ContainerdStore(ctx, api)
+// build runs the classic builder on the context entries.
+func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string) (string, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(buildctx.Write(pw, entries)) }()
+	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{Tag: b.Config.BundleTag, BuildArgs: args}, b.progress())
+	pr.CloseWithError(errors.New("build finished"))
+	return id, err
+}
+
+// assemble puts the bundle image together without a builder, on an engine with the containerd
+// image store: the layers image plus one layer with the context's files where dind/Dockerfile
+// copies them, and the Dockerfile's runtime configuration (bundleRuntime), loaded as an OCI
+// layout that carries only that layer, then tagged.
+func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li layersImage, store *layerstore.Store, c layerstore.Compression) (string, error) {
+	parentConfig, parentLayers, err := layerstore.LayersImageOCI(store, li.Base, li.BaseLayers, li.Groups, c)
 	if err != nil {
 		return "", err
 	}
+	var top bytes.Buffer // the stack's files only: the image layers are in the layers image
+	if err := buildctx.Write(&top, buildctx.Layer(entries, b.Config.CertTarget)); err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	pr, pw := io.Pipe()
+	var id string
+	go func() {
+		var err error
+		id, err = layerstore.WriteTopOCI(pw, parentConfig, parentLayers, top.Bytes(), "dindbundler: the stack's files (dind/Dockerfile)",
+			func(rc map[string]any) { bundleRuntime(rc, args["BUNDLE_PROJECT"]) })
+		pw.CloseWithError(err)
+	}()
+	err = engine.Load(ctx, api, pr, nil)
+	pr.CloseWithError(errors.New("load finished"))
+	if err != nil {
+		return "", fmt.Errorf("load the bundle image: %w", err)
+	}
+	info, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("load the bundle image: %w", err)
+	}
+	if want := len(chainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
+		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
+	}
+	if err := api.ImageTag(ctx, id, b.Config.BundleTag); err != nil {
+		return "", fmt.Errorf("tag the bundle image %s as %s: %w", id, b.Config.BundleTag, err)
+	}
+	return id, nil
+}
+
+// bundleRuntime sets in an image's runtime configuration what dind/Dockerfile's ENV, VOLUME,
+// STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD set (TestAssembledLikeBuilt compares the two).
+func bundleRuntime(rc map[string]any, project string) {
+	var env []any
+	for _, e := range asList(rc["Env"]) {
+		if s, _ := e.(string); !strings.HasPrefix(s, "BUNDLE_PROJECT=") {
+			env = append(env, e)
+		}
+	}
+	rc["Env"] = append(env, "BUNDLE_PROJECT="+project)
+	volumes, _ := rc["Volumes"].(map[string]any)
+	if volumes == nil {
+		volumes = map[string]any{}
+	}
+	volumes["/var/lib/docker"] = map[string]any{}
+	rc["Volumes"] = volumes
+	rc["StopSignal"] = "SIGTERM"
+	rc["Healthcheck"] = map[string]any{
+		"Test":     []string{"CMD", buildctx.EntrypointPath, "health"},
+		"Interval": 10 * time.Second, "Timeout": 20 * time.Second, "StartPeriod": 300 * time.Second, "Retries": 3,
+	}
+	rc["Entrypoint"] = []string{buildctx.EntrypointPath}
+	rc["Cmd"] = []string{}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// layersImage is the engine's layers image: its ID and what it is made of.
+type layersImage struct {
+	ID         string
+	Base       layerstore.Base
+	BaseLayers []layerstore.Descriptor // the base's blobs (containerd image store only)
+	Groups     []layerstore.Group
+}
+
+// layersImage makes sure the engine has the layers image for set and returns it: the previous
+// one when it fits, else a new one loaded with only the layers the engine lacks.
+func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (layersImage, error) {
 	baseInfo, err := api.ImageInspect(ctx, baseID)
 	if err != nil {
-		return "", fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
+		return layersImage{}, fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
 	}
 	base := layerstore.Base{
 		Ref: b.Config.DindBaseImage, ID: baseID, DiffIDs: baseInfo.RootFS.Layers, Created: baseInfo.Created,
@@ -130,13 +222,20 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	}
 	if baseInfo.Config != nil {
 		if base.Config, err = json.Marshal(baseInfo.Config); err != nil {
-			return "", fmt.Errorf("read the base image's config: %w", err)
+			return layersImage{}, fmt.Errorf("read the base image's config: %w", err)
+		}
+	}
+	li := layersImage{Base: base}
+	if containerd {
+		// The containerd image store loads an OCI layout whose manifest names the base's blobs.
+		if li.BaseLayers, err = b.baseLayers(ctx, api, base); err != nil {
+			return layersImage{}, err
 		}
 	}
 	chainPath := b.statePath("layers")
 	prev, err := layerstore.ReadChain(chainPath)
 	if err != nil {
-		return "", err
+		return layersImage{}, err
 	}
 	var reusable []layerstore.Group
 	if !b.Config.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
@@ -148,30 +247,26 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	for _, d := range set.Layers() {
 		size, err := store.LayerSize(d, set.Compression)
 		if err != nil {
-			return "", err
+			return layersImage{}, err
 		}
 		live = append(live, layerstore.Layer{DiffID: d, Size: size})
 	}
 	plan := layerstore.PlanChain(reusable, live, layerstore.DefaultLimits(len(base.DiffIDs)))
 	if plan.Reuse == len(plan.Groups) && len(plan.Groups) == len(prev.Groups) && reusable != nil {
 		b.logf("image: layers image %s is up to date (%d layers)", prev.Image, len(plan.Groups))
-		return prev.Image, nil
+		li.ID, li.Groups = prev.Image, prev.Groups
+		return li, nil
 	}
 	b.logf("image: loading the layers image: %d of %d layers to send, %s", len(plan.Groups)-plan.Reuse, len(plan.Groups), plan.Reason)
 	if err := fresh.RemoveState(chainPath); err != nil {
-		return "", err
+		return layersImage{}, err
 	}
 	write := func(w io.Writer) (string, []layerstore.Group, error) {
 		return layerstore.WriteLayersImage(w, store, base, plan, set.Compression)
 	}
 	if containerd {
-		// The containerd image store loads an OCI layout whose manifest names the base's blobs.
-		baseLayers, err := b.baseLayers(ctx, api, base)
-		if err != nil {
-			return "", err
-		}
 		write = func(w io.Writer) (string, []layerstore.Group, error) {
-			return layerstore.WriteLayersOCI(w, store, base, baseLayers, plan, set.Compression)
+			return layerstore.WriteLayersOCI(w, store, base, li.BaseLayers, plan, set.Compression)
 		}
 	}
 	pr, pw := io.Pipe()
@@ -185,19 +280,20 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 	err = engine.Load(ctx, api, pr, nil)
 	pr.CloseWithError(errors.New("load finished"))
 	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
+		return layersImage{}, fmt.Errorf("load the layers image: %w", err)
 	}
 	info, err := api.ImageInspect(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
+		return layersImage{}, fmt.Errorf("load the layers image: %w", err)
 	}
 	if !slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, groups)) {
-		return "", fmt.Errorf("load the layers image: %s does not have the expected layers", id)
+		return layersImage{}, fmt.Errorf("load the layers image: %s does not have the expected layers", id)
 	}
 	if err := layerstore.WriteChain(chainPath, layerstore.Chain{Base: baseID, Image: id, Compression: set.Compression, Groups: groups}); err != nil {
-		return "", err
+		return layersImage{}, err
 	}
-	return id, nil
+	li.ID, li.Groups = id, groups
+	return li, nil
 }
 
 // baseLayers returns the base's layer blobs in the engine's containerd content store, read once

@@ -179,3 +179,26 @@ func TestWriteDetectsAChangingFile(t *testing.T) {
 	err := Write(io.Discard, []Entry{{Name: "f", Src: src, Mode: 0o644}})
 	is.True(err != nil) // a missing source fails the context, naming it
 }
+
+func TestLayer(t *testing.T) {
+	is := is.New(t)
+	entries := []Entry{
+		{Name: "Dockerfile", Data: []byte("FROM x\n")},
+		{Name: "entrypoint.sh", Mode: 0o755},
+		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: "app/.env", Mode: 0o600},
+		{Name: "certs", Dir: true, Mode: 0o755, UID: 7, GID: 8},
+		{Name: "certs/sub/server.crt", Mode: 0o644, UID: 7, GID: 8},
+		{Name: "images/manifest.json", Mode: 0o644},
+	}
+	got := Layer(entries, "/root/.esb/certs")
+	var names []string
+	byName := map[string]Entry{}
+	for _, e := range got {
+		names = append(names, e.Name)
+		byName[e.Name] = e
+	}
+	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh"})
+	is.Equal(byName["root/.esb/certs"].UID, 7)                                           // the certificates keep RUN_UID:RUN_GID
+	is.Equal(byName["usr/local/bin/dindbundler-entrypoint.sh"].Mode, os.FileMode(0o755)) // executable
+}

@@ -129,3 +129,29 @@ func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte
 	}
 	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
 }
+
+// EntrypointPath is where dind/Dockerfile puts entrypoint.sh in the bundle image.
+const EntrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
+
+// Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one
+// image layer (the bundle's top layer when the image is put together without a builder):
+// images/ → /images, entrypoint.sh → EntrypointPath, app/ → /app, certs/ → certTarget (owners
+// kept); the Dockerfile itself is left out. Parents are not entries (an entry for /root would
+// change its mode): the engine makes missing ones root's, 0755, as COPY does.
+func Layer(entries []Entry, certTarget string) []Entry {
+	target := strings.Trim(path.Clean("/"+certTarget), "/")
+	var out []Entry
+	for _, e := range entries {
+		switch first, rest, _ := strings.Cut(e.Name, "/"); first {
+		case "Dockerfile":
+			continue
+		case "entrypoint.sh":
+			e.Name = strings.TrimPrefix(EntrypointPath, "/")
+		case "certs":
+			e.Name = path.Join(target, rest)
+		}
+		out = append(out, e)
+	}
+	Sort(out)
+	return out
+}

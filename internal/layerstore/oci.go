@@ -60,30 +60,59 @@ type ociIndex struct {
 // The engine digests what it reads, so blob entries are named by position and stream in one pass.
 // It returns the image's ID on that engine (the manifest digest) and the groups.
 func WriteLayersOCI(w io.Writer, s *Store, base Base, baseLayers []Descriptor, plan ChainPlan, c Compression) (string, []Group, error) {
-	if len(baseLayers) != len(base.DiffIDs) {
-		return "", nil, fmt.Errorf("layers image: the base image's manifest lists %d layers, its config %d", len(baseLayers), len(base.DiffIDs))
-	}
 	tw := tar.NewWriter(w)
 	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}); err != nil {
 		return "", nil, err
 	}
-	groups, sizes, err := writeGroups(tw, s, plan, c, func(i int) string { return "blobs/sha256/group-" + strconv.Itoa(i) })
+	groups, _, err := writeGroups(tw, s, plan, c, func(i int) string { return "blobs/sha256/group-" + strconv.Itoa(i) })
 	if err != nil {
 		return "", nil, err
+	}
+	config, layers, err := LayersImageOCI(s, base, baseLayers, groups, c)
+	if err != nil {
+		return "", nil, err
+	}
+	id, err := writeOCIImage(tw, config, layers)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, groups, nil
+}
+
+// LayersImageOCI is the config and the layer descriptors of the layers image WriteLayersOCI
+// writes for groups (whose diffIDs are known): what an image on top of it starts from.
+func LayersImageOCI(s *Store, base Base, baseLayers []Descriptor, groups []Group, c Compression) ([]byte, []Descriptor, error) {
+	if len(baseLayers) != len(base.DiffIDs) {
+		return nil, nil, fmt.Errorf("layers image: the base image's manifest lists %d layers, its config %d", len(baseLayers), len(base.DiffIDs))
 	}
 	config, err := layersConfig(base, groups)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
+	layers := append([]Descriptor{}, baseLayers...)
+	for _, g := range groups {
+		files, err := groupFiles(s, g, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		size, err := groupSize(files)
+		if err != nil {
+			return nil, nil, err
+		}
+		layers = append(layers, Descriptor{MediaType: mediaLayer, Digest: g.DiffID, Size: size})
+	}
+	return config, layers, nil
+}
+
+// writeOCIImage ends an OCI layout in tw with the config, manifest and index of an image of
+// config and layers, and returns the manifest digest (the image's ID on the containerd store).
+func writeOCIImage(tw *tar.Writer, config []byte, layers []Descriptor) (string, error) {
 	m := ociManifest{SchemaVersion: 2, MediaType: mediaManifest,
 		Config: Descriptor{MediaType: mediaConfig, Digest: sha256Digest(config), Size: int64(len(config))},
-		Layers: append([]Descriptor{}, baseLayers...)}
-	for i, g := range groups {
-		m.Layers = append(m.Layers, Descriptor{MediaType: mediaLayer, Digest: g.DiffID, Size: sizes[i]})
-	}
+		Layers: layers}
 	manifest, err := json.Marshal(m)
 	if err != nil {
-		return "", nil, fmt.Errorf("layers image: %w", err)
+		return "", fmt.Errorf("image manifest: %w", err)
 	}
 	id := sha256Digest(manifest)
 	index, err := json.Marshal(map[string]any{
@@ -91,19 +120,55 @@ func WriteLayersOCI(w io.Writer, s *Store, base Base, baseLayers []Descriptor, p
 		"manifests": []Descriptor{{MediaType: mediaManifest, Digest: id, Size: int64(len(manifest))}},
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("layers image: %w", err)
+		return "", fmt.Errorf("image index: %w", err)
 	}
 	if err := writeFiles(tw,
 		tarFile{"blobs/sha256/" + Hex(m.Config.Digest), config},
 		tarFile{"blobs/sha256/" + Hex(id), manifest},
 		tarFile{"index.json", index},
 	); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if err := tw.Close(); err != nil {
-		return "", nil, fmt.Errorf("layers image: %w", err)
+		return "", fmt.Errorf("image: %w", err)
 	}
-	return id, groups, nil
+	return id, nil
+}
+
+// WriteTopOCI writes to w an OCI layout of the image made of a parent (its config and layer
+// blobs, which the engine's content store has) and one more layer (an uncompressed tar), with
+// the parent's runtime configuration changed by runtime and a history entry createdBy. Only the
+// new layer is in the archive. It returns the image's ID on the containerd store.
+func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, layer []byte, createdBy string, runtime func(map[string]any)) (string, error) {
+	var cfg map[string]any
+	if err := json.Unmarshal(parentConfig, &cfg); err != nil {
+		return "", fmt.Errorf("read the parent image's config: %w", err)
+	}
+	rc, _ := cfg["config"].(map[string]any)
+	if rc == nil {
+		rc = map[string]any{}
+	}
+	runtime(rc)
+	cfg["config"] = rc
+	diffID := sha256Digest(layer)
+	rootfs, _ := cfg["rootfs"].(map[string]any)
+	if rootfs == nil {
+		return "", fmt.Errorf("the parent image's config has no rootfs")
+	}
+	diffIDs, _ := rootfs["diff_ids"].([]any)
+	rootfs["diff_ids"] = append(diffIDs, diffID)
+	history, _ := cfg["history"].([]any)
+	cfg["history"] = append(history, map[string]any{"created": cfg["created"], "created_by": createdBy})
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("image config: %w", err)
+	}
+	tw := tar.NewWriter(w)
+	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}, tarFile{"blobs/sha256/top", layer}); err != nil {
+		return "", err
+	}
+	layers := append(append([]Descriptor{}, parentLayers...), Descriptor{MediaType: mediaLayer, Digest: diffID, Size: int64(len(layer))})
+	return writeOCIImage(tw, config, layers)
 }
 
 // BaseLayers returns the layer descriptors of image ref's manifest (for platform os/arch) on an
