@@ -359,25 +359,43 @@ start_stack() {
 	log "starting stack $BUNDLE_PROJECT"
 	stack_started=1
 	# --pull never: an image missing here is a broken bundle, never a download.
-	run_interruptible compose up -d --no-build --pull never ||
+	if ! run_interruptible compose up -d --no-build --pull never; then
+		docker compose version >/dev/null 2>&1 ||
+			fail "the docker compose v2 plugin is missing from the base image; use docker:<ver>-dind or the dindbundler base"
 		fail "docker compose up failed for project $BUNDLE_PROJECT"
+	fi
 	log "stack $BUNDLE_PROJECT is up"
 }
 
+# The stack's services, listed once per container start (in the background while the images
+# load) so the health probe need not run compose: `compose config` alone takes longer than the
+# whole probe otherwise.
+services_file=/run/dindbundler-services
+
+list_services() {
+	mkdir -p "$(dirname "$services_file")"
+	compose config --services >"$services_file.tmp" 2>/dev/null </dev/null &&
+		mv "$services_file.tmp" "$services_file"
+}
+
 # health: healthy only when every service of the stack has its containers running, and healthy
-# where the service defines a healthcheck.
+# where the service defines a healthcheck. One `docker ps` of the project's containers.
 health() {
 	# stderr stays out of the captured lists (compose warns there, e.g. about an obsolete
 	# `version:`); on failure the command runs again to show why (Docker keeps both streams
 	# of a probe).
-	services=$(compose config --services 2>/dev/null) || {
-		echo "compose config failed:"
-		compose config --services >/dev/null
-		return 1
-	}
-	states=$(compose ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null) || {
-		echo "compose ps failed:"
-		compose ps -a >/dev/null
+	if ! services=$(cat "$services_file" 2>/dev/null); then
+		services=$(compose config --services 2>/dev/null) || {
+			echo "compose config failed:"
+			compose config --services >/dev/null
+			return 1
+		}
+	fi
+	format='{{.Label "com.docker.compose.service"}} {{.State}} {{.Status}}'
+	states=$(docker ps -a --filter "label=com.docker.compose.project=$BUNDLE_PROJECT" \
+		--filter label=com.docker.compose.oneoff=False --format "$format" 2>/dev/null) || {
+		echo "docker ps failed:"
+		docker ps -a >/dev/null
 		return 1
 	}
 	bad=0
@@ -388,11 +406,17 @@ health() {
 			bad=1
 			continue
 		fi
-		while read -r _ state hc; do
+		while read -r _ state status; do
+			case $status in
+			*'(healthy)'*) hc=healthy ;;
+			*'(unhealthy)'*) hc=unhealthy ;;
+			*'(health: starting)'*) hc=starting ;;
+			*) hc= ;;
+			esac
 			if [ "$state" != running ]; then
 				echo "$s: $state"
 				bad=1
-			elif [ -n "${hc:-}" ] && [ "$hc" != healthy ]; then
+			elif [ -n "$hc" ] && [ "$hc" != healthy ]; then
 				echo "$s: $hc"
 				bad=1
 			fi
@@ -438,9 +462,8 @@ fi
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 
+list_services &
 start_dockerd
-docker compose version >/dev/null 2>&1 ||
-	fail "the docker compose v2 plugin is missing from the base image; use docker:<ver>-dind or the dindbundler base"
 load_images
 start_stack
 
