@@ -297,8 +297,9 @@ engine_major() {
 
 # load_dir: `docker load` the docker-save directory /images, only the files files.txt lists
 # (layers of earlier builds may linger in the image's lower layers). gzip and plain layer files
-# load as they are; engines before 23.0 cannot read zstd, so those layers are decompressed first
-# into a staging directory on the /var/lib/docker volume (not the container's own layer).
+# load as they are; engines before 23.0 cannot read zstd, so those layers are decompressed into
+# the archive as it streams (stream_archive), or, for a bundle without stream.txt, into a staging
+# directory on the /var/lib/docker volume first.
 # shellcheck disable=SC2317 # called through run_interruptible
 load_dir() {
 	list=$images_dir/files.txt
@@ -312,6 +313,11 @@ load_dir() {
 		err "this engine cannot load zstd layers and there is no zstd binary; bundle with BUNDLE_COMPRESSION=gzip or none"
 		return 1
 	}
+	if [ -f "$images_dir/stream.txt" ]; then
+		stream_archive | docker load
+		return
+	fi
+	log "decompressing the layers into the volume first (a bundle without stream.txt: slower)"
 	stage=/var/lib/docker/dindbundler-load
 	rm -rf "$stage"
 	mkdir -p "$stage"
@@ -328,6 +334,17 @@ load_dir() {
 	return "$rc"
 }
 
+# stream_archive writes the `docker load` archive stream.txt describes: each line's piece (tar
+# headers, padding, small files) as it is, then its zstd layer decompressed. A failure truncates
+# the archive, which docker load refuses.
+# shellcheck disable=SC2317 # called through run_interruptible
+stream_archive() {
+	while read -r piece layer; do
+		cat "$images_dir/$piece" || return 1
+		[ "$layer" = - ] || zstd -dcq -- "$images_dir/$layer" || return 1
+	done <"$images_dir/stream.txt"
+}
+
 load_images() {
 	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
 	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
@@ -339,8 +356,9 @@ load_images() {
 		fi
 		log "images recorded as loaded are missing or changed; loading them again"
 	fi
-	[ -f "$images_dir/manifest.json" ] && [ -f "$images_dir/files.txt" ] ||
+	if [ ! -f "$images_dir/manifest.json" ] || [ ! -f "$images_dir/files.txt" ]; then
 		fail "no images in $images_dir (manifest.json, files.txt) and the images are not loaded"
+	fi
 	log "loading images from $images_dir"
 	started=$(now)
 	run_interruptible load_dir || fail "loading the images from $images_dir failed"

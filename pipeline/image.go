@@ -355,12 +355,16 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
+	stream, err := buildctx.StreamFiles(set, store)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: buildctx.ImageFiles(set, store, withLayers),
+		Images: append(buildctx.ImageFiles(set, store, withLayers), stream...),
 	})
 	if err != nil {
 		return nil, nil, err

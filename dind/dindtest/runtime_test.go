@@ -293,7 +293,11 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		return "", err
 	}
 	var images []ctxFile
-	for _, e := range buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true) {
+	stream, err := buildctx.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range append(buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
 		data := e.Data
 		if e.Src != "" {
 			if data, err = os.ReadFile(e.Src); err != nil {

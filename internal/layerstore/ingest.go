@@ -22,11 +22,13 @@ import (
 // maxJSON bounds the small JSON files (manifests, configs) an Ingest keeps in memory.
 const maxJSON = 16 << 20
 
-// Saved is one image of an ingested archive: its config digest, tags and diffIDs.
+// Saved is one image of an ingested archive: its config digest, tags, diffIDs and the layers'
+// uncompressed sizes.
 type Saved struct {
 	Config   string
 	RepoTags []string
 	DiffIDs  []string
+	Sizes    []int64
 }
 
 // Ingest files the layers and configs of one `docker save` stream into the store, in either
@@ -41,6 +43,7 @@ type Ingest struct {
 
 	jsons  map[string][]byte // small JSON files by archive path
 	layers map[string]string // archive path → diffID
+	sizes  map[string]int64  // diffID → uncompressed size
 	links  map[string]string // archive path → the path it links to
 	items  []manifestItem
 	seen   bool // manifest.json read
@@ -64,7 +67,7 @@ type job struct {
 func (s *Store) NewIngest(c Compression) *Ingest {
 	in := &Ingest{
 		store: s, c: c,
-		jsons: map[string][]byte{}, layers: map[string]string{}, links: map[string]string{},
+		jsons: map[string][]byte{}, layers: map[string]string{}, sizes: map[string]int64{}, links: map[string]string{},
 		pending: map[string]bool{},
 		// A short queue: when the workers fall behind, reading the stream waits, which bounds
 		// the spooled bytes on disk.
@@ -153,13 +156,13 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 		pr, pw = io.Pipe()
 		inner = make(chan hashResult, 1)
 		go func() {
-			d, err := hashUncompressed(pr)
+			d, n, err := hashUncompressed(pr)
 			pr.CloseWithError(err)
-			inner <- hashResult{d, err}
+			inner <- hashResult{d, n, err}
 		}()
 		w = io.MultiWriter(f, h, pw)
 	}
-	_, err = io.Copy(w, br)
+	size, err := io.Copy(w, br)
 	if pw != nil {
 		pw.CloseWithError(err)
 	}
@@ -172,8 +175,9 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 		if res.err != nil {
 			return "", fmt.Errorf("decompress %s: %w", name, res.err)
 		}
-		diffID = res.digest
+		diffID, size = res.digest, res.size
 	}
+	in.sizes[diffID] = size
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("spool %s: %w", name, err)
 	}
@@ -194,24 +198,27 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 
 type hashResult struct {
 	digest string
+	size   int64
 	err    error
 }
 
-func hashUncompressed(r io.Reader) (string, error) {
+// hashUncompressed returns the digest and size of the decompressed r.
+func hashUncompressed(r io.Reader) (string, int64, error) {
 	zr, err := Decompress(r)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer zr.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, zr); err != nil {
-		return "", err
+	n, err := io.Copy(h, zr)
+	if err != nil {
+		return "", 0, err
 	}
 	// Drain what the decompressor left (trailing padding), or the spooling side would block.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 func (in *Ingest) tmpDir() string { return in.store.Dir + "/tmp" }
@@ -369,7 +376,11 @@ func (in *Ingest) Finish() ([]Saved, error) {
 				return nil, fmt.Errorf("store config %s: %w", digest, err)
 			}
 		}
-		out = append(out, Saved{Config: digest, RepoTags: item.RepoTags, DiffIDs: diffIDs})
+		sizes := make([]int64, len(diffIDs))
+		for i, d := range diffIDs {
+			sizes[i] = in.sizes[d]
+		}
+		out = append(out, Saved{Config: digest, RepoTags: item.RepoTags, DiffIDs: diffIDs, Sizes: sizes})
 	}
 	return out, nil
 }
@@ -400,13 +411,15 @@ func (in *Ingest) putSmall(data []byte) (string, error) {
 	}
 	src := Detect(data)
 	var diffID string
+	size := int64(len(data))
 	if src == None {
 		sum := sha256.Sum256(data)
 		diffID = "sha256:" + hex.EncodeToString(sum[:])
-	} else if diffID, err = hashUncompressed(bytes.NewReader(data)); err != nil {
+	} else if diffID, size, err = hashUncompressed(bytes.NewReader(data)); err != nil {
 		os.Remove(f.Name())
 		return "", err
 	}
+	in.sizes[diffID] = size
 	if exists(in.store.LayerPath(diffID, in.c)) {
 		os.Remove(f.Name())
 		return diffID, nil

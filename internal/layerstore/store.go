@@ -40,6 +40,9 @@ type Image struct {
 	ID      string   `json:"id"`             // the engine's image ID
 	Config  string   `json:"config"`         // sha256:… of the config blob
 	DiffIDs []string `json:"diffIDs"`
+	// Sizes are the layers' uncompressed sizes, in DiffIDs order (absent in records of older
+	// stores): the entrypoint streams zstd layers decompressed into `docker load` with them.
+	Sizes []int64 `json:"sizes,omitempty"`
 }
 
 // Open returns the store at dir, creating it.

@@ -118,6 +118,7 @@ func TestIngestFormats(t *testing.T) {
 				is.Equal(saved[0].Config, digestOf(config))
 				is.Equal(saved[0].DiffIDs, []string{digestOf(base), digestOf(top)})
 				is.Equal(saved[0].RepoTags, []string{"x:1"})
+				is.Equal(saved[0].Sizes, []int64{int64(len(base)), int64(len(top))}) // uncompressed, also of the gzip blob
 				for _, want := range [][]byte{base, top} {
 					f, err := os.Open(s.LayerPath(digestOf(want), c))
 					is.NoErr(err)
