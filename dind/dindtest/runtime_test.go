@@ -20,10 +20,10 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -209,9 +209,9 @@ func TestBundleRuntime(t *testing.T) {
 		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
 		is.True(strings.Contains(logs, "image dindtest-other:latest: other layers than the bundle's"))
 		is.True(strings.Contains(logs, "image dindtest-relabeled:latest: ")) // same files, another config
-		is.True(!strings.Contains(logs, "image dindtest-echo:latest: ")) // the good one is not blamed
-		is.True(!strings.Contains(logs, "starting stack"))               // nothing ran
-		is.True(strings.Contains(logs, "dockerd stopped"))               // and the engine stopped cleanly
+		is.True(!strings.Contains(logs, "image dindtest-echo:latest: "))     // the good one is not blamed
+		is.True(!strings.Contains(logs, "starting stack"))                   // nothing ran
+		is.True(strings.Contains(logs, "dockerd stopped"))                   // and the engine stopped cleanly
 	})
 
 	t.Run("CA private key in the context fails the build", func(t *testing.T) {
