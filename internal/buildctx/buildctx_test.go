@@ -99,22 +99,13 @@ func TestPlanLayout(t *testing.T) {
 	// Written as a tar, the entries come back with their content, modes and owners.
 	var buf bytes.Buffer
 	is.NoErr(Write(&buf, entries))
-	tr := tar.NewReader(&buf)
+	read := readTar(t, &buf)
 	got := map[string]string{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		is.NoErr(err)
-		data, err := io.ReadAll(tr)
-		is.NoErr(err)
-		got[hdr.Name] = string(data)
-		if hdr.Name == "certs/server.key" {
-			is.Equal(hdr.Uid, 1001)
-			is.Equal(hdr.Mode, int64(0o600))
-		}
+	for name, e := range read {
+		got[name] = string(e.data)
 	}
+	is.Equal(read["certs/server.key"].hdr.Uid, 1001)
+	is.Equal(read["certs/server.key"].hdr.Mode, int64(0o600))
 	is.Equal(got["images/ab.tar.gz"], "layer") // streamed from the store
 	is.Equal(got["images/manifest.json"], "[]\n")
 	is.Equal(byName["images/ab.tar.gz"].Mode, os.FileMode(0o644))
@@ -201,4 +192,30 @@ func TestLayer(t *testing.T) {
 	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh"})
 	is.Equal(byName["root/.esb/certs"].UID, 7)                                           // the certificates keep RUN_UID:RUN_GID
 	is.Equal(byName["usr/local/bin/dindbundler-entrypoint.sh"].Mode, os.FileMode(0o755)) // executable
+}
+
+type tarEntry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// readTar reads a whole tar, entries by name.
+func readTar(t *testing.T, r io.Reader) map[string]tarEntry {
+	t.Helper()
+	out := map[string]tarEntry{}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[hdr.Name] = tarEntry{hdr, data}
+	}
 }

@@ -1,7 +1,6 @@
 package buildctx
 
 import (
-	"archive/tar"
 	"bytes"
 	"io"
 	"os"
@@ -64,16 +63,8 @@ func TestStreamFiles(t *testing.T) {
 		}
 	}
 	got := map[string][]byte{}
-	tr := tar.NewReader(&archive)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		is.NoErr(err)
-		data, err := io.ReadAll(tr)
-		is.NoErr(err)
-		got[h.Name] = data
+	for name, e := range readTar(t, &archive) {
+		got[name] = e.data
 	}
 	rest, _ := io.ReadAll(&archive)
 	is.Equal(len(rest), 0) // nothing after the end-of-archive marker

@@ -15,17 +15,13 @@ import (
 // in missing (in the order given) rather than failing, so callers can decide to pull or build
 // them; any other failure stops the lookup.
 func ImageIDs(ctx context.Context, api client.ImageAPIClient, names []string) (ids map[string]string, missing []string, err error) {
-	ids = make(map[string]string, len(names))
-	for _, name := range names {
-		info, err := api.ImageInspect(ctx, name)
-		if cerrdefs.IsNotFound(err) {
-			missing = append(missing, name)
-			continue
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("inspect image %s: %w", name, err)
-		}
-		ids[name] = info.ID
+	locals, missing, err := Locals(ctx, api, names, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids = make(map[string]string, len(locals))
+	for n, l := range locals {
+		ids[n] = l.ID
 	}
 	return ids, missing, nil
 }
