@@ -191,7 +191,7 @@ func TestLayersImageOnTheContainerdStore(t *testing.T) {
 	info, err := api.ImageInspect(ctx, baseRef)
 	is.NoErr(err)
 	base := layerstore.Base{Ref: baseRef, ID: info.ID, DiffIDs: info.RootFS.Layers, Created: info.Created, OS: info.Os, Architecture: info.Architecture}
-	baseLayers, err := layerstore.BaseLayers(ctx, api, baseRef, info.Os, info.Architecture)
+	baseLayers, err := layerstore.BaseLayers(ctx, api, info.ID, info.Os, info.Architecture)
 	is.NoErr(err)
 	is.Equal(len(baseLayers), len(base.DiffIDs))
 

@@ -5,9 +5,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/docker/docker/client"
 
@@ -171,15 +173,18 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 	return writeOCIImage(tw, config, layers)
 }
 
-// BaseLayers returns the layer descriptors of image ref's manifest (for platform os/arch) on an
-// engine with the containerd image store, whose `docker save` is an OCI layout of its content
-// store's blobs: the blobs WriteLayersOCI names for the base. The engine gives no other way to a
-// manifest; the layer blobs stream past unread, so this costs one pass over the base's blobs:
-// callers keep the result for the base's ID.
-func BaseLayers(ctx context.Context, api client.ImageAPIClient, ref, os, arch string) ([]Descriptor, error) {
+// BaseLayers returns the layer descriptors of the image whose ID on an engine with the
+// containerd image store is id (its manifest or index digest), for platform os/arch: the blobs
+// WriteLayersOCI names for the base. The engine gives no other way to a manifest than its
+// `docker save`, an OCI layout of its content store's blobs in digest order; the layer blobs
+// stream past unread, and the save is cut short as soon as the manifest is read. Callers keep
+// the result for the base's ID.
+func BaseLayers(ctx context.Context, api client.ImageAPIClient, id, os, arch string) ([]Descriptor, error) {
 	jsons := map[string][]byte{}
-	err := engine.SaveEach(ctx, api, []string{ref}, func(h *tar.Header, r io.Reader) error {
-		if h.Typeflag != tar.TypeReg || h.Size > maxJSON {
+	var layers []Descriptor
+	var resolveErr error
+	err := engine.SaveEach(ctx, api, []string{id}, func(h *tar.Header, r io.Reader) error {
+		if h.Typeflag != tar.TypeReg || h.Size > maxJSON || !strings.HasPrefix(h.Name, "blobs/sha256/") {
 			return nil
 		}
 		br := bufio.NewReaderSize(r, 512)
@@ -191,47 +196,69 @@ func BaseLayers(ctx context.Context, api client.ImageAPIClient, ref, os, arch st
 		if err != nil {
 			return fmt.Errorf("read %s: %w", h.Name, err)
 		}
-		jsons[h.Name] = data
+		jsons[Hex(strings.TrimPrefix(h.Name, "blobs/sha256/"))] = data
+		if layers, resolveErr = resolveManifest(jsons, id, os, arch); layers != nil || resolveErr != nil {
+			return errManifestRead
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+	switch {
+	case errors.Is(err, errManifestRead) && resolveErr != nil:
+		return nil, fmt.Errorf("read the manifest of %s: %w", id, resolveErr)
+	case errors.Is(err, errManifestRead):
+		return layers, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the manifest of %s: %w", id, err)
 	}
-	data, ok := jsons["index.json"]
-	mediaType := mediaIndex
+	return nil, fmt.Errorf("read the manifest of %s: the engine's save does not hold it (is the engine's image store containerd?)", id)
+}
+
+// errManifestRead stops reading a save once the manifest is known.
+var errManifestRead = errors.New("manifest read")
+
+// resolveManifest follows digest through indexes to the manifest for os/arch among the blobs
+// read so far (by hex digest): its layers, or nil while a blob on the way is still to come.
+func resolveManifest(blobs map[string][]byte, digest, os, arch string) ([]Descriptor, error) {
 	for depth := 0; depth < 4; depth++ {
+		data, ok := blobs[Hex(digest)]
 		if !ok {
-			return nil, fmt.Errorf("read the manifest of %s: the engine's save has no OCI layout (index.json and blobs)", ref)
+			return nil, nil
 		}
-		if mediaType == mediaManifest || mediaType == mediaDockerManifest {
+		var probe struct {
+			MediaType string          `json:"mediaType"`
+			Manifests json.RawMessage `json:"manifests"`
+		}
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return nil, err
+		}
+		if probe.Manifests == nil {
 			var m ociManifest
 			if err := json.Unmarshal(data, &m); err != nil {
-				return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+				return nil, err
+			}
+			if m.Layers == nil {
+				m.Layers = []Descriptor{}
 			}
 			return m.Layers, nil
 		}
 		var idx ociIndex
 		if err := json.Unmarshal(data, &idx); err != nil {
-			return nil, fmt.Errorf("read the manifest of %s: %w", ref, err)
+			return nil, err
 		}
-		next := -1
-		for i, d := range idx.Manifests {
+		next := ""
+		for _, d := range idx.Manifests {
 			if d.MediaType != mediaManifest && d.MediaType != mediaDockerManifest && d.MediaType != mediaIndex && d.MediaType != mediaDockerList {
 				continue // attestations and the like
 			}
 			if d.Platform == nil || (d.Platform.OS == os && d.Platform.Architecture == arch) {
-				next = i
+				next = d.Digest
 				break
 			}
 		}
-		if next < 0 {
-			return nil, fmt.Errorf("read the manifest of %s: none for %s/%s", ref, os, arch)
+		if next == "" {
+			return nil, fmt.Errorf("no manifest for %s/%s", os, arch)
 		}
-		mediaType = idx.Manifests[next].MediaType
-		if mediaType == mediaDockerList {
-			mediaType = mediaIndex
-		}
-		data, ok = jsons["blobs/sha256/"+Hex(idx.Manifests[next].Digest)]
+		digest = next
 	}
-	return nil, fmt.Errorf("read the manifest of %s: indexes nested too deep", ref)
+	return nil, errors.New("indexes nested too deep")
 }

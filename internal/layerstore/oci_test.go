@@ -75,3 +75,24 @@ func TestWriteLayersOCI(t *testing.T) {
 }
 
 func hex64(c string) string { return string(bytes.Repeat([]byte(c), 64)) }
+
+func TestResolveManifest(t *testing.T) {
+	is := is.New(t)
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:l","size":7}]}`)
+	index := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+		{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64"}},
+		{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:m","platform":{"os":"linux","architecture":"amd64"}}]}`)
+	want := []Descriptor{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: "sha256:l", Size: 7}}
+
+	got, err := resolveManifest(map[string][]byte{"m": manifest}, "sha256:m", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, want) // a manifest
+	got, err = resolveManifest(map[string][]byte{"i": index}, "sha256:i", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, nil) // the platform's manifest is still to come in the save
+	got, err = resolveManifest(map[string][]byte{"i": index, "m": manifest}, "sha256:i", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, want) // through the index to the platform's manifest
+	_, err = resolveManifest(map[string][]byte{"i": index}, "sha256:i", "linux", "s390x")
+	is.True(err != nil) // no manifest for the platform
+}
