@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -194,12 +195,23 @@ func TestBundleRunsForReal(t *testing.T) {
 	firstBoot := time.Since(bootStart)
 	t.Logf("first boot: gateway answered after %v: %.80q", firstBoot.Round(time.Millisecond), body)
 
-	// 2. Inside, every manifest image is present with its manifest ID.
-	for _, img := range m.Images {
-		id, code, err := dindtest.Exec(ctx, api, c.ID, "docker", "image", "inspect", "--format", "{{.Id}}", img.Name)
+	// 2. Inside, every manifest image is present with the identity the bundle's manifest records:
+	// its layers, and its config digest, which is the image ID on an inner classic store (on an
+	// inner containerd store the ID is a manifest digest the entrypoint resolved to the config).
+	inBundle := enginetest.ImageFiles(t, api, tag, "/app/bundle/manifest.json")
+	var bm manifest.Manifest
+	is.NoErr(json.Unmarshal([]byte(inBundle["/app/bundle/manifest.json"].Content), &bm))
+	driver, _, err := dindtest.Exec(ctx, api, c.ID, "docker", "info", "--format", "{{json .DriverStatus}}")
+	is.NoErr(err)
+	for _, img := range bm.Images {
+		out, code, err := dindtest.Exec(ctx, api, c.ID, "docker", "image", "inspect", "--format", "{{.Id}} {{range .RootFS.Layers}}{{.}},{{end}}", img.Name)
 		is.NoErr(err)
 		is.Equal(code, 0)
-		is.Equal(strings.TrimSpace(id), img.Digest) // inner image ID equals the manifest's
+		id, layers, _ := strings.Cut(strings.TrimSpace(out), " ")
+		is.Equal(strings.TrimSuffix(layers, ","), strings.Join(img.DiffIDs, ",")) // the recorded layers
+		if !strings.Contains(driver, "containerd") {
+			is.Equal(id, img.Config) // the recorded config digest
+		}
 	}
 	is.NoErr(dindtest.WaitHealthy(waitCtx, api, c.ID))
 
@@ -239,7 +251,9 @@ func TestBundleRunsForReal(t *testing.T) {
 
 	// 5. A bundle whose images lack one manifest image refuses to start, naming it: the good
 	// bundle with an /images/manifest.json that leaves the image out (the pipeline itself
-	// refuses to build such a bundle).
+	// refuses to build such a bundle), and without stream.txt, whose pieces carry a manifest of
+	// their own: the entrypoint then decompresses into the volume first (its fallback for
+	// bundles from older layer stores).
 	dropped := built[0]
 	set, err := layerstore.ReadSet(filepath.Join(dir, "build", "bundle", "images.json"))
 	is.NoErr(err)
@@ -253,7 +267,7 @@ func TestBundleRunsForReal(t *testing.T) {
 	brokenTag := "e2e-broken-" + suffix + ":latest"
 	t.Cleanup(func() { engine.Remove(context.Background(), api, brokenTag) })
 	_, err = engine.Build(ctx, api, tarOf(t, map[string][]byte{
-		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\n"),
+		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\nRUN rm -f /images/stream.txt\n"),
 		"manifest.json": layerstore.DockerManifest(set),
 	}), engine.BuildOptions{Tag: brokenTag}, io.Discard)
 	is.NoErr(err)
@@ -265,7 +279,8 @@ func TestBundleRunsForReal(t *testing.T) {
 	is.True(code != 0) // refuses to start
 	logs, err = dindtest.Logs(ctx, api, broken.ID)
 	is.NoErr(err)
-	is.True(strings.Contains(logs, dropped)) // names the missing image
+	is.True(strings.Contains(logs, dropped))                                          // names the missing image
+	is.True(strings.Contains(logs, "decompressing the layers into the volume first")) // the fallback said so
 }
 
 // tarOf is a build context holding files.
