@@ -159,7 +159,7 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 		// The set is only as good as the store files it names.
 		set, err := layerstore.ReadSet(out)
 		if err != nil || !store.CompleteSet(set) {
-			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files of " + out}, nil
+			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files or layer sizes of " + out}, nil
 		}
 	}
 	return d, nil
@@ -208,7 +208,7 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 		return set, nil, err
 	}
 	if !store.CompleteSet(set) {
-		return set, nil, fmt.Errorf("image: the layer store %s lacks files of the saved images; %s", store.Dir, again)
+		return set, nil, fmt.Errorf("image: the layer store %s lacks files or layer sizes of the saved images; %s", store.Dir, again)
 	}
 	return set, store, nil
 }

@@ -241,7 +241,7 @@ func TestGC(t *testing.T) {
 	is := is.New(t)
 	s, err := Open(t.TempDir())
 	is.NoErr(err)
-	keep := Image{ID: "sha256:i1", Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}}
+	keep := Image{ID: "sha256:i1", Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}, Sizes: []int64{1}}
 	for _, p := range []string{
 		s.LayerPath("sha256:l1", Gzip), s.LayerPath("sha256:l1", Zstd), s.LayerPath("sha256:l2", Gzip),
 		s.ConfigPath("sha256:c1"), s.ConfigPath("sha256:c2"), filepath.Join(s.Dir, "tmp", "spool-1"),
@@ -255,6 +255,7 @@ func TestGC(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(removed, 5) // l1 zstd, l2, c2, record i2, the spool
 	is.True(s.CompleteSet(set))
+	is.True(!s.Complete(Image{Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}}, Gzip)) // a record without sizes: export again
 	_, ok, err := s.Record("sha256:i2")
 	is.NoErr(err)
 	is.True(!ok)
