@@ -13,3 +13,9 @@ var Dockerfile []byte
 //
 //go:embed entrypoint.sh
 var Entrypoint []byte
+
+// Load is the target machine's loader of a `mage export` file: checksum, differential check,
+// docker load, and the `docker run` line.
+//
+//go:embed load.sh
+var Load []byte

@@ -2,8 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/producer"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
@@ -20,4 +25,56 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	}
 	_, err = embedded.Run(ctx, api, req, b.progress())
 	return err
+}
+
+// deploySteps are the Deploy steps; an embedded producer's step reads exactly the files its plan
+// names (code, layers, Dockerfiles and build contexts wherever they lie) plus the files Plan
+// lists and the defaults file, rather than the template's whole directory.
+func (b *Bundler) deploySteps() ([]producer.Step, error) {
+	steps, err := producer.Plan(b.Config)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range steps {
+		if s.Args != nil || b.Embedded != nil {
+			continue // an external producer (or a test's stand-in) reads what it likes
+		}
+		req, err := embedded.FromConfig(b.Config, s.Template.Path, s.Template.OutputRoot)
+		if err != nil {
+			return nil, err
+		}
+		inputs, err := embedded.Inputs(req)
+		if err != nil {
+			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
+		}
+		// What Plan listed stays (the template, compose file, .env, ENV_VARS_FILE, LAYER_MAP and
+		// its layers) but for the template's whole directory, which the plan's sources replace.
+		for _, p := range s.Inputs {
+			if p != s.Template.Dir && !slices.Contains(inputs, p) {
+				inputs = append(inputs, p)
+			}
+		}
+		if _, err := os.Stat(b.Config.DefaultsFile); err == nil && !slices.Contains(inputs, b.Config.DefaultsFile) {
+			inputs = append(inputs, b.Config.DefaultsFile)
+		}
+		steps[i].Inputs = inputs
+	}
+	return steps, nil
+}
+
+// printFunctionPlans shows, in a dry run, what the embedded producer would build for each
+// function of t (image, base, code, layers) and its warnings; a template that cannot be
+// planned says why.
+func printFunctionPlans(w io.Writer, c config.Config, t config.Template) {
+	req, err := embedded.FromConfig(c, t.Path, t.OutputRoot)
+	if err != nil {
+		fmt.Fprintf(w, "              would FAIL: %v\n", err)
+		return
+	}
+	tpl, plan, err := embedded.PlanRequest(req)
+	if err != nil {
+		fmt.Fprintf(w, "              would FAIL: %v\n", err)
+		return
+	}
+	embedded.WriteFunctionPlans(w, tpl, plan, "              ")
 }

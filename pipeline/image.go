@@ -9,20 +9,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -54,7 +55,11 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fingerprint, err := buildctx.Fingerprint(entries)
+	state, err := fresh.ReadState(b.statePath("image"))
+	if err != nil {
+		return err
+	}
+	fingerprint, inputs, err := buildctx.Fingerprint(entries, state.Inputs)
 	if err != nil {
 		return err
 	}
@@ -63,10 +68,6 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
-	state, err := fresh.ReadState(b.statePath("image"))
-	if err != nil {
-		return err
-	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
@@ -109,7 +110,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {
@@ -136,8 +137,8 @@ func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []bui
 // image store: the layers image plus one layer with the context's files where dind/Dockerfile
 // copies them, and the Dockerfile's runtime configuration (bundleRuntime), loaded as an OCI
 // layout that carries only that layer, then tagged.
-func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li layersImage, store *layerstore.Store, c layerstore.Compression) (string, error) {
-	parentConfig, parentLayers, err := layerstore.LayersImageOCI(store, li.Base, li.BaseLayers, li.Groups, c)
+func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li bundleimage.Layers, store *layerstore.Store, c layerstore.Compression) (string, error) {
+	parentConfig, parentLayers, err := bundleimage.LayersImageOCI(store, li.Base, li.BaseLayers, li.Groups, c)
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +150,7 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 	var id string
 	go func() {
 		var err error
-		id, err = layerstore.WriteTopOCI(pw, parentConfig, parentLayers, top.Bytes(), "dindbundler: the stack's files (dind/Dockerfile)",
+		id, err = bundleimage.WriteTopOCI(pw, parentConfig, parentLayers, top.Bytes(), "dindbundler: the stack's files (dind/Dockerfile)",
 			func(rc map[string]any) { bundleRuntime(rc, args["BUNDLE_PROJECT"]) })
 		pw.CloseWithError(err)
 	}()
@@ -162,7 +163,7 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
-	if want := len(chainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
+	if want := len(bundleimage.ChainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
 		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
 	}
 	if err := api.ImageTag(ctx, id, b.Config.BundleTag); err != nil {
@@ -201,142 +202,22 @@ func asList(v any) []any {
 	return l
 }
 
-// layersImage is the engine's layers image: its ID and what it is made of.
-type layersImage struct {
-	ID         string
-	Base       layerstore.Base
-	BaseLayers []layerstore.Descriptor // the base's blobs (containerd image store only)
-	Groups     []layerstore.Group
-}
-
-// layersImage makes sure the engine has the layers image for set and returns it: the previous
-// one when it fits, else a new one loaded with only the layers the engine lacks.
-func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (layersImage, error) {
-	baseInfo, err := api.ImageInspect(ctx, baseID)
-	if err != nil {
-		return layersImage{}, fmt.Errorf("inspect the base image %s: %w", b.Config.DindBaseImage, err)
-	}
-	base := layerstore.Base{
-		Ref: b.Config.DindBaseImage, ID: baseID, DiffIDs: baseInfo.RootFS.Layers, Created: baseInfo.Created,
-		OS: baseInfo.Os, Architecture: baseInfo.Architecture, Variant: baseInfo.Variant,
-	}
-	if baseInfo.Config != nil {
-		if base.Config, err = json.Marshal(baseInfo.Config); err != nil {
-			return layersImage{}, fmt.Errorf("read the base image's config: %w", err)
-		}
-	}
-	li := layersImage{Base: base}
-	if containerd {
-		// The containerd image store loads an OCI layout whose manifest names the base's blobs.
-		if li.BaseLayers, err = b.baseLayers(ctx, api, base); err != nil {
-			return layersImage{}, err
-		}
-	}
-	chainPath := b.statePath("layers")
-	prev, err := layerstore.ReadChain(chainPath)
-	if err != nil {
-		return layersImage{}, err
-	}
-	var reusable []layerstore.Group
-	if !b.Config.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
-		if info, err := api.ImageInspect(ctx, prev.Image); err == nil && slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, prev.Groups)) {
-			reusable = prev.Groups
-		}
-	}
-	var live []layerstore.Layer
-	for _, d := range set.Layers() {
-		size, err := store.LayerSize(d, set.Compression)
-		if err != nil {
-			return layersImage{}, err
-		}
-		live = append(live, layerstore.Layer{DiffID: d, Size: size})
-	}
-	plan := layerstore.PlanChain(reusable, live, layerstore.DefaultLimits(len(base.DiffIDs)))
-	if plan.Reuse == len(plan.Groups) && len(plan.Groups) == len(prev.Groups) && reusable != nil {
-		b.logf("image: layers image %s is up to date (%d layers)", prev.Image, len(plan.Groups))
-		li.ID, li.Groups = prev.Image, prev.Groups
-		return li, nil
-	}
-	b.logf("image: loading the layers image: %d of %d layers to send, %s", len(plan.Groups)-plan.Reuse, len(plan.Groups), plan.Reason)
-	if err := fresh.RemoveState(chainPath); err != nil {
-		return layersImage{}, err
-	}
-	write := func(w io.Writer) (string, []layerstore.Group, error) {
-		return layerstore.WriteLayersImage(w, store, base, plan, set.Compression)
-	}
-	if containerd {
-		write = func(w io.Writer) (string, []layerstore.Group, error) {
-			return layerstore.WriteLayersOCI(w, store, base, li.BaseLayers, plan, set.Compression)
-		}
-	}
-	pr, pw := io.Pipe()
-	var id string
-	var groups []layerstore.Group
-	go func() {
-		var err error
-		id, groups, err = write(pw)
-		pw.CloseWithError(err)
-	}()
-	err = engine.Load(ctx, api, pr, nil)
-	pr.CloseWithError(errors.New("load finished"))
-	if err != nil {
-		return layersImage{}, fmt.Errorf("load the layers image: %w", err)
-	}
-	info, err := api.ImageInspect(ctx, id)
-	if err != nil {
-		return layersImage{}, fmt.Errorf("load the layers image: %w", err)
-	}
-	if !slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, groups)) {
-		return layersImage{}, fmt.Errorf("load the layers image: %s does not have the expected layers", id)
-	}
-	if err := layerstore.WriteChain(chainPath, layerstore.Chain{Base: baseID, Image: id, Compression: set.Compression, Groups: groups}); err != nil {
-		return layersImage{}, err
-	}
-	li.ID, li.Groups = id, groups
-	return li, nil
-}
-
-// baseLayers returns the base's layer blobs in the engine's containerd content store, read once
-// per base image ID (one pass over the base's blobs) and kept in the build state.
-func (b *Bundler) baseLayers(ctx context.Context, api client.APIClient, base layerstore.Base) ([]layerstore.Descriptor, error) {
-	type record struct {
-		Base   string                  `json:"base"`
-		Layers []layerstore.Descriptor `json:"layers"`
-	}
-	path := b.statePath("layers-base")
-	var r record
-	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &r) == nil && r.Base == base.ID && len(r.Layers) == len(base.DiffIDs) {
-		return r.Layers, nil
-	}
-	start := time.Now()
-	layers, err := layerstore.BaseLayers(ctx, api, base.ID, base.OS, base.Architecture)
-	if err != nil {
-		return nil, err
-	}
-	b.logf("image: read the base image's manifest from the engine in %.1fs (once per base image)", time.Since(start).Seconds())
-	if err := atomicfile.WriteJSON(path, record{Base: base.ID, Layers: layers}, 0o644); err != nil {
-		return nil, err
-	}
-	return layers, nil
-}
-
-func chainLayers(base []string, groups []layerstore.Group) []string {
-	out := append([]string{}, base...)
-	for _, g := range groups {
-		out = append(out, g.DiffID)
-	}
-	return out
+// layersImage makes sure the engine has the layers image for set and returns it (see
+// bundleimage.LayersImage); the chain of the last one is recorded with the stage's state.
+func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (bundleimage.Layers, error) {
+	return bundleimage.LayersImage(ctx, api, bundleimage.LayersRequest{
+		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
+		ChainPath: b.statePath("layers"), Force: b.Config.Force,
+		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
+		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"),
+	})
 }
 
 // removeUntagged removes an earlier bundle image once nothing names it (and its untagged
 // parents: the builder's steps and a layers image no other image builds on). The engine refuses
 // while a container uses it, which is fine: it is only disk space.
 func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
-	info, err := api.ImageInspect(ctx, id)
-	if err != nil || len(info.RepoTags) > 0 {
-		return
-	}
-	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil {
+	if err := engine.RemoveUntagged(ctx, api, id); err != nil {
 		b.logf("image: the previous bundle image %s stays: %v", id, err)
 	}
 }
@@ -355,16 +236,24 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
-	stream, err := buildctx.StreamFiles(set, store)
+	root, err := confine.Root(c.WorkDir, c.ProjectRoot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image: %w", err)
+	}
+	stack, err := b.carryStack(root, dotEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	stream, err := bundleimage.StreamFiles(set, store)
 	if err != nil {
 		return nil, nil, err
 	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: append(buildctx.ImageFiles(set, store, withLayers), stream...),
+		Images: append(bundleimage.ContextEntries(set, store, withLayers), stream...), Stack: stack,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -377,6 +266,33 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// carryStack plans the copies of the host files the compose file reads at run time (bind
+// mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
+// Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
+func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
+	c := b.Config
+	vars, err := config.ParseEnv(string(dotEnv))
+	if err != nil {
+		vars = nil // unresolvable references are then listed as warnings
+	}
+	data, err := os.ReadFile(c.ComposeFile)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+	}
+	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
+	if err != nil {
+		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	for _, w := range stack.Warnings {
+		b.logf("image: warning: %s", w)
+	}
+	return stack, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage

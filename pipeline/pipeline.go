@@ -16,6 +16,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/producer"
@@ -40,6 +41,7 @@ type Bundler struct {
 	dockerErr  error
 	planOnce   sync.Once
 	done       map[Step]bool
+	summary    *summary // BUILD_DIR/summary.json of this run (summary.go)
 }
 
 // New returns a Bundler logging to stderr.
@@ -168,18 +170,24 @@ var chain = [...]struct {
 func (s Step) String() string { return chain[s].name }
 
 // RunThrough runs every stage of the chain up to and including last, each at most once per
-// Bundler, or prints the plan once for a dry run.
+// Bundler, or prints the plan once for a dry run. It holds BUILD_DIR's lock while the stages run:
+// a second run on the same BUILD_DIR waits, saying which process holds it.
 func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 	if b.Config.DryRun {
 		var err error
 		b.planOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
 		return err
 	}
+	lock, err := buildlock.Acquire(ctx, b.Config.BuildDir, buildlock.Options{Log: b.Log})
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	for step := StepCerts; step <= last; step++ {
 		if b.done[step] {
 			continue
 		}
-		if err := chain[step].run(b, ctx); err != nil {
+		if err := b.runStage(ctx, chain[step].name, chain[step].run); err != nil {
 			return err
 		}
 		if b.done == nil {

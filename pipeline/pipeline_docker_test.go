@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -198,7 +199,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 
 	// The bundle's files.
 	files := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app", "/root/.esb/certs", "/images")
-	for _, name := range layerstore.Files(set) {
+	for _, name := range bundleimage.Files(set) {
 		_, ok := files["/images/"+name]
 		is.True(ok) // the docker-save directory is complete
 	}

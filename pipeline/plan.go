@@ -55,7 +55,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	} else {
 		p("  certs     would check %s: passes now", c.CertDir)
 	}
-	steps, err := producer.Plan(c)
+	steps, err := b.deploySteps()
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
 		return nil
@@ -71,6 +71,9 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
 		default:
 			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+		}
+		if err == nil && s.Args == nil {
+			printFunctionPlans(w, c, s.Template)
 		}
 	}
 	if d, _, err := b.manifestDecision(); err != nil {

@@ -28,7 +28,7 @@ func (b *Bundler) Certs(ctx context.Context) error {
 
 // Deploy runs the producer for every template whose manifest is stale.
 func (b *Bundler) Deploy(ctx context.Context) error {
-	steps, err := producer.Plan(b.Config)
+	steps, err := b.deploySteps()
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,14 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		if embedded == nil {
 			embedded = b.embeddedProducer
 		}
+		inputs, err := producer.Snapshot(s)
+		if err != nil {
+			return err
+		}
 		if err := producer.Run(ctx, b.Config, s, embedded, b.progress(), b.progress()); err != nil {
+			return err
+		}
+		if err := producer.RecordInputs(s, inputs); err != nil {
 			return err
 		}
 	}
@@ -76,7 +83,13 @@ func (b *Bundler) manifestDecision() (fresh.Decision, string, error) {
 	if err != nil {
 		return fresh.Decision{}, "", err
 	}
-	return fresh.Decide(fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}), key, nil
+	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}
+	if exists {
+		if _, err := manifest.Read(out); err != nil {
+			facts.OutputInvalid = err
+		}
+	}
+	return fresh.Decide(facts), key, nil
 }
 
 // Manifest merges the per-template manifests into the bundle's one manifest. A merge equal to

@@ -11,22 +11,36 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // Step is the Deploy work for one template.
 type Step struct {
 	Template config.Template
 	Args     []string // the external producer's command line; nil for the embedded producer
-	Inputs   []string // what the manifest is made from
-	Exclude  []string // outputs inside those inputs
+	// Inputs are what the manifest is made from: for an external producer the template's
+	// directory, the compose file and .env; for the embedded one the pipeline replaces them with
+	// the files its plan reads (EmbeddedInputs).
+	Inputs  []string
+	Exclude []string // outputs inside those inputs
+	// StatePath records the signature and content hash of every input when the manifest was
+	// made, so a change is seen whatever its timestamp (fresh.Snapshot).
+	StatePath string
 }
 
-// Plan lists the Deploy step of every template. It reads nothing.
+// Plan lists the Deploy step of every template. It reads only the files ENV_VARS_FILE and
+// LAYER_MAP name, whose contents are inputs too.
 func Plan(c config.Config) ([]Step, error) {
 	if err := c.RequireTemplates(); err != nil {
+		return nil, err
+	}
+	offline, err := offlineInputs(c)
+	if err != nil {
 		return nil, err
 	}
 	steps := make([]Step, 0, len(c.Templates))
@@ -44,10 +58,38 @@ func Plan(c config.Config) ([]Step, error) {
 				s.Inputs = append(s.Inputs, p)
 			}
 		}
+		s.Inputs = append(s.Inputs, offline...)
 		s.Exclude = []string{t.OutputRoot, filepath.Join(t.Dir, "."+c.Brand.Slug), c.BuildDir, filepath.Join(t.Dir, ".git"), t.ManifestPath}
+		s.StatePath = filepath.Join(c.StateDir(), "deploy-"+t.Stem+".json")
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// offlineInputs are the embedded producer's inputs outside the template's directory: the
+// ENV_VARS_FILE, the LAYER_MAP file and the local layers it maps.
+func offlineInputs(c config.Config) ([]string, error) {
+	_, envFile, err := sam.LoadEnvVars(c.Vars[sam.EnvVarsFileVariable], c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	layers, layerFile, err := sam.LoadLayerMap(c.Vars[sam.LayerMapVariable], c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range []string{envFile, layerFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	for _, p := range layers {
+		if _, err := os.Stat(p); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Command is the external producer's command line for one template (the producer contract).
@@ -60,7 +102,9 @@ func Command(c config.Config, t config.Template) []string {
 	return args
 }
 
-// Check decides whether a step's manifest is fresh.
+// Check decides whether a step's manifest is fresh: timestamps first (an input newer than the
+// manifest), then each input's recorded signature, with its content hashed only where the
+// signature changed (a file restored with an older mtime is still seen).
 func Check(s Step, force bool) (fresh.Decision, error) {
 	exists, mod, err := fresh.Output(s.Template.ManifestPath)
 	if err != nil {
@@ -68,12 +112,53 @@ func Check(s Step, force bool) (fresh.Decision, error) {
 	}
 	facts := fresh.Facts{Force: force, Output: s.Template.ManifestPath, OutputExists: exists, OutputTime: mod}
 	if exists && !force {
+		if _, err := manifest.Read(s.Template.ManifestPath); err != nil {
+			facts.OutputInvalid = err
+		}
 		facts.NewestInput, facts.NewestInputTime, err = fresh.Newest(s.Inputs, s.Exclude)
 		if err != nil {
 			return fresh.Decision{}, fmt.Errorf("deploy %s: %w", s.Template.Path, err)
 		}
+		if d := fresh.Decide(facts); !d.Fresh {
+			return d, nil // timestamps already tell: no file is read
+		}
+		state, err := fresh.ReadState(s.StatePath)
+		if err != nil {
+			return fresh.Decision{}, err
+		}
+		if state.Inputs == nil {
+			facts.InputsUnrecorded = true
+		} else if _, facts.ChangedInput, err = fresh.Snapshot(s.Inputs, s.Exclude, state.Inputs); err != nil {
+			return fresh.Decision{}, fmt.Errorf("deploy %s: %w", s.Template.Path, err)
+		}
 	}
 	return fresh.Decide(facts), nil
+}
+
+// Snapshot records the step's inputs before it runs (reusing the hashes of files whose signature
+// did not change); RecordInputs stores it once the run succeeded, so a file changed while the
+// producer ran is seen as changed next time.
+func Snapshot(s Step) (map[string]fresh.FileRecord, error) {
+	state, err := fresh.ReadState(s.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	records, _, err := fresh.Snapshot(s.Inputs, s.Exclude, state.Inputs)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", s.Template.Path, err)
+	}
+	return records, nil
+}
+
+// RecordInputs stores what Snapshot took, next to the manifest the run made.
+func RecordInputs(s Step, records map[string]fresh.FileRecord) error {
+	if err := os.MkdirAll(filepath.Dir(s.StatePath), 0o755); err != nil {
+		return fmt.Errorf("deploy %s: record its inputs: %w", s.Template.Path, err)
+	}
+	if records == nil {
+		records = map[string]fresh.FileRecord{}
+	}
+	return fresh.WriteState(s.StatePath, fresh.State{Inputs: records})
 }
 
 // Embedded runs the built-in producer for one template; set by the caller so this package does
@@ -84,6 +169,9 @@ type Embedded func(ctx context.Context, t config.Template) error
 // manifest is removed first so a failed run never leaves one that looks fresh.
 func Run(ctx context.Context, c config.Config, s Step, embedded Embedded, stdout, stderr io.Writer) error {
 	manifestPath := s.Template.ManifestPath
+	if err := fresh.RemoveState(s.StatePath); err != nil {
+		return err
+	}
 	if err := os.Remove(manifestPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("deploy %s: remove the old manifest: %w", s.Template.Path, err)
 	}

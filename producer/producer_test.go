@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,12 +25,19 @@ func load(t *testing.T, dir string, environ ...string) config.Config {
 	return c
 }
 
+// validManifest is a per-template manifest that parses, for the freshness cases.
+const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aa","kind":"function"}]}`
+
 func touch(t *testing.T, path string, mod time.Time) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(path), 0o644); err != nil {
+	body := []byte(path)
+	if filepath.Base(path) == "manifest.json" {
+		body = []byte(validManifest)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(path, mod, mod); err != nil {
@@ -76,32 +84,62 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name      string
 		setup     func(t *testing.T, dir string)
+		record    bool                           // record the inputs after setup, as a run does
+		after     func(t *testing.T, dir string) // changes made after the recorded run
 		force     bool
 		wantFresh bool
 		wantWhy   string
 	}{
-		{"no manifest yet", func(t *testing.T, dir string) {}, false, false, "does not exist yet"},
+		{"no manifest yet", func(t *testing.T, dir string) {}, false, nil, false, false, "does not exist yet"},
 		{"manifest newer than every input", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
-		}, false, true, "up to date"},
+		}, true, nil, false, true, "up to date"},
+		{"no record of the inputs", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
+		}, false, nil, false, false, "no record of the files"},
 		{"code changed", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
 			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(2*time.Minute))
-		}, false, false, "src/app.py changed"},
+		}, true, nil, false, false, "src/app.py changed"},
+		{"cp -p of an older file", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
+		}, true, func(t *testing.T, dir string) {
+			older := filepath.Join(t.TempDir(), "app.py")
+			if err := os.WriteFile(older, []byte("an older version"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(older, t0.Add(-time.Hour), t0.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("cp", "-p", older, filepath.Join(dir, "src/app.py")).CombinedOutput(); err != nil {
+				t.Fatalf("cp -p: %v: %s", err, out)
+			}
+		}, false, false, "src/app.py changed since"},
 		{"compose file changed", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
 			touch(t, filepath.Join(dir, "docker-compose.yml"), t0.Add(2*time.Minute))
-		}, false, false, "docker-compose.yml changed"},
+		}, true, nil, false, false, "docker-compose.yml changed"},
 		{"outputs and the build dir do not count", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+		}, true, func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/certs/server.crt"), t0.Add(2*time.Minute))
 			touch(t, filepath.Join(dir, "build/images.tar"), t0.Add(2*time.Minute))
 			touch(t, filepath.Join(dir, ".git/index"), t0.Add(2*time.Minute))
 		}, false, true, "up to date"},
+		{"a truncated manifest is not fresh", func(t *testing.T, dir string) {
+			touch(t, filepath.Join(dir, "src/app.py"), t0.Add(time.Minute))
+			p := filepath.Join(dir, ".esb/default/bundle/manifest.json")
+			touch(t, p, t0.Add(2*time.Minute))
+			if err := os.WriteFile(p, []byte(validManifest[:40]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, true, nil, false, false, "unreadable, making it again"},
 		{"FORCE", func(t *testing.T, dir string) {
 			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(2*time.Minute))
-		}, true, false, "FORCE"},
+		}, true, nil, true, false, "FORCE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +149,14 @@ func TestCheck(t *testing.T) {
 			tt.setup(t, dir)
 			steps, err := Plan(load(t, dir, "TEMPLATE=template.yaml"))
 			is.NoErr(err)
+			if tt.record {
+				inputs, err := Snapshot(steps[0])
+				is.NoErr(err)
+				is.NoErr(RecordInputs(steps[0], inputs))
+			}
+			if tt.after != nil {
+				tt.after(t, dir)
+			}
 			d, err := Check(steps[0], tt.force)
 			is.NoErr(err)
 			is.Equal(d.Fresh, tt.wantFresh)
@@ -144,4 +190,53 @@ func TestRunEmbedded(t *testing.T) {
 		return nil
 	}
 	is.NoErr(Run(context.Background(), c, steps[0], writes, io.Discard, io.Discard))
+}
+
+// The embedded producer's inputs outside the template's directory count for freshness: the
+// ENV_VARS_FILE and the local layers LAYER_MAP names (and its file).
+func TestCheckOfflineInputs(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	const arn = "arn:aws:lambda:us-east-1:1:layer:x:3"
+	tests := []struct {
+		name    string
+		environ []string
+		changed string
+	}{
+		{"env vars file", []string{"ENV_VARS_FILE=../shared/env.json"}, "shared/env.json"},
+		{"mapped layer", []string{"LAYER_MAP=" + arn + "=../vendor/x"}, "vendor/x/python/mod.py"},
+		{"layer map file", []string{"LAYER_MAP=../shared/layers.txt"}, "shared/layers.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			root := t.TempDir()
+			dir := filepath.Join(root, "app")
+			touch(t, filepath.Join(dir, "template.yaml"), t0)
+			touch(t, filepath.Join(root, "shared/env.json"), t0)
+			is.NoErr(os.WriteFile(filepath.Join(root, "shared/env.json"), []byte(`{"Parameters": {"A": "b"}}`), 0o644))
+			is.NoErr(os.WriteFile(filepath.Join(root, "shared/layers.txt"), []byte(arn+"=../vendor/x\n"), 0o644))
+			touch(t, filepath.Join(root, "vendor/x/python/mod.py"), t0)
+			for _, p := range []string{"shared/env.json", "shared/layers.txt"} {
+				is.NoErr(os.Chtimes(filepath.Join(root, p), t0, t0))
+			}
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			steps, err := Plan(load(t, dir, append(tt.environ, "TEMPLATE=template.yaml")...))
+			is.NoErr(err)
+			inputs, err := Snapshot(steps[0]) // as the run that made the manifest records them
+			is.NoErr(err)
+			is.NoErr(RecordInputs(steps[0], inputs))
+			d, err := Check(steps[0], false)
+			is.NoErr(err)
+			is.True(d.Fresh) // nothing changed yet
+
+			later := t0.Add(2 * time.Minute)
+			is.NoErr(os.Chtimes(filepath.Join(root, tt.changed), later, later))
+			d, err = Check(steps[0], false)
+			is.NoErr(err)
+			is.True(!d.Fresh)
+			is.True(strings.Contains(d.Reason, filepath.Base(tt.changed))) // names what changed
+		})
+	}
+	_, err := Plan(load(t, t.TempDir(), "TEMPLATE=t.yaml", "ENV_VARS_FILE=missing.json"))
+	is.New(t).True(err != nil && strings.Contains(err.Error(), "ENV_VARS_FILE"))
 }

@@ -45,6 +45,19 @@ func Image(ctx context.Context) error { return pipeline.RunThrough(ctx, pipeline
 // Bundle runs the whole pipeline: the default target.
 func Bundle(ctx context.Context) error { return pipeline.RunThrough(ctx, pipeline.StepImage) }
 
+// Export writes the bundle as one file for the target machine: BUILD_DIR/<name>.tar.gz
+// (EXPORT_COMPRESSION) with its .sha256 and load.sh; with EXPORT_AGAINST (a previous export file
+// or bundle tag) only the layers that bundle lacks.
+func Export(ctx context.Context) error {
+	mg.CtxDeps(ctx, Image)
+	return pipeline.RunStage(ctx, "export", (*pipeline.Bundler).Export)
+}
+
+// Inspect prints what a bundle carries: images (kind, size, compressed), shared layers, compose
+// services, certificates and expiry, .env keys. INSPECT_BUNDLE: a tag (default BUNDLE_TAG) or an
+// exported file; INSPECT_FORMAT=json for scripts.
+func Inspect(ctx context.Context) error { return pipeline.Run(ctx, (*pipeline.Bundler).Inspect) }
+
 // CertsGenerate (alias certs:generate) creates a development CA plus server and client
 // certificates in CERT_DIR; existing files are never overwritten.
 func CertsGenerate(ctx context.Context) error {

@@ -13,7 +13,7 @@ import (
 )
 
 // The targets every user sees in `mage -l`, here and in a project that imports them.
-var productTargets = []string{"bundle", "certs", "deploy", "manifest", "pull", "save", "image", "certsgenerate", "dindbase"}
+var productTargets = []string{"bundle", "certs", "deploy", "manifest", "pull", "save", "image", "certsgenerate", "dindbase", "export", "inspect"}
 
 // lists reports whether a `mage -l` listing (lower-cased) has target.
 func lists(listing, target string) bool {

@@ -7,12 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
 // SelectImages picks, newest first (children before their parents), the images a benchmark with
@@ -41,46 +39,22 @@ func SelectImages(list []image.Summary, prefix string, extra map[string]bool) []
 // harness's label for prefix, and the images extra (by ID). Objects already gone are fine.
 func Cleanup(ctx context.Context, api client.APIClient, prefix string, extra map[string]bool) error {
 	var errs []error
-	containers, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", prefix))})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("cleanup: list containers: %w", err))
-	}
-	for _, c := range containers {
-		for _, n := range c.Names {
-			// The name filter matches anywhere in the name; only ours start with the prefix.
-			if strings.HasPrefix(strings.TrimPrefix(n, "/"), prefix) {
-				if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("cleanup: remove container %s: %w", n, err))
-				}
-				break
-			}
-		}
-	}
-	vols, err := api.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("name", prefix))})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("cleanup: list volumes: %w", err))
-	}
-	for _, v := range vols.Volumes {
-		if strings.HasPrefix(v.Name, prefix) {
-			if err := api.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("cleanup: remove volume %s: %w", v.Name, err))
-			}
-		}
+	if err := engine.RemoveNamed(ctx, api, prefix); err != nil {
+		errs = append(errs, fmt.Errorf("cleanup: %w", err))
 	}
 	// A parent can only go once its children are gone; newest first handles the chains the
 	// harness makes, and a second pass catches what the first had to leave.
 	var last []error
 	for pass := 0; pass < 3; pass++ {
-		list, err := api.ImageList(ctx, image.ListOptions{})
+		list, err := engine.List(ctx, api)
 		if err != nil {
-			last = []error{fmt.Errorf("cleanup: list images: %w", err)}
+			last = []error{fmt.Errorf("cleanup: %w", err)}
 			break
 		}
 		last = nil
 		for _, id := range SelectImages(list, prefix, extra) {
-			_, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true})
-			if err != nil && !cerrdefs.IsNotFound(err) {
-				last = append(last, fmt.Errorf("cleanup: remove image %s: %w", id, err))
+			if err := engine.Remove(ctx, api, id); err != nil {
+				last = append(last, fmt.Errorf("cleanup: %w", err))
 			}
 		}
 		if len(last) == 0 {

@@ -17,12 +17,9 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind/base"
-	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -474,9 +471,12 @@ func outputSize(dir string) (int64, []string, error) {
 }
 
 func (h *harness) imageSize(id, tag string) error {
-	info, err := h.api.ImageInspect(context.Background(), tag)
+	info, found, err := engine.Inspect(context.Background(), h.api, tag)
+	if err == nil && !found {
+		err = fmt.Errorf("image %s not found", tag)
+	}
 	if err != nil {
-		return fmt.Errorf("bench: inspect %s: %w", tag, err)
+		return fmt.Errorf("bench: %w", err)
 	}
 	h.m.Set(id, float64(info.Size))
 	return nil
@@ -512,7 +512,7 @@ func (h *harness) oneChange(ctx context.Context, c string) error {
 	if err := atomicfile.Write(ctxFile, []byte(h.stack.WrapperDockerfile(img, id)), 0o644); err != nil {
 		return err
 	}
-	if old, err := h.api.ImageInspect(ctx, h.bundleTag(c)); err == nil {
+	if old, found, err := engine.Inspect(ctx, h.api, h.bundleTag(c)); err == nil && found {
 		h.extra[old.ID] = true // the bundle image the run replaces
 	}
 	took, rss, err := h.mage(ctx, "onechange", "bundle", h.runDir(c), h.bundleTag(c), c, false)
@@ -562,7 +562,7 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 	defer h.removeContainer(name, vol)
 	ctx, cancel := context.WithTimeout(ctx, 2*h.o.BootTimeout)
 	defer cancel()
-	c, err := dindtest.Start(ctx, h.api, dindtest.RunSpec{Name: name, Image: tag, Volume: vol, StopTimeout: 30})
+	c, err := engine.StartDinD(ctx, h.api, engine.RunSpec{Name: name, Image: tag, Volume: vol, StopTimeout: 30})
 	if err != nil {
 		fail(err)
 		return
@@ -573,12 +573,12 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		return
 	}
 	h.m.Set(bootID, first.Seconds())
-	if err := h.api.ContainerStop(ctx, c.ID, container.StopOptions{}); err != nil {
-		fail(fmt.Errorf("stop %s: %w", name, err))
+	if err := engine.StopContainer(ctx, h.api, name); err != nil {
+		fail(err)
 		return
 	}
-	if err := h.api.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-		fail(fmt.Errorf("restart %s: %w", name, err))
+	if err := engine.StartContainer(ctx, h.api, name); err != nil {
+		fail(fmt.Errorf("restart: %w", err))
 		return
 	}
 	again, err := h.waitStack(ctx, c.ID, 2)
@@ -587,7 +587,7 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		return
 	}
 	h.m.Set(restartID, again.Seconds())
-	if logs, err := dindtest.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 {
+	if logs, err := engine.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 {
 		h.m.Annotate(restartID, "the restart loaded the images again")
 	}
 	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
@@ -596,9 +596,9 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 // waitStack waits for the n-th "stack … is up" of the container's log, then polls the bundle's
 // health command until it passes, and returns the time since the container's current start.
 func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, error) {
-	info, err := h.api.ContainerInspect(ctx, id)
+	info, err := engine.InspectContainer(ctx, h.api, id)
 	if err != nil {
-		return 0, fmt.Errorf("inspect %s: %w", id, err)
+		return 0, err
 	}
 	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
 	if err != nil {
@@ -606,11 +606,11 @@ func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duratio
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.o.BootTimeout)
 	defer cancel()
-	if _, err := dindtest.WaitForLog(wctx, h.api, id, "stack "+h.stack.Project+" is up", n); err != nil {
+	if _, err := engine.WaitForLog(wctx, h.api, id, "stack "+h.stack.Project+" is up", n); err != nil {
 		return 0, err
 	}
 	for {
-		out, code, err := dindtest.Exec(wctx, h.api, id, entrypointPath, "health")
+		out, code, err := engine.Exec(wctx, h.api, id, entrypointPath, "health")
 		if err == nil && code == 0 {
 			return time.Since(started), nil
 		}
@@ -625,11 +625,8 @@ func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duratio
 func (h *harness) removeContainer(name, vol string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := h.api.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		h.note("remove container %s: %v", name, err)
-	}
-	if err := h.api.VolumeRemove(ctx, vol, true); err != nil && !cerrdefs.IsNotFound(err) {
-		h.note("remove volume %s: %v", vol, err)
+	if err := engine.RemoveContainer(ctx, h.api, name, vol); err != nil {
+		h.note("%v", err)
 	}
 }
 
@@ -641,8 +638,8 @@ func (h *harness) cleanup() error {
 	err := Cleanup(ctx, h.api, h.o.Prefix, h.extra)
 	for id := range h.recorded {
 		// Only untagged ones: a recorded ID may be the DinD base or another named image.
-		info, ierr := h.api.ImageInspect(ctx, id)
-		if ierr != nil || len(info.RepoTags) > 0 {
+		info, found, ierr := engine.Inspect(ctx, h.api, id)
+		if ierr != nil || !found || len(info.RepoTags) > 0 {
 			continue
 		}
 		if rerr := engine.Remove(ctx, h.api, id); rerr != nil {
@@ -667,7 +664,7 @@ func (h *harness) report(ctx context.Context, started time.Time) Report {
 	rep.Notes = append(rep.Notes,
 		"times are wall-clock seconds of one run each; the page cache holds the layers for both sides (the images were just built)",
 		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
-		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
+		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (dev/bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
 		"saved images on disk: every file under the run's BUILD_DIR after the full run, whatever form Save stores the images in",
 		"ours: the embedded producer rebuilds the compose services' FROM-only wrappers on each full run (classic build cache: same IDs as the seed's)",
 		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", h.o.Compressible, (1-h.o.Compressible)*100),
@@ -704,10 +701,10 @@ func (h *harness) machine(ctx context.Context) Machine {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if v, err := h.api.ServerVersion(ctx); err == nil {
+	if v, err := engine.Version(ctx, h.api); err == nil {
 		m.Docker, m.DockerAPI = v.Version, v.APIVersion
 	}
-	if info, err := h.api.Info(ctx); err == nil {
+	if info, err := engine.Info(ctx, h.api); err == nil {
 		m.StorageDriver = info.Driver
 	}
 	return m

@@ -15,6 +15,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // ModuleDir is the root of this module's source tree (the directory of magefile.go).
@@ -57,9 +58,9 @@ func (h *harness) compileTools(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ver, err := h.api.ServerVersion(ctx)
+	ver, err := engine.Version(ctx, h.api)
 	if err != nil {
-		return fmt.Errorf("ask the engine its architecture: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(h.srcDir(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", h.srcDir(), err)
@@ -88,8 +89,7 @@ type ctxFile struct {
 
 // writeTar streams files as a tar archive, file contents straight from disk.
 func writeTar(w io.Writer, files []ctxFile) error {
-	tw := tar.NewWriter(w)
-	mtime := time.Unix(1_600_000_000, 0)
+	tw := tarball.NewWriter(w)
 	for _, f := range files {
 		size := int64(len(f.data))
 		var src *os.File
@@ -105,7 +105,7 @@ func writeTar(w io.Writer, files []ctxFile) error {
 			}
 			size = fi.Size()
 		}
-		err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: size, ModTime: mtime, Typeflag: tar.TypeReg})
+		err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: size, Typeflag: tar.TypeReg})
 		if err == nil {
 			if src != nil {
 				_, err = io.Copy(tw, src)

@@ -6,7 +6,6 @@
 package demo
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,10 +20,11 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/dindbundler/dindbundler/internal/engine"
-	"github.com/dindbundler/dindbundler/producer/embedded"
 	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/tarball"
+	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
 // Images Prepare builds.
@@ -83,9 +83,9 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("prepare demo: %w", err)
 	}
-	ver, err := api.ServerVersion(ctx)
+	ver, err := engine.Version(ctx, api)
 	if err != nil {
-		return nil, fmt.Errorf("prepare demo: ask the engine its architecture: %w", err)
+		return nil, fmt.Errorf("prepare demo: %w", err)
 	}
 	for _, p := range programs {
 		if err := compile(ctx, dir, p, ver.Arch, progress); err != nil {
@@ -110,8 +110,8 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 		return nil, err
 	}
 	if opts.TagLogs {
-		if err := api.ImageTag(ctx, LogsImage, DefaultLogsRef); err != nil {
-			return nil, fmt.Errorf("tag %s as %s: %w", LogsImage, DefaultLogsRef, err)
+		if err := engine.Tag(ctx, api, LogsImage, DefaultLogsRef); err != nil {
+			return nil, err
 		}
 	}
 	return env, nil
@@ -182,12 +182,12 @@ func ensureImage(ctx context.Context, api client.APIClient, tag, ctxDir string, 
 		return fmt.Errorf("build %s: %w", tag, err)
 	}
 	digest := inputsDigest(files, args)
-	info, err := api.ImageInspect(ctx, tag)
+	info, found, err := engine.Inspect(ctx, api, tag)
 	switch {
-	case err == nil && info.Config != nil && info.Config.Labels[inputLabel] == digest:
+	case err != nil:
+		return err
+	case found && info.Config != nil && info.Config.Labels[inputLabel] == digest:
 		return nil
-	case err != nil && !cerrdefs.IsNotFound(err):
-		return fmt.Errorf("inspect image %s: %w", tag, err)
 	}
 	tarball, err := tarFiles(files)
 	if err != nil {
@@ -243,17 +243,13 @@ func inputsDigest(files map[string][]byte, args map[string]string) string {
 
 func tarFiles(files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Unix(1_600_000_000, 0)
+	tw := tarball.NewWriter(&buf)
 	for _, name := range sortedKeys(files) {
 		mode := int64(0o644)
 		if name != "Dockerfile" {
 			mode = 0o755 // the binaries
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(files[name]); err != nil {
+		if err := tw.File(name, mode, files[name]); err != nil {
 			return nil, err
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/dindbundler/dindbundler/dev/demo"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -179,17 +180,17 @@ func TestBundleRunsForReal(t *testing.T) {
 	}
 
 	// 1. First boot: the gateway answers HTTPS, verified with the example's root CA.
-	c := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
+	c := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
 	t.Logf("bundle runs in mode %s", c.Mode)
 	hc := httpsClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
 	bootStart := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	addr, err := dindtest.HostAddr(ctx, api, c.ID, "8443/tcp")
+	addr, err := engine.HostAddr(ctx, api, c.ID, "8443/tcp")
 	is.NoErr(err)
 	body, err := waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
 	if err != nil {
-		logs, _ := dindtest.Logs(ctx, api, c.ID)
+		logs, _ := engine.Logs(ctx, api, c.ID)
 		t.Fatalf("%v\nbundle log:\n%s", err, logs)
 	}
 	firstBoot := time.Since(bootStart)
@@ -201,10 +202,10 @@ func TestBundleRunsForReal(t *testing.T) {
 	inBundle := enginetest.ImageFiles(t, api, tag, "/app/bundle/manifest.json")
 	var bm manifest.Manifest
 	is.NoErr(json.Unmarshal([]byte(inBundle["/app/bundle/manifest.json"].Content), &bm))
-	driver, _, err := dindtest.Exec(ctx, api, c.ID, "docker", "info", "--format", "{{json .DriverStatus}}")
+	driver, _, err := engine.Exec(ctx, api, c.ID, "docker", "info", "--format", "{{json .DriverStatus}}")
 	is.NoErr(err)
 	for _, img := range bm.Images {
-		out, code, err := dindtest.Exec(ctx, api, c.ID, "docker", "image", "inspect", "--format", "{{.Id}} {{range .RootFS.Layers}}{{.}},{{end}}", img.Name)
+		out, code, err := engine.Exec(ctx, api, c.ID, "docker", "image", "inspect", "--format", "{{.Id}} {{range .RootFS.Layers}}{{.}},{{end}}", img.Name)
 		is.NoErr(err)
 		is.Equal(code, 0)
 		id, layers, _ := strings.Cut(strings.TrimSpace(out), " ")
@@ -213,27 +214,27 @@ func TestBundleRunsForReal(t *testing.T) {
 			is.Equal(id, img.Config) // the recorded config digest
 		}
 	}
-	is.NoErr(dindtest.WaitHealthy(waitCtx, api, c.ID))
+	is.NoErr(engine.WaitHealthy(waitCtx, api, c.ID))
 
 	// 3. Restart: the images are not loaded again and the gateway answers again.
 	restartStart := time.Now()
 	is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{}))
-	addr, err = dindtest.HostAddr(ctx, api, c.ID, "8443/tcp")
+	addr, err = engine.HostAddr(ctx, api, c.ID, "8443/tcp")
 	is.NoErr(err)
 	_, err = waitHTTPS(waitCtx, hc, "https://localhost:"+strings.TrimPrefix(addr, "127.0.0.1:")+"/")
 	is.NoErr(err)
 	restart := time.Since(restartStart)
-	logs, err := dindtest.Logs(ctx, api, c.ID)
+	logs, err := engine.Logs(ctx, api, c.ID)
 	is.NoErr(err)
 	is.True(strings.Contains(logs, "images already loaded; skipping load"))
 	t.Logf("durations: first boot %v, restart (stop + start + answer) %v", firstBoot.Round(time.Millisecond), restart.Round(time.Millisecond))
 
 	// 4. docker stop: exit code 0, the stack stopped before dockerd.
 	is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{})) // the container's 10 s, Docker's default
-	code, err := dindtest.WaitForExit(ctx, api, c.ID)
+	code, err := engine.WaitForExit(ctx, api, c.ID)
 	is.NoErr(err)
 	is.Equal(code, int64(0))
-	logs, err = dindtest.Logs(ctx, api, c.ID)
+	logs, err = engine.Logs(ctx, api, c.ID)
 	is.NoErr(err)
 	last := logs[strings.LastIndex(logs, "dindbundler: starting stack"):]
 	stack, daemon := strings.Index(last, "stack stopped"), strings.Index(last, "dockerd stopped")
@@ -268,16 +269,16 @@ func TestBundleRunsForReal(t *testing.T) {
 	t.Cleanup(func() { engine.Remove(context.Background(), api, brokenTag) })
 	_, err = engine.Build(ctx, api, tarOf(t, map[string][]byte{
 		"Dockerfile":    []byte("FROM " + tag + "\nCOPY manifest.json /images/manifest.json\nRUN rm -f /images/stream.txt\n"),
-		"manifest.json": layerstore.DockerManifest(set),
+		"manifest.json": bundleimage.DockerManifest(set),
 	}), engine.BuildOptions{Tag: brokenTag}, io.Discard)
 	is.NoErr(err)
-	broken := dindtest.Run(t, api, dindtest.RunSpec{Name: "e2e-broken-" + suffix, Image: brokenTag, Volume: "e2e-broken-" + suffix})
+	broken := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-broken-" + suffix, Image: brokenTag, Volume: "e2e-broken-" + suffix})
 	exitCtx, cancelExit := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelExit()
-	code, err = dindtest.WaitForExit(exitCtx, api, broken.ID)
+	code, err = engine.WaitForExit(exitCtx, api, broken.ID)
 	is.NoErr(err)
 	is.True(code != 0) // refuses to start
-	logs, err = dindtest.Logs(ctx, api, broken.ID)
+	logs, err = engine.Logs(ctx, api, broken.ID)
 	is.NoErr(err)
 	is.True(strings.Contains(logs, dropped))                                          // names the missing image
 	is.True(strings.Contains(logs, "decompressing the layers into the volume first")) // the fallback said so
@@ -312,10 +313,10 @@ func runInImage(ctx context.Context, api client.APIClient, img string, cmd ...st
 	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return "", 0, err
 	}
-	code, err := dindtest.WaitForExit(ctx, api, created.ID)
+	code, err := engine.WaitForExit(ctx, api, created.ID)
 	if err != nil {
 		return "", 0, err
 	}
-	out, err := dindtest.Logs(ctx, api, created.ID)
+	out, err := engine.Logs(ctx, api, created.ID)
 	return out, code, err
 }

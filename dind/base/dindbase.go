@@ -16,10 +16,9 @@ import (
 	"sync"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/dindbundler/dindbundler/internal/engine"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
 // Options configure Ensure. The zero value builds DefaultTag.
@@ -87,7 +86,7 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 	// built FROM it, a container) still uses it, which the engine refuses and we accept.
 	if oldID != "" {
 		if id, err := imageID(ctx, api, tag); err == nil && id != oldID {
-			_, _ = api.ImageRemove(ctx, oldID, image.RemoveOptions{PruneChildren: true})
+			_ = engine.RemoveUntagged(ctx, api, oldID)
 		}
 	}
 	return true, nil
@@ -342,12 +341,9 @@ func ReadAptSources(root string) ([]Source, error) {
 }
 
 func imageID(ctx context.Context, api client.APIClient, tag string) (string, error) {
-	info, err := api.ImageInspect(ctx, tag)
-	if cerrdefs.IsNotFound(err) {
-		return "", nil
-	}
+	info, _, err := engine.Inspect(ctx, api, tag)
 	if err != nil {
-		return "", fmt.Errorf("inspect base image %s: %w", tag, err)
+		return "", fmt.Errorf("base image: %w", err)
 	}
 	return info.ID, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -84,7 +85,7 @@ func TestBundleRuntime(t *testing.T) {
 		is := is.New(t)
 		img := okImage
 		start := time.Now()
-		c := dindtest.Run(t, api, dindtest.RunSpec{
+		c := dindtest.Run(t, api, engine.RunSpec{
 			Name: "dindtest-run-ok", Image: img, Volume: "dindtest-vol-ok", Ports: []string{"8080/tcp"},
 		})
 		t.Logf("running with mode %s", c.Mode)
@@ -96,9 +97,9 @@ func TestBundleRuntime(t *testing.T) {
 		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/cert"), serverCert)
 		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/config"), configText)
 		hctx, hcancel := context.WithTimeout(ctx, 90*time.Second)
-		is.NoErr(dindtest.WaitHealthy(hctx, api, c.ID))
+		is.NoErr(engine.WaitHealthy(hctx, api, c.ID))
 		hcancel()
-		logs, err := dindtest.Logs(ctx, api, c.ID)
+		logs, err := engine.Logs(ctx, api, c.ID)
 		is.NoErr(err)
 		is.True(strings.Contains(logs, "images verified"))
 		t.Logf("first boot: service answered after %s", firstBoot.Round(100*time.Millisecond))
@@ -110,18 +111,18 @@ func TestBundleRuntime(t *testing.T) {
 		is.True(strings.Contains(strings.Join(top.Processes[0], " "), "docker-init -- "+entrypoint))
 
 		// The healthcheck follows the services: a stopped service makes the bundle unhealthy.
-		out, code, err := dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		out, code, err := engine.Exec(ctx, api, c.ID, entrypoint, "health")
 		is.NoErr(err)
 		is.Equal(code, 0)
 		is.Equal(strings.TrimSpace(out), "all services running")
-		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "stop", "dindtest-echo-1")
+		_, code, err = engine.Exec(ctx, api, c.ID, "docker", "stop", "dindtest-echo-1")
 		is.NoErr(err)
 		is.Equal(code, 0)
-		out, code, err = dindtest.Exec(ctx, api, c.ID, entrypoint, "health")
+		out, code, err = engine.Exec(ctx, api, c.ID, entrypoint, "health")
 		is.NoErr(err)
 		is.Equal(code, 1)
 		is.True(strings.HasPrefix(out, "echo: exited")) // names the service and its state
-		_, code, err = dindtest.Exec(ctx, api, c.ID, "docker", "start", "dindtest-echo-1")
+		_, code, err = engine.Exec(ctx, api, c.ID, "docker", "start", "dindtest-echo-1")
 		is.NoErr(err)
 		is.Equal(code, 0)
 
@@ -138,7 +139,7 @@ func TestBundleRuntime(t *testing.T) {
 		stop := 60
 		restartAt := time.Now()
 		is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{Timeout: &stop}))
-		_, err = dindtest.WaitForLog(ctx, api, c.ID, "images already loaded; skipping load", 1)
+		_, err = engine.WaitForLog(ctx, api, c.ID, "images already loaded; skipping load", 1)
 		is.NoErr(err)
 		addr = hostAddr(t, ctx, api, c.ID) // a restart may publish on a new port
 		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/"), greeting)
@@ -151,7 +152,7 @@ func TestBundleRuntime(t *testing.T) {
 		info, err := api.ContainerInspect(ctx, c.ID)
 		is.NoErr(err)
 		is.Equal(info.State.ExitCode, 0) // not 137: nothing was killed
-		logs, err = dindtest.Logs(ctx, api, c.ID)
+		logs, err = engine.Logs(ctx, api, c.ID)
 		is.NoErr(err)
 		is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
 		lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
@@ -166,15 +167,15 @@ func TestBundleRuntime(t *testing.T) {
 
 	t.Run("dockerd failing to start stops the container with its log", func(t *testing.T) {
 		is := is.New(t)
-		c := dindtest.Run(t, api, dindtest.RunSpec{
+		c := dindtest.Run(t, api, engine.RunSpec{
 			Name: "dindtest-run-baddockerd", Image: okImage, Volume: "dindtest-vol-baddockerd",
 			Env: []string{"DOCKERD_ARGS=--no-such-dockerd-flag"},
 		})
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer wcancel()
-		code, err := dindtest.WaitForExit(wctx, api, c.ID)
+		code, err := engine.WaitForExit(wctx, api, c.ID)
 		is.NoErr(err)
-		logs, err := dindtest.Logs(ctx, api, c.ID)
+		logs, err := engine.Logs(ctx, api, c.ID)
 		is.NoErr(err)
 		t.Logf("exit code %d; container log:\n%s", code, logs)
 		is.True(code != 0)
@@ -197,12 +198,12 @@ func TestBundleRuntime(t *testing.T) {
 		})
 		is.True(otherID != echoID)
 		is.True(relabeledID != echoID)
-		c := dindtest.Run(t, api, dindtest.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
+		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
 		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer wcancel()
-		code, err := dindtest.WaitForExit(wctx, api, c.ID)
+		code, err := engine.WaitForExit(wctx, api, c.ID)
 		is.NoErr(err)
-		logs, err := dindtest.Logs(ctx, api, c.ID)
+		logs, err := engine.Logs(ctx, api, c.ID)
 		is.NoErr(err)
 		t.Logf("exit code %d; container log:\n%s", code, logs)
 		is.True(code != 0)
@@ -293,18 +294,21 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		return "", err
 	}
 	var images []ctxFile
-	stream, err := buildctx.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
+	stream, err := bundleimage.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
 	if err != nil {
 		return "", err
 	}
-	for _, e := range append(buildctx.ImageFiles(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
+	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
+		if e.Dir {
+			continue // the files list has the directory
+		}
 		data := e.Data
 		if e.Src != "" {
 			if data, err = os.ReadFile(e.Src); err != nil {
 				return "", err
 			}
 		}
-		images = append(images, ctxFile{name: "images/" + e.Name, data: data, mode: 0o644})
+		images = append(images, ctxFile{name: e.Name, data: data, mode: 0o644})
 	}
 
 	m := manifest.Manifest{
@@ -399,7 +403,7 @@ func tarOf(files []ctxFile) ([]byte, error) {
 
 func hostAddr(t *testing.T, ctx context.Context, api client.APIClient, id string) string {
 	t.Helper()
-	addr, err := dindtest.HostAddr(ctx, api, id, "8080/tcp")
+	addr, err := engine.HostAddr(ctx, api, id, "8080/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +417,7 @@ func waitHTTP(t *testing.T, ctx context.Context, api client.APIClient, id, url s
 	defer cancel()
 	body, err := dindtest.WaitHTTP(wctx, url)
 	if err != nil {
-		logs, _ := dindtest.Logs(ctx, api, id)
+		logs, _ := engine.Logs(ctx, api, id)
 		t.Fatalf("%v\ncontainer log:\n%s", err, logs)
 	}
 	return body

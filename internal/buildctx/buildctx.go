@@ -1,6 +1,10 @@
 // Package buildctx assembles the bundle's docker build context. Plan lists every entry (pure: no
 // file is read); Write streams them as a tar straight into the build, so the context is never
 // copied to disk — the images archive alone can be gigabytes.
+//
+// It owns the context's layout (the files dind/Dockerfile copies: /app, /certs, the entrypoint)
+// except the images directory, whose entries package bundleimage makes; it must not read the
+// layer store nor talk to the engine.
 package buildctx
 
 import (
@@ -15,7 +19,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/dindbundler/dindbundler/internal/confine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Entry is one file or directory of the context.
@@ -27,6 +34,9 @@ type Entry struct {
 	Mode fs.FileMode // permission bits
 	UID  int
 	GID  int
+	// Addressed: Src is named by the digest of its content (a layer store file), so its name
+	// stands for its content in the Fingerprint and it is never read for it.
+	Addressed bool
 }
 
 // Stat reads what an entry's header needs (size, and whether the source is still there).
@@ -49,13 +59,12 @@ func Sort(entries []Entry) {
 	sort.SliceStable(entries, func(a, b int) bool { return entries[a].Name < entries[b].Name })
 }
 
-// Write streams entries as a tar to w. Timestamps are fixed so equal inputs give an equal
-// context (the classic builder's COPY cache then holds).
+// Write streams entries as a tar to w. Timestamps are tarball's fixed one, so equal inputs give
+// an equal context (the classic builder's COPY cache then holds).
 func Write(w io.Writer, entries []Entry) error {
-	tw := tar.NewWriter(w)
-	epoch := time.Unix(0, 0)
+	tw := tarball.NewWriter(w)
 	for _, e := range entries {
-		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: e.Name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, Format: tar.FormatPAX}
 		if e.Dir {
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name = strings.TrimSuffix(e.Name, "/") + "/"
@@ -101,11 +110,14 @@ func copyFile(w io.Writer, src string, size int64) error {
 	return nil
 }
 
-// Fingerprint identifies a context without reading file contents: names, modes, owners, and each
-// source file's size and modification time (generated data by its hash). Equal fingerprints mean
-// an equal context.
-func Fingerprint(entries []Entry) (string, error) {
+// Fingerprint identifies a context: names, modes, owners, and each source file's content hash
+// (generated data by its hash, layer store files by their content-addressed name). A file is read
+// only when its stat signature differs from the one recorded (git's index rule), so a renewed
+// certificate of the same size copied with cp -p is seen without reading every file every run.
+// It returns the records to keep for the next call.
+func Fingerprint(entries []Entry, recorded map[string]fresh.FileRecord) (string, map[string]fresh.FileRecord, error) {
 	h := sha256.New()
+	records := map[string]fresh.FileRecord{}
 	for _, e := range entries {
 		fmt.Fprintf(h, "%s %o %d:%d dir=%t ", e.Name, e.Mode.Perm(), e.UID, e.GID, e.Dir)
 		switch {
@@ -113,44 +125,73 @@ func Fingerprint(entries []Entry) (string, error) {
 		case e.Src == "":
 			sum := sha256.Sum256(e.Data)
 			fmt.Fprintf(h, "data %x", sum)
+		case e.Addressed:
+			fmt.Fprintf(h, "addressed %s", e.Src)
 		default:
 			info, err := os.Stat(e.Src)
 			if err != nil {
-				return "", fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
+				return "", nil, fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
 			}
-			fmt.Fprintf(h, "file %s %d %d", e.Src, info.Size(), info.ModTime().UnixNano())
+			var prev *fresh.FileRecord
+			if r, ok := recorded[e.Src]; ok {
+				prev = &r
+			}
+			rec, _, err := fresh.Record(e.Src, info, prev)
+			if err != nil {
+				return "", nil, fmt.Errorf("fingerprint build context %s: %w", e.Name, err)
+			}
+			records[e.Src] = rec
+			fmt.Fprintf(h, "file %s", rec.SHA256)
 		}
 		h.Write([]byte{'\n'})
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), records, nil
 }
 
 // Tree lists a directory's files and sub-directories as entries under prefix, keeping their
-// permission bits, owned by uid:gid. Symlinks to regular files are followed.
-func Tree(dir, prefix string, uid, gid int) ([]Entry, error) {
+// permission bits, owned by uid:gid. The directory and every symbolic link under it are followed
+// — a linked directory is bundled with its content — and must resolve inside root, or the listing
+// is refused naming the link and the root; a dangling link or a loop is refused too. Nothing is
+// ever left out silently.
+func Tree(dir, root, prefix string, uid, gid int) ([]Entry, error) {
 	entries := []Entry{{Name: prefix, Dir: true, Mode: 0o755, UID: uid, GID: gid}}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	open := map[string]bool{} // directories being listed, to refuse a loop
+	var walk func(p, name string) error
+	walk = func(p, name string) error {
+		real, err := confine.Path(root, "config file", p)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		name := path.Join(prefix, filepath.ToSlash(rel))
-		info, err := os.Stat(p) // follows symlinks
+		info, err := os.Stat(real)
 		if err != nil {
 			return err
 		}
 		switch {
-		case info.IsDir():
-			entries = append(entries, Entry{Name: name, Dir: true, Mode: info.Mode().Perm(), UID: uid, GID: gid})
 		case info.Mode().IsRegular():
-			entries = append(entries, Entry{Name: name, Src: p, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+			entries = append(entries, Entry{Name: name, Src: real, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+			return nil
+		case !info.IsDir():
+			return nil // sockets, pipes and devices have no place in an image
+		case open[real]:
+			return fmt.Errorf("%s leads back into %s (a loop): remove the link", p, real)
+		}
+		if name != prefix {
+			entries = append(entries, Entry{Name: name, Dir: true, Mode: info.Mode().Perm(), UID: uid, GID: gid})
+		}
+		open[real] = true
+		defer delete(open, real)
+		children, err := os.ReadDir(real)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if err := walk(filepath.Join(p, c.Name()), path.Join(name, c.Name())); err != nil {
+				return err
+			}
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := walk(dir, prefix); err != nil {
 		return nil, fmt.Errorf("list %s for the build context: %w", dir, err)
 	}
 	return entries, nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,7 +49,8 @@ func TestImagesList(t *testing.T) {
 
 func TestPlanLayout(t *testing.T) {
 	is := is.New(t)
-	dir := t.TempDir()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	is.NoErr(err)
 	write := func(rel, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, rel)
 		is.NoErr(os.MkdirAll(filepath.Dir(p), 0o755))
@@ -59,14 +61,14 @@ func TestPlanLayout(t *testing.T) {
 	write("config/app.conf", "x", 0o644)
 	write("config/nested/more.conf", "y", 0o640)
 	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
-	images := []Entry{{Name: "manifest.json", Data: []byte("[]\n")}, {Name: "ab.tar.gz", Src: layer}}
+	images := []Entry{{Name: "images", Dir: true, Mode: 0o755}, {Name: "images/manifest.json", Data: []byte("[]\n")}, {Name: "images/ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
-	write("certs/server.key", "key", 0o600)
+	write("certs/server.key", testKey, 0o600)
 	write("certs/sub/extra.crt", "extra", 0o644)
 
 	entries, err := Plan(Bundle{
 		Dockerfile: []byte("FROM x\n"), Entrypoint: []byte("#!/bin/sh\n"),
-		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), DotEnv: []byte("A=1\n"),
+		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), Root: dir, DotEnv: []byte("A=1\n"),
 		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
 		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
@@ -133,31 +135,58 @@ func TestFingerprint(t *testing.T) {
 	src := filepath.Join(dir, "f")
 	is.NoErr(os.WriteFile(src, []byte("one"), 0o644))
 	entries := []Entry{{Name: "f", Src: src, Mode: 0o644}, {Name: "d", Data: []byte("x"), Mode: 0o600}}
-	a, err := Fingerprint(entries)
+	a, rec, err := Fingerprint(entries, nil)
 	is.NoErr(err)
-	b, err := Fingerprint(entries)
+	b, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.Equal(a, b) // stable
 
 	later := time.Now().Add(time.Hour)
 	is.NoErr(os.Chtimes(src, later, later))
-	c, err := Fingerprint(entries)
+	c, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
-	is.True(c != a) // a touched file is a new context
+	is.Equal(c, a) // a touched file with the same content is the same context
 
 	entries[1].Data = []byte("y")
-	d, err := Fingerprint(entries)
+	d, rec, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.True(d != c) // generated content counts
 
 	entries[1].UID = 5
-	e, err := Fingerprint(entries)
+	e, _, err := Fingerprint(entries, rec)
 	is.NoErr(err)
 	is.True(e != d) // so do owners
 
 	is.NoErr(os.Remove(src))
-	_, err = Fingerprint(entries)
+	_, _, err = Fingerprint(entries, nil)
 	is.True(err != nil) // a vanished input is an error, never "fresh"
+}
+
+// TestFingerprintSeesRenewedCertificate: a renewed certificate of the same size copied with
+// cp -p (keeping the old one's mtime) is a new context; a layer store file is never read.
+func TestFingerprintSeesRenewedCertificate(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "certs", "server.crt")
+	is.NoErr(os.MkdirAll(filepath.Dir(cert), 0o755))
+	is.NoErr(os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\nOLD\n"), 0o644))
+	old := time.Now().Add(-24 * time.Hour)
+	is.NoErr(os.Chtimes(cert, old, old))
+	entries := []Entry{
+		{Name: "certs/server.crt", Src: cert, Mode: 0o644},
+		{Name: "images/layer", Src: filepath.Join(dir, "store", "sha256-aa.zst"), Mode: 0o644, Addressed: true}, // not there: never read
+	}
+	before, rec, err := Fingerprint(entries, nil)
+	is.NoErr(err)
+
+	renewed := filepath.Join(t.TempDir(), "server.crt")
+	is.NoErr(os.WriteFile(renewed, []byte("-----BEGIN CERTIFICATE-----\nNEW\n"), 0o644))
+	is.NoErr(os.Chtimes(renewed, old, old)) // same size, same mtime
+	out, err := exec.Command("cp", "-p", renewed, cert).CombinedOutput()
+	is.True(err == nil && len(out) == 0) // cp -p
+	after, _, err := Fingerprint(entries, rec)
+	is.NoErr(err)
+	is.True(after != before) // the renewed certificate is seen
 }
 
 func TestWriteDetectsAChangingFile(t *testing.T) {

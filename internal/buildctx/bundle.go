@@ -3,12 +3,13 @@ package buildctx
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
@@ -24,14 +25,21 @@ type Bundle struct {
 	CertDir        string
 	CertFiles      []string // relative to CertDir: certs.BundleFiles, CA key already left out
 	RunUID, RunGID int
-	// Images are the files of the bundle's docker-save directory (/images), names relative to
-	// it: manifest.json, files.txt, the image configs, and the layer files unless they reach the
-	// image another way (the layers image the Dockerfile builds FROM).
+	// Images are the entries of the bundle's images directory at their context paths, its
+	// directory included (bundleimage.ContextEntries; that package owns its layout).
 	Images []Entry
+
+	// Root is the project root (internal/confine): CONFIG_DIR and what its links point to must
+	// lie inside it.
+	Root string
+	// Stack is how the compose file's host references are carried (Carry); its rewritten
+	// compose file, when there is one, replaces ComposeFile's content.
+	Stack Carried
 }
 
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
-// directories but reads no file contents.
+// directories and reads the certificate and config files only to find private keys, which get
+// mode 0600 whatever their name.
 func Plan(b Bundle) ([]Entry, error) {
 	if len(b.Images) == 0 || len(b.Manifest.Images) == 0 || b.ComposeFile == "" {
 		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
@@ -44,23 +52,22 @@ func Plan(b Bundle) ([]Entry, error) {
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
 		{Name: "entrypoint.sh", Data: b.Entrypoint, Mode: 0o755},
 		{Name: "app", Dir: true, Mode: 0o755},
-		{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644},
+		composeEntry(b),
 		// The .env holds the stack's secrets: readable by root only inside the bundle.
 		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
 		{Name: "app/bundle/manifest.json", Data: manifestJSON, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
-		{Name: "images", Dir: true, Mode: 0o755},
 	}
 	for _, e := range b.Images {
-		e.Name = path.Join("images", e.Name)
 		if e.Mode == 0 {
 			e.Mode = 0o644
 		}
 		entries = append(entries, e)
 	}
+	entries = append(entries, b.Stack.Entries...)
 	if b.ConfigDir != "" {
-		tree, err := Tree(b.ConfigDir, "app/config", 0, 0)
+		tree, err := Tree(b.ConfigDir, b.Root, "app/config", 0, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -76,14 +83,50 @@ func Plan(b Bundle) ([]Entry, error) {
 			dirs[d] = true
 			entries = append(entries, Entry{Name: d, Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
 		}
-		mode := 0o644
-		if strings.HasSuffix(rel, ".key") {
-			mode = 0o600
-		}
-		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: fs.FileMode(mode), UID: b.RunUID, GID: b.RunGID})
+		entries = append(entries, Entry{Name: name, Src: filepath.Join(b.CertDir, rel), Mode: 0o644, UID: b.RunUID, GID: b.RunGID})
+	}
+	if err := protectKeys(entries); err != nil {
+		return nil, err
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// composeEntry is app/compose.yml: the project's file, or its rewrite pointing at carried files.
+func composeEntry(b Bundle) Entry {
+	if b.Stack.Compose != nil {
+		return Entry{Name: "app/compose.yml", Data: b.Stack.Compose, Mode: 0o644}
+	}
+	return Entry{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644}
+}
+
+// maxKeyFile is the largest file searched for a private key; keys and certificate bundles are
+// kilobytes, so a larger config file (data, a model) is left as it is.
+const maxKeyFile = 16 << 20
+
+// protectKeys gives every certificate or config file holding a private key (found by content,
+// whatever its name: *.pem, *.key, a DER file) mode 0600, readable only by its owner.
+func protectKeys(entries []Entry) error {
+	for i, e := range entries {
+		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, "app/config/") || strings.HasPrefix(e.Name, filesDir+"/")) {
+			continue
+		}
+		info, err := os.Stat(e.Src)
+		if err != nil {
+			return fmt.Errorf("bundle context %s: %w", e.Name, err)
+		}
+		if info.Size() > maxKeyFile {
+			continue
+		}
+		data, err := os.ReadFile(e.Src)
+		if err != nil {
+			return fmt.Errorf("bundle context %s: %w", e.Name, err)
+		}
+		if certs.HoldsPrivateKey(data) {
+			entries[i].Mode = 0o600
+		}
+	}
+	return nil
 }
 
 // ImagesList is app/bundle/images.txt, one line per manifest image, so the POSIX sh entrypoint

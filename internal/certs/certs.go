@@ -74,7 +74,7 @@ func parsePEM(data []byte) (pemContents, error) {
 		}
 		// Legacy OpenSSL encryption marks the block with a Proc-Type header; PKCS#8 encryption
 		// uses its own block type. Neither can be read without the passphrase.
-		if block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
+		if encryptedKey(block) {
 			c.encrypted++
 			continue
 		}
@@ -228,7 +228,8 @@ func hasPEMExt(name string) bool {
 }
 
 // BundleFiles returns the relative paths (sorted) of the files under dir to copy into the bundle:
-// every regular file except CA private keys. A CA private key is a file named rootCA.key, or any
+// every regular file except CA private keys; a file holding an encrypted private key is refused
+// (encryptedKeyError says why). A CA private key is a file named rootCA.key, or any
 // file, whatever its name or extension, holding a private key (PEM or DER) whose public key is
 // that of rootCA.crt or of any other CA certificate found under dir. The bundle is shipped as an
 // image, so a leaked CA key would let anyone mint certificates the stack trusts.
@@ -259,6 +260,9 @@ func BundleFiles(dir string) ([]string, error) {
 			return nil, fmt.Errorf("choose bundle files: read %s: %w", rel, err)
 		}
 		c := scanKeys(data)
+		if c.encrypted > 0 {
+			return nil, encryptedKeyError(dir, rel)
+		}
 		for _, cert := range c.certs {
 			if cert.IsCA {
 				caKeys = append(caKeys, cert.PublicKey)
@@ -297,6 +301,8 @@ func scanKeys(data []byte) pemContents {
 			if cert, err := x509.ParseCertificate(block.Bytes); err == nil {
 				c.certs = append(c.certs, cert)
 			}
+		case encryptedKey(block):
+			c.encrypted++
 		case strings.HasSuffix(block.Type, "PRIVATE KEY"):
 			if k, err := parsePrivateKey(block.Type, block.Bytes); err == nil {
 				c.keys = append(c.keys, k)
@@ -325,4 +331,44 @@ func holdsAny(keys, caKeys []crypto.PublicKey) bool {
 		}
 	}
 	return false
+}
+
+// encryptedKey reports whether a PEM block is a private key encrypted with a passphrase: PKCS#8
+// ENCRYPTED PRIVATE KEY, or a legacy OpenSSL block marked by its Proc-Type header.
+func encryptedKey(block *pem.Block) bool {
+	return block.Type == "ENCRYPTED PRIVATE KEY" ||
+		(strings.HasSuffix(block.Type, "PRIVATE KEY") && strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED"))
+}
+
+// encryptedKeyError refuses an encrypted private key found in the certificate directory. Neither
+// encryption shows the public key, so without the passphrase nothing can prove the key is not a
+// copy of the CA's; the bundle is an image anyone holding it can read, and an encrypted CA key is
+// only as safe as its passphrase. So it is refused always, whatever its name (rootCA.key itself
+// is never bundled and is not refused).
+func encryptedKeyError(dir, rel string) error {
+	return fmt.Errorf("certificate directory %s: %s holds an encrypted private key, which is never bundled: without its passphrase nothing can show it is not a copy of the CA key; move it out of CERT_DIR (services need unencrypted keys anyway), or keep the CA key only as %s", dir, rel, RootCAKey)
+}
+
+// HoldsPrivateKey reports whether data holds a private key, by content: a PEM block of any
+// private key type (PKCS#1, SEC 1, PKCS#8, encrypted, OpenSSH) or a DER-encoded private key.
+// The bundle gives such files mode 0600 whatever their name.
+func HoldsPrivateKey(data []byte) bool {
+	rest := data
+	found := false
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		found = true
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			return true
+		}
+	}
+	if found {
+		return false
+	}
+	_, err := parseAnyDERKey(data)
+	return err == nil
 }

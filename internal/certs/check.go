@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -70,6 +71,10 @@ func Check(dir string, now time.Time) (Report, error) {
 			continue
 		}
 		parsed[rel] = c
+		if c.encrypted > 0 && !isLeafKey(rel) && !strings.EqualFold(filepath.Base(rel), RootCAKey) {
+			// The image stage would refuse it: say so now. (A leaf key is reported below.)
+			problems = append(problems, encryptedKeyError(abs, rel))
+		}
 	}
 
 	roots := x509.NewCertPool()
@@ -104,6 +109,15 @@ func Check(dir string, now time.Time) (Report, error) {
 		problems = append(problems, checkLeaf(p, certC, keyC, roots, now, &rep)...)
 	}
 	return rep, errors.Join(problems...)
+}
+
+func isLeafKey(rel string) bool {
+	for _, p := range leafPairs {
+		if rel == p.key {
+			return true
+		}
+	}
+	return false
 }
 
 // readPEMFile reads and parses one file, naming it in every error.

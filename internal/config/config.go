@@ -69,6 +69,7 @@ type Config struct {
 	// compose file".
 	ComposeExplicit bool
 	ConfigDir       string // empty when the directory does not exist
+	ProjectRoot     string // PROJECT_ROOT: what the bundle may read from; "" means found (internal/confine)
 	DotEnvPath      string
 	DotEnv          map[string]string // ./.env, nil when absent
 	DindBaseImage   string
@@ -170,6 +171,12 @@ func Load(environ []string, workDir string) (Config, error) {
 	}
 	if dir := abs(orDefault(get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
 		c.ConfigDir = dir
+	} else if get("CONFIG_DIR") != "" {
+		// A typo must not ship an empty /app/config (as with COMPOSE_FILE and DEFAULTS_FILE).
+		return Config{}, fmt.Errorf("CONFIG_DIR=%s: directory not found: fix the path or unset CONFIG_DIR", dir)
+	}
+	if v := get("PROJECT_ROOT"); v != "" {
+		c.ProjectRoot = abs(v)
 	}
 	c.DindBaseImage = orDefault(get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
 	c.BuildDir = abs(orDefault(get("BUILD_DIR"), DefaultBuildDir))

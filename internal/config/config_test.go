@@ -551,22 +551,6 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
-			name:    "explicit CONFIG_DIR that does not exist: nothing bundled",
-			files:   map[string]string{"config/": ""},
-			environ: []string{"CONFIG_DIR=missing"},
-			check: func(is *is.I, c Config, wd string) {
-				is.Equal(c.ConfigDir, "")
-			},
-		},
-		{
-			name:    "CONFIG_DIR naming a file: nothing bundled",
-			files:   map[string]string{"settings": "x"},
-			environ: []string{"CONFIG_DIR=settings"},
-			check: func(is *is.I, c Config, wd string) {
-				is.Equal(c.ConfigDir, "")
-			},
-		},
-		{
 			name:    "RUN_UID/RUN_GID: environment beats .env",
 			files:   map[string]string{".env": "RUN_UID=2000\nRUN_GID=2001\n"},
 			environ: []string{"RUN_UID=3000", "RUN_GID=0"},

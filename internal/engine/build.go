@@ -17,6 +17,7 @@ type BuildOptions struct {
 	BuildArgs  map[string]string // --build-arg values
 	Labels     map[string]string
 	Platform   string // e.g. "linux/amd64"; empty means the engine's own
+	Target     string // the multi-stage build's stage to stop at; empty means the last
 }
 
 // Build runs a classic-builder build (BuildKit through the API needs a session) of the tar
@@ -31,6 +32,7 @@ func Build(ctx context.Context, api client.ImageAPIClient, buildContext io.Reade
 		Dockerfile:  opts.Dockerfile,
 		Labels:      opts.Labels,
 		Platform:    opts.Platform,
+		Target:      opts.Target,
 		Version:     build.BuilderV1,
 		Remove:      true,
 		ForceRemove: true,

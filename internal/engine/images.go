@@ -4,12 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
+
+// Inspect returns what the engine knows of the image ref. An image the engine does not have is
+// not an error: found is false and err nil, so callers can decide to pull or build it; any other
+// failure is returned.
+func Inspect(ctx context.Context, api client.ImageAPIClient, ref string) (info image.InspectResponse, found bool, err error) {
+	info, err = api.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return image.InspectResponse{}, false, nil
+	}
+	if err != nil {
+		return image.InspectResponse{}, false, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return info, true, nil
+}
 
 // ImageIDs looks up the local image ID of each name. Names the engine does not have are listed
 // in missing (in the order given) rather than failing, so callers can decide to pull or build
@@ -39,13 +52,13 @@ type Local struct {
 func Locals(ctx context.Context, api client.ImageAPIClient, names []string, containerd bool) (images map[string]Local, missing []string, err error) {
 	images = make(map[string]Local, len(names))
 	for _, name := range names {
-		info, err := api.ImageInspect(ctx, name)
-		if cerrdefs.IsNotFound(err) {
+		info, found, err := Inspect(ctx, api, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !found {
 			missing = append(missing, name)
 			continue
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("inspect image %s: %w", name, err)
 		}
 		images[name] = LocalOf(info, containerd)
 	}
@@ -66,21 +79,35 @@ func LocalOf(info image.InspectResponse, containerd bool) Local {
 	return l
 }
 
-// ContainerdStore reports whether the engine keeps its images in containerd (docker info:
-// driver-type io.containerd.snapshotter.v1, the default of Engine 29 and Docker Desktop): its
-// image IDs are manifest digests, and `docker load` takes an OCI layout whose blobs it already
-// has.
-func ContainerdStore(ctx context.Context, api client.SystemAPIClient) (bool, error) {
-	info, err := api.Info(ctx)
+// Tag gives the image source the additional name target (like `docker tag`).
+func Tag(ctx context.Context, api client.ImageAPIClient, source, target string) error {
+	if err := api.ImageTag(ctx, source, target); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", source, target, err)
+	}
+	return nil
+}
+
+// List returns the engine's top-level images (like `docker images`).
+func List(ctx context.Context, api client.ImageAPIClient) ([]image.Summary, error) {
+	list, err := api.ImageList(ctx, image.ListOptions{})
 	if err != nil {
-		return false, fmt.Errorf("docker info: %w", err)
+		return nil, fmt.Errorf("list images: %w", err)
 	}
-	for _, kv := range info.DriverStatus {
-		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
-			return true, nil
-		}
+	return list, nil
+}
+
+// RemoveUntagged removes the image id, and the untagged parents only it uses, once no tag names
+// it; a tagged or missing image is left alone (nil). Without force the engine refuses while a
+// container uses the image, and that error is returned for the caller to report or ignore.
+func RemoveUntagged(ctx context.Context, api client.ImageAPIClient, id string) error {
+	info, found, err := Inspect(ctx, api, id)
+	if err != nil || !found || len(info.RepoTags) > 0 {
+		return err
 	}
-	return false, nil
+	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", id, err)
+	}
+	return nil
 }
 
 // Remove deletes images by reference, ignoring ones that are already gone, so it suits cleanups

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -27,23 +26,13 @@ func Import(ctx context.Context, api client.ImageAPIClient, rootfs io.Reader, re
 	defer body.Close()
 	// The stream ends with the new image's ID as a status line; errors arrive in it too.
 	var last string
-	dec := json.NewDecoder(body)
-	for {
-		var jm jsonmessage.JSONMessage
-		if err := dec.Decode(&jm); err == io.EOF {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("import %s: read engine output: %w", what, err)
-		}
-		if jm.Error != nil {
-			return "", fmt.Errorf("import %s: %w", what, jm.Error)
-		}
-		if jm.ErrorMessage != "" {
-			return "", fmt.Errorf("import %s: %s", what, jm.ErrorMessage)
-		}
+	err = render(body, nil, func(jm jsonmessage.JSONMessage) {
 		if s := strings.TrimSpace(jm.Status); s != "" {
 			last = s
 		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("import %s: %w", what, err)
 	}
 	lookup := ref
 	if lookup == "" {

@@ -14,8 +14,8 @@ import (
 
 // SaveEach streams one uncompressed `docker save` archive of names and hands each entry to fn
 // (header, and a reader of the entry's content) as it arrives, so callers can store the layers
-// without ever holding the archive. The same completeness checks as SaveTo apply, after the last
-// entry: only a nil result means fn saw a whole archive.
+// without ever holding the archive. The stream's completeness is checked after the last entry
+// (walkArchive): only a nil result means fn saw a whole archive.
 func SaveEach(ctx context.Context, api client.ImageAPIClient, names []string, fn func(*tar.Header, io.Reader) error) error {
 	what := strings.Join(names, ", ")
 	if len(names) == 0 {

@@ -9,32 +9,39 @@ import (
 	"github.com/moby/term"
 )
 
-// display renders a JSON message stream (pull, build) on progress and returns the first error
-// the stream carries: the engine reports most failures inside an HTTP 200 stream, so a stream
-// that is only drained would hide them. A nil progress means quiet. aux, if not nil, receives the
-// out-of-band messages (the build's image ID).
+// display renders a JSON message stream (pull, build, load, import) on progress and returns the
+// first error the stream carries: the engine reports most failures inside an HTTP 200 stream, so
+// a stream that is only drained would hide them. A nil progress means quiet. aux, if not nil,
+// receives the out-of-band messages (the build's image ID).
 func display(stream io.Reader, progress io.Writer, aux func(json.RawMessage)) error {
+	return render(stream, progress, func(jm jsonmessage.JSONMessage) {
+		if aux != nil && jm.Aux != nil {
+			aux(*jm.Aux)
+		}
+	})
+}
+
+// render is display with every message handed to each (when not nil) as it is read, before it
+// is rendered; it is the one renderer of message streams in the project.
+func render(stream io.Reader, progress io.Writer, each func(jsonmessage.JSONMessage)) error {
 	if progress == nil {
 		progress = io.Discard
 	}
 	// Cursor movement only makes sense on a terminal; anything else (a log file, a buffer) gets
 	// plain lines without the progress bars.
 	fd, isTerminal := term.GetFdInfo(progress)
-	var onAux func(jsonmessage.JSONMessage)
-	if aux != nil {
-		onAux = func(jm jsonmessage.JSONMessage) { aux(*jm.Aux) }
-	}
-	return jsonmessage.DisplayJSONMessagesStream(&errorDetail{r: stream}, progress, fd, isTerminal, onAux)
+	return jsonmessage.DisplayJSONMessagesStream(&errorDetail{r: stream, each: each}, progress, fd, isTerminal, nil)
 }
 
-// errorDetail passes a message stream through unchanged. It exists for one reason: the
-// renderer only fails on "errorDetail", and an engine that sent only the older "error" field
-// would otherwise go unnoticed. Every engine since API 1.4 sends both, so this only normalises
-// messages; it does not buffer the stream.
+// errorDetail passes a message stream through unchanged, showing each message to each. It exists
+// because the renderer only fails on "errorDetail", and an engine that sent only the older
+// "error" field would otherwise go unnoticed. Every engine since API 1.4 sends both, so this only
+// normalises messages; it does not buffer the stream.
 type errorDetail struct {
-	r   io.Reader
-	dec *json.Decoder
-	buf []byte
+	r    io.Reader
+	each func(jsonmessage.JSONMessage)
+	dec  *json.Decoder
+	buf  []byte
 }
 
 func (e *errorDetail) Read(p []byte) (int, error) {
@@ -51,6 +58,9 @@ func (e *errorDetail) Read(p []byte) (int, error) {
 		}
 		if jm.Error == nil && jm.ErrorMessage != "" {
 			jm.Error = &jsonmessage.JSONError{Message: jm.ErrorMessage}
+		}
+		if e.each != nil && jm.Error == nil {
+			e.each(jm)
 		}
 		b, err := json.Marshal(jm)
 		if err != nil {

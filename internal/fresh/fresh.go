@@ -1,5 +1,7 @@
-// Package fresh decides whether a stage can skip its work. Files are judged by timestamps;
-// what lives in the Docker daemon is judged by image IDs recorded next to the output when it was
+// Package fresh decides whether a stage can skip its work. Files are judged by timestamps first
+// (the fast path), then by the stat signature git's index records (size, mtime, ctime, inode)
+// with a content hash read only where the signature changed (Snapshot); what lives in the Docker
+// daemon is judged by image IDs recorded next to the output when it was
 // made. The decision itself (Decide) is pure; the rest gathers its facts.
 package fresh
 
@@ -11,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -26,9 +27,18 @@ type Facts struct {
 	Output       string // what the stage makes, for messages
 	OutputExists bool
 	OutputTime   time.Time
+	// OutputInvalid is why an existing output cannot be used (it does not parse: a truncated
+	// write by another tool, a disk error); such an output is never fresh.
+	OutputInvalid error
 
 	NewestInput     string // the newest input, for messages ("" when there are no file inputs)
 	NewestInputTime time.Time
+	// ChangedInput names an input whose content changed since the output was made although its
+	// timestamp is older (Snapshot); "" when none did.
+	ChangedInput string
+	// InputsUnrecorded: nothing says which files the output was made from (made by an older
+	// version, or the run stopped before recording them), so it is made again.
+	InputsUnrecorded bool
 
 	// Key fingerprints settings and input lists that timestamps cannot show (a template removed
 	// from TEMPLATE, another compression). Compared only when RecordedKey or CurrentKey is set.
@@ -52,8 +62,14 @@ func Decide(f Facts) Decision {
 		return Decision{false, "FORCE is set"}
 	case !f.OutputExists:
 		return Decision{false, f.Output + " does not exist yet"}
+	case f.OutputInvalid != nil:
+		return Decision{false, fmt.Sprintf("%s is unreadable, making it again (%v)", f.Output, f.OutputInvalid)}
 	case f.NewestInput != "" && !f.OutputTime.After(f.NewestInputTime):
 		return Decision{false, fmt.Sprintf("%s changed after %s was made", f.NewestInput, f.Output)}
+	case f.InputsUnrecorded:
+		return Decision{false, "no record of the files " + f.Output + " was made from"}
+	case f.ChangedInput != "":
+		return Decision{false, fmt.Sprintf("%s changed since %s was made", f.ChangedInput, f.Output)}
 	case (f.RecordedKey != "" || f.CurrentKey != "") && f.RecordedKey != f.CurrentKey:
 		return Decision{false, "its settings or inputs changed since " + f.Output + " was made"}
 	}
@@ -83,44 +99,18 @@ func ChangedImages(recorded, current map[string]string) []string {
 	return changed
 }
 
-// Newest walks inputs (files or directories) and returns the most recently modified file,
-// skipping any path under one of exclude. A missing input is an error: a stage must not call
-// itself fresh when what it reads is gone.
+// Newest walks inputs (files or directories, symbolic links followed) and returns the most
+// recently modified file, skipping any path under one of exclude. A missing input is an error: a
+// stage must not call itself fresh when what it reads is gone.
 func Newest(inputs []string, exclude []string) (path string, mod time.Time, err error) {
-	skip := func(p string) bool {
-		for _, ex := range exclude {
-			if ex != "" && (p == ex || strings.HasPrefix(p, ex+string(filepath.Separator))) {
-				return true
-			}
+	err = walkInputs(inputs, exclude, func(p string, info fs.FileInfo) error {
+		if info.ModTime().After(mod) {
+			path, mod = p, info.ModTime()
 		}
-		return false
-	}
-	for _, in := range inputs {
-		err := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if skip(p) {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if info.ModTime().After(mod) {
-				path, mod = p, info.ModTime()
-			}
-			return nil
-		})
-		if err != nil {
-			return "", time.Time{}, fmt.Errorf("check inputs of the stage: %w", err)
-		}
+		return nil
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("check inputs of the stage: %w", err)
 	}
 	return path, mod, nil
 }
@@ -144,6 +134,8 @@ type State struct {
 	Images map[string]string `json:"images,omitempty"`
 	// Output is the ID of an output that lives in the daemon (the bundle image).
 	Output string `json:"output,omitempty"`
+	// Inputs are the files the output was made from, by path (Snapshot).
+	Inputs map[string]FileRecord `json:"inputs,omitempty"`
 }
 
 // ReadState loads a recorded state; a missing file is the zero State (nothing recorded).

@@ -1,6 +1,7 @@
 package fresh
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,9 @@ func TestDecide(t *testing.T) {
 		{"image added", Facts{Output: "o", OutputExists: true, Recorded: ids, Current: map[string]string{"a:1": "sha256:a", "b:1": "sha256:b", "c:1": "sha256:c"}}, false, "c:1"},
 		{"image gone", Facts{Output: "o", OutputExists: true, Recorded: ids, Current: map[string]string{"a:1": "sha256:a"}}, false, "b:1"},
 		{"nothing recorded yet", Facts{Output: "o", OutputExists: true, Recorded: map[string]string{}, Current: ids}, false, "a:1, b:1"},
+		{"unreadable output is stale", Facts{Output: "o", OutputExists: true, OutputTime: later, NewestInput: "t.yaml", NewestInputTime: t0, OutputInvalid: errors.New("unexpected EOF")}, false, "o is unreadable, making it again (unexpected EOF)"},
+		{"force still says FORCE over an unreadable output", Facts{Force: true, Output: "o", OutputExists: true, OutputInvalid: errors.New("x")}, false, "FORCE"},
+		{"older timestamp, changed content", Facts{Output: "o", OutputExists: true, OutputTime: later, NewestInput: "t.yaml", NewestInputTime: t0, ChangedInput: "fn/app.py"}, false, "fn/app.py changed since o was made"},
 		{"images not compared when not recorded", Facts{Output: "o", OutputExists: true, Current: ids}, true, "up to date"},
 	}
 	for _, tt := range tests {

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 )
@@ -31,6 +31,14 @@ type Saved struct {
 	Sizes    []int64
 }
 
+// ManifestItem is one entry of a docker-save manifest.json: Ingest reads them from the engine's
+// archives, package bundleimage writes them for the bundle.
+type ManifestItem struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
 // Ingest files the layers and configs of one `docker save` stream into the store, in either
 // format: classic (`<v1id>/layer.tar`, `<config hex>.json`) or OCI layout (`blobs/sha256/…`),
 // both with a manifest.json that may come last. Every layer is spooled to disk while its diffID is
@@ -45,7 +53,7 @@ type Ingest struct {
 	layers map[string]string // archive path → diffID
 	sizes  map[string]int64  // diffID → uncompressed size
 	links  map[string]string // archive path → the path it links to
-	items  []manifestItem
+	items  []ManifestItem
 	seen   bool // manifest.json read
 
 	jobs    chan job
@@ -147,8 +155,8 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 			os.Remove(f.Name())
 		}
 	}()
-	h := sha256.New()
-	w := io.MultiWriter(f, h)
+	h := digest.Canonical.Digester()
+	w := io.MultiWriter(f, h.Hash())
 	var inner chan hashResult
 	var pw *io.PipeWriter
 	if src != None {
@@ -160,7 +168,7 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 			pr.CloseWithError(err)
 			inner <- hashResult{d, n, err}
 		}()
-		w = io.MultiWriter(f, h, pw)
+		w = io.MultiWriter(f, h.Hash(), pw)
 	}
 	size, err := io.Copy(w, br)
 	if pw != nil {
@@ -169,7 +177,7 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("spool %s: %w", name, err)
 	}
-	diffID := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	diffID := h.Digest().String()
 	if inner != nil {
 		res := <-inner
 		if res.err != nil {
@@ -209,8 +217,8 @@ func hashUncompressed(r io.Reader) (string, int64, error) {
 		return "", 0, err
 	}
 	defer zr.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, zr)
+	h := digest.Canonical.Digester()
+	n, err := io.Copy(h.Hash(), zr)
 	if err != nil {
 		return "", 0, err
 	}
@@ -218,7 +226,7 @@ func hashUncompressed(r io.Reader) (string, int64, error) {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", 0, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+	return h.Digest().String(), n, nil
 }
 
 func (in *Ingest) tmpDir() string { return in.store.Dir + "/tmp" }
@@ -369,18 +377,17 @@ func (in *Ingest) Finish() ([]Saved, error) {
 				return nil, fmt.Errorf("layer %s of %s has digest %s, its config says %s", l, item.Config, got, diffIDs[i])
 			}
 		}
-		sum := sha256.Sum256(cfg)
-		digest := "sha256:" + hex.EncodeToString(sum[:])
-		if !exists(in.store.ConfigPath(digest)) {
-			if err := atomicfile.Write(in.store.ConfigPath(digest), cfg, 0o644); err != nil {
-				return nil, fmt.Errorf("store config %s: %w", digest, err)
+		config := digest.FromBytes(cfg).String()
+		if !exists(in.store.ConfigPath(config)) {
+			if err := atomicfile.Write(in.store.ConfigPath(config), cfg, 0o644); err != nil {
+				return nil, fmt.Errorf("store config %s: %w", config, err)
 			}
 		}
 		sizes := make([]int64, len(diffIDs))
 		for i, d := range diffIDs {
 			sizes[i] = in.sizes[d]
 		}
-		out = append(out, Saved{Config: digest, RepoTags: item.RepoTags, DiffIDs: diffIDs, Sizes: sizes})
+		out = append(out, Saved{Config: config, RepoTags: item.RepoTags, DiffIDs: diffIDs, Sizes: sizes})
 	}
 	return out, nil
 }
@@ -413,8 +420,7 @@ func (in *Ingest) putSmall(data []byte) (string, error) {
 	var diffID string
 	size := int64(len(data))
 	if src == None {
-		sum := sha256.Sum256(data)
-		diffID = "sha256:" + hex.EncodeToString(sum[:])
+		diffID = digest.FromBytes(data).String()
 	} else if diffID, size, err = hashUncompressed(bytes.NewReader(data)); err != nil {
 		os.Remove(f.Name())
 		return "", err

@@ -5,12 +5,12 @@
 // uncompressed layer tar) and compressed once, when it first arrives; each image's config blob;
 // and one record per exported image ID (its config and diffIDs). The Save stage exports
 // (`docker save`) only images whose IDs have no complete record yet, and Ingest files their
-// layers while the archive streams past: nothing is held in memory but small JSON files.
+// layers while the archive streams past: nothing is held in memory but small JSON files. It
+// owns: ingest, export, compression, verification (Complete, Lookup) and GC of the store, and
+// the Set that the Save stage hands to the Image stage.
 //
-// From the store the bundle's /images is laid out as a docker-save directory (DockerManifest,
-// ConfigFile, LayerFile), which `docker load` reads as it is. The layer files reach the bundle
-// image as layers of their own (PlanChain, WriteLayersImage): unchanged layers keep their place,
-// so a rebuild sends the engine only what is new.
+// It must not know how the bundle lays its images out (the /images docker-save directory and the
+// layers image are package bundleimage's), and it reaches the engine only through engine.
 package layerstore
 
 import (
@@ -20,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
@@ -58,10 +57,11 @@ func Open(dir string) (*Store, error) {
 // Hex is a digest's hex part: "sha256:ab…" → "ab…".
 func Hex(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
 
-// LayerFile is the file name of a layer in the bundle's docker-save directory and the store.
+// LayerFile is the file name of a layer in the store; the bundle's images directory
+// (package bundleimage) uses the same names.
 func LayerFile(diffID string, c Compression) string { return Hex(diffID) + c.Ext() }
 
-// ConfigFile is the file name of an image config in the bundle's docker-save directory.
+// ConfigFile is the file name of an image config in the store and the bundle's images directory.
 func ConfigFile(config string) string { return Hex(config) + ".json" }
 
 // LayerPath is where the store keeps a layer in compression c.
@@ -240,53 +240,4 @@ func (s *Store) CompleteSet(set Set) bool {
 		}
 	}
 	return true
-}
-
-// manifestItem is one entry of a docker-save manifest.json.
-type manifestItem struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
-// DockerManifest is the manifest.json of the bundle's docker-save directory: one entry per
-// distinct image (names of the same image share it), layers named by LayerFile.
-func DockerManifest(s Set) []byte {
-	var items []manifestItem
-	index := map[string]int{}
-	for _, img := range s.Images {
-		if i, ok := index[img.ID]; ok {
-			items[i].RepoTags = append(items[i].RepoTags, img.Name)
-			continue
-		}
-		item := manifestItem{Config: ConfigFile(img.Config), RepoTags: []string{img.Name}, Layers: []string{}}
-		for _, d := range img.DiffIDs {
-			item.Layers = append(item.Layers, LayerFile(d, s.Compression))
-		}
-		index[img.ID] = len(items)
-		items = append(items, item)
-	}
-	if items == nil {
-		items = []manifestItem{}
-	}
-	data, _ := json.Marshal(items) // plain strings: cannot fail
-	return append(data, '\n')
-}
-
-// Files lists the docker-save directory's files, sorted: manifest.json, the configs and the
-// layer files. The entrypoint loads exactly these (layers of earlier builds may linger).
-func Files(s Set) []string {
-	names := map[string]bool{"manifest.json": true}
-	for _, img := range s.Images {
-		names[ConfigFile(img.Config)] = true
-		for _, d := range img.DiffIDs {
-			names[LayerFile(d, s.Compression)] = true
-		}
-	}
-	out := make([]string, 0, len(names))
-	for n := range names {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -207,23 +206,6 @@ func TestFamiliar(t *testing.T) {
 	} {
 		is.New(t).Equal(familiar(in), want)
 	}
-}
-
-func TestDockerManifestAndFiles(t *testing.T) {
-	is := is.New(t)
-	set := Set{Compression: Zstd, Images: []Image{
-		{Name: "a:1", ID: "sha256:ia", Config: "sha256:ca", DiffIDs: []string{"sha256:base", "sha256:la"}},
-		{Name: "b:1", ID: "sha256:ib", Config: "sha256:cb", DiffIDs: []string{"sha256:base"}},
-		{Name: "a:latest", ID: "sha256:ia", Config: "sha256:ca", DiffIDs: []string{"sha256:base", "sha256:la"}},
-	}}
-	var items []manifestItem
-	is.NoErr(json.Unmarshal(DockerManifest(set), &items))
-	is.Equal(items, []manifestItem{
-		{Config: "ca.json", RepoTags: []string{"a:1", "a:latest"}, Layers: []string{"base.tar.zst", "la.tar.zst"}}, // one entry per image, all its names
-		{Config: "cb.json", RepoTags: []string{"b:1"}, Layers: []string{"base.tar.zst"}},
-	})
-	is.Equal(Files(set), []string{"base.tar.zst", "ca.json", "cb.json", "la.tar.zst", "manifest.json"})
-	is.Equal(set.Layers(), []string{"sha256:base", "sha256:la"}) // first seen, shared base once
 }
 
 func TestParseCompression(t *testing.T) {

@@ -6,6 +6,7 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -109,13 +110,26 @@ func Read(path string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read manifest: %w", err)
 	}
+	m, err := Parse(data)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Parse decodes and validates a manifest. Anything after the JSON document (a second write
+// appended to a first) is an error, as is a document cut short.
+func Parse(data []byte) (Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
-		return Manifest{}, fmt.Errorf("parse manifest %s: %w", path, err)
+		return Manifest{}, fmt.Errorf("parse manifest: %w", err)
+	}
+	if dec.More() {
+		return Manifest{}, errors.New("parse manifest: data after its JSON document")
 	}
 	if err := m.Validate(); err != nil {
-		return Manifest{}, fmt.Errorf("manifest %s: %w", path, err)
+		return Manifest{}, err
 	}
 	return m, nil
 }

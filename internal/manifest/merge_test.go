@@ -175,6 +175,8 @@ func TestReadWriteRoundTrip(t *testing.T) {
 func TestReadRejects(t *testing.T) {
 	tests := []struct{ name, json, wantErr string }{
 		{"not json", "{", "parse manifest"},
+		{"truncated", `{"schema_version":"1.0","template":{"path":"a"},"ima`, "parse manifest: unexpected EOF"},
+		{"two documents", `{"schema_version":"1.0","template":{"path":"a"},"images":[]}{}`, "data after its JSON document"},
 		{"unknown schema", `{"schema_version":"2.0","template":{"path":"a"},"images":[]}`, `schema_version "2.0" is not supported`},
 		{"no template", `{"schema_version":"1.0","images":[]}`, "names no template"},
 		{"bad kind", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:1","kind":"weird"}]}`, `kind "weird"`},

@@ -16,15 +16,24 @@ func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
 	if err != nil {
 		return Request{}, fmt.Errorf("PARAMETER_OVERRIDES: %w", err)
 	}
+	envVars, _, err := sam.LoadEnvVars(c.Vars[sam.EnvVarsFileVariable], c.WorkDir)
+	if err != nil {
+		return Request{}, err
+	}
+	layerMap, _, err := sam.LoadLayerMap(c.Vars[sam.LayerMapVariable], c.WorkDir)
+	if err != nil {
+		return Request{}, err
+	}
 	compose := c.ComposeFile
 	if _, err := os.Stat(compose); err != nil && !c.ComposeExplicit {
 		compose = "" // no compose file by default: no service images
 	}
 	return Request{
 		Template: template, Env: c.Env, Mode: ModeDocker, OutputRoot: outputRoot,
-		ProjectRoot: c.WorkDir, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
+		ProjectRoot: c.WorkDir, Root: c.ProjectRoot, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
+		EnvVars: envVars, LayerMap: layerMap,
 		Exclude: []string{c.BuildDir},
 	}, nil
 }

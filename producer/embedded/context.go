@@ -13,20 +13,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
-// generatedTime is the modification time of generated files (Dockerfile, inline code): fixed,
-// so the same content gives the same image layer on every build.
-var generatedTime = time.Unix(1_600_000_000, 0).UTC()
-
 // writeContext streams the build context of b to w as a tar: files are read from their sources
-// as the tar is written, never staged in a temporary directory.
-func writeContext(w io.Writer, b ImageBuild) error {
-	cw := &contextWriter{tw: tar.NewWriter(w), dirs: map[string]bool{}}
+// as the tar is written, never staged in a temporary directory. Every directory source and every
+// symbolic link followed must resolve inside root (the project root; "" allows any path).
+func writeContext(w io.Writer, b ImageBuild, root string) error {
+	if root == "" {
+		root = string(filepath.Separator)
+	}
+	cw := &contextWriter{tw: tarball.NewWriter(w), dirs: map[string]bool{}, root: root, following: map[string]bool{}}
 	if b.DockerfileText != "" {
 		if err := cw.text(b.Dockerfile, b.DockerfileText); err != nil {
+			return err
+		}
+	} else if b.DockerfileAppend != "" {
+		if err := cw.appendDockerfile(b); err != nil {
 			return err
 		}
 	}
@@ -52,8 +59,42 @@ func writeContext(w io.Writer, b ImageBuild) error {
 }
 
 type contextWriter struct {
-	tw   *tar.Writer
+	tw   *tarball.Writer
 	dirs map[string]bool // directories already in the tar
+	root string          // nothing outside it is read
+	// following holds the linked directories being copied, to refuse a link loop.
+	following map[string]bool
+	// replaced is a context path already written with new content (the user's Dockerfile with
+	// DockerfileAppend), which the directory walk must not write again.
+	replaced string
+}
+
+// appendDockerfile writes the user's Dockerfile (in the context's root directory) followed by
+// b.DockerfileAppend: the image then carries what Lambda applies over it.
+func (cw *contextWriter) appendDockerfile(b ImageBuild) error {
+	var root string
+	for _, e := range b.Context {
+		if e.Kind == EntryDir && e.Target == "" {
+			root = e.Source
+		}
+	}
+	if root == "" {
+		return fmt.Errorf("build %s: no context directory holds Dockerfile %s", b.Name, b.Dockerfile)
+	}
+	src, err := confine.Path(cw.root, b.Kind+" "+b.For+" Dockerfile", filepath.Join(root, filepath.FromSlash(b.Dockerfile)))
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read Dockerfile of %s %s: %w", b.Kind, b.For, err)
+	}
+	text := string(data)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	cw.replaced = path.Clean(b.Dockerfile)
+	return cw.text(cw.replaced, text+b.DockerfileAppend)
 }
 
 // mkdirs writes headers for name's parent directories not yet written, so every path in the
@@ -77,11 +118,13 @@ func (cw *contextWriter) dirHeader(name string, mode int64, mtime time.Time) err
 	return cw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, ModTime: mtime})
 }
 
+// text adds a generated file (Dockerfile, inline code) with the fixed tarball.ModTime, so the
+// same content gives the same image layer on every build.
 func (cw *contextWriter) text(name, content string) error {
-	if err := cw.mkdirs(name, generatedTime); err != nil {
+	if err := cw.mkdirs(name, tarball.ModTime); err != nil {
 		return err
 	}
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: generatedTime}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: tarball.ModTime}
 	if err := cw.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -89,13 +132,18 @@ func (cw *contextWriter) text(name, content string) error {
 	return err
 }
 
-// file adds the file (or symbolic link) at src as name.
+// file adds the file at src as name; a link is followed, inside the root, so the image holds the
+// file rather than a link that would dangle there.
 func (cw *contextWriter) file(src, name string) error {
-	fi, err := os.Lstat(src)
+	real, err := confine.Path(cw.root, "file", src)
 	if err != nil {
 		return fmt.Errorf("add %s to the build context: %w", src, err)
 	}
-	return cw.fileInfo(src, name, fi)
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", src, err)
+	}
+	return cw.fileInfo(real, name, fi)
 }
 
 func (cw *contextWriter) fileInfo(src, name string, fi fs.FileInfo) error {
@@ -133,14 +181,30 @@ func (cw *contextWriter) fileInfo(src, name string, fi fs.FileInfo) error {
 // dir adds the contents of e.Source under e.Target, leaving out e.Exclude and, when asked, what
 // the directory's .dockerignore names (never the Dockerfile or .dockerignore itself, which the
 // builder needs; `docker build` keeps them the same way).
+//
+// A code or layer directory (no .dockerignore: a Lambda package, not a docker build context) has
+// its symbolic links followed, inside the project root, so the image never holds a link that
+// dangles; a docker build context keeps them as links, as `docker build` sends them. The
+// directory itself may be a link (CodeUri pointing at a link to the code).
 func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
-	fi, err := os.Stat(e.Source)
+	src, err := confine.Path(cw.root, "build context", e.Source)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", e.Source, err)
+	}
+	fi, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("add %s to the build context: %w", e.Source, err)
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("add %s to the build context: not a directory", e.Source)
 	}
+	exclude := append([]string{}, e.Exclude...)
+	for _, x := range e.Exclude {
+		if real, err := filepath.EvalSymlinks(x); err == nil && real != x {
+			exclude = append(exclude, real)
+		}
+	}
+	follow := !e.DockerIgnore
 	var pm *patternmatcher.PatternMatcher
 	if e.DockerIgnore {
 		if pm, err = dockerIgnore(e.Source, dockerfile); err != nil {
@@ -156,14 +220,14 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 		}
 	}
 	parents := map[string]patternmatcher.MatchInfo{}
-	return filepath.WalkDir(e.Source, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("add %s to the build context: %w", p, err)
 		}
-		if p == e.Source {
+		if p == src {
 			return nil
 		}
-		for _, x := range e.Exclude {
+		for _, x := range exclude {
 			if p == x {
 				if d.IsDir() {
 					return filepath.SkipDir
@@ -171,11 +235,14 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 				return nil
 			}
 		}
-		rel, err := filepath.Rel(e.Source, p)
+		rel, err := filepath.Rel(src, p)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if e.Target == "" && rel == cw.replaced && !d.IsDir() {
+			return nil
+		}
 		if pm != nil {
 			skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
 			if err != nil {
@@ -191,12 +258,37 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 				return nil
 			}
 		}
+		if follow && d.Type()&fs.ModeSymlink != 0 {
+			return cw.followLink(p, contextJoin(e.Target, rel), e.Exclude)
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("add %s to the build context: %w", p, err)
 		}
 		return cw.fileInfo(p, contextJoin(e.Target, rel), fi)
 	})
+}
+
+// followLink adds what the link at p points to as name: a file's content, a directory's tree.
+// A target outside the project root, a dangling link and a loop are refused.
+func (cw *contextWriter) followLink(p, name string, exclude []string) error {
+	real, err := confine.Path(cw.root, "symbolic link", p)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", p, err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("add %s to the build context: %w", p, err)
+	}
+	if !fi.IsDir() {
+		return cw.fileInfo(real, name, fi)
+	}
+	if cw.following[real] {
+		return fmt.Errorf("add %s to the build context: the link leads back into %s (a loop): remove the link", p, real)
+	}
+	cw.following[real] = true
+	defer delete(cw.following, real)
+	return cw.dir(ContextEntry{Kind: EntryDir, Source: real, Target: name, Exclude: exclude}, "")
 }
 
 // mayHoldExceptions reports whether an excluded directory may still hold files an exception
@@ -280,7 +372,7 @@ func (cw *contextWriter) zipMember(zf *zip.File, name string) error {
 	mode := zf.Mode()
 	mtime := zf.Modified
 	if mtime.IsZero() {
-		mtime = generatedTime
+		mtime = tarball.ModTime
 	}
 	if err := cw.mkdirs(name, mtime); err != nil {
 		return err

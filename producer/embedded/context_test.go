@@ -113,7 +113,7 @@ func TestWriteContextFunction(t *testing.T) {
 		},
 	}
 	var buf bytes.Buffer
-	is.NoErr(writeContext(&buf, b))
+	is.NoErr(writeContext(&buf, b, ""))
 	files, modes := readTar(t, buf.Bytes())
 	is.Equal(keys(files), []string{
 		"Dockerfile",
@@ -126,7 +126,7 @@ func TestWriteContextFunction(t *testing.T) {
 	is.Equal(files["Dockerfile"], "FROM scratch\n")
 	is.Equal(files["task/app.py"], "print('hi')\n")
 	is.Equal(modes["task/app.py"], int64(0o755))
-	is.Equal(files["task/link.py"], "-> app.py")
+	is.Equal(files["task/link.py"], "print('hi')\n") // a link in code is followed: never dangling in the image
 	is.Equal(files["layers/2/example/a/b.txt"], "deep")
 	is.Equal(files["layers/2/META-INF/MANIFEST.MF"], "Manifest-Version: 1.0\n")
 	is.Equal(files["inline/index.py"], "def handler(e, c): return 1\n")
@@ -148,7 +148,7 @@ func TestWriteContextDockerIgnore(t *testing.T) {
 	})
 	b := ImageBuild{Dockerfile: "Dockerfile.dev", Context: []ContextEntry{{Kind: EntryDir, Source: dir, DockerIgnore: true}}}
 	var buf bytes.Buffer
-	is.NoErr(writeContext(&buf, b))
+	is.NoErr(writeContext(&buf, b, ""))
 	files, _ := readTar(t, buf.Bytes())
 	is.Equal(keys(files), []string{
 		".dockerignore", "Dockerfile.dev", // always sent, like docker build does
@@ -177,7 +177,7 @@ func TestWriteContextErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			err := writeContext(io.Discard, ImageBuild{Context: []ContextEntry{tt.entry}})
+			err := writeContext(io.Discard, ImageBuild{Context: []ContextEntry{tt.entry}}, "")
 			is.True(err != nil) // want an error
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", err, tt.want)

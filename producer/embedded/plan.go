@@ -57,11 +57,14 @@ type ImageBuild struct {
 	// DockerfileText is the generated Dockerfile, stored at Dockerfile in the context; "" when
 	// the context holds the user's own.
 	DockerfileText string
-	Context        []ContextEntry
-	Labels         map[string]string
-	BuildArgs      map[string]string
-	Target         string
-	Platform       string // "os/arch" to build for; "" lets the engine choose
+	// DockerfileAppend are instructions added at the end of the user's own Dockerfile (the
+	// Environment and ImageConfig of an Image function, which Lambda applies over the image).
+	DockerfileAppend string
+	Context          []ContextEntry
+	Labels           map[string]string
+	BuildArgs        map[string]string
+	Target           string
+	Platform         string // "os/arch" to build for; "" lets the engine choose
 }
 
 // BaseImage is an image function images are built FROM that must exist locally (or be pulled)
@@ -108,6 +111,7 @@ func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
 	}
 	p := planner{req: req, bases: map[string]*BaseImage{}, built: map[string]string{}}
 	if t != nil {
+		p.plan.Warnings = append(p.plan.Warnings, t.Warnings...)
 		for _, fn := range t.Functions {
 			if err := p.function(fn); err != nil {
 				return BuildPlan{}, err
@@ -235,6 +239,61 @@ func (p *planner) imageFunction(fn sam.Function, b *ImageBuild) error {
 	b.Dockerfile = df
 	b.Context = []ContextEntry{p.dirEntry(fn.DockerContext, "", true)}
 	b.BuildArgs = copyMap(fn.DockerBuildArgs)
+	appendix, err := imageSettings(fn)
+	if err != nil {
+		return err
+	}
+	b.DockerfileAppend = appendix
+	return nil
+}
+
+// imageSettings are the Dockerfile instructions that give an Image function's image what Lambda
+// applies over it: Environment.Variables, then ImageConfig (WorkingDirectory, EntryPoint,
+// Command). Two functions built from one Dockerfile then differ as they do in AWS.
+func imageSettings(fn sam.Function) (string, error) {
+	var b strings.Builder
+	if err := writeEnv(&b, fn); err != nil {
+		return "", err
+	}
+	if fn.ImageWorkingDirectory != "" {
+		if strings.ContainsAny(fn.ImageWorkingDirectory, "\r\n") {
+			return "", fmt.Errorf("function %s: ImageConfig.WorkingDirectory contains a line break", fn.Name)
+		}
+		fmt.Fprintf(&b, "WORKDIR %s\n", fn.ImageWorkingDirectory)
+	}
+	for _, in := range []struct {
+		name string
+		args []string
+	}{{"ENTRYPOINT", fn.ImageEntryPoint}, {"CMD", fn.ImageCommand}} {
+		if in.args == nil {
+			continue
+		}
+		line, err := execForm(in.args...)
+		if err != nil {
+			return "", fmt.Errorf("function %s: ImageConfig: %w", fn.Name, err)
+		}
+		fmt.Fprintf(&b, "%s %s\n", in.name, line)
+	}
+	if b.Len() == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("# Added for function %s: its Environment and ImageConfig, as Lambda applies them.\n", fn.Name) + b.String(), nil
+}
+
+// writeEnv writes one ENV line per environment variable of fn, sorted.
+func writeEnv(b *strings.Builder, fn sam.Function) error {
+	keys := make([]string, 0, len(fn.Environment))
+	for k := range fn.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line, err := envInstruction(k, fn.Environment[k])
+		if err != nil {
+			return fmt.Errorf("function %s: Environment.Variables.%s: %w", fn.Name, k, err)
+		}
+		b.WriteString(line)
+	}
 	return nil
 }
 
@@ -271,7 +330,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	if fn.Handler == "" {
 		return fmt.Errorf("function %s: a Zip function needs a Handler", fn.Name)
 	}
-	base, err := runtimeBase(fn.Runtime, p.req)
+	base, err := runtimeBase(fn.Runtime, fn.Architecture, p.req)
 	if err != nil {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
@@ -283,10 +342,10 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	// Layers first: they change less often than the code, so their build steps stay cached.
 	for i, l := range fn.Layers {
 		if l.ContentURI == "" {
-			return fmt.Errorf("function %s: layer %s has no local content (ContentUri)", fn.Name, l.LogicalID)
+			return fmt.Errorf("function %s: layer %s has no local content (ContentUri, or LAYER_MAP for a published layer)", fn.Name, LayerLabel(l))
 		}
 		if len(l.CompatibleRuntimes) > 0 && !slices.Contains(l.CompatibleRuntimes, fn.Runtime) {
-			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("function %s (%s) uses layer %s, whose CompatibleRuntimes (%s) do not list it; Lambda would refuse this", fn.Name, fn.Runtime, l.LogicalID, strings.Join(l.CompatibleRuntimes, ", ")))
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("function %s (%s) uses layer %s, whose CompatibleRuntimes (%s) do not list it; Lambda would refuse this", fn.Name, fn.Runtime, LayerLabel(l), strings.Join(l.CompatibleRuntimes, ", ")))
 		}
 		target := fmt.Sprintf("layers/%d", i+1)
 		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target))
@@ -301,6 +360,9 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryDir, "task"))
 	case sam.CodeZip, sam.CodeJar:
 		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryZip, "task"))
+	case sam.CodeFile:
+		// The file alone is the package, at its root (sam package zips it that way).
+		b.Context = append(b.Context, ContextEntry{Kind: EntryFile, Source: fn.CodeURI, Target: "task/" + filepath.Base(fn.CodeURI)})
 	case sam.CodeInline:
 		file, ok := inlineFile(fn.Runtime)
 		if !ok {
@@ -312,17 +374,8 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	}
 	fmt.Fprintf(&df, "COPY task/ %s/\n", taskDir)
 
-	keys := make([]string, 0, len(fn.Environment))
-	for k := range fn.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		line, err := envInstruction(k, fn.Environment[k])
-		if err != nil {
-			return fmt.Errorf("function %s: Environment.Variables.%s: %w", fn.Name, k, err)
-		}
-		df.WriteString(line)
+	if err := writeEnv(&df, fn); err != nil {
+		return err
 	}
 	cmd, err := execForm(fn.Handler)
 	if err != nil {
@@ -333,6 +386,14 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	b.Dockerfile = "Dockerfile"
 	b.DockerfileText = df.String()
 	return nil
+}
+
+// LayerLabel names a layer in messages: its logical ID, or its ARN for a published layer.
+func LayerLabel(l sam.Layer) string {
+	if l.LogicalID != "" {
+		return l.LogicalID
+	}
+	return l.ARN
 }
 
 func (p *planner) codeEntry(src, kind, target string) ContextEntry {

@@ -46,7 +46,7 @@ func TestPlanZipFunction(t *testing.T) {
 	is.Equal(b.Platform, "linux/amd64")
 	is.Equal(b.Dockerfile, "Dockerfile")
 	is.Equal(b.DockerfileText, `# Generated for function Dev-Hello (python3.12): code in /var/task, layers in /opt, as Lambda lays them out.
-FROM public.ecr.aws/lambda/python:3.12
+FROM public.ecr.aws/lambda/python:3.12-x86_64
 COPY layers/1/ /opt/
 COPY layers/2/ /opt/
 COPY task/ /var/task/
@@ -61,7 +61,7 @@ CMD ["app.handler"]
 		{Kind: EntryDir, Source: "/proj/functions/hello", Target: "task"},
 	})
 	is.Equal(p.Bases, []BaseImage{{
-		Name: "public.ecr.aws/lambda/python:3.12", Source: SourceRuntime, Functions: []string{"Dev-Hello"},
+		Name: "public.ecr.aws/lambda/python:3.12-x86_64", Source: SourceRuntime, Functions: []string{"Dev-Hello"},
 		Variables: []string{"RUNTIME_BASE_PYTHON3_12"},
 		Hint:      "set RUNTIME_BASE_PYTHON3_12 to a local image that runs the runtime (used by Dev-Hello)",
 	}})
@@ -87,7 +87,7 @@ func TestPlanFunctionVariants(t *testing.T) {
 			check: func(is *is.I, b ImageBuild, p BuildPlan) {
 				is.Equal(b.Platform, "linux/arm64")
 				is.Equal(b.Context, []ContextEntry{{Kind: EntryZip, Source: "/proj/report.jar", Target: "task"}})
-				is.True(strings.Contains(b.DockerfileText, "FROM public.ecr.aws/lambda/java:21\nCOPY task/ /var/task/\nCMD [\"example.Report::handleRequest\"]\n"))
+				is.True(strings.Contains(b.DockerfileText, "FROM public.ecr.aws/lambda/java:21-arm64\nCOPY task/ /var/task/\nCMD [\"example.Report::handleRequest\"]\n"))
 				is.True(!strings.Contains(b.DockerfileText, "COPY layers"))
 			},
 		},
@@ -96,14 +96,14 @@ func TestPlanFunctionVariants(t *testing.T) {
 			wantName: "esb-z:latest",
 			check: func(is *is.I, b ImageBuild, p BuildPlan) {
 				is.Equal(b.Context, []ContextEntry{{Kind: EntryZip, Source: "/proj/fn.zip", Target: "task"}})
-				is.Equal(p.Bases[0].Name, "public.ecr.aws/lambda/provided:al2023")
+				is.Equal(p.Bases[0].Name, "public.ecr.aws/lambda/provided:al2023-x86_64")
 			},
 		},
 		{
 			name: "inline code becomes index.js", fn: inline, wantName: "esb-inline:latest",
 			check: func(is *is.I, b ImageBuild, p BuildPlan) {
 				is.Equal(b.Context, []ContextEntry{{Kind: EntryText, Target: "task/index.js", Text: inline.InlineCode}})
-				is.Equal(p.Bases[0].Name, "public.ecr.aws/lambda/nodejs:20")
+				is.Equal(p.Bases[0].Name, "public.ecr.aws/lambda/nodejs:20-x86_64")
 			},
 		},
 		{

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // ModeDocker is the only deploy mode the embedded producer implements: images in the local engine.
@@ -24,6 +26,8 @@ type Request struct {
 	Mode        string // --mode; "" means ModeDocker
 	OutputRoot  string // --output; default <template dir>/.<Brand>
 	ProjectRoot string // the working directory: template paths are relative to it outside git
+	// Root bounds what the producer reads (PROJECT_ROOT); "" finds it per file (internal/confine).
+	Root        string
 	ComposeFile string // "" when the stack has no compose file
 	Brand       string // slug such as "esb": image labels com.<brand>.*, default output root
 	Project     string // compose project name; default <brand>-<env>
@@ -31,6 +35,10 @@ type Request struct {
 	ImageTag    string // default "latest"
 
 	ParameterOverrides map[string]string // win over the template's Parameter defaults
+	// EnvVars override declared environment variables, as `sam local --env-vars` does
+	// (ENV_VARS_FILE); LayerMap maps published layer ARNs to local content (LAYER_MAP).
+	EnvVars  map[string]map[string]string
+	LayerMap map[string]string
 	// Vars are the variables of the stack (.env overlaid by the environment): compose
 	// interpolation and RUNTIME_BASE_<RUNTIME> overrides.
 	Vars map[string]string
@@ -112,4 +120,9 @@ func (r Request) WithDefaults() (Request, error) {
 		r.ImageTag = "latest"
 	}
 	return r, nil
+}
+
+// samOptions are the parse options of the request's template.
+func (r Request) samOptions() sam.Options {
+	return sam.Options{ParameterOverrides: r.ParameterOverrides, EnvVars: r.EnvVars, LayerMap: r.LayerMap}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,16 +15,13 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/moby/term"
 )
 
 // Run is the producer: it parses the template and compose file of req, builds every image Plan
@@ -36,7 +32,7 @@ func Run(ctx context.Context, api client.APIClient, req Request, progress io.Wri
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
-	t, err := sam.ParseFile(req.Template, sam.Options{ParameterOverrides: req.ParameterOverrides})
+	t, err := sam.ParseFile(req.Template, req.samOptions())
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -58,6 +54,10 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		return manifest.Manifest{}, err
 	}
 	plan, err := Plan(t, c, req)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	roots, err := confinePlan(plan, req)
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -86,11 +86,14 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 	for _, b := range plan.Images {
 		start := time.Now()
-		id, err := buildImage(ctx, api, b, progress)
+		id, err := buildImage(ctx, api, b, roots[b.Name], progress)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
-		info, err := api.ImageInspect(ctx, id)
+		info, found, err := engine.Inspect(ctx, api, id)
+		if err == nil && !found {
+			err = fmt.Errorf("image %s is gone", id)
+		}
 		if err != nil {
 			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
 		}
@@ -103,12 +106,12 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 	for _, e := range plan.External {
 		img := manifest.Image{Name: e.Name, Kind: manifest.KindExternal, Source: SourceCompose}
-		info, err := api.ImageInspect(ctx, e.Name)
+		info, found, err := engine.Inspect(ctx, api, e.Name)
 		switch {
-		case cerrdefs.IsNotFound(err):
-			// Not local yet: the Pull stage fetches it and fills in the digest.
 		case err != nil:
-			return manifest.Manifest{}, fmt.Errorf("inspect image %s: %w", e.Name, err)
+			return manifest.Manifest{}, err
+		case !found:
+			// Not local yet: the Pull stage fetches it and fills in the digest.
 		default:
 			l := engine.LocalOf(info, containerd)
 			img.Digest, img.Config, img.DiffIDs, img.Platform = l.ID, l.Config, l.DiffIDs, platform(info)
@@ -162,16 +165,19 @@ func platform(info image.InspectResponse) string {
 
 // ensureBase makes sure a base image is local, pulling it if it is not, and records it.
 func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containerd bool, progress io.Writer) (manifest.Image, error) {
-	info, err := api.ImageInspect(ctx, b.Name)
-	if cerrdefs.IsNotFound(err) {
+	info, found, err := engine.Inspect(ctx, api, b.Name)
+	if err == nil && !found {
 		fmt.Fprintf(progress, "pull base image %s\n", b.Name)
 		if perr := engine.Pull(ctx, api, b.Name, progress); perr != nil {
 			return manifest.Image{}, fmt.Errorf("base image %s is not present locally and could not be pulled: %s (%w)", b.Name, b.Hint, perr)
 		}
-		info, err = api.ImageInspect(ctx, b.Name)
+		info, found, err = engine.Inspect(ctx, api, b.Name)
+		if err == nil && !found {
+			err = errors.New("not found after the pull")
+		}
 	}
 	if err != nil {
-		return manifest.Image{}, fmt.Errorf("inspect base image %s: %w", b.Name, err)
+		return manifest.Image{}, fmt.Errorf("base image %s: %w", b.Name, err)
 	}
 	l := engine.LocalOf(info, containerd)
 	return manifest.Image{Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
@@ -180,24 +186,18 @@ func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containe
 // errBuildDone stops a context writer the engine no longer reads from.
 var errBuildDone = errors.New("build finished")
 
-// buildImage builds b with its context streamed straight from the sources.
-func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progress io.Writer) (string, error) {
+// buildImage builds b with its context streamed straight from the sources, none outside root.
+func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root string, progress io.Writer) (string, error) {
 	pr, pw := io.Pipe()
 	written := make(chan error, 1)
 	go func() {
-		err := writeContext(pw, b)
+		err := writeContext(pw, b, root)
 		pw.CloseWithError(err) // nil: the engine reads EOF
 		written <- err
 	}()
-	var id string
-	var err error
-	if b.Target == "" {
-		id, err = engine.Build(ctx, api, pr, engine.BuildOptions{
-			Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform,
-		}, progress)
-	} else {
-		id, err = buildTarget(ctx, api, pr, b, progress)
-	}
+	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{
+		Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
+	}, progress)
 	pr.CloseWithError(errBuildDone)
 	werr := <-written
 	if werr != nil && !errors.Is(werr, errBuildDone) {
@@ -206,47 +206,6 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, progres
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", b.Kind, b.For, err)
-	}
-	return id, nil
-}
-
-// buildTarget builds a multi-stage target, which engine.BuildOptions has no field for.
-func buildTarget(ctx context.Context, api client.APIClient, buildContext io.Reader, b ImageBuild, progress io.Writer) (string, error) {
-	opts := build.ImageBuildOptions{
-		Tags: []string{b.Name}, Dockerfile: b.Dockerfile, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
-		Version: build.BuilderV1, Remove: true, ForceRemove: true,
-	}
-	if len(b.BuildArgs) > 0 {
-		opts.BuildArgs = map[string]*string{}
-		for k, v := range b.BuildArgs {
-			opts.BuildArgs[k] = &v
-		}
-	}
-	resp, err := api.ImageBuild(ctx, buildContext, opts)
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", b.Name, err)
-	}
-	defer resp.Body.Close()
-	if progress == nil {
-		progress = io.Discard
-	}
-	fd, isTerm := term.GetFdInfo(progress)
-	var id string
-	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, progress, fd, isTerm, func(jm jsonmessage.JSONMessage) {
-		var r build.Result
-		if jm.Aux != nil && json.Unmarshal(*jm.Aux, &r) == nil && r.ID != "" {
-			id = r.ID
-		}
-	})
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", b.Name, err)
-	}
-	if id == "" {
-		info, err := api.ImageInspect(ctx, b.Name)
-		if err != nil {
-			return "", fmt.Errorf("build %s: find the built image: %w", b.Name, err)
-		}
-		id = info.ID
 	}
 	return id, nil
 }

@@ -2,35 +2,52 @@ package embedded
 
 import (
 	"fmt"
-	"sort"
+	"regexp"
 	"strings"
 )
 
-// DefaultRuntimeBases are the public AWS Lambda base images of the managed runtimes: the images
-// `sam build --use-container` and Lambda itself run Zip functions on.
-var DefaultRuntimeBases = map[string]string{
-	"python3.8":       "public.ecr.aws/lambda/python:3.8",
-	"python3.9":       "public.ecr.aws/lambda/python:3.9",
-	"python3.10":      "public.ecr.aws/lambda/python:3.10",
-	"python3.11":      "public.ecr.aws/lambda/python:3.11",
-	"python3.12":      "public.ecr.aws/lambda/python:3.12",
-	"python3.13":      "public.ecr.aws/lambda/python:3.13",
-	"nodejs16.x":      "public.ecr.aws/lambda/nodejs:16",
-	"nodejs18.x":      "public.ecr.aws/lambda/nodejs:18",
-	"nodejs20.x":      "public.ecr.aws/lambda/nodejs:20",
-	"nodejs22.x":      "public.ecr.aws/lambda/nodejs:22",
-	"java8.al2":       "public.ecr.aws/lambda/java:8.al2",
-	"java11":          "public.ecr.aws/lambda/java:11",
-	"java17":          "public.ecr.aws/lambda/java:17",
-	"java21":          "public.ecr.aws/lambda/java:21",
-	"dotnet6":         "public.ecr.aws/lambda/dotnet:6",
-	"dotnet8":         "public.ecr.aws/lambda/dotnet:8",
-	"ruby3.2":         "public.ecr.aws/lambda/ruby:3.2",
-	"ruby3.3":         "public.ecr.aws/lambda/ruby:3.3",
-	"ruby3.4":         "public.ecr.aws/lambda/ruby:3.4",
-	"provided":        "public.ecr.aws/lambda/provided:alami",
-	"provided.al2":    "public.ecr.aws/lambda/provided:al2",
-	"provided.al2023": "public.ecr.aws/lambda/provided:al2023",
+// lambdaRepo is where AWS publishes the Lambda base images (aws/aws-lambda-base-images).
+const lambdaRepo = "public.ecr.aws/lambda"
+
+// Runtime families and how a runtime's version becomes the image tag. The rule, not a table,
+// so a runtime released after this code (python3.15, nodejs26.x, java29) works the day it
+// appears. It follows `sam local` (samcli/local/docker/lambda_image.py, get_image_name_tag):
+// python3.14 → python:3.14, nodejs24.x → nodejs:24, java8.al2 → java:8.al2, dotnet10 →
+// dotnet:10, ruby3.4 → ruby:3.4, provided.al2023 → provided:al2023, provided → provided:alami.
+var runtimeFamilies = []struct {
+	re     *regexp.Regexp
+	family string
+}{
+	{regexp.MustCompile(`^python(3\.[0-9]+)$`), "python"},
+	{regexp.MustCompile(`^nodejs([0-9]+)\.x$`), "nodejs"},
+	{regexp.MustCompile(`^java([0-9]+(?:\.al(?:2|20[0-9][0-9]))?)$`), "java"},
+	{regexp.MustCompile(`^dotnet([0-9]+)$`), "dotnet"},
+	{regexp.MustCompile(`^dotnet(core[0-9]+\.[0-9]+)$`), "dotnet"}, // retired dotnetcore3.1 → dotnet:core3.1
+	{regexp.MustCompile(`^ruby([0-9]+\.[0-9]+)$`), "ruby"},
+	{regexp.MustCompile(`^provided\.(al(?:2|20[0-9][0-9]))$`), "provided"},
+}
+
+// DefaultRuntimeBase is the public AWS Lambda base image of a managed runtime for an
+// architecture (x86_64 or arm64): public.ecr.aws/lambda/<family>:<version>-<arch>. The tag names
+// the architecture, as `sam local` does, so x86_64 and arm64 functions of one runtime get
+// distinct base images in the local engine. provided (Amazon Linux 1) exists for x86_64 only and
+// and go1.x (both retired, x86_64 only) have no architecture in their tags. ok is false for a runtime of no known family.
+func DefaultRuntimeBase(runtime, arch string) (string, bool) {
+	if arch == "" {
+		arch = "x86_64"
+	}
+	switch runtime {
+	case "provided":
+		return lambdaRepo + "/provided:alami", true
+	case "go1.x":
+		return lambdaRepo + "/go:1", true // deprecated, x86_64 only
+	}
+	for _, f := range runtimeFamilies {
+		if m := f.re.FindStringSubmatch(runtime); m != nil {
+			return fmt.Sprintf("%s/%s:%s-%s", lambdaRepo, f.family, m[1], arch), true
+		}
+	}
+	return "", false
 }
 
 // RuntimeVariable names the variable that points runtime at another base image:
@@ -53,10 +70,10 @@ func runtimeSuffix(runtime string) string {
 	}, runtime)
 }
 
-// runtimeBase returns the base image of runtime: the variable RUNTIME_BASE_<RUNTIME> in
-// req.Vars wins, then req.RuntimeBases (keyed by runtime or by variable suffix), then the
-// public AWS image.
-func runtimeBase(runtime string, req Request) (string, error) {
+// runtimeBase returns the base image of runtime on arch: the variable RUNTIME_BASE_<RUNTIME> in
+// req.Vars wins, then req.RuntimeBases (keyed by runtime or by variable suffix), then the public
+// AWS image the family rule gives.
+func runtimeBase(runtime, arch string, req Request) (string, error) {
 	variable := RuntimeVariable(runtime)
 	if v := strings.TrimSpace(req.Vars[variable]); v != "" {
 		return v, nil
@@ -66,19 +83,10 @@ func runtimeBase(runtime string, req Request) (string, error) {
 			return v, nil
 		}
 	}
-	if v, ok := DefaultRuntimeBases[runtime]; ok {
+	if v, ok := DefaultRuntimeBase(runtime, arch); ok {
 		return v, nil
 	}
-	return "", fmt.Errorf("no base image is known for runtime %q: set %s to an image that runs it (known runtimes: %s)", runtime, variable, strings.Join(knownRuntimes(), ", "))
-}
-
-func knownRuntimes() []string {
-	names := make([]string, 0, len(DefaultRuntimeBases))
-	for n := range DefaultRuntimeBases {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return "", fmt.Errorf("runtime %q is of no known family (python3.N, nodejsN.x, javaN, java8.al2, dotnetN, dotnetcoreN.M, rubyN.M, provided, provided.alN, go1.x): set %s to a local image that runs it", runtime, variable)
 }
 
 // inlineFile is the file Lambda writes InlineCode (ZipFile) to: CloudFormation supports inline

@@ -13,12 +13,13 @@ import (
 // Resource types this package reads; every other type is not a function and is ignored.
 const (
 	typeFunction        = "AWS::Serverless::Function"
+	typeLambdaFunction  = "AWS::Lambda::Function"
 	typeLayer           = "AWS::Serverless::LayerVersion"
 	typeLambdaLayer     = "AWS::Lambda::LayerVersion"
 	defaultParseStack   = "sam-app" // stack name for Parse, which has no file name to derive one from
 	localCodeHint       = "point CodeUri at a local directory, .zip or .jar"
 	localLayerHint      = "point %s at a local directory or .zip"
-	offlineLayerAdvice  = "define the layer in this template as AWS::Serverless::LayerVersion with a local ContentUri and reference it with !Ref"
+	offlineLayerAdvice  = "map its ARN to a local directory or .zip with LAYER_MAP (ARN=path, comma separated, or a file of such lines), or define the layer in this template as AWS::Serverless::LayerVersion with a local ContentUri and reference it with !Ref"
 	architectureDefault = "x86_64"
 )
 
@@ -52,11 +53,13 @@ func Parse(data []byte, dir string, opts Options) (*Template, error) {
 type statFunc func(string) (fs.FileInfo, error)
 
 type parser struct {
-	dir     string
-	r       *resolver
-	stat    statFunc // nil: do not check local paths
-	globals map[string]any
-	layers  map[string]layerResult
+	dir      string
+	r        *resolver
+	stat     statFunc // nil: do not check local paths
+	globals  map[string]any
+	layers   map[string]layerResult
+	layerMap map[string]string // LAYER_MAP: published layer ARN → local content
+	warnings []string
 }
 
 type layerResult struct {
@@ -69,7 +72,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 	if err != nil {
 		return nil, fmt.Errorf("resolve template directory %s: %w", dir, err)
 	}
-	doc, err := decodeYAML(data)
+	doc, yamlWarnings, err := decodeYAML(data)
 	if err != nil {
 		return nil, fmt.Errorf("read YAML: %w", err)
 	}
@@ -93,21 +96,19 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 	if err != nil {
 		return nil, err
 	}
-	types := map[string]string{}
-	for id, res := range resources {
-		if m, ok := res.(map[string]any); ok {
-			types[id], _ = m["Type"].(string)
-		}
-	}
-	p := &parser{
-		dir:    absDir,
-		r:      newResolver(params, pseudoParams(opts, defaultParseStack), conditions, mappings, types),
-		stat:   stat,
-		layers: map[string]layerResult{},
-	}
-	if p.globals, err = functionGlobals(top["Globals"]); err != nil {
+	globals, err := functionGlobals(top["Globals"])
+	if err != nil {
 		return nil, err
 	}
+	types := resourceTypes(resources, globals)
+	p := &parser{
+		dir:      absDir,
+		r:        newResolver(params, pseudoParams(opts, defaultParseStack), conditions, mappings, types),
+		stat:     stat,
+		layers:   map[string]layerResult{},
+		layerMap: opts.LayerMap,
+	}
+	p.globals = globals
 
 	ids := sortedKeys(resources)
 	var errs []error
@@ -121,7 +122,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 		// A resource without a string Type is not a function; SAM ignores it too.
 		typ, _ := res["Type"].(string)
 		switch typ {
-		case typeFunction:
+		case typeFunction, typeLambdaFunction:
 			fnIDs = append(fnIDs, id)
 		case typeLayer, typeLambdaLayer:
 			l, err := p.layer(id, typ, res)
@@ -141,8 +142,13 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 		case err != nil:
 			errs = appendUnique(errs, err)
 		case !skip:
+			applyEnvVars(&f, opts.EnvVars)
 			t.Functions = append(t.Functions, f)
 		}
+	}
+	t.Warnings = append(yamlWarnings, p.warnings...)
+	if w := p.r.placeholderWarning(); w != "" {
+		t.Warnings = append(t.Warnings, w)
 	}
 	switch len(errs) {
 	case 0:
@@ -278,14 +284,23 @@ func isIntrinsic(v any) bool {
 	return ok
 }
 
-// mergeGlobal merges a Globals value into a function's value. The function wins: scalars and
-// lists replace the global value (so Layers: [] clears global layers); plain mappings merge key by
-// key, recursively, which merges Environment.Variables per variable. A null function value counts
-// as absent. Values are never mutated: decoded data may be shared through YAML aliases, which is
-// also why the merge counts against the evaluation budget.
+// mergeGlobal merges a Globals value into a function's value exactly as samtranslator does
+// (plugins/globals/globals.py, GlobalProperties._do_merge): two plain mappings merge key by key,
+// recursively (Environment.Variables per variable); two lists concatenate, global items first
+// (Layers); anything else — scalars, intrinsic functions, mismatched kinds, a null — is replaced
+// by the function's value. Values are never mutated: decoded data may be shared through YAML
+// aliases, which is also why the merge counts against the evaluation budget.
 func (p *parser) mergeGlobal(global, local any) (any, error) {
-	if local == nil {
-		return global, nil
+	p.r.steps++
+	if p.r.steps > evalBudget {
+		return nil, errors.New("template is too complex to evaluate")
+	}
+	if gl, ok := global.([]any); ok {
+		if ll, ok := local.([]any); ok {
+			p.r.steps += len(gl) + len(ll)
+			return append(append(make([]any, 0, len(gl)+len(ll)), gl...), ll...), nil
+		}
+		return local, nil
 	}
 	gm, gok := global.(map[string]any)
 	lm, lok := local.(map[string]any)
@@ -301,11 +316,15 @@ func (p *parser) mergeGlobal(global, local any) (any, error) {
 		out[k] = v
 	}
 	for k, v := range lm {
-		m, err := p.mergeGlobal(gm[k], v)
-		if err != nil {
-			return nil, err
+		if g, ok := gm[k]; ok {
+			m, err := p.mergeGlobal(g, v)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = m
+		} else {
+			out[k] = v
 		}
-		out[k] = m
 	}
 	return out, nil
 }
@@ -329,6 +348,7 @@ func (p *parser) resourceCondition(id string, res map[string]any) (bool, error) 
 }
 
 // properties merges Globals.Function into the function's Properties, honouring IgnoreGlobals.
+// Globals apply to AWS::Serverless::Function only.
 func (p *parser) properties(id string, res map[string]any) (map[string]any, error) {
 	props := map[string]any{}
 	if v, ok := res["Properties"]; ok && v != nil {
@@ -338,7 +358,7 @@ func (p *parser) properties(id string, res map[string]any) (map[string]any, erro
 		}
 		props = m
 	}
-	if p.globals == nil {
+	if p.globals == nil || res["Type"] != typeFunction {
 		return props, nil
 	}
 	ignored := map[string]bool{}
@@ -367,7 +387,12 @@ func (p *parser) properties(id string, res map[string]any) (map[string]any, erro
 		}
 	}
 	for _, k := range sortedKeys(props) {
-		m, err := p.mergeGlobal(out[k], props[k])
+		g, ok := out[k]
+		if !ok {
+			out[k] = props[k]
+			continue
+		}
+		m, err := p.mergeGlobal(g, props[k])
 		if err != nil {
 			return nil, &ResourceError{Resource: id, Property: k, Reason: "merge Globals.Function: " + err.Error()}
 		}
@@ -376,7 +401,8 @@ func (p *parser) properties(id string, res map[string]any) (map[string]any, erro
 	return out, nil
 }
 
-// function reads one AWS::Serverless::Function. skip is true when its Condition is false.
+// function reads one AWS::Serverless::Function or AWS::Lambda::Function. skip is true when its
+// Condition is false.
 func (p *parser) function(id string, res map[string]any) (f Function, skip bool, err error) {
 	on, err := p.resourceCondition(id, res)
 	if err != nil || !on {
@@ -393,6 +419,7 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 		}
 		return Function{}, false, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 	}
+	lambda := res["Type"] == typeLambdaFunction
 	f = Function{LogicalID: id, PackageType: PackageZip, Architecture: architectureDefault}
 
 	if s, ok, err := p.r.optStr(props["PackageType"]); err != nil {
@@ -417,15 +444,36 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 	if f.Environment, err = p.environment(id, props["Environment"]); err != nil {
 		return fail("Environment", err)
 	}
+	// AWS::Lambda::Function keeps its code in Code: a local path (as `sam package` takes it),
+	// {ZipFile: inline}, {ImageUri: x} or S3.
+	codeProp, uri, inline, imageURI := "CodeUri", props["CodeUri"], props["InlineCode"], props["ImageUri"]
+	if lambda {
+		codeProp, uri, inline, imageURI = "Code", props["Code"], nil, nil
+		m, isMap := uri.(map[string]any)
+		switch {
+		case isMap && !isIntrinsic(m) && m["ZipFile"] != nil:
+			uri, inline = nil, m["ZipFile"]
+		case isMap && !isIntrinsic(m) && m["ImageUri"] != nil:
+			uri, imageURI = nil, m["ImageUri"]
+		case uri == nil || isMap && !isIntrinsic(m):
+			// No Code, or code in S3: nothing local to build. sam build skips such a function
+			// too; before this package read AWS::Lambda::Function at all, it was ignored.
+			p.warnings = append(p.warnings, fmt.Sprintf("function %s (AWS::Lambda::Function) has no local Code (a path, ZipFile or ImageUri with Metadata): not built", id))
+			return Function{}, true, nil
+		}
+	}
 
 	if f.PackageType == PackageImage {
-		if err := p.image(id, res, props, &f); err != nil {
+		if err := p.image(id, res, imageURI, &f); err != nil {
 			return fail("ImageUri", err)
+		}
+		if err := p.imageConfig(id, props["ImageConfig"], &f); err != nil {
+			return fail("ImageConfig", err)
 		}
 		return f, false, nil
 	}
-	if err := p.code(id, props, &f); err != nil {
-		return fail("CodeUri", err)
+	if err := p.code(id, codeProp, uri, inline, lambda, &f); err != nil {
+		return fail(codeProp, err)
 	}
 	for _, prop := range []struct {
 		name string
@@ -444,6 +492,56 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 		return fail("Layers", err)
 	}
 	return f, false, nil
+}
+
+// imageConfig reads ImageConfig (EntryPoint, Command, WorkingDirectory) of an Image function:
+// Lambda applies it over the image's own ENTRYPOINT, CMD and WORKDIR.
+func (p *parser) imageConfig(id string, v any, f *Function) error {
+	m, err := p.plainMap(v, "ImageConfig")
+	if err != nil || m == nil {
+		return err
+	}
+	list := func(key string) ([]string, error) {
+		x, ok := m[key]
+		if !ok || x == nil {
+			return nil, nil
+		}
+		y, err := p.r.eval(x)
+		if err != nil {
+			return nil, err
+		}
+		if y == noValue {
+			return nil, nil
+		}
+		if one, isStr := y.(string); isStr {
+			y = []any{one} // Lambda wants a list; one string is read as a list of one
+		}
+		l, ok := y.([]any)
+		if !ok {
+			return nil, fmt.Errorf("ImageConfig.%s must be a list of strings, got %s", key, describe(y))
+		}
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			s, err := scalarString(e)
+			if err != nil {
+				return nil, fmt.Errorf("ImageConfig.%s: %w", key, err)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	if f.ImageEntryPoint, err = list("EntryPoint"); err != nil {
+		return &ResourceError{Resource: id, Property: "ImageConfig.EntryPoint", Reason: err.Error()}
+	}
+	if f.ImageCommand, err = list("Command"); err != nil {
+		return &ResourceError{Resource: id, Property: "ImageConfig.Command", Reason: err.Error()}
+	}
+	wd, _, err := p.r.optStr(m["WorkingDirectory"])
+	if err != nil {
+		return &ResourceError{Resource: id, Property: "ImageConfig.WorkingDirectory", Reason: err.Error()}
+	}
+	f.ImageWorkingDirectory = wd
+	return nil
 }
 
 func (p *parser) architecture(v any) (string, error) {
@@ -490,8 +588,8 @@ func describe(v any) string {
 }
 
 // environment reads Environment.Variables. Plain strings are kept as written: "${VAR}" is a
-// placeholder for the stack's .env, not a Fn::Sub. Intrinsic values are resolved; a Ref to a
-// resource of the template becomes its logical ID, Fn::GetAtt stays unresolvable.
+// placeholder for the stack's .env, not a Fn::Sub. Intrinsic values are resolved; what needs a
+// deployed stack gets its offline placeholder (offline.go).
 func (p *parser) environment(id string, v any) (map[string]string, error) {
 	if v == nil {
 		return nil, nil
@@ -528,9 +626,9 @@ func (p *parser) environment(id string, v any) (map[string]string, error) {
 			if !isIntrinsic(val) {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: "an environment variable must be a single value, not a list or mapping"}
 			}
-			p.r.refsAsIDs = true
+			p.r.blankParams = true
 			s, ok, err := p.r.optStr(val)
-			p.r.refsAsIDs = false
+			p.r.blankParams = false
 			if err != nil {
 				return nil, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 			}
@@ -545,6 +643,9 @@ func (p *parser) environment(id string, v any) (map[string]string, error) {
 // plainMap evaluates v when it is an intrinsic (e.g. !If) and requires a mapping; AWS::NoValue
 // gives nil.
 func (p *parser) plainMap(v any, what string) (map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
 	if isIntrinsic(v) {
 		x, err := p.r.eval(v)
 		if err != nil {
@@ -562,14 +663,20 @@ func (p *parser) plainMap(v any, what string) (map[string]any, error) {
 	return m, nil
 }
 
-// code reads CodeUri or InlineCode of a Zip function.
-func (p *parser) code(id string, props map[string]any, f *Function) error {
-	// Evaluate first so "!If [Cond, ..., !Ref AWS::NoValue]" can pick one of the two.
-	uri, err := p.optional(props["CodeUri"])
+// code reads the code of a Zip function: CodeUri or InlineCode (Code of an AWS::Lambda::Function,
+// prop names it). A Serverless function without either has its code in the template's directory,
+// as `sam build` takes it (CodeUri defaults to "."). A single file that is not an archive is the
+// whole package: `sam package` zips it alone, so Lambda finds it at the package's root.
+func (p *parser) code(id, prop string, rawURI, rawInline any, lambda bool, f *Function) error {
+	// Evaluate first so "!If [Cond, ..., !Ref AWS::NoValue]" can pick one of the two; a path
+	// takes no placeholder.
+	p.r.strict = true
+	uri, err := p.optional(rawURI)
+	p.r.strict = false
 	if err != nil {
-		return &ResourceError{Resource: id, Property: "CodeUri", Reason: err.Error()}
+		return &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 	}
-	inline, err := p.optional(props["InlineCode"])
+	inline, err := p.optional(rawInline)
 	if err != nil {
 		return &ResourceError{Resource: id, Property: "InlineCode", Reason: err.Error()}
 	}
@@ -585,11 +692,14 @@ func (p *parser) code(id string, props map[string]any, f *Function) error {
 		return nil
 	}
 	if uri == nil {
-		return &ResourceError{Resource: id, Property: "CodeUri", Reason: "the function has no code: " + localCodeHint + ", or use InlineCode"}
+		if lambda {
+			return &ResourceError{Resource: id, Property: prop, Reason: "the function has no Code: set Code to a local directory, .zip or .jar, or {ZipFile: inline code}"}
+		}
+		uri = "."
 	}
 	path, err := p.localURI(uri, localCodeHint)
 	if err != nil {
-		return &ResourceError{Resource: id, Property: "CodeUri", Reason: err.Error()}
+		return &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
 	}
 	f.CodeURI = path
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -600,8 +710,13 @@ func (p *parser) code(id string, props map[string]any, f *Function) error {
 	default:
 		f.CodeKind = CodeDir
 	}
+	if p.stat != nil && f.CodeKind == CodeDir {
+		if fi, err := p.stat(path); err == nil && !fi.IsDir() {
+			f.CodeKind = CodeFile
+		}
+	}
 	if err := p.checkPath(path, f.CodeKind == CodeDir); err != nil {
-		return &ResourceError{Resource: id, Property: "CodeUri", Reason: err.Error() + ": " + localCodeHint}
+		return &ResourceError{Resource: id, Property: prop, Reason: err.Error() + ": " + localCodeHint}
 	}
 	return nil
 }
@@ -626,7 +741,9 @@ func (p *parser) localURI(v any, hint string) (string, error) {
 			return "", s3Error(m, hint)
 		}
 	}
+	p.r.strict = true
 	x, err := p.r.eval(v)
+	p.r.strict = false
 	if err != nil {
 		return "", err
 	}
@@ -690,12 +807,12 @@ func (p *parser) checkPath(path string, wantDir bool) error {
 
 // image reads an Image function: built from Metadata (Dockerfile, DockerContext) or a prebuilt
 // ImageUri. Metadata wins, as in sam build.
-func (p *parser) image(id string, res, props map[string]any, f *Function) error {
+func (p *parser) image(id string, res map[string]any, imageURI any, f *Function) error {
 	meta, _ := res["Metadata"].(map[string]any)
 	if meta["Dockerfile"] != nil || meta["DockerContext"] != nil {
 		return p.imageMetadata(id, meta, f)
 	}
-	uri, ok, err := p.r.optStr(props["ImageUri"])
+	uri, ok, err := p.r.optStr(imageURI)
 	if err != nil {
 		return &ResourceError{Resource: id, Property: "ImageUri", Reason: err.Error()}
 	}
@@ -709,7 +826,9 @@ func (p *parser) image(id string, res, props map[string]any, f *Function) error 
 
 func (p *parser) imageMetadata(id string, meta map[string]any, f *Function) error {
 	get := func(key string) (string, error) {
+		p.r.strict = true
 		s, ok, err := p.r.optStr(meta[key])
+		p.r.strict = false
 		if err != nil {
 			return "", &ResourceError{Resource: id, Property: "Metadata." + key, Reason: err.Error()}
 		}
@@ -828,20 +947,25 @@ func (p *parser) layer(id, typ string, res map[string]any) (Layer, error) {
 	return l, nil
 }
 
-// functionLayers resolves a function's Layers: each entry must be a !Ref to a layer defined in
-// this template, because a published layer ARN cannot be downloaded offline.
+// functionLayers resolves a function's Layers: each entry is a !Ref to a layer defined in this
+// template, or a published layer's ARN that LAYER_MAP maps to local content (a published layer
+// cannot be downloaded offline).
 func (p *parser) functionLayers(id string, v any) ([]Layer, error) {
 	items, err := p.layerList(v)
 	if err != nil {
 		return nil, err
 	}
 	var out []Layer
+	seen := map[string]bool{}
 	for _, it := range items {
 		l, err := p.layerItem(it)
 		if err != nil {
 			return nil, err
 		}
-		if l != nil {
+		// Globals and the function may both list a layer: samtranslator keeps both copies,
+		// a build needs its content once.
+		if l != nil && !seen[l.LogicalID+"|"+l.ARN] {
+			seen[l.LogicalID+"|"+l.ARN] = true
 			out = append(out, *l)
 		}
 	}
@@ -922,6 +1046,18 @@ func (p *parser) layerItem(v any) (*Layer, error) {
 		if x == noValue {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("layer %s cannot be fetched offline: %s", describe(x), offlineLayerAdvice)
+		arn, err := scalarString(x)
+		if err != nil {
+			return nil, fmt.Errorf("a Layers entry must be a layer ARN or a !Ref to a layer: %w", err)
+		}
+		path, ok := mappedLayer(p.layerMap, arn)
+		if !ok {
+			return nil, fmt.Errorf("layer %s cannot be fetched offline: %s", arn, offlineLayerAdvice)
+		}
+		isZip := strings.EqualFold(filepath.Ext(path), ".zip")
+		if err := p.checkPath(path, !isZip); err != nil {
+			return nil, fmt.Errorf("LAYER_MAP maps layer %s to %s: %w", arn, path, err)
+		}
+		return &Layer{ARN: arn, Name: arn, ContentURI: path}, nil
 	}
 }

@@ -90,18 +90,26 @@ func TestDecodeShortTags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			is := is.New(t)
-			got, err := decodeYAML([]byte(tt.src))
+			got, _, err := decodeYAML([]byte(tt.src))
 			is.NoErr(err)
 			is.Equal(got, tt.want)
 		})
 	}
 }
 
+func TestDecodeDuplicateKeyLastWins(t *testing.T) {
+	is := is.New(t)
+	got, warnings, err := decodeYAML([]byte("a: 1\nb: x\na: 2\n"))
+	is.NoErr(err)
+	is.Equal(got, map[string]any{"a": number("2"), "b": "x"}) // PyYAML's rule, which sam build follows
+	is.Equal(len(warnings), 1)
+	is.True(strings.Contains(warnings[0], `line 3: key "a" appears twice`))
+}
+
 func TestDecodeErrors(t *testing.T) {
 	tests := []struct{ src, want string }{
 		{"a: !Foo x", "unknown tag !Foo"},
 		{"a: !GetAtt NoDot", "Resource.Attribute"},
-		{"a: 1\na: 2", `key "a" appears twice`},
 		{"", "template is empty"},
 		{"a: [1", "line"},
 		{"? [a]\n: b", "mapping keys"},
@@ -110,7 +118,7 @@ func TestDecodeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			is := is.New(t)
-			_, err := decodeYAML([]byte(tt.src))
+			_, _, err := decodeYAML([]byte(tt.src))
 			is.True(err != nil)
 			is.True(strings.Contains(err.Error(), tt.want)) // error explains the problem
 		})
@@ -169,12 +177,14 @@ func TestParseGlobals(t *testing.T) {
 		change(&f)
 		return f
 	}
+	// As samtranslator merges: lists concatenate, global items first; only IgnoreGlobals drops them.
 	is.Equal(tpl.Functions, []Function{ // sorted by LogicalID
-		with("ClearsLayers", func(f *Function) {}), // Layers: [] clears the global list
+		with("EmptyLayers", func(f *Function) { f.Layers = []Layer{shared} }), // [] adds nothing
+		with("IgnoresLayers", func(f *Function) {}),
 		with("Inherits", func(f *Function) { f.Layers = []Layer{shared} }),
 		with("OwnLayers", func(f *Function) {
-			f.Runtime = "nodejs20.x" // function scalar wins
-			f.Layers = []Layer{own}  // function list replaces the global one
+			f.Runtime = "nodejs20.x"        // function scalar wins
+			f.Layers = []Layer{shared, own} // global list first, then the function's
 			f.Environment = map[string]string{"LOG_LEVEL": "info", "REGION": "function-region", "EXTRA": "${EXTRA}"}
 		}),
 	})
@@ -212,10 +222,10 @@ Resources:
 			is.Equal(f.CodeURI, "/tpl/other.zip")
 			is.Equal(f.CodeKind, CodeZip)
 		}},
-		{"null function value keeps the global one", `
+		{"function list follows the global one", `
     Properties:
-      Handler:`, func(is *is.I, f Function) {
-			is.Equal(f.Handler, "app.handler")
+      Environment: {Variables: {A: !Join [",", [x, y]]}}`, func(is *is.I, f Function) {
+			is.Equal(f.Environment, map[string]string{"A": "x,y", "B": "global"}) // intrinsic replaces
 		}},
 		{"IgnoreGlobals list", `
     IgnoreGlobals: [Environment]
@@ -462,7 +472,6 @@ Resources:
 		{"S3 map CodeUri", fn("      CodeUri: {Bucket: b, Key: k}\n" + ok), "F", "CodeUri", `bucket "b", key "k"`},
 		{"S3 via Sub", fn("      CodeUri: !Sub s3://${AWS::AccountId}/k\n" + ok), "F", "CodeUri", "s3://123456789012/k"},
 		{"GetAtt CodeUri", fn("      CodeUri: !GetAtt Queue.Arn\n" + ok), "F", "CodeUri", "Fn::GetAtt Queue.Arn needs a deployed stack"},
-		{"no code", fn(ok), "F", "CodeUri", "no code"},
 		{"empty CodeUri", fn("      CodeUri: ''\n" + ok), "F", "CodeUri", "empty"},
 		{"code and inline", fn("      CodeUri: src\n      InlineCode: x\n" + ok), "F", "InlineCode", "not both"},
 		{"parameter without value", fn("      CodeUri: !Ref NoDefault\n" + ok), "F", "CodeUri",
@@ -472,17 +481,11 @@ Resources:
 		{"bad architecture", fn("      CodeUri: src\n      Architectures: [x86_64, arm64]\n" + ok), "F", "Architectures",
 			"must be [x86_64] or [arm64], got [x86_64, arm64]"},
 		{"bad package type", fn("      PackageType: Tar\n"), "F", "PackageType", `"Tar" is not Zip or Image`},
-		{"unresolvable name", fn("      FunctionName: !GetAtt Queue.QueueName\n      CodeUri: src\n" + ok), "F", "FunctionName", "Queue.QueueName"},
-		{"env GetAtt", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {URL: !GetAtt Queue.Url}}"), "F",
-			"Environment.Variables.URL", "needs a deployed stack"},
-		{"FunctionName Ref resource", fn("      CodeUri: src\n" + ok + "      FunctionName: !Ref Queue"), "F",
-			"FunctionName", "Ref to resource Queue (AWS::SQS::Queue)"},
 		{"env list", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {Q: [a]}}"), "F",
 			"Environment.Variables.Q", "single value"},
-		{"env ImportValue", fn("      CodeUri: src\n" + ok + "      Environment: {Variables: {Q: !ImportValue x}}"), "F",
-			"Environment.Variables.Q", "Fn::ImportValue cannot be resolved offline"},
 		{"layer ARN", fn("      CodeUri: src\n" + ok + "      Layers: [arn:aws:lambda:us-east-1:1:layer:x:1]"), "F", "Layers",
-			"layer arn:aws:lambda:us-east-1:1:layer:x:1 cannot be fetched offline"},
+			"layer arn:aws:lambda:us-east-1:1:layer:x:1 cannot be fetched offline: map its ARN to a local directory or .zip with LAYER_MAP"},
+		{"CodeUri Ref resource", fn("      CodeUri: !Ref Queue\n" + ok), "F", "CodeUri", "Ref to resource Queue (AWS::SQS::Queue) needs a deployed stack"},
 		{"layer Ref parameter", fn("      CodeUri: src\n" + ok + "      Layers: [!Ref LayerArn]"), "F", "Layers", "cannot be fetched offline"},
 		{"layer Ref other resource", fn("      CodeUri: src\n" + ok + "      Layers: [!Ref Queue]"), "F", "Layers", "not at a layer"},
 		{"image without source", fn("      PackageType: Image"), "F", "ImageUri", "Metadata.Dockerfile and Metadata.DockerContext"},
@@ -681,7 +684,6 @@ func TestParseFileMissingPaths(t *testing.T) {
 		want     string
 	}{
 		{"missing dir", fmt.Sprintf(zip, "src", ""), nil, "F", "CodeUri", "does not exist"},
-		{"dir is a file", fmt.Sprintf(zip, "src", ""), []string{"src"}, "F", "CodeUri", "not a directory"},
 		{"zip is a dir", fmt.Sprintf(zip, "a.zip", ""), []string{"a.zip/"}, "F", "CodeUri", "is a directory"},
 		{"missing layer", fmt.Sprintf(zip, "src", ", Layers: [!Ref L]") +
 			"  L: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layer}}\n", []string{"src/"}, "L", "ContentUri", "does not exist"},

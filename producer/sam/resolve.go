@@ -9,11 +9,10 @@ import (
 	"strings"
 )
 
-// The resolver evaluates the intrinsic functions whose results are knowable offline: parameters,
-// pseudo-parameters, conditions and mappings. Anything that needs a deployed stack (Fn::GetAtt,
-// Fn::ImportValue, a Ref to a resource) is reported as unresolvable, and only when a value that
-// the build needs depends on it. In environment variables a Ref to a resource is its logical ID
-// (see refsAsIDs).
+// The resolver evaluates the intrinsic functions: parameters, pseudo-parameters, conditions and
+// mappings have their values; what needs a deployed stack (Fn::GetAtt, Fn::ImportValue, a Ref to
+// a resource, AWS::StackId) gets an offline placeholder (offline.go), except in strict mode,
+// used for the paths the build reads.
 
 // noValue is what AWS::NoValue evaluates to: the enclosing property or list item is absent.
 type noValueType struct{}
@@ -35,12 +34,14 @@ type resolver struct {
 	pseudo     map[string]string
 	conditions map[string]any
 	mappings   map[string]any
-	resources  map[string]string // logical ID -> Type, for clearer messages
-	// refsAsIDs resolves a Ref (or ${Name} in Fn::Sub) to a resource of the template to its
-	// logical ID, as `sam local` does for resources it does not emulate. Set only while reading
-	// Environment.Variables, where a table or queue name is data for the function, not
-	// something the build needs.
-	refsAsIDs bool
+	resources  map[string]string // logical ID -> Type, SAM's generated resources included
+	// strict refuses placeholders: set while resolving a path the build reads.
+	strict bool
+	// blankParams gives a parameter without a value an empty string, as sam local leaves an
+	// environment variable it cannot resolve: set while reading Environment.Variables.
+	blankParams bool
+	// placeholders records the deployed-stack values resolved offline: what → placeholder.
+	placeholders map[string]string
 
 	condCache map[string]bool
 	condBusy  map[string]bool
@@ -207,25 +208,65 @@ func (r *resolver) call(name string, arg any) (any, error) {
 	case "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
 		return r.cond(map[string]any{name: arg})
 	case "Fn::GetAtt":
-		return nil, fmt.Errorf("Fn::GetAtt %s needs a deployed stack and cannot be resolved offline", describeGetAtt(arg))
+		return r.getAtt(arg)
+	case "Fn::ImportValue":
+		name, err := r.str(arg)
+		if err != nil {
+			return nil, fmt.Errorf("Fn::ImportValue: %w", err)
+		}
+		if r.strict {
+			return nil, fmt.Errorf("Fn::ImportValue %s needs a deployed stack and cannot be used for a local path", name)
+		}
+		r.notePlaceholder("Fn::ImportValue "+name, name)
+		return name, nil
+	case "Fn::GetAZs":
+		region, err := r.str(arg)
+		if err != nil || region == "" {
+			region = r.pseudo["AWS::Region"]
+		}
+		return []any{region + "a", region + "b", region + "c"}, nil
 	}
 	return nil, fmt.Errorf("%s cannot be resolved offline", name)
 }
 
-func describeGetAtt(arg any) string {
-	if l, ok := arg.([]any); ok {
-		parts := make([]string, 0, len(l))
-		for _, p := range l {
-			s, err := scalarString(p)
-			if err != nil {
-				s = "?"
-			}
-			parts = append(parts, s)
+// getAtt resolves Fn::GetAtt, [id, attr] or "id.attr", to its offline placeholder.
+func (r *resolver) getAtt(arg any) (any, error) {
+	var id, attr string
+	switch a := arg.(type) {
+	case []any:
+		if len(a) != 2 {
+			return nil, errors.New("Fn::GetAtt takes [LogicalId, Attribute]")
 		}
-		return strings.Join(parts, ".")
+		var err error
+		if id, err = scalarString(a[0]); err != nil {
+			return nil, fmt.Errorf("Fn::GetAtt logical ID: %w", err)
+		}
+		if attr, err = r.str(a[1]); err != nil {
+			return nil, fmt.Errorf("Fn::GetAtt attribute: %w", err)
+		}
+	case string:
+		var ok bool
+		if id, attr, ok = strings.Cut(a, "."); !ok {
+			return nil, errors.New("Fn::GetAtt takes LogicalId.Attribute")
+		}
+	default:
+		return nil, errors.New("Fn::GetAtt takes [LogicalId, Attribute]")
 	}
-	s, _ := scalarString(arg)
-	return s
+	return r.attribute(id, attr, "Fn::GetAtt")
+}
+
+// attribute is the offline value of id.attr; how names the construct for messages.
+func (r *resolver) attribute(id, attr, how string) (string, error) {
+	typ, ok := r.resources[id]
+	if !ok {
+		return "", fmt.Errorf("%s %s.%s: no resource %s in the template", how, id, attr, id)
+	}
+	if r.strict {
+		return "", fmt.Errorf("%s %s.%s needs a deployed stack and cannot be used for a local path", how, id, attr)
+	}
+	v := r.attPlaceholder(id, typ, attr)
+	r.notePlaceholder(id+"."+attr, v)
+	return v, nil
 }
 
 func (r *resolver) ref(arg any) (any, error) {
@@ -246,6 +287,10 @@ func (r *resolver) lookup(name, how string) (any, error) {
 	}
 	if p, ok := r.params[name]; ok {
 		if !p.hasVal {
+			if r.blankParams && !r.strict {
+				r.notePlaceholder("parameter "+name+" (no value)", `""`)
+				return "", nil
+			}
 			return nil, fmt.Errorf("parameter %s has no value: set it with PARAMETER_OVERRIDES", name)
 		}
 		if p.list {
@@ -254,10 +299,23 @@ func (r *resolver) lookup(name, how string) (any, error) {
 		return p.value, nil
 	}
 	if typ, ok := r.resources[name]; ok {
-		if r.refsAsIDs {
-			return name, nil
+		if r.strict {
+			return nil, fmt.Errorf("%s to resource %s (%s) needs a deployed stack and cannot be used for a local path", how, name, typ)
 		}
-		return nil, fmt.Errorf("%s to resource %s (%s) needs a deployed stack and cannot be resolved offline", how, name, typ)
+		v := r.refPlaceholder(name, typ)
+		r.notePlaceholder(name, v)
+		return v, nil
+	}
+	switch name {
+	case "AWS::StackId":
+		if r.strict {
+			return nil, fmt.Errorf("pseudo-parameter %s needs a deployed stack and cannot be used for a local path", name)
+		}
+		v := fmt.Sprintf("arn:%s:cloudformation:%s:%s:stack/%s/%s", r.pseudo["AWS::Partition"], r.pseudo["AWS::Region"], r.pseudo["AWS::AccountId"], r.pseudo["AWS::StackName"], stackUUID)
+		r.notePlaceholder(name, v)
+		return v, nil
+	case "AWS::NotificationARNs":
+		return []any{}, nil
 	}
 	if strings.HasPrefix(name, "AWS::") {
 		return nil, fmt.Errorf("pseudo-parameter %s cannot be resolved offline", name)
@@ -333,8 +391,11 @@ func (r *resolver) subVar(name string, vars map[string]any) (string, error) {
 		return r.str(v)
 	}
 	if _, ok := r.params[name]; !ok {
-		if _, ok := r.pseudo[name]; !ok && strings.Contains(name, ".") {
-			return "", fmt.Errorf("attribute %s needs a deployed stack and cannot be resolved offline", name)
+		if _, ok := r.resources[name]; !ok {
+			// ${Fn.Arn}, but not SAM's ${Fn.Alias}, which is a Ref.
+			if id, attr, dot := strings.Cut(name, "."); dot {
+				return r.attribute(id, attr, "Fn::Sub")
+			}
 		}
 	}
 	v, err := r.lookup(name, "Fn::Sub")

@@ -13,6 +13,13 @@ type Options struct {
 	Region    string
 	AccountID string
 	StackName string
+	// EnvVars overrides environment variables as `sam local --env-vars` does (ENV_VARS_FILE):
+	// "Parameters" applies to every function, a function's logical ID or FunctionName to that
+	// function and wins. Only variables the template declares are overridden.
+	EnvVars map[string]map[string]string
+	// LayerMap maps published layer ARNs to local content (LAYER_MAP): an absolute directory or
+	// .zip, keyed by the full ARN or the ARN without its version.
+	LayerMap map[string]string
 }
 
 // Template is a parsed SAM template.
@@ -22,6 +29,9 @@ type Template struct {
 	Parameters map[string]string // resolved values: defaults, then overrides
 	Functions  []Function        // sorted by LogicalID
 	Layers     map[string]Layer  // AWS::Serverless::LayerVersion by logical ID
+	// Warnings are things worth telling the user that did not stop the parse: the values that
+	// need a deployed stack and got offline placeholders, listed in one warning.
+	Warnings []string
 }
 
 // Package types of a function.
@@ -35,10 +45,12 @@ const (
 	CodeDir    = "dir"
 	CodeZip    = "zip"
 	CodeJar    = "jar"
+	CodeFile   = "file" // a single file that is not an archive: the whole package
 	CodeInline = "inline"
 )
 
-// Function is one AWS::Serverless::Function after Globals.Function were merged into it.
+// Function is one AWS::Serverless::Function after Globals.Function were merged into it, or one
+// AWS::Lambda::Function.
 type Function struct {
 	LogicalID   string
 	Name        string // FunctionName resolved through !Ref/!Sub, else LogicalID
@@ -49,12 +61,12 @@ type Function struct {
 	Environment map[string]string
 
 	// Zip functions.
-	CodeURI    string // absolute path (directory, .zip or .jar); empty for inline code
-	CodeKind   string // CodeDir, CodeZip, CodeJar or CodeInline
+	CodeURI    string // absolute path (directory, .zip, .jar or one file); empty for inline code
+	CodeKind   string // CodeDir, CodeZip, CodeJar, CodeFile or CodeInline
 	InlineCode string
 	Runtime    string
 	Handler    string
-	Layers     []Layer // resolved, in template order; Layers: [] on the function clears Globals
+	Layers     []Layer // resolved; Globals' layers first, as samtranslator merges lists
 
 	// Image functions: either built from Metadata, or a prebuilt ImageURI.
 	ImageURI        string
@@ -62,11 +74,18 @@ type Function struct {
 	DockerContext   string // absolute directory
 	DockerTag       string
 	DockerBuildArgs map[string]string
+	// ImageConfig, which Lambda applies over the image's ENTRYPOINT, CMD and WORKDIR; nil/"" keep
+	// the image's own.
+	ImageEntryPoint       []string
+	ImageCommand          []string
+	ImageWorkingDirectory string
 }
 
-// Layer is one AWS::Serverless::LayerVersion whose content is local.
+// Layer is one AWS::Serverless::LayerVersion whose content is local, or a published layer
+// (ARN) that LAYER_MAP maps to local content.
 type Layer struct {
-	LogicalID          string
+	LogicalID          string // "" for a layer given by ARN
+	ARN                string // the published layer's ARN; "" for a layer of the template
 	Name               string // LayerName resolved, else LogicalID
 	ContentURI         string // absolute path: a directory or a .zip
 	CompatibleRuntimes []string

@@ -43,23 +43,25 @@ var shortTags = map[string]string{
 	"!ToJsonString": "Fn::ToJsonString",
 }
 
-// decodeYAML parses one YAML (or JSON) document into plain data.
-func decodeYAML(data []byte) (v any, err error) {
+// decodeYAML parses one YAML (or JSON) document into plain data. A key written twice in one
+// mapping keeps its last value, as PyYAML (and so `sam build`) reads it; warnings say where.
+func decodeYAML(data []byte) (v any, warnings []string, err error) {
 	var doc yaml.Node
 	// yaml.v3 has panicked on malformed input in the past; a template must never crash the build.
 	defer func() {
 		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("YAML parser failed: %v", r)
+			v, warnings, err = nil, nil, fmt.Errorf("YAML parser failed: %v", r)
 		}
 	}()
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, errors.New("template is empty")
+		return nil, nil, errors.New("template is empty")
 	}
 	c := &converter{anchors: map[*yaml.Node]*anchorState{}}
-	return c.node(doc.Content[0], 0)
+	v, err = c.node(doc.Content[0], 0)
+	return v, c.warnings, err
 }
 
 type anchorState struct {
@@ -71,7 +73,8 @@ type anchorState struct {
 // share the result, so alias bombs cost no memory; callers must therefore never mutate decoded
 // values in place.
 type converter struct {
-	anchors map[*yaml.Node]*anchorState
+	anchors  map[*yaml.Node]*anchorState
+	warnings []string
 }
 
 func (c *converter) node(n *yaml.Node, depth int) (any, error) {
@@ -178,7 +181,7 @@ func (c *converter) mapping(n *yaml.Node, depth int) (map[string]any, error) {
 			continue
 		}
 		if _, dup := out[k.Value]; dup {
-			return nil, fmt.Errorf("line %d: key %q appears twice in the same mapping", k.Line, k.Value)
+			c.warnings = append(c.warnings, fmt.Sprintf("line %d: key %q appears twice in the same mapping; the last one counts, as sam build reads it: remove the other", k.Line, k.Value))
 		}
 		v, err := c.node(vn, depth+1)
 		if err != nil {

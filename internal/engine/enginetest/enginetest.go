@@ -1,10 +1,12 @@
 // Package enginetest holds helpers for tests that talk to the real Docker engine: a client that
 // fails loudly when no engine answers, tiny locally built images, an in-process registry to
 // pull from, and a client wrapper that counts the calls made through it.
+//
+// It is a test kit: it imports `testing` and must never be imported by shipped code
+// (TestShippedCodeLinksNoTestKit checks the shipped entry points with `go list -deps`).
 package enginetest
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -16,8 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // SkipEnv set to 1 skips every test that needs a Docker engine.
@@ -150,14 +154,10 @@ func scratchContext(spec imageSpec, files map[string][]byte, bin []byte) ([]byte
 	entries = append([]entry{{"Dockerfile", []byte(df.String()), 0o644}}, entries...)
 
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	// A fixed time keeps identical files identical layers across builds.
-	mtime := time.Unix(1_600_000_000, 0)
+	// tarball's fixed time keeps identical files identical layers across builds.
+	tw := tarball.NewWriter(&buf)
 	for _, e := range entries {
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.data)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(e.data); err != nil {
+		if err := tw.File(e.name, e.mode, e.data); err != nil {
 			return nil, err
 		}
 	}

@@ -1,4 +1,4 @@
-package layerstore
+package bundleimage
 
 import (
 	"testing"

@@ -1,44 +1,17 @@
-package buildctx
+package bundleimage
 
 import (
 	"archive/tar"
 	"bytes"
 	"fmt"
 	"os"
+	"path"
 	"strings"
-	"time"
 
+	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
-
-// ImageFiles are the entries of the bundle's docker-save directory (Bundle.Images) for the Save
-// stage's set: manifest.json, files.txt (the files the entrypoint loads, one per line), the image
-// configs and, withLayers, the layer files, all streamed from the store. Without the layers the
-// Dockerfile's base (the layers image) already carries them.
-func ImageFiles(set layerstore.Set, store *layerstore.Store, withLayers bool) []Entry {
-	files := layerstore.Files(set)
-	entries := []Entry{
-		{Name: "manifest.json", Data: layerstore.DockerManifest(set), Mode: 0o644},
-		{Name: "files.txt", Data: []byte(strings.Join(files, "\n") + "\n"), Mode: 0o644},
-	}
-	seen := map[string]bool{}
-	for _, img := range set.Images {
-		if name := layerstore.ConfigFile(img.Config); !seen[name] {
-			seen[name] = true
-			entries = append(entries, Entry{Name: name, Src: store.ConfigPath(img.Config), Mode: 0o644})
-		}
-		if !withLayers {
-			continue
-		}
-		for _, d := range img.DiffIDs {
-			if name := layerstore.LayerFile(d, set.Compression); !seen[name] {
-				seen[name] = true
-				entries = append(entries, Entry{Name: name, Src: store.LayerPath(d, set.Compression), Mode: 0o644})
-			}
-		}
-	}
-	return entries
-}
 
 // StreamFiles lets an engine that cannot read zstd (before Engine 23) load the docker-save
 // directory of a zstd set without first writing the decompressed layers to disk: the entrypoint
@@ -48,7 +21,7 @@ func ImageFiles(set layerstore.Set, store *layerstore.Store, withLayers bool) []
 // layer's tar header (it needs the layer's uncompressed size, which the layer store records),
 // the padding after it and the end-of-archive marker. It returns nil when the set is not zstd or
 // its records predate the sizes (the entrypoint then decompresses into the volume first).
-func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]Entry, error) {
+func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]buildctx.Entry, error) {
 	if set.Compression != layerstore.Zstd {
 		return nil, nil
 	}
@@ -65,13 +38,13 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]Entry, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: tarball.ModTime, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		_, err := tw.Write(data)
 		return err
 	}
-	if err := add("manifest.json", layerstore.DockerManifest(plain)); err != nil {
+	if err := add("manifest.json", DockerManifest(plain)); err != nil {
 		return nil, fmt.Errorf("bundle context: %w", err)
 	}
 	seen := map[string]bool{}
@@ -89,11 +62,11 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]Entry, error) {
 			return nil, fmt.Errorf("bundle context: %w", err)
 		}
 	}
-	var entries []Entry
+	var entries []buildctx.Entry
 	var list strings.Builder
 	piece := func(layer string) {
 		name := fmt.Sprintf("stream-%03d.bin", len(entries))
-		entries = append(entries, Entry{Name: name, Data: append([]byte{}, buf.Bytes()...), Mode: 0o644})
+		entries = append(entries, buildctx.Entry{Name: path.Join(Dir, name), Data: append([]byte{}, buf.Bytes()...), Mode: 0o644})
 		fmt.Fprintf(&list, "%s %s\n", name, layer)
 		buf.Reset()
 	}
@@ -103,7 +76,7 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]Entry, error) {
 		}
 		// A new writer for each header: the layer's content does not pass through it.
 		tw = tar.NewWriter(&buf)
-		if err := tw.WriteHeader(&tar.Header{Name: layerstore.LayerFile(d, layerstore.None), Mode: 0o644, Size: sizes[d], ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: layerstore.LayerFile(d, layerstore.None), Mode: 0o644, Size: sizes[d], ModTime: tarball.ModTime, Typeflag: tar.TypeReg}); err != nil {
 			return nil, fmt.Errorf("bundle context: %w", err)
 		}
 		piece(layerstore.LayerFile(d, layerstore.Zstd))
@@ -114,5 +87,5 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]Entry, error) {
 		return nil, fmt.Errorf("bundle context: %w", err)
 	}
 	piece("-")
-	return append(entries, Entry{Name: "stream.txt", Data: []byte(list.String()), Mode: 0o644}), nil
+	return append(entries, buildctx.Entry{Name: path.Join(Dir, "stream.txt"), Data: []byte(list.String()), Mode: 0o644}), nil
 }

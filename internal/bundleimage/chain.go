@@ -1,4 +1,4 @@
-package layerstore
+package bundleimage
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
 // Layer is a store layer as the chain plan sees it.
@@ -27,10 +28,10 @@ type Group struct {
 // image layer per group, in order. Since each layer's identity in the engine depends on all the
 // layers below it, a new layers image can reuse a prefix of this chain and nothing else.
 type Chain struct {
-	Base        string      `json:"base"`  // the base image's ID
-	Image       string      `json:"image"` // the layers image's ID
-	Compression Compression `json:"compression"`
-	Groups      []Group     `json:"groups"`
+	Base        string                 `json:"base"`  // the base image's ID
+	Image       string                 `json:"image"` // the layers image's ID
+	Compression layerstore.Compression `json:"compression"`
+	Groups      []Group                `json:"groups"`
 }
 
 // ReadChain reads a recorded chain; a missing or damaged file is the empty chain (a full build).

@@ -1,8 +1,9 @@
-package layerstore
+package bundleimage
 
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,9 +13,20 @@ import (
 	"strings"
 
 	"github.com/docker/docker/client"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
+
+// maxJSON bounds the JSON blobs BaseLayers keeps in memory.
+const maxJSON = 16 << 20
+
+func looksJSON(head []byte) bool {
+	t := bytes.TrimLeft(head, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
 
 // Descriptor is an OCI content descriptor: one blob of an engine's content store.
 type Descriptor struct {
@@ -61,8 +73,8 @@ type ociIndex struct {
 // uncompressed tars (their files are compressed already), so a layer's blob digest is its diffID.
 // The engine digests what it reads, so blob entries are named by position and stream in one pass.
 // It returns the image's ID on that engine (the manifest digest) and the groups.
-func WriteLayersOCI(w io.Writer, s *Store, base Base, baseLayers []Descriptor, plan ChainPlan, c Compression) (string, []Group, error) {
-	tw := tar.NewWriter(w)
+func WriteLayersOCI(w io.Writer, s *layerstore.Store, base Base, baseLayers []Descriptor, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
+	tw := tarball.NewWriter(w)
 	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}); err != nil {
 		return "", nil, err
 	}
@@ -83,7 +95,7 @@ func WriteLayersOCI(w io.Writer, s *Store, base Base, baseLayers []Descriptor, p
 
 // LayersImageOCI is the config and the layer descriptors of the layers image WriteLayersOCI
 // writes for groups (whose diffIDs are known): what an image on top of it starts from.
-func LayersImageOCI(s *Store, base Base, baseLayers []Descriptor, groups []Group, c Compression) ([]byte, []Descriptor, error) {
+func LayersImageOCI(s *layerstore.Store, base Base, baseLayers []Descriptor, groups []Group, c layerstore.Compression) ([]byte, []Descriptor, error) {
 	if len(baseLayers) != len(base.DiffIDs) {
 		return nil, nil, fmt.Errorf("layers image: the base image's manifest lists %d layers, its config %d", len(baseLayers), len(base.DiffIDs))
 	}
@@ -108,15 +120,15 @@ func LayersImageOCI(s *Store, base Base, baseLayers []Descriptor, groups []Group
 
 // writeOCIImage ends an OCI layout in tw with the config, manifest and index of an image of
 // config and layers, and returns the manifest digest (the image's ID on the containerd store).
-func writeOCIImage(tw *tar.Writer, config []byte, layers []Descriptor) (string, error) {
+func writeOCIImage(tw *tarball.Writer, config []byte, layers []Descriptor) (string, error) {
 	m := ociManifest{SchemaVersion: 2, MediaType: mediaManifest,
-		Config: Descriptor{MediaType: mediaConfig, Digest: sha256Digest(config), Size: int64(len(config))},
+		Config: Descriptor{MediaType: mediaConfig, Digest: digest.FromBytes(config).String(), Size: int64(len(config))},
 		Layers: layers}
 	manifest, err := json.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("image manifest: %w", err)
 	}
-	id := sha256Digest(manifest)
+	id := digest.FromBytes(manifest).String()
 	index, err := json.Marshal(map[string]any{
 		"schemaVersion": 2, "mediaType": mediaIndex,
 		"manifests": []Descriptor{{MediaType: mediaManifest, Digest: id, Size: int64(len(manifest))}},
@@ -125,8 +137,8 @@ func writeOCIImage(tw *tar.Writer, config []byte, layers []Descriptor) (string, 
 		return "", fmt.Errorf("image index: %w", err)
 	}
 	if err := writeFiles(tw,
-		tarFile{"blobs/sha256/" + Hex(m.Config.Digest), config},
-		tarFile{"blobs/sha256/" + Hex(id), manifest},
+		tarFile{"blobs/sha256/" + layerstore.Hex(m.Config.Digest), config},
+		tarFile{"blobs/sha256/" + layerstore.Hex(id), manifest},
 		tarFile{"index.json", index},
 	); err != nil {
 		return "", err
@@ -152,7 +164,7 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 	}
 	runtime(rc)
 	cfg["config"] = rc
-	diffID := sha256Digest(layer)
+	diffID := digest.FromBytes(layer).String()
 	rootfs, _ := cfg["rootfs"].(map[string]any)
 	if rootfs == nil {
 		return "", fmt.Errorf("the parent image's config has no rootfs")
@@ -165,7 +177,7 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 	if err != nil {
 		return "", fmt.Errorf("image config: %w", err)
 	}
-	tw := tar.NewWriter(w)
+	tw := tarball.NewWriter(w)
 	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}, tarFile{"blobs/sha256/top", layer}); err != nil {
 		return "", err
 	}
@@ -196,7 +208,7 @@ func BaseLayers(ctx context.Context, api client.ImageAPIClient, id, os, arch str
 		if err != nil {
 			return fmt.Errorf("read %s: %w", h.Name, err)
 		}
-		jsons[Hex(strings.TrimPrefix(h.Name, "blobs/sha256/"))] = data
+		jsons[layerstore.Hex(strings.TrimPrefix(h.Name, "blobs/sha256/"))] = data
 		if layers, resolveErr = resolveManifest(jsons, id, os, arch); layers != nil || resolveErr != nil {
 			return errManifestRead
 		}
@@ -218,9 +230,9 @@ var errManifestRead = errors.New("manifest read")
 
 // resolveManifest follows digest through indexes to the manifest for os/arch among the blobs
 // read so far (by hex digest): its layers, or nil while a blob on the way is still to come.
-func resolveManifest(blobs map[string][]byte, digest, os, arch string) ([]Descriptor, error) {
+func resolveManifest(blobs map[string][]byte, dgst, os, arch string) ([]Descriptor, error) {
 	for depth := 0; depth < 4; depth++ {
-		data, ok := blobs[Hex(digest)]
+		data, ok := blobs[layerstore.Hex(dgst)]
 		if !ok {
 			return nil, nil
 		}
@@ -258,7 +270,7 @@ func resolveManifest(blobs map[string][]byte, digest, os, arch string) ([]Descri
 		if next == "" {
 			return nil, fmt.Errorf("no manifest for %s/%s", os, arch)
 		}
-		digest = next
+		dgst = next
 	}
 	return nil, errors.New("indexes nested too deep")
 }

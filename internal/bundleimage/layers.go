@@ -1,16 +1,18 @@
-package layerstore
+package bundleimage
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
 	"io"
 	"os"
 	"strconv"
-	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Base is what the layers image takes from the bundle's base image (from an image inspect: the
@@ -27,18 +29,13 @@ type Base struct {
 	Config json.RawMessage
 }
 
-// ImagesDir is where the bundle keeps its docker-save directory.
-const ImagesDir = "images"
-
-var epoch = time.Unix(0, 0)
-
 // WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
 // per group of plan, each layer carrying its group's store files under /images. Only the groups
 // from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
 // their chain and never opens their missing files. It returns the image's ID (its config digest)
 // and the groups with their diffIDs.
-func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compression) (string, []Group, error) {
-	tw := tar.NewWriter(w)
+func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
+	tw := tarball.NewWriter(w)
 	layers := make([]string, 0, len(base.DiffIDs)+len(plan.Groups))
 	for i := range base.DiffIDs {
 		layers = append(layers, "base/"+strconv.Itoa(i)+".tar")
@@ -54,7 +51,7 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 	if err != nil {
 		return "", nil, err
 	}
-	manifest, err := json.Marshal([]manifestItem{{Config: "config.json", Layers: layers}})
+	manifest, err := json.Marshal([]layerstore.ManifestItem{{Config: "config.json", Layers: layers}})
 	if err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
@@ -64,12 +61,12 @@ func WriteLayersImage(w io.Writer, s *Store, base Base, plan ChainPlan, c Compre
 	if err := tw.Close(); err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
-	return sha256Digest(config), groups, nil
+	return digest.FromBytes(config).String(), groups, nil
 }
 
 // writeGroups writes the plan's groups from plan.Reuse on into tw, the i-th under name(i), and
 // returns the groups with their diffIDs and the byte size of every group's layer tar.
-func writeGroups(tw *tar.Writer, s *Store, plan ChainPlan, c Compression, name func(int) string) ([]Group, []int64, error) {
+func writeGroups(tw *tarball.Writer, s *layerstore.Store, plan ChainPlan, c layerstore.Compression, name func(int) string) ([]Group, []int64, error) {
 	groups := append([]Group{}, plan.Groups...)
 	sizes := make([]int64, len(groups))
 	for i := range groups {
@@ -86,14 +83,14 @@ func writeGroups(tw *tar.Writer, s *Store, plan ChainPlan, c Compression, name f
 		if i < plan.Reuse {
 			continue
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name(i), Mode: 0o644, Size: sizes[i], ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name(i), Mode: 0o644, Size: sizes[i], Typeflag: tar.TypeReg}); err != nil {
 			return nil, nil, fmt.Errorf("layers image: %w", err)
 		}
-		h := sha256.New()
-		if err := writeGroup(io.MultiWriter(tw, h), files, openFile); err != nil {
+		h := digest.Canonical.Digester()
+		if err := writeGroup(io.MultiWriter(tw, h.Hash()), files, openFile); err != nil {
 			return nil, nil, err
 		}
-		groups[i].DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		groups[i].DiffID = h.Digest().String()
 	}
 	return groups, sizes, nil
 }
@@ -104,21 +101,13 @@ type tarFile struct {
 }
 
 // writeFiles writes small files into tw.
-func writeFiles(tw *tar.Writer, files ...tarFile) error {
+func writeFiles(tw *tarball.Writer, files ...tarFile) error {
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
-			return fmt.Errorf("layers image: %w", err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
+		if err := tw.File(f.name, 0o644, f.data); err != nil {
 			return fmt.Errorf("layers image: %w", err)
 		}
 	}
 	return nil
-}
-
-func sha256Digest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // layersConfig is the layers image's config: the base's, with the groups' layers on top and one
@@ -137,7 +126,7 @@ func layersConfig(base Base, groups []Group) ([]byte, error) {
 	}
 	for _, g := range groups {
 		diffIDs = append(diffIDs, g.DiffID)
-		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), ImagesDir)})
+		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), Dir)})
 	}
 	cfg := struct {
 		Architecture string          `json:"architecture"`
@@ -166,7 +155,7 @@ type groupFile struct {
 	size int64
 }
 
-func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
+func groupFiles(s *layerstore.Store, g Group, c layerstore.Compression) ([]groupFile, error) {
 	var files []groupFile
 	for _, l := range g.Layers {
 		p := s.LayerPath(l.DiffID, c)
@@ -174,7 +163,7 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layers image: %w (run the save stage again)", err)
 		}
-		files = append(files, groupFile{name: ImagesDir + "/" + LayerFile(l.DiffID, c), path: p, size: info.Size()})
+		files = append(files, groupFile{name: Dir + "/" + layerstore.LayerFile(l.DiffID, c), path: p, size: info.Size()})
 	}
 	return files, nil
 }
@@ -182,12 +171,12 @@ func groupFiles(s *Store, g Group, c Compression) ([]groupFile, error) {
 // writeGroup writes one image layer: the /images directory and the group's files, with fixed
 // owners, modes and times, so equal files make an equal layer.
 func writeGroup(w io.Writer, files []groupFile, open func(groupFile) (io.ReadCloser, error)) error {
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: ImagesDir + "/", Mode: 0o755, ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
+	tw := tarball.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: Dir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 		return fmt.Errorf("layers image: %w", err)
 	}
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("layers image %s: %w", f.name, err)
 		}
 		r, err := open(f)

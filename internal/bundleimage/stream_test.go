@@ -1,6 +1,7 @@
-package buildctx
+package bundleimage
 
 import (
+	"archive/tar"
 	"bytes"
 	"io"
 	"os"
@@ -46,7 +47,7 @@ func TestStreamFiles(t *testing.T) {
 	is.NoErr(err)
 	files := map[string][]byte{}
 	for _, e := range entries {
-		files[e.Name] = e.Data
+		files[strings.TrimPrefix(e.Name, Dir+"/")] = e.Data
 	}
 	var archive bytes.Buffer
 	for _, line := range strings.Split(strings.TrimSpace(string(files["stream.txt"])), "\n") {
@@ -63,12 +64,20 @@ func TestStreamFiles(t *testing.T) {
 		}
 	}
 	got := map[string][]byte{}
-	for name, e := range readTar(t, &archive) {
-		got[name] = e.data
+	tr := tar.NewReader(&archive)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		is.NoErr(err)
+		data, err := io.ReadAll(tr)
+		is.NoErr(err)
+		got[h.Name] = data
 	}
 	rest, _ := io.ReadAll(&archive)
 	is.Equal(len(rest), 0) // nothing after the end-of-archive marker
-	is.Equal(string(got["manifest.json"]), string(layerstore.DockerManifest(layerstore.Set{Compression: layerstore.None, Images: set.Images})))
+	is.Equal(string(got["manifest.json"]), string(DockerManifest(layerstore.Set{Compression: layerstore.None, Images: set.Images})))
 	is.Equal(string(got[layerstore.ConfigFile(cfgB)]), `{"b":2}`)
 	for d, data := range layers {
 		is.Equal(got[layerstore.LayerFile(d, layerstore.None)], data) // each layer once, decompressed

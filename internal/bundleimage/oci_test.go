@@ -1,4 +1,4 @@
-package layerstore
+package bundleimage
 
 import (
 	"archive/tar"
@@ -9,22 +9,25 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
 func TestWriteLayersOCI(t *testing.T) {
 	is := is.New(t)
-	s, err := Open(t.TempDir())
+	s, err := layerstore.Open(t.TempDir())
 	is.NoErr(err)
 	d1, d2 := "sha256:"+hex64("1"), "sha256:"+hex64("2")
 	for _, d := range []string{d1, d2} {
-		is.NoErr(os.WriteFile(s.LayerPath(d, Zstd), []byte("layer file "+d), 0o644))
+		is.NoErr(os.WriteFile(s.LayerPath(d, layerstore.Zstd), []byte("layer file "+d), 0o644))
 	}
 	base := Base{Ref: "base:1", ID: "sha256:base", DiffIDs: []string{"sha256:b1"}, OS: "linux", Architecture: "amd64", Config: json.RawMessage(`{"Cmd":["sh"]}`)}
 	baseLayers := []Descriptor{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: "sha256:gz1", Size: 42}}
 	plan := ChainPlan{Groups: []Group{{Layers: []Layer{{DiffID: d1}}, DiffID: "sha256:kept"}, {Layers: []Layer{{DiffID: d2}}}}, Reuse: 1}
 
 	var buf bytes.Buffer
-	id, groups, err := WriteLayersOCI(&buf, s, base, baseLayers, plan, Zstd)
+	id, groups, err := WriteLayersOCI(&buf, s, base, baseLayers, plan, layerstore.Zstd)
 	is.NoErr(err)
 
 	entries := map[string][]byte{}
@@ -45,32 +48,32 @@ func TestWriteLayersOCI(t *testing.T) {
 	is.NoErr(json.Unmarshal(entries["index.json"], &index))
 	is.Equal(len(index.Manifests), 1)
 	is.Equal(index.Manifests[0].Digest, id) // the ID is the manifest digest
-	manifest := entries["blobs/sha256/"+Hex(id)]
-	is.Equal(sha256Digest(manifest), id)
+	manifest := entries["blobs/sha256/"+layerstore.Hex(id)]
+	is.Equal(digest.FromBytes(manifest).String(), id)
 	var m ociManifest
 	is.NoErr(json.Unmarshal(manifest, &m))
 	is.Equal(len(m.Layers), 3)
 	is.Equal(m.Layers[0], baseLayers[0]) // the base's blob, as its manifest names it
 	is.Equal(m.Layers[1].Digest, "sha256:kept")
-	kept, err := groupFiles(s, plan.Groups[0], Zstd)
+	kept, err := groupFiles(s, plan.Groups[0], layerstore.Zstd)
 	is.NoErr(err)
 	keptSize, err := groupSize(kept)
 	is.NoErr(err)
 	is.Equal(m.Layers[1].Size, keptSize) // a reused group: named, not sent
 	sent := entries["blobs/sha256/group-1"]
-	is.Equal(m.Layers[2], Descriptor{MediaType: mediaLayer, Digest: sha256Digest(sent), Size: int64(len(sent))})
-	is.Equal(groups[1].DiffID, sha256Digest(sent)) // uncompressed: blob digest = diffID
-	is.Equal(names, []string{"oci-layout", "blobs/sha256/group-1", "blobs/sha256/" + Hex(m.Config.Digest), "blobs/sha256/" + Hex(id), "index.json"})
+	is.Equal(m.Layers[2], Descriptor{MediaType: mediaLayer, Digest: digest.FromBytes(sent).String(), Size: int64(len(sent))})
+	is.Equal(groups[1].DiffID, digest.FromBytes(sent).String()) // uncompressed: blob digest = diffID
+	is.Equal(names, []string{"oci-layout", "blobs/sha256/group-1", "blobs/sha256/" + layerstore.Hex(m.Config.Digest), "blobs/sha256/" + layerstore.Hex(id), "index.json"})
 
 	var config struct {
 		RootFS struct {
 			DiffIDs []string `json:"diff_ids"`
 		} `json:"rootfs"`
 	}
-	is.NoErr(json.Unmarshal(entries["blobs/sha256/"+Hex(m.Config.Digest)], &config))
+	is.NoErr(json.Unmarshal(entries["blobs/sha256/"+layerstore.Hex(m.Config.Digest)], &config))
 	is.Equal(config.RootFS.DiffIDs, []string{"sha256:b1", "sha256:kept", groups[1].DiffID})
 
-	_, _, err = WriteLayersOCI(io.Discard, s, base, nil, plan, Zstd)
+	_, _, err = WriteLayersOCI(io.Discard, s, base, nil, plan, layerstore.Zstd)
 	is.True(err != nil) // the base's blobs must be known
 }
 

@@ -1,0 +1,394 @@
+// Package inspect reports what a bundle carries — its images (kind, size, compressed size),
+// the layers they share, the compose services, the certificates (subject, expiry), the .env
+// keys and the compression — read from a docker-save archive of the bundle image: the engine's
+// save of a tag, or a `mage export` file. It reads the bundle's own layout (/app, /images, the
+// certificates directory) and never prints a .env value. It does not talk to Docker: the caller
+// hands it the archive's entries.
+package inspect
+
+import (
+	"archive/tar"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dindbundler/dindbundler/internal/bundlefile"
+	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+// Report is what a bundle carries.
+type Report struct {
+	Source string `json:"source"`           // the tag or file inspected
+	Bundle string `json:"bundle,omitempty"` // the tag, from an export file's description
+	Image  string `json:"image,omitempty"`  // the bundle's image ID, from an export file
+	// File describes an export file; nil for a tag.
+	File *File `json:"file,omitempty"`
+	// Project is the compose project the bundle runs as.
+	Project string `json:"project,omitempty"`
+	// Compression of the bundled image layers (BUNDLE_COMPRESSION).
+	Compression  string        `json:"compression"`
+	Images       []Image       `json:"images"`
+	SharedLayers []SharedLayer `json:"shared_layers"`
+	Services     []Service     `json:"services"`
+	Certs        []Cert        `json:"certs"`
+	EnvKeys      []string      `json:"env_keys"`
+	// Missing names what the source did not show (a differential file lacks its bottom layers).
+	Missing []string `json:"missing,omitempty"`
+	// Changes since a previous bundle (INSPECT_AGAINST); nil without one.
+	Changes *Changes `json:"changes,omitempty"`
+
+	layers map[string]int64 // every image layer the bundle lists: diffID → compressed bytes
+}
+
+// File is an export file's own facts.
+type File struct {
+	Compression string `json:"compression"`
+	// Requires is the bundle a differential file needs on the target; empty for a full file.
+	Requires string `json:"requires,omitempty"`
+}
+
+// Image is one image the bundle loads.
+type Image struct {
+	Name           string `json:"name"`
+	Kind           string `json:"kind"`
+	ID             string `json:"id"`
+	Layers         int    `json:"layers"`
+	SharedLayers   int    `json:"shared_layers"`   // of its layers, how many other images use too
+	Size           int64  `json:"size"`            // uncompressed layer bytes
+	CompressedSize int64  `json:"compressed_size"` // as stored in the bundle
+}
+
+// SharedLayer is a layer more than one image uses; the bundle stores it once.
+type SharedLayer struct {
+	DiffID         string   `json:"diff_id"`
+	Size           int64    `json:"size"`
+	CompressedSize int64    `json:"compressed_size"`
+	Images         []string `json:"images"`
+}
+
+// Service is one compose service and what it runs.
+type Service struct {
+	Name  string `json:"name"`
+	Image string `json:"image,omitempty"`
+	Build bool   `json:"build,omitempty"` // built by the producer from a build: section
+}
+
+// Cert is one certificate in the bundle.
+type Cert struct {
+	File     string    `json:"file"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+	DaysLeft int       `json:"days_left"`
+}
+
+// Files of the bundle's layout that the report reads (paths inside the image, no leading /).
+const (
+	manifestFile = "app/bundle/manifest.json"
+	composeFile  = "app/compose.yml"
+	envFile      = "app/.env"
+	imagesFile   = "images/manifest.json"
+)
+
+var (
+	certFile  = regexp.MustCompile(`^root/\.[^/]+/certs/.+\.(crt|pem)$`)
+	layerFile = regexp.MustCompile(`^images/([0-9a-f]{64})\.tar(\.gz|\.zst)?$`)
+)
+
+// Scanner collects a report from a bundle archive's entries (Entry), then builds it (Report).
+type Scanner struct {
+	source  string
+	meta    *bundlefile.Meta
+	order   []string              // the bundle's layers, bottom first (its manifest.json)
+	files   map[string][]hit      // small files of interest, per bundle layer
+	layers  map[string]layerSizes // image layer files by diffID
+	unknown int                   // layer entries that were not tar archives
+}
+
+type hit struct {
+	layer string
+	data  []byte
+}
+
+type layerSizes struct{ size, compressed int64 }
+
+// NewScanner starts a report on source (a tag or file name, for the report).
+func NewScanner(source string) *Scanner {
+	return &Scanner{source: source, files: map[string][]hit{}, layers: map[string]layerSizes{}}
+}
+
+// Entry takes one entry of the archive (engine.SaveEach's or bundlefile.Entries' callback).
+func (s *Scanner) Entry(h *tar.Header, r io.Reader) error {
+	switch {
+	case h.Name == bundlefile.MetaName:
+		var m bundlefile.Meta
+		if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&m); err != nil {
+			return fmt.Errorf("inspect %s: %s: %w", s.source, h.Name, err)
+		}
+		s.meta = &m
+	case h.Name == "manifest.json":
+		var items []struct{ Layers []string }
+		if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&items); err != nil {
+			return fmt.Errorf("inspect %s: manifest.json: %w", s.source, err)
+		}
+		if len(items) > 0 {
+			s.order = items[0].Layers
+		}
+	case h.Typeflag == tar.TypeReg && (strings.HasSuffix(h.Name, "/layer.tar") || strings.HasPrefix(h.Name, "blobs/sha256/")):
+		return s.layer(h.Name, r)
+	}
+	return nil
+}
+
+// layer reads one layer of the bundle image: a tar, possibly compressed (OCI blobs); a blob that
+// is no tar (a config, an index) is skipped.
+func (s *Scanner) layer(name string, r io.Reader) error {
+	dr, err := layerstore.Decompress(r)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %s: %w", s.source, name, err)
+	}
+	defer dr.Close()
+	tr := tar.NewReader(dr)
+	for first := true; ; first = false {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if first {
+				s.unknown++
+				return nil
+			}
+			return fmt.Errorf("inspect %s: layer %s: %w", s.source, name, err)
+		}
+		p := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		switch {
+		case p == manifestFile || p == composeFile || p == envFile || p == imagesFile || certFile.MatchString(p):
+			data, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+			if err != nil {
+				return fmt.Errorf("inspect %s: /%s: %w", s.source, p, err)
+			}
+			s.files[p] = append(s.files[p], hit{layer: name, data: data})
+		default:
+			if m := layerFile.FindStringSubmatch(p); m != nil {
+				size, err := uncompressedSize(tr)
+				if err != nil {
+					return fmt.Errorf("inspect %s: /%s: %w", s.source, p, err)
+				}
+				s.layers["sha256:"+m[1]] = layerSizes{size: size, compressed: h.Size}
+			}
+		}
+	}
+}
+
+func uncompressedSize(r io.Reader) (int64, error) {
+	dr, err := layerstore.Decompress(r)
+	if err != nil {
+		return 0, err
+	}
+	defer dr.Close()
+	return io.Copy(io.Discard, dr)
+}
+
+// file is the content of p from the topmost bundle layer that has it.
+func (s *Scanner) file(p string) ([]byte, bool) {
+	hits := s.files[p]
+	if len(hits) == 0 {
+		return nil, false
+	}
+	rank := map[string]int{}
+	for i, l := range s.order {
+		rank[l] = i + 1
+	}
+	best := hits[len(hits)-1]
+	for _, h := range hits {
+		if rank[h.layer] > rank[best.layer] {
+			best = h
+		}
+	}
+	return best.data, true
+}
+
+// Report builds the report; now dates the certificates' days left.
+func (s *Scanner) Report(now time.Time) (Report, error) {
+	rep := Report{Source: s.source, Images: []Image{}, SharedLayers: []SharedLayer{}, Services: []Service{}, Certs: []Cert{}, EnvKeys: []string{}}
+	if s.meta != nil {
+		rep.Bundle, rep.Image = s.meta.Bundle, s.meta.Image
+		rep.File = &File{Compression: s.meta.Compression}
+		if s.meta.Requires != nil {
+			rep.File.Requires = s.meta.Requires.Bundle + " (" + s.meta.Requires.Image + ")"
+			rep.Missing = append(rep.Missing, fmt.Sprintf("a differential file: its bottom %d layers are those of %s, so what they carry (most image layer files) is not shown", s.meta.Omitted, s.meta.Requires.Bundle))
+		}
+	}
+	data, ok := s.file(manifestFile)
+	if !ok {
+		return rep, fmt.Errorf("inspect %s: no /%s: this is not a dindbundler bundle (or a differential file whose previous bundle holds it)", s.source, manifestFile)
+	}
+	var m manifest.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return rep, fmt.Errorf("inspect %s: /%s: %w", s.source, manifestFile, err)
+	}
+	rep.Project = m.Build.Project
+	if err := s.images(&rep, m); err != nil {
+		return rep, err
+	}
+	var vars map[string]string
+	if data, ok := s.file(envFile); ok {
+		v, err := config.ParseEnv(string(data))
+		if err != nil {
+			rep.Missing = append(rep.Missing, "/"+envFile+" does not parse: "+firstLine(err))
+		}
+		vars = v
+		for k := range v {
+			rep.EnvKeys = append(rep.EnvKeys, k)
+		}
+		sort.Strings(rep.EnvKeys)
+	}
+	if data, ok := s.file(composeFile); ok {
+		f, err := compose.Parse(data, "/app", vars)
+		if err != nil {
+			rep.Missing = append(rep.Missing, "/"+composeFile+" does not parse: "+firstLine(err))
+		} else {
+			for _, svc := range f.Services {
+				rep.Services = append(rep.Services, Service{Name: svc.Name, Image: svc.Image, Build: svc.Build != nil})
+			}
+		}
+	}
+	certPaths := make([]string, 0)
+	for p := range s.files {
+		if certFile.MatchString(p) {
+			certPaths = append(certPaths, p)
+		}
+	}
+	sort.Strings(certPaths)
+	for _, p := range certPaths {
+		data, _ := s.file(p)
+		rep.Certs = append(rep.Certs, certsOf("/"+p, data, now)...)
+	}
+	return rep, nil
+}
+
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
+}
+
+// saveItem is one entry of a docker-save manifest.json.
+type saveItem struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// images fills the images and shared layers from /images/manifest.json and the layer files.
+// A layer is shared when images of different IDs use it; tags of one image are one image.
+func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
+	data, ok := s.file(imagesFile)
+	if !ok {
+		return fmt.Errorf("inspect %s: no /%s in the bundle", s.source, imagesFile)
+	}
+	var items []saveItem
+	if err := json.Unmarshal(data, &items); err != nil {
+		return fmt.Errorf("inspect %s: /%s: %w", s.source, imagesFile, err)
+	}
+	kinds := map[string]string{}
+	for _, img := range m.Images {
+		kinds[img.Name] = img.Kind
+	}
+	users := map[string][]string{} // diffID → the first tag of each image using it
+	var order []string
+	for _, it := range items {
+		seen := map[string]bool{}
+		for _, f := range it.Layers {
+			d, c := diffID(f)
+			if c != "" {
+				rep.Compression = c
+			}
+			if seen[d] || len(it.RepoTags) == 0 {
+				continue
+			}
+			seen[d] = true
+			if len(users[d]) == 0 {
+				order = append(order, d)
+			}
+			users[d] = append(users[d], it.RepoTags[0])
+		}
+	}
+	missing := map[string]bool{}
+	rep.layers = map[string]int64{}
+	for _, it := range items {
+		for _, tag := range it.RepoTags {
+			img := Image{Name: tag, Kind: kinds[tag], ID: "sha256:" + strings.TrimSuffix(it.Config, ".json"), Layers: len(it.Layers)}
+			for _, f := range it.Layers {
+				d, _ := diffID(f)
+				sz, ok := s.layers[d]
+				if !ok {
+					missing[d] = true
+				}
+				rep.layers[d] = sz.compressed
+				img.Size += sz.size
+				img.CompressedSize += sz.compressed
+				if len(users[d]) > 1 {
+					img.SharedLayers++
+				}
+			}
+			rep.Images = append(rep.Images, img)
+		}
+	}
+	if len(missing) > 0 {
+		rep.Missing = append(rep.Missing, fmt.Sprintf("%d image layer files were not in the source; their sizes count as 0", len(missing)))
+	}
+	for _, d := range order {
+		if u := users[d]; len(u) > 1 {
+			sz := s.layers[d]
+			rep.SharedLayers = append(rep.SharedLayers, SharedLayer{DiffID: d, Size: sz.size, CompressedSize: sz.compressed, Images: u})
+		}
+	}
+	if rep.Compression == "" {
+		rep.Compression = string(layerstore.None)
+	}
+	return nil
+}
+
+// diffID of a layer file name in /images, and its compression.
+func diffID(file string) (string, string) {
+	for _, c := range []layerstore.Compression{layerstore.Gzip, layerstore.Zstd, layerstore.None} {
+		if hexd, ok := strings.CutSuffix(file, c.Ext()); ok {
+			return "sha256:" + hexd, string(c)
+		}
+	}
+	return file, ""
+}
+
+// certsOf lists the certificates of a PEM file (a chain holds several).
+func certsOf(file string, data []byte, now time.Time) []Cert {
+	var out []Cert
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return out
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue
+		}
+		out = append(out, Cert{File: file, Subject: c.Subject.String(), Issuer: c.Issuer.String(), NotAfter: c.NotAfter.UTC(), DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
+	}
+}

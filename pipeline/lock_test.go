@@ -1,0 +1,36 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/buildlock"
+	"github.com/dindbundler/dindbundler/internal/config"
+)
+
+// Two runs on one BUILD_DIR: the second waits for the first before any stage runs, and says
+// which process holds the directory.
+func TestRunThroughWaitsForAnotherRun(t *testing.T) {
+	is := is.New(t)
+	buildDir := t.TempDir()
+	held, err := buildlock.Acquire(context.Background(), buildDir, buildlock.Options{})
+	is.NoErr(err)
+	defer held.Release()
+
+	var log bytes.Buffer
+	b := &Bundler{Config: config.Config{BuildDir: buildDir}, Log: &log}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = b.RunThrough(ctx, StepImage)
+	is.True(err != nil)                                                        // no stage ran while the directory was held
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid()))) // the holder is named
+	is.True(strings.Contains(log.String(), "waiting for BUILD_DIR"))           // and the wait was said
+	is.Equal(len(b.done), 0)
+}

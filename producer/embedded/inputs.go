@@ -1,0 +1,44 @@
+package embedded
+
+import "sort"
+
+// Inputs lists the files and directories a run for req reads, from its plan: the template, the
+// compose file and every build context source (CodeUri, layer ContentUri, DockerContext with its
+// Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
+// freshness by exactly these.
+func Inputs(req Request) ([]string, error) {
+	req, err := req.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	_, plan, err := PlanRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	// Refused before any file is read for its signature.
+	if _, err := confinePlan(plan, req); err != nil {
+		return nil, err
+	}
+	return PlanInputs(plan, req), nil
+}
+
+// PlanInputs is Inputs for a plan already made: sorted, each path once.
+func PlanInputs(plan BuildPlan, req Request) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	add(req.Template)
+	add(req.ComposeFile)
+	for _, b := range plan.Images {
+		for _, e := range b.Context {
+			add(e.Source)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
