@@ -30,20 +30,7 @@ func TestWriteLayersOCI(t *testing.T) {
 	id, groups, err := WriteLayersOCI(&buf, s, base, baseLayers, plan, layerstore.Zstd)
 	is.NoErr(err)
 
-	entries := map[string][]byte{}
-	var names []string
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		is.NoErr(err)
-		data, err := io.ReadAll(tr)
-		is.NoErr(err)
-		names = append(names, h.Name)
-		entries[h.Name] = data
-	}
+	entries, names := readTar(t, &buf)
 	var index struct{ Manifests []Descriptor }
 	is.NoErr(json.Unmarshal(entries["index.json"], &index))
 	is.Equal(len(index.Manifests), 1)
@@ -98,4 +85,27 @@ func TestResolveManifest(t *testing.T) {
 	is.Equal(got, want) // through the index to the platform's manifest
 	_, err = resolveManifest(map[string][]byte{"i": index}, "sha256:i", "linux", "s390x")
 	is.True(err != nil) // no manifest for the platform
+}
+
+// readTar reads a whole tar: the entries' contents by name, and the names in order.
+func readTar(t *testing.T, r io.Reader) (map[string][]byte, []string) {
+	t.Helper()
+	entries := map[string][]byte{}
+	var names []string
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return entries, names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		entries[h.Name] = data
+	}
 }

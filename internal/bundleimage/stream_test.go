@@ -1,7 +1,6 @@
 package bundleimage
 
 import (
-	"archive/tar"
 	"bytes"
 	"io"
 	"os"
@@ -63,18 +62,7 @@ func TestStreamFiles(t *testing.T) {
 			f.Close()
 		}
 	}
-	got := map[string][]byte{}
-	tr := tar.NewReader(&archive)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		is.NoErr(err)
-		data, err := io.ReadAll(tr)
-		is.NoErr(err)
-		got[h.Name] = data
-	}
+	got, _ := readTar(t, &archive)
 	rest, _ := io.ReadAll(&archive)
 	is.Equal(len(rest), 0) // nothing after the end-of-archive marker
 	is.Equal(string(got["manifest.json"]), string(DockerManifest(layerstore.Set{Compression: layerstore.None, Images: set.Images})))
