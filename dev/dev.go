@@ -1,6 +1,7 @@
 // Package dev is the developer harness's Mage targets: the demo stack and the benchmark. They
 // live apart from package targets so that a project importing dindbundler's targets gets the
-// product only. Package dev must not be imported by shipped code.
+// product only. Each target is one call into dev/demo or dev/bench. Package dev must not be
+// imported by shipped code (targets, pipeline, producer, cmd).
 package dev
 
 import (

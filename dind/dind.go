@@ -1,5 +1,7 @@
-// Package dind carries the bundle's runtime files. They are embedded so the pipeline finds them
-// wherever it runs — also from a project that imports these targets with `// mage:import`.
+// Package dind carries the bundle's runtime files (Dockerfile, entrypoint.sh, build.sh). They are
+// embedded so the pipeline finds them wherever it runs — also from a project that imports these
+// targets with `// mage:import`. It owns those files only; it must not depend on any other
+// package of the module (dind/base and dind/dindtest are separate packages).
 package dind
 
 import _ "embed"

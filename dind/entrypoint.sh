@@ -75,6 +75,12 @@ run_interruptible() {
 
 dockerd_log_tail() {
 	if [ -f "$DOCKERD_LOG" ]; then
+		# dockerd 28 follows a bad flag with a 200-line usage text, which would push its own
+		# complaint, the first line, out of the tail.
+		if [ "$(wc -l <"$DOCKERD_LOG")" -gt 200 ]; then
+			err "first 5 lines of the dockerd log ($DOCKERD_LOG):"
+			head -n 5 "$DOCKERD_LOG" >&2 || :
+		fi
 		err "last 200 lines of the dockerd log ($DOCKERD_LOG):"
 		tail -n 200 "$DOCKERD_LOG" >&2 || :
 	fi

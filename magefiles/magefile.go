@@ -2,6 +2,7 @@
 
 // The bundle pipeline, one target per stage: Certs → Deploy → Manifest → Pull → Save → Image,
 // from package targets (importable by any project), and the developer harness from package dev.
+// This file only imports them: a target written here could not be reused by another project.
 package main
 
 import (

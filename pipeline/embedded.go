@@ -19,7 +19,7 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	if err != nil {
 		return err
 	}
-	req, err := embedded.FromConfig(b.Config, t.Path, t.OutputRoot)
+	req, err := embedded.FromConfig(b.Config, t)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if s.Args != nil || b.Embedded != nil {
 			continue // an external producer (or a test's stand-in) reads what it likes
 		}
-		req, err := embedded.FromConfig(b.Config, s.Template.Path, s.Template.OutputRoot)
+		req, err := embedded.FromConfig(b.Config, s.Template)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +66,7 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 // function of t (image, base, code, layers) and its warnings; a template that cannot be
 // planned says why.
 func printFunctionPlans(w io.Writer, c config.Config, t config.Template) {
-	req, err := embedded.FromConfig(c, t.Path, t.OutputRoot)
+	req, err := embedded.FromConfig(c, t)
 	if err != nil {
 		fmt.Fprintf(w, "              would FAIL: %v\n", err)
 		return

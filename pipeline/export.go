@@ -28,10 +28,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := layerstore.ParseCompression(e.Compression)
-	if err != nil {
-		return err
-	}
+	c := layerstore.Compression(e.Compression) // checked by config.ExportSettings
 	api, err := b.docker()
 	if err != nil {
 		return err
@@ -107,7 +104,7 @@ func (b *Bundler) PrintExportPlan(w io.Writer) error {
 		fmt.Fprintf(w, "  export    would FAIL: %v\n", err)
 		return nil
 	}
-	c, _ := layerstore.ParseCompression(e.Compression)
+	c := layerstore.Compression(e.Compression)
 	fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, unless the bundle image ID and these settings match the last export (checked in the daemon)\n",
 		bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, ""), c, filepath.Join(b.Config.BuildDir, "load.sh"))
 	if e.Against != "" {

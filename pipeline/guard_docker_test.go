@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
@@ -18,10 +19,13 @@ import (
 // host files, whose CONFIG_DIR holds a linked directory and whose CERT_DIR holds a private key
 // named *.pem; then renews a certificate with one of the same size copied with cp -p.
 func TestPipelineCarriesWhatTheStackReads(t *testing.T) {
+	enginetest.Each(t, pipelineCarriesWhatTheStackReadsOn)
+}
+
+func pipelineCarriesWhatTheStackReadsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	p := newProject(t, api, "")
+	p := newProject(t, e, api, "")
 	write := func(rel, content string) {
 		path := filepath.Join(p.dir, rel)
 		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))

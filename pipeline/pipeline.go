@@ -1,7 +1,8 @@
 // Package pipeline holds the bundle's stages — Certs → Deploy → Manifest → Pull → Save → Image —
 // as methods of one Bundler that carries the configuration (read once) and the Docker client
 // (made once). Each stage decides first whether its output is fresh and says why; mage targets
-// only chain them.
+// only chain them. It is the front door and owns the stage order (RunThrough); it reads
+// settings only from its config.Config and reaches the engine only through internal/engine.
 package pipeline
 
 import (
@@ -125,6 +126,10 @@ func (b *Bundler) logf(format string, args ...any) {
 func (b *Bundler) progress() io.Writer {
 	if b.Log == nil {
 		return io.Discard
+	}
+	if b.Config.Verbose {
+		// mage -v: every line builds print, not one line per build.
+		return engine.Verbose(b.Log)
 	}
 	return b.Log
 }

@@ -26,7 +26,7 @@ import (
 
 // fakeProducer follows the producer contract: it writes FAKE_MANIFEST to
 // <output root>/<env>/bundle/manifest.json (root: --output, else <template dir>/.esb) and counts
-// its runs in FAKE_RUNS.
+// its runs in FAKE_RUNS. Its FAKE_* variables come on its command line (see bundler).
 const fakeProducer = `#!/bin/sh
 set -eu
 template= env= output=
@@ -59,7 +59,7 @@ type project struct {
 // newProject lays out a project with certificates (including the CA key the bundle must leave
 // out), a compose file, a config dir and the fake producer; builds a function and a service
 // image FROM scratch; and pushes an external image to an in-process registry.
-func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
+func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv string) *project {
 	t.Helper()
 	is := is.New(t)
 	p := &project{dir: t.TempDir()}
@@ -88,7 +88,7 @@ func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
 		fn:  enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": []byte("fn " + suffix)}),
 		svc: enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("web " + suffix)}),
 	}
-	host := enginetest.Registry(t)
+	host := e.Registry(t)
 	p.external = enginetest.PushRandom(t, host, "pipelinetest/logs", "1.0", 2, 1024)
 	enginetest.Cleanup(t, api, p.external)
 
@@ -106,29 +106,48 @@ func newProject(t *testing.T, api client.APIClient, dotEnv string) *project {
 	is.NoErr(err)
 	p.environ = []string{
 		"TEMPLATE=stack/template.yaml",
-		"PRODUCER=sh " + filepath.Join(p.dir, "fake-producer.sh"),
 		"FAKE_MANIFEST=" + string(data),
 		"FAKE_RUNS=" + p.runs,
 		"BUNDLE_TAG=pipelinetest-bundle-" + suffix + ":latest",
-		"DIND_BASE_IMAGE=" + testBaseImage(t, api),
+		"DIND_BASE_IMAGE=" + testBaseImage(t, e),
 		"RUN_UID=1234",
 		"RUN_GID=2345",
 	}
 	return p
 }
 
+// bundler configures a Bundler for the project from its settings and extra ones (later win).
+// The fake producer's FAKE_* settings become part of PRODUCER, through env(1), rather than of
+// the process environment: no test changes what the whole test binary shares.
 func (p *project) bundler(t *testing.T, api client.APIClient, extra ...string) *Bundler {
 	t.Helper()
-	cfg, err := config.Load(append(append([]string{}, p.environ...), extra...), p.dir)
+	var settings, fake []string
+	for _, kv := range append(append([]string{}, p.environ...), extra...) {
+		if strings.HasPrefix(kv, "FAKE_") {
+			fake = append(fake, "'"+kv+"'") // JSON holds double quotes, never single ones
+			continue
+		}
+		settings = append(settings, kv)
+	}
+	producer := "env " + strings.Join(fake, " ") + " sh " + filepath.Join(p.dir, "fake-producer.sh")
+	cfg, err := config.Load(append(settings, "PRODUCER="+producer), p.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The fake producer reads its variables from the process environment.
-	for _, kv := range append(append([]string{}, p.environ...), extra...) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	return &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+}
+
+// errHas fails unless err holds every one of wants, and shows err when it does not.
+func errHas(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want an error holding %q, got none", wants)
+	}
+	for _, w := range wants {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not hold %q", err, w)
+		}
+	}
 }
 
 func (p *project) producerRuns() int {
@@ -161,10 +180,13 @@ func runAll(t *testing.T, ctx context.Context, b *Bundler) error {
 }
 
 func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
+	enginetest.Each(t, pipelineBuildsBundleThenSkipsEverythingOn)
+}
+
+func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	p := newProject(t, api, "")
+	p := newProject(t, e, api, "")
 	counting := enginetest.NewCounting(api)
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
@@ -295,11 +317,12 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	is.True(strings.Contains(files3["/app/bundle/images.txt"].Content, rebuilt.Config+" "+fn+" ")) // the bundle carries the new image
 }
 
-func TestPipelineDotEnvFromProject(t *testing.T) {
+func TestPipelineDotEnvFromProject(t *testing.T) { enginetest.Each(t, pipelineDotEnvFromProjectOn) }
+
+func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	api := enginetest.Client(t)
-	p := newProject(t, api, "ENV=default\nAPI_KEY=abc\n")
+	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
 	b := p.bundler(t, api)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
@@ -307,69 +330,57 @@ func TestPipelineDotEnvFromProject(t *testing.T) {
 	is.Equal(files["/app/.env"].Content, "ENV=default\nAPI_KEY=abc\nCERT_DIR=/root/.esb/certs\n")
 }
 
-func TestPipelineErrors(t *testing.T) {
+func TestPipelineErrors(t *testing.T) { enginetest.Each(t, pipelineErrorsOn) }
+
+func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx := context.Background()
-	api := enginetest.Client(t)
 
 	t.Run("producer fails", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "FAKE_FAIL=1")
-		err := b.Deploy(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "template.yaml")) // names the template
+		errHas(t, b.Deploy(ctx), "template.yaml") // names the template
 		_, statErr := os.Stat(b.Config.Templates[0].ManifestPath)
 		is.True(errors.Is(statErr, os.ErrNotExist)) // no manifest that looks fresh
 	})
 
 	t.Run("producer writes elsewhere", func(t *testing.T) {
-		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "BUNDLE_MANIFEST_PATH=nowhere/manifest.json")
-		err := b.Deploy(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), filepath.Join(p.dir, "nowhere", "manifest.json"))) // names the path
+		errHas(t, b.Deploy(ctx), filepath.Join(p.dir, "nowhere", "manifest.json")) // names the path
 	})
 
 	t.Run("missing function image says which stage builds it", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api)
 		is.NoErr(b.Deploy(ctx))
 		is.NoErr(b.Manifest(ctx))
 		fn := p.manifest.Images[0].Name
 		is.NoErr(engine.Remove(ctx, api, fn))
-		err := b.Pull(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), fn))
-		is.True(strings.Contains(err.Error(), "deploy stage"))
+		errHas(t, b.Pull(ctx), fn, "deploy stage")
 	})
 
 	t.Run("stale image stops Save", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api)
 		is.NoErr(b.Deploy(ctx))
 		is.NoErr(b.Manifest(ctx))
 		is.NoErr(b.Pull(ctx))
 		svc := p.manifest.Images[1].Name
 		newID := enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("changed")})
-		err := b.Save(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), svc))
-		is.True(strings.Contains(err.Error(), newID))
-		is.True(strings.Contains(err.Error(), p.ids[svc]))
+		errHas(t, b.Save(ctx), svc, newID, p.ids[svc])
 		_, statErr := os.Stat(b.setPath())
 		is.True(errors.Is(statErr, os.ErrNotExist)) // nothing that looks saved
 	})
 
 	t.Run("missing root CA", func(t *testing.T) {
 		is := is.New(t)
-		p := newProject(t, api, "")
+		p := newProject(t, e, api, "")
 		b := p.bundler(t, api, "CERT_DIR=elsewhere")
 		err := b.Certs(ctx)
-		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "Root CA not found at "+filepath.Join(p.dir, "elsewhere")))
-		is.True(strings.Contains(err.Error(), "CERT_DIR"))
+		is.True(errors.Is(err, certs.ErrRootCANotFound))
+		errHas(t, err, "Root CA not found at "+filepath.Join(p.dir, "elsewhere", certs.RootCACert), "CERT_DIR")
 	})
 }

@@ -44,10 +44,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 	for n, l := range locals {
 		ids[n] = l.ID
 	}
-	compression, err := layerstore.ParseCompression(b.Config.Compression)
-	if err != nil {
-		return err
-	}
+	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
 	store, err := layerstore.Open(b.storeDir())
 	if err != nil {
 		return err

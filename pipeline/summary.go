@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/go-units"
+
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/engine"
 )
@@ -75,6 +77,8 @@ func (b *Bundler) runStage(ctx context.Context, name string, run Stage) error {
 	b.summary.s.Stages = append(b.summary.s.Stages, st)
 	if e, cerr := b.Config.ExportSettings(); cerr == nil && e.CI {
 		b.logf("%s", CILine(st))
+	} else if st.Ran && err == nil {
+		b.logf("%s", doneLine(st))
 	}
 	if werr := atomicfile.WriteJSON(b.SummaryPath(), b.summary.s, 0o644); werr != nil && err == nil {
 		b.logf("%s: could not write the summary: %v", name, werr)
@@ -125,6 +129,15 @@ func CILine(s StageSummary) string {
 	}
 	why, _, _ = strings.Cut(why, "\n")
 	return fmt.Sprintf("dindbundler: stage=%s result=%s seconds=%.2f bytes=%d why=%s", s.Stage, result, s.Seconds, s.Bytes, strconv.Quote(why))
+}
+
+// doneLine closes a stage that did work, for people: how long it took and what it made.
+func doneLine(s StageSummary) string {
+	line := fmt.Sprintf("%s: done in %.1fs", s.Stage, s.Seconds)
+	if s.Bytes > 0 {
+		line += ", " + units.BytesSize(float64(s.Bytes))
+	}
+	return line
 }
 
 // outputBytes is the size on disk of a stage's output, where it has one there.

@@ -1,6 +1,8 @@
 // Package producer runs the Deploy stage: per template, the producer (an external CLI named by
 // PRODUCER, or the embedded one) builds the images and writes the template's manifest. The plan —
-// which command for which template, and whether it can be skipped — is pure.
+// which command for which template, and whether it can be skipped — is pure. It owns the
+// producer contract (the command line, the manifest it must leave); it must not depend on the
+// Docker engine (the embedded producer is passed in).
 package producer
 
 import (

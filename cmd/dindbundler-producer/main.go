@@ -6,6 +6,10 @@
 // It builds the template's function images and the compose file's service images, and writes
 // <ROOT>/<E>/bundle/manifest.json (ROOT defaults to <template dir>/.<brand>). Everything else
 // comes from the environment and the working directory (the project root): see usage.
+//
+// It owns the command line only: the flags go to internal/config (config.LoadFlags), which
+// resolves every default, and the build is producer/embedded's. It must not compute a default
+// of its own.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
@@ -50,7 +55,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
-	req, err := parseArgs(args, stderr)
+	flags, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usageText)
 		return 0
@@ -64,7 +69,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "dindbundler-producer: %v\n", err)
 		return 1
 	}
-	if err := fromEnvironment(&req, wd, environ); err != nil {
+	req, err := resolve(flags, wd, environ)
+	if err != nil {
 		fmt.Fprintf(stderr, "dindbundler-producer: %v\n", err)
 		return 1
 	}
@@ -78,14 +84,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "dindbundler-producer: %v\n", err)
 		return 1
 	}
-	req, _ = req.WithDefaults() // Run succeeded with the same request, so this cannot fail
-	fmt.Fprintln(stdout, embedded.ManifestPath(req.OutputRoot, req.Env))
+	fmt.Fprintln(stdout, req.ManifestPath())
 	return 0
 }
 
 // parseArgs reads the contract flags; anything else is a usage error.
-func parseArgs(args []string, stderr io.Writer) (embedded.Request, error) {
-	var req embedded.Request
+func parseArgs(args []string, stderr io.Writer) (config.Flags, error) {
+	var req config.Flags
+	var mode string
 	if len(args) == 0 {
 		return req, fmt.Errorf("%w: no command given (want deploy)", errUsage)
 	}
@@ -100,10 +106,10 @@ func parseArgs(args []string, stderr io.Writer) (embedded.Request, error) {
 	fs.SetOutput(io.Discard) // errors are reported once, with the usage text, by run
 	fs.StringVar(&req.Template, "template", "", "SAM template path")
 	fs.StringVar(&req.Env, "env", "", "environment name")
-	fs.StringVar(&req.Mode, "mode", "", "deploy mode (only docker)")
+	fs.StringVar(&mode, "mode", "", "deploy mode (only docker)")
 	buildOnly := fs.Bool("build-only", false, "build images without deploying (required)")
 	bundleManifest := fs.Bool("bundle-manifest", false, "write the bundle manifest (required)")
-	fs.StringVar(&req.OutputRoot, "output", "", "output root")
+	fs.StringVar(&req.Output, "output", "", "output root")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return req, err
@@ -117,10 +123,10 @@ func parseArgs(args []string, stderr io.Writer) (embedded.Request, error) {
 		return req, fmt.Errorf("%w: --template is required", errUsage)
 	case req.Env == "":
 		return req, fmt.Errorf("%w: --env is required", errUsage)
-	case req.Mode == "":
+	case mode == "":
 		return req, fmt.Errorf("%w: --mode is required (docker)", errUsage)
-	case req.Mode != embedded.ModeDocker:
-		return req, fmt.Errorf("%w: --mode %q is not supported: the embedded producer builds for docker only", errUsage, req.Mode)
+	case mode != embedded.ModeDocker:
+		return req, fmt.Errorf("%w: --mode %q is not supported: the embedded producer builds for docker only", errUsage, mode)
 	case !*buildOnly:
 		return req, fmt.Errorf("%w: --build-only is required: the embedded producer only builds images", errUsage)
 	case !*bundleManifest:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dindbundler/dindbundler/dev/demo"
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/embedded"
@@ -35,12 +36,12 @@ func TestParseArgs(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		want embedded.Request
+		want config.Flags
 		err  string
 	}{
-		{name: "contract", args: contract, want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
-		{name: "with output", args: append(contract, "--output", "/out"), want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker", OutputRoot: "/out"}},
-		{name: "single dash and = forms", args: []string{"deploy", "-template=t.yaml", "-env=dev", "-mode=docker", "-build-only", "-bundle-manifest"}, want: embedded.Request{Template: "t.yaml", Env: "dev", Mode: "docker"}},
+		{name: "contract", args: contract, want: config.Flags{Template: "t.yaml", Env: "dev"}},
+		{name: "with output", args: append(contract, "--output", "/out"), want: config.Flags{Template: "t.yaml", Env: "dev", Output: "/out"}},
+		{name: "single dash and = forms", args: []string{"deploy", "-template=t.yaml", "-env=dev", "-mode=docker", "-build-only", "-bundle-manifest"}, want: config.Flags{Template: "t.yaml", Env: "dev"}},
 		{name: "no command", args: nil, err: "no command given"},
 		{name: "unknown command", args: []string{"package"}, err: `unknown command "package"`},
 		{name: "unknown flag", args: append(contract, "--region", "x"), err: "flag provided but not defined: -region"},
@@ -80,7 +81,7 @@ func TestRunUsage(t *testing.T) {
 	is.True(strings.HasPrefix(stdout.String(), "usage:"))
 }
 
-func TestFromEnvironment(t *testing.T) {
+func TestResolve(t *testing.T) {
 	write := func(t *testing.T, dir, name, content string) {
 		t.Helper()
 		p := filepath.Join(dir, name)
@@ -106,7 +107,20 @@ func TestFromEnvironment(t *testing.T) {
 				is.Equal(r.ComposeFile, "")
 				is.Equal(r.ProjectRoot, dir)
 				is.Equal(len(r.ParameterOverrides), 0)
-				is.Equal(r.Project, "") // Run's default: <brand>-<the --env flag>
+				is.Equal(r.Project, "esb-dev") // <brand>-<the --env flag>
+				is.Equal(r.Template, filepath.Join(dir, "t.yaml"))
+				is.Equal(r.OutputRoot, filepath.Join(dir, ".esb"))
+				is.Equal(r.ManifestPath(), filepath.Join(dir, ".esb", "dev", "bundle", "manifest.json"))
+			},
+		},
+		{
+			name:    "the bundler's variables for the same things are not the command's",
+			environ: []string{"ESB_ENV=prod", "TEMPLATE=a.yaml,b.yaml", "ESB_OUTPUT_DIR=out", "BUNDLE_MANIFEST_PATH=m.json"},
+			check: func(is *is.I, dir string, r embedded.Request) {
+				is.Equal(r.Env, "dev")
+				is.Equal(r.Project, "esb-dev")
+				is.Equal(r.Template, filepath.Join(dir, "t.yaml"))
+				is.Equal(r.ManifestPath(), filepath.Join(dir, ".esb", "dev", "bundle", "manifest.json"))
 			},
 		},
 		{
@@ -156,8 +170,7 @@ func TestFromEnvironment(t *testing.T) {
 			for n, c := range tt.files {
 				write(t, dir, n, c)
 			}
-			var r embedded.Request
-			err := fromEnvironment(&r, dir, tt.environ)
+			r, err := resolve(config.Flags{Template: "t.yaml", Env: "dev"}, dir, tt.environ)
 			if tt.err != "" {
 				is.True(err != nil) // want an error
 				is.True(strings.Contains(err.Error(), tt.err))

@@ -6,6 +6,9 @@
 //
 // The pure parts (options, sizes, the layer plan, the generated project files, the report and
 // the targets) are table-tested without Docker; the effectful parts only carry the plan out.
+// It owns its synthetic stack and its results under BUILD_DIR/bench; it drives the pipeline
+// only from outside (the mage binary, as a user would) and must not be imported by shipped
+// code.
 package bench
 
 import (

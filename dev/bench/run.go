@@ -23,6 +23,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/gitstate"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
@@ -658,7 +659,7 @@ func (h *harness) cleanup() error {
 func (h *harness) report(ctx context.Context, started time.Time) Report {
 	rep := Report{Started: started, Finished: time.Now(), Settings: SettingsOf(h.o), Notes: h.notes}
 	rep.Machine = h.machine(ctx)
-	rep.Commit, rep.Dirty = gitState()
+	rep.Commit, rep.Dirty = gitState(ctx)
 	rep.Rows = Rows(h.o, h.m)
 	rep.Targets = Targets(h.o, rep.Rows)
 	rep.Notes = append(rep.Notes,
@@ -720,24 +721,16 @@ func loadAverage() string {
 }
 
 // gitState is the module's HEAD and its uncommitted files, read-only; empty without git.
-func gitState() (string, []string) {
+func gitState(ctx context.Context) (string, []string) {
 	root, err := ModuleDir()
 	if err != nil {
 		return "", nil
 	}
-	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
+	s := gitstate.Read(ctx, root)
+	if s.Commit == "" {
 		return "", nil
 	}
-	var dirty []string
-	if out, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err == nil {
-		for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-			if len(line) > 3 {
-				dirty = append(dirty, strings.TrimSpace(line[3:]))
-			}
-		}
-	}
-	return strings.TrimSpace(string(head)), dirty
+	return s.Short(), s.Dirty
 }
 
 func tail(path string, n int) string {

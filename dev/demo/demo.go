@@ -2,7 +2,8 @@
 // stack's Go programs into their build contexts and builds the images a registry would otherwise
 // provide (stand-ins for the AWS Lambda base images, and the stack's "external" logs image).
 // Work whose result is up to date is skipped: a binary newer than its sources, an image built
-// from the same inputs.
+// from the same inputs. It owns those stand-ins and the demo target; the bundle itself is built
+// by package pipeline. Shipped code must not import it.
 package demo
 
 import (
@@ -13,10 +14,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,12 +96,7 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 	}
 
 	env := map[string]string{}
-	runtimes := make([]string, 0, len(StandIns))
-	for r := range StandIns {
-		runtimes = append(runtimes, r)
-	}
-	sort.Strings(runtimes)
-	for _, r := range runtimes {
+	for _, r := range slices.Sorted(maps.Keys(StandIns)) {
 		err := ensureImage(ctx, api, StandIns[r], filepath.Join(dir, "runtime"), map[string]string{"RUNTIME": r}, progress)
 		if err != nil {
 			return nil, err
@@ -231,11 +228,11 @@ func contextFiles(dir string) (map[string][]byte, error) {
 
 func inputsDigest(files map[string][]byte, args map[string]string) string {
 	h := sha256.New()
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		fmt.Fprintf(h, "file %s %d\n", name, len(files[name]))
 		h.Write(files[name])
 	}
-	for _, k := range sortedKeys(args) {
+	for _, k := range slices.Sorted(maps.Keys(args)) {
 		fmt.Fprintf(h, "arg %s=%s\n", k, args[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -244,7 +241,7 @@ func inputsDigest(files map[string][]byte, args map[string]string) string {
 func tarFiles(files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tarball.NewWriter(&buf)
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		mode := int64(0o644)
 		if name != "Dockerfile" {
 			mode = 0o755 // the binaries
@@ -257,13 +254,4 @@ func tarFiles(files map[string][]byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

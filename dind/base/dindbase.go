@@ -23,26 +23,32 @@ import (
 
 // Options configure Ensure. The zero value builds DefaultTag.
 type Options struct {
-	Tag   string // image to build; default DefaultTag
+	Tag   string // image to build; default TagFor(Suite)
+	Suite string // Debian release (one of Suites); default DefaultSuite
 	Force bool   // rebuild even when Tag exists
 	// Progress receives one line per phase and the timings (nil: quiet).
 	Progress io.Writer
 	// Verbose also streams debootstrap's and go's own output to Progress; otherwise only the
 	// tail of it is shown, inside the error, when a step fails.
 	Verbose bool
-	// CacheDir holds the compiled compose plugin; default os.UserCacheDir()/dindbundler.
+	// CacheDir holds the build lock and, for bookworm, the compiled compose plugin; default
+	// os.UserCacheDir()/dindbundler.
 	CacheDir string
 	// Mirror overrides the Debian mirror read from the apt configuration.
 	Mirror string
 }
 
 // Ensure makes sure the base image opts.Tag exists, building it when it does not (or when
-// opts.Force): debootstrap and the compose compile run side by side, then the root filesystem
-// streams into the engine as one image. built reports whether it built.
+// opts.Force): debootstrap (and, for bookworm, the compose compile side by side), then the
+// root filesystem streams into the engine as one image. built reports whether it built.
 func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool, err error) {
 	tag := opts.Tag
 	if tag == "" {
-		tag = DefaultTag
+		suite := opts.Suite
+		if suite == "" {
+			suite = DefaultSuite
+		}
+		tag = TagFor(suite)
 	}
 	oldID, err := imageID(ctx, api, tag)
 	if err != nil {
@@ -50,9 +56,6 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 	}
 	if oldID != "" && !opts.Force {
 		return false, nil
-	}
-	if err := preflight(); err != nil {
-		return false, fmt.Errorf("build base image %s: %w", tag, err)
 	}
 	cacheDir, err := cacheDir(opts.CacheDir)
 	if err != nil {
@@ -65,6 +68,9 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 	plan, err := NewPlan(opts, sources, cacheDir, runtime.GOARCH)
 	if err != nil {
 		return false, err
+	}
+	if err := preflight(plan); err != nil {
+		return false, fmt.Errorf("build base image %s: %w", tag, err)
 	}
 
 	// Two builds at once (a mage run and a test, say) would each debootstrap; the second waits
@@ -103,7 +109,11 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 		chatter = out
 	}
 	start := time.Now()
-	fmt.Fprintf(out, "dindbase: building %s (debootstrap %s from %s; compose %s)\n", plan.Tag, plan.Suite, plan.Mirror, plan.ComposeVersion)
+	compose := "compose from packages"
+	if plan.ComposeBinary != "" {
+		compose = "compose " + plan.ComposeVersion + " compiled"
+	}
+	fmt.Fprintf(out, "dindbase: building %s (debootstrap %s from %s; %s)\n", plan.Tag, plan.Suite, plan.Mirror, compose)
 
 	dir, err := os.MkdirTemp("", "dindbase-rootfs-")
 	if err != nil {
@@ -128,6 +138,9 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		if plan.ComposeBinary == "" {
+			return // the suite's docker-compose package is the plugin
+		}
 		t := time.Now()
 		composeCached, composeErr = ensureCompose(ctx, plan, chatter)
 		composeTook = time.Since(t)
@@ -152,11 +165,15 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	if composeErr != nil {
 		return fmt.Errorf("build base image %s: %w", plan.Tag, composeErr)
 	}
-	how := "compiled"
-	if composeCached {
-		how = "cached"
+	if plan.ComposeBinary == "" {
+		fmt.Fprintf(out, "dindbase: debootstrap took %s\n", round(debootTook))
+	} else {
+		how := "compiled"
+		if composeCached {
+			how = "cached"
+		}
+		fmt.Fprintf(out, "dindbase: debootstrap took %s; compose plugin %s in %s\n", round(debootTook), how, round(composeTook))
 	}
-	fmt.Fprintf(out, "dindbase: debootstrap took %s; compose plugin %s in %s\n", round(debootTook), how, round(composeTook))
 
 	if err := finishRootfs(dir, plan); err != nil {
 		return fmt.Errorf("build base image %s: %w", plan.Tag, err)
@@ -200,15 +217,17 @@ func importRootfs(ctx context.Context, api client.APIClient, dir string, plan Pl
 	return id, nil
 }
 
-// finishRootfs installs the compose plugin and the iptables-legacy links and drops what
-// debootstrap leaves behind.
+// finishRootfs installs the compiled compose plugin (when the suite needs one) and the
+// iptables-legacy links and drops what debootstrap leaves behind.
 func finishRootfs(dir string, plan Plan) error {
-	dest := filepath.Join(dir, ComposePluginPath)
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("install compose plugin: %w", err)
-	}
-	if err := copyFile(plan.ComposeBinary, dest, 0o755); err != nil {
-		return fmt.Errorf("install compose plugin: %w", err)
+	if plan.ComposeBinary != "" {
+		dest := filepath.Join(dir, ComposePluginPath)
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return fmt.Errorf("install compose plugin: %w", err)
+		}
+		if err := copyFile(plan.ComposeBinary, dest, 0o755); err != nil {
+			return fmt.Errorf("install compose plugin: %w", err)
+		}
 	}
 	for link, target := range IptablesLegacyLinks() {
 		p := filepath.Join(dir, link)
@@ -295,14 +314,21 @@ func runTool(ctx context.Context, chatter io.Writer, dir string, env []string, n
 }
 
 // preflight checks for the tools a build needs before any slow work starts.
-func preflight() error {
+func preflight(plan Plan) error {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return errors.New("debootstrap not found: install it with `apt-get install debootstrap` (as root) and retry")
+	}
+	if _, err := os.Stat(DebootstrapScript); err != nil {
+		return fmt.Errorf("debootstrap has no %s: install Debian's debootstrap package (`apt-get install debootstrap`) and retry", DebootstrapScript)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("debootstrap must run as root: rerun as root (e.g. with sudo)")
 	}
-	for _, tool := range []string{"go", "tar"} {
+	tools := []string{"tar"}
+	if plan.ComposeBinary != "" {
+		tools = append(tools, "go")
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found in PATH: install it and retry", tool)
 		}

@@ -40,3 +40,24 @@ func TestEnsureWithoutDebootstrap(t *testing.T) {
 	is.True(!built)
 	is.True(strings.Contains(err.Error(), "apt-get install debootstrap"))
 }
+
+// The default base (built here once, then cached by tag) carries what the bundle entrypoint
+// runs: the engine, its CLI, and the compose v2 plugin from the suite's packages.
+func TestDefaultBaseHasEngineCLIAndCompose(t *testing.T) {
+	is := is.New(t)
+	api := enginetest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	_, err := base.Ensure(ctx, api, base.Options{})
+	is.NoErr(err)
+	paths := []string{"/usr/sbin/dockerd", "/usr/bin/docker", "/usr/bin/docker-init", "/usr/libexec/docker/cli-plugins/docker-compose", "/usr/bin/zstd", "/usr/local/sbin/.iptables-legacy/iptables"}
+	files := enginetest.ImageFiles(t, api, base.DefaultTag, paths...)
+	for _, p := range paths {
+		if _, ok := files[p]; !ok {
+			t.Errorf("%s lacks %s", base.DefaultTag, p)
+		}
+	}
+	info, err := api.ImageInspect(ctx, base.DefaultTag)
+	is.NoErr(err)
+	is.Equal(info.Config.Labels["io.dindbundler.suite"], base.DefaultSuite)
+}

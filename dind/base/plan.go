@@ -1,7 +1,10 @@
-// Package base builds the Debian bookworm Docker-in-Docker base image without any registry:
-// a debootstrap root filesystem holding docker.io and the tools the bundle entrypoint uses, plus
-// the compose v2 plugin compiled from its Go module source, imported into the engine as one
-// image. This file is the pure part: which mirror, which command lines, which image settings.
+// Package base builds the Docker-in-Docker base image from Debian packages without any
+// registry: a debootstrap root filesystem holding the Docker engine, its CLI, the compose v2
+// plugin and the tools the bundle entrypoint uses, imported into the engine as one image. The
+// same builder makes the outer engines of the test matrix (enginetest). This file is the pure
+// part: which suite, which mirror, which command lines, which image settings. It owns that image
+// (dindbundler/dind-base) and nothing of the bundle; it reaches the engine only through
+// internal/engine.
 package base
 
 import (
@@ -13,33 +16,44 @@ import (
 	"strings"
 )
 
+// DefaultSuite is the Debian release of the default base: trixie, the stable release, serves
+// Engine 26.1, containerd 1.7 and compose 2.26 as packages, so nothing is compiled and the
+// inner engine loads zstd archives natively (Engine >= 23). Measured cold here under the same
+// load, trixie built in 1m50s (431 MB) and forky in about 2m30s (485 MB); forky is also a
+// moving target (testing) whose Release file this mirror serves past its Valid-Until. The
+// engine matrix uses forky for Engine 28.5 (enginetest.EngineSuite).
+const DefaultSuite = "trixie"
+
+// DefaultTag is the base image the bundle's Dockerfile builds FROM when none is configured.
+var DefaultTag = TagFor(DefaultSuite)
+
+// TagFor is the base image tag built from suite.
+func TagFor(suite string) string { return "dindbundler/dind-base:" + suite }
+
 const (
-	// DefaultTag is the base image the bundle's Dockerfile builds FROM when none is configured.
-	DefaultTag = "dindbundler/dind-base:bookworm"
-	// Suite is the Debian release of the root filesystem.
-	Suite = "bookworm"
-	// ComposeModule and ComposeVersion name the compose v2 plugin compiled into the image.
+	// ComposeModule and ComposeVersion name the compose v2 plugin compiled for suites whose
+	// archive has no v2 plugin (bookworm ships only the end-of-life python v1).
 	// `go install module/cmd@version` refuses this module (its go.mod has exclude directives),
 	// so the plugin is built from the downloaded module directory instead.
 	ComposeModule  = "github.com/docker/compose/v2"
 	ComposeVersion = "v2.40.3"
-	// ComposePluginPath is where the docker CLI looks for the compose plugin.
+	// ComposePluginPath is where the docker CLI looks for a compiled compose plugin.
 	ComposePluginPath = "/usr/local/lib/docker/cli-plugins/docker-compose"
 	// IptablesLegacyDir holds iptables-legacy symlinks named like the plain tools, so the
 	// entrypoint switches to legacy by putting this directory first in PATH, exactly as it does
 	// on the official docker:dind image (same path there).
 	IptablesLegacyDir = "/usr/local/sbin/.iptables-legacy"
+	// DebootstrapScript is the suite script passed to debootstrap. sid's script builds every
+	// current Debian release; bookworm's debootstrap has no script named forky.
+	DebootstrapScript = "/usr/share/debootstrap/scripts/sid"
 )
 
-// Packages are installed on top of minbase. docker.io brings dockerd, containerd, runc, tini
-// (docker-init) and the 20.10 CLI; the rest is what a nested engine and the bundle entrypoint
-// use: iptables for published ports, gzip/zstd/pigz/xz-utils to read compressed image archives
-// (Engine 20.10 cannot load zstd itself), procps for ps/pkill when debugging, ca-certificates
-// for registries a stack may still talk to, and apparmor because a nested dockerd on an
-// AppArmor host loads its docker-default profile with apparmor_parser and otherwise cannot
-// start containers.
+// Packages are installed on top of minbase in every suite: iptables for published ports,
+// gzip/zstd/pigz/xz-utils to read compressed image archives, procps for ps/pkill when
+// debugging, ca-certificates for registries a stack may still talk to, and apparmor because a
+// nested dockerd on an AppArmor host loads its docker-default profile with apparmor_parser and
+// otherwise cannot start containers.
 var Packages = []string{
-	"docker.io",
 	"iptables",
 	"ca-certificates",
 	"procps",
@@ -50,7 +64,42 @@ var Packages = []string{
 	"apparmor",
 }
 
-// SourcePaths are the apt source files read for the mirror, relative to the filesystem root:
+// Suite is what one Debian release needs for a DinD base.
+type Suite struct {
+	Name string
+	// Docker are the engine packages, installed before Packages.
+	Docker []string
+	// Engine is the Docker Engine version the suite ships, for labels and messages.
+	Engine string
+	// CompileCompose: the archive has no compose v2 plugin, so it is compiled from source.
+	CompileCompose bool
+}
+
+// Suites are the releases Ensure builds. bookworm stays for the inner-20.10 cell of the
+// engine matrix; trixie and forky are packages only.
+var Suites = []Suite{
+	// docker.io 20.10 brings dockerd, containerd, runc, tini (docker-init) and the CLI.
+	{Name: "bookworm", Docker: []string{"docker.io"}, Engine: "20.10.24", CompileCompose: true},
+	// From trixie on, docker.io no longer ships the CLI: docker-cli is its own package.
+	{Name: "trixie", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "26.1.5"},
+	{Name: "forky", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "28.5.2"},
+}
+
+// LookupSuite returns the Suites entry called name.
+func LookupSuite(name string) (Suite, error) {
+	for _, s := range Suites {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	names := make([]string, len(Suites))
+	for i, s := range Suites {
+		names[i] = s.Name
+	}
+	return Suite{}, fmt.Errorf("no DinD base recipe for Debian suite %q: use one of %s", name, strings.Join(names, ", "))
+}
+
+// The apt source files read for the mirror, relative to the filesystem root:
 // the classic list and the two drop-in forms (one-line *.list, deb822 *.sources).
 const (
 	SourcesList    = "etc/apt/sources.list"
@@ -200,15 +249,16 @@ func Parse(file, text string) ([]Source, error) {
 
 // Plan is everything Ensure will do, computed without touching the machine.
 type Plan struct {
-	Tag            string
-	Suite          string
-	Mirror         string
-	Packages       []string
+	Tag      string
+	Suite    string
+	Mirror   string
+	Packages []string
+	// ComposeVersion and ComposeBinary are set only when the suite needs compose compiled:
+	// the cached plugin, one file per version and platform, so a second build does not
+	// compile it again.
 	ComposeVersion string
-	// ComposeBinary is the cached plugin: one file per version and platform, so a second
-	// build does not compile compose again.
-	ComposeBinary string
-	GOARCH        string
+	ComposeBinary  string
+	GOARCH         string
 	// Changes are the Dockerfile-style settings applied at import: a root filesystem carries
 	// no image config of its own.
 	Changes []string
@@ -219,37 +269,51 @@ func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, err
 	if cacheDir == "" {
 		return Plan{}, errors.New("plan base image: no cache directory")
 	}
+	suiteName := opts.Suite
+	if suiteName == "" {
+		suiteName = DefaultSuite
+	}
 	tag := opts.Tag
 	if tag == "" {
-		tag = DefaultTag
+		tag = TagFor(suiteName)
+	}
+	suite, err := LookupSuite(suiteName)
+	if err != nil {
+		return Plan{}, fmt.Errorf("plan base image %s: %w", tag, err)
 	}
 	mirror := strings.TrimRight(opts.Mirror, "/")
 	if mirror == "" {
-		var err error
-		if mirror, err = PickMirror(sources, Suite); err != nil {
+		if mirror, err = PickMirror(sources, suite.Name); err != nil {
 			return Plan{}, fmt.Errorf("plan base image %s: %w", tag, err)
 		}
 	}
-	return Plan{
-		Tag:            tag,
-		Suite:          Suite,
-		Mirror:         mirror,
-		Packages:       slices.Clone(Packages),
-		ComposeVersion: ComposeVersion,
-		ComposeBinary:  filepath.Join(cacheDir, "compose", ComposeVersion, "linux-"+goarch, "docker-compose"),
-		GOARCH:         goarch,
+	p := Plan{
+		Tag:      tag,
+		Suite:    suite.Name,
+		Mirror:   mirror,
+		Packages: slices.Concat(suite.Docker, Packages),
+		GOARCH:   goarch,
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			`CMD ["/bin/bash"]`,
-			`LABEL org.opencontainers.image.title="dindbundler DinD base (Debian ` + Suite + `)"`,
-			"LABEL io.dindbundler.compose-version=" + ComposeVersion,
+			`LABEL org.opencontainers.image.title="dindbundler DinD base (Debian ` + suite.Name + `)"`,
+			"LABEL io.dindbundler.suite=" + suite.Name,
+			"LABEL io.dindbundler.engine-version=" + suite.Engine,
 		},
-	}, nil
+	}
+	if suite.CompileCompose {
+		p.ComposeVersion = ComposeVersion
+		p.ComposeBinary = filepath.Join(cacheDir, "compose", ComposeVersion, "linux-"+goarch, "docker-compose")
+		p.Changes = append(p.Changes, "LABEL io.dindbundler.compose-version="+ComposeVersion)
+	}
+	return p, nil
 }
 
 // DebootstrapArgs is the debootstrap command line (without the program) building into dir.
+// sid's script is named explicitly: it builds every current suite, and an older debootstrap
+// (bookworm's) has no script for a newer suite such as forky.
 func (p Plan) DebootstrapArgs(dir string) []string {
-	return []string{"--variant=minbase", "--include=" + strings.Join(p.Packages, ","), p.Suite, dir, p.Mirror}
+	return []string{"--variant=minbase", "--include=" + strings.Join(p.Packages, ","), p.Suite, dir, p.Mirror, DebootstrapScript}
 }
 
 // ComposeDownloadArgs is the `go` command line that fetches the compose module source and

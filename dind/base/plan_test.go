@@ -213,23 +213,46 @@ func TestReadAptSources(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(sources), 4)
 	is.Equal(sources[0].File, "/etc/apt/sources.list.d/debian.sources") // sorted: debian before nodesource
-	mirror, err := base.PickMirror(sources, base.Suite)
+	mirror, err := base.PickMirror(sources, base.DefaultSuite)
 	is.NoErr(err)
 	is.Equal(mirror, "http://deb.debian.org/debian")
 }
 
 func TestNewPlan(t *testing.T) {
 	sources := []base.Source{{Type: "deb", URI: "http://apt-mirror/debian/", Suite: "bookworm", Components: []string{"main"}}}
+	const common = "iptables,ca-certificates,procps,gzip,zstd,pigz,xz-utils,apparmor"
 	tests := []struct {
-		name       string
-		opts       base.Options
-		sources    []base.Source
-		wantTag    string
-		wantMirror string
-		wantErr    string
+		name        string
+		opts        base.Options
+		sources     []base.Source
+		wantTag     string
+		wantMirror  string
+		wantSuite   string
+		wantInclude string
+		wantCompose string // compiled plugin path, "" when packages bring it
+		wantErr     string
 	}{
-		{name: "defaults", sources: sources, wantTag: base.DefaultTag, wantMirror: "http://apt-mirror/debian"},
-		{name: "tag and mirror override", opts: base.Options{Tag: "x/base:1", Mirror: "http://local/debian/"}, wantTag: "x/base:1", wantMirror: "http://local/debian"},
+		{
+			name: "defaults: trixie, packages only", sources: sources,
+			wantTag: "dindbundler/dind-base:trixie", wantMirror: "http://apt-mirror/debian", wantSuite: "trixie",
+			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
+		},
+		{
+			name: "forky", opts: base.Options{Suite: "forky"}, sources: sources,
+			wantTag: "dindbundler/dind-base:forky", wantMirror: "http://apt-mirror/debian", wantSuite: "forky",
+			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
+		},
+		{
+			name: "bookworm compiles compose", opts: base.Options{Suite: "bookworm"}, sources: sources,
+			wantTag: "dindbundler/dind-base:bookworm", wantMirror: "http://apt-mirror/debian", wantSuite: "bookworm",
+			wantInclude: "docker.io," + common, wantCompose: "/cache/compose/v2.40.3/linux-arm64/docker-compose", // keyed by version and platform
+		},
+		{
+			name: "tag and mirror override", opts: base.Options{Tag: "x/base:1", Mirror: "http://local/debian/"},
+			wantTag: "x/base:1", wantMirror: "http://local/debian", wantSuite: "trixie",
+			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
+		},
+		{name: "unknown suite", opts: base.Options{Suite: "hamm"}, sources: sources, wantErr: "use one of bookworm, trixie, forky"},
 		{name: "no mirror anywhere", wantErr: "add a Debian source"},
 	}
 	for _, tt := range tests {
@@ -244,19 +267,21 @@ func TestNewPlan(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(p.Tag, tt.wantTag)
 			is.Equal(p.Mirror, tt.wantMirror)
-			is.Equal(p.ComposeBinary, "/cache/compose/v2.40.3/linux-arm64/docker-compose") // keyed by version and platform
+			is.Equal(p.ComposeBinary, tt.wantCompose)
 			is.Equal(p.DebootstrapArgs("/tmp/rootfs"), []string{
-				"--variant=minbase",
-				"--include=docker.io,iptables,ca-certificates,procps,gzip,zstd,pigz,xz-utils,apparmor",
-				"bookworm", "/tmp/rootfs", tt.wantMirror,
+				"--variant=minbase", "--include=" + tt.wantInclude,
+				tt.wantSuite, "/tmp/rootfs", tt.wantMirror, "/usr/share/debootstrap/scripts/sid",
 			})
-			is.Equal(p.ComposeDownloadArgs(), []string{"mod", "download", "-json", "github.com/docker/compose/v2@v2.40.3"})
-			is.Equal(p.ComposeBuildArgs("/o/docker-compose"), []string{"build", "-trimpath",
-				"-ldflags=-s -w -X github.com/docker/compose/v2/internal.Version=v2.40.3", "-o", "/o/docker-compose", "./cmd"})
-			is.True(contains(p.ComposeBuildEnv(), "CGO_ENABLED=0"))
-			is.True(contains(p.ComposeBuildEnv(), "GOARCH=arm64"))
 			is.True(contains(p.Changes, "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
 			is.True(contains(p.Changes, `CMD ["/bin/bash"]`))
+			is.True(contains(p.Changes, "LABEL io.dindbundler.suite="+tt.wantSuite))
+			if tt.wantCompose != "" {
+				is.Equal(p.ComposeDownloadArgs(), []string{"mod", "download", "-json", "github.com/docker/compose/v2@v2.40.3"})
+				is.Equal(p.ComposeBuildArgs("/o/docker-compose"), []string{"build", "-trimpath",
+					"-ldflags=-s -w -X github.com/docker/compose/v2/internal.Version=v2.40.3", "-o", "/o/docker-compose", "./cmd"})
+				is.True(contains(p.ComposeBuildEnv(), "CGO_ENABLED=0"))
+				is.True(contains(p.ComposeBuildEnv(), "GOARCH=arm64"))
+			}
 		})
 	}
 	t.Run("no cache directory", func(t *testing.T) {

@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,12 +64,13 @@ services:
 
 // TestBundleRuntime builds the DinD base, bundles a one-service stack by hand (following the
 // build context layout), and runs the bundle for real.
-func TestBundleRuntime(t *testing.T) {
-	api := enginetest.Client(t)
+func TestBundleRuntime(t *testing.T) { enginetest.Each(t, bundleRuntimeOn) }
+
+func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
-	base := ensureBase(t, ctx, api)
+	base := ensureBase(t, ctx, e)
 	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
 	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
 	// The same files as echo with another config: the same layers, another config digest.
@@ -90,7 +92,7 @@ func TestBundleRuntime(t *testing.T) {
 		})
 		t.Logf("running with mode %s", c.Mode)
 
-		addr := hostAddr(t, ctx, api, c.ID)
+		addr := hostAddr(t, ctx, e, api, c.ID)
 		body := waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/")
 		firstBoot := time.Since(start)
 		is.Equal(body, greeting) // the .env value reached the service through compose
@@ -141,7 +143,7 @@ func TestBundleRuntime(t *testing.T) {
 		is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{Timeout: &stop}))
 		_, err = engine.WaitForLog(ctx, api, c.ID, "images already loaded; skipping load", 1)
 		is.NoErr(err)
-		addr = hostAddr(t, ctx, api, c.ID) // a restart may publish on a new port
+		addr = hostAddr(t, ctx, e, api, c.ID) // a restart may publish on a new port
 		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/"), greeting)
 		t.Logf("restart (stop + start): service answered after %s", time.Since(restartAt).Round(100*time.Millisecond))
 
@@ -232,16 +234,18 @@ func TestBundleRuntime(t *testing.T) {
 
 // ensureBase builds the Debian base once; it stays as a cache for later runs, as after
 // `mage dindbase`.
-func ensureBase(t *testing.T, ctx context.Context, api client.APIClient) string {
+// ensureBase builds the DinD base on the host engine (once per machine) and copies it onto e.
+func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine) string {
 	t.Helper()
 	start := time.Now()
-	built, err := base.Ensure(ctx, api, base.Options{Progress: logWriter{t}})
+	built, err := base.Ensure(ctx, enginetest.Client(t), base.Options{Progress: logWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if built {
 		t.Logf("built the DinD base in %s", time.Since(start).Round(time.Second))
 	}
+	e.FromHost(t, base.DefaultTag)
 	return base.DefaultTag
 }
 
@@ -349,12 +353,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "images/", mode: 0o755, dir: true},
 	}
 	files = append(files, images...)
-	extra := make([]string, 0, len(spec.certExtra))
-	for n := range spec.certExtra {
-		extra = append(extra, n)
-	}
-	sort.Strings(extra)
-	for _, n := range extra {
+	for _, n := range slices.Sorted(maps.Keys(spec.certExtra)) {
 		files = append(files, ctxFile{name: "certs/" + n, data: []byte(spec.certExtra[n]), mode: 0o600})
 	}
 	buildCtx, err := tarOf(files)
@@ -401,13 +400,14 @@ func tarOf(files []ctxFile) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func hostAddr(t *testing.T, ctx context.Context, api client.APIClient, id string) string {
+// hostAddr is where the test reaches the bundle's published 8080 on e.
+func hostAddr(t *testing.T, ctx context.Context, e enginetest.Engine, api client.APIClient, id string) string {
 	t.Helper()
 	addr, err := engine.HostAddr(ctx, api, id, "8080/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	return e.Reach(t, addr)
 }
 
 // waitHTTP waits up to three minutes for url, failing with the container's log.
@@ -500,3 +500,5 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }

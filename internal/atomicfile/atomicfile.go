@@ -1,6 +1,7 @@
 // Package atomicfile writes outputs the way docker/cli does: into a temporary file in the
 // destination's directory, renamed into place only once complete, so an interrupted stage never
-// leaves an output that looks finished (and therefore fresh).
+// leaves an output that looks finished (and therefore fresh). It owns that write protocol
+// (Commit/Abort) and knows nothing of what it writes.
 package atomicfile
 
 import (

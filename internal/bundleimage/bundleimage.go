@@ -12,8 +12,9 @@ package bundleimage
 
 import (
 	"encoding/json"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/buildctx"
@@ -89,10 +90,5 @@ func Files(s layerstore.Set) []string {
 			names[layerstore.LayerFile(d, s.Compression)] = true
 		}
 	}
-	out := make([]string, 0, len(names))
-	for n := range names {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(names))
 }

@@ -1,6 +1,7 @@
 // Package certs checks the certificate directory (CERT_DIR) that goes into the bundle, picks the
 // files that may be copied into it (never a CA private key), and, only when asked, generates a
-// development CA with server and client certificates.
+// development CA with server and client certificates. It owns the rules for that directory; it
+// must never create or change a file there except in Generate, and never overwrites one.
 package certs
 
 import (

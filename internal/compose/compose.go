@@ -1,6 +1,7 @@
 // Package compose reads the little of a docker compose file the producer needs: which services
 // run a prebuilt image and which build one, with their build settings, after compose-style
-// variable interpolation. It does no I/O beyond reading the file.
+// variable interpolation. It does no I/O beyond reading the file, and it is no compose
+// implementation: it never runs or validates a stack.
 package compose
 
 import (

@@ -2,7 +2,8 @@ package compose
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -46,14 +47,7 @@ type interpolator struct {
 	unset map[string]bool
 }
 
-func (in *interpolator) unsetNames() []string {
-	var names []string
-	for n := range in.unset {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (in *interpolator) unsetNames() []string { return slices.Sorted(maps.Keys(in.unset)) }
 
 func (in *interpolator) noteUnset(name string) {
 	if in.unset == nil {

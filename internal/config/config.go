@@ -1,6 +1,9 @@
 // Package config resolves the bundler's configuration once, from environment variables, the
 // project's .env and the brand defaults file, into one typed struct that every stage reads and a
-// dry run prints.
+// dry run prints. It is the one owner of every default and every precedence rule, also for the
+// embedded producer and its command (LoadFlags); no other package may compute one of these
+// defaults or read these variables itself. It reads DEFAULTS_FILE and .env but nothing else of
+// the machine.
 package config
 
 import (
@@ -8,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -20,6 +22,10 @@ const (
 	DefaultConfigDir     = "config"
 	DefaultDindBaseImage = "docker:28.5-dind"
 	DefaultRunID         = 1000
+	DefaultCLICmd        = "esb"     // the brand when DEFAULTS_FILE sets no CLI_CMD
+	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
+	DefaultEnv           = "default" // the environment name when nothing sets one
+	DefaultImageTag      = "latest"
 )
 
 // Compression settings of the bundled image layers. zstd is the default because it measured
@@ -88,7 +94,7 @@ type Config struct {
 
 	Force   bool
 	DryRun  bool
-	Verbose bool
+	Verbose bool // MAGEFILE_VERBOSE (mage -v): builds print every line
 }
 
 // FromEnvironment resolves the configuration of the process: its environment and working directory.
@@ -103,137 +109,209 @@ func FromEnvironment() (Config, error) {
 // Load resolves the configuration from environ (KEY=VALUE entries, os.Environ's shape) relative
 // to workDir. It reads DEFAULTS_FILE and ./.env but nothing else of the machine.
 func Load(environ []string, workDir string) (Config, error) {
-	env := EnvMap(environ)
-	get := func(k string) string { return strings.TrimSpace(env[k]) }
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return filepath.Clean(p)
-		}
-		return filepath.Join(workDir, p)
-	}
-	c := Config{WorkDir: workDir}
+	return LoadFlags(environ, workDir, Flags{})
+}
 
-	c.DefaultsFile = abs(orDefault(get("DEFAULTS_FILE"), DefaultDefaultsFile))
+// Flags are what a producer command line says (`deploy --template T --env E [--output ROOT]`).
+// Env, when set, wins over every variable. Template, when set, is the one template, and Output
+// its output root (empty: the default, <template dir>/.<brand>); the variables that say the same
+// for the bundler (TEMPLATE, <PREFIX>_OUTPUT_DIR, BUNDLE_MANIFEST_PATH) are then not read.
+type Flags struct {
+	Template string
+	Env      string
+	Output   string
+}
+
+// LoadFlags is Load with a producer command's flags on top (see Flags).
+func LoadFlags(environ []string, workDir string, f Flags) (Config, error) {
+	r := &resolver{env: EnvMap(environ), flags: f, c: Config{WorkDir: workDir}}
+	// The order matters: later steps read what earlier ones resolved (brand, .env, env name).
+	for _, step := range []func() error{
+		r.brand, r.dotEnv, r.envName, r.bundle, r.producer, r.switches, r.runIDs,
+		r.compression, r.images, r.templates,
+	} {
+		if err := step(); err != nil {
+			return Config{}, err
+		}
+	}
+	return r.c, nil
+}
+
+// resolver holds what Load reads while its steps fill c, one concern each.
+type resolver struct {
+	env   map[string]string
+	flags Flags
+	c     Config
+}
+
+func (r *resolver) get(k string) string { return strings.TrimSpace(r.env[k]) }
+
+// abs resolves p against the work directory.
+func (r *resolver) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(r.c.WorkDir, p)
+}
+
+// prefixed is the brand's variable for name: ESB_ENV, ACME_OUTPUT_DIR.
+func (r *resolver) prefixed(name string) string { return r.c.Brand.EnvPrefix + "_" + name }
+
+// envOrDotEnv reads k from the environment, else from .env, and says where it came from.
+func (r *resolver) envOrDotEnv(k string) (value, source string) {
+	if v := r.get(k); v != "" {
+		return v, "environment " + k
+	}
+	if v := r.c.DotEnv[k]; v != "" {
+		return v, ".env " + k
+	}
+	return "", ""
+}
+
+// brand reads DEFAULTS_FILE: the CLI name and the prefix of its variables.
+func (r *resolver) brand() error {
+	c := &r.c
+	c.DefaultsFile = r.abs(orDefault(r.get("DEFAULTS_FILE"), DefaultDefaultsFile))
 	defaults, err := readOptionalEnvFile(c.DefaultsFile)
 	if err != nil {
-		return Config{}, err
+		return err
 	}
 	// A DEFAULTS_FILE the user names must exist: a typo would otherwise build the esb brand.
-	if defaults == nil && get("DEFAULTS_FILE") != "" {
-		return Config{}, fmt.Errorf("DEFAULTS_FILE=%s: file not found: fix the path or unset DEFAULTS_FILE", c.DefaultsFile)
+	if defaults == nil && r.get("DEFAULTS_FILE") != "" {
+		return fmt.Errorf("DEFAULTS_FILE=%s: file not found: fix the path or unset DEFAULTS_FILE", c.DefaultsFile)
 	}
-	c.Brand.CLICmd = orDefault(defaults["CLI_CMD"], "esb")
+	c.Brand.CLICmd = orDefault(defaults["CLI_CMD"], DefaultCLICmd)
 	c.Brand.Slug = strings.ToLower(c.Brand.CLICmd)
-	c.Brand.EnvPrefix = orDefault(defaults["ENV_PREFIX"], "ESB")
-	prefixed := func(name string) string { return c.Brand.EnvPrefix + "_" + name }
+	c.Brand.EnvPrefix = orDefault(defaults["ENV_PREFIX"], DefaultEnvPrefix)
+	return nil
+}
 
-	c.DotEnvPath = filepath.Join(workDir, ".env")
-	if c.DotEnv, err = readOptionalEnvFile(c.DotEnvPath); err != nil {
-		return Config{}, err
-	}
-	// Variables the environment sets win over the same ones in .env.
-	envOrDotEnv := func(k string) (string, string) {
-		if v := get(k); v != "" {
-			return v, "environment " + k
-		}
-		if v := c.DotEnv[k]; v != "" {
-			return v, ".env " + k
-		}
-		return "", ""
-	}
+// dotEnv reads the project's .env.
+func (r *resolver) dotEnv() error {
+	r.c.DotEnvPath = filepath.Join(r.c.WorkDir, ".env")
+	var err error
+	r.c.DotEnv, err = readOptionalEnvFile(r.c.DotEnvPath)
+	return err
+}
 
-	switch v := get(prefixed("ENV")); {
+// envName: the --env flag, else <PREFIX>_ENV, else .env's ENV, else "default".
+func (r *resolver) envName() error {
+	c := &r.c
+	switch v := r.get(r.prefixed("ENV")); {
+	case r.flags.Env != "":
+		c.Env, c.EnvSource = r.flags.Env, "flag --env"
 	case v != "":
-		c.Env, c.EnvSource = v, "environment "+prefixed("ENV")
+		c.Env, c.EnvSource = v, "environment "+r.prefixed("ENV")
 	case c.DotEnv["ENV"] != "":
 		c.Env, c.EnvSource = c.DotEnv["ENV"], ".env ENV"
 	default:
-		c.Env, c.EnvSource = "default", "default"
+		c.Env, c.EnvSource = DefaultEnv, "default"
 	}
-	if err := checkName("environment name", c.Env); err != nil {
-		return Config{}, err
-	}
+	return checkName("environment name", c.Env)
+}
 
-	c.BundleTag = orDefault(get("BUNDLE_TAG"), c.Brand.Slug+"-dind-bundle:latest")
-	c.CertDir = abs(orDefault(get("CERT_DIR"), filepath.Join("."+c.Brand.Slug, "certs")))
+// bundle resolves what goes into the bundle and where the build writes.
+func (r *resolver) bundle() error {
+	c := &r.c
+	c.BundleTag = orDefault(r.get("BUNDLE_TAG"), c.Brand.Slug+"-dind-bundle:latest")
+	c.CertDir = r.abs(orDefault(r.get("CERT_DIR"), filepath.Join("."+c.Brand.Slug, "certs")))
 	c.CertTarget = "/root/." + c.Brand.Slug + "/certs"
-	if p := get("PRODUCER"); p != "" {
-		if c.Producer, err = splitCommand(p); err != nil {
-			return Config{}, fmt.Errorf("PRODUCER: %w", err)
-		}
-	}
-	if cf := get("COMPOSE_FILE"); cf != "" {
-		c.ComposeFile, c.ComposeExplicit = abs(cf), true
-	} else if exists(filepath.Join(workDir, "docker-compose.docker.yml")) {
-		c.ComposeFile = filepath.Join(workDir, "docker-compose.docker.yml")
+	if cf := r.get("COMPOSE_FILE"); cf != "" {
+		c.ComposeFile, c.ComposeExplicit = r.abs(cf), true
+	} else if exists(filepath.Join(c.WorkDir, "docker-compose.docker.yml")) {
+		c.ComposeFile = filepath.Join(c.WorkDir, "docker-compose.docker.yml")
 	} else {
-		c.ComposeFile = filepath.Join(workDir, "docker-compose.yml")
+		c.ComposeFile = filepath.Join(c.WorkDir, "docker-compose.yml")
 	}
-	if dir := abs(orDefault(get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
+	if dir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
 		c.ConfigDir = dir
-	} else if get("CONFIG_DIR") != "" {
+	} else if r.get("CONFIG_DIR") != "" {
 		// A typo must not ship an empty /app/config (as with COMPOSE_FILE and DEFAULTS_FILE).
-		return Config{}, fmt.Errorf("CONFIG_DIR=%s: directory not found: fix the path or unset CONFIG_DIR", dir)
+		return fmt.Errorf("CONFIG_DIR=%s: directory not found: fix the path or unset CONFIG_DIR", dir)
 	}
-	if v := get("PROJECT_ROOT"); v != "" {
-		c.ProjectRoot = abs(v)
+	if v := r.get("PROJECT_ROOT"); v != "" {
+		c.ProjectRoot = r.abs(v)
 	}
-	c.DindBaseImage = orDefault(get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
-	c.BuildDir = abs(orDefault(get("BUILD_DIR"), DefaultBuildDir))
-	c.Force = truthy(get("FORCE"))
-	c.DryRun = truthy(get("DRYRUN")) || truthy(get("DIND_BUNDLER_DRYRUN"))
-	c.Verbose = truthy(get("MAGEFILE_VERBOSE"))
+	c.DindBaseImage = orDefault(r.get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
+	c.BuildDir = r.abs(orDefault(r.get("BUILD_DIR"), DefaultBuildDir))
+	return nil
+}
 
+// producer reads PRODUCER, the external producer's command line.
+func (r *resolver) producer() error {
+	p := r.get("PRODUCER")
+	if p == "" {
+		return nil
+	}
+	var err error
+	if r.c.Producer, err = splitCommand(p); err != nil {
+		return fmt.Errorf("PRODUCER: %w", err)
+	}
+	return nil
+}
+
+// switches reads FORCE, DRYRUN and MAGEFILE_VERBOSE.
+func (r *resolver) switches() error {
+	r.c.Force = truthy(r.get("FORCE"))
+	r.c.DryRun = truthy(r.get("DRYRUN")) || truthy(r.get("DIND_BUNDLER_DRYRUN"))
+	r.c.Verbose = truthy(r.get("MAGEFILE_VERBOSE"))
+	return nil
+}
+
+// runIDs reads RUN_UID and RUN_GID from the environment or .env.
+func (r *resolver) runIDs() error {
 	for _, id := range []struct {
 		name string
 		dst  *int
-	}{{"RUN_UID", &c.RunUID}, {"RUN_GID", &c.RunGID}} {
+	}{{"RUN_UID", &r.c.RunUID}, {"RUN_GID", &r.c.RunGID}} {
 		*id.dst = DefaultRunID
-		if v, src := envOrDotEnv(id.name); v != "" {
+		if v, src := r.envOrDotEnv(id.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return Config{}, fmt.Errorf("%s=%q (from %s) is not a numeric id: set it to a uid/gid such as 1000", id.name, v, src)
+				return fmt.Errorf("%s=%q (from %s) is not a numeric id: set it to a uid/gid such as 1000", id.name, v, src)
 			}
 			*id.dst = n
 		}
 	}
+	return nil
+}
 
-	c.Compression = orDefault(get("BUNDLE_COMPRESSION"), DefaultCompression)
-	switch c.Compression {
+// compression reads BUNDLE_COMPRESSION: the one place it is checked.
+func (r *resolver) compression() error {
+	r.c.Compression = orDefault(r.get("BUNDLE_COMPRESSION"), DefaultCompression)
+	switch r.c.Compression {
 	case CompressionNone, CompressionGzip, CompressionZstd:
-	default:
-		return Config{}, fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", c.Compression)
+		return nil
 	}
+	return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", r.c.Compression)
+}
 
-	c.ParameterOverrides = get("PARAMETER_OVERRIDES")
+// images resolves what the embedded producer names and builds its images with.
+func (r *resolver) images() error {
+	c := &r.c
+	c.ParameterOverrides = r.get("PARAMETER_OVERRIDES")
 	// docker compose accepts only lower-case project names.
-	c.Project = orDefault(get("PROJECT_NAME"), strings.ToLower(c.Brand.Slug+"-"+c.Env))
-	c.ImagePrefix = orDefault(get("IMAGE_PREFIX"), c.Brand.Slug)
-	c.ImageTag = orDefault(get("IMAGE_TAG"), "latest")
-	c.Vars = overlay(c.DotEnv, env)
+	c.Project = orDefault(r.get("PROJECT_NAME"), strings.ToLower(c.Brand.Slug+"-"+c.Env))
+	c.ImagePrefix = orDefault(r.get("IMAGE_PREFIX"), c.Brand.Slug)
+	c.ImageTag = orDefault(r.get("IMAGE_TAG"), DefaultImageTag)
+	c.Vars = overlay(c.DotEnv, r.env)
 	c.RuntimeBases = map[string]string{}
 	for k, v := range c.Vars {
 		if suffix, ok := strings.CutPrefix(k, "RUNTIME_BASE_"); ok && v != "" {
 			c.RuntimeBases[suffix] = v
 		}
 	}
-
-	if err := c.resolveTemplates(get("TEMPLATE"), get(prefixed("OUTPUT_DIR")), get("BUNDLE_MANIFEST_PATH"), abs); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return nil
 }
 
-func (c *Config) resolveTemplates(list, outputDir, manifestPath string, abs func(string) string) error {
-	prefixed := c.Brand.EnvPrefix + "_OUTPUT_DIR"
-	var paths []string
-	for _, p := range strings.Split(list, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			paths = append(paths, abs(p))
-		}
-	}
+// templates resolves TEMPLATE (or the --template flag) into templates with their output roots
+// and manifest paths.
+func (r *resolver) templates() error {
+	c := &r.c
+	paths, outputDir, manifestPath := r.templateSettings()
+	outputVar := r.prefixed("OUTPUT_DIR")
 	if len(paths) > 1 && outputDir != "" {
-		return fmt.Errorf("%s is set but TEMPLATE names %d templates: each template needs its own output root; unset %s (each template then writes under <template dir>/.%s/<stem>)", prefixed, len(paths), prefixed, c.Brand.Slug)
+		return fmt.Errorf("%s is set but TEMPLATE names %d templates: each template needs its own output root; unset %s (each template then writes under <template dir>/.%s/<stem>)", outputVar, len(paths), outputVar, c.Brand.Slug)
 	}
 	if len(paths) > 1 && manifestPath != "" {
 		return fmt.Errorf("BUNDLE_MANIFEST_PATH is set but TEMPLATE names %d templates: unset BUNDLE_MANIFEST_PATH or bundle one template", len(paths))
@@ -256,7 +334,7 @@ func (c *Config) resolveTemplates(list, outputDir, manifestPath string, abs func
 		usedStem[t.Stem] = true
 		switch {
 		case outputDir != "":
-			t.OutputRoot, t.OutputExplicit = abs(outputDir), true
+			t.OutputRoot, t.OutputExplicit = r.abs(outputDir), true
 		case len(paths) > 1:
 			t.OutputRoot, t.OutputExplicit = filepath.Join(t.Dir, "."+c.Brand.Slug, t.Stem), true
 		default:
@@ -264,11 +342,26 @@ func (c *Config) resolveTemplates(list, outputDir, manifestPath string, abs func
 		}
 		t.ManifestPath = ProducerManifestPath(t.OutputRoot, c.Env)
 		if manifestPath != "" {
-			t.ManifestPath = abs(manifestPath)
+			t.ManifestPath = r.abs(manifestPath)
 		}
 		c.Templates = append(c.Templates, t)
 	}
 	return nil
+}
+
+// templateSettings are the template paths (absolute), the output root and the manifest path
+// asked for: the flags of a producer command, else TEMPLATE, <PREFIX>_OUTPUT_DIR and
+// BUNDLE_MANIFEST_PATH.
+func (r *resolver) templateSettings() (paths []string, outputDir, manifestPath string) {
+	if r.flags.Template != "" {
+		return []string{r.abs(r.flags.Template)}, r.flags.Output, ""
+	}
+	for _, p := range strings.Split(r.get("TEMPLATE"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			paths = append(paths, r.abs(p))
+		}
+	}
+	return paths, r.get(r.prefixed("OUTPUT_DIR")), r.get("BUNDLE_MANIFEST_PATH")
 }
 
 // ProducerManifestPath is where the producer writes the manifest for one template.
@@ -435,13 +528,3 @@ func truthy(v string) bool {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 func isDir(p string) bool  { st, err := os.Stat(p); return err == nil && st.IsDir() }
-
-// sortedKeys is used by the plan printer for stable output.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

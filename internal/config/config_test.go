@@ -449,6 +449,68 @@ func TestLoadTemplates(t *testing.T) {
 	})
 }
 
+// A producer command's flags win over the variables that say the same, and the bundler's own
+// output settings are not the command's business.
+func TestLoadFlags(t *testing.T) {
+	cases := []struct {
+		name    string
+		flags   Flags
+		environ []string
+		check   func(is *is.I, c Config, wd string)
+	}{
+		{
+			name:    "--env wins over ESB_ENV and names the default project",
+			flags:   Flags{Template: "stack/t.yaml", Env: "Prod"},
+			environ: []string{"ESB_ENV=dev", "TEMPLATE=other.yaml", "ESB_OUTPUT_DIR=out", "BUNDLE_MANIFEST_PATH=m.json"},
+			check: func(is *is.I, c Config, wd string) {
+				is.Equal(c.Env, "Prod")
+				is.Equal(c.EnvSource, "flag --env")
+				is.Equal(c.Project, "esb-prod")
+				is.Equal(c.Templates, []Template{{
+					Path: filepath.Join(wd, "stack", "t.yaml"), Dir: filepath.Join(wd, "stack"), Stem: "t",
+					OutputRoot:   filepath.Join(wd, "stack", ".esb"),
+					ManifestPath: filepath.Join(wd, "stack", ".esb", "Prod", "bundle", "manifest.json"),
+				}})
+			},
+		},
+		{
+			name:    "--output is the explicit root; PROJECT_NAME still wins",
+			flags:   Flags{Template: "/abs/a,b.yaml", Env: "ci", Output: "out"},
+			environ: []string{"PROJECT_NAME=p1"},
+			check: func(is *is.I, c Config, wd string) {
+				is.Equal(c.Project, "p1")
+				is.Equal(c.Templates, []Template{{
+					Path: "/abs/a,b.yaml", Dir: "/abs", Stem: "a,b", // one template, commas and all
+					OutputRoot: filepath.Join(wd, "out"), OutputExplicit: true,
+					ManifestPath: filepath.Join(wd, "out", "ci", "bundle", "manifest.json"),
+				}})
+			},
+		},
+		{
+			name:    "no flags: the variables",
+			environ: []string{"ESB_ENV=dev", "TEMPLATE=t.yaml"},
+			check: func(is *is.I, c Config, wd string) {
+				is.Equal(c.Env, "dev")
+				is.Equal(c.Templates[0].Path, filepath.Join(wd, "t.yaml"))
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			wd := t.TempDir()
+			c, err := LoadFlags(tc.environ, wd, tc.flags)
+			is.NoErr(err)
+			tc.check(is, c, wd)
+		})
+	}
+
+	is := is.New(t)
+	_, err := LoadFlags(nil, t.TempDir(), Flags{Template: "t.yaml", Env: "a/b"})
+	is.True(err != nil) // the flag's env name is checked like ESB_ENV
+	is.True(strings.Contains(err.Error(), `"a/b"`))
+}
+
 func TestLoadSettings(t *testing.T) {
 	runLoadCases(t, []loadCase{
 		{
@@ -647,7 +709,7 @@ func TestLoadProducer(t *testing.T) {
 	})
 }
 
-func TestLoadFlags(t *testing.T) {
+func TestLoadSwitches(t *testing.T) {
 	cases := []struct {
 		value string
 		want  bool
@@ -787,10 +849,4 @@ func TestEnvMap(t *testing.T) {
 	is := is.New(t)
 	got := EnvMap([]string{"A=1", "B=x=y", "NOEQUALS", "C=", "A=2", "=hidden"})
 	is.Equal(got, map[string]string{"A": "2", "B": "x=y", "C": "", "": "hidden"})
-}
-
-func TestSortedKeys(t *testing.T) {
-	is := is.New(t)
-	is.Equal(sortedKeys(map[string]string{"b": "", "a": "", "C": ""}), []string{"C", "a", "b"})
-	is.Equal(sortedKeys(nil), []string{})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 )
 
 // BuildOptions are the few ImageBuild settings the stages use.
@@ -18,6 +19,10 @@ type BuildOptions struct {
 	Labels     map[string]string
 	Platform   string // e.g. "linux/amd64"; empty means the engine's own
 	Target     string // the multi-stage build's stage to stop at; empty means the last
+	// NoCache skips the builder's cache lookup. For FROM scratch the classic builder looks at
+	// every parentless image in the engine and fails ("unable to find image") when another
+	// client removes one meanwhile; builds that never reuse a step should skip the lookup.
+	NoCache bool
 }
 
 // Build runs a classic-builder build (BuildKit through the API needs a session) of the tar
@@ -34,6 +39,7 @@ func Build(ctx context.Context, api client.ImageAPIClient, buildContext io.Reade
 		Platform:    opts.Platform,
 		Target:      opts.Target,
 		Version:     build.BuilderV1,
+		NoCache:     opts.NoCache,
 		Remove:      true,
 		ForceRemove: true,
 	}
@@ -53,17 +59,25 @@ func Build(ctx context.Context, api client.ImageAPIClient, buildContext io.Reade
 	defer resp.Body.Close()
 	// The classic builder announces the finished image as {"aux":{"ID":"sha256:…"}}.
 	var auxErr error
-	err = display(resp.Body, progress, func(aux json.RawMessage) {
+	readAux := func(jm jsonmessage.JSONMessage) {
+		if jm.Aux == nil {
+			return
+		}
 		var r build.Result
-		if err := json.Unmarshal(aux, &r); err != nil {
+		if err := json.Unmarshal(*jm.Aux, &r); err != nil {
 			auxErr = fmt.Errorf("read image ID from build output: %w", err)
 			return
 		}
 		if r.ID != "" {
 			imageID = r.ID
 		}
-	})
-	if err != nil {
+	}
+	// Every line the builder prints with mage -v; otherwise one line for the build.
+	var transform func(jsonmessage.JSONMessage) []jsonmessage.JSONMessage
+	if !isVerbose(progress) {
+		transform = newBuildView(what, progress).transform
+	}
+	if err := renderAs(resp.Body, progress, readAux, transform); err != nil {
 		return "", fmt.Errorf("build %s: %w", what, err)
 	}
 	if imageID != "" {

@@ -137,7 +137,15 @@ func TestNotFoundMessage(t *testing.T) {
 		{"repository 127.0.0.1:5000/x not found: name unknown: Unknown name", true},
 		{"manifest for x:1 not found: manifest unknown", true},
 		{"pull access denied for x, repository does not exist or may require 'docker login'", true},
+		// Engine 28.5, classic store: the registry's JSON error.
+		{`Error response from daemon: unknown: {"errors":[{"code":"NAME_UNKNOWN","message":"Unknown name"}]}`, true},
+		{`Error response from daemon: unknown: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"Unknown manifest"}]}`, true},
+		// Engine 28.5, containerd store, a blob the registry lacks.
+		{"failed to copy: httpReadSeeker: failed open: could not fetch content descriptor sha256:6fa3 (application/vnd.docker.container.image.v1+json) from remote: not found", true},
+		// Engine 20.10, classic store, the same blob.
+		{"error pulling image configuration: download failed after attempts=1: unknown blob", true},
 		{"dial tcp 127.0.0.1:1: connect: connection refused", false},
+		{"unauthorized: authentication required", false},
 	}
 	for _, tt := range tests {
 		is.New(t).Equal(notFoundMessage(tt.msg), tt.want)

@@ -33,14 +33,25 @@ func pullError(ref string, err error) error {
 	return fmt.Errorf("pull %s: %w", ref, err)
 }
 
-// notFoundMessage recognises not-found errors reported inside a stream, where the engine keeps
-// only the message, not the error kind.
+// notFoundMessage recognises not-found errors reported inside a stream or as plain text, where
+// the engine keeps only the message, not the error kind. Each puller words them its own way:
+// Engine 20.10's classic puller ("manifest unknown", "unknown blob"), 28's classic puller (the
+// registry's JSON: "NAME_UNKNOWN" / "Unknown name", "MANIFEST_UNKNOWN"), and the containerd
+// store's ("… from remote: not found").
 func notFoundMessage(msg string) bool {
 	msg = strings.ToLower(msg)
-	for _, s := range []string{"not found", "manifest unknown", "name unknown", "repository does not exist"} {
+	for _, s := range notFoundWordings {
 		if strings.Contains(msg, s) {
 			return true
 		}
 	}
 	return false
+}
+
+var notFoundWordings = []string{
+	"not found",
+	"repository does not exist",
+	"name unknown", "unknown name", "name_unknown",
+	"manifest unknown", "unknown manifest", "manifest_unknown",
+	"blob unknown", "unknown blob", "blob_unknown",
 }

@@ -2,7 +2,8 @@
 // (the fast path), then by the stat signature git's index records (size, mtime, ctime, inode)
 // with a content hash read only where the signature changed (Snapshot); what lives in the Docker
 // daemon is judged by image IDs recorded next to the output when it was
-// made. The decision itself (Decide) is pure; the rest gathers its facts.
+// made. The decision itself (Decide) is pure; the rest gathers its facts. It must not talk to the
+// engine: callers pass the image IDs they looked up.
 package fresh
 
 import (

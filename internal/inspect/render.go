@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"github.com/docker/go-units"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,16 +115,5 @@ func short(id string) string {
 	return id
 }
 
-// human is a byte count in binary units.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// human is a byte count in binary units, as the docker CLI prints sizes.
+func human(n int64) string { return units.BytesSize(float64(n)) }

@@ -5,14 +5,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
 // Compression is how the store keeps layer files. Every layer is compressed once, when it first
-// enters the store, and kept: the cache key is the layer's diffID plus its compression.
+// enters the store, and kept: the cache key is the layer's diffID plus its compression. The names
+// are BUNDLE_COMPRESSION's, which internal/config checks (the only place that does).
 type Compression string
 
 const (
@@ -20,18 +20,6 @@ const (
 	Gzip Compression = "gzip"
 	Zstd Compression = "zstd"
 )
-
-// ParseCompression reads BUNDLE_COMPRESSION; empty means none.
-func ParseCompression(s string) (Compression, error) {
-	switch c := Compression(strings.ToLower(strings.TrimSpace(s))); c {
-	case "":
-		return None, nil
-	case None, Gzip, Zstd:
-		return c, nil
-	default:
-		return "", fmt.Errorf("unknown compression %q: use none, gzip or zstd", s)
-	}
-}
 
 // Ext is the layer file's extension. The inner engine detects the compression from the content,
 // not the name; the name tells the entrypoint which files an old engine cannot read (zstd).

@@ -87,7 +87,10 @@ func loadTar(t *testing.T, s *layerstore.Store, set layerstore.Set) io.Reader {
 }
 
 func TestExportSharesLayersAndLoadsBack(t *testing.T) {
-	api := enginetest.Client(t)
+	enginetest.Each(t, exportSharesLayersAndLoadsBackOn)
+}
+
+func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx := context.Background()
 	text := []byte(strings.Repeat("a compressible line of text for the layer store\n", 20000)) // ~1 MB
 	for _, c := range []layerstore.Compression{layerstore.None, layerstore.Gzip, layerstore.Zstd} {
@@ -138,9 +141,10 @@ func TestExportSharesLayersAndLoadsBack(t *testing.T) {
 	}
 }
 
-func TestExportOnlyWhatChanged(t *testing.T) {
+func TestExportOnlyWhatChanged(t *testing.T) { enginetest.Each(t, exportOnlyWhatChangedOn) }
+
+func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
-	api := enginetest.Client(t)
 	ctx := context.Background()
 	sfx := fmt.Sprint(time.Now().UnixNano())
 	base := "layerstoretest-base-" + sfx + ":1"
@@ -173,3 +177,5 @@ func TestExportOnlyWhatChanged(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(absent), 2)
 }
+
+func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }

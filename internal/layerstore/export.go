@@ -81,17 +81,11 @@ func Match(saved []Saved, want []Want) ([]Image, error) {
 	return out, nil
 }
 
-// familiar normalises an image reference the way `docker save` writes RepoTags: no docker.io
-// prefix, ":latest" when no tag or digest is given.
+// familiar is ref in the form `docker save` writes RepoTags (engine.FamiliarRef); what is not
+// a reference stays as it is, and matches only itself.
 func familiar(ref string) string {
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	ref = strings.TrimPrefix(ref, "library/")
-	name := ref
-	if i := strings.LastIndex(ref, "/"); i >= 0 {
-		name = ref[i+1:]
-	}
-	if !strings.ContainsAny(name, ":@") {
-		ref += ":latest"
+	if f, err := engine.FamiliarRef(ref); err == nil {
+		return f
 	}
 	return ref
 }

@@ -1,6 +1,7 @@
 // Package manifest holds the bundle manifest: the producer's record of which images a stack
 // needs (schema 1.0 with one template, 1.1 with several), and the merge of several manifests
-// into the single one the bundle carries.
+// into the single one the bundle carries. It owns the format (read, write, merge); it must not
+// look at the engine or decide freshness.
 package manifest
 
 import (

@@ -8,10 +8,10 @@ import (
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
-// FromConfig is the request for one template under a resolved configuration: the one place
-// where configuration becomes a producer request, shared by the Deploy stage and the command.
-// An empty outputRoot means the default, <template dir>/.<brand>.
-func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
+// FromConfig is the request for template t of a resolved configuration: the one place where
+// configuration becomes a producer request, shared by the Deploy stage and the command. Every
+// default (brand, project, image prefix and tag, output root) is config's.
+func FromConfig(c config.Config, t config.Template) (Request, error) {
 	overrides, err := sam.ParseOverrides(c.ParameterOverrides)
 	if err != nil {
 		return Request{}, fmt.Errorf("PARAMETER_OVERRIDES: %w", err)
@@ -29,7 +29,7 @@ func FromConfig(c config.Config, template, outputRoot string) (Request, error) {
 		compose = "" // no compose file by default: no service images
 	}
 	return Request{
-		Template: template, Env: c.Env, Mode: ModeDocker, OutputRoot: outputRoot,
+		Template: t.Path, Env: c.Env, Mode: ModeDocker, OutputRoot: t.OutputRoot,
 		ProjectRoot: c.WorkDir, Root: c.ProjectRoot, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,

@@ -19,13 +19,13 @@ func TestFromConfigOfflineInputs(t *testing.T) {
 	const arn = "arn:aws:lambda:us-east-1:1:layer:x:3"
 	c, err := config.Load([]string{"TEMPLATE=template.yaml", "ENV_VARS_FILE=env.json", "LAYER_MAP=" + arn + "=vendor/x"}, dir)
 	is.NoErr(err)
-	req, err := FromConfig(c, filepath.Join(dir, "template.yaml"), "")
+	req, err := FromConfig(c, c.Templates[0])
 	is.NoErr(err)
 	is.Equal(req.EnvVars, map[string]map[string]string{"Orders": {"TABLE": "local"}})
 	is.Equal(req.LayerMap, map[string]string{arn: filepath.Join(dir, "vendor/x")})
 
 	c, err = config.Load([]string{"TEMPLATE=template.yaml", "LAYER_MAP=missing.map"}, dir)
 	is.NoErr(err)
-	_, err = FromConfig(c, filepath.Join(dir, "template.yaml"), "")
+	_, err = FromConfig(c, c.Templates[0])
 	is.True(err != nil && strings.Contains(err.Error(), "LAYER_MAP=missing.map")) // names the variable
 }

@@ -80,7 +80,8 @@ func TestConfinePlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			req := Request{Template: filepath.Join(repo, "stack", "template.yaml"), Env: "dev", ProjectRoot: repo, ComposeFile: filepath.Join(repo, "docker-compose.yml"), Root: tt.root}
+			req := resolvedRequest(filepath.Join(repo, "stack", "template.yaml"), "dev", repo)
+			req.ComposeFile, req.Root = filepath.Join(repo, "docker-compose.yml"), tt.root
 			plan, err := Plan(&sam.Template{Functions: tt.fns}, tt.compose, req)
 			is.NoErr(err)
 			_, err = confinePlan(plan, req)

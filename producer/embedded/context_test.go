@@ -5,9 +5,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,15 +81,6 @@ func makeZip(t *testing.T, path string, members []string, contents map[string]st
 	}
 }
 
-func keys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestWriteContextFunction(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
@@ -115,7 +107,7 @@ func TestWriteContextFunction(t *testing.T) {
 	var buf bytes.Buffer
 	is.NoErr(writeContext(&buf, b, ""))
 	files, modes := readTar(t, buf.Bytes())
-	is.Equal(keys(files), []string{
+	is.Equal(slices.Sorted(maps.Keys(files)), []string{
 		"Dockerfile",
 		"inline/", "inline/index.py",
 		"layers/", "layers/1/", "layers/1/python/", "layers/1/python/util.py",
@@ -150,7 +142,7 @@ func TestWriteContextDockerIgnore(t *testing.T) {
 	var buf bytes.Buffer
 	is.NoErr(writeContext(&buf, b, ""))
 	files, _ := readTar(t, buf.Bytes())
-	is.Equal(keys(files), []string{
+	is.Equal(slices.Sorted(maps.Keys(files)), []string{
 		".dockerignore", "Dockerfile.dev", // always sent, like docker build does
 		"docker/", "docker/keep.txt", // the exception reaches into an ignored directory
 		"main.go",

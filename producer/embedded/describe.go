@@ -13,13 +13,18 @@ import (
 // PlanRequest parses the template and compose file of req and plans them, as Run would, without
 // the engine: for a dry run.
 func PlanRequest(req Request) (*sam.Template, BuildPlan, error) {
-	req, err := req.WithDefaults()
+	if err := req.check(); err != nil {
+		return nil, BuildPlan{}, err
+	}
+	path, _ := builtTemplate(req.Template) // builders.go: `sam build` output, when newer
+	t, err := sam.ParseFile(path, req.samOptions())
 	if err != nil {
 		return nil, BuildPlan{}, err
 	}
-	t, err := sam.ParseFile(req.Template, req.samOptions())
-	if err != nil {
-		return nil, BuildPlan{}, err
+	if req.CodeFiles == nil {
+		if req.CodeFiles, err = ScanCode(t); err != nil {
+			return nil, BuildPlan{}, err
+		}
 	}
 	var c *compose.File
 	if req.ComposeFile != "" {
@@ -40,9 +45,9 @@ func WriteFunctionPlans(w io.Writer, t *sam.Template, plan BuildPlan, indent str
 			bases[fn] = b.Name
 		}
 	}
-	images := map[string]string{}
+	images, builds := map[string]string{}, map[string]string{}
 	for _, b := range plan.Images {
-		images[b.For] = b.Name
+		images[b.For], builds[b.For] = b.Name, b.Builders
 	}
 	rel := func(p string) string {
 		if r, err := filepath.Rel(t.Dir, p); err == nil {
@@ -71,6 +76,9 @@ func WriteFunctionPlans(w io.Writer, t *sam.Template, plan BuildPlan, indent str
 				layers[i] = LayerLabel(l) + "=" + rel(l.ContentURI)
 			}
 			line += ", layers " + strings.Join(layers, ", ")
+		}
+		if builds[fn.Name] != "" {
+			line += ", built by " + builds[fn.Name]
 		}
 		fmt.Fprintln(w, line)
 	}

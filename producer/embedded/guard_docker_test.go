@@ -44,8 +44,8 @@ func TestRunFollowsCodeLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := Request{
-		Template: filepath.Join(repo, "stack", "template.yaml"), Env: "unit", ProjectRoot: repo, OutputRoot: filepath.Join(repo, "out"),
-		ImagePrefix: "guardtest", ImageTag: "unit", Project: "guardtest",
+		Template: filepath.Join(repo, "stack", "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: repo, OutputRoot: filepath.Join(repo, "out"),
+		Brand: "esb", ImagePrefix: "guardtest", ImageTag: "unit", Project: "guardtest",
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": runtimeBase},
 	}
 	fn := func(codeURI string) *sam.Template {

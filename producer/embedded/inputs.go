@@ -7,8 +7,7 @@ import "sort"
 // Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
 // freshness by exactly these.
 func Inputs(req Request) ([]string, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return nil, err
 	}
 	_, plan, err := PlanRequest(req)
@@ -19,7 +18,13 @@ func Inputs(req Request) ([]string, error) {
 	if _, err := confinePlan(plan, req); err != nil {
 		return nil, err
 	}
-	return PlanInputs(plan, req), nil
+	inputs := PlanInputs(plan, req)
+	// A new `sam build` changes what is built (builders.go), though not the sources.
+	if built := samBuildTemplate(req.Template); fileExists(built) {
+		inputs = append(inputs, built)
+		sort.Strings(inputs)
+	}
+	return inputs, nil
 }
 
 // PlanInputs is Inputs for a plan already made: sorted, each path once.

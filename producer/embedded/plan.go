@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/distribution/reference"
@@ -65,6 +66,8 @@ type ImageBuild struct {
 	BuildArgs        map[string]string
 	Target           string
 	Platform         string // "os/arch" to build for; "" lets the engine choose
+	// Builders names the build stages' builders (builders.go), for failure messages.
+	Builders string
 }
 
 // BaseImage is an image function images are built FROM that must exist locally (or be pulled)
@@ -105,8 +108,7 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Plan computes what to build for template t and compose file c (nil when the stack has none).
 // It reads neither the disk nor the engine.
 func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return BuildPlan{}, err
 	}
 	p := planner{req: req, bases: map[string]*BaseImage{}, built: map[string]string{}}
@@ -282,12 +284,7 @@ func imageSettings(fn sam.Function) (string, error) {
 
 // writeEnv writes one ENV line per environment variable of fn, sorted.
 func writeEnv(b *strings.Builder, fn sam.Function) error {
-	keys := make([]string, 0, len(fn.Environment))
-	for k := range fn.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fn.Environment)) {
 		line, err := envInstruction(k, fn.Environment[k])
 		if err != nil {
 			return fmt.Errorf("function %s: Environment.Variables.%s: %w", fn.Name, k, err)
@@ -335,9 +332,14 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
 	p.addBase(base, SourceRuntime, fn.Runtime, fn.Name)
+	bs, err := p.planBuilds(fn) // builders.go: build stages of the code and layers
+	if err != nil {
+		return err
+	}
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "# Generated for function %s (%s): code in %s, layers in %s, as Lambda lays them out.\n", fn.Name, fn.Runtime, taskDir, optDir)
+	df.WriteString(bs.stages)
 	fmt.Fprintf(&df, "FROM %s\n", base)
 	// Layers first: they change less often than the code, so their build steps stay cached.
 	for i, l := range fn.Layers {
@@ -349,7 +351,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		}
 		target := fmt.Sprintf("layers/%d", i+1)
 		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target))
-		fmt.Fprintf(&df, "COPY %s/ %s/\n", target, optDir)
+		df.WriteString(bs.copy(target, optDir))
 	}
 
 	switch fn.CodeKind {
@@ -372,7 +374,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	default:
 		return fmt.Errorf("function %s: unknown code kind %q", fn.Name, fn.CodeKind)
 	}
-	fmt.Fprintf(&df, "COPY task/ %s/\n", taskDir)
+	df.WriteString(bs.copy("task", taskDir))
 
 	if err := writeEnv(&df, fn); err != nil {
 		return err
@@ -385,6 +387,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 
 	b.Dockerfile = "Dockerfile"
 	b.DockerfileText = df.String()
+	bs.finish(b)
 	return nil
 }
 
@@ -438,7 +441,7 @@ func (p *planner) services(c *compose.File) error {
 	external := map[string][]string{}
 	for _, s := range c.Services {
 		if s.Build == nil {
-			ref, err := normalizeRef(s.Image)
+			ref, err := engine.FamiliarRef(s.Image)
 			if err != nil {
 				return fmt.Errorf("service %s: image %q: %w", s.Name, s.Image, err)
 			}
@@ -449,7 +452,7 @@ func (p *planner) services(c *compose.File) error {
 		if tag == "" {
 			tag = p.req.Project + "-" + strings.ToLower(s.Name)
 		}
-		ref, err := normalizeRef(tag)
+		ref, err := engine.FamiliarRef(tag)
 		if err != nil {
 			return fmt.Errorf("service %s: image name %q: %w", s.Name, tag, err)
 		}
@@ -482,16 +485,6 @@ func (p *planner) services(c *compose.File) error {
 	}
 	sort.Slice(p.plan.External, func(i, j int) bool { return p.plan.External[i].Name < p.plan.External[j].Name })
 	return nil
-}
-
-// normalizeRef gives an image reference the tag Docker would assume (:latest), keeping the
-// short form the user wrote (no docker.io/library/ prefix).
-func normalizeRef(s string) (string, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		return "", err
-	}
-	return reference.FamiliarString(reference.TagNameOnly(named)), nil
 }
 
 func copyMap(m map[string]string) map[string]string {

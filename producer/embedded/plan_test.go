@@ -1,18 +1,28 @@
 package embedded
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/matryer/is"
 )
 
-// baseReq is a request as the command would make it for /proj/template.yaml.
-func baseReq() Request {
-	return Request{Template: "/proj/template.yaml", Env: "dev", ProjectRoot: "/proj"}
+// baseReq is a request as FromConfig makes it for /proj/template.yaml with --env dev and
+// nothing else set.
+func baseReq() Request { return resolvedRequest("/proj/template.yaml", "dev", "/proj") }
+
+// resolvedRequest is the request FromConfig makes for template (absolute) under projectRoot with
+// --env env and nothing else configured: config's defaults, which TestFromConfig checks.
+func resolvedRequest(template, env, projectRoot string) Request {
+	return Request{
+		Template: template, Env: env, Mode: ModeDocker, OutputRoot: filepath.Join(filepath.Dir(template), ".esb"),
+		ProjectRoot: projectRoot, Brand: "esb", Project: "esb-" + strings.ToLower(env), ImagePrefix: "esb", ImageTag: "latest",
+	}
 }
 
 func pyFunc() sam.Function {
@@ -109,7 +119,7 @@ func TestPlanFunctionVariants(t *testing.T) {
 		{
 			name: "prefix, tag and brand", fn: jar,
 			req: func(r *Request) {
-				r.Brand, r.ImagePrefix, r.ImageTag = "ACME", "shop", "v2"
+				r.Brand, r.ImagePrefix, r.ImageTag = "acme", "shop", "v2" // the slug: config lower-cases CLI_CMD
 			},
 			wantName: "shop-report:v2",
 			check: func(is *is.I, b ImageBuild, p BuildPlan) {
@@ -348,7 +358,7 @@ func TestPlanCompose(t *testing.T) {
 func TestPlanProjectAndWarnings(t *testing.T) {
 	is := is.New(t)
 	req := baseReq()
-	req.Env = "Staging"
+	req.Env, req.Project = "Staging", "esb-staging" // what config resolves (TestFromConfig)
 	req.OutputRoot = "/proj/functions/hello/out"
 	fn := pyFunc()
 	fn.Layers[0].CompatibleRuntimes = []string{"python3.11"}
@@ -356,29 +366,63 @@ func TestPlanProjectAndWarnings(t *testing.T) {
 	p, err := Plan(&sam.Template{Functions: []sam.Function{fn}}, c, req)
 	is.NoErr(err)
 	is.Equal(p.Images[0].Name, "esb-dev-hello:latest")
-	is.Equal(p.Images[1].Name, "esb-staging-web:latest") // default project <brand>-<env>, lower case
+	is.Equal(p.Images[1].Name, "esb-staging-web:latest") // <project>-<service>
 	// An output root inside the code directory is left out of the function's context.
 	is.Equal(p.Images[0].Context[2].Exclude, []string{"/proj/functions/hello/out"})
 	is.Equal(len(p.Images[1].Context[0].Exclude), 0)
 	is.Equal(p.Warnings, []string{"function Dev-Hello (python3.12) uses layer CommonLayer, whose CompatibleRuntimes (python3.11) do not list it; Lambda would refuse this"})
 }
 
-func TestWithDefaults(t *testing.T) {
-	is := is.New(t)
-	r, err := Request{Template: "stack/template.yaml", Env: "prod", ProjectRoot: "/work"}.WithDefaults()
-	is.NoErr(err)
-	is.Equal(r.Template, "/work/stack/template.yaml")
-	is.Equal(r.OutputRoot, "/work/stack/.esb")
-	is.Equal(r.Mode, ModeDocker)
-	is.Equal(r.Brand, "esb")
-	is.Equal(r.Project, "esb-prod")
-	is.Equal(r.ImagePrefix, "esb")
-	is.Equal(r.ImageTag, "latest")
-	is.Equal(ManifestPath(r.OutputRoot, r.Env), "/work/stack/.esb/prod/bundle/manifest.json")
+// The request's defaults are the configuration's: brand, project <brand>-<env> in lower case,
+// image prefix and tag, output root <template dir>/.<brand>.
+func TestFromConfig(t *testing.T) {
+	for _, env := range []string{"dev", "prod", "Staging"} {
+		t.Run(env, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			c, err := config.LoadFlags(nil, dir, config.Flags{Template: "stack/template.yaml", Env: env})
+			is.NoErr(err)
+			r, err := FromConfig(c, c.Templates[0])
+			is.NoErr(err)
+			is.Equal(r.Template, filepath.Join(dir, "stack", "template.yaml"))
+			is.Equal(r.OutputRoot, filepath.Join(dir, "stack", ".esb"))
+			is.Equal(r.ProjectRoot, dir)
+			is.Equal(r.Mode, ModeDocker)
+			is.Equal(r.Env, env)
+			is.Equal(r.Brand, "esb")
+			is.Equal(r.Project, "esb-"+strings.ToLower(env))
+			is.Equal(r.ImagePrefix, "esb")
+			is.Equal(r.ImageTag, "latest")
+			is.Equal(r.ComposeFile, "") // none on disk
+			is.Equal(r.Exclude, []string{filepath.Join(dir, "build")})
+			is.Equal(r.ManifestPath(), filepath.Join(dir, "stack", ".esb", env, "bundle", "manifest.json"))
+			is.NoErr(r.check())
+		})
+	}
+}
 
-	for _, bad := range []Request{{Env: "e"}, {Template: "t"}, {Template: "t", Env: "a/b"}} {
-		_, err := bad.WithDefaults()
-		is.True(err != nil)
+func TestRequestCheck(t *testing.T) {
+	is := is.New(t)
+	is.NoErr(baseReq().check())
+	for name, change := range map[string]func(*Request){
+		"no template":        func(r *Request) { r.Template = "" },
+		"no env":             func(r *Request) { r.Env = "" },
+		"slash in env":       func(r *Request) { r.Env = "a/b" },
+		"other mode":         func(r *Request) { r.Mode = "containerd" },
+		"upper-case brand":   func(r *Request) { r.Brand = "Acme" },
+		"bad project":        func(r *Request) { r.Project = "-x" },
+		"relative template":  func(r *Request) { r.Template = "template.yaml" },
+		"relative output":    func(r *Request) { r.OutputRoot = ".esb" },
+		"no image tag":       func(r *Request) { r.ImageTag = "" },
+		"no image prefix":    func(r *Request) { r.ImagePrefix = "" },
+		"unresolved request": func(r *Request) { *r = Request{Template: "t", Env: "e"} },
+	} {
+		r := baseReq()
+		change(&r)
+		err := r.check()
+		if err == nil {
+			t.Errorf("%s: want an error", name)
+		}
 	}
 }
 

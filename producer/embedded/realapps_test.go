@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,7 +81,7 @@ func planRealApp(corpus string, app realApp) (out appPlan, panicked any) {
 	defer func() { panicked = recover() }()
 	appDir, _ := filepath.Abs(filepath.Join(corpus, app.App))
 	tplPath := filepath.Join(appDir, app.Template)
-	req := Request{Template: tplPath, Env: "dev", ProjectRoot: appDir}
+	req := resolvedRequest(tplPath, "dev", appDir)
 	// layers.map is the LAYER_MAP a user would write for an application that uses published layers.
 	if _, err := os.Stat(filepath.Join(appDir, "layers.map")); err == nil {
 		m, _, err := sam.LoadLayerMap("layers.map", appDir)
@@ -183,12 +184,7 @@ func TestRealApps(t *testing.T) {
 	if err := json.Unmarshal(data, &want); err != nil {
 		t.Fatal(err)
 	}
-	names := make([]string, 0, len(want))
-	for n := range want {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(want)) {
 		g, ok := got[n]
 		if !ok {
 			t.Errorf("%s: in expected.json but not in apps.json", n)

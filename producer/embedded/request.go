@@ -1,10 +1,12 @@
-// Package samdeploy is the embedded producer: it builds the images of a SAM template (function
+// Package embedded is the embedded producer: it builds the images of a SAM template (function
 // images) and of a compose file (service images) through the Docker engine, and writes the
 // per-template bundle manifest, following the contract of the external producer CLI
 // (`deploy --template T --env E --mode docker --build-only --bundle-manifest [--output ROOT]`).
 //
 // Plan computes everything to build without touching the engine or the disk; Run parses the
-// inputs, builds what Plan says and records the result.
+// inputs, builds what Plan says and records the result. It takes a resolved Request (FromConfig):
+// it must not compute defaults, which are internal/config's, and it reaches the engine only
+// through internal/engine.
 package embedded
 
 import (
@@ -13,26 +15,28 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // ModeDocker is the only deploy mode the embedded producer implements: images in the local engine.
 const ModeDocker = "docker"
 
-// Request is one producer run: the contract flags plus what the environment supplies.
+// Request is one producer run: the contract flags plus what the environment supplies, every
+// value resolved (by internal/config, see FromConfig): the producer computes no defaults.
 type Request struct {
-	Template    string // SAM template path (--template)
+	Template    string // SAM template path (--template), absolute
 	Env         string // environment name (--env)
-	Mode        string // --mode; "" means ModeDocker
-	OutputRoot  string // --output; default <template dir>/.<Brand>
+	Mode        string // --mode: ModeDocker
+	OutputRoot  string // --output, or the default <template dir>/.<Brand>; absolute
 	ProjectRoot string // the working directory: template paths are relative to it outside git
 	// Root bounds what the producer reads (PROJECT_ROOT); "" finds it per file (internal/confine).
 	Root        string
 	ComposeFile string // "" when the stack has no compose file
-	Brand       string // slug such as "esb": image labels com.<brand>.*, default output root
-	Project     string // compose project name; default <brand>-<env>
-	ImagePrefix string // function images are <prefix>-<function>:<tag>; default Brand
-	ImageTag    string // default "latest"
+	Brand       string // slug such as "esb": image labels com.<brand>.*
+	Project     string // compose project name
+	ImagePrefix string // function images are <prefix>-<function>:<tag>
+	ImageTag    string
 
 	ParameterOverrides map[string]string // win over the template's Parameter defaults
 	// EnvVars override declared environment variables, as `sam local --env-vars` does
@@ -48,78 +52,39 @@ type Request struct {
 	// Exclude lists absolute paths never sent in a build context, like the producer's own output
 	// root: the bundler's build directory (images archives) when a context is the project root.
 	Exclude []string
+	// CodeFiles lists the top level of each code and layer directory (ScanCode), so Plan picks
+	// builders without reading the disk; Run fills it.
+	CodeFiles map[string][]string
 }
 
-// DefaultBrand is the brand slug when none is configured.
-const DefaultBrand = "esb"
-
-// ManifestPath is where the producer writes the manifest of env under outputRoot.
-func ManifestPath(outputRoot, env string) string {
-	return filepath.Join(outputRoot, env, "bundle", "manifest.json")
-}
+// ManifestPath is where the producer writes the request's manifest.
+func (r Request) ManifestPath() string { return config.ProducerManifestPath(r.OutputRoot, r.Env) }
 
 // composeProject is what `docker compose -p` accepts.
 var composeProject = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-// WithDefaults fills the defaults documented on Request and checks the fields that must be set.
-// It touches neither the disk nor the engine, except to make the template path absolute.
-func (r Request) WithDefaults() (Request, error) {
-	if r.Template == "" {
-		return r, fmt.Errorf("no SAM template given: pass --template")
+// check refuses a request the producer cannot run: a field left empty, or a value the engine or
+// compose would refuse later, with less to go on.
+func (r Request) check() error {
+	switch {
+	case r.Template == "":
+		return fmt.Errorf("no SAM template given: pass --template")
+	case r.Env == "":
+		return fmt.Errorf("no environment given: pass --env")
+	case strings.ContainsAny(r.Env, `/\`) || r.Env == "." || r.Env == "..":
+		return fmt.Errorf("environment name %q must not contain slashes", r.Env)
+	case r.Mode != ModeDocker:
+		return fmt.Errorf("mode %q is not supported by the embedded producer: use --mode docker, or set PRODUCER to an external producer", r.Mode)
+	case !composeProject.MatchString(r.Brand):
+		return fmt.Errorf("brand %q must be lower-case letters, digits, - or _ (check CLI_CMD in the defaults file)", r.Brand)
+	case !composeProject.MatchString(r.Project):
+		return fmt.Errorf("project name %q is not a valid compose project name (lower-case letters, digits, - and _, starting with a letter or digit): set PROJECT_NAME", r.Project)
+	case !filepath.IsAbs(r.Template) || !filepath.IsAbs(r.OutputRoot) || !filepath.IsAbs(r.ProjectRoot):
+		return fmt.Errorf("template %q, output root %q and project root %q must be absolute paths (resolve the request with FromConfig)", r.Template, r.OutputRoot, r.ProjectRoot)
+	case r.ImagePrefix == "" || r.ImageTag == "":
+		return fmt.Errorf("image prefix %q and tag %q must be set (resolve the request with FromConfig)", r.ImagePrefix, r.ImageTag)
 	}
-	if r.Env == "" {
-		return r, fmt.Errorf("no environment given: pass --env")
-	}
-	if strings.ContainsAny(r.Env, `/\`) || r.Env == "." || r.Env == ".." {
-		return r, fmt.Errorf("environment name %q must not contain slashes", r.Env)
-	}
-	if r.Mode == "" {
-		r.Mode = ModeDocker
-	}
-	if r.Mode != ModeDocker {
-		return r, fmt.Errorf("mode %q is not supported by the embedded producer: use --mode docker, or set PRODUCER to an external producer", r.Mode)
-	}
-	if r.Brand == "" {
-		r.Brand = DefaultBrand
-	}
-	r.Brand = strings.ToLower(r.Brand)
-	if !composeProject.MatchString(r.Brand) {
-		return r, fmt.Errorf("brand %q must be lower-case letters, digits, - or _ (check CLI_CMD in the defaults file)", r.Brand)
-	}
-	if r.ProjectRoot == "" {
-		r.ProjectRoot = "."
-	}
-	var err error
-	if r.ProjectRoot, err = filepath.Abs(r.ProjectRoot); err != nil {
-		return r, fmt.Errorf("resolve project root: %w", err)
-	}
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return filepath.Clean(p)
-		}
-		return filepath.Join(r.ProjectRoot, p)
-	}
-	r.Template = abs(r.Template)
-	if r.ComposeFile != "" {
-		r.ComposeFile = abs(r.ComposeFile)
-	}
-	if r.OutputRoot == "" {
-		r.OutputRoot = filepath.Join(filepath.Dir(r.Template), "."+r.Brand)
-	}
-	r.OutputRoot = abs(r.OutputRoot)
-	if r.Project == "" {
-		r.Project = strings.ToLower(r.Brand + "-" + r.Env)
-	}
-	if !composeProject.MatchString(r.Project) {
-		return r, fmt.Errorf("project name %q is not a valid compose project name (lower-case letters, digits, - and _, starting with a letter or digit): set PROJECT_NAME", r.Project)
-	}
-	if r.ImagePrefix == "" {
-		r.ImagePrefix = r.Brand
-	}
-	if r.ImageTag == "" {
-		r.ImageTag = "latest"
-	}
-	return r, nil
+	return nil
 }
 
 // samOptions are the parse options of the request's template.

@@ -9,10 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
@@ -20,19 +18,23 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/gitstate"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
 // Run is the producer: it parses the template and compose file of req, builds every image Plan
-// lists through the engine, and writes the manifest at ManifestPath(req.OutputRoot, req.Env).
+// lists through the engine, and writes the manifest at req.ManifestPath().
 // Progress (build output, one line per image with its build time) goes to progress; nil is quiet.
 func Run(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (manifest.Manifest, error) {
-	req, err := req.WithDefaults()
-	if err != nil {
+	if err := req.check(); err != nil {
 		return manifest.Manifest{}, err
 	}
-	t, err := sam.ParseFile(req.Template, req.samOptions())
+	path, note := builtTemplate(req.Template) // builders.go: `sam build` output, when newer
+	if note != "" && progress != nil {
+		fmt.Fprintln(progress, note)
+	}
+	t, err := sam.ParseFile(path, req.samOptions())
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -49,9 +51,11 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	if progress == nil {
 		progress = io.Discard
 	}
-	req, err := req.WithDefaults()
-	if err != nil {
-		return manifest.Manifest{}, err
+	if req.CodeFiles == nil {
+		var err error
+		if req.CodeFiles, err = ScanCode(t); err != nil {
+			return manifest.Manifest{}, err
+		}
 	}
 	plan, err := Plan(t, c, req)
 	if err != nil {
@@ -64,7 +68,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(progress, "warning: %s\n", w)
 	}
-	path := ManifestPath(req.OutputRoot, req.Env)
+	path := req.ManifestPath()
 	// A manifest left from an earlier run must not outlive a failed one and pass for its result.
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return manifest.Manifest{}, fmt.Errorf("remove the previous manifest: %w", err)
@@ -85,8 +89,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		images = append(images, img)
 	}
 	for _, b := range plan.Images {
-		start := time.Now()
-		id, err := buildImage(ctx, api, b, roots[b.Name], progress)
+		id, err := buildImage(ctx, api, b, roots[b.Name], progress) // its closing line says how long it took
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
@@ -97,7 +100,6 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		if err != nil {
 			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
 		}
-		fmt.Fprintf(progress, "built %s (%s %s) in %.1fs\n", b.Name, b.Kind, b.For, time.Since(start).Seconds())
 		l := engine.LocalOf(info, containerd)
 		images = append(images, manifest.Image{
 			Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
@@ -195,9 +197,10 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root st
 		pw.CloseWithError(err) // nil: the engine reads EOF
 		written <- err
 	}()
+	tail := &tailWriter{max: 20} // builders.go: the last lines, named in a failure
 	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{
 		Tag: b.Name, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels, Platform: b.Platform, Target: b.Target,
-	}, progress)
+	}, engine.Tee(progress, tail))
 	pr.CloseWithError(errBuildDone)
 	werr := <-written
 	if werr != nil && !errors.Is(werr, errBuildDone) {
@@ -205,7 +208,7 @@ func buildImage(ctx context.Context, api client.APIClient, b ImageBuild, root st
 		return "", fmt.Errorf("build %s (%s %s): %w", b.Name, b.Kind, b.For, werr)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", b.Kind, b.For, err)
+		return "", buildFailure(b, err, tail.String())
 	}
 	return id, nil
 }
@@ -226,13 +229,14 @@ func templateInfo(ctx context.Context, t *sam.Template, req Request) (templateRe
 	}
 	sum := sha256.Sum256(data)
 	dir := filepath.Dir(req.Template)
-	root, g := gitState(ctx, dir)
+	git := gitstate.Read(ctx, dir)
+	root := git.Root
 	if root == "" {
 		root = req.ProjectRoot
 	}
 	rec := templateRecord{
 		Template: manifest.Template{Path: relativePath(root, req.Template), SHA256: hex.EncodeToString(sum[:])},
-		git:      g,
+		git:      manifest.Git{Commit: git.Commit, Dirty: len(git.Dirty) > 0},
 	}
 	if t != nil && len(t.Parameters) > 0 {
 		rec.Parameters = copyMap(t.Parameters)
@@ -254,27 +258,4 @@ func relativePath(root, p string) string {
 		return filepath.ToSlash(p)
 	}
 	return filepath.ToSlash(rel)
-}
-
-// gitState returns the top level of the repository holding dir and its state; "" and a zero
-// Git when dir is not in a repository or git is unavailable.
-func gitState(ctx context.Context, dir string) (root string, g manifest.Git) {
-	run := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		out, err := cmd.Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	root, err := run("rev-parse", "--show-toplevel")
-	if err != nil {
-		return "", manifest.Git{}
-	}
-	// A repository without commits has no HEAD; its commit stays "".
-	if commit, err := run("rev-parse", "--verify", "--quiet", "HEAD"); err == nil {
-		g.Commit = commit
-	}
-	if status, err := run("status", "--porcelain"); err == nil {
-		g.Dirty = status != ""
-	}
-	return root, g
 }

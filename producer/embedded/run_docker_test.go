@@ -86,8 +86,8 @@ func TestRunExample(t *testing.T) {
 	enginetest.Cleanup(t, api, logsRef)
 
 	req := embedded.Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "test", ProjectRoot: repoRoot,
-		OutputRoot: t.TempDir(), ComposeFile: filepath.Join(dir, "docker-compose.yml"),
+		Template: filepath.Join(dir, "template.yaml"), Env: "test", Mode: embedded.ModeDocker, ProjectRoot: repoRoot,
+		OutputRoot: t.TempDir(), ComposeFile: filepath.Join(dir, "docker-compose.yml"), Brand: "esb",
 		Project: "samdeploytest", ImagePrefix: "samdeploytest", ImageTag: "it", Vars: vars,
 	}
 	// Remove whatever this test builds, even when it fails half-way.
@@ -145,7 +145,7 @@ func TestRunExample(t *testing.T) {
 	is.Equal(m.Images[2].Labels["com.esb.function"], "dev-hello") // FunctionName via !Sub of a Parameter
 
 	// The manifest file.
-	onDisk, err := manifest.Read(embedded.ManifestPath(req.OutputRoot, "test"))
+	onDisk, err := manifest.Read(req.ManifestPath())
 	is.NoErr(err)
 	is.Equal(onDisk.SchemaVersion, manifest.SchemaSingle)
 	is.Equal(onDisk.Images, m.Images)

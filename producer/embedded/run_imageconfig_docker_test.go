@@ -21,7 +21,7 @@ func TestRunImageConfigAndSingleFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	base := "samapps-base:runtime"
+	base := unitPrefix + "-base:runtime"
 	enginetest.ScratchImage(t, api, base, map[string][]byte{"/etc/runtime.txt": []byte("runtime")})
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -42,11 +42,11 @@ func TestRunImageConfigAndSingleFile(t *testing.T) {
 		{Name: "Single", PackageType: sam.PackageZip, Runtime: "python3.14", Handler: "fn.handler",
 			CodeURI: filepath.Join(dir, "single/fn.py"), CodeKind: sam.CodeFile},
 	}}
-	names := []string{"samapps-orders:unit", "samapps-users:unit", "samapps-single:unit"}
+	names := []string{unitPrefix + "-orders:unit", unitPrefix + "-users:unit", unitPrefix + "-single:unit"}
 	enginetest.Cleanup(t, api, names...)
 	req := Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "unit", ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
-		ImagePrefix: "samapps", ImageTag: "unit", Project: "samapps",
+		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
+		Brand: "esb", ImagePrefix: unitPrefix, ImageTag: "unit", Project: unitPrefix,
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_14": base},
 	}
 	var progress bytes.Buffer

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,10 @@ func fileInImage(t *testing.T, api client.APIClient, ref, path string) (string, 
 	return f.Content, ok
 }
 
+// unitPrefix names this process's images: the same tests run by another process on the same
+// engine (another checkout's) must not replace or remove them.
+var unitPrefix = fmt.Sprintf("samdeploytest%d", os.Getpid())
+
 // TestRunEnvInlineAndImageURI builds constructed functions on tiny local bases: environment
 // values survive the Dockerfile literally, inline code and a zipped layer land where Lambda puts
 // them, and a prebuilt ImageUri is renamed with the bundle's labels.
@@ -36,8 +41,8 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	runtimeBase := "samdeploytest-base:runtime"
-	uriBase := "samdeploytest-base:uri"
+	runtimeBase := unitPrefix + "-base:runtime"
+	uriBase := unitPrefix + "-base:uri"
 	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"/etc/runtime.txt": []byte("runtime")})
 	uriID := enginetest.ScratchImage(t, api, uriBase, map[string][]byte{"/etc/uri.txt": []byte("uri")}, enginetest.Cmd("/fn"))
 
@@ -59,11 +64,11 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 			CodeKind: sam.CodeInline, InlineCode: "def handler(e, c):\n    return 'inline'\n"},
 		{Name: "Prebuilt", PackageType: sam.PackageImage, ImageURI: uriBase},
 	}}
-	names := []string{"samdeploytest-envfn:unit", "samdeploytest-inline:unit", "samdeploytest-prebuilt:unit"}
+	names := []string{unitPrefix + "-envfn:unit", unitPrefix + "-inline:unit", unitPrefix + "-prebuilt:unit"}
 	enginetest.Cleanup(t, api, names...)
 	req := Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "unit", ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
-		ImagePrefix: "samdeploytest", ImageTag: "unit", Project: "samdeploytest",
+		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir, OutputRoot: filepath.Join(dir, "out"),
+		Brand: "esb", ImagePrefix: unitPrefix, ImageTag: "unit", Project: unitPrefix,
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": runtimeBase},
 	}
 	start := time.Now()
@@ -75,24 +80,24 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	t.Logf("built 3 function images in %s:\n%s", time.Since(start).Round(time.Millisecond), grepBuilt(progress.String()))
 
 	// Environment: literal, including the ${VAR} placeholders the stack resolves at run time.
-	info, err := api.ImageInspect(ctx, "samdeploytest-envfn:unit")
+	info, err := api.ImageInspect(ctx, unitPrefix+"-envfn:unit")
 	is.NoErr(err)
 	for k, v := range env {
 		is.True(slices.Contains(info.Config.Env, k+"="+v)) // value kept literally
 	}
 	is.Equal([]string(info.Config.Cmd), []string{"app.handler"})
-	got, ok := fileInImage(t, api, "samdeploytest-envfn:unit", "/opt/python/lib.py")
+	got, ok := fileInImage(t, api, unitPrefix+"-envfn:unit", "/opt/python/lib.py")
 	is.True(ok) // the zipped layer is extracted into /opt
 	is.Equal(got, "LIB = 1\n")
-	got, ok = fileInImage(t, api, "samdeploytest-envfn:unit", "/var/task/app.py")
+	got, ok = fileInImage(t, api, unitPrefix+"-envfn:unit", "/var/task/app.py")
 	is.True(ok)
 	is.Equal(got, "def handler(e, c): pass\n")
-	got, ok = fileInImage(t, api, "samdeploytest-inline:unit", "/var/task/index.py")
+	got, ok = fileInImage(t, api, unitPrefix+"-inline:unit", "/var/task/index.py")
 	is.True(ok) // inline code is written as the runtime's handler file
 	is.Equal(got, "def handler(e, c):\n    return 'inline'\n")
 
 	// The prebuilt image, renamed: same content, the bundle's labels.
-	pre, err := api.ImageInspect(ctx, "samdeploytest-prebuilt:unit")
+	pre, err := api.ImageInspect(ctx, unitPrefix+"-prebuilt:unit")
 	is.NoErr(err)
 	is.Equal(pre.Config.Labels["com.esb.kind"], "function")
 	is.Equal(pre.Config.Labels["com.esb.function"], "Prebuilt")
@@ -101,7 +106,7 @@ func TestRunEnvInlineAndImageURI(t *testing.T) {
 	is.Equal(pre.RootFS.Layers, uri.RootFS.Layers)
 
 	// The manifest on disk is the one returned.
-	onDisk, err := manifest.Read(ManifestPath(req.OutputRoot, "unit"))
+	onDisk, err := manifest.Read(req.ManifestPath())
 	is.NoErr(err)
 	is.Equal(onDisk.Names(), m.Names())
 	is.Equal(m.Names(), []string{runtimeBase, uriBase, names[0], names[1], names[2]})
@@ -135,11 +140,12 @@ func TestRunMissingBase(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"template.yaml": "x", "code/app.py": "x"})
 	req := Request{
-		Template: filepath.Join(dir, "template.yaml"), Env: "unit", ProjectRoot: dir, ImagePrefix: "samdeploytest", ImageTag: "missing",
+		Template: filepath.Join(dir, "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: dir,
+		OutputRoot: filepath.Join(dir, ".esb"), Brand: "esb", Project: "esb-unit", ImagePrefix: unitPrefix, ImageTag: "missing",
 		// Port 1 on loopback refuses at once: the pull fails fast, without a registry.
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": "127.0.0.1:1/samdeploytest/missing:1"},
 	}
-	stale := ManifestPath(filepath.Join(dir, ".esb"), "unit")
+	stale := req.ManifestPath()
 	is.NoErr(os.MkdirAll(filepath.Dir(stale), 0o755))
 	is.NoErr(os.WriteFile(stale, []byte("{}"), 0o644))
 	tmpl := &sam.Template{Dir: dir, Functions: []sam.Function{{Name: "Fn", Runtime: "python3.12", Handler: "app.handler", CodeURI: filepath.Join(dir, "code"), CodeKind: sam.CodeDir}}}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/producer/builders"
 )
 
 // lambdaRepo is where AWS publishes the Lambda base images (aws/aws-lambda-base-images).
@@ -57,18 +59,7 @@ func RuntimeVariable(runtime string) string {
 	return "RUNTIME_BASE_" + runtimeSuffix(runtime)
 }
 
-func runtimeSuffix(runtime string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case 'a' <= r && r <= 'z':
-			return r - 'a' + 'A'
-		case 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-			return r
-		default:
-			return '_'
-		}
-	}, runtime)
-}
+func runtimeSuffix(runtime string) string { return builders.VariableSuffix(runtime) }
 
 // runtimeBase returns the base image of runtime on arch: the variable RUNTIME_BASE_<RUNTIME> in
 // req.Vars wins, then req.RuntimeBases (keyed by runtime or by variable suffix), then the public

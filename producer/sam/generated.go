@@ -1,5 +1,10 @@
 package sam
 
+import (
+	"maps"
+	"slices"
+)
+
 // resourceTypes maps every logical ID a Ref or Fn::GetAtt may name to its type: the template's
 // resources and those SAM generates from them (samtranslator), so a template that refers to
 // <Fn>Role, <Fn>.Alias, <Fn>.Version, <Fn><EventId>, ServerlessRestApi or ServerlessHttpApi
@@ -16,7 +21,7 @@ func resourceTypes(resources map[string]any, globals map[string]any) map[string]
 			types[id], _ = m["Type"].(string)
 		}
 	}
-	for _, id := range sortedKeys(resources) {
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
 		m, _ := resources[id].(map[string]any)
 		props, _ := m["Properties"].(map[string]any)
 		switch types[id] {
@@ -34,7 +39,7 @@ func resourceTypes(resources map[string]any, globals map[string]any) map[string]
 				add(id+"Alias"+alias, "AWS::Lambda::Alias")
 			}
 			events, _ := props["Events"].(map[string]any)
-			for _, ev := range sortedKeys(events) {
+			for _, ev := range slices.Sorted(maps.Keys(events)) {
 				e, _ := events[ev].(map[string]any)
 				t, _ := e["Type"].(string)
 				add(id+ev, eventResourceType(t))

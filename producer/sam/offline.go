@@ -2,7 +2,8 @@ package sam
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -186,11 +187,7 @@ func (r *resolver) placeholderWarning() string {
 	if len(r.placeholders) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(r.placeholders))
-	for k := range r.placeholders {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(r.placeholders))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%s", k, r.placeholders[k])

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -110,7 +111,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 	}
 	p.globals = globals
 
-	ids := sortedKeys(resources)
+	ids := slices.Sorted(maps.Keys(resources))
 	var errs []error
 	var fnIDs []string
 	for _, id := range ids {
@@ -194,7 +195,7 @@ func parameters(v any, overrides map[string]string) (map[string]paramInfo, map[s
 	}
 	params := map[string]paramInfo{}
 	values := map[string]string{}
-	for _, name := range sortedKeys(decl) {
+	for _, name := range slices.Sorted(maps.Keys(decl)) {
 		def, ok := decl[name].(map[string]any)
 		if !ok {
 			return nil, nil, fmt.Errorf("parameter %s must be a mapping with Type and optional Default", name)
@@ -210,10 +211,10 @@ func parameters(v any, overrides map[string]string) (map[string]paramInfo, map[s
 		}
 		params[name] = p
 	}
-	for _, name := range sortedMapKeys(overrides) {
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		p, ok := params[name]
 		if !ok {
-			declared := sortedKeys(decl)
+			declared := slices.Sorted(maps.Keys(decl))
 			if len(declared) == 0 {
 				declared = []string{"none"}
 			}
@@ -248,15 +249,6 @@ func defaultString(v any) (string, error) {
 		return "", errors.New("a Default cannot use intrinsic functions")
 	}
 	return scalarString(v)
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // functionGlobals returns Globals.Function (nil when absent).
@@ -386,7 +378,7 @@ func (p *parser) properties(id string, res map[string]any) (map[string]any, erro
 			out[k] = v
 		}
 	}
-	for _, k := range sortedKeys(props) {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
 		g, ok := out[k]
 		if !ok {
 			out[k] = props[k]
@@ -490,6 +482,9 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 	}
 	if f.Layers, err = p.functionLayers(id, props["Layers"]); err != nil {
 		return fail("Layers", err)
+	}
+	if f.BuildMethod, f.BuildProperties, _, err = p.buildMetadata(id, res); err != nil {
+		return fail("Metadata", err)
 	}
 	return f, false, nil
 }
@@ -610,7 +605,7 @@ func (p *parser) environment(id string, v any) (map[string]string, error) {
 		return nil, nil
 	}
 	out := make(map[string]string, len(vars))
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		prop := "Environment.Variables." + k
 		switch val := vars[k].(type) {
 		case string:
@@ -873,7 +868,7 @@ func (p *parser) imageMetadata(id string, meta map[string]any, f *Function) erro
 			return &ResourceError{Resource: id, Property: "Metadata.DockerBuildArgs", Reason: "DockerBuildArgs must be a mapping of names to values"}
 		}
 		f.DockerBuildArgs = make(map[string]string, len(args))
-		for _, k := range sortedKeys(args) {
+		for _, k := range slices.Sorted(maps.Keys(args)) {
 			s, err := p.r.str(args[k])
 			if err != nil {
 				return &ResourceError{Resource: id, Property: "Metadata.DockerBuildArgs." + k, Reason: err.Error()}
@@ -906,6 +901,9 @@ func (p *parser) layer(id, typ string, res map[string]any) (Layer, error) {
 	l := Layer{LogicalID: id, Name: id}
 	fail := func(prop string, err error) (Layer, error) {
 		return Layer{}, &ResourceError{Resource: id, Property: prop, Reason: err.Error()}
+	}
+	if l.BuildMethod, l.BuildProperties, l.BuildArchitecture, err = p.buildMetadata(id, res); err != nil {
+		return Layer{}, err
 	}
 	uri := props[prop]
 	if uri == nil {

@@ -29,17 +29,6 @@ func parseTestdata(t *testing.T, name string, opts Options) *Template {
 	return tpl
 }
 
-func functionByID(t *testing.T, tpl *Template, id string) Function {
-	t.Helper()
-	for _, f := range tpl.Functions {
-		if f.LogicalID == id {
-			return f
-		}
-	}
-	t.Fatalf("no function %s in %v", id, tpl.Functions)
-	return Function{}
-}
-
 // resourceError requires err to carry a *ResourceError for resource and property whose message
 // contains want.
 func resourceError(t *testing.T, err error, resource, property, want string) {

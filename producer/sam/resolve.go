@@ -4,7 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -169,7 +170,7 @@ func (r *resolver) eval(v any) (any, error) {
 		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(v))
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			x, err := r.eval(v[k])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
@@ -671,13 +672,4 @@ func (r *resolver) cond(expr any) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("condition value %q is neither true nor false", s)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

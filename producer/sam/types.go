@@ -1,5 +1,7 @@
 // Package sam reads AWS SAM templates into what the embedded producer needs to build function
-// images offline: functions (Zip or Image), their code, layers, runtimes and environment.
+// images offline: functions (Zip or Image), their code, layers, runtimes and environment. It
+// owns the template's meaning (intrinsics, Globals, parameters); it only reads, never builds or
+// touches the engine.
 package sam
 
 import "fmt"
@@ -67,6 +69,10 @@ type Function struct {
 	Runtime    string
 	Handler    string
 	Layers     []Layer // resolved; Globals' layers first, as samtranslator merges lists
+	// BuildMethod and BuildProperties are Metadata.BuildMethod/BuildProperties: how `sam build`
+	// builds the code (esbuild, makefile, go1.x, rust-cargolambda, …); "" picks by runtime.
+	BuildMethod     string
+	BuildProperties map[string]any
 
 	// Image functions: either built from Metadata, or a prebuilt ImageURI.
 	ImageURI        string
@@ -89,6 +95,11 @@ type Layer struct {
 	Name               string // LayerName resolved, else LogicalID
 	ContentURI         string // absolute path: a directory or a .zip
 	CompatibleRuntimes []string
+	// Metadata.BuildMethod (a runtime such as python3.12, or makefile), BuildProperties and
+	// BuildArchitecture: a layer with a BuildMethod is built as `sam build` builds it.
+	BuildMethod       string
+	BuildProperties   map[string]any
+	BuildArchitecture string
 }
 
 // ResourceError says which resource and property of a template cannot be used, and why.

@@ -1,6 +1,7 @@
 // Command svc is the benchmark stack's one running service: it answers HTTP on :8080 and, with
 // -healthcheck, probes itself and exits 0 when it answers (its FROM scratch image has no shell
-// or curl for a HEALTHCHECK). The harness compiles it with CGO_ENABLED=0.
+// or curl for a HEALTHCHECK). The harness compiles it with CGO_ENABLED=0. It is benchmark
+// payload only: nothing imports it.
 package main
 
 import (

@@ -3,7 +3,8 @@ package enginetest
 import (
 	"context"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -65,13 +66,7 @@ func (c *Counting) Counts() map[string]int64 {
 
 // Methods lists the methods called so far, sorted.
 func (c *Counting) Methods() []string {
-	counts := c.Counts()
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(c.Counts()))
 }
 
 // Reset zeroes the counters, e.g. between a first and a second run.

@@ -1,6 +1,8 @@
 // Package enginetest holds helpers for tests that talk to the real Docker engine: a client that
 // fails loudly when no engine answers, tiny locally built images, an in-process registry to
-// pull from, and a client wrapper that counts the calls made through it.
+// pull from, a client wrapper that counts the calls made through it, and the engine matrix
+// (engines.go): the host's engine plus Engine 28.5 with the classic and the containerd image
+// store, run as containers on it and selected with TEST_ENGINES.
 //
 // It is a test kit: it imports `testing` and must never be imported by shipped code
 // (TestShippedCodeLinksNoTestKit checks the shipped entry points with `go list -deps`).
@@ -10,10 +12,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,11 +69,10 @@ func Cleanup(t testing.TB, api client.ImageAPIClient, refs ...string) {
 type ImageOption func(*imageSpec)
 
 type imageSpec struct {
-	from     string
-	labels   map[string]string
-	cmd      []string
-	goPkg    string
-	goTarget string
+	from   string
+	labels map[string]string
+	cmd    []string
+	goPkg  string
 }
 
 // From builds on base instead of scratch, so images can share base layers.
@@ -109,7 +111,9 @@ func ScratchImage(t testing.TB, api client.APIClient, tag string, files map[stri
 	defer cancel()
 	Cleanup(t, api, tag)
 	var out bytes.Buffer
-	id, err := engine.Build(ctx, api, bytes.NewReader(ctxTar), engine.BuildOptions{Tag: tag, Labels: spec.labels}, &out)
+	// NoCache: the content is new every time, and the cache lookup of a FROM scratch build fails
+	// when any other parentless image is removed meanwhile (tests running in parallel do that).
+	id, err := engine.Build(ctx, api, bytes.NewReader(ctxTar), engine.BuildOptions{Tag: tag, Labels: spec.labels, NoCache: true}, &out)
 	if err != nil {
 		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
 	}
@@ -124,11 +128,7 @@ func scratchContext(spec imageSpec, files map[string][]byte, bin []byte) ([]byte
 	if from == "" {
 		from = "scratch"
 	}
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	paths := slices.Sorted(maps.Keys(files))
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "FROM %s\n", from)

@@ -9,14 +9,16 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/matryer/is"
 )
 
 // The helpers other packages rely on must make images the engine can run and pull.
-func TestScratchImageRunsGoBinary(t *testing.T) {
+func TestScratchImageRunsGoBinary(t *testing.T) { enginetest.Each(t, scratchImageRunsGoBinaryOn) }
+
+func scratchImageRunsGoBinaryOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	is := is.New(t)
-	c := enginetest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -54,13 +56,14 @@ func TestScratchImageRunsGoBinary(t *testing.T) {
 	is.Equal(out.String(), "hello from enginetest [a b]\n")
 }
 
-func TestPushRandomThenPull(t *testing.T) {
+func TestPushRandomThenPull(t *testing.T) { enginetest.Each(t, pushRandomThenPullOn) }
+
+func pushRandomThenPullOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	is := is.New(t)
-	c := enginetest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	host := enginetest.Registry(t)
+	host := e.Registry(t)
 	ref := enginetest.PushRandom(t, host, "enginetest-random", "v1", 2, 1<<20)
 	enginetest.Cleanup(t, c, ref)
 	is.NoErr(engine.Pull(ctx, c, ref, nil))
@@ -70,9 +73,10 @@ func TestPushRandomThenPull(t *testing.T) {
 	is.Equal(info.Os, "linux")
 }
 
-func TestCountingCountsCalls(t *testing.T) {
+func TestCountingCountsCalls(t *testing.T) { enginetest.Each(t, countingCountsCallsOn) }
+
+func countingCountsCallsOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	is := is.New(t)
-	c := enginetest.Client(t)
 	counting := enginetest.NewCounting(c)
 	ctx := context.Background()
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -19,10 +21,24 @@ import (
 )
 
 // Registry starts an in-memory registry on 127.0.0.1 for the length of the test and returns its
-// host:port. The engine pulls from loopback registries over plain HTTP without configuration.
+// host:port. The engine pulls from loopback registries over plain HTTP without configuration;
+// for a matrix engine use Engine.Registry.
 func Registry(t testing.TB) (host string) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	return serveOn(t, "127.0.0.1", newRegistry())
+}
+
+func newRegistry() http.Handler { return registry.New(registry.Logger(log.New(io.Discard, "", 0))) }
+
+// serveOn serves h on ip (a port of its choosing) until the test ends.
+func serveOn(t testing.TB, ip string, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("test server: listen on %s: %v (the engine must run on this machine)", ip, err)
+	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }

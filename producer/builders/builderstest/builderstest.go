@@ -1,0 +1,290 @@
+// Package builderstest is the test kit of the builders: stand-in build images made from Debian
+// packages (no registry is reachable here, so AWS's sam/build-* images cannot be pulled), and a
+// runner that calls a built function's handler inside its image. Never imported by shipped code.
+package builderstest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+)
+
+// StandInPackages are the Debian packages of the stand-in image: the package managers the
+// builders call (pip, npm, go, make) and the interpreters the handlers run on.
+var StandInPackages = []string{"python3", "python3-pip", "nodejs", "npm", "golang-go", "make", "ca-certificates", "git"}
+
+var (
+	standInMu  sync.Mutex
+	standInTag = map[string]bool{}
+)
+
+// StandIn returns a Debian bookworm image holding pkgs, built once per test binary and kept in
+// the engine under a tag derived from the package list (builders-standin:<hash>), so later runs
+// reuse it. It stands for both the sam/build-<runtime> build images and the Lambda runtime
+// bases. Debian's pip refuses to install outside a virtual environment (PEP 668); the marker is
+// removed, as AWS's build images have none. On top goes this machine's CA bundle
+// (builders-standin:<hash>-ca<hash>): where egress passes a TLS-inspecting proxy, npm and the
+// Go module proxy are reachable only through the certificates the host trusts.
+func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
+	t.Helper()
+	base := debianImage(t, api, pkgs)
+	bundle, err := os.ReadFile(hostCABundle)
+	if err != nil {
+		return base // no bundle to carry over: the image's own certificates serve
+	}
+	sum := sha256.Sum256(bundle)
+	tag := base + "-ca" + hex.EncodeToString(sum[:6])
+	return cachedImage(t, api, tag, func(ctx context.Context) {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{"Dockerfile", []byte("FROM " + base + "\nCOPY ca-certificates.crt " + hostCABundle + "\n")}, {"ca-certificates.crt", bundle}} {
+			if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write(f.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if _, err := engine.Build(ctx, api, &buf, engine.BuildOptions{Tag: tag}, &out); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+	})
+}
+
+// cachedImage returns tag, first calling build when the engine lacks it: once per test binary,
+// and not at all when an earlier run left the image.
+func cachedImage(t testing.TB, api client.APIClient, tag string, build func(ctx context.Context)) string {
+	t.Helper()
+	standInMu.Lock()
+	defer standInMu.Unlock()
+	if standInTag[tag] {
+		return tag
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if _, err := api.ImageInspect(ctx, tag); err != nil {
+		build(ctx)
+	}
+	standInTag[tag] = true
+	return tag
+}
+
+// hostCABundle is where Debian keeps the certificates it trusts, on the host and in the image.
+const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// standinSuite is the Debian release the stand-in build images come from (python3-pip, nodejs,
+// golang, maven, make as that release packages them).
+const standinSuite = "bookworm"
+
+func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
+	tag := "builders-standin:" + hex.EncodeToString(sum[:6])
+	return cachedImage(t, api, tag, func(ctx context.Context) { buildDebian(ctx, t, api, tag, pkgs) })
+}
+
+func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag string, pkgs []string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("building the stand-in build image needs root (debootstrap)")
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		t.Skip("debootstrap is not installed (scripts/with-docker installs it)")
+	}
+	sources, err := base.ReadAptSources("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror, err := base.PickMirror(sources, standinSuite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "builders-standin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	var out bytes.Buffer
+	// debootstrap's own resolver cannot install npm (its dependencies are virtual packages other
+	// node-* packages provide), so it lays down minbase and apt installs the rest in a chroot.
+	run := func(name string, args ...string) {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tailLines(out.String(), 30))
+		}
+	}
+	run("debootstrap", "--variant=minbase", standinSuite, dir, mirror)
+	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q")
+	// The JDK's postinst runs java, which needs /proc.
+	proc := filepath.Join(dir, "proc")
+	run("mount", "-t", "proc", "proc", proc)
+	unmount := func() {
+		if err := exec.Command("umount", proc).Run(); err != nil {
+			t.Errorf("umount %s: %v", proc, err)
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			unmount() // before the directory is removed
+		}
+	}()
+	run("chroot", append([]string{dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
+	unmount()
+	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
+	for _, m := range marks {
+		if err := os.Remove(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
+		entries, _ := os.ReadDir(filepath.Join(dir, sub))
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				os.Remove(filepath.Join(dir, sub, e.Name()))
+			}
+		}
+	}
+	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
+	stdout, err := tarCmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarErr bytes.Buffer
+	tarCmd.Stderr = &tarErr
+	if err := tarCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, ierr := engine.Import(ctx, api, stdout, tag, []string{
+		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+		`ENV HOME=/root`,
+		`CMD ["/bin/sh"]`,
+	})
+	if werr := tarCmd.Wait(); werr != nil && ierr == nil {
+		t.Fatalf("tar %s: %v: %s", dir, werr, tarErr.String())
+	}
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	t.Logf("built stand-in image %s (%s) in %s", tag, strings.Join(pkgs, " "), time.Since(start).Round(time.Second))
+}
+
+// Run runs cmd in a throwaway container of img (entrypoint replaced) and returns its output
+// and exit code.
+func Run(t testing.TB, api client.APIClient, img string, cmd ...string) (string, int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	created, err := api.ContainerCreate(ctx, &container.Config{Image: img, Entrypoint: cmd[:1], Cmd: cmd[1:]}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatalf("create a container of %s: %v", img, err)
+	}
+	defer api.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err := api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("start a container of %s: %v", img, err)
+	}
+	code, err := engine.WaitForExit(ctx, api, created.ID)
+	if err != nil {
+		t.Fatalf("wait for the container of %s: %v", img, err)
+	}
+	out, err := engine.Logs(ctx, api, created.ID)
+	if err != nil {
+		t.Fatalf("read the output of %s: %v", img, err)
+	}
+	return out, code
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CleanupDescendants removes, when the test ends, every image built on ref: the
+// function images and the build stages' intermediate images the classic builder keeps as its
+// cache (untagged children of the build image). ref itself stays.
+func CleanupDescendants(t testing.TB, api client.APIClient, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := api.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatalf("inspect %s: %v", ref, err)
+	}
+	root := info.ID
+	t.Cleanup(func() {
+		all, err := api.ImageList(ctx, image.ListOptions{All: true})
+		if err != nil {
+			t.Errorf("list images: %v", err)
+			return
+		}
+		parent := map[string]string{}
+		for _, s := range all {
+			parent[s.ID] = s.ParentID
+		}
+		depth := func(id string) int {
+			for d := 0; id != "" && d < 1000; d++ {
+				if id == root {
+					return d
+				}
+				id = parent[id]
+			}
+			return -1
+		}
+		var doomed []string
+		for id := range parent {
+			if depth(id) > 0 {
+				doomed = append(doomed, id)
+			}
+		}
+		// Children before parents.
+		sort.Slice(doomed, func(i, j int) bool { return depth(doomed[i]) > depth(doomed[j]) })
+		for _, id := range doomed {
+			if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				t.Errorf("remove image %s built on %s: %v", id, ref, err)
+			}
+		}
+	})
+}
+
+// JavaPackages make a Maven stand-in: Debian's maven, a JDK, the plugins a jar build and the
+// Maven builder use, and one library (commons-lang3), all in Debian's offline repository
+// /usr/share/maven-repo (no Maven Central here).
+var JavaPackages = []string{
+	"maven", "default-jdk-headless", "ca-certificates",
+	"libmaven-clean-plugin-java", "libmaven-resources-plugin-java", "libmaven-compiler-plugin-java",
+	"libmaven-jar-plugin-java", "libmaven-install-plugin-java", "libmaven-dependency-plugin-java",
+	"libsurefire-java", "libcommons-lang3-java",
+}
