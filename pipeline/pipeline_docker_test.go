@@ -191,11 +191,17 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 
+	// On the containerd store the Image stage reads the base's manifest from one save of it
+	// (once per base) and loads the bundle instead of building it.
+	builds, baseSaves := int64(1), int64(0)
+	if e.Containerd() {
+		builds, baseSaves = 0, 1
+	}
 	is.NoErr(runAll(t, ctx, b))
 	is.Equal(p.producerRuns(), 1)
 	is.Equal(counting.Count("ImagePull"), int64(1)) // the external image only
-	is.Equal(counting.Count("ImageSave"), int64(1))
-	is.Equal(counting.Count("ImageBuild"), int64(1))
+	is.Equal(counting.Count("ImageSave"), 1+baseSaves)
+	is.Equal(counting.Count("ImageBuild"), builds)
 
 	// The merged manifest now knows the pulled image's ID.
 	merged, err := manifest.Read(b.Config.MergedManifestPath())
@@ -303,7 +309,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	is.NoErr(runAll(t, ctx, p.bundler(t, counting, "FAKE_MANIFEST="+string(data))))
 	is.Equal(p.producerRuns(), 3)
 	is.Equal(counting.Count("ImageSave"), int64(1))
-	is.Equal(counting.Count("ImageBuild"), int64(1))
+	is.Equal(counting.Count("ImageBuild"), builds)
 	files3 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/bundle/images.txt")
 	newSet, err := layerstore.ReadSet(b.setPath())
 	is.NoErr(err)
