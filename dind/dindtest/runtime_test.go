@@ -24,6 +24,7 @@ import (
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
@@ -72,17 +73,17 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	base := ensureBase(t, ctx, e)
 	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
 	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
+	// The same files as echo with another config: the same layers, another config digest.
+	relabeledID := enginetest.ScratchImage(t, api, "dindtest-relabeled:latest", nil, enginetest.GoBinary("./testdata/echo"),
+		enginetest.Labels(map[string]string{"dindtest": "relabeled"}))
 
 	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
 		save:        []string{"dindtest-echo:latest"},
-		listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
+		listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
 		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the decompression
 	})
 
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
-		if e.Containerd() {
-			t.Skip("issue 9 item 1: bundled from the containerd store, images.txt lists manifest digests, which the inner classic engine never reports; needs store-independent identity")
-		}
 		is := is.New(t)
 		img := okImage
 		start := time.Now()
@@ -188,15 +189,17 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	t.Run("missing or different image fails naming each", func(t *testing.T) {
 		is := is.New(t)
 		img := buildBundle(t, ctx, api, "dindtest-bundle:missing", base, bundleSpec{
-			save: []string{"dindtest-echo:latest", "dindtest-other:latest"},
+			save: []string{"dindtest-echo:latest", "dindtest-other:latest", "dindtest-relabeled:latest"},
 			listed: []listedImage{
-				{echoID, "dindtest-echo:latest"},
-				{echoID, "dindtest-other:latest"}, // present with another ID
-				{"sha256:" + strings.Repeat("0", 64), "dindtest-missing:latest"},
+				{"dindtest-echo:latest", "dindtest-echo:latest"},
+				{"dindtest-echo:latest", "dindtest-other:latest"},     // present with other layers
+				{"dindtest-echo:latest", "dindtest-relabeled:latest"}, // present with another config
+				{"", "dindtest-missing:latest"},
 			},
 			compression: "gz",
 		})
 		is.True(otherID != echoID)
+		is.True(relabeledID != echoID)
 		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
 		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer wcancel()
@@ -207,14 +210,11 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		t.Logf("exit code %d; container log:\n%s", code, logs)
 		is.True(code != 0)
 		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
-		is.True(!strings.Contains(logs, "starting stack")) // refused before anything ran
-		if e.Containerd() {
-			t.Skip("issue 9 item 1: bundled from the containerd store, images.txt lists manifest digests, which the inner classic engine never reports; needs store-independent identity")
-		}
-		is.True(strings.Contains(logs, "image dindtest-other:latest: ID "+otherID+", expected "+echoID))
-		is.True(!strings.Contains(logs, "image dindtest-echo:latest: ")) // the good one is not blamed
-		is.True(!strings.Contains(logs, "starting stack"))               // nothing ran
-		is.True(strings.Contains(logs, "dockerd stopped"))               // and the engine stopped cleanly
+		is.True(strings.Contains(logs, "image dindtest-other:latest: other layers than the bundle's"))
+		is.True(strings.Contains(logs, "image dindtest-relabeled:latest: ")) // same files, another config
+		is.True(!strings.Contains(logs, "image dindtest-echo:latest: "))     // the good one is not blamed
+		is.True(!strings.Contains(logs, "starting stack"))                   // nothing ran
+		is.True(strings.Contains(logs, "dockerd stopped"))                   // and the engine stopped cleanly
 	})
 
 	t.Run("CA private key in the context fails the build", func(t *testing.T) {
@@ -222,7 +222,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		var out bytes.Buffer
 		_, err := build(ctx, api, "dindtest-bundle:key", base, bundleSpec{
 			save:      []string{"dindtest-echo:latest"},
-			listed:    []listedImage{{echoID, "dindtest-echo:latest"}},
+			listed:    []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
 			certExtra: map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"},
 		}, &out)
 		enginetest.Cleanup(t, api, "dindtest-bundle:key")
@@ -249,7 +249,9 @@ func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine) string {
 	return base.DefaultTag
 }
 
-type listedImage struct{ id, name string }
+// listedImage is one image of images.txt and the manifest: name, claiming the identity (config
+// digest and layers) of the saved image as, or one no image has when as is "".
+type listedImage struct{ as, name string }
 
 type bundleSpec struct {
 	save        []string          // images in the archive
@@ -296,7 +298,11 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		return "", err
 	}
 	var images []ctxFile
-	for _, e := range bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true) {
+	stream, err := bundleimage.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
 		if e.Dir {
 			continue // the files list has the directory
 		}
@@ -314,10 +320,19 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		GeneratedAt:   time.Now().UTC(),
 		Build:         manifest.Build{Project: project, Env: "test", Mode: "docker", ImageTag: "latest"},
 	}
-	var lines strings.Builder
+	byName := map[string]layerstore.Image{}
+	for _, img := range saved {
+		byName[img.Name] = img
+	}
 	for _, l := range spec.listed {
-		m.Images = append(m.Images, manifest.Image{Name: l.name, Digest: l.id, Kind: manifest.KindService})
-		fmt.Fprintf(&lines, "%s %s\n", l.id, l.name)
+		img := manifest.Image{Name: l.name, Kind: manifest.KindService}
+		if s, ok := byName[l.as]; ok {
+			img.Digest, img.Config, img.DiffIDs = s.ID, s.Config, s.DiffIDs
+		} else {
+			none := "sha256:" + strings.Repeat("0", 64)
+			img.Digest, img.Config, img.DiffIDs = none, none, []string{none}
+		}
+		m.Images = append(m.Images, img)
 	}
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -331,7 +346,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
 		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},
 		{name: "app/bundle/manifest.json", data: append(mj, '\n'), mode: 0o644},
-		{name: "app/bundle/images.txt", data: []byte(lines.String()), mode: 0o644},
+		{name: "app/bundle/images.txt", data: buildctx.ImagesList(m), mode: 0o644},
 		{name: "certs/", mode: 0o755, dir: true},
 		{name: "certs/server.crt", data: []byte(serverCert), mode: 0o644},
 		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},

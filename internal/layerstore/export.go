@@ -76,7 +76,7 @@ func Match(saved []Saved, want []Want) ([]Image, error) {
 		if classic && s.Config != w.ID {
 			return nil, fmt.Errorf("save %s: the engine sent image %s, not %s: the image changed during the save; run it again", w.Name, s.Config, w.ID)
 		}
-		out = append(out, Image{Name: w.Name, ID: w.ID, Config: s.Config, DiffIDs: s.DiffIDs})
+		out = append(out, Image{Name: w.Name, ID: w.ID, Config: s.Config, DiffIDs: s.DiffIDs, Sizes: s.Sizes})
 	}
 	return out, nil
 }
