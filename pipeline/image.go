@@ -210,6 +210,7 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
 		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
 		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"),
+		Progress: b.progress(),
 	})
 }
 

@@ -76,7 +76,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if len(absent) > 0 {
 		want := saveWants(names, ids, absent)
 		b.logf("save: exporting %d of %d images into %s, %s", len(want), len(names), store.Dir, d.Reason)
-		exported, err := store.Export(ctx, api, want, compression)
+		exported, err := store.Export(ctx, api, want, compression, b.progress(), 0) // docker save announces no size
 		if err != nil {
 			return err
 		}

@@ -293,7 +293,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	for _, n := range spec.save {
 		want = append(want, layerstore.Want{Name: n, ID: ids[n]})
 	}
-	saved, err := store.Export(ctx, api, want, c)
+	saved, err := store.Export(ctx, api, want, c, nil, 0)
 	if err != nil {
 		return "", err
 	}

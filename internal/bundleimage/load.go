@@ -32,6 +32,8 @@ type LayersRequest struct {
 	// image is then an OCI layout naming the base's blobs, whose list BaseLayersPath keeps.
 	Containerd     bool
 	BaseLayersPath string
+	// Progress shows the bytes sent to the engine, with rate and time left (nil: quiet).
+	Progress io.Writer
 }
 
 // Layers is the engine's layers image: its ID and what it is made of.
@@ -111,6 +113,13 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 			return WriteLayersOCI(w, store, base, li.BaseLayers, plan, set.Compression)
 		}
 	}
+	var sending int64
+	for _, g := range plan.Groups[plan.Reuse:] {
+		for _, l := range g.Layers {
+			sending += l.Size
+		}
+	}
+	meter := engine.NewMeter(r.Progress, "image: sending layers", sending)
 	pr, pw := io.Pipe()
 	var id string
 	var groups []Group
@@ -119,8 +128,11 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 		id, groups, err = write(pw)
 		pw.CloseWithError(err)
 	}()
-	err = engine.Load(ctx, api, pr, nil)
+	err = engine.Load(ctx, api, meter.Reader(pr), nil)
 	pr.CloseWithError(errors.New("load finished"))
+	if err == nil {
+		meter.Done()
+	}
 	if err != nil {
 		return Layers{}, fmt.Errorf("load the layers image: %w", err)
 	}

@@ -107,7 +107,7 @@ func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *cl
 			s, err := layerstore.Open(t.TempDir())
 			is.NoErr(err)
 			rec := &recording{APIClient: api}
-			imgs, err := s.Export(ctx, rec, wants, c)
+			imgs, err := s.Export(ctx, rec, wants, c, nil, 0)
 			is.NoErr(err)
 			is.Equal(rec.saves, [][]string{{a, b}}) // one save for both
 			is.Equal(len(imgs), 2)
@@ -131,7 +131,7 @@ func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *cl
 			is.NoErr(engine.Load(ctx, api, loadTar(t, s, set), nil))
 			again, err := layerstore.Open(t.TempDir())
 			is.NoErr(err)
-			reloaded, err := again.Export(ctx, api, want(t, api, a, b), c)
+			reloaded, err := again.Export(ctx, api, want(t, api, a, b), c, nil, 0)
 			is.NoErr(err)
 			for i := range imgs {
 				is.Equal(reloaded[i].Config, imgs[i].Config)
@@ -154,7 +154,7 @@ func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *client.Clie
 	enginetest.ScratchImage(t, api, b, map[string][]byte{"b.txt": []byte("b")}, enginetest.From(base))
 	s, err := layerstore.Open(t.TempDir())
 	is.NoErr(err)
-	_, err = s.Export(ctx, api, want(t, api, a, b), layerstore.Gzip)
+	_, err = s.Export(ctx, api, want(t, api, a, b), layerstore.Gzip, nil, 0)
 	is.NoErr(err)
 
 	// b is rebuilt: only b is exported again; the base layer is not stored twice.
@@ -165,7 +165,7 @@ func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *client.Clie
 	is.Equal(absent, []string{wants[1].ID})
 	is.Equal(len(found), 1)
 	rec := &recording{APIClient: api}
-	imgs, err := s.Export(ctx, rec, wants[1:], layerstore.Gzip)
+	imgs, err := s.Export(ctx, rec, wants[1:], layerstore.Gzip, nil, 0)
 	is.NoErr(err)
 	is.Equal(rec.saves, [][]string{{b}})
 	files, err := os.ReadDir(filepath.Join(s.Dir, "sha256"))
