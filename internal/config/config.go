@@ -421,6 +421,35 @@ func (c Config) RequireTemplates() error {
 	return nil
 }
 
+// CheckFiles reports, all at once, the files the configuration names that are missing: the
+// templates (needTemplates: a run from the deploy stage on) and the compose file (needCompose: a
+// run through the image stage). A run checks them before its first stage does any work, and a
+// dry run reports them too.
+func (c Config) CheckFiles(needTemplates, needCompose bool) error {
+	var errs []error
+	if needTemplates {
+		if err := c.RequireTemplates(); err != nil {
+			errs = append(errs, err)
+		}
+		for _, t := range c.Templates {
+			if st, err := os.Stat(t.Path); err != nil || st.IsDir() {
+				errs = append(errs, fmt.Errorf("TEMPLATE names %s: no such file: fix TEMPLATE", t.Path))
+			}
+		}
+	}
+	if needCompose {
+		if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
+			if c.ComposeExplicit {
+				errs = append(errs, fmt.Errorf("COMPOSE_FILE=%s: no such file: fix the path or unset COMPOSE_FILE", c.ComposeFile))
+			} else {
+				errs = append(errs, fmt.Errorf("no compose file: neither %s nor %s exists: create one or set COMPOSE_FILE",
+					filepath.Join(c.WorkDir, "docker-compose.docker.yml"), filepath.Join(c.WorkDir, "docker-compose.yml")))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Paths of the build outputs under BuildDir.
 func (c Config) MergedManifestPath() string {
 	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
