@@ -935,3 +935,19 @@ func TestLoadMultiLineDotEnv(t *testing.T) {
 	is.Equal(c.Env, "prod")
 	is.Equal(c.Vars["CERT"], c.DotEnv["CERT"])
 }
+
+func TestExportSettingsNeverPrintADotEnvValue(t *testing.T) {
+	is := is.New(t)
+	wd := workspace(t, map[string]string{".env": "EXPORT_COMPRESSION=s3cr3t\n"})
+	c, err := Load(environ(nil, wd), wd)
+	is.NoErr(err)
+	_, err = c.ExportSettings()
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "EXPORT_COMPRESSION (from .env)"))
+	is.True(!strings.Contains(err.Error(), "s3cr3t"))
+
+	c, err = Load([]string{"INSPECT_FORMAT=yaml"}, t.TempDir())
+	is.NoErr(err)
+	_, err = c.ExportSettings()
+	is.True(strings.Contains(err.Error(), `INSPECT_FORMAT="yaml"`)) // the environment's value is shown
+}
