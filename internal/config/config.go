@@ -3,7 +3,8 @@
 // dry run prints. It is the one owner of every default and every precedence rule, also for the
 // embedded producer and its command (LoadFlags); no other package may compute one of these
 // defaults or read these variables itself. It reads DEFAULTS_FILE and .env but nothing else of
-// the machine.
+// the machine, besides whether the files it names exist. It checks every value it can when it
+// reads them (an error never prints a value of .env), and CheckFiles the files a run needs.
 package config
 
 import (
