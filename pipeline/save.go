@@ -207,6 +207,9 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 	if !store.CompleteSet(set) {
 		return set, nil, fmt.Errorf("image: the layer store %s lacks files or layer sizes of the saved images; %s", store.Dir, again)
 	}
+	if err := store.VerifySet(set); err != nil {
+		return set, nil, fmt.Errorf("image: %w", err)
+	}
 	return set, store, nil
 }
 

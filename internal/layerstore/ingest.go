@@ -291,8 +291,13 @@ func (s *Store) putLayer(spool, diffID string, src, c Compression) error {
 	if err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
 	}
-	if _, err := io.Copy(zw, r); err != nil {
+	// The spool reads back as the diffID it was filed under, or nothing is stored.
+	h := digest.Canonical.Digester()
+	if _, err := io.Copy(zw, io.TeeReader(r, h.Hash())); err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
+	}
+	if got := h.Digest().String(); got != diffID {
+		return fmt.Errorf("store layer %s: the spooled copy reads back as %s (a disk error?): run the save stage again", diffID, got)
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
