@@ -351,6 +351,30 @@ stream_archive() {
 	done <"$images_dir/stream.txt"
 }
 
+# damaged_layers names, after a failed load, every layer file of the bundle that does not
+# decompress to its diffID (its file name) and the images that use it: a damaged bundle says
+# which images it breaks and what to do, instead of a decoder's error number. It returns 1 when
+# it found one.
+damaged_layers() {
+	found=0
+	while read -r f; do
+		case $f in
+		*.tar.zst) decompress="zstd -dcq --" ;;
+		*.tar.gz) decompress="gzip -dc --" ;;
+		*.tar) decompress="cat --" ;;
+		*) continue ;;
+		esac
+		hex=${f%%.*}
+		# shellcheck disable=SC2086 # the command and its flags are separate words
+		got=$($decompress "$images_dir/$f" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		[ "$got" = "$hex" ] && continue
+		names=$(awk -v d="sha256:$hex" 'index($3, d) { printf "%s%s", sep, $2; sep = ", " }' "$images_txt")
+		err "layer $f of image(s) ${names:-(none listed)} does not decompress to its digest: the bundle is damaged; rebuild the bundle"
+		found=1
+	done <"$images_dir/files.txt"
+	[ "$found" = 0 ]
+}
+
 load_images() {
 	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
 	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
@@ -367,7 +391,11 @@ load_images() {
 	fi
 	log "loading images from $images_dir"
 	started=$(now)
-	run_interruptible load_dir || fail "loading the images from $images_dir failed"
+	if ! run_interruptible load_dir; then
+		log "checking the bundled layers"
+		damaged_layers || fail "the bundle's layers are damaged (see above); rebuild the bundle"
+		fail "loading the images from $images_dir failed"
+	fi
 	log "loaded the images in $(($(now) - started))s"
 	verify_images || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
 	# The files stay: they live in read-only image layers, so deleting them would free no

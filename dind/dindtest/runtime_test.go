@@ -217,6 +217,28 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		is.True(strings.Contains(logs, "dockerd stopped"))                   // and the engine stopped cleanly
 	})
 
+	t.Run("a damaged layer names its image and says to rebuild", func(t *testing.T) {
+		is := is.New(t)
+		img := buildBundle(t, ctx, api, "dindtest-bundle:damaged", base, bundleSpec{
+			save:        []string{"dindtest-echo:latest"},
+			listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
+			compression: "gz",
+			damage:      true,
+		})
+		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"})
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer wcancel()
+		code, err := engine.WaitForExit(wctx, api, c.ID)
+		is.NoErr(err)
+		logs, err := engine.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
+		is.True(strings.Contains(logs, "of image(s) dindtest-echo:latest does not decompress to its digest")) // names the image
+		is.True(strings.Contains(logs, "rebuild the bundle"))                                                 // says what to do
+		is.True(!strings.Contains(logs, "starting stack"))                                                    // nothing ran
+	})
+
 	t.Run("CA private key in the context fails the build", func(t *testing.T) {
 		is := is.New(t)
 		var out bytes.Buffer
@@ -257,6 +279,7 @@ type bundleSpec struct {
 	save        []string          // images in the archive
 	listed      []listedImage     // images.txt and the manifest
 	compression string            // layer files: "", "gz" or "zst"
+	damage      bool              // flip bytes in the middle of every layer file, as a bad copy would
 	certExtra   map[string]string // more files in certs/
 }
 
@@ -310,6 +333,12 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		if e.Src != "" {
 			if data, err = os.ReadFile(e.Src); err != nil {
 				return "", err
+			}
+		}
+		if spec.damage && strings.Contains(e.Name, ".tar") && len(data) > 64 {
+			data = slices.Clone(data)
+			for i := len(data) / 2; i < len(data)/2+16; i++ {
+				data[i] ^= 0xff
 			}
 		}
 		images = append(images, ctxFile{name: e.Name, data: data, mode: 0o644})
