@@ -30,6 +30,9 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(project, "docker-compose.yml"), []byte("services: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	buildSh, err := filepath.Abs("build.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +68,15 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 		})
 	}
 	is := is.New(t)
-	out, err := runIn(t, project, nil, "sh", buildSh)
+	// What the real run would fail on fails the dry run too, after its plan.
+	out, err := runIn(t, project, []string{"DRYRUN=1", "TEMPLATE=", "BUNDLE_TAG="}, "sh", buildSh, "missing.yaml", "Bad Tag:1")
+	is.True(err != nil) // an invalid tag: non-zero exit
+	is.True(strings.Contains(out, `BUNDLE_TAG="Bad Tag:1"`))
+	out, err = runIn(t, project, []string{"DRYRUN=1", "TEMPLATE=", "BUNDLE_TAG="}, "sh", buildSh, "missing.yaml")
+	is.True(err != nil) // a missing template: non-zero exit
+	is.True(strings.Contains(out, "dry run"))
+	is.True(strings.Contains(out, "TEMPLATE names "+filepath.Join(project, "missing.yaml")+": no such file"))
+	out, err = runIn(t, project, nil, "sh", buildSh)
 	is.True(err != nil) // no arguments: usage
 	is.True(strings.Contains(out, "usage: build.sh"))
 }

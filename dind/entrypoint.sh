@@ -230,29 +230,65 @@ start_dockerd() {
 
 # --- images -----------------------------------------------------------------------------
 
-# verify_images: every "<ID> <name>" line of images.txt must name a present image with that
-# ID. Prints one line per problem and fails if there was any.
+# The inner engine's containerd content store (Engine >= 23 with the containerd image store
+# keeps image manifests there) and its socket, for config_of.
+content_dir=/var/lib/docker/containerd/daemon/io.containerd.content.v1.content/blobs/sha256
+containerd_sock=/var/run/docker/containerd/containerd.sock
+
+# config_of ID: the config digest of image manifest ID. The containerd image store reports an
+# image's manifest digest as its ID; the manifest names the config. Read from the content store,
+# else through ctr; prints nothing when neither has it.
+config_of() {
+	if [ -r "$content_dir/${1#sha256:}" ]; then
+		m=$(cat "$content_dir/${1#sha256:}")
+	elif command -v ctr >/dev/null 2>&1; then
+		m=$(ctr --address "$containerd_sock" -n moby content get "$1" 2>/dev/null </dev/null) || m=
+	else
+		m=
+	fi
+	printf '%s' "$m" | tr -d ' \t\n' |
+		sed -n 's/.*"config":{[^}]*"digest":"\(sha256:[0-9a-f]\{64\}\)".*/\1/p'
+}
+
+inspect_format='{{.Id}} {{range .RootFS.Layers}}{{.}},{{end}}'
+
+# verify_images: every "<config digest> <name> <diffID>,…" line of images.txt must name a present
+# image with that config and those layers, whatever image store the inner engine uses: the
+# classic store's image ID is the config digest, the containerd store's is the manifest digest,
+# whose config config_of reads. Prints one line per problem and fails if there was any.
 verify_images() {
 	bad=0
-	# One listing of every tagged image instead of one `docker image inspect` per image: on a
-	# restart this check is most of the time between "dockerd ready" and "stack up".
-	listing=$(docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null </dev/null) || listing=
-	while read -r want name rest || [ -n "${want:-}" ]; do
+	# One inspect of every image instead of one per image: on a restart this check is most of
+	# the time between "dockerd ready" and "stack up". Its lines follow the names; when an image
+	# is missing it fails, and each image is inspected alone to name it.
+	names=$(awk 'NF == 3 && $1 !~ /^#/ { print $2 }' "$images_txt")
+	# Image names never contain blanks.
+	# shellcheck disable=SC2086
+	listing=$(docker image inspect --format "$inspect_format" $names 2>/dev/null </dev/null) || listing=
+	i=0
+	while read -r want name layers rest || [ -n "${want:-}" ]; do
 		case $want in '' | '#'*) continue ;; esac
-		if [ -z "${name:-}" ] || [ -n "${rest:-}" ]; then
-			err "images.txt: malformed line: $want ${name:-} ${rest:-}"
+		if [ -z "${layers:-}" ] || [ -n "${rest:-}" ]; then
+			err "images.txt: malformed line: $want ${name:-} ${layers:-} ${rest:-}"
 			bad=1
 			continue
 		fi
-		# The listing spells docker.io images short; names with a digest are not in it at all.
-		short=${name#docker.io/}
-		short=${short#library/}
-		got=$(printf '%s\n' "$listing" | awk -v n="$short" '$1 == n { print $2; exit }')
-		if [ -z "$got" ] && ! got=$(docker image inspect --format '{{.Id}}' "$name" 2>/dev/null </dev/null); then
-			err "image $name: missing (expected $want)"
+		i=$((i + 1))
+		if [ -n "$listing" ]; then
+			got=$(printf '%s\n' "$listing" | sed -n "${i}p")
+		elif ! got=$(docker image inspect --format "$inspect_format" "$name" 2>/dev/null </dev/null); then
+			err "image $name: missing (expected config $want)"
 			bad=1
-		elif [ "$got" != "$want" ]; then
-			err "image $name: ID $got, expected $want"
+			continue
+		fi
+		id=${got%% *}
+		got_layers=${got#* }
+		got_layers=${got_layers%,}
+		if [ "$layers" != - ] && [ "$got_layers" != "$layers" ]; then
+			err "image $name: other layers than the bundle's (ID $id; layers $got_layers, expected $layers)"
+			bad=1
+		elif [ "$id" != "$want" ] && [ "$(config_of "$id")" != "$want" ]; then
+			err "image $name: ID $id, expected config $want"
 			bad=1
 		fi
 	done <"$images_txt"
@@ -267,8 +303,9 @@ engine_major() {
 
 # load_dir: `docker load` the docker-save directory /images, only the files files.txt lists
 # (layers of earlier builds may linger in the image's lower layers). gzip and plain layer files
-# load as they are; engines before 23.0 cannot read zstd, so those layers are decompressed first
-# into a staging directory on the /var/lib/docker volume (not the container's own layer).
+# load as they are; engines before 23.0 cannot read zstd, so those layers are decompressed into
+# the archive as it streams (stream_archive), or, for a bundle without stream.txt, into a staging
+# directory on the /var/lib/docker volume first.
 # shellcheck disable=SC2317 # called through run_interruptible
 load_dir() {
 	list=$images_dir/files.txt
@@ -282,6 +319,11 @@ load_dir() {
 		err "this engine cannot load zstd layers and there is no zstd binary; bundle with BUNDLE_COMPRESSION=gzip or none"
 		return 1
 	}
+	if [ -f "$images_dir/stream.txt" ]; then
+		stream_archive | docker load
+		return
+	fi
+	log "decompressing the layers into the volume first (a bundle without stream.txt: slower)"
 	stage=/var/lib/docker/dindbundler-load
 	rm -rf "$stage"
 	mkdir -p "$stage"
@@ -298,6 +340,41 @@ load_dir() {
 	return "$rc"
 }
 
+# stream_archive writes the `docker load` archive stream.txt describes: each line's piece (tar
+# headers, padding, small files) as it is, then its zstd layer decompressed. A failure truncates
+# the archive, which docker load refuses.
+# shellcheck disable=SC2317 # called through run_interruptible
+stream_archive() {
+	while read -r piece layer; do
+		cat "$images_dir/$piece" || return 1
+		[ "$layer" = - ] || zstd -dcq -- "$images_dir/$layer" || return 1
+	done <"$images_dir/stream.txt"
+}
+
+# damaged_layers names, after a failed load, every layer file of the bundle that does not
+# decompress to its diffID (its file name) and the images that use it: a damaged bundle says
+# which images it breaks and what to do, instead of a decoder's error number. It returns 1 when
+# it found one.
+damaged_layers() {
+	found=0
+	while read -r f; do
+		case $f in
+		*.tar.zst) decompress="zstd -dcq --" ;;
+		*.tar.gz) decompress="gzip -dc --" ;;
+		*.tar) decompress="cat --" ;;
+		*) continue ;;
+		esac
+		hex=${f%%.*}
+		# shellcheck disable=SC2086 # the command and its flags are separate words
+		got=$($decompress "$images_dir/$f" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		[ "$got" = "$hex" ] && continue
+		names=$(awk -v d="sha256:$hex" 'index($3, d) { printf "%s%s", sep, $2; sep = ", " }' "$images_txt")
+		err "layer $f of image(s) ${names:-(none listed)} does not decompress to its digest: the bundle is damaged; rebuild the bundle"
+		found=1
+	done <"$images_dir/files.txt"
+	[ "$found" = 0 ]
+}
+
 load_images() {
 	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
 	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
@@ -309,11 +386,16 @@ load_images() {
 		fi
 		log "images recorded as loaded are missing or changed; loading them again"
 	fi
-	[ -f "$images_dir/manifest.json" ] && [ -f "$images_dir/files.txt" ] ||
+	if [ ! -f "$images_dir/manifest.json" ] || [ ! -f "$images_dir/files.txt" ]; then
 		fail "no images in $images_dir (manifest.json, files.txt) and the images are not loaded"
+	fi
 	log "loading images from $images_dir"
 	started=$(now)
-	run_interruptible load_dir || fail "loading the images from $images_dir failed"
+	if ! run_interruptible load_dir; then
+		log "checking the bundled layers"
+		damaged_layers || fail "the bundle's layers are damaged (see above); rebuild the bundle"
+		fail "loading the images from $images_dir failed"
+	fi
 	log "loaded the images in $(($(now) - started))s"
 	verify_images || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
 	# The files stay: they live in read-only image layers, so deleting them would free no
@@ -329,25 +411,43 @@ start_stack() {
 	log "starting stack $BUNDLE_PROJECT"
 	stack_started=1
 	# --pull never: an image missing here is a broken bundle, never a download.
-	run_interruptible compose up -d --no-build --pull never ||
+	if ! run_interruptible compose up -d --no-build --pull never; then
+		docker compose version >/dev/null 2>&1 ||
+			fail "the docker compose v2 plugin is missing from the base image; use docker:<ver>-dind or the dindbundler base"
 		fail "docker compose up failed for project $BUNDLE_PROJECT"
+	fi
 	log "stack $BUNDLE_PROJECT is up"
 }
 
+# The stack's services, listed once per container start (in the background while the images
+# load) so the health probe need not run compose: `compose config` alone takes longer than the
+# whole probe otherwise.
+services_file=/run/dindbundler-services
+
+list_services() {
+	mkdir -p "$(dirname "$services_file")"
+	compose config --services >"$services_file.tmp" 2>/dev/null </dev/null &&
+		mv "$services_file.tmp" "$services_file"
+}
+
 # health: healthy only when every service of the stack has its containers running, and healthy
-# where the service defines a healthcheck.
+# where the service defines a healthcheck. One `docker ps` of the project's containers.
 health() {
 	# stderr stays out of the captured lists (compose warns there, e.g. about an obsolete
 	# `version:`); on failure the command runs again to show why (Docker keeps both streams
 	# of a probe).
-	services=$(compose config --services 2>/dev/null) || {
-		echo "compose config failed:"
-		compose config --services >/dev/null
-		return 1
-	}
-	states=$(compose ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null) || {
-		echo "compose ps failed:"
-		compose ps -a >/dev/null
+	if ! services=$(cat "$services_file" 2>/dev/null); then
+		services=$(compose config --services 2>/dev/null) || {
+			echo "compose config failed:"
+			compose config --services >/dev/null
+			return 1
+		}
+	fi
+	format='{{.Label "com.docker.compose.service"}} {{.State}} {{.Status}}'
+	states=$(docker ps -a --filter "label=com.docker.compose.project=$BUNDLE_PROJECT" \
+		--filter label=com.docker.compose.oneoff=False --format "$format" 2>/dev/null) || {
+		echo "docker ps failed:"
+		docker ps -a >/dev/null
 		return 1
 	}
 	bad=0
@@ -358,11 +458,17 @@ health() {
 			bad=1
 			continue
 		fi
-		while read -r _ state hc; do
+		while read -r _ state status; do
+			case $status in
+			*'(healthy)'*) hc=healthy ;;
+			*'(unhealthy)'*) hc=unhealthy ;;
+			*'(health: starting)'*) hc=starting ;;
+			*) hc= ;;
+			esac
 			if [ "$state" != running ]; then
 				echo "$s: $state"
 				bad=1
-			elif [ -n "${hc:-}" ] && [ "$hc" != healthy ]; then
+			elif [ -n "$hc" ] && [ "$hc" != healthy ]; then
 				echo "$s: $hc"
 				bad=1
 			fi
@@ -408,9 +514,8 @@ fi
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 
+list_services &
 start_dockerd
-docker compose version >/dev/null 2>&1 ||
-	fail "the docker compose v2 plugin is missing from the base image; use docker:<ver>-dind or the dindbundler base"
 load_images
 start_stack
 

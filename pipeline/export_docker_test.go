@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/inspect"
@@ -297,6 +298,10 @@ func checkInspect(t *testing.T, p *project, b *Bundler, source, image string) {
 	is.Equal(rep.Image, image)
 	is.Equal(rep.Compression, "zstd")
 	is.Equal(rep.Project, "esb-default")
+	is.True(rep.Engine != nil) // the inner engine, from the base's labels
+	suite, err := base.LookupSuite(base.DefaultSuite)
+	is.NoErr(err)
+	is.Equal(rep.Engine.Version, suite.Engine)
 	is.Equal(len(rep.Images), 3)
 	kinds := map[string]string{}
 	for _, img := range rep.Images {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/client"
 
@@ -82,19 +85,27 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
-	from, err := b.layersImage(ctx, api, set, store, baseID)
+	containerd, err := engine.ContainerdStore(ctx, api)
 	if err != nil {
-		b.logf("image: %v; the build context carries the image layers instead", err)
+		return err
+	}
+	var id string
+	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
+	switch {
+	case err != nil:
+		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
 		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
 			return err
 		}
-	} else {
-		args["DIND_BASE_IMAGE"] = from
+		id, err = b.build(ctx, api, entries, args)
+	case containerd:
+		// The classic builder commits each Dockerfile step with a diff of the whole image there
+		// (seconds each): the top layer and the configuration are put together directly.
+		id, err = b.assemble(ctx, api, entries, args, li, store, set.Compression)
+	default:
+		args["DIND_BASE_IMAGE"] = li.ID
+		id, err = b.build(ctx, api, entries, args)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(buildctx.Write(pw, entries)) }()
-	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{Tag: b.Config.BundleTag, BuildArgs: args}, b.progress())
-	pr.CloseWithError(errors.New("build finished"))
 	if err != nil {
 		return err
 	}
@@ -113,13 +124,93 @@ func (b *Bundler) Image(ctx context.Context) error {
 	return nil
 }
 
-// layersImage makes sure the engine has the layers image for set and returns its ID (see
+// build runs the classic builder on the context entries.
+func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string) (string, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(buildctx.Write(pw, entries)) }()
+	id, err := engine.Build(ctx, api, pr, engine.BuildOptions{Tag: b.Config.BundleTag, BuildArgs: args}, b.progress())
+	pr.CloseWithError(errors.New("build finished"))
+	return id, err
+}
+
+// assemble puts the bundle image together without a builder, on an engine with the containerd
+// image store: the layers image plus one layer with the context's files where dind/Dockerfile
+// copies them, and the Dockerfile's runtime configuration (bundleRuntime), loaded as an OCI
+// layout that carries only that layer, then tagged.
+func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li bundleimage.Layers, store *layerstore.Store, c layerstore.Compression) (string, error) {
+	parentConfig, parentLayers, err := bundleimage.LayersImageOCI(store, li.Base, li.BaseLayers, li.Groups, c)
+	if err != nil {
+		return "", err
+	}
+	var top bytes.Buffer // the stack's files only: the image layers are in the layers image
+	if err := buildctx.Write(&top, buildctx.Layer(entries, b.Config.CertTarget)); err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	pr, pw := io.Pipe()
+	var id string
+	go func() {
+		var err error
+		id, err = bundleimage.WriteTopOCI(pw, parentConfig, parentLayers, top.Bytes(), "dindbundler: the stack's files (dind/Dockerfile)",
+			func(rc map[string]any) { bundleRuntime(rc, args["BUNDLE_PROJECT"]) })
+		pw.CloseWithError(err)
+	}()
+	err = engine.Load(ctx, api, pr, nil)
+	pr.CloseWithError(errors.New("load finished"))
+	if err != nil {
+		return "", fmt.Errorf("load the bundle image: %w", err)
+	}
+	info, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("load the bundle image: %w", err)
+	}
+	if want := len(bundleimage.ChainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
+		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
+	}
+	if err := api.ImageTag(ctx, id, b.Config.BundleTag); err != nil {
+		return "", fmt.Errorf("tag the bundle image %s as %s: %w", id, b.Config.BundleTag, err)
+	}
+	return id, nil
+}
+
+// bundleRuntime sets in an image's runtime configuration what dind/Dockerfile's ENV, VOLUME,
+// STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD set (TestAssembledLikeBuilt compares the two).
+func bundleRuntime(rc map[string]any, project string) {
+	var env []any
+	for _, e := range asList(rc["Env"]) {
+		if s, _ := e.(string); !strings.HasPrefix(s, "BUNDLE_PROJECT=") {
+			env = append(env, e)
+		}
+	}
+	rc["Env"] = append(env, "BUNDLE_PROJECT="+project)
+	volumes, _ := rc["Volumes"].(map[string]any)
+	if volumes == nil {
+		volumes = map[string]any{}
+	}
+	volumes["/var/lib/docker"] = map[string]any{}
+	rc["Volumes"] = volumes
+	rc["StopSignal"] = "SIGTERM"
+	rc["Healthcheck"] = map[string]any{
+		"Test":     []string{"CMD", buildctx.EntrypointPath, "health"},
+		"Interval": 10 * time.Second, "Timeout": 20 * time.Second, "StartPeriod": 300 * time.Second, "Retries": 3,
+	}
+	rc["Entrypoint"] = []string{buildctx.EntrypointPath}
+	rc["Cmd"] = []string{}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// layersImage makes sure the engine has the layers image for set and returns it (see
 // bundleimage.LayersImage); the chain of the last one is recorded with the stage's state.
-func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (string, error) {
+func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (bundleimage.Layers, error) {
 	return bundleimage.LayersImage(ctx, api, bundleimage.LayersRequest{
 		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
-		Logf: func(format string, args ...any) { b.logf("image: "+format, args...) },
+		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
+		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"),
+		Progress: b.progress(),
 	})
 }
 
@@ -154,12 +245,16 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
+	stream, err := bundleimage.StreamFiles(set, store)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
-		ManifestPath: c.MergedManifestPath(), Manifest: m,
-		CertDir: c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: bundleimage.ContextEntries(set, store, withLayers), Stack: stack,
+		Manifest: identified(m, set),
+		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
+		Images: append(bundleimage.ContextEntries(set, store, withLayers), stream...), Stack: stack,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -12,20 +12,20 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/buildlock"
-	"github.com/dindbundler/dindbundler/internal/config"
 )
 
 // Two runs on one BUILD_DIR: the second waits for the first before any stage runs, and says
 // which process holds the directory.
 func TestRunThroughWaitsForAnotherRun(t *testing.T) {
 	is := is.New(t)
-	buildDir := t.TempDir()
+	cfg := preflightProject(t, map[string]string{"t.yaml": "Resources: {}\n", "docker-compose.yml": "services: {}\n"}, "TEMPLATE=t.yaml")
+	buildDir := cfg.BuildDir
 	held, err := buildlock.Acquire(context.Background(), buildDir, buildlock.Options{})
 	is.NoErr(err)
 	defer held.Release()
 
 	var log bytes.Buffer
-	b := &Bundler{Config: config.Config{BuildDir: buildDir}, Log: &log}
+	b := &Bundler{Config: cfg, Log: &log}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	err = b.RunThrough(ctx, StepImage)

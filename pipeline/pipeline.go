@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -177,11 +178,19 @@ func (s Step) String() string { return chain[s].name }
 // RunThrough runs every stage of the chain up to and including last, each at most once per
 // Bundler, or prints the plan once for a dry run. It holds BUILD_DIR's lock while the stages run:
 // a second run on the same BUILD_DIR waits, saying which process holds it.
+//
+// What can be checked from the configuration alone (Preflight) is checked first, so a missing
+// template or compose file fails before any stage does work; a dry run prints the plan, then
+// fails with the same errors.
 func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
+	preflight := b.Preflight(last)
 	if b.Config.DryRun {
 		var err error
 		b.planOnce.Do(func() { err = b.PrintPlan(os.Stdout) })
-		return err
+		return errors.Join(err, preflight)
+	}
+	if preflight != nil {
+		return preflight
 	}
 	lock, err := buildlock.Acquire(ctx, b.Config.BuildDir, buildlock.Options{Log: b.Log})
 	if err != nil {
@@ -199,6 +208,16 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 			b.done = map[Step]bool{}
 		}
 		b.done[step] = true
+	}
+	return nil
+}
+
+// Preflight checks what a run through last needs and the configuration names: the templates
+// from the deploy stage on, the compose file for the image stage. (Values — BUNDLE_TAG,
+// RUN_UID/RUN_GID, .env — were checked when the configuration was read.)
+func (b *Bundler) Preflight(last Step) error {
+	if err := b.Config.CheckFiles(last >= StepDeploy, last >= StepImage); err != nil {
+		return fmt.Errorf("checked before the first stage: %w", err)
 	}
 	return nil
 }

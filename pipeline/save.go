@@ -27,12 +27,22 @@ func (b *Bundler) Save(ctx context.Context) error {
 		return err
 	}
 	names := m.Names()
-	ids, missing, err := engine.ImageIDs(ctx, api, names)
+	containerd, err := engine.ContainerdStore(ctx, api)
+	if err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	locals, missing, err := engine.Locals(ctx, api, names, containerd)
 	if err != nil {
 		return err
 	}
-	if err := checkDigests(m, ids, missing); err != nil {
+	// What the inspect tells is checked now, before an export; on the containerd store only the
+	// export tells the config digest, so the set is checked again below.
+	if err := checkImages(m, seenLocal(locals), missing); err != nil {
 		return fmt.Errorf("save: %w", err)
+	}
+	ids := make(map[string]string, len(locals))
+	for n, l := range locals {
+		ids[n] = l.ID
 	}
 	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
 	store, err := layerstore.Open(b.storeDir())
@@ -66,7 +76,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if len(absent) > 0 {
 		want := saveWants(names, ids, absent)
 		b.logf("save: exporting %d of %d images into %s, %s", len(want), len(names), store.Dir, d.Reason)
-		exported, err := store.Export(ctx, api, want, compression)
+		exported, err := store.Export(ctx, api, want, compression, b.progress(), 0) // docker save announces no size
 		if err != nil {
 			return err
 		}
@@ -81,6 +91,9 @@ func (b *Bundler) Save(ctx context.Context) error {
 		img := found[ids[n]]
 		img.Name = n
 		set.Images = append(set.Images, img)
+	}
+	if err := checkImages(m, seenSet(set), nil); err != nil {
+		return fmt.Errorf("save: %w", err)
 	}
 	if err := layerstore.WriteSet(b.setPath(), set); err != nil {
 		return err
@@ -143,7 +156,7 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 		// The set is only as good as the store files it names.
 		set, err := layerstore.ReadSet(out)
 		if err != nil || !store.CompleteSet(set) {
-			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files of " + out}, nil
+			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files or layer sizes of " + out}, nil
 		}
 	}
 	return d, nil
@@ -168,17 +181,16 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 		return set, nil, fmt.Errorf("image: the saved images are compressed as %s, BUNDLE_COMPRESSION is %s: %s", set.Compression, b.Config.Compression, again)
 	}
 	var problems []error
-	inSet := map[string]string{}
-	for _, img := range set.Images {
-		inSet[img.Name] = img.ID
-	}
+	inSet := seenSet(set)
 	for _, img := range m.Images {
-		id, ok := inSet[img.Name]
+		seen, ok := inSet[img.Name]
 		switch {
 		case !ok:
 			problems = append(problems, fmt.Errorf("image %s is not among the saved images", img.Name))
-		case img.Digest != "" && id != img.Digest:
-			problems = append(problems, fmt.Errorf("image %s was saved as %s, the manifest says %s", img.Name, id, img.Digest))
+		case img.Digest != "":
+			if err := img.Check(seen); err != nil {
+				problems = append(problems, fmt.Errorf("image %s was saved as %s (config %s), not as the manifest says: %w", img.Name, seen.ID, seen.Config, err))
+			}
 		}
 		delete(inSet, img.Name)
 	}
@@ -193,7 +205,42 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 		return set, nil, err
 	}
 	if !store.CompleteSet(set) {
-		return set, nil, fmt.Errorf("image: the layer store %s lacks files of the saved images; %s", store.Dir, again)
+		return set, nil, fmt.Errorf("image: the layer store %s lacks files or layer sizes of the saved images; %s", store.Dir, again)
+	}
+	if err := store.VerifySet(set); err != nil {
+		return set, nil, fmt.Errorf("image: %w", err)
 	}
 	return set, store, nil
+}
+
+// seenLocal and seenSet give checkImages what the engine and the Save stage's set tell.
+func seenLocal(locals map[string]engine.Local) map[string]manifest.Seen {
+	out := make(map[string]manifest.Seen, len(locals))
+	for n, l := range locals {
+		out[n] = manifest.Seen(l)
+	}
+	return out
+}
+
+func seenSet(set layerstore.Set) map[string]manifest.Seen {
+	out := make(map[string]manifest.Seen, len(set.Images))
+	for _, img := range set.Images {
+		out[img.Name] = manifest.Seen{ID: img.ID, Config: img.Config, DiffIDs: img.DiffIDs}
+	}
+	return out
+}
+
+// identified is m as the bundle carries it: every image with its store-independent identity (the
+// config digest and diffIDs the Save stage exported), which the entrypoint verifies.
+func identified(m manifest.Manifest, set layerstore.Set) manifest.Manifest {
+	seen := seenSet(set)
+	images := make([]manifest.Image, len(m.Images))
+	for i, img := range m.Images {
+		if s, ok := seen[img.Name]; ok {
+			img.Config, img.DiffIDs = s.Config, s.DiffIDs
+		}
+		images[i] = img
+	}
+	m.Images = images
+	return m
 }

@@ -159,7 +159,11 @@ func (b *Bundler) Pull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ids, missing, err := engine.ImageIDs(ctx, api, m.Names())
+	containerd, err := engine.ContainerdStore(ctx, api)
+	if err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	locals, missing, err := engine.Locals(ctx, api, m.Names(), containerd)
 	if err != nil {
 		return err
 	}
@@ -189,14 +193,18 @@ func (b *Bundler) Pull(ctx context.Context) error {
 		}
 	}
 	if len(toPull) > 0 {
-		if ids, _, err = engine.ImageIDs(ctx, api, toPull); err != nil {
+		pulled, _, err := engine.Locals(ctx, api, toPull, containerd)
+		if err != nil {
 			return err
+		}
+		for n, l := range pulled {
+			locals[n] = l
 		}
 	}
 	changed := false
 	for i, img := range m.Images {
-		if img.Kind == manifest.KindExternal && img.Digest == "" && ids[img.Name] != "" {
-			m.Images[i].Digest = ids[img.Name]
+		if l, ok := locals[img.Name]; ok && img.Kind == manifest.KindExternal && img.Digest == "" {
+			m.Images[i].Digest, m.Images[i].Config, m.Images[i].DiffIDs = l.ID, l.Config, l.DiffIDs
 			changed = true
 		}
 	}
@@ -217,22 +225,25 @@ func whoBuilds(kind string) string {
 	}
 }
 
-// checkDigests compares the daemon's images with the manifest: missing and stale images are
-// errors naming each image.
-func checkDigests(m manifest.Manifest, ids map[string]string, missing []string) error {
+// checkImages compares the images an engine or the Save stage's set tells about with the
+// manifest: missing and different images are errors naming each. An image only an export can
+// tell apart (manifest.ErrUndecided) passes.
+func checkImages(m manifest.Manifest, seen map[string]manifest.Seen, missing []string) error {
 	var problems []error
 	for _, name := range missing {
 		problems = append(problems, fmt.Errorf("image %s is missing locally: run the pull stage, or the deploy stage with FORCE=1", name))
 	}
 	for _, img := range m.Images {
-		id, ok := ids[img.Name]
+		s, ok := seen[img.Name]
 		if !ok {
 			continue
 		}
-		if img.Digest == "" {
+		switch err := img.Check(s); {
+		case err == nil, errors.Is(err, manifest.ErrUndecided):
+		case img.Digest == "":
 			problems = append(problems, fmt.Errorf("image %s has no digest in the manifest: run the pull stage", img.Name))
-		} else if id != img.Digest {
-			problems = append(problems, fmt.Errorf("image %s is stale: local ID %s, manifest digest %s; rebuild it with FORCE=1 (go run magefile.go deploy) or restore the image", img.Name, id, img.Digest))
+		default:
+			problems = append(problems, fmt.Errorf("image %s is stale: %w; rebuild it with FORCE=1 (go run magefile.go deploy) or restore the image", img.Name, err))
 		}
 	}
 	return errors.Join(problems...)

@@ -160,7 +160,7 @@ func TestResolve(t *testing.T) {
 				is.Equal(r.Brand, "zz")
 			},
 		},
-		{name: "bad .env", files: map[string]string{".env": "NOT A PAIR\n"}, err: "want KEY=VALUE"},
+		{name: "bad .env", files: map[string]string{".env": "NOT A PAIR\n"}, err: "line 1: a variable name cannot contain a space"},
 		{name: "bad overrides", environ: []string{"PARAMETER_OVERRIDES=a-b=1"}, err: "PARAMETER_OVERRIDES"},
 	}
 	for _, tt := range tests {

@@ -95,6 +95,9 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		}
 		o.Compressible = f
 	}
+	if v := get("BENCH_PREFIX"); v != "" {
+		o.Prefix = v
+	}
 	if v := get("BENCH_COMPRESSIONS"); v != "" {
 		o.Compressions = nil
 		for _, c := range strings.Split(v, ",") {

@@ -24,6 +24,7 @@ import (
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
+	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/bundleimage"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
@@ -72,17 +73,17 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	base := ensureBase(t, ctx, e)
 	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
 	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
+	// The same files as echo with another config: the same layers, another config digest.
+	relabeledID := enginetest.ScratchImage(t, api, "dindtest-relabeled:latest", nil, enginetest.GoBinary("./testdata/echo"),
+		enginetest.Labels(map[string]string{"dindtest": "relabeled"}))
 
 	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
 		save:        []string{"dindtest-echo:latest"},
-		listed:      []listedImage{{echoID, "dindtest-echo:latest"}},
+		listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
 		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the decompression
 	})
 
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
-		if e.Containerd() {
-			t.Skip("issue 9 item 1: bundled from the containerd store, images.txt lists manifest digests, which the inner classic engine never reports; needs store-independent identity")
-		}
 		is := is.New(t)
 		img := okImage
 		start := time.Now()
@@ -188,15 +189,17 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	t.Run("missing or different image fails naming each", func(t *testing.T) {
 		is := is.New(t)
 		img := buildBundle(t, ctx, api, "dindtest-bundle:missing", base, bundleSpec{
-			save: []string{"dindtest-echo:latest", "dindtest-other:latest"},
+			save: []string{"dindtest-echo:latest", "dindtest-other:latest", "dindtest-relabeled:latest"},
 			listed: []listedImage{
-				{echoID, "dindtest-echo:latest"},
-				{echoID, "dindtest-other:latest"}, // present with another ID
-				{"sha256:" + strings.Repeat("0", 64), "dindtest-missing:latest"},
+				{"dindtest-echo:latest", "dindtest-echo:latest"},
+				{"dindtest-echo:latest", "dindtest-other:latest"},     // present with other layers
+				{"dindtest-echo:latest", "dindtest-relabeled:latest"}, // present with another config
+				{"", "dindtest-missing:latest"},
 			},
 			compression: "gz",
 		})
 		is.True(otherID != echoID)
+		is.True(relabeledID != echoID)
 		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
 		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer wcancel()
@@ -207,14 +210,33 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		t.Logf("exit code %d; container log:\n%s", code, logs)
 		is.True(code != 0)
 		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
-		is.True(!strings.Contains(logs, "starting stack")) // refused before anything ran
-		if e.Containerd() {
-			t.Skip("issue 9 item 1: bundled from the containerd store, images.txt lists manifest digests, which the inner classic engine never reports; needs store-independent identity")
-		}
-		is.True(strings.Contains(logs, "image dindtest-other:latest: ID "+otherID+", expected "+echoID))
-		is.True(!strings.Contains(logs, "image dindtest-echo:latest: ")) // the good one is not blamed
-		is.True(!strings.Contains(logs, "starting stack"))               // nothing ran
-		is.True(strings.Contains(logs, "dockerd stopped"))               // and the engine stopped cleanly
+		is.True(strings.Contains(logs, "image dindtest-other:latest: other layers than the bundle's"))
+		is.True(strings.Contains(logs, "image dindtest-relabeled:latest: ")) // same files, another config
+		is.True(!strings.Contains(logs, "image dindtest-echo:latest: "))     // the good one is not blamed
+		is.True(!strings.Contains(logs, "starting stack"))                   // nothing ran
+		is.True(strings.Contains(logs, "dockerd stopped"))                   // and the engine stopped cleanly
+	})
+
+	t.Run("a damaged layer names its image and says to rebuild", func(t *testing.T) {
+		is := is.New(t)
+		img := buildBundle(t, ctx, api, "dindtest-bundle:damaged", base, bundleSpec{
+			save:        []string{"dindtest-echo:latest"},
+			listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
+			compression: "gz",
+			damage:      true,
+		})
+		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"})
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer wcancel()
+		code, err := engine.WaitForExit(wctx, api, c.ID)
+		is.NoErr(err)
+		logs, err := engine.Logs(ctx, api, c.ID)
+		is.NoErr(err)
+		t.Logf("exit code %d; container log:\n%s", code, logs)
+		is.True(code != 0)
+		is.True(strings.Contains(logs, "of image(s) dindtest-echo:latest does not decompress to its digest")) // names the image
+		is.True(strings.Contains(logs, "rebuild the bundle"))                                                 // says what to do
+		is.True(!strings.Contains(logs, "starting stack"))                                                    // nothing ran
 	})
 
 	t.Run("CA private key in the context fails the build", func(t *testing.T) {
@@ -222,7 +244,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		var out bytes.Buffer
 		_, err := build(ctx, api, "dindtest-bundle:key", base, bundleSpec{
 			save:      []string{"dindtest-echo:latest"},
-			listed:    []listedImage{{echoID, "dindtest-echo:latest"}},
+			listed:    []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
 			certExtra: map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"},
 		}, &out)
 		enginetest.Cleanup(t, api, "dindtest-bundle:key")
@@ -249,12 +271,15 @@ func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine) string {
 	return base.DefaultTag
 }
 
-type listedImage struct{ id, name string }
+// listedImage is one image of images.txt and the manifest: name, claiming the identity (config
+// digest and layers) of the saved image as, or one no image has when as is "".
+type listedImage struct{ as, name string }
 
 type bundleSpec struct {
 	save        []string          // images in the archive
 	listed      []listedImage     // images.txt and the manifest
 	compression string            // layer files: "", "gz" or "zst"
+	damage      bool              // flip bytes in the middle of every layer file, as a bad copy would
 	certExtra   map[string]string // more files in certs/
 }
 
@@ -291,12 +316,16 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	for _, n := range spec.save {
 		want = append(want, layerstore.Want{Name: n, ID: ids[n]})
 	}
-	saved, err := store.Export(ctx, api, want, c)
+	saved, err := store.Export(ctx, api, want, c, nil, 0)
 	if err != nil {
 		return "", err
 	}
 	var images []ctxFile
-	for _, e := range bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true) {
+	stream, err := bundleimage.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
 		if e.Dir {
 			continue // the files list has the directory
 		}
@@ -304,6 +333,12 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		if e.Src != "" {
 			if data, err = os.ReadFile(e.Src); err != nil {
 				return "", err
+			}
+		}
+		if spec.damage && strings.Contains(e.Name, ".tar") && len(data) > 64 {
+			data = slices.Clone(data)
+			for i := len(data) / 2; i < len(data)/2+16; i++ {
+				data[i] ^= 0xff
 			}
 		}
 		images = append(images, ctxFile{name: e.Name, data: data, mode: 0o644})
@@ -314,10 +349,19 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		GeneratedAt:   time.Now().UTC(),
 		Build:         manifest.Build{Project: project, Env: "test", Mode: "docker", ImageTag: "latest"},
 	}
-	var lines strings.Builder
+	byName := map[string]layerstore.Image{}
+	for _, img := range saved {
+		byName[img.Name] = img
+	}
 	for _, l := range spec.listed {
-		m.Images = append(m.Images, manifest.Image{Name: l.name, Digest: l.id, Kind: manifest.KindService})
-		fmt.Fprintf(&lines, "%s %s\n", l.id, l.name)
+		img := manifest.Image{Name: l.name, Kind: manifest.KindService}
+		if s, ok := byName[l.as]; ok {
+			img.Digest, img.Config, img.DiffIDs = s.ID, s.Config, s.DiffIDs
+		} else {
+			none := "sha256:" + strings.Repeat("0", 64)
+			img.Digest, img.Config, img.DiffIDs = none, none, []string{none}
+		}
+		m.Images = append(m.Images, img)
 	}
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -331,7 +375,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
 		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},
 		{name: "app/bundle/manifest.json", data: append(mj, '\n'), mode: 0o644},
-		{name: "app/bundle/images.txt", data: []byte(lines.String()), mode: 0o644},
+		{name: "app/bundle/images.txt", data: buildctx.ImagesList(m), mode: 0o644},
 		{name: "certs/", mode: 0o755, dir: true},
 		{name: "certs/server.crt", data: []byte(serverCert), mode: 0o644},
 		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},

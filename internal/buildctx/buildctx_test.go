@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,8 +40,11 @@ func TestDotEnv(t *testing.T) {
 
 func TestImagesList(t *testing.T) {
 	is := is.New(t)
-	m := manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}, {Name: "b:1", Digest: "sha256:b"}}}
-	is.Equal(string(ImagesList(m)), "sha256:a a:1\nsha256:b b:1\n")
+	m := manifest.Manifest{Images: []manifest.Image{
+		{Name: "a:1", Digest: "sha256:man", Config: "sha256:cfg", DiffIDs: []string{"sha256:l1", "sha256:l2"}},
+		{Name: "b:1", Digest: "sha256:b"}, // recorded without identity: its digest, no layers
+	}}
+	is.Equal(string(ImagesList(m)), "sha256:cfg a:1 sha256:l1,sha256:l2\nsha256:b b:1 -\n")
 }
 
 func TestPlanLayout(t *testing.T) {
@@ -56,7 +60,6 @@ func TestPlanLayout(t *testing.T) {
 	compose := write("docker-compose.yml", "services: {}\n", 0o644)
 	write("config/app.conf", "x", 0o644)
 	write("config/nested/more.conf", "y", 0o640)
-	man := write("build/bundle/manifest.json", "{}", 0o644)
 	layer := write("build/layers/sha256/ab.tar.gz", "layer", 0o644)
 	images := []Entry{{Name: "images", Dir: true, Mode: 0o755}, {Name: "images/manifest.json", Data: []byte("[]\n")}, {Name: "images/ab.tar.gz", Src: layer}}
 	write("certs/rootCA.crt", "ca", 0o644)
@@ -66,8 +69,8 @@ func TestPlanLayout(t *testing.T) {
 	entries, err := Plan(Bundle{
 		Dockerfile: []byte("FROM x\n"), Entrypoint: []byte("#!/bin/sh\n"),
 		ComposeFile: compose, ConfigDir: filepath.Join(dir, "config"), Root: dir, DotEnv: []byte("A=1\n"),
-		ManifestPath: man, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
-		CertDir: filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
+		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
+		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
 	})
 	is.NoErr(err)
@@ -92,27 +95,19 @@ func TestPlanLayout(t *testing.T) {
 		is.Equal(byName[n].GID, 1002)
 	}
 	is.Equal(byName["app/compose.yml"].UID, 0)
-	is.Equal(string(byName["app/bundle/images.txt"].Data), "sha256:a a:1\n")
+	is.Equal(string(byName["app/bundle/images.txt"].Data), "sha256:a a:1 sha256:l\n")
+	is.True(strings.Contains(string(byName["app/bundle/manifest.json"].Data), `"diff_ids": [`)) // the manifest carries the identity
 
 	// Written as a tar, the entries come back with their content, modes and owners.
 	var buf bytes.Buffer
 	is.NoErr(Write(&buf, entries))
-	tr := tar.NewReader(&buf)
+	read := readTar(t, &buf)
 	got := map[string]string{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		is.NoErr(err)
-		data, err := io.ReadAll(tr)
-		is.NoErr(err)
-		got[hdr.Name] = string(data)
-		if hdr.Name == "certs/server.key" {
-			is.Equal(hdr.Uid, 1001)
-			is.Equal(hdr.Mode, int64(0o600))
-		}
+	for name, e := range read {
+		got[name] = string(e.data)
 	}
+	is.Equal(read["certs/server.key"].hdr.Uid, 1001)
+	is.Equal(read["certs/server.key"].hdr.Mode, int64(0o600))
 	is.Equal(got["images/ab.tar.gz"], "layer") // streamed from the store
 	is.Equal(got["images/manifest.json"], "[]\n")
 	is.Equal(byName["images/ab.tar.gz"].Mode, os.FileMode(0o644))
@@ -122,7 +117,7 @@ func TestPlanLayout(t *testing.T) {
 	is.True(hasDir) // directories are entries of their own
 
 	// Without a config dir the bundle still has an (empty) /app/config.
-	entries, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man, Images: images, CertDir: filepath.Join(dir, "certs")})
+	entries, err = Plan(Bundle{ComposeFile: compose, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}, Images: images, CertDir: filepath.Join(dir, "certs")})
 	is.NoErr(err)
 	found := false
 	for _, e := range entries {
@@ -130,7 +125,7 @@ func TestPlanLayout(t *testing.T) {
 	}
 	is.True(found)
 
-	_, err = Plan(Bundle{ComposeFile: compose, ManifestPath: man})
+	_, err = Plan(Bundle{ComposeFile: compose, Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}})
 	is.True(err != nil) // no images: nothing to bundle
 }
 
@@ -203,4 +198,53 @@ func TestWriteDetectsAChangingFile(t *testing.T) {
 	is.NoErr(os.Remove(src))
 	err := Write(io.Discard, []Entry{{Name: "f", Src: src, Mode: 0o644}})
 	is.True(err != nil) // a missing source fails the context, naming it
+}
+
+func TestLayer(t *testing.T) {
+	is := is.New(t)
+	entries := []Entry{
+		{Name: "Dockerfile", Data: []byte("FROM x\n")},
+		{Name: "entrypoint.sh", Mode: 0o755},
+		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: "app/.env", Mode: 0o600},
+		{Name: "certs", Dir: true, Mode: 0o755, UID: 7, GID: 8},
+		{Name: "certs/sub/server.crt", Mode: 0o644, UID: 7, GID: 8},
+		{Name: "images/manifest.json", Mode: 0o644},
+	}
+	got := Layer(entries, "/root/.esb/certs")
+	var names []string
+	byName := map[string]Entry{}
+	for _, e := range got {
+		names = append(names, e.Name)
+		byName[e.Name] = e
+	}
+	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh"})
+	is.Equal(byName["root/.esb/certs"].UID, 7)                                           // the certificates keep RUN_UID:RUN_GID
+	is.Equal(byName["usr/local/bin/dindbundler-entrypoint.sh"].Mode, os.FileMode(0o755)) // executable
+}
+
+type tarEntry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// readTar reads a whole tar, entries by name.
+func readTar(t *testing.T, r io.Reader) map[string]tarEntry {
+	t.Helper()
+	out := map[string]tarEntry{}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[hdr.Name] = tarEntry{hdr, data}
+	}
 }

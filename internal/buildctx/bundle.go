@@ -19,11 +19,12 @@ type Bundle struct {
 	ComposeFile            string
 	ConfigDir              string // "" → an empty /app/config
 	DotEnv                 []byte // the bundle's .env (see DotEnv)
-	ManifestPath           string // the merged manifest
-	Manifest               manifest.Manifest
-	CertDir                string
-	CertFiles              []string // relative to CertDir: certs.BundleFiles, CA key already left out
-	RunUID, RunGID         int
+	// Manifest is the merged manifest with every image's identity (config digest and diffIDs):
+	// app/bundle/manifest.json and images.txt.
+	Manifest       manifest.Manifest
+	CertDir        string
+	CertFiles      []string // relative to CertDir: certs.BundleFiles, CA key already left out
+	RunUID, RunGID int
 	// Images are the entries of the bundle's images directory at their context paths, its
 	// directory included (bundleimage.ContextEntries; that package owns its layout).
 	Images []Entry
@@ -40,8 +41,12 @@ type Bundle struct {
 // directories and reads the certificate and config files only to find private keys, which get
 // mode 0600 whatever their name.
 func Plan(b Bundle) ([]Entry, error) {
-	if len(b.Images) == 0 || b.ManifestPath == "" || b.ComposeFile == "" {
+	if len(b.Images) == 0 || len(b.Manifest.Images) == 0 || b.ComposeFile == "" {
 		return nil, fmt.Errorf("bundle context: images, manifest and compose file are all required")
+	}
+	manifestJSON, err := manifest.Encode(b.Manifest)
+	if err != nil {
+		return nil, err
 	}
 	entries := []Entry{
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
@@ -51,7 +56,7 @@ func Plan(b Bundle) ([]Entry, error) {
 		// The .env holds the stack's secrets: readable by root only inside the bundle.
 		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
-		{Name: "app/bundle/manifest.json", Src: b.ManifestPath, Mode: 0o644},
+		{Name: "app/bundle/manifest.json", Data: manifestJSON, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
 	}
 	for _, e := range b.Images {
@@ -124,12 +129,26 @@ func protectKeys(entries []Entry) error {
 	return nil
 }
 
-// ImagesList is app/bundle/images.txt: "<image ID> <name>" per manifest image, so the POSIX sh
-// entrypoint can verify the loaded images without a JSON parser.
+// ImagesList is app/bundle/images.txt, one line per manifest image, so the POSIX sh entrypoint
+// can verify the loaded images without a JSON parser:
+//
+//	<config digest> <name> <diffID>,<diffID>,…
+//
+// The config digest and the diffIDs are what every image store agrees on (manifest.Image); an
+// image recorded without its config digest (a manifest not passed through the Save stage) is
+// listed by its digest, and without layers by "-".
 func ImagesList(m manifest.Manifest) []byte {
 	var buf bytes.Buffer
 	for _, img := range m.Images {
-		fmt.Fprintf(&buf, "%s %s\n", img.Digest, img.Name)
+		config := img.Config
+		if config == "" {
+			config = img.Digest
+		}
+		layers := strings.Join(img.DiffIDs, ",")
+		if layers == "" {
+			layers = "-"
+		}
+		fmt.Fprintf(&buf, "%s %s %s\n", config, img.Name, layers)
 	}
 	return buf.Bytes()
 }
@@ -152,4 +171,30 @@ func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte
 		return append(out, line+"\n"...)
 	}
 	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
+}
+
+// EntrypointPath is where dind/Dockerfile puts entrypoint.sh in the bundle image.
+const EntrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
+
+// Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one
+// image layer (the bundle's top layer when the image is put together without a builder):
+// images/ → /images, entrypoint.sh → EntrypointPath, app/ → /app, certs/ → certTarget (owners
+// kept); the Dockerfile itself is left out. Parents are not entries (an entry for /root would
+// change its mode): the engine makes missing ones root's, 0755, as COPY does.
+func Layer(entries []Entry, certTarget string) []Entry {
+	target := strings.Trim(path.Clean("/"+certTarget), "/")
+	var out []Entry
+	for _, e := range entries {
+		switch first, rest, _ := strings.Cut(e.Name, "/"); first {
+		case "Dockerfile":
+			continue
+		case "entrypoint.sh":
+			e.Name = strings.TrimPrefix(EntrypointPath, "/")
+		case "certs":
+			e.Name = path.Join(target, rest)
+		}
+		out = append(out, e)
+	}
+	Sort(out)
+	return out
 }

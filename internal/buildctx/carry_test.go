@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/manifest"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
@@ -128,7 +130,7 @@ func TestCarry(t *testing.T) {
 				}
 			}
 			// Through Plan: the copies land in the context with their content and modes.
-			entries, err := Plan(Bundle{ComposeFile: filepath.Join(root, "stack", "x.yml"), ManifestPath: filepath.Join(root, "stack", ".env"),
+			entries, err := Plan(Bundle{ComposeFile: filepath.Join(root, "stack", "x.yml"), Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}},
 				Images: []Entry{{Name: "manifest.json", Data: []byte("[]")}}, CertDir: root, Root: root, Stack: c})
 			is.NoErr(err)
 			got := map[string]Entry{}

@@ -40,7 +40,7 @@ func TestPlanProtectsKeysByContent(t *testing.T) {
 				is.NoErr(os.WriteFile(p, []byte(f.content), 0o644))
 			}
 			is.NoErr(os.MkdirAll(filepath.Join(dir, "certs"), 0o755))
-			b := Bundle{ComposeFile: filepath.Join(dir, "compose.yml"), ManifestPath: filepath.Join(dir, "m.json"), Manifest: manifest.Manifest{},
+			b := Bundle{ComposeFile: filepath.Join(dir, "compose.yml"), Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}},
 				Images: []Entry{{Name: "manifest.json", Data: []byte("[]")}}, CertDir: filepath.Join(dir, "certs"),
 				ConfigDir: filepath.Join(dir, "config"), Root: dir}
 			is.NoErr(os.MkdirAll(b.ConfigDir, 0o755))

@@ -35,37 +35,17 @@ type Base struct {
 // their chain and never opens their missing files. It returns the image's ID (its config digest)
 // and the groups with their diffIDs.
 func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
-	groups := append([]Group{}, plan.Groups...)
 	tw := tarball.NewWriter(w)
-	layers := make([]string, 0, len(base.DiffIDs)+len(groups))
+	layers := make([]string, 0, len(base.DiffIDs)+len(plan.Groups))
 	for i := range base.DiffIDs {
 		layers = append(layers, "base/"+strconv.Itoa(i)+".tar")
 	}
-	for i := range groups {
-		name := "layers/" + strconv.Itoa(i) + ".tar"
-		layers = append(layers, name)
-		if i < plan.Reuse {
-			if groups[i].DiffID == "" {
-				return "", nil, fmt.Errorf("layers image: reused layer %d has no diffID", i)
-			}
-			continue
-		}
-		files, err := groupFiles(s, groups[i], c)
-		if err != nil {
-			return "", nil, err
-		}
-		size, err := groupSize(files)
-		if err != nil {
-			return "", nil, err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
-			return "", nil, fmt.Errorf("layers image: %w", err)
-		}
-		h := digest.Canonical.Digester()
-		if err := writeGroup(io.MultiWriter(tw, h.Hash()), files, openFile); err != nil {
-			return "", nil, err
-		}
-		groups[i].DiffID = h.Digest().String()
+	for i := range plan.Groups {
+		layers = append(layers, "layers/"+strconv.Itoa(i)+".tar")
+	}
+	groups, _, err := writeGroups(tw, s, plan, c, func(i int) string { return layers[len(base.DiffIDs)+i] })
+	if err != nil {
+		return "", nil, err
 	}
 	config, err := layersConfig(base, groups)
 	if err != nil {
@@ -75,21 +55,59 @@ func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPla
 	if err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"config.json", config}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			return "", nil, fmt.Errorf("layers image: %w", err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return "", nil, fmt.Errorf("layers image: %w", err)
-		}
+	if err := writeFiles(tw, tarFile{"config.json", config}, tarFile{"manifest.json", manifest}); err != nil {
+		return "", nil, err
 	}
 	if err := tw.Close(); err != nil {
 		return "", nil, fmt.Errorf("layers image: %w", err)
 	}
 	return digest.FromBytes(config).String(), groups, nil
+}
+
+// writeGroups writes the plan's groups from plan.Reuse on into tw, the i-th under name(i), and
+// returns the groups with their diffIDs and the byte size of every group's layer tar.
+func writeGroups(tw *tarball.Writer, s *layerstore.Store, plan ChainPlan, c layerstore.Compression, name func(int) string) ([]Group, []int64, error) {
+	groups := append([]Group{}, plan.Groups...)
+	sizes := make([]int64, len(groups))
+	for i := range groups {
+		if i < plan.Reuse && groups[i].DiffID == "" {
+			return nil, nil, fmt.Errorf("layers image: reused layer %d has no diffID", i)
+		}
+		files, err := groupFiles(s, groups[i], c)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sizes[i], err = groupSize(files); err != nil {
+			return nil, nil, err
+		}
+		if i < plan.Reuse {
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name(i), Mode: 0o644, Size: sizes[i], Typeflag: tar.TypeReg}); err != nil {
+			return nil, nil, fmt.Errorf("layers image: %w", err)
+		}
+		h := digest.Canonical.Digester()
+		if err := writeGroup(io.MultiWriter(tw, h.Hash()), files, openFile); err != nil {
+			return nil, nil, err
+		}
+		groups[i].DiffID = h.Digest().String()
+	}
+	return groups, sizes, nil
+}
+
+type tarFile struct {
+	name string
+	data []byte
+}
+
+// writeFiles writes small files into tw.
+func writeFiles(tw *tarball.Writer, files ...tarFile) error {
+	for _, f := range files {
+		if err := tw.File(f.name, 0o644, f.data); err != nil {
+			return fmt.Errorf("layers image: %w", err)
+		}
+	}
+	return nil
 }
 
 // layersConfig is the layers image's config: the base's, with the groups' layers on top and one

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -25,28 +28,38 @@ type LayersRequest struct {
 	ChainPath string // the recorded Chain of the last layers image (a JSON file)
 	Force     bool   // ignore the recorded chain: send every layer again
 	Logf      func(format string, args ...any)
+	// Containerd: the engine keeps images in containerd (engine.ContainerdStore); the layers
+	// image is then an OCI layout naming the base's blobs, whose list BaseLayersPath keeps.
+	Containerd     bool
+	BaseLayersPath string
+	// Progress shows the bytes sent to the engine, with rate and time left (nil: quiet).
+	Progress io.Writer
 }
 
-// LayersImage makes sure the engine has the layers image for r.Set and returns its ID: the
-// previous one when it fits, else a new one loaded with only the layers the engine lacks. It
-// fails, and the caller sends the layer files in the build context instead, when the engine
-// keeps images in containerd (whose `docker load` wants whole archives).
-func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (string, error) {
+// Layers is the engine's layers image: its ID and what it is made of.
+type Layers struct {
+	ID         string
+	Base       Base
+	BaseLayers []Descriptor // the base's blobs (containerd image store only)
+	Groups     []Group
+}
+
+// LayersImage makes sure the engine has the layers image for r.Set and returns it: the previous
+// one when it fits, else a new one loaded with only the layers the engine lacks (a docker-save
+// archive on the classic store, an OCI layout on the containerd store, see WriteLayersOCI).
+// When it fails the caller sends the layer files in the build context instead.
+func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (Layers, error) {
 	set, store, baseID := r.Set, r.Store, r.BaseID
 	logf := r.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
-	}
-	// An engine that cannot say is taken as the classic store; the load then tells.
-	if containerd, err := engine.ContainerdStore(ctx, api); err == nil && containerd {
-		return "", errors.New("the engine uses the containerd image store, which needs whole archives")
 	}
 	baseInfo, found, err := engine.Inspect(ctx, api, baseID)
 	if err == nil && !found {
 		err = errors.New("not found")
 	}
 	if err != nil {
-		return "", fmt.Errorf("inspect the base image %s: %w", r.BaseRef, err)
+		return Layers{}, fmt.Errorf("inspect the base image %s: %w", r.BaseRef, err)
 	}
 	base := Base{
 		Ref: r.BaseRef, ID: baseID, DiffIDs: baseInfo.RootFS.Layers, Created: baseInfo.Created,
@@ -54,13 +67,19 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (st
 	}
 	if baseInfo.Config != nil {
 		if base.Config, err = json.Marshal(baseInfo.Config); err != nil {
-			return "", fmt.Errorf("read the base image's config: %w", err)
+			return Layers{}, fmt.Errorf("read the base image's config: %w", err)
+		}
+	}
+	li := Layers{Base: base}
+	if r.Containerd {
+		if li.BaseLayers, err = baseLayers(ctx, api, base, r.BaseLayersPath, logf); err != nil {
+			return Layers{}, err
 		}
 	}
 	chainPath := r.ChainPath
 	prev, err := ReadChain(chainPath)
 	if err != nil {
-		return "", err
+		return Layers{}, err
 	}
 	var reusable []Group
 	if !r.Force && prev.Base == baseID && prev.Compression == set.Compression && prev.Image != "" {
@@ -72,46 +91,66 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (st
 	for _, d := range set.Layers() {
 		size, err := store.LayerSize(d, set.Compression)
 		if err != nil {
-			return "", err
+			return Layers{}, err
 		}
 		live = append(live, Layer{DiffID: d, Size: size})
 	}
 	plan := PlanChain(reusable, live, DefaultLimits(len(base.DiffIDs)))
 	if plan.Reuse == len(plan.Groups) && len(plan.Groups) == len(prev.Groups) && reusable != nil {
 		logf("layers image %s is up to date (%d layers)", prev.Image, len(plan.Groups))
-		return prev.Image, nil
+		li.ID, li.Groups = prev.Image, prev.Groups
+		return li, nil
 	}
 	logf("loading the layers image: %d of %d layers to send, %s", len(plan.Groups)-plan.Reuse, len(plan.Groups), plan.Reason)
 	if err := fresh.RemoveState(chainPath); err != nil {
-		return "", err
+		return Layers{}, err
 	}
+	write := func(w io.Writer) (string, []Group, error) {
+		return WriteLayersImage(w, store, base, plan, set.Compression)
+	}
+	if r.Containerd {
+		write = func(w io.Writer) (string, []Group, error) {
+			return WriteLayersOCI(w, store, base, li.BaseLayers, plan, set.Compression)
+		}
+	}
+	var sending int64
+	for _, g := range plan.Groups[plan.Reuse:] {
+		for _, l := range g.Layers {
+			sending += l.Size
+		}
+	}
+	meter := engine.NewMeter(r.Progress, "image: sending layers", sending)
 	pr, pw := io.Pipe()
 	var id string
 	var groups []Group
 	go func() {
 		var err error
-		id, groups, err = WriteLayersImage(pw, store, base, plan, set.Compression)
+		id, groups, err = write(pw)
 		pw.CloseWithError(err)
 	}()
-	err = engine.Load(ctx, api, pr, nil)
+	err = engine.Load(ctx, api, meter.Reader(pr), nil)
 	pr.CloseWithError(errors.New("load finished"))
+	if err == nil {
+		meter.Done()
+	}
 	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
+		return Layers{}, fmt.Errorf("load the layers image: %w", err)
 	}
 	info, found, err := engine.Inspect(ctx, api, id)
 	if err == nil && !found {
 		err = fmt.Errorf("the engine has no image %s after the load", id)
 	}
 	if err != nil {
-		return "", fmt.Errorf("load the layers image: %w", err)
+		return Layers{}, fmt.Errorf("load the layers image: %w", err)
 	}
 	if !slices.Equal(info.RootFS.Layers, chainLayers(base.DiffIDs, groups)) {
-		return "", fmt.Errorf("load the layers image: %s does not have the expected layers", id)
+		return Layers{}, fmt.Errorf("load the layers image: %s does not have the expected layers", id)
 	}
 	if err := WriteChain(chainPath, Chain{Base: baseID, Image: id, Compression: set.Compression, Groups: groups}); err != nil {
-		return "", err
+		return Layers{}, err
 	}
-	return id, nil
+	li.ID, li.Groups = id, groups
+	return li, nil
 }
 
 func chainLayers(base []string, groups []Group) []string {
@@ -120,4 +159,30 @@ func chainLayers(base []string, groups []Group) []string {
 		out = append(out, g.DiffID)
 	}
 	return out
+}
+
+// ChainLayers are the diffIDs of the layers image of groups on base.
+func ChainLayers(base []string, groups []Group) []string { return chainLayers(base, groups) }
+
+// baseLayers returns the base's layer blobs in the engine's containerd content store, read once
+// per base image ID (see BaseLayers) and kept in path.
+func baseLayers(ctx context.Context, api client.APIClient, base Base, path string, logf func(string, ...any)) ([]Descriptor, error) {
+	type record struct {
+		Base   string       `json:"base"`
+		Layers []Descriptor `json:"layers"`
+	}
+	var r record
+	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &r) == nil && r.Base == base.ID && len(r.Layers) == len(base.DiffIDs) {
+		return r.Layers, nil
+	}
+	start := time.Now()
+	layers, err := BaseLayers(ctx, api, base.ID, base.OS, base.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	logf("read the base image's manifest from the engine in %.1fs (once per base image)", time.Since(start).Seconds())
+	if err := atomicfile.WriteJSON(path, record{Base: base.ID, Layers: layers}, 0o644); err != nil {
+		return nil, err
+	}
+	return layers, nil
 }

@@ -3,7 +3,8 @@
 // dry run prints. It is the one owner of every default and every precedence rule, also for the
 // embedded producer and its command (LoadFlags); no other package may compute one of these
 // defaults or read these variables itself. It reads DEFAULTS_FILE and .env but nothing else of
-// the machine.
+// the machine, besides whether the files it names exist. It checks every value it can when it
+// reads them (an error never prints a value of .env), and CheckFiles the files a run needs.
 package config
 
 import (
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // Defaults that are not derived from the brand.
@@ -26,6 +29,9 @@ const (
 	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
 	DefaultEnv           = "default" // the environment name when nothing sets one
 	DefaultImageTag      = "latest"
+
+	// MaxRunID is the largest RUN_UID/RUN_GID: 2^32-2 (2^32-1 means "no id" to the kernel).
+	MaxRunID = 1<<32 - 2
 )
 
 // Compression settings of the bundled image layers. zstd is the default because it measured
@@ -168,11 +174,20 @@ func (r *resolver) envOrDotEnv(k string) (value, source string) {
 	return "", ""
 }
 
+// shown is `=<value quoted>` for an error about a value, or "" when the value came from .env:
+// no error prints a value of .env, which holds secrets.
+func (r *resolver) shown(v, source string) string {
+	if strings.HasPrefix(source, ".env") {
+		return ""
+	}
+	return fmt.Sprintf("=%q", v)
+}
+
 // brand reads DEFAULTS_FILE: the CLI name and the prefix of its variables.
 func (r *resolver) brand() error {
 	c := &r.c
 	c.DefaultsFile = r.abs(orDefault(r.get("DEFAULTS_FILE"), DefaultDefaultsFile))
-	defaults, err := readOptionalEnvFile(c.DefaultsFile)
+	defaults, err := readOptionalEnvFile(c.DefaultsFile, r.env)
 	if err != nil {
 		return err
 	}
@@ -190,7 +205,7 @@ func (r *resolver) brand() error {
 func (r *resolver) dotEnv() error {
 	r.c.DotEnvPath = filepath.Join(r.c.WorkDir, ".env")
 	var err error
-	r.c.DotEnv, err = readOptionalEnvFile(r.c.DotEnvPath)
+	r.c.DotEnv, err = readOptionalEnvFile(r.c.DotEnvPath, r.env)
 	return err
 }
 
@@ -207,7 +222,10 @@ func (r *resolver) envName() error {
 	default:
 		c.Env, c.EnvSource = DefaultEnv, "default"
 	}
-	return checkName("environment name", c.Env)
+	if err := checkName(c.Env); err != nil {
+		return fmt.Errorf("environment name%s (from %s) %w", r.shown(c.Env, c.EnvSource), c.EnvSource, err)
+	}
+	return nil
 }
 
 // bundle resolves what goes into the bundle and where the build writes.
@@ -234,6 +252,26 @@ func (r *resolver) bundle() error {
 	}
 	c.DindBaseImage = orDefault(r.get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
 	c.BuildDir = r.abs(orDefault(r.get("BUILD_DIR"), DefaultBuildDir))
+	if err := checkImageName(c.BundleTag, false); err != nil {
+		return fmt.Errorf("BUNDLE_TAG=%q %w: set it to name[:tag], e.g. %s-dind-bundle:latest", c.BundleTag, err, c.Brand.Slug)
+	}
+	if err := checkImageName(c.DindBaseImage, true); err != nil {
+		return fmt.Errorf("DIND_BASE_IMAGE=%q %w: set it to an image such as %s", c.DindBaseImage, err, DefaultDindBaseImage)
+	}
+	return nil
+}
+
+// checkImageName refuses what the engine would refuse only at the Image stage: a name that is no
+// image reference (spaces, upper case, a trailing colon, control characters), or a digest where a
+// tag is built.
+func checkImageName(name string, digestOK bool) error {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return fmt.Errorf("is not a valid image name (%v)", err)
+	}
+	if _, ok := ref.(reference.Digested); ok && !digestOK {
+		return errors.New("names a digest, but a built image gets a tag")
+	}
 	return nil
 }
 
@@ -266,11 +304,12 @@ func (r *resolver) runIDs() error {
 	}{{"RUN_UID", &r.c.RunUID}, {"RUN_GID", &r.c.RunGID}} {
 		*id.dst = DefaultRunID
 		if v, src := r.envOrDotEnv(id.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("%s=%q (from %s) is not a numeric id: set it to a uid/gid such as 1000", id.name, v, src)
+			// 2^32-1 is (uid_t)-1, "no id", to the kernel; larger values used to wrap silently.
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n > MaxRunID {
+				return fmt.Errorf("%s%s (from %s) is not a uid/gid from 0 to %d: set it to a numeric id such as 1000", id.name, r.shown(v, src), src, uint64(MaxRunID))
 			}
-			*id.dst = n
+			*id.dst = int(n)
 		}
 	}
 	return nil
@@ -286,6 +325,9 @@ func (r *resolver) compression() error {
 	return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", r.c.Compression)
 }
 
+// tagProbe is any name: reference.WithTag checks only the tag against it.
+var tagProbe, _ = reference.WithName("probe")
+
 // images resolves what the embedded producer names and builds its images with.
 func (r *resolver) images() error {
 	c := &r.c
@@ -294,6 +336,9 @@ func (r *resolver) images() error {
 	c.Project = orDefault(r.get("PROJECT_NAME"), strings.ToLower(c.Brand.Slug+"-"+c.Env))
 	c.ImagePrefix = orDefault(r.get("IMAGE_PREFIX"), c.Brand.Slug)
 	c.ImageTag = orDefault(r.get("IMAGE_TAG"), DefaultImageTag)
+	if _, err := reference.WithTag(tagProbe, c.ImageTag); err != nil {
+		return fmt.Errorf("IMAGE_TAG=%q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -): fix IMAGE_TAG", c.ImageTag)
+	}
 	c.Vars = overlay(c.DotEnv, r.env)
 	c.RuntimeBases = map[string]string{}
 	for k, v := range c.Vars {
@@ -377,6 +422,35 @@ func (c Config) RequireTemplates() error {
 	return nil
 }
 
+// CheckFiles reports, all at once, the files the configuration names that are missing: the
+// templates (needTemplates: a run from the deploy stage on) and the compose file (needCompose: a
+// run through the image stage). A run checks them before its first stage does any work, and a
+// dry run reports them too.
+func (c Config) CheckFiles(needTemplates, needCompose bool) error {
+	var errs []error
+	if needTemplates {
+		if err := c.RequireTemplates(); err != nil {
+			errs = append(errs, err)
+		}
+		for _, t := range c.Templates {
+			if st, err := os.Stat(t.Path); err != nil || st.IsDir() {
+				errs = append(errs, fmt.Errorf("TEMPLATE names %s: no such file: fix TEMPLATE", t.Path))
+			}
+		}
+	}
+	if needCompose {
+		if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
+			if c.ComposeExplicit {
+				errs = append(errs, fmt.Errorf("COMPOSE_FILE=%s: no such file: fix the path or unset COMPOSE_FILE", c.ComposeFile))
+			} else {
+				errs = append(errs, fmt.Errorf("no compose file: neither %s nor %s exists: create one or set COMPOSE_FILE",
+					filepath.Join(c.WorkDir, "docker-compose.docker.yml"), filepath.Join(c.WorkDir, "docker-compose.yml")))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Paths of the build outputs under BuildDir.
 func (c Config) MergedManifestPath() string {
 	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
@@ -406,65 +480,13 @@ func overlay(base, top map[string]string) map[string]string {
 	return out
 }
 
-// ReadEnvFile parses KEY=VALUE lines: blank lines and # comments skipped, an optional `export `,
-// values optionally in single or double quotes.
-func ReadEnvFile(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	vars, err := ParseEnv(string(data))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return vars, nil
-}
-
-// ParseEnv parses the text of an env file (see ReadEnvFile).
-func ParseEnv(text string) (map[string]string, error) {
-	vars := map[string]string{}
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("line %d: want KEY=VALUE, got %q", i+1, line)
-		}
-		v = strings.TrimSpace(v)
-		if q, ok := unquote(v); ok {
-			v = q
-		} else if i := strings.Index(v, " #"); i >= 0 {
-			v = strings.TrimSpace(v[:i])
-		}
-		vars[k] = v
-	}
-	return vars, nil
-}
-
-// unquote returns what is inside the quotes of a single- or double-quoted value, which may be
-// followed by a ` #` comment (A="x # y" # note is `x # y`).
-func unquote(v string) (string, bool) {
-	if len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
-		return "", false
-	}
-	if v[len(v)-1] == v[0] {
-		return v[1 : len(v)-1], true
-	}
-	if i := strings.Index(v[1:], v[:1]+" #"); i >= 0 {
-		return v[1 : 1+i], true
-	}
-	return "", false
-}
-
-func readOptionalEnvFile(path string) (map[string]string, error) {
+// readOptionalEnvFile reads an env file that may be absent (nil, nil), with env to inherit and
+// interpolate from.
+func readOptionalEnvFile(path string, env map[string]string) (map[string]string, error) {
 	if !exists(path) {
 		return nil, nil
 	}
-	return ReadEnvFile(path)
+	return readEnvFile(path, env)
 }
 
 // splitCommand splits a command line on white space, honouring single and double quotes.
@@ -504,9 +526,9 @@ func splitCommand(s string) ([]string, error) {
 	return args, nil
 }
 
-func checkName(what, v string) error {
+func checkName(v string) error {
 	if strings.ContainsAny(v, "/\\ \t") || v == "." || v == ".." {
-		return fmt.Errorf("%s %q must not contain slashes or spaces", what, v)
+		return errors.New("must not contain slashes or spaces, nor be . or ..")
 	}
 	return nil
 }

@@ -262,10 +262,10 @@ func TestLoadEnv(t *testing.T) {
 
 	runErrCases(t, []errCase{
 		{name: "slash in ESB_ENV", environ: []string{"ESB_ENV=a/b"}, want: []string{`"a/b"`, "slashes"}},
-		{name: "backslash in .env ENV", files: map[string]string{".env": `ENV=a\b` + "\n"}, want: []string{`a\\b`}},
+		{name: "backslash in .env ENV", files: map[string]string{".env": `ENV=a\b` + "\n"}, want: []string{"environment name (from .env ENV)", "slashes"}},
 		{name: "space in ESB_ENV", environ: []string{"ESB_ENV=a b"}, want: []string{`"a b"`}},
 		{name: "dot-dot", environ: []string{"ESB_ENV=.."}, want: []string{`".."`}},
-		{name: "dot", files: map[string]string{".env": "ENV=.\n"}, want: []string{`"."`}},
+		{name: "dot", files: map[string]string{".env": "ENV=.\n"}, want: []string{"(from .env ENV)", "nor be . or .."}},
 	})
 }
 
@@ -663,7 +663,7 @@ func TestLoadSettings(t *testing.T) {
 		{
 			name:  "non-numeric RUN_GID from .env",
 			files: map[string]string{".env": "RUN_GID=staff\n"},
-			want:  []string{"RUN_GID", `"staff"`, ".env RUN_GID"},
+			want:  []string{"RUN_GID (from .env RUN_GID) is not a uid/gid from 0 to 4294967294"},
 		},
 		{
 			name:    "negative RUN_UID",
@@ -771,66 +771,94 @@ func TestPathsOfABareConfig(t *testing.T) {
 }
 
 func TestParseEnv(t *testing.T) {
+	// Each case as compose-go/v2/dotenv reads it (docker compose's .env).
 	cases := []struct {
 		name string
 		text string
+		env  map[string]string
 		want map[string]string
 	}{
-		{"empty", "", map[string]string{}},
-		{"blank lines and comments", "\n  \n# A=1\n   # B=2\nC=3\n", map[string]string{"C": "3"}},
-		{"export", "export A=1\nexport   B=2\n", map[string]string{"A": "1", "B": "2"}},
-		{"spaces around key and value", "  A  =  x y  \n", map[string]string{"A": "x y"}},
-		{"empty value", "A=\n", map[string]string{"A": ""}},
-		{"value with =", "URL=http://h/?a=b\n", map[string]string{"URL": "http://h/?a=b"}},
-		{"double quotes", `A="x y"`, map[string]string{"A": "x y"}},
-		{"single quotes", `A='x y'`, map[string]string{"A": "x y"}},
-		{"empty quotes", `A=""`, map[string]string{"A": ""}},
-		{"# inside quotes kept", `A="x # y"`, map[string]string{"A": "x # y"}},
-		{"unbalanced quote kept", `A="x`, map[string]string{"A": `"x`}},
-		{"mismatched quotes kept", `A="x'`, map[string]string{"A": `"x'`}},
-		{"inline comment", "A=x # note\n", map[string]string{"A": "x"}},
-		{"# without a space is part of the value", "A=x#y\n", map[string]string{"A": "x#y"}},
+		{"empty", "", nil, map[string]string{}},
+		{"blank lines and comments", "\n  \n# A=1\n   # B=2\nC=3\n", nil, map[string]string{"C": "3"}},
+		{"export", "export A=1\nexport   B=2\nexportC=3\n", nil, map[string]string{"A": "1", "B": "2", "exportC": "3"}},
+		{"spaces around key and value", "  A  =  x y  \n", nil, map[string]string{"A": "x y"}},
+		{"empty value", "A=\n", nil, map[string]string{"A": ""}},
+		{"value with =", "URL=http://h/?a=b\n", nil, map[string]string{"URL": "http://h/?a=b"}},
+		{"yaml style", "A: 1\n", nil, map[string]string{"A": "1"}},
+		{"name characters", "a.b-c[0]_D=1\n", nil, map[string]string{"a.b-c[0]_D": "1"}},
+		{"double quotes", `A="x y"`, nil, map[string]string{"A": "x y"}},
+		{"single quotes", `A='x y'`, nil, map[string]string{"A": "x y"}},
+		{"empty quotes", `A=""`, nil, map[string]string{"A": ""}},
+		{"# inside quotes kept", `A="x # y"`, nil, map[string]string{"A": "x # y"}},
+		{"inline comment", "A=x # note\n", nil, map[string]string{"A": "x"}},
+		{"# without a space is part of the value", "A=x#y\n", nil, map[string]string{"A": "x#y"}},
 		{"quoted value then inline comment", `A="x y" # note` + "\n" + `B='z' #c` + "\n" + `C="x # y" # note`,
-			map[string]string{"A": "x y", "B": "z", "C": "x # y"}},
-		{"quote then text then comment kept as text", `A="x"y # note`, map[string]string{"A": `"x"y`}},
-		{"CRLF", "A=1\r\nB=\"2\"\r\n\r\n# c\r\n", map[string]string{"A": "1", "B": "2"}},
-		{"later line wins", "A=1\nA=2\n", map[string]string{"A": "2"}},
-		{"no trailing newline", "A=1", map[string]string{"A": "1"}},
+			nil, map[string]string{"A": "x y", "B": "z", "C": "x # y"}},
+		{"multi-line double-quoted value", "KEY=\"-----BEGIN KEY-----\nabc\n-----END KEY-----\"\nB=2\n", nil,
+			map[string]string{"KEY": "-----BEGIN KEY-----\nabc\n-----END KEY-----", "B": "2"}},
+		{"multi-line single-quoted value", "A='l1\n  l2'\n", nil, map[string]string{"A": "l1\n  l2"}},
+		{"double-quote escapes", `A="a\nb\t\"q\" \\ \$HOME \x"`, nil, map[string]string{"A": "a\nb\t\"q\" \\ $HOME \\x"}},
+		{"single quotes are literal", `A='a\nb $HOME'`, nil, map[string]string{"A": `a\nb $HOME`}},
+		{"escaped quote in single quotes", `A='it\'s'`, nil, map[string]string{"A": "it's"}},
+		{"unquoted backslashes are literal", `A=a\nb`, nil, map[string]string{"A": `a\nb`}},
+		{"interpolation from the file and the environment", "A=1\nB=${A}-$C-${D:-d}\nE=\"${A}\"\nF='${A}'\nG=$$A\n",
+			map[string]string{"C": "c"}, map[string]string{"A": "1", "B": "1-c-d", "E": "1", "F": "${A}", "G": "$A"}},
+		{"the environment wins in interpolation", "A=file\nB=${A}\n", map[string]string{"A": "env"},
+			map[string]string{"A": "file", "B": "env"}},
+		{"a name alone inherits from the environment", "A\nB\nC=1\nD", map[string]string{"A": "from env", "D": "d"},
+			map[string]string{"A": "from env", "C": "1", "D": "d"}},
+		{"bare export is a name", "export\n", map[string]string{"export": "x"}, map[string]string{"export": "x"}},
+		{"two statements on one line", `A="x" B=2`, nil, map[string]string{"A": "x", "B": "2"}},
+		{"CRLF", "A=1\r\nB=\"2\"\r\n\r\n# c\r\n", nil, map[string]string{"A": "1", "B": "2"}},
+		{"byte order mark", "\uFEFFA=1\n", nil, map[string]string{"A": "1"}},
+		{"later line wins", "A=1\nA=2\n", nil, map[string]string{"A": "2"}},
+		{"no trailing newline", "A=1", nil, map[string]string{"A": "1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			got, err := ParseEnv(tc.text)
+			got, err := ParseEnvWith(tc.text, tc.env)
 			is.NoErr(err)
 			is.Equal(got, tc.want)
 		})
 	}
 
+	// The values hold a secret: no error may print it, or any part of it.
+	const secret = "hunter2-TOPSECRET"
 	bad := []struct {
 		name string
 		text string
 		want string
 	}{
-		{"no =", "A=1\nJUSTAWORD\n", "line 2"},
-		{"empty key", "\n\n=1", "line 3"},
-		{"space in key", "MY KEY=1", "line 1"},
-		{"bare export", "export\n", "line 1"},
-		{"CRLF counted as one line", "A=1\r\nB=2\r\noops\r\n", "line 3"},
+		{"unterminated double quote", "A=1\nPASSWORD=\"" + secret + "\n" + secret + "\n", "line 2: the value of PASSWORD opens a \" quote"},
+		{"unterminated single quote", "PASSWORD='" + secret, "line 1: the value of PASSWORD opens a ' quote"},
+		{"text after a closing quote", "PASSWORD=\"x\"" + secret + " # note\n", "line 1: a variable name may hold only"},
+		{"empty key", "\n\n=" + secret, "line 3: no variable name"},
+		{"space in key", "MY KEY=" + secret, "line 1: a variable name cannot contain a space"},
+		{"odd character in key", "A=1\r\nB=2\r\n" + secret + "!=1\r\n", "line 3: a variable name may hold only"},
+		{"bad interpolation", "PASSWORD=" + secret + "$\n", "line 1: the value of PASSWORD cannot be interpolated"},
+		{"bad interpolation in double quotes", "X=1\nPASSWORD=\"" + secret + "${\"\n", "line 2: the value of PASSWORD cannot be interpolated"},
+		{"required variable", "PASSWORD=${NOPE:?" + secret + "}\n", "line 1: the value of PASSWORD cannot be interpolated"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			_, err := ParseEnv(tc.text)
-			is.True(err != nil) // malformed line
-			is.True(strings.Contains(err.Error(), tc.want))
-			is.True(strings.Contains(err.Error(), "KEY=VALUE"))
+			vars, err := ParseEnv(tc.text)
+			is.True(err != nil) // malformed
+			is.Equal(vars, nil)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+			for _, part := range []string{secret, "hunter", "TOPSECRET"} {
+				is.True(!strings.Contains(err.Error(), part)) // the error prints no value
+			}
 		})
 	}
 }
 
 func TestReadEnvFile(t *testing.T) {
 	is := is.New(t)
-	wd := workspace(t, map[string]string{"ok.env": "A=1\n", "bad.env": "A\n"})
+	wd := workspace(t, map[string]string{"ok.env": "A=1\n", "bad.env": "A B=1\n"})
 
 	vars, err := ReadEnvFile(filepath.Join(wd, "ok.env"))
 	is.NoErr(err)
@@ -849,4 +877,77 @@ func TestEnvMap(t *testing.T) {
 	is := is.New(t)
 	got := EnvMap([]string{"A=1", "B=x=y", "NOEQUALS", "C=", "A=2", "=hidden"})
 	is.Equal(got, map[string]string{"A": "2", "B": "x=y", "C": "", "": "hidden"})
+}
+
+func TestLoadChecksBeforeAnyStage(t *testing.T) {
+	runErrCases(t, []errCase{
+		{name: "BUNDLE_TAG with a space", environ: []string{"BUNDLE_TAG=Has Space:1"}, want: []string{`BUNDLE_TAG="Has Space:1"`, "not a valid image name", "name[:tag]"}},
+		{name: "BUNDLE_TAG with an empty tag", environ: []string{"BUNDLE_TAG=x:"}, want: []string{`BUNDLE_TAG="x:"`, "not a valid image name"}},
+		{name: "BUNDLE_TAG upper case", environ: []string{"BUNDLE_TAG=acme/Bundle:1"}, want: []string{"BUNDLE_TAG", "not a valid image name"}},
+		{name: "BUNDLE_TAG with a newline", environ: []string{"BUNDLE_TAG=a\nRUN rm -rf /:1"}, want: []string{"BUNDLE_TAG", "not a valid image name"}},
+		{name: "BUNDLE_TAG as a digest", environ: []string{"BUNDLE_TAG=x@sha256:" + strings.Repeat("a", 64)}, want: []string{"BUNDLE_TAG", "digest"}},
+		{name: "DIND_BASE_IMAGE with a newline", environ: []string{"DIND_BASE_IMAGE=docker:28\nRUN id"}, want: []string{"DIND_BASE_IMAGE", "not a valid image name"}},
+		{name: "IMAGE_TAG with a colon", environ: []string{"IMAGE_TAG=a:b"}, want: []string{`IMAGE_TAG="a:b"`, "not a valid image tag"}},
+		{name: "RUN_UID 2^32-1", environ: []string{"RUN_UID=4294967295"}, want: []string{`RUN_UID="4294967295"`, "from 0 to 4294967294"}},
+		{name: "RUN_GID 2^32+1000", environ: []string{"RUN_GID=4294968296"}, want: []string{`RUN_GID="4294968296"`, "from 0 to 4294967294"}},
+		{name: "RUN_UID 2^64", environ: []string{"RUN_UID=18446744073709551616"}, want: []string{"RUN_UID", "from 0 to 4294967294"}},
+	})
+	runLoadCases(t, []loadCase{
+		{
+			name:    "RUN_UID/RUN_GID at the limits",
+			environ: []string{"RUN_UID=4294967294", "RUN_GID=0", "BUNDLE_TAG=reg.local:5000/a/b:v1.2", "DIND_BASE_IMAGE=docker@sha256:" + strings.Repeat("a", 64)},
+			check: func(is *is.I, c Config, wd string) {
+				is.Equal(c.RunUID, 4294967294)
+				is.Equal(c.RunGID, 0)
+			},
+		},
+	})
+}
+
+func TestLoadNeverPrintsADotEnvValue(t *testing.T) {
+	const secret = "s3cr3t-VALUE"
+	for name, dotEnv := range map[string]string{
+		"ENV":             "ENV=" + secret + "/x\n",
+		"RUN_UID":         "RUN_UID=" + secret + "\n",
+		"RUN_GID range":   "RUN_GID=99999999999" + "\n", // a value all the same
+		"unclosed quote":  "TOKEN=\"" + secret + "\n" + secret + "\n",
+		"interpolation":   "TOKEN=" + secret + "${\n",
+		"garbage in name": secret + "!\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			wd := workspace(t, map[string]string{".env": dotEnv})
+			_, err := Load(environ(nil, wd), wd)
+			is.True(err != nil)                             // .env is refused
+			is.True(!strings.Contains(err.Error(), secret)) // the error prints no value of .env
+			is.True(!strings.Contains(err.Error(), "99999999999"))
+			is.True(strings.Contains(err.Error(), ".env"))
+		})
+	}
+}
+
+func TestLoadMultiLineDotEnv(t *testing.T) {
+	is := is.New(t)
+	wd := workspace(t, map[string]string{".env": "CERT=\"-----BEGIN-----\nAAAA\n-----END-----\"\nENV=prod\n"})
+	c, err := Load(environ(nil, wd), wd)
+	is.NoErr(err) // a multi-line quoted value is valid for compose
+	is.Equal(c.DotEnv["CERT"], "-----BEGIN-----\nAAAA\n-----END-----")
+	is.Equal(c.Env, "prod")
+	is.Equal(c.Vars["CERT"], c.DotEnv["CERT"])
+}
+
+func TestExportSettingsNeverPrintADotEnvValue(t *testing.T) {
+	is := is.New(t)
+	wd := workspace(t, map[string]string{".env": "EXPORT_COMPRESSION=s3cr3t\n"})
+	c, err := Load(environ(nil, wd), wd)
+	is.NoErr(err)
+	_, err = c.ExportSettings()
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "EXPORT_COMPRESSION (from .env)"))
+	is.True(!strings.Contains(err.Error(), "s3cr3t"))
+
+	c, err = Load([]string{"INSPECT_FORMAT=yaml"}, t.TempDir())
+	is.NoErr(err)
+	_, err = c.ExportSettings()
+	is.True(strings.Contains(err.Error(), `INSPECT_FORMAT="yaml"`)) // the environment's value is shown
 }

@@ -37,12 +37,21 @@ func (c Config) ExportSettings() (Export, error) {
 	switch e.Compression {
 	case CompressionGzip, CompressionZstd, CompressionNone:
 	default:
-		return Export{}, fmt.Errorf("EXPORT_COMPRESSION=%q: use gzip (any engine loads it), zstd (Engine 23.0 or later) or none", e.Compression)
+		return Export{}, fmt.Errorf("EXPORT_COMPRESSION%s: use gzip (any engine loads it), zstd (Engine 23.0 or later) or none", c.shownVar("EXPORT_COMPRESSION", e.Compression))
 	}
 	switch e.InspectFormat {
 	case "text", "json":
 	default:
-		return Export{}, fmt.Errorf("INSPECT_FORMAT=%q: use text or json", e.InspectFormat)
+		return Export{}, fmt.Errorf("INSPECT_FORMAT%s: use text or json", c.shownVar("INSPECT_FORMAT", e.InspectFormat))
 	}
 	return e, nil
+}
+
+// shownVar is `=<value quoted>` for an error about variable k, or " (from .env)" when .env sets
+// k: no error prints a value of .env.
+func (c Config) shownVar(k, v string) string {
+	if _, ok := c.DotEnv[k]; ok {
+		return " (from .env)"
+	}
+	return fmt.Sprintf("=%q", v)
 }

@@ -28,7 +28,29 @@ func Inspect(ctx context.Context, api client.ImageAPIClient, ref string) (info i
 // in missing (in the order given) rather than failing, so callers can decide to pull or build
 // them; any other failure stops the lookup.
 func ImageIDs(ctx context.Context, api client.ImageAPIClient, names []string) (ids map[string]string, missing []string, err error) {
-	ids = make(map[string]string, len(names))
+	locals, missing, err := Locals(ctx, api, names, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids = make(map[string]string, len(locals))
+	for n, l := range locals {
+		ids[n] = l.ID
+	}
+	return ids, missing, nil
+}
+
+// Local is what an engine tells about a local image without exporting it.
+type Local struct {
+	ID      string   // the engine's image ID: the config digest, or the manifest digest on the containerd image store
+	Config  string   // the config digest; "" on the containerd image store, which does not report it
+	DiffIDs []string // the layers' diffIDs, base first (RootFS.Layers): the same on every store
+}
+
+// Locals looks up each name like ImageIDs and returns what the engine tells about it. containerd
+// says whether the engine keeps images in containerd (ContainerdStore): there an image ID is the
+// manifest digest, elsewhere it is the config digest.
+func Locals(ctx context.Context, api client.ImageAPIClient, names []string, containerd bool) (images map[string]Local, missing []string, err error) {
+	images = make(map[string]Local, len(names))
 	for _, name := range names {
 		info, found, err := Inspect(ctx, api, name)
 		if err != nil {
@@ -38,9 +60,23 @@ func ImageIDs(ctx context.Context, api client.ImageAPIClient, names []string) (i
 			missing = append(missing, name)
 			continue
 		}
-		ids[name] = info.ID
+		images[name] = LocalOf(info, containerd)
 	}
-	return ids, missing, nil
+	return images, missing, nil
+}
+
+// LocalOf is what an inspect tells about an image (see Locals).
+func LocalOf(info image.InspectResponse, containerd bool) Local {
+	l := Local{ID: info.ID, DiffIDs: info.RootFS.Layers}
+	// An engine of API 1.48 or later describes the image's manifest on the containerd store
+	// even when asked without knowing the store.
+	if !containerd && (info.Descriptor == nil || info.Descriptor.Digest.String() != info.ID) {
+		l.Config = info.ID
+	}
+	if l.DiffIDs == nil {
+		l.DiffIDs = []string{}
+	}
+	return l
 }
 
 // Tag gives the image source the additional name target (like `docker tag`).

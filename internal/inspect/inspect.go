@@ -8,6 +8,7 @@ package inspect
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -35,6 +36,9 @@ type Report struct {
 	File *File `json:"file,omitempty"`
 	// Project is the compose project the bundle runs as.
 	Project string `json:"project,omitempty"`
+	// Engine is the inner Docker Engine the bundle runs its stack on, from the DinD base image's
+	// labels (dindbundler's bases carry them; another base leaves it empty).
+	Engine *Engine `json:"engine,omitempty"`
 	// Compression of the bundled image layers (BUNDLE_COMPRESSION).
 	Compression  string        `json:"compression"`
 	Images       []Image       `json:"images"`
@@ -67,6 +71,18 @@ type Image struct {
 	Size           int64  `json:"size"`            // uncompressed layer bytes
 	CompressedSize int64  `json:"compressed_size"` // as stored in the bundle
 }
+
+// Engine is the bundle's inner engine.
+type Engine struct {
+	Version string `json:"version"`         // e.g. 26.1.5
+	Suite   string `json:"suite,omitempty"` // the Debian release it comes from
+}
+
+// Labels of the DinD base images dind/base builds, inherited by every bundle built on them.
+const (
+	engineLabel = "io.dindbundler.engine-version"
+	suiteLabel  = "io.dindbundler.suite"
+)
 
 // SharedLayer is a layer more than one image uses; the bundle stores it once.
 type SharedLayer struct {
@@ -113,6 +129,7 @@ type Scanner struct {
 	files   map[string][]hit      // small files of interest, per bundle layer
 	layers  map[string]layerSizes // image layer files by diffID
 	unknown int                   // layer entries that were not tar archives
+	engine  *Engine               // from the image config's labels
 }
 
 type hit struct {
@@ -144,10 +161,44 @@ func (s *Scanner) Entry(h *tar.Header, r io.Reader) error {
 		if len(items) > 0 {
 			s.order = items[0].Layers
 		}
+	case h.Typeflag == tar.TypeReg && !strings.Contains(h.Name, "/") && strings.HasSuffix(h.Name, ".json") && h.Size < 1<<20:
+		// A docker-save archive's image config (<config digest>.json).
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("inspect %s: %s: %w", s.source, h.Name, err)
+		}
+		s.config(data)
+	case h.Typeflag == tar.TypeReg && strings.HasPrefix(h.Name, "blobs/sha256/") && h.Size < 1<<20:
+		// A small OCI blob: an image config, a manifest or an index — or a tiny layer.
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("inspect %s: %s: %w", s.source, h.Name, err)
+		}
+		if !s.config(data) {
+			return s.layer(h.Name, bytes.NewReader(data))
+		}
 	case h.Typeflag == tar.TypeReg && (strings.HasSuffix(h.Name, "/layer.tar") || strings.HasPrefix(h.Name, "blobs/sha256/")):
 		return s.layer(h.Name, r)
 	}
 	return nil
+}
+
+// config reads the engine labels of an image config; it reports whether data was one (JSON with
+// a rootfs), so a small OCI blob that is not goes on as a layer.
+func (s *Scanner) config(data []byte) bool {
+	var c struct {
+		Config struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"config"`
+		RootFS *struct{} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil || c.RootFS == nil {
+		return false
+	}
+	if v := c.Config.Labels[engineLabel]; v != "" {
+		s.engine = &Engine{Version: v, Suite: c.Config.Labels[suiteLabel]}
+	}
+	return true
 }
 
 // layer reads one layer of the bundle image: a tar, possibly compressed (OCI blobs); a blob that
@@ -242,6 +293,10 @@ func (s *Scanner) Report(now time.Time) (Report, error) {
 		return rep, fmt.Errorf("inspect %s: /%s: %w", s.source, manifestFile, err)
 	}
 	rep.Project = m.Build.Project
+	rep.Engine = s.engine
+	if rep.Engine == nil {
+		rep.Missing = append(rep.Missing, "the inner engine's version: the bundle's base image carries no "+engineLabel+" label (not a dindbundler base)")
+	}
 	if err := s.images(&rep, m); err != nil {
 		return rep, err
 	}

@@ -95,7 +95,8 @@ func TestScannerReport(t *testing.T) {
 		"images/not-a-layer.txt": []byte("x"),
 	})
 	s := NewScanner("bundle:1")
-	for name, data := range map[string][]byte{"l1/layer.tar": store, "l2/layer.tar": app, "blobs/sha256/cfg": []byte(`{"not":"a tar"}`)} {
+	config := []byte(`{"config":{"Labels":{"io.dindbundler.engine-version":"26.1.5","io.dindbundler.suite":"trixie"}},"rootfs":{"type":"layers"}}`)
+	for name, data := range map[string][]byte{"l1/layer.tar": store, "l2/layer.tar": app, "blobs/sha256/cfg": []byte(`{"not":"a tar"}`), "0123abcd.json": config} {
 		is.NoErr(s.Entry(&tar.Header{Name: name, Size: int64(len(data)), Typeflag: tar.TypeReg}, bytes.NewReader(data)))
 	}
 	rep, err := s.Report(now)
@@ -114,6 +115,7 @@ func TestScannerReport(t *testing.T) {
 	is.Equal(rep.EnvKeys, []string{"SECRET", "WEB_IMAGE"})
 	is.Equal(len(rep.Certs), 1)
 	is.Equal(rep.Certs[0].DaysLeft, 10)
+	is.Equal(rep.Engine, &Engine{Version: "26.1.5", Suite: "trixie"}) // from the base's labels in the image config
 	is.Equal(len(rep.Missing), 0)
 
 	var text, js bytes.Buffer

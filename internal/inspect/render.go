@@ -32,6 +32,13 @@ func (r Report) Text(w io.Writer) error {
 		}
 	}
 	p("compose project\t%s", orDash(r.Project, ""))
+	if r.Engine != nil {
+		from := ""
+		if r.Engine.Suite != "" {
+			from = " (Debian " + r.Engine.Suite + ")"
+		}
+		p("inner engine\tDocker Engine %s%s", r.Engine.Version, from)
+	}
 	p("layer compression\t%s", r.Compression)
 	var size, comp int64
 	for _, img := range r.Images {

@@ -1,8 +1,10 @@
 package layerstore
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/docker/docker/client"
@@ -18,16 +20,22 @@ type Want struct {
 // Export saves the wanted images with one `docker save`, files their layers and configs and
 // records each image. Records are written last, only for a complete and checked archive: an
 // interrupted export leaves content-addressed files, never a record that claims an image.
-func (s *Store) Export(ctx context.Context, api client.ImageAPIClient, want []Want, c Compression) ([]Image, error) {
+//
+// progress (nil: quiet) shows the bytes read from the engine, their rate and, when total (the
+// archive's expected size; 0 if unknown) is given, the time left.
+func (s *Store) Export(ctx context.Context, api client.ImageAPIClient, want []Want, c Compression, progress io.Writer, total int64) ([]Image, error) {
 	names := make([]string, 0, len(want))
 	for _, w := range want {
 		names = append(names, w.Name)
 	}
 	in := s.NewIngest(c)
 	defer in.Abort()
-	if err := engine.SaveEach(ctx, api, names, in.Entry); err != nil {
+	meter := engine.NewMeter(progress, fmt.Sprintf("save: exporting %d images", len(names)), total)
+	entry := func(h *tar.Header, r io.Reader) error { return in.Entry(h, meter.Reader(r)) }
+	if err := engine.SaveEach(ctx, api, names, entry); err != nil {
 		return nil, err
 	}
+	meter.Done()
 	saved, err := in.Finish()
 	if err != nil {
 		return nil, fmt.Errorf("save %s: %w", strings.Join(names, ", "), err)
@@ -76,7 +84,7 @@ func Match(saved []Saved, want []Want) ([]Image, error) {
 		if classic && s.Config != w.ID {
 			return nil, fmt.Errorf("save %s: the engine sent image %s, not %s: the image changed during the save; run it again", w.Name, s.Config, w.ID)
 		}
-		out = append(out, Image{Name: w.Name, ID: w.ID, Config: s.Config, DiffIDs: s.DiffIDs})
+		out = append(out, Image{Name: w.Name, ID: w.ID, Config: s.Config, DiffIDs: s.DiffIDs, Sizes: s.Sizes})
 	}
 	return out, nil
 }

@@ -22,11 +22,13 @@ import (
 // maxJSON bounds the small JSON files (manifests, configs) an Ingest keeps in memory.
 const maxJSON = 16 << 20
 
-// Saved is one image of an ingested archive: its config digest, tags and diffIDs.
+// Saved is one image of an ingested archive: its config digest, tags, diffIDs and the layers'
+// uncompressed sizes.
 type Saved struct {
 	Config   string
 	RepoTags []string
 	DiffIDs  []string
+	Sizes    []int64
 }
 
 // ManifestItem is one entry of a docker-save manifest.json: Ingest reads them from the engine's
@@ -49,6 +51,7 @@ type Ingest struct {
 
 	jsons  map[string][]byte // small JSON files by archive path
 	layers map[string]string // archive path → diffID
+	sizes  map[string]int64  // diffID → uncompressed size
 	links  map[string]string // archive path → the path it links to
 	items  []ManifestItem
 	seen   bool // manifest.json read
@@ -72,7 +75,7 @@ type job struct {
 func (s *Store) NewIngest(c Compression) *Ingest {
 	in := &Ingest{
 		store: s, c: c,
-		jsons: map[string][]byte{}, layers: map[string]string{}, links: map[string]string{},
+		jsons: map[string][]byte{}, layers: map[string]string{}, sizes: map[string]int64{}, links: map[string]string{},
 		pending: map[string]bool{},
 		// A short queue: when the workers fall behind, reading the stream waits, which bounds
 		// the spooled bytes on disk.
@@ -161,13 +164,13 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 		pr, pw = io.Pipe()
 		inner = make(chan hashResult, 1)
 		go func() {
-			d, err := hashUncompressed(pr)
+			d, n, err := hashUncompressed(pr)
 			pr.CloseWithError(err)
-			inner <- hashResult{d, err}
+			inner <- hashResult{d, n, err}
 		}()
 		w = io.MultiWriter(f, h.Hash(), pw)
 	}
-	_, err = io.Copy(w, br)
+	size, err := io.Copy(w, br)
 	if pw != nil {
 		pw.CloseWithError(err)
 	}
@@ -180,8 +183,9 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 		if res.err != nil {
 			return "", fmt.Errorf("decompress %s: %w", name, res.err)
 		}
-		diffID = res.digest
+		diffID, size = res.digest, res.size
 	}
+	in.sizes[diffID] = size
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("spool %s: %w", name, err)
 	}
@@ -202,24 +206,27 @@ func (in *Ingest) spool(name string, br *bufio.Reader) (string, error) {
 
 type hashResult struct {
 	digest string
+	size   int64
 	err    error
 }
 
-func hashUncompressed(r io.Reader) (string, error) {
+// hashUncompressed returns the digest and size of the decompressed r.
+func hashUncompressed(r io.Reader) (string, int64, error) {
 	zr, err := Decompress(r)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer zr.Close()
 	h := digest.Canonical.Digester()
-	if _, err := io.Copy(h.Hash(), zr); err != nil {
-		return "", err
+	n, err := io.Copy(h.Hash(), zr)
+	if err != nil {
+		return "", 0, err
 	}
 	// Drain what the decompressor left (trailing padding), or the spooling side would block.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return h.Digest().String(), nil
+	return h.Digest().String(), n, nil
 }
 
 func (in *Ingest) tmpDir() string { return in.store.Dir + "/tmp" }
@@ -284,8 +291,13 @@ func (s *Store) putLayer(spool, diffID string, src, c Compression) error {
 	if err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
 	}
-	if _, err := io.Copy(zw, r); err != nil {
+	// The spool reads back as the diffID it was filed under, or nothing is stored.
+	h := digest.Canonical.Digester()
+	if _, err := io.Copy(zw, io.TeeReader(r, h.Hash())); err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
+	}
+	if got := h.Digest().String(); got != diffID {
+		return fmt.Errorf("store layer %s: the spooled copy reads back as %s (a disk error?): run the save stage again", diffID, got)
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("store layer %s: %w", diffID, err)
@@ -376,7 +388,11 @@ func (in *Ingest) Finish() ([]Saved, error) {
 				return nil, fmt.Errorf("store config %s: %w", config, err)
 			}
 		}
-		out = append(out, Saved{Config: config, RepoTags: item.RepoTags, DiffIDs: diffIDs})
+		sizes := make([]int64, len(diffIDs))
+		for i, d := range diffIDs {
+			sizes[i] = in.sizes[d]
+		}
+		out = append(out, Saved{Config: config, RepoTags: item.RepoTags, DiffIDs: diffIDs, Sizes: sizes})
 	}
 	return out, nil
 }
@@ -407,12 +423,14 @@ func (in *Ingest) putSmall(data []byte) (string, error) {
 	}
 	src := Detect(data)
 	var diffID string
+	size := int64(len(data))
 	if src == None {
 		diffID = digest.FromBytes(data).String()
-	} else if diffID, err = hashUncompressed(bytes.NewReader(data)); err != nil {
+	} else if diffID, size, err = hashUncompressed(bytes.NewReader(data)); err != nil {
 		os.Remove(f.Name())
 		return "", err
 	}
+	in.sizes[diffID] = size
 	if exists(in.store.LayerPath(diffID, in.c)) {
 		os.Remove(f.Name())
 		return diffID, nil

@@ -39,6 +39,9 @@ type Image struct {
 	ID      string   `json:"id"`             // the engine's image ID
 	Config  string   `json:"config"`         // sha256:… of the config blob
 	DiffIDs []string `json:"diffIDs"`
+	// Sizes are the layers' uncompressed sizes, in DiffIDs order (absent in records of older
+	// stores): the entrypoint streams zstd layers decompressed into `docker load` with them.
+	Sizes []int64 `json:"sizes,omitempty"`
 }
 
 // Open returns the store at dir, creating it.
@@ -100,10 +103,11 @@ func (s *Store) writeRecord(img Image) error {
 	return atomicfile.Write(s.recordPath(img.ID), append(data, '\n'), 0o644)
 }
 
-// Complete reports whether the store holds everything of img in compression c: its config and
-// every layer file. Only then may a Save skip exporting it.
+// Complete reports whether the store holds everything of img in compression c: its config,
+// every layer file and the layers' sizes (a record from before sizes were kept costs one more
+// export). Only then may a Save skip exporting it.
 func (s *Store) Complete(img Image, c Compression) bool {
-	if !exists(s.ConfigPath(img.Config)) {
+	if len(img.Sizes) != len(img.DiffIDs) || !exists(s.ConfigPath(img.Config)) {
 		return false
 	}
 	for _, d := range img.DiffIDs {

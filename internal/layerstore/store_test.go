@@ -117,6 +117,7 @@ func TestIngestFormats(t *testing.T) {
 				is.Equal(saved[0].Config, digestOf(config))
 				is.Equal(saved[0].DiffIDs, []string{digestOf(base), digestOf(top)})
 				is.Equal(saved[0].RepoTags, []string{"x:1"})
+				is.Equal(saved[0].Sizes, []int64{int64(len(base)), int64(len(top))}) // uncompressed, also of the gzip blob
 				for _, want := range [][]byte{base, top} {
 					f, err := os.Open(s.LayerPath(digestOf(want), c))
 					is.NoErr(err)
@@ -212,7 +213,7 @@ func TestGC(t *testing.T) {
 	is := is.New(t)
 	s, err := Open(t.TempDir())
 	is.NoErr(err)
-	keep := Image{ID: "sha256:i1", Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}}
+	keep := Image{ID: "sha256:i1", Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}, Sizes: []int64{1}}
 	for _, p := range []string{
 		s.LayerPath("sha256:l1", Gzip), s.LayerPath("sha256:l1", Zstd), s.LayerPath("sha256:l2", Gzip),
 		s.ConfigPath("sha256:c1"), s.ConfigPath("sha256:c2"), filepath.Join(s.Dir, "tmp", "spool-1"),
@@ -226,6 +227,7 @@ func TestGC(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(removed, 5) // l1 zstd, l2, c2, record i2, the spool
 	is.True(s.CompleteSet(set))
+	is.True(!s.Complete(Image{Config: "sha256:c1", DiffIDs: []string{"sha256:l1"}}, Gzip)) // a record without sizes: export again
 	_, ok, err := s.Record("sha256:i2")
 	is.NoErr(err)
 	is.True(!ok)

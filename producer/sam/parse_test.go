@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -724,4 +725,35 @@ func TestEnvironmentRefToResourceIsItsLogicalID(t *testing.T) {
 `), "/proj", Options{})
 	is.NoErr(err)
 	is.Equal(tpl.Functions[0].Environment, map[string]string{"TABLE": "Orders", "QUEUE_URL": "http://sqs/Orders-dlq", "PLAIN": "${STAGE_URL}"})
+}
+
+func TestParseTextBomb(t *testing.T) {
+	// A few steps over an aliased large scalar describe GBs of text: the produced text is bounded
+	// (evalBytesBudget) and the error names the resource and property.
+	big := strings.Repeat("x", 512<<10)
+	items := strings.TrimSuffix(strings.Repeat("*big, ", 100), ", ")
+	subs := strings.Repeat("${A}", 100)
+	tests := []struct {
+		name, value string
+	}{
+		{"join", "!Join ['', [" + items + "]]"},
+		{"join delimiter", "!Join [*big, [" + strings.Repeat("a, ", 99) + "a]]"},
+		{"nested join", "!Join ['', [!Join ['', [" + items + "]], b]]"},
+		{"sub", "!Sub ['" + subs + "', {A: *big}]"},
+		{"base64 of join", "!Base64 {'Fn::Join': ['', [" + items + "]]}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "Metadata: {Big: &big " + big + "}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n" +
+				"    Properties: {CodeUri: ., Handler: h, Runtime: go1.x, Environment: {Variables: {X: " + tt.value + "}}}\n"
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := parseString(t, src, Options{})
+			runtime.ReadMemStats(&after)
+			resourceError(t, err, "F", "Environment.Variables.X", "more than 16 MB of text")
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+				t.Fatalf("parsing allocated %d MB", alloc>>20)
+			}
+		})
+	}
 }

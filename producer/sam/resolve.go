@@ -24,6 +24,14 @@ var noValue = noValueType{}
 // huge value, and evaluating it must end with an error, not hang.
 const evalBudget = 1_000_000
 
+// evalBytesBudget bounds the text the intrinsic functions of one template produce (Fn::Join,
+// Fn::Sub, Fn::Base64): a few steps joining an aliased 1 MB scalar would otherwise allocate GBs.
+// CloudFormation accepts templates of at most 1 MB, so real templates stay far below it.
+const evalBytesBudget = 16 << 20
+
+// errTooMuchText is the error when evalBytesBudget is exceeded.
+var errTooMuchText = fmt.Errorf("template is too complex to evaluate: its intrinsic functions would produce more than %d MB of text (nested Fn::Join/Fn::Sub over large values); simplify the template", evalBytesBudget>>20)
+
 type paramInfo struct {
 	value  string
 	hasVal bool
@@ -47,6 +55,16 @@ type resolver struct {
 	condCache map[string]bool
 	condBusy  map[string]bool
 	steps     int
+	bytes     int // text produced so far, bounded by evalBytesBudget
+}
+
+// grow charges n bytes of produced text against evalBytesBudget before they are allocated.
+func (r *resolver) grow(n int) error {
+	r.bytes += n
+	if n < 0 || r.bytes > evalBytesBudget {
+		return errTooMuchText
+	}
+	return nil
 }
 
 func newResolver(params map[string]paramInfo, pseudo map[string]string, conditions, mappings map[string]any, resources map[string]string) *resolver {
@@ -205,6 +223,9 @@ func (r *resolver) call(name string, arg any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Fn::Base64: %w", err)
 		}
+		if err := r.grow(base64.StdEncoding.EncodedLen(len(s))); err != nil {
+			return nil, fmt.Errorf("Fn::Base64: %w", err)
+		}
 		return base64.StdEncoding.EncodeToString([]byte(s)), nil
 	case "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
 		return r.cond(map[string]any{name: arg})
@@ -359,6 +380,13 @@ func (r *resolver) sub(arg any) (any, error) {
 	var b strings.Builder
 	for {
 		i := strings.Index(text, "${")
+		literal := i
+		if i < 0 {
+			literal = len(text)
+		}
+		if err := r.grow(literal); err != nil {
+			return nil, fmt.Errorf("Fn::Sub: %w", err)
+		}
 		if i < 0 {
 			b.WriteString(text)
 			return b.String(), nil
@@ -381,6 +409,9 @@ func (r *resolver) sub(arg any) (any, error) {
 		name = strings.TrimSpace(name)
 		val, err := r.subVar(name, vars)
 		if err != nil {
+			return nil, fmt.Errorf("Fn::Sub ${%s}: %w", name, err)
+		}
+		if err := r.grow(len(val)); err != nil {
 			return nil, fmt.Errorf("Fn::Sub ${%s}: %w", name, err)
 		}
 		b.WriteString(val)
@@ -459,6 +490,9 @@ func (r *resolver) join(arg any) (any, error) {
 			return nil, fmt.Errorf("Fn::Join item: %w", err)
 		}
 		parts = append(parts, s)
+		if err := r.grow(len(s) + len(sep)); err != nil {
+			return nil, fmt.Errorf("Fn::Join: %w", err)
+		}
 	}
 	return strings.Join(parts, sep), nil
 }

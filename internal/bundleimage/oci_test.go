@@ -1,0 +1,111 @@
+package bundleimage
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/matryer/is"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+)
+
+func TestWriteLayersOCI(t *testing.T) {
+	is := is.New(t)
+	s, err := layerstore.Open(t.TempDir())
+	is.NoErr(err)
+	d1, d2 := "sha256:"+hex64("1"), "sha256:"+hex64("2")
+	for _, d := range []string{d1, d2} {
+		is.NoErr(os.WriteFile(s.LayerPath(d, layerstore.Zstd), []byte("layer file "+d), 0o644))
+	}
+	base := Base{Ref: "base:1", ID: "sha256:base", DiffIDs: []string{"sha256:b1"}, OS: "linux", Architecture: "amd64", Config: json.RawMessage(`{"Cmd":["sh"]}`)}
+	baseLayers := []Descriptor{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: "sha256:gz1", Size: 42}}
+	plan := ChainPlan{Groups: []Group{{Layers: []Layer{{DiffID: d1}}, DiffID: "sha256:kept"}, {Layers: []Layer{{DiffID: d2}}}}, Reuse: 1}
+
+	var buf bytes.Buffer
+	id, groups, err := WriteLayersOCI(&buf, s, base, baseLayers, plan, layerstore.Zstd)
+	is.NoErr(err)
+
+	entries, names := readTar(t, &buf)
+	var index struct{ Manifests []Descriptor }
+	is.NoErr(json.Unmarshal(entries["index.json"], &index))
+	is.Equal(len(index.Manifests), 1)
+	is.Equal(index.Manifests[0].Digest, id) // the ID is the manifest digest
+	manifest := entries["blobs/sha256/"+layerstore.Hex(id)]
+	is.Equal(digest.FromBytes(manifest).String(), id)
+	var m ociManifest
+	is.NoErr(json.Unmarshal(manifest, &m))
+	is.Equal(len(m.Layers), 3)
+	is.Equal(m.Layers[0], baseLayers[0]) // the base's blob, as its manifest names it
+	is.Equal(m.Layers[1].Digest, "sha256:kept")
+	kept, err := groupFiles(s, plan.Groups[0], layerstore.Zstd)
+	is.NoErr(err)
+	keptSize, err := groupSize(kept)
+	is.NoErr(err)
+	is.Equal(m.Layers[1].Size, keptSize) // a reused group: named, not sent
+	sent := entries["blobs/sha256/group-1"]
+	is.Equal(m.Layers[2], Descriptor{MediaType: mediaLayer, Digest: digest.FromBytes(sent).String(), Size: int64(len(sent))})
+	is.Equal(groups[1].DiffID, digest.FromBytes(sent).String()) // uncompressed: blob digest = diffID
+	is.Equal(names, []string{"oci-layout", "blobs/sha256/group-1", "blobs/sha256/" + layerstore.Hex(m.Config.Digest), "blobs/sha256/" + layerstore.Hex(id), "index.json"})
+
+	var config struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	is.NoErr(json.Unmarshal(entries["blobs/sha256/"+layerstore.Hex(m.Config.Digest)], &config))
+	is.Equal(config.RootFS.DiffIDs, []string{"sha256:b1", "sha256:kept", groups[1].DiffID})
+
+	_, _, err = WriteLayersOCI(io.Discard, s, base, nil, plan, layerstore.Zstd)
+	is.True(err != nil) // the base's blobs must be known
+}
+
+func hex64(c string) string { return string(bytes.Repeat([]byte(c), 64)) }
+
+func TestResolveManifest(t *testing.T) {
+	is := is.New(t)
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:l","size":7}]}`)
+	index := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+		{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64"}},
+		{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:m","platform":{"os":"linux","architecture":"amd64"}}]}`)
+	want := []Descriptor{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: "sha256:l", Size: 7}}
+
+	got, err := resolveManifest(map[string][]byte{"m": manifest}, "sha256:m", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, want) // a manifest
+	got, err = resolveManifest(map[string][]byte{"i": index}, "sha256:i", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, nil) // the platform's manifest is still to come in the save
+	got, err = resolveManifest(map[string][]byte{"i": index, "m": manifest}, "sha256:i", "linux", "amd64")
+	is.NoErr(err)
+	is.Equal(got, want) // through the index to the platform's manifest
+	_, err = resolveManifest(map[string][]byte{"i": index}, "sha256:i", "linux", "s390x")
+	is.True(err != nil) // no manifest for the platform
+}
+
+// readTar reads a whole tar: the entries' contents by name, and the names in order.
+func readTar(t *testing.T, r io.Reader) (map[string][]byte, []string) {
+	t.Helper()
+	entries := map[string][]byte{}
+	var names []string
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return entries, names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		entries[h.Name] = data
+	}
+}
