@@ -44,7 +44,7 @@ func TestReadSetVerifiesStoredLayers(t *testing.T) {
 	is.NoErr(os.WriteFile(store.ConfigPath(configDigest), config, 0o644))
 
 	m := manifest.Manifest{Images: []manifest.Image{{Name: "esb-fn:latest", Digest: "sha256:f"}}}
-	set := layerstore.Set{Compression: layerstore.Zstd, Images: []layerstore.Image{{Name: "esb-fn:latest", ID: "sha256:f", Config: configDigest, DiffIDs: []string{diffID}}}}
+	set := layerstore.Set{Compression: layerstore.Zstd, Images: []layerstore.Image{{Name: "esb-fn:latest", ID: "sha256:f", Config: configDigest, DiffIDs: []string{diffID}, Sizes: []int64{int64(layer.Len())}}}}
 	is.NoErr(layerstore.WriteSet(b.setPath(), set))
 	_, _, err = b.readSet(m)
 	is.NoErr(err) // intact
@@ -61,5 +61,5 @@ func TestReadSetVerifiesStoredLayers(t *testing.T) {
 		}
 	}
 	_, _, err = b.readSet(m)
-	is.True(strings.Contains(err.Error(), "lacks files of the saved images")) // removed: the save stage must run
+	is.True(strings.Contains(err.Error(), "lacks files or layer sizes of the saved images")) // removed: the save stage must run
 }

@@ -74,7 +74,7 @@ func TestVerifySet(t *testing.T) {
 				}
 				is.True(!strings.Contains(msg, own)) // the intact layer is not blamed
 				is.True(!s.CompleteSet(set))         // so the save stage exports it again
-				is.True(s.Complete(Image{Config: digestOf(config), DiffIDs: []string{own}}, c))
+				is.True(s.Complete(Image{Config: digestOf(config), DiffIDs: []string{own}, Sizes: []int64{1}}, c))
 			})
 		}
 	}
