@@ -1,21 +1,42 @@
 package dind_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/source"
 )
 
-// load.sh runs on target machines we do not know: POSIX sh, shellcheck-clean.
-func TestLoadShIsCleanPOSIXSh(t *testing.T) {
+// Every shell script of the project is shellcheck-clean: the bundle's entrypoint and load.sh run
+// on machines we do not know (POSIX sh), the others on every developer's and CI's. Without
+// shellcheck the test skips, but not under CI=true, whose scripts/with-docker installs it.
+func TestShellScriptsAreClean(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shellcheck is not installed; CI=true: scripts/with-docker installs it")
+		}
 		t.Skip("shellcheck is not installed (apt-get install shellcheck)")
 	}
-	out, err := exec.Command("shellcheck", "-s", "sh", "load.sh").CombinedOutput()
+	root, err := source.Root()
 	if err != nil {
-		t.Fatalf("shellcheck load.sh: %v\n%s", err, out)
+		t.Fatal(err)
+	}
+	posix := []string{"dind/entrypoint.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
+		"internal/engine/enginetest/engine-start.sh", "dev/bench/seed_entrypoint.sh"}
+	for _, script := range posix {
+		out, err := exec.Command("shellcheck", "-s", "sh", filepath.Join(root, script)).CombinedOutput()
+		if err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", script, err, out)
+		}
+	}
+	// .ci/run is bash (its shebang says so).
+	if out, err := exec.Command("shellcheck", filepath.Join(root, ".ci", "run")).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck .ci/run: %v\n%s", err, out)
 	}
 }
 
