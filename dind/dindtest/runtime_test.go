@@ -169,18 +169,10 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 
 	t.Run("dockerd failing to start stops the container with its log", func(t *testing.T) {
 		is := is.New(t)
-		c := dindtest.Run(t, api, engine.RunSpec{
+		logs := failedBoot(t, ctx, api, engine.RunSpec{
 			Name: "dindtest-run-baddockerd", Image: okImage, Volume: "dindtest-vol-baddockerd",
 			Env: []string{"DOCKERD_ARGS=--no-such-dockerd-flag"},
-		})
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer wcancel()
-		code, err := engine.WaitForExit(wctx, api, c.ID)
-		is.NoErr(err)
-		logs, err := engine.Logs(ctx, api, c.ID)
-		is.NoErr(err)
-		t.Logf("exit code %d; container log:\n%s", code, logs)
-		is.True(code != 0)
+		}, 2*time.Minute)
 		is.True(strings.Contains(logs, "dockerd exited during start"))
 		is.True(strings.Contains(logs, "last 200 lines of the dockerd log"))
 		is.True(strings.Contains(logs, "no-such-dockerd-flag")) // dockerd's own complaint
@@ -200,15 +192,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		})
 		is.True(otherID != echoID)
 		is.True(relabeledID != echoID)
-		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"})
-		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer wcancel()
-		code, err := engine.WaitForExit(wctx, api, c.ID)
-		is.NoErr(err)
-		logs, err := engine.Logs(ctx, api, c.ID)
-		is.NoErr(err)
-		t.Logf("exit code %d; container log:\n%s", code, logs)
-		is.True(code != 0)
+		logs := failedBoot(t, ctx, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"}, 3*time.Minute)
 		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
 		is.True(strings.Contains(logs, "image dindtest-other:latest: other layers than the bundle's"))
 		is.True(strings.Contains(logs, "image dindtest-relabeled:latest: ")) // same files, another config
@@ -225,15 +209,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 			compression: "gz",
 			damage:      true,
 		})
-		c := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"})
-		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer wcancel()
-		code, err := engine.WaitForExit(wctx, api, c.ID)
-		is.NoErr(err)
-		logs, err := engine.Logs(ctx, api, c.ID)
-		is.NoErr(err)
-		t.Logf("exit code %d; container log:\n%s", code, logs)
-		is.True(code != 0)
+		logs := failedBoot(t, ctx, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"}, 3*time.Minute)
 		is.True(strings.Contains(logs, "of image(s) dindtest-echo:latest does not decompress to its digest")) // names the image
 		is.True(strings.Contains(logs, "rebuild the bundle"))                                                 // says what to do
 		is.True(!strings.Contains(logs, "starting stack"))                                                    // nothing ran
@@ -274,6 +250,23 @@ func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine) string {
 // listedImage is one image of images.txt and the manifest: name, claiming the identity (config
 // digest and layers) of the saved image as, or one no image has when as is "".
 type listedImage struct{ as, name string }
+
+// failedBoot runs a bundle that must refuse to start and returns its log once it has exited
+// with a non-zero code (within limit).
+func failedBoot(t *testing.T, ctx context.Context, api client.APIClient, spec engine.RunSpec, limit time.Duration) string {
+	t.Helper()
+	is := is.New(t)
+	c := dindtest.Run(t, api, spec)
+	wctx, wcancel := context.WithTimeout(ctx, limit)
+	defer wcancel()
+	code, err := engine.WaitForExit(wctx, api, c.ID)
+	is.NoErr(err)
+	logs, err := engine.Logs(ctx, api, c.ID)
+	is.NoErr(err)
+	t.Logf("exit code %d; container log:\n%s", code, logs)
+	is.True(code != 0) // the bundle refused to start
+	return logs
+}
 
 type bundleSpec struct {
 	save        []string          // images in the archive
