@@ -34,8 +34,16 @@ type innerCell struct {
 	start string
 	// refusals: also boot bundles that must refuse to start (verification differs by store)
 	refusals bool
-	// more checks on the cell's bundle image img, once the cell passed
-	more func(t *testing.T, ctx context.Context, api client.APIClient, img string)
+	// refused: settings the cell's bundle must refuse to boot with
+	refused []refusedEnv
+}
+
+// refusedEnv is a setting a bundle must refuse to boot with: its log has every want and none of
+// not.
+type refusedEnv struct {
+	name      string // of the container and volume
+	env       []string
+	want, not []string
 }
 
 var innerCells = []innerCell{
@@ -46,19 +54,11 @@ var innerCells = []innerCell{
 		},
 		store: "classic",
 		start: "starting dockerd\n",
-		more: func(t *testing.T, ctx context.Context, api client.APIClient, img string) {
-			t.Run("the containerd store asked of Engine 20.10 fails naming both", func(t *testing.T) {
-				is := is.New(t)
-				logs := failedBoot(t, ctx, api, engine.RunSpec{
-					Name: "inner-run-oldstore", Image: img, Volume: "inner-vol-oldstore",
-					Env: []string{"DOCKERD_IMAGE_STORE=containerd"},
-				}, 2*time.Minute)
-				is.True(strings.Contains(logs, "DOCKERD_IMAGE_STORE=containerd, but Engine 20.10"))
-				is.True(strings.Contains(logs, "uses the classic image store"))
-				is.True(!strings.Contains(logs, "loading images")) // nothing loaded into the wrong store
-				is.True(strings.Contains(logs, "dockerd stopped"))
-			})
-		},
+		refused: []refusedEnv{{
+			name: "oldstore", env: []string{"DOCKERD_IMAGE_STORE=containerd"},
+			want: []string{"DOCKERD_IMAGE_STORE=containerd, but Engine 20.10", "uses the classic image store", "dockerd stopped"},
+			not:  []string{"loading images"}, // nothing loaded into the wrong store
+		}},
 	},
 	{
 		name: "dind-style-28.5",
@@ -76,17 +76,16 @@ var innerCells = []innerCell{
 		store:    "containerd",
 		start:    "starting dockerd\n",
 		refusals: true,
-		more: func(t *testing.T, ctx context.Context, api client.APIClient, img string) {
-			t.Run("an unknown DOCKERD_IMAGE_STORE fails before dockerd starts", func(t *testing.T) {
-				is := is.New(t)
-				logs := failedBoot(t, ctx, api, engine.RunSpec{
-					Name: "inner-run-badstore", Image: img, Volume: "inner-vol-badstore",
-					Env: []string{"DOCKERD_IMAGE_STORE=zfs"},
-				}, 2*time.Minute)
-				is.True(strings.Contains(logs, "DOCKERD_IMAGE_STORE=zfs: unknown image store; use containerd or classic"))
-				is.True(!strings.Contains(logs, "starting dockerd"))
-			})
-		},
+		refused: []refusedEnv{{
+			name: "badstore", env: []string{"DOCKERD_IMAGE_STORE=zfs"},
+			want: []string{"DOCKERD_IMAGE_STORE=zfs: unknown image store; use containerd or classic"},
+			not:  []string{"starting dockerd"}, // refused before dockerd starts
+		}, {
+			// The user's own configuration file wins; the message says what to put there.
+			name: "configfile", env: []string{"DOCKERD_IMAGE_STORE=containerd", "DOCKERD_ARGS=--config-file /etc/mine.json"},
+			want: []string{`DOCKERD_ARGS names a --config-file: put "features": {"containerd-snapshotter": true} into that file`},
+			not:  []string{"starting dockerd"},
+		}},
 	},
 }
 
@@ -149,8 +148,19 @@ func innerEnginesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 					refusesWrongImages(t, ctx, api, b, im, "inner-"+cell.name, cell.env)
 				})
 			}
-			if cell.more != nil {
-				cell.more(t, ctx, api, img)
+			for _, f := range cell.refused {
+				t.Run(strings.Join(f.env, " "), func(t *testing.T) {
+					is := is.New(t)
+					logs := failedBoot(t, ctx, api, engine.RunSpec{
+						Name: "inner-run-" + f.name, Image: img, Volume: "inner-vol-" + f.name, Env: f.env,
+					}, 2*time.Minute)
+					for _, w := range f.want {
+						is.True(strings.Contains(logs, w))
+					}
+					for _, n := range f.not {
+						is.True(!strings.Contains(logs, n))
+					}
+				})
 			}
 		})
 	}
