@@ -97,7 +97,35 @@ var innerCells = []innerCell{
 // line.
 func TestInnerEngines(t *testing.T) {
 	buildDindStyle(t)
+	t.Run("the docker:dind stand-in serves TLS on 2376 by default", dindStyleServesTLS)
 	enginetest.Each(t, innerEnginesOn)
+}
+
+// dindStyleServesTLS runs the stand-in as docker:dind users do (no arguments, on the host
+// engine): its entrypoint generates a CA, server and client certificates under /certs and dockerd
+// answers on tcp 2376 to a client holding the client certificate, so the stand-in has the
+// official image's interface and not just its file names.
+func dindStyleServesTLS(t *testing.T) {
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	api := enginetest.Client(t)
+	c := dindtest.Run(t, api, engine.RunSpec{Name: "inner-run-dind-style", Image: dindStyleTag, Volume: "inner-vol-dind-style"})
+	probe := "DOCKER_HOST=tcp://localhost:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/certs/client docker version --format '{{.Server.Version}}'"
+	for {
+		out, code, err := engine.Exec(ctx, api, c.ID, "sh", "-c", probe)
+		is.NoErr(err)
+		if code == 0 {
+			is.True(strings.HasPrefix(strings.TrimSpace(out), "28.5"))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			logs, _ := engine.Logs(context.Background(), api, c.ID)
+			t.Fatalf("dockerd of %s did not answer with TLS on 2376 (last: %s); container log:\n%s", dindStyleTag, out, logs)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func innerEnginesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
@@ -193,9 +221,11 @@ func buildDindStyle(t *testing.T) {
 	}
 	enginetest.Cleanup(t, host, dindStyleTag)
 	var out bytes.Buffer
+	start := time.Now()
 	if _, err := engine.Build(ctx, host, bytes.NewReader(buildCtx), engine.BuildOptions{
 		Tag: dindStyleTag, BuildArgs: map[string]string{"FORKY_BASE": forky},
 	}, &out); err != nil {
 		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
 	}
+	t.Logf("built %s in %s", dindStyleTag, time.Since(start).Round(100*time.Millisecond))
 }
