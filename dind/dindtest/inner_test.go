@@ -36,6 +36,8 @@ type innerCell struct {
 	refusals bool
 	// refused: settings the cell's bundle must refuse to boot with
 	refused []refusedEnv
+	// daemonJSON: also check that a daemon.json of the user's wins over DOCKERD_IMAGE_STORE
+	daemonJSON bool
 }
 
 // refusedEnv is a setting a bundle must refuse to boot with: its log has every want and none of
@@ -70,12 +72,13 @@ var innerCells = []innerCell{
 		start: "starting dockerd (docker:dind entrypoint)",
 	},
 	{
-		name:     "trixie-26.1-containerd",
-		base:     func(t *testing.T, ctx context.Context, e enginetest.Engine) string { return ensureBase(t, ctx, e, "") },
-		env:      []string{"DOCKERD_IMAGE_STORE=containerd"},
-		store:    "containerd",
-		start:    "starting dockerd\n",
-		refusals: true,
+		name:       "trixie-26.1-containerd",
+		base:       func(t *testing.T, ctx context.Context, e enginetest.Engine) string { return ensureBase(t, ctx, e, "") },
+		env:        []string{"DOCKERD_IMAGE_STORE=containerd"},
+		store:      "containerd",
+		start:      "starting dockerd\n",
+		refusals:   true,
+		daemonJSON: true,
 		refused: []refusedEnv{{
 			name: "badstore", env: []string{"DOCKERD_IMAGE_STORE=zfs"},
 			want: []string{"DOCKERD_IMAGE_STORE=zfs: unknown image store; use containerd or classic"},
@@ -176,6 +179,11 @@ func innerEnginesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 					refusesWrongImages(t, ctx, api, b, im, "inner-"+cell.name, cell.env)
 				})
 			}
+			if cell.daemonJSON {
+				t.Run("a daemon.json of the user's is respected", func(t *testing.T) {
+					respectsDaemonJSON(t, ctx, api, img, "inner-"+cell.name)
+				})
+			}
 			for _, f := range cell.refused {
 				t.Run(strings.Join(f.env, " "), func(t *testing.T) {
 					is := is.New(t)
@@ -193,6 +201,41 @@ func innerEnginesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		})
 	}
 
+}
+
+// respectsDaemonJSON boots img with an /etc/docker/daemon.json selecting the containerd store,
+// as a user's mount would bring it (here a layer on top, built as prefix-bundle:daemonjson):
+// DOCKERD_IMAGE_STORE=classic is refused, saying what to put into that file; =containerd, which
+// the file already says, boots on the file alone.
+func respectsDaemonJSON(t *testing.T, ctx context.Context, api client.APIClient, img, prefix string) {
+	t.Helper()
+	is := is.New(t)
+	buildCtx, err := tarOf([]ctxFile{
+		{name: "Dockerfile", data: []byte("FROM " + img + "\nCOPY daemon.json /etc/docker/daemon.json\n"), mode: 0o644},
+		{name: "daemon.json", data: []byte("{\n  \"features\": { \"containerd-snapshotter\": true }\n}\n"), mode: 0o644},
+	})
+	is.NoErr(err)
+	tag := prefix + "-bundle:daemonjson"
+	enginetest.Cleanup(t, api, tag)
+	var out bytes.Buffer
+	if _, err := engine.Build(ctx, api, bytes.NewReader(buildCtx), engine.BuildOptions{Tag: tag}, &out); err != nil {
+		t.Fatalf("%v\nbuild output:\n%s", err, out.String())
+	}
+
+	logs := failedBoot(t, ctx, api, engine.RunSpec{
+		Name: prefix + "-run-daemonjson-classic", Image: tag, Volume: prefix + "-vol-daemonjson-classic",
+		Env: []string{"DOCKERD_IMAGE_STORE=classic"},
+	}, 2*time.Minute)
+	is.True(strings.Contains(logs, `but /etc/docker/daemon.json exists and dockerd reads only that file: put "features": {"containerd-snapshotter": false} into it`))
+	is.True(!strings.Contains(logs, "starting dockerd"))
+
+	c := dindtest.Run(t, api, engine.RunSpec{
+		Name: prefix + "-run-daemonjson", Image: tag, Volume: prefix + "-vol-daemonjson",
+		Env: []string{"DOCKERD_IMAGE_STORE=containerd"},
+	})
+	logs, err = engine.WaitForLog(ctx, api, c.ID, "images verified", 1)
+	is.NoErr(err)
+	is.True(strings.Contains(logs, ", containerd image store, "))
 }
 
 // buildDindStyle builds dindStyleTag on the host engine from testdata/dind-style, FROM the
