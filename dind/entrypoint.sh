@@ -3,7 +3,8 @@
 # /var/lib/docker volume), check them against /app/bundle/images.txt, run the compose stack,
 # and on SIGTERM/SIGINT stop the stack, then dockerd, and exit 0.
 #
-# Works on the dindbundler Debian base and on the official docker:<ver>-dind (Alpine) image.
+# Works on the dindbundler Debian base and on the official docker:<ver>-dind (Alpine) image (or
+# any image with its dockerd-entrypoint.sh).
 # The defaults (STACK_STOP_TIMEOUT 5 s + DOCKERD_STOP_TIMEOUT 4 s) fit Docker's default stop
 # timeout of 10 s. A stack whose services need longer to stop: raise both and run with a stop
 # timeout covering their sum, e.g. `docker run --stop-timeout 60 -e STACK_STOP_TIMEOUT=30 …`.
@@ -13,7 +14,13 @@
 #
 # Settings (environment): DOCKERD_START_TIMEOUT (s, 60), STACK_STOP_TIMEOUT (s, 5),
 # DOCKERD_STOP_TIMEOUT (s, 4), DOCKERD_ARGS (extra dockerd flags), DOCKERD_LOG
-# (/var/log/dockerd.log), DOCKER_IPTABLES_LEGACY (1: legacy iptables, empty: nft; unset: detect).
+# (/var/log/dockerd.log), DOCKER_IPTABLES_LEGACY (1: legacy iptables, empty: nft; unset: detect),
+# DOCKERD_IMAGE_STORE (containerd or classic: the inner engine's image store; unset: the engine's
+# default, classic before Engine 29). The store is set through a daemon configuration file the
+# entrypoint writes under /run (dockerd 26 has no --feature flag); a mounted
+# /etc/docker/daemon.json is dockerd's whole configuration, so with one, put
+# "features": {"containerd-snapshotter": true|false} there instead (the entrypoint accepts the
+# variable only when that file already says the same). The boot log names the store in use.
 set -eu
 
 : "${DOCKERD_START_TIMEOUT:=60}"
@@ -22,6 +29,7 @@ set -eu
 : "${DOCKERD_ARGS:=}"
 : "${DOCKERD_LOG:=/var/log/dockerd.log}"
 : "${BUNDLE_PROJECT:=}"
+: "${DOCKERD_IMAGE_STORE:=}"
 
 app_dir=/app
 compose_file=$app_dir/compose.yml
@@ -34,6 +42,8 @@ images_dir=/images
 loaded_record=/var/lib/docker/dindbundler-loaded
 docker_sock=/var/run/docker.sock
 legacy_dir=/usr/local/sbin/.iptables-legacy
+daemon_json=/etc/docker/daemon.json
+store_json=/run/dindbundler/daemon.json
 
 # Talk to the inner engine whatever the caller's environment says.
 DOCKER_HOST=unix://$docker_sock
@@ -41,6 +51,8 @@ export DOCKER_HOST
 unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT
 
 dockerd_pid=
+engine_version=
+store_args=
 child_pid=
 stack_started=
 stopping=
@@ -185,6 +197,43 @@ prepare_nested() {
 	export container
 }
 
+# image_store_config checks DOCKERD_IMAGE_STORE and, when it is set and no daemon.json is
+# mounted, writes the daemon configuration selecting that store and sets store_args to the
+# flag that reads it. Runs before dockerd starts: a wrong value stops the container at once.
+image_store_config() {
+	case $DOCKERD_IMAGE_STORE in
+	'') return 0 ;;
+	containerd) snapshotter=true ;;
+	classic) snapshotter=false ;;
+	*)
+		err "DOCKERD_IMAGE_STORE=$DOCKERD_IMAGE_STORE: unknown image store; use containerd or classic, or leave it unset for the engine's default"
+		exit 1
+		;;
+	esac
+	case " $DOCKERD_ARGS " in
+	*' --config-file'*)
+		err "DOCKERD_IMAGE_STORE=$DOCKERD_IMAGE_STORE and DOCKERD_ARGS names a --config-file: put \"features\": {\"containerd-snapshotter\": $snapshotter} into that file and unset DOCKERD_IMAGE_STORE"
+		exit 1
+		;;
+	esac
+	if [ -f "$daemon_json" ]; then
+		# dockerd reads one configuration file; a mounted one is respected as it is. It may
+		# already select the same store (white space removed, the value compared as written).
+		if tr -d ' \t\r\n' <"$daemon_json" | grep -q "\"containerd-snapshotter\":${snapshotter}[,}]"; then
+			return 0
+		fi
+		err "DOCKERD_IMAGE_STORE=$DOCKERD_IMAGE_STORE, but $daemon_json exists and dockerd reads only that file: put \"features\": {\"containerd-snapshotter\": $snapshotter} into it and unset DOCKERD_IMAGE_STORE"
+		exit 1
+	fi
+	mkdir -p "$(dirname "$store_json")"
+	printf '{"features": {"containerd-snapshotter": %s}}\n' "$snapshotter" >"$store_json.tmp"
+	mv "$store_json.tmp" "$store_json"
+	store_args=--config-file=$store_json
+}
+
+# Asked once dockerd answers: its version (for engine_major) and which image store it uses.
+info_format='{{.ServerVersion}} {{.Driver}} {{.DriverStatus}}'
+
 start_dockerd() {
 	# A container killed earlier leaves PID files whose numbers may now belong to other
 	# processes, and dockerd would refuse to start.
@@ -194,22 +243,26 @@ start_dockerd() {
 	# DOCKERD_ARGS is split into words on purpose.
 	# shellcheck disable=SC2086
 	if command -v dockerd-entrypoint.sh >/dev/null 2>&1; then
-		# Official docker:dind: its entrypoint adds tini, picks legacy or nft iptables and
-		# runs the dind helper (securityfs, cgroup v2 nesting). A first argument of "dockerd"
-		# skips its TLS certificate generation and TCP listener, which the bundle does not use.
+		# docker:dind (Engine >= 23 branch of its entrypoint): given "dockerd" first, it removes
+		# stale PID files, picks legacy or nft iptables (DOCKER_IPTABLES_LEGACY) and runs dockerd
+		# through its dind helper (securityfs, cgroup v2 nesting), skipping the TLS certificate
+		# generation and the TCP listener, which the bundle does not use. Tini comes from our
+		# own re-exec under docker-init below, as PID 1.
 		log "starting dockerd (docker:dind entrypoint)"
-		# TINI_SUBREAPER: its tini is not PID 1 here (ours is), so it registers as a subreaper to
-		# still reap the engine's orphaned shims.
-		TINI_SUBREAPER=1 dockerd-entrypoint.sh dockerd --host="$DOCKER_HOST" $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
+		# TINI_SUBREAPER: older releases of that entrypoint put their own docker-init in front
+		# of dockerd; not PID 1 here, it registers as a subreaper to still reap orphaned shims.
+		TINI_SUBREAPER=1 dockerd-entrypoint.sh dockerd --host="$DOCKER_HOST" $store_args $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
 	else
 		prepare_nested
 		log "starting dockerd"
-		dockerd --host="$DOCKER_HOST" $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
+		dockerd --host="$DOCKER_HOST" $store_args $DOCKERD_ARGS >"$DOCKERD_LOG" 2>&1 &
 	fi
 	dockerd_pid=$!
 	started=$(now)
 	deadline=$((started + DOCKERD_START_TIMEOUT))
-	until docker info >/dev/null 2>&1; do
+	# Some CLIs (26.1) exit 0 with an empty server part when the daemon does not answer yet:
+	# ready means a server version.
+	until info=$(docker info --format "$info_format" 2>/dev/null) && [ -n "${info%% *}" ]; do
 		if ! alive "$dockerd_pid"; then
 			rc=0
 			wait "$dockerd_pid" || rc=$?
@@ -225,7 +278,17 @@ start_dockerd() {
 		fi
 		nap
 	done
-	log "dockerd ready in $(($(now) - started))s"
+	engine_version=${info%% *}
+	driver=${info#* }
+	driver=${driver%% *}
+	case $info in
+	*io.containerd.snapshotter*) store=containerd ;;
+	*) store=classic ;;
+	esac
+	log "dockerd ready in $(($(now) - started))s (Engine $engine_version, $store image store, storage driver $driver)"
+	if [ -n "$DOCKERD_IMAGE_STORE" ] && [ "$store" != "$DOCKERD_IMAGE_STORE" ]; then
+		fail "DOCKERD_IMAGE_STORE=$DOCKERD_IMAGE_STORE, but Engine $engine_version uses the $store image store (the containerd image store needs Engine 24 or later); unset DOCKERD_IMAGE_STORE or use another base image"
+	fi
 }
 
 # --- images -----------------------------------------------------------------------------
@@ -297,7 +360,8 @@ verify_images() {
 
 # shellcheck disable=SC2317 # called through run_interruptible
 engine_major() {
-	v=$(docker version --format '{{.Server.Version}}' 2>/dev/null) || v=0
+	v=$engine_version
+	[ -n "$v" ] || v=$(docker version --format '{{.Server.Version}}' 2>/dev/null) || v=0
 	echo "${v%%.*}"
 }
 
@@ -514,6 +578,7 @@ fi
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 
+image_store_config
 list_services &
 start_dockerd
 load_images

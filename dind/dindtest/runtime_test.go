@@ -43,11 +43,11 @@ const (
 )
 
 // The compose file of the bundled stack: an obsolete version line, .env interpolation (GREETING, CERT_DIR), a relative
-// bind of the config directory, a published port and a healthcheck.
+// bind of the config directory, a published port and a healthcheck. IMAGE is the echo image's name (composeFor).
 const composeYAML = `version: "3.8" # obsolete: compose warns on stderr, which must not confuse the healthcheck
 services:
   echo:
-    image: dindtest-echo:latest
+    image: IMAGE
     ports:
       - "8080:8080"
     environment:
@@ -62,6 +62,36 @@ services:
       retries: 30
 `
 
+func composeFor(image string) string { return strings.Replace(composeYAML, "IMAGE", image, 1) }
+
+// serviceImages are the images a test bundles, built on the outer engine under its own prefix
+// (tests sharing an engine never remove each other's): echo serves HTTP; other has other
+// layers; relabeled has echo's files (the same layers) and another config.
+type serviceImages struct {
+	echo, other, relabeled       string
+	echoID, otherID, relabeledID string
+}
+
+func buildServiceImages(t *testing.T, api client.APIClient, prefix string) serviceImages {
+	t.Helper()
+	im := serviceImages{echo: prefix + "-echo:latest", other: prefix + "-other:latest", relabeled: prefix + "-relabeled:latest"}
+	im.echoID = enginetest.ScratchImage(t, api, im.echo, nil, enginetest.GoBinary("./testdata/echo"))
+	im.otherID = enginetest.ScratchImage(t, api, im.other, map[string][]byte{"other.txt": []byte("other\n")})
+	im.relabeledID = enginetest.ScratchImage(t, api, im.relabeled, nil, enginetest.GoBinary("./testdata/echo"),
+		enginetest.Labels(map[string]string{"dindtest": "relabeled"}))
+	return im
+}
+
+// okSpec bundles the echo image alone, as the stack runs it.
+func (im serviceImages) okSpec(compression string) bundleSpec {
+	return bundleSpec{
+		service:     im.echo,
+		save:        []string{im.echo},
+		listed:      []listedImage{{im.echo, im.echo}},
+		compression: compression,
+	}
+}
+
 // TestBundleRuntime builds the DinD base, bundles a one-service stack by hand (following the
 // build context layout), and runs the bundle for real.
 func TestBundleRuntime(t *testing.T) { enginetest.Each(t, bundleRuntimeOn) }
@@ -70,18 +100,10 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
-	base := ensureBase(t, ctx, e)
-	echoID := enginetest.ScratchImage(t, api, "dindtest-echo:latest", nil, enginetest.GoBinary("./testdata/echo"))
-	otherID := enginetest.ScratchImage(t, api, "dindtest-other:latest", map[string][]byte{"other.txt": []byte("other\n")})
-	// The same files as echo with another config: the same layers, another config digest.
-	relabeledID := enginetest.ScratchImage(t, api, "dindtest-relabeled:latest", nil, enginetest.GoBinary("./testdata/echo"),
-		enginetest.Labels(map[string]string{"dindtest": "relabeled"}))
-
-	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, bundleSpec{
-		save:        []string{"dindtest-echo:latest"},
-		listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
-		compression: "zst", // Engine 20.10 inside cannot load zstd: exercises the decompression
-	})
+	base := ensureBase(t, ctx, e, "")
+	im := buildServiceImages(t, api, "dindtest")
+	// Engine 20.10 inside cannot load zstd: exercises the decompression.
+	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, im.okSpec("zst"))
 
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
 		is := is.New(t)
@@ -137,30 +159,8 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 		is.Equal(certs.Gid, runUID)
 		is.Equal(statPath(t, ctx, api, c.ID, certTarget).Uid, runUID)
 
-		// Restart: same volume, so the images are there and the load is skipped.
-		stop := 60
-		restartAt := time.Now()
-		is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{Timeout: &stop}))
-		_, err = engine.WaitForLog(ctx, api, c.ID, "images already loaded; skipping load", 1)
-		is.NoErr(err)
-		addr = hostAddr(t, ctx, e, api, c.ID) // a restart may publish on a new port
-		is.Equal(waitHTTP(t, ctx, api, c.ID, "http://"+addr+"/"), greeting)
-		t.Logf("restart (stop + start): service answered after %s", time.Since(restartAt).Round(100*time.Millisecond))
-
-		// docker stop: SIGTERM, stack first, then dockerd, exit 0 well within the timeout.
-		stopAt := time.Now()
-		is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &stop}))
-		took := time.Since(stopAt)
-		info, err := api.ContainerInspect(ctx, c.ID)
-		is.NoErr(err)
-		is.Equal(info.State.ExitCode, 0) // not 137: nothing was killed
-		logs, err = engine.Logs(ctx, api, c.ID)
-		is.NoErr(err)
-		is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
-		lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
-		is.True(lastStack >= 0)
-		is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
-		is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
+		restartSkipsLoad(t, ctx, e, api, c.ID)
+		took, logs := stopsCleanly(t, ctx, api, c.ID)
 		t.Logf("docker stop took %s; container log:\n%s", took.Round(100*time.Millisecond), logs)
 
 		// No CA private key anywhere in the image's layers.
@@ -179,36 +179,14 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	})
 
 	t.Run("missing or different image fails naming each", func(t *testing.T) {
-		is := is.New(t)
-		img := buildBundle(t, ctx, api, "dindtest-bundle:missing", base, bundleSpec{
-			save: []string{"dindtest-echo:latest", "dindtest-other:latest", "dindtest-relabeled:latest"},
-			listed: []listedImage{
-				{"dindtest-echo:latest", "dindtest-echo:latest"},
-				{"dindtest-echo:latest", "dindtest-other:latest"},     // present with other layers
-				{"dindtest-echo:latest", "dindtest-relabeled:latest"}, // present with another config
-				{"", "dindtest-missing:latest"},
-			},
-			compression: "gz",
-		})
-		is.True(otherID != echoID)
-		is.True(relabeledID != echoID)
-		logs := failedBoot(t, ctx, api, engine.RunSpec{Name: "dindtest-run-missing", Image: img, Volume: "dindtest-vol-missing"}, 3*time.Minute)
-		is.True(strings.Contains(logs, "image dindtest-missing:latest: missing"))
-		is.True(strings.Contains(logs, "image dindtest-other:latest: other layers than the bundle's"))
-		is.True(strings.Contains(logs, "image dindtest-relabeled:latest: ")) // same files, another config
-		is.True(!strings.Contains(logs, "image dindtest-echo:latest: "))     // the good one is not blamed
-		is.True(!strings.Contains(logs, "starting stack"))                   // nothing ran
-		is.True(strings.Contains(logs, "dockerd stopped"))                   // and the engine stopped cleanly
+		refusesWrongImages(t, ctx, api, base, im, "dindtest", nil)
 	})
 
 	t.Run("a damaged layer names its image and says to rebuild", func(t *testing.T) {
 		is := is.New(t)
-		img := buildBundle(t, ctx, api, "dindtest-bundle:damaged", base, bundleSpec{
-			save:        []string{"dindtest-echo:latest"},
-			listed:      []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
-			compression: "gz",
-			damage:      true,
-		})
+		spec := im.okSpec("gz")
+		spec.damage = true
+		img := buildBundle(t, ctx, api, "dindtest-bundle:damaged", base, spec)
 		logs := failedBoot(t, ctx, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"}, 3*time.Minute)
 		is.True(strings.Contains(logs, "of image(s) dindtest-echo:latest does not decompress to its digest")) // names the image
 		is.True(strings.Contains(logs, "rebuild the bundle"))                                                 // says what to do
@@ -218,11 +196,9 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	t.Run("CA private key in the context fails the build", func(t *testing.T) {
 		is := is.New(t)
 		var out bytes.Buffer
-		_, err := build(ctx, api, "dindtest-bundle:key", base, bundleSpec{
-			save:      []string{"dindtest-echo:latest"},
-			listed:    []listedImage{{"dindtest-echo:latest", "dindtest-echo:latest"}},
-			certExtra: map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"},
-		}, &out)
+		spec := im.okSpec("")
+		spec.certExtra = map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"}
+		_, err := build(ctx, api, "dindtest-bundle:key", base, spec, &out)
 		enginetest.Cleanup(t, api, "dindtest-bundle:key")
 		removeIntermediates(t, api, out.String())
 		is.True(err != nil)
@@ -230,21 +206,99 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	})
 }
 
-// ensureBase builds the Debian base once; it stays as a cache for later runs, as after
-// `mage dindbase`.
-// ensureBase builds the DinD base on the host engine (once per machine) and copies it onto e.
-func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine) string {
+// ensureBase builds the DinD base of Debian suite ("" for the default) on the host engine (once
+// per machine; it stays as a cache, as after `mage dindbase`) and copies it onto e.
+func ensureBase(t *testing.T, ctx context.Context, e enginetest.Engine, suite string) string {
 	t.Helper()
 	start := time.Now()
-	built, err := base.Ensure(ctx, enginetest.Client(t), base.Options{Progress: logWriter{t}})
+	opts := base.Options{Suite: suite, Progress: logWriter{t}}
+	built, err := base.Ensure(ctx, enginetest.Client(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if built {
-		t.Logf("built the DinD base in %s", time.Since(start).Round(time.Second))
+	tag := base.DefaultTag
+	if suite != "" {
+		tag = base.TagFor(suite)
 	}
-	e.FromHost(t, base.DefaultTag)
-	return base.DefaultTag
+	if built {
+		t.Logf("built the DinD base %s in %s", tag, time.Since(start).Round(time.Second))
+	}
+	e.FromHost(t, tag)
+	return tag
+}
+
+// restartSkipsLoad restarts the running bundle id with its volume: the images are there, so
+// the load is skipped and the service answers again. It returns how long that took.
+func restartSkipsLoad(t *testing.T, ctx context.Context, e enginetest.Engine, api client.APIClient, id string) time.Duration {
+	t.Helper()
+	is := is.New(t)
+	stop := 60
+	restartAt := time.Now()
+	is.NoErr(api.ContainerRestart(ctx, id, container.StopOptions{Timeout: &stop}))
+	_, err := engine.WaitForLog(ctx, api, id, "images already loaded; skipping load", 1)
+	is.NoErr(err)
+	addr := hostAddr(t, ctx, e, api, id) // a restart may publish on a new port
+	is.Equal(waitHTTP(t, ctx, api, id, "http://"+addr+"/"), greeting)
+	took := time.Since(restartAt)
+	t.Logf("restart (stop + start): service answered after %s", took.Round(100*time.Millisecond))
+	return took
+}
+
+// stopsCleanly runs `docker stop` on the bundle id, which booted and restarted once: SIGTERM,
+// the stack first, then dockerd, exit 0 well within the timeout; the images were loaded once.
+// It returns how long the stop took and the container's log.
+func stopsCleanly(t *testing.T, ctx context.Context, api client.APIClient, id string) (time.Duration, string) {
+	t.Helper()
+	is := is.New(t)
+	stop := 60
+	stopAt := time.Now()
+	is.NoErr(api.ContainerStop(ctx, id, container.StopOptions{Timeout: &stop}))
+	took := time.Since(stopAt)
+	info, err := api.ContainerInspect(ctx, id)
+	is.NoErr(err)
+	logs, err := engine.Logs(ctx, api, id)
+	is.NoErr(err)
+	if info.State.ExitCode != 0 { // not 137: nothing was killed
+		t.Fatalf("docker stop: exit code %d, want 0; container log:\n%s", info.State.ExitCode, logs)
+	}
+	is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
+	lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
+	is.True(lastStack >= 0)
+	is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
+	is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
+	return took, logs
+}
+
+// refusesWrongImages boots, on base, a bundle whose images.txt names a good image, one with
+// other layers, one with the same layers and another config, and a missing one: the bundle
+// refuses to start, naming each bad image and only those. Containers, volume and bundle image
+// are named after prefix; env goes to the bundle container.
+func refusesWrongImages(t *testing.T, ctx context.Context, api client.APIClient, base string, im serviceImages, prefix string, env []string) {
+	t.Helper()
+	is := is.New(t)
+	missing := prefix + "-missing:latest"
+	img := buildBundle(t, ctx, api, prefix+"-bundle:missing", base, bundleSpec{
+		service: im.echo,
+		save:    []string{im.echo, im.other, im.relabeled},
+		listed: []listedImage{
+			{im.echo, im.echo},
+			{im.echo, im.other},     // present with other layers
+			{im.echo, im.relabeled}, // present with another config
+			{"", missing},
+		},
+		compression: "gz",
+	})
+	is.True(im.otherID != im.echoID)
+	is.True(im.relabeledID != im.echoID)
+	logs := failedBoot(t, ctx, api, engine.RunSpec{
+		Name: prefix + "-run-missing", Image: img, Volume: prefix + "-vol-missing", Env: env,
+	}, 3*time.Minute)
+	is.True(strings.Contains(logs, "image "+missing+": missing"))
+	is.True(strings.Contains(logs, "image "+im.other+": other layers than the bundle's"))
+	is.True(strings.Contains(logs, "image "+im.relabeled+": ")) // same files, another config
+	is.True(!strings.Contains(logs, "image "+im.echo+": "))     // the good one is not blamed
+	is.True(!strings.Contains(logs, "starting stack"))          // nothing ran
+	is.True(strings.Contains(logs, "dockerd stopped"))          // and the engine stopped cleanly
 }
 
 // listedImage is one image of images.txt and the manifest: name, claiming the identity (config
@@ -269,6 +323,7 @@ func failedBoot(t *testing.T, ctx context.Context, api client.APIClient, spec en
 }
 
 type bundleSpec struct {
+	service     string            // the image the compose service runs
 	save        []string          // images in the archive
 	listed      []listedImage     // images.txt and the manifest
 	compression string            // layer files: "", "gz" or "zst"
@@ -363,7 +418,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	files := []ctxFile{
 		{name: "Dockerfile", data: dind.Dockerfile, mode: 0o644},
 		{name: "entrypoint.sh", data: dind.Entrypoint, mode: 0o755},
-		{name: "app/compose.yml", data: []byte(composeYAML), mode: 0o644},
+		{name: "app/compose.yml", data: []byte(composeFor(spec.service)), mode: 0o644},
 		{name: "app/config/", mode: 0o755, dir: true},
 		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
 		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},
