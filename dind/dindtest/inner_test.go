@@ -72,6 +72,18 @@ var innerCells = []innerCell{
 		start: "starting dockerd (docker:dind entrypoint)",
 	},
 	{
+		// What docker:29-dind does by default: Engine 29 starts on the containerd image store.
+		name: "dind-style-28.5-containerd",
+		base: func(t *testing.T, ctx context.Context, e enginetest.Engine) string {
+			e.FromHost(t, dindStyleTag)
+			return dindStyleTag
+		},
+		env:      []string{"DOCKERD_IMAGE_STORE=containerd"},
+		store:    "containerd",
+		start:    "starting dockerd (docker:dind entrypoint)",
+		refusals: true, // containerd 2.1's content store, where the check reads the config
+	},
+	{
 		name:       "trixie-26.1-containerd",
 		base:       func(t *testing.T, ctx context.Context, e enginetest.Engine) string { return ensureBase(t, ctx, e, "") },
 		env:        []string{"DOCKERD_IMAGE_STORE=containerd"},
@@ -93,8 +105,8 @@ var innerCells = []innerCell{
 }
 
 // TestInnerEngines boots a bundle on each inner engine of the matrix but the default (Engine
-// 20.10 from the bookworm base, a docker:dind-style base with Engine 28.5, Engine 26.1 with the
-// containerd image store), on every outer engine: the service answers, the images are verified,
+// 20.10 from the bookworm base, a docker:dind-style base with Engine 28.5 on either image store,
+// Engine 26.1 with the containerd image store), on every outer engine: the service answers, the images are verified,
 // a restart with the same volume skips the load, `docker stop` stops the stack, then dockerd,
 // and exits 0. Each cell logs one "cell OUTER × INNER: build …, first boot …, restart …, stop …"
 // line.
