@@ -162,7 +162,8 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	mage(t, dir, env, "certs:generate")
 	start := time.Now()
 	out := mage(t, dir, env, "bundle")
-	t.Logf("mage bundle (first run): %v", time.Since(start).Round(time.Millisecond))
+	firstRun := time.Since(start)
+	t.Logf("mage bundle (first run): %v", firstRun.Round(time.Millisecond))
 	is.True(strings.Contains(out, "pull: "+registry+"/example/logs:1.0")) // the external image came from the registry
 
 	m, err := manifest.Read(filepath.Join(dir, "build", "bundle", "manifest.json"))
@@ -182,7 +183,8 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 
 	start = time.Now()
 	out = mage(t, dir, env, "bundle")
-	t.Logf("mage bundle (nothing changed): %v", time.Since(start).Round(time.Millisecond))
+	unchanged := time.Since(start)
+	t.Logf("mage bundle (nothing changed): %v", unchanged.Round(time.Millisecond))
 	for _, skipped := range []string{"deploy: ", "manifest: skipped", "pull: skipped", "save: skipped", "image: skipped"} {
 		is.True(strings.Contains(out, skipped)) // second run does no work
 	}
@@ -240,10 +242,20 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	t.Logf("durations: first boot %v, restart (stop + start + answer) %v", firstBoot.Round(time.Millisecond), restart.Round(time.Millisecond))
 
 	// 4. docker stop: exit code 0, the stack stopped before dockerd.
+	stopStart := time.Now()
 	is.NoErr(api.ContainerStop(ctx, c.ID, container.StopOptions{})) // the container's 10 s, Docker's default
 	code, err := engine.WaitForExit(ctx, api, c.ID)
 	is.NoErr(err)
 	is.Equal(code, int64(0))
+	stopped := time.Since(stopStart)
+	// One line per engine for README's engine table.
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+	store := "classic"
+	if e.Containerd() {
+		store = "containerd"
+	}
+	t.Logf("engine %s (%s image store): mage bundle first run %s, nothing changed %s, first boot %s, restart %s, stop %s (exit 0)",
+		e.Name, store, r(firstRun), r(unchanged), r(firstBoot), r(restart), r(stopped))
 	logs, err = engine.Logs(ctx, api, c.ID)
 	is.NoErr(err)
 	last := logs[strings.LastIndex(logs, "dindbundler: starting stack"):]
