@@ -71,7 +71,16 @@ func TestFromEnv(t *testing.T) {
 			is.Equal(o.RunOrder(), []string{"none", "gzip", "zstd"}) // the default last
 			is.Equal(o.Prefix, "bench-")
 			is.Equal(o.Dir(), "/w/build/bench")
+			is.Equal(o.Engines, []string{"host"}) // today's engine: DOCKER_HOST
+			is.Equal(o.Boots, 1)
 		}},
+		{name: "engines and boots", env: []string{"BENCH_ENGINES=host, 28-containerd,28-classic", "BENCH_BOOTS=3"}, check: func(is *is.I, o Options) {
+			is.Equal(o.Engines, []string{"host", "28-containerd", "28-classic"}) // in the order given
+			is.Equal(o.Boots, 3)
+		}},
+		{name: "unknown engine", env: []string{"BENCH_ENGINES=host,29-classic"}, wantErr: `BENCH_ENGINES=host,29-classic: unknown engine "29-classic"`},
+		{name: "bad boots", env: []string{"BENCH_BOOTS=some"}, wantErr: "BENCH_BOOTS"},
+		{name: "too many boots", env: []string{"BENCH_BOOTS=10"}, wantErr: "use 1 to 9 boots"},
 		{name: "overrides", env: []string{"BUILD_DIR=/tmp/b", "BENCH_IMAGES=3", "BENCH_SIZE=16MiB", "BENCH_COMPRESSIBLE=0.25", "BENCH_COMPRESSIONS= gzip , NONE"},
 			check: func(is *is.I, o Options) {
 				is.Equal(o.BuildDir, "/tmp/b")
@@ -107,7 +116,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func testOptions(images int, size int64) Options {
-	return Options{BuildDir: "/w/build", Images: images, Size: size, Compressible: 0.5, Compressions: []string{"gzip"}, Prefix: "bench-"}
+	return Options{BuildDir: "/w/build", Images: images, Size: size, Compressible: 0.5, Compressions: []string{"gzip"}, Prefix: "bench-", Engines: []string{"host"}, Boots: 1}
 }
 
 func TestPlanStack(t *testing.T) {
@@ -310,10 +319,11 @@ func TestRowsAndTargets(t *testing.T) {
 	is.Equal(status["zstd saved images vs none"], "PASS 0.400×")
 	is.Equal(status["restart vs first boot (zstd)"], "MISS 0.300×")
 	is.Equal(status["restart vs first boot (none)"], "N/A missing")
+	is.Equal(status["first boot vs the seed's first boot (zstd)"], "PASS 0.500×")
 	is.Equal(status["peak RSS of mage save (largest over the compressions)"], "MISS 160 MB")
 	is.Equal(status["peak RSS of mage image (largest over the compressions)"], "PASS 30 MB")
 
-	rep := Report{Settings: SettingsOf(o), Rows: rows, Targets: Targets(o, rows)}
+	rep := Report{Settings: SettingsOf(o), Engines: []EngineReport{EngineReportOf(o, "host", m)}}
 	text, md := rep.Text(), rep.Markdown()
 	for _, r := range rows {
 		is.True(strings.Contains(text, r.What))                  // every row printed
