@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"os"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -389,4 +392,119 @@ func TestChildRSSIsTheChilds(t *testing.T) {
 	is.True(rss > 0)      // measured
 	is.True(rss < 64<<20) // not the parent's 256 MiB
 	runtime.KeepAlive(ballast)
+}
+
+func TestMedianAndSample(t *testing.T) {
+	is := is.New(t)
+	is.Equal(Median(nil), 0.0)
+	is.Equal(Median([]float64{3}), 3.0)
+	is.Equal(Median([]float64{5, 1, 3}), 3.0)
+	is.Equal(Median([]float64{4, 1, 3, 2}), 2.5)
+	in := []float64{5, 1, 3}
+	Median(in)
+	is.Equal(in, []float64{5, 1, 3}) // the caller's order stays
+
+	m := Measurements{}
+	m.Fail("boot.zstd", StatusError, "first boot timed out")
+	m.Sample("boot.zstd", 12)
+	m.Sample("boot.zstd", 10)
+	m.Sample("boot.zstd", 20)
+	r := m["boot.zstd"]
+	is.Equal(r.Status, StatusOK) // a later success counts
+	is.Equal(r.Value, 12.0)      // the median, not the mean
+	is.Equal(r.Samples, []float64{12, 10, 20})
+	is.Equal(r.Note, "first boot timed out") // the failure is not forgotten
+	is.Equal(formatValue(Row{Status: StatusOK, Unit: UnitSeconds, Value: 12, Samples: r.Samples}), "12.00 s (10.0–20.0, n=3)")
+	is.Equal(formatValue(Row{Status: StatusOK, Unit: UnitSeconds, Value: 12, Samples: []float64{12}}), "12.00 s")
+}
+
+// Engines side by side: each engine's full run, first boot and restart against the seed on the
+// same engine, the goals per engine, in the text, Markdown and JSON alike.
+func TestReportEnginesSideBySide(t *testing.T) {
+	o := testOptions(3, 16<<20)
+	o.Compressions = []string{"zstd"}
+	o.Engines = []string{"host", "28-classic", "28-containerd"}
+	o.Boots = 3
+	measure := func(full, seedFull float64, boots, seedBoots []float64) Measurements {
+		m := Measurements{}
+		m.Set("seed.full", seedFull)
+		m.Set("full.zstd", full)
+		for i := range boots {
+			m.Sample("seed.boot", seedBoots[i])
+			m.Sample("boot.zstd", boots[i])
+			m.Sample("seed.restart", 4)
+			m.Sample("restart.zstd", 2)
+		}
+		return m
+	}
+	engines := []EngineReport{
+		EngineReportOf(o, "host", measure(40, 50, []float64{10, 11, 12}, []float64{12, 13, 14})),
+		EngineReportOf(o, "28-classic", measure(45, 50, []float64{14, 15, 13}, []float64{12, 13, 14})),
+		EngineReportOf(o, "28-containerd", measure(60, 50, []float64{10, 10, 10}, []float64{10, 10, 10})),
+	}
+	engines[0].Docker, engines[0].Store = "20.10.24", StoreClassic
+	engines[1].Docker, engines[1].Store = "28.5.2", StoreClassic
+	engines[2].Docker, engines[2].Store = "28.5.2", StoreContainerd
+	// The third engine never got to its restarts.
+	engines[2].Rows = slices.DeleteFunc(engines[2].Rows, func(r Row) bool { return r.ID == "restart.zstd" })
+
+	sum := Summarize("zstd", engines)
+	is := is.New(t)
+	is.Equal(len(sum), 3)
+	goals := func(s SummaryRow) string { return s.goalsCell() }
+	is.Equal(sum[0].Engine, "host")
+	is.Equal(sum[0].Description, "Engine 20.10.24, classic store")
+	is.Equal(sum[0].Full.Ratio, 0.8)
+	is.Equal(sum[0].Boot.Value, 11.0) // the median of the boots
+	is.Equal(sum[0].Boot.Ratio, 11.0/13.0)
+	is.Equal(goals(sum[0]), "full PASS, boot PASS")
+	is.Equal(goals(sum[1]), "full PASS, boot MISS") // 14 s vs the seed's 13 s
+	is.Equal(goals(sum[2]), "full MISS, boot PASS") // 1.0× is met
+	is.Equal(sum[2].Restart.Status, StatusError)    // missing, and says so
+	is.Equal(sum[2].Restart.Note, "not measured")
+
+	rep := Report{Settings: SettingsOf(o), Engines: engines, Summary: sum}
+	text, md := rep.Text(), rep.Markdown()
+	is.True(strings.Contains(text, "engines: host, 28-classic, 28-containerd; each bundle booted 3× (median, lowest–highest)"))
+	lines := strings.Split(text, "\n")
+	row := func(prefix string) string {
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		t.Fatalf("no line starting %q in\n%s", prefix, text)
+		return ""
+	}
+	host := strings.Fields(row("host "))
+	is.Equal(strings.Join(host[:5], " "), "host Engine 20.10.24, classic store") // one line per engine
+	classic := row("28-classic ")
+	is.Equal(sum[1].summaryCells(), []string{"28-classic", "Engine 28.5.2, classic store",
+		"50.00 s", "45.00 s", "0.90×", // full run: seed, ours, ratio
+		"13.00 s (12.0–14.0, n=3)", "14.00 s (13.0–15.0, n=3)", "1.08×", // first boot, with the spread
+		"4.00 s (4.0–4.0, n=3)", "2.00 s (2.0–2.0, n=3)", "0.50×",
+		"full PASS, boot MISS"})
+	at := 0
+	for _, cell := range sum[1].summaryCells() { // the cells in order on the engine's line
+		i := strings.Index(classic[at:], cell)
+		is.True(i >= 0)
+		at += i + len(cell)
+	}
+	is.True(strings.HasSuffix(classic, "full PASS, boot MISS"))
+	is.True(strings.Contains(row("28-containerd "), "error")) // the missing restart
+	for _, e := range engines {
+		is.True(strings.Contains(text, "engine "+e.Name+": Docker Engine "+e.Docker)) // each engine's own table
+		is.True(strings.Contains(md, "## engine "+e.Name+": Docker Engine "+e.Docker))
+	}
+	is.True(strings.Contains(md, "| 28-classic | Engine 28.5.2, classic store | 50.00 s | 45.00 s | 0.90× | 13.00 s (12.0–14.0, n=3) | 14.00 s (13.0–15.0, n=3) | 1.08× |"))
+	is.True(regexp.MustCompile(`(?m)^first boot vs the seed's first boot \(zstd\) +1\.077× +≤ 1\.0× seed first boot +MISS$`).MatchString(text)) // in 28-classic's goals
+
+	data, err := rep.JSON()
+	is.NoErr(err)
+	var back Report
+	is.NoErr(json.Unmarshal(data, &back))
+	is.Equal(len(back.Engines), 3)
+	is.Equal(back.Summary[1].Boot.Samples, []float64{14, 15, 13}) // every sample kept
+	is.Equal(back.Summary[2].Goals[0].Status, "MISS")
+	is.Equal(back.Engines[2].Store, StoreContainerd)
 }

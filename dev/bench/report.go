@@ -456,7 +456,7 @@ func (s SummaryRow) summaryCells() []string {
 		s.goalsCell()}
 }
 
-var summaryHeader = []string{"engine", "", "full: seed", "ours", "ratio", "first boot: seed", "ours", "ratio", "restart: seed", "ours", "ratio", "goals (≤ 1.0× seed)"}
+var summaryHeader = []string{"engine", "version, image store", "full: seed", "ours", "ratio", "first boot: seed", "ours", "ratio", "restart: seed", "ours", "ratio", "goals (≤ 1.0× seed)"}
 
 // machineLine is the one-line description of the machine.
 func (rep Report) machineLine() string {
