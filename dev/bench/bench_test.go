@@ -142,7 +142,13 @@ func TestPlanStack(t *testing.T) {
 		is.Equal(s.Shared.Size, tt.size/4)   // a quarter shared by all images
 		is.True(s.Images[0].Runs)            // the first image is the service
 		is.Equal(s.Images[0].Service, "svc") // under the service name
-		is.Equal(s.Changed(), s.Images[tt.images-1])
+		changed := s.Changed()
+		last := s.Images[tt.images-1]
+		is.Equal(changed.Data, last.Data)                    // the last image changes
+		is.Equal(changed.Layers[0], last.Layers[0])          // below its top layer nothing changes
+		is.Equal(changed.Layers[1].Variant, 1)               // its top layer is new content
+		is.Equal(s.Images[tt.images-1].Layers[1].Variant, 0) // and the plan stays as it was, for the next engine
+		is.Equal(s.Changed().Layers[1].Variant, 1)
 		names := map[string]bool{s.Shared.Name: true}
 		for i, img := range s.Images {
 			is.Equal(img.Runs, i == 0)

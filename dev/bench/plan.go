@@ -96,8 +96,14 @@ func (s Stack) Total() int64 {
 }
 
 // Changed is the image the one-changed run rebuilds: the last one, so the service keeps running
-// the same image.
-func (s Stack) Changed() Image { return s.Images[len(s.Images)-1] }
+// the same image, with its top layer as the next variant. The stack itself is left as it is:
+// the next engine's run builds the stack as planned again.
+func (s Stack) Changed() Image {
+	img := s.Images[len(s.Images)-1]
+	img.Layers = slices.Clone(img.Layers)
+	img.Layers[len(img.Layers)-1].Variant++
+	return img
+}
 
 // WrapperNames are the images the pipeline's manifest lists, sorted.
 func (s Stack) WrapperNames() []string {

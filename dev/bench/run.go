@@ -571,9 +571,7 @@ func (h *harness) noChange(ctx context.Context, c string) error {
 // build context as the image's source change would, then times the whole pipeline.
 func (h *harness) oneChange(ctx context.Context, c string) error {
 	img := h.stack.Changed()
-	top := &img.Layers[len(img.Layers)-1]
-	top.Variant = 1
-	if err := h.ensureLayer(*top); err != nil {
+	if err := h.ensureLayer(img.Layers[len(img.Layers)-1]); err != nil {
 		return err
 	}
 	id, err := h.buildData(ctx, img)
