@@ -209,7 +209,7 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
 		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
-		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"),
+		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
 		Progress: b.progress(),
 	})
 }
