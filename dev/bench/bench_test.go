@@ -263,7 +263,7 @@ func TestLayerFile(t *testing.T) {
 func TestChildEnv(t *testing.T) {
 	is := is.New(t)
 	environ := []string{"PATH=/bin", "HOME=/root", "BUNDLE_TAG=mine:1", "FORCE=1", "ESB_ENV=prod", "RUNTIME_BASE_PYTHON3_12=x",
-		"BUILD_DIR=/elsewhere", "DOCKER_HOST=unix:///d.sock", "BENCH_SIZE=1GiB", "TEMPLATE=other.yaml", "MYBRAND_OUTPUT_DIR=/o"}
+		"BUILD_DIR=/elsewhere", "CACHE_DIR=/mine", "XDG_CACHE_HOME=/x", "DOCKER_HOST=unix:///d.sock", "BENCH_SIZE=1GiB", "TEMPLATE=other.yaml", "MYBRAND_OUTPUT_DIR=/o"}
 	got := ChildEnv(environ, map[string]string{"BUILD_DIR": "/b", "TEMPLATE": "template.yaml"})
 	is.Equal(got, []string{"PATH=/bin", "HOME=/root", "DOCKER_HOST=unix:///d.sock", "BUILD_DIR=/b", "TEMPLATE=template.yaml"})
 }
@@ -274,11 +274,12 @@ func TestRunSettings(t *testing.T) {
 	o.BaseImage = "base:1"
 	s, err := PlanStack(o)
 	is.NoErr(err)
-	got := s.RunSettings(o, "/b", "bench-bundle:gzip", "gzip", true)
+	got := s.RunSettings(o, "/b", "/c", "bench-bundle:gzip", "gzip", true)
 	is.Equal(got["FORCE"], "1")
 	is.Equal(got["PROJECT_NAME"], "bench")
 	is.Equal(got["DIND_BASE_IMAGE"], "base:1")
-	_, forced := s.RunSettings(o, "/b", "t", "gzip", false)["FORCE"]
+	is.Equal(got["CACHE_DIR"], "/c") // the harness's own cache, not the user's
+	_, forced := s.RunSettings(o, "/b", "/c", "t", "gzip", false)["FORCE"]
 	is.True(!forced)
 }
 
@@ -513,4 +514,13 @@ func TestReportEnginesSideBySide(t *testing.T) {
 	is.Equal(back.Summary[1].Boot.Samples, []float64{14, 15, 13}) // every sample kept
 	is.Equal(back.Summary[2].Goals[0].Status, "MISS")
 	is.Equal(back.Engines[2].Store, StoreContainerd)
+}
+
+func TestBaseManifestRead(t *testing.T) {
+	is := is.New(t)
+	took, ok := BaseManifestRead("image: building b:zstd\nimage: read the base image's manifest from the engine in 8.3s (once per base image)\nimage: done")
+	is.True(ok)
+	is.Equal(took, 8.3)
+	_, ok = BaseManifestRead("image: loading the layers image: 10 of 10 layers to send")
+	is.True(!ok) // a classic engine never reads it
 }

@@ -26,6 +26,7 @@ func (h *harness) srcDir() string     { return filepath.Join(h.o.Dir(), "src") }
 func (h *harness) projectDir() string { return filepath.Join(h.o.Dir(), "project") }
 func (h *harness) runsDir() string    { return filepath.Join(h.o.Dir(), "runs") }
 func (h *harness) logsDir() string    { return filepath.Join(h.o.Dir(), "logs", h.name) }
+func (h *harness) cacheDir() string   { return filepath.Join(h.o.Dir(), "cache", h.name) }
 func (h *harness) seedCtx() string    { return filepath.Join(h.o.Dir(), "seed", "ctx") }
 func (h *harness) mageBin() string    { return filepath.Join(h.o.Dir(), "bin", "mage") }
 func (h *harness) certDir() string    { return filepath.Join(h.projectDir(), ".esb", "certs") }
