@@ -672,6 +672,13 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		h.m.Annotate(restartID, reloaded)
 	}
 	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
+	// Where the boots spent their time: the container's log with the engine's timestamps.
+	if logs, err := engine.TimedLogs(ctx, h.api, c.ID); err == nil {
+		path := filepath.Join(h.logsDir(), fmt.Sprintf("boot-%s-%d.log", id, len(h.m[bootID].Samples)))
+		if err := atomicfile.Write(path, []byte(logs), 0o644); err != nil {
+			h.note("%v", err)
+		}
+	}
 }
 
 // waitStack waits for the n-th "stack … is up" of the container's log, then polls the bundle's
