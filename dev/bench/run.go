@@ -471,7 +471,7 @@ func (h *harness) full(ctx context.Context, c string) error {
 	h.m.Set("full."+c, (saveTime + imageTime).Seconds())
 	if took, ok := BaseManifestRead(tail(filepath.Join(h.logsDir(), "full-"+c+"-image.log"), 40)); ok {
 		h.m.Annotate("full."+c, fmt.Sprintf("includes %.1f s to read the base image's manifest from the engine (containerd store: once per base image and CACHE_DIR)", took))
-		h.note("%s: the full run of %s read the base image's manifest from the engine in %.1f s: paid by the first bundle per base image (then kept in CACHE_DIR); the other full runs found it there", h.name, c, took)
+		h.note("the full run of %s read the base image's manifest from the engine in %.1f s: paid by the first bundle per base image (then kept in CACHE_DIR); the later full runs found it there", c, took)
 	}
 	h.m.Set("save."+c, saveTime.Seconds())
 	h.m.Set("image."+c, imageTime.Seconds())
