@@ -76,11 +76,14 @@ func TestFromEnv(t *testing.T) {
 			is.Equal(o.Dir(), "/w/build/bench")
 			is.Equal(o.Engines, []string{"host"}) // today's engine: DOCKER_HOST
 			is.Equal(o.Boots, 1)
+			is.Equal(o.Runs, 1)
 		}},
-		{name: "engines and boots", env: []string{"BENCH_ENGINES=host, 28-containerd,28-classic", "BENCH_BOOTS=3"}, check: func(is *is.I, o Options) {
+		{name: "engines, runs and boots", env: []string{"BENCH_ENGINES=host, 28-containerd,28-classic", "BENCH_BOOTS=3", "BENCH_RUNS=2"}, check: func(is *is.I, o Options) {
 			is.Equal(o.Engines, []string{"host", "28-containerd", "28-classic"}) // in the order given
 			is.Equal(o.Boots, 3)
+			is.Equal(o.Runs, 2)
 		}},
+		{name: "bad runs", env: []string{"BENCH_RUNS=0"}, wantErr: "BENCH_RUNS=0: use 1 to 9"},
 		{name: "unknown engine", env: []string{"BENCH_ENGINES=host,29-classic"}, wantErr: `BENCH_ENGINES=host,29-classic: unknown engine "29-classic"`},
 		{name: "bad boots", env: []string{"BENCH_BOOTS=some"}, wantErr: "BENCH_BOOTS"},
 		{name: "too many boots", env: []string{"BENCH_BOOTS=10"}, wantErr: "use 1 to 9 boots"},
@@ -119,7 +122,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func testOptions(images int, size int64) Options {
-	return Options{BuildDir: "/w/build", Images: images, Size: size, Compressible: 0.5, Compressions: []string{"gzip"}, Prefix: "bench-", Engines: []string{"host"}, Boots: 1}
+	return Options{BuildDir: "/w/build", Images: images, Size: size, Compressible: 0.5, Compressions: []string{"gzip"}, Prefix: "bench-", Engines: []string{"host"}, Runs: 1, Boots: 1}
 }
 
 func TestPlanStack(t *testing.T) {
@@ -421,6 +424,8 @@ func TestMedianAndSample(t *testing.T) {
 	is.Equal(r.Value, 12.0)      // the median, not the mean
 	is.Equal(r.Samples, []float64{12, 10, 20})
 	is.Equal(r.Note, "first boot timed out") // the failure is not forgotten
+	m.Annotate("boot.zstd", "first boot timed out")
+	is.Equal(m["boot.zstd"].Note, "first boot timed out") // a note is added once
 	is.Equal(formatValue(Row{Status: StatusOK, Unit: UnitSeconds, Value: 12, Samples: r.Samples}), "12.00 s (10.0–20.0, n=3)")
 	is.Equal(formatValue(Row{Status: StatusOK, Unit: UnitSeconds, Value: 12, Samples: []float64{12}}), "12.00 s")
 }
@@ -431,7 +436,7 @@ func TestReportEnginesSideBySide(t *testing.T) {
 	o := testOptions(3, 16<<20)
 	o.Compressions = []string{"zstd"}
 	o.Engines = []string{"host", "28-classic", "28-containerd"}
-	o.Boots = 3
+	o.Boots, o.Runs = 3, 1
 	measure := func(full, seedFull float64, boots, seedBoots []float64) Measurements {
 		m := Measurements{}
 		m.Set("seed.full", seedFull)
@@ -472,7 +477,7 @@ func TestReportEnginesSideBySide(t *testing.T) {
 
 	rep := Report{Settings: SettingsOf(o), Engines: engines, Summary: sum}
 	text, md := rep.Text(), rep.Markdown()
-	is.True(strings.Contains(text, "engines: host, 28-classic, 28-containerd; each bundle booted 3× (median, lowest–highest)"))
+	is.True(strings.Contains(text, "engines: host, 28-classic, 28-containerd; the seed's and the zstd full runs measured 1×, their bundles booted 3× each, in turns (median, lowest–highest)"))
 	lines := strings.Split(text, "\n")
 	row := func(prefix string) string {
 		for _, l := range lines {

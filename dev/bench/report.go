@@ -109,6 +109,7 @@ type Settings struct {
 	DefaultCompression string   `json:"default_compression"`
 	BaseImage          string   `json:"base_image"`
 	Engines            []string `json:"engines"`
+	Runs               int      `json:"runs"`
 	Boots              int      `json:"boots"`
 }
 
@@ -116,7 +117,7 @@ type Settings struct {
 func SettingsOf(o Options) Settings {
 	return Settings{Images: o.Images, SizeBytes: o.Size, Compressible: o.Compressible,
 		Compressions: o.Compressions, DefaultCompression: o.DefaultCompression(), BaseImage: o.BaseImage,
-		Engines: o.Engines, Boots: o.Boots}
+		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots}
 }
 
 // EngineReportOf assembles one engine's figures: rows in table order and the goals.
@@ -205,9 +206,12 @@ func Median(values []float64) float64 {
 // Fail records a figure that could not be measured, with the reason.
 func (m Measurements) Fail(id, status, note string) { m[id] = Row{ID: id, Status: status, Note: note} }
 
-// Annotate adds a note to a figure.
+// Annotate adds a note to a figure, once.
 func (m Measurements) Annotate(id, note string) {
 	r := m[id]
+	if strings.Contains(r.Note, note) {
+		return
+	}
 	if r.Note != "" {
 		note = r.Note + "; " + note
 	}
@@ -477,7 +481,7 @@ func (rep Report) header() []string {
 		"machine: " + rep.machineLine(),
 		fmt.Sprintf("stack: %d images, %s of layers (%.0f%% compressible), compressions %s (unchanged/one-changed runs: %s), base %s",
 			s.Images, FormatBytes(s.SizeBytes), s.Compressible*100, strings.Join(s.Compressions, ","), s.DefaultCompression, s.BaseImage),
-		fmt.Sprintf("engines: %s; each bundle booted %d× (median, lowest–highest)", strings.Join(s.Engines, ", "), s.Boots),
+		fmt.Sprintf("engines: %s; the seed's and the %s full runs measured %d×, their bundles booted %d× each, in turns (median, lowest–highest)", strings.Join(s.Engines, ", "), s.DefaultCompression, s.Runs, s.Boots),
 	}
 	if rep.Commit != "" {
 		c := "code: " + rep.Commit

@@ -36,7 +36,7 @@ func TestSmoke(t *testing.T) {
 	o := bench.Options{
 		BuildDir: t.TempDir(), Images: 3, Size: 16 << 20, Compressible: 0.5,
 		Compressions: []string{"gzip"}, Prefix: prefix, BaseImage: base.DefaultTag, BootTimeout: 3 * time.Minute,
-		Engines: engines, Boots: 1,
+		Engines: engines, Runs: 1, Boots: 1,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
