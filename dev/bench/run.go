@@ -786,7 +786,7 @@ func (h *harness) engineReport(ctx context.Context) EngineReport {
 // reportNotes say how the figures were taken.
 func reportNotes(o Options) []string {
 	return []string{
-		"times are wall-clock seconds of one run each (boots: the median of BENCH_BOOTS runs, the seed's and ours in turns); the page cache holds the layers for both sides (the images were just built)",
+		"times are wall-clock seconds; the seed's and the default's full runs (BENCH_RUNS) and boots (BENCH_BOOTS) are the median of that many, the seed's and ours in turns; other figures are one run each; the page cache holds the layers for both sides (the images were just built)",
 		"each engine runs everything on itself: the synthetic images are built there, the seed's docker save/build and the mage processes talk to it (DOCKER_HOST), the bundles boot there; every bundle has the same DinD base (inner engine), copied from the host engine",
 		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
 		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (dev/bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
