@@ -5,12 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/matryer/is"
@@ -528,4 +530,51 @@ func TestBaseManifestRead(t *testing.T) {
 	is.Equal(took, 8.3)
 	_, ok = BaseManifestRead("image: loading the layers image: 10 of 10 layers to send")
 	is.True(!ok) // a classic engine never reads it
+}
+
+func TestBootPhases(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, "2026-11-30T10:00:"+s+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// Two starts of one container: the first loads the images, the restart skips that.
+	log := strings.Join([]string{
+		"2026-11-30T10:00:00.300Z dindbundler: starting dockerd",
+		"2026-11-30T10:00:01.500Z dindbundler: dockerd ready in 1s",
+		"2026-11-30T10:00:01.510Z dindbundler: loading images from /images",
+		"2026-11-30T10:00:03.000Z Loaded image: bench-img-01:latest",
+		"2026-11-30T10:00:03.100Z dindbundler: images verified",
+		"2026-11-30T10:00:03.100Z dindbundler: starting stack bench",
+		"2026-11-30T10:00:03.700Z dindbundler: stack bench is up",
+		"2026-11-30T10:00:10.200Z dindbundler: starting dockerd",
+		"2026-11-30T10:00:11.000Z dindbundler: dockerd ready in 0s",
+		"2026-11-30T10:00:11.050Z dindbundler: starting stack bench",
+		"2026-11-30T10:00:11.450Z dindbundler: stack bench is up",
+		"",
+	}, "\n")
+	is := is.New(t)
+	round := func(m map[string]float64) map[string]float64 {
+		for k, v := range m {
+			m[k] = math.Round(v*1000) / 1000
+		}
+		return m
+	}
+	is.Equal(round(BootPhases(log, at("00"), at("04.700"))), map[string]float64{
+		"to entrypoint": 0.3, "dockerd start": 1.2, "load+verify": 1.6, "compose up": 0.6, "healthy": 1.0})
+	is.Equal(round(BootPhases(log, at("10"), at("12.450"))), map[string]float64{ // only the restart's lines count
+		"to entrypoint": 0.2, "dockerd start": 0.8, "load+verify": 0.05, "compose up": 0.4, "healthy": 1.0})
+	// A log without the markers (an old seed entrypoint): the whole start is one phase.
+	is.Equal(round(BootPhases("2026-11-30T10:00:03.000Z Loaded image: x\n", at("00"), at("05"))), map[string]float64{"healthy": 5.0})
+	// Phases across boots are compared as medians.
+	m := Measurements{}
+	for _, v := range []float64{1.2, 1.0, 1.4} {
+		m.Sample(phaseID("seed", "boot", "dockerd start"), v)
+		m.Sample(phaseID("zstd", "boot", "dockerd start"), v+0.5)
+	}
+	m.Sample(phaseID("zstd", "boot", "load+verify"), 2)
+	is.Equal(PhaseNote(m, "zstd"), []string{"first boot phases (median), seed → ours (zstd): dockerd start 1.20 → 1.70 s, load+verify – → 2.00 s"})
+	is.Equal(len(PhaseNote(Measurements{}, "zstd")), 0)
 }

@@ -659,7 +659,7 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		fail(err)
 		return
 	}
-	first, err := h.waitStack(ctx, c.ID, 1)
+	first, firstAt, err := h.waitStack(ctx, c.ID, 1)
 	if err != nil {
 		fail(err)
 		return
@@ -673,7 +673,7 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		fail(fmt.Errorf("restart: %w", err))
 		return
 	}
-	again, err := h.waitStack(ctx, c.ID, 2)
+	again, againAt, err := h.waitStack(ctx, c.ID, 2)
 	if err != nil {
 		fail(err)
 		return
@@ -684,10 +684,17 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		h.m.Annotate(restartID, reloaded)
 	}
 	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
-	// Where the boots spent their time: the container's log with the engine's timestamps.
+	// Where the boots spent their time: the container's log with the engine's timestamps, and
+	// the phases it shows.
 	if logs, err := engine.TimedLogs(ctx, h.api, c.ID); err == nil {
+		for start, at := range map[string][2]time.Time{"boot": {firstAt, firstAt.Add(first)}, "restart": {againAt, againAt.Add(again)}} {
+			for p, v := range BootPhases(logs, at[0], at[1]) {
+				h.m.Sample(phaseID(id, start, p), v)
+			}
+		}
+		header := fmt.Sprintf("# first start %s, healthy after %s; restart %s, healthy after %s\n", firstAt.Format(time.RFC3339Nano), first, againAt.Format(time.RFC3339Nano), again)
 		path := filepath.Join(h.logsDir(), fmt.Sprintf("boot-%s-%d.log", id, len(h.m[bootID].Samples)))
-		if err := atomicfile.Write(path, []byte(logs), 0o644); err != nil {
+		if err := atomicfile.Write(path, []byte(header+logs), 0o644); err != nil {
 			h.note("%v", err)
 		}
 	}
@@ -695,28 +702,28 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 
 // waitStack waits for the n-th "stack … is up" of the container's log, then polls the bundle's
 // health command until it passes, and returns the time since the container's current start.
-func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, error) {
+func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, time.Time, error) {
 	info, err := engine.InspectContainer(ctx, h.api, id)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
 	if err != nil {
-		return 0, fmt.Errorf("container %s start time %q: %w", id, info.State.StartedAt, err)
+		return 0, time.Time{}, fmt.Errorf("container %s start time %q: %w", id, info.State.StartedAt, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.o.BootTimeout)
 	defer cancel()
 	if _, err := engine.WaitForLog(wctx, h.api, id, "stack "+h.stack.Project+" is up", n); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	for {
 		out, code, err := engine.Exec(wctx, h.api, id, entrypointPath, "health")
 		if err == nil && code == 0 {
-			return time.Since(started), nil
+			return time.Since(started), started, nil
 		}
 		select {
 		case <-wctx.Done():
-			return 0, fmt.Errorf("waiting for the stack in %s to be healthy (last: %s): %w", id, strings.TrimSpace(out), wctx.Err())
+			return 0, time.Time{}, fmt.Errorf("waiting for the stack in %s to be healthy (last: %s): %w", id, strings.TrimSpace(out), wctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -764,7 +771,7 @@ func (h *harness) cleanup() error {
 // engineReport assembles the figures measured so far on h's engine.
 func (h *harness) engineReport(ctx context.Context) EngineReport {
 	er := EngineReportOf(h.o, h.name, h.m)
-	er.Notes = h.notes
+	er.Notes = append(slices.Clone(h.notes), PhaseNote(h.m, h.o.DefaultCompression())...)
 	er.Load = h.loadAtStart + " → " + loadAverage()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
