@@ -90,7 +90,6 @@ func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep R
 		rep.Finished = time.Now()
 		rep.Settings, rep.Notes = SettingsOf(o), reportNotes(o)
 		rep.Machine = machine(loadAtStart)
-		rep.Commit, rep.Dirty = gitState(ctx)
 		rep.Summary = Summarize(o.DefaultCompression(), rep.Engines)
 		if werr := write(o, rep); werr != nil {
 			err = errors.Join(err, werr)
@@ -102,6 +101,8 @@ func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep R
 	if err := os.MkdirAll(o.Dir(), 0o755); err != nil {
 		return rep, fmt.Errorf("bench: create %s: %w", o.Dir(), err)
 	}
+	// The code measured is the tree as the mage binary is compiled from it, now.
+	rep.Commit, rep.Dirty = gitState(ctx)
 	prep := &harness{o: o, stack: stack, name: matrix.HostEngine, api: host, log: log}
 	if err := prep.prepare(ctx); err != nil {
 		return rep, err
