@@ -18,5 +18,7 @@ func Demo(ctx context.Context) error { return demo.Bundle(ctx, os.Environ(), os.
 
 // Bench measures the pipeline against the seed tool's docker save + docker build on a synthetic
 // stack (BENCH_SIZE, default 1GiB; BENCH_IMAGES, 8; BENCH_COMPRESSIBLE, 0.5; BENCH_COMPRESSIONS,
-// none,gzip,zstd) and writes the table to BUILD_DIR/bench/results.{txt,md,json}.
+// none,gzip,zstd) on each engine of BENCH_ENGINES (default host; e.g. host,28-classic,28-containerd),
+// full runs BENCH_RUNS and boots BENCH_BOOTS times (default 1), and writes the table to
+// BUILD_DIR/bench/results.{txt,md,json}.
 func Bench(ctx context.Context) error { return bench.Main(ctx, os.Stdout, os.Stderr) }

@@ -27,7 +27,7 @@ func TestShellScriptsAreClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	posix := []string{"dind/entrypoint.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
-		"internal/engine/enginetest/engine-start.sh", "dev/bench/seed_entrypoint.sh",
+		"internal/engine/matrix/engine-start.sh", "dev/bench/seed_entrypoint.sh",
 		"dind/dindtest/testdata/dind-style/dockerd-entrypoint.sh", "dind/dindtest/testdata/dind-style/dind"}
 	for _, script := range posix {
 		out, err := exec.Command("shellcheck", "-s", "sh", filepath.Join(root, script)).CombinedOutput()

@@ -191,11 +191,11 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 
-	// On the containerd store the Image stage reads the base's manifest from one save of it
-	// (once per base) and loads the bundle instead of building it.
-	builds, baseSaves := int64(1), int64(0)
+	// The Image stage loads the bundle instead of building it, on every store; on the
+	// containerd store it reads the base's manifest from one save of it (once per base).
+	builds, baseSaves := int64(0), int64(0)
 	if e.Containerd() {
-		builds, baseSaves = 0, 1
+		baseSaves = 1
 	}
 	is.NoErr(runAll(t, ctx, b))
 	is.Equal(p.producerRuns(), 1)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 )
 
 // Defaults of the settings.
@@ -56,7 +57,19 @@ type Options struct {
 	BaseImage string
 	// BootTimeout bounds each boot (first start or restart) of a bundle container.
 	BootTimeout time.Duration
+	// Engines are the outer engines measured, one whole run each (BENCH_ENGINES, comma
+	// separated): matrix.HostEngine (DOCKER_HOST) and names of matrix.Flavours.
+	Engines []string
+	// Runs is how often the seed's and the default compression's full runs are measured, in
+	// turns (BENCH_RUNS); the report gives the median and the spread.
+	Runs int
+	// Boots is how often each bundle boots (first start and restart, BENCH_BOOTS); the report
+	// gives the median and the spread.
+	Boots int
 }
+
+// MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
+const MaxBoots = 9
 
 // FromEnv reads the options from environ (os.Environ's shape); relative paths are taken from
 // workDir. It reads nothing else.
@@ -67,6 +80,24 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		BuildDir: get("BUILD_DIR"), Images: DefaultImages, Size: DefaultSize, Compressible: DefaultCompressible,
 		Compressions: []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd},
 		Prefix:       DefaultPrefix, BaseImage: base.DefaultTag, BootTimeout: 10 * time.Minute,
+		Runs: 1, Boots: 1,
+	}
+	engines, err := matrix.Select("BENCH_ENGINES", get("BENCH_ENGINES"))
+	if err != nil {
+		return Options{}, err
+	}
+	o.Engines = engines
+	for _, r := range []struct {
+		key  string
+		into *int
+	}{{"BENCH_BOOTS", &o.Boots}, {"BENCH_RUNS", &o.Runs}} {
+		if v := get(r.key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return Options{}, fmt.Errorf("%s=%q: want a whole number of repetitions, e.g. 3", r.key, v)
+			}
+			*r.into = n
+		}
 	}
 	if o.BuildDir == "" {
 		o.BuildDir = config.DefaultBuildDir
@@ -113,6 +144,20 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 func (o Options) Validate() error {
 	if o.Images < 1 || o.Images > MaxImages {
 		return fmt.Errorf("BENCH_IMAGES=%d: use 1 to %d images", o.Images, MaxImages)
+	}
+	if o.Boots < 1 || o.Boots > MaxBoots {
+		return fmt.Errorf("BENCH_BOOTS=%d: use 1 to %d boots per bundle", o.Boots, MaxBoots)
+	}
+	if o.Runs < 1 || o.Runs > MaxBoots {
+		return fmt.Errorf("BENCH_RUNS=%d: use 1 to %d full runs", o.Runs, MaxBoots)
+	}
+	if len(o.Engines) == 0 {
+		return fmt.Errorf("BENCH_ENGINES is empty: name at least one engine, e.g. host")
+	}
+	for _, e := range o.Engines {
+		if _, ok := matrix.Lookup(e); !ok && e != matrix.HostEngine {
+			return fmt.Errorf("BENCH_ENGINES: unknown engine %q", e)
+		}
 	}
 	if o.Size < MinSize {
 		return fmt.Errorf("BENCH_SIZE=%d bytes: use at least 1MiB", o.Size)

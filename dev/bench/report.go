@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,9 @@ type Row struct {
 	Seed   float64 `json:"seed,omitempty"`
 	Ratio  float64 `json:"ratio,omitempty"`
 	Note   string  `json:"note,omitempty"`
+	// Samples are the single measurements when a figure was taken more than once (boots,
+	// BENCH_BOOTS); Value is then their median.
+	Samples []float64 `json:"samples,omitempty"`
 }
 
 // Target is one goal checked against the figures.
@@ -49,13 +53,10 @@ type Target struct {
 
 // Machine describes where the figures were measured.
 type Machine struct {
-	CPUs          int    `json:"cpus"`
-	MemoryBytes   int64  `json:"memory_bytes"`
-	Kernel        string `json:"kernel"`
-	Docker        string `json:"docker"`
-	DockerAPI     string `json:"docker_api"`
-	StorageDriver string `json:"storage_driver"`
-	Go            string `json:"go"`
+	CPUs        int    `json:"cpus"`
+	MemoryBytes int64  `json:"memory_bytes"`
+	Kernel      string `json:"kernel"`
+	Go          string `json:"go"`
 	// Load is the 1-minute load average at the start and the end of the run: the machine may
 	// be shared, and other work skews wall-clock figures.
 	Load string `json:"load,omitempty"`
@@ -71,10 +72,33 @@ type Report struct {
 	Dirty    []string `json:"dirty,omitempty"`
 	Machine  Machine  `json:"machine"`
 	Settings Settings `json:"settings"`
-	Rows     []Row    `json:"rows"`
-	Targets  []Target `json:"targets"`
-	Notes    []string `json:"notes,omitempty"`
+	// Engines are the figures of each outer engine, in BENCH_ENGINES order: the seed and the
+	// pipeline measured on the same engine.
+	Engines []EngineReport `json:"engines"`
+	// Summary sets the engines side by side: full run, first boot and restart against the seed.
+	Summary []SummaryRow `json:"summary"`
+	Notes   []string     `json:"notes,omitempty"`
 }
+
+// EngineReport is one engine's whole measurement.
+type EngineReport struct {
+	Name          string `json:"name"` // as BENCH_ENGINES names it: host, 28-classic, …
+	Docker        string `json:"docker"`
+	DockerAPI     string `json:"docker_api"`
+	StorageDriver string `json:"storage_driver"`
+	Store         string `json:"store"` // image store: StoreClassic or StoreContainerd
+	// Load is the 1-minute load average when this engine's measurement started and ended.
+	Load    string   `json:"load,omitempty"`
+	Rows    []Row    `json:"rows"`
+	Targets []Target `json:"targets"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// Image stores of an engine.
+const (
+	StoreClassic    = "classic"
+	StoreContainerd = "containerd"
+)
 
 // Settings are the options as reported.
 type Settings struct {
@@ -84,12 +108,22 @@ type Settings struct {
 	Compressions       []string `json:"compressions"`
 	DefaultCompression string   `json:"default_compression"`
 	BaseImage          string   `json:"base_image"`
+	Engines            []string `json:"engines"`
+	Runs               int      `json:"runs"`
+	Boots              int      `json:"boots"`
 }
 
 // SettingsOf reports o.
 func SettingsOf(o Options) Settings {
 	return Settings{Images: o.Images, SizeBytes: o.Size, Compressible: o.Compressible,
-		Compressions: o.Compressions, DefaultCompression: o.DefaultCompression(), BaseImage: o.BaseImage}
+		Compressions: o.Compressions, DefaultCompression: o.DefaultCompression(), BaseImage: o.BaseImage,
+		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots}
+}
+
+// EngineReportOf assembles one engine's figures: rows in table order and the goals.
+func EngineReportOf(o Options, name string, m Measurements) EngineReport {
+	rows := Rows(o, m)
+	return EngineReport{Name: name, Rows: rows, Targets: Targets(o, rows)}
 }
 
 // RowSpec is a row's fixed description; SeedID names the seed-equivalent figure it is compared
@@ -142,12 +176,42 @@ type Measurements map[string]Row
 // Set records a figure.
 func (m Measurements) Set(id string, v float64) { m[id] = Row{ID: id, Value: v, Status: StatusOK} }
 
+// Sample records one more measurement of a figure taken several times: the figure is the
+// median of its samples so far.
+func (m Measurements) Sample(id string, v float64) {
+	r := m[id]
+	if r.Status != StatusOK {
+		r = Row{ID: id, Status: StatusOK, Note: r.Note}
+	}
+	r.Samples = append(r.Samples, v)
+	r.Value = Median(r.Samples)
+	m[id] = r
+}
+
+// Median is the middle of values (the mean of the two middle ones for an even count); 0 for
+// none.
+func Median(values []float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	s := slices.Clone(values)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
 // Fail records a figure that could not be measured, with the reason.
 func (m Measurements) Fail(id, status, note string) { m[id] = Row{ID: id, Status: status, Note: note} }
 
-// Annotate adds a note to a figure.
+// Annotate adds a note to a figure, once.
 func (m Measurements) Annotate(id, note string) {
 	r := m[id]
+	if strings.Contains(r.Note, note) {
+		return
+	}
 	if r.Note != "" {
 		note = r.Note + "; " + note
 	}
@@ -180,6 +244,7 @@ func Rows(o Options, m Measurements) []Row {
 // Goals of the pipeline, checked by Targets.
 const (
 	goalFullRatio      = 1.0  // full run ≤ 1.0× the seed's
+	goalBootRatio      = 1.0  // first boot ≤ 1.0× the seed bundle's
 	goalNoChangeFaster = 50.0 // nothing changed ≥ 50× faster than the seed's full run
 	goalOneChangeRatio = 0.5  // one image changed ≤ 0.5× the seed's full run
 	goalZstdRatio      = 0.5  // zstd archive ≤ 0.5× the uncompressed one
@@ -230,6 +295,10 @@ func Targets(o Options, rows []Row) []Target {
 		r, ok := ratio("onechange", "full."+d)
 		return fmt.Sprintf("%.3f×", r), r <= goalOneChangeRatio, ok
 	}))
+	ts = append(ts, check("boot."+d, "first boot vs the seed's first boot ("+d+")", fmt.Sprintf("≤ %.1f× seed first boot", goalBootRatio), func() (string, bool, bool) {
+		r, ok := ratio("boot."+d, "seed.boot")
+		return fmt.Sprintf("%.3f×", r), r <= goalBootRatio, ok
+	}))
 	if has(o.Compressions, "zstd") && has(o.Compressions, "none") {
 		ts = append(ts, check("archive.zstd", "zstd saved images vs none", fmt.Sprintf("≤ %.1f× none", goalZstdRatio), func() (string, bool, bool) {
 			if r := by["archive.zstd"]; r.Status != StatusOK {
@@ -268,13 +337,72 @@ func has(list []string, s string) bool {
 	return false
 }
 
-// formatValue renders a row's value in its unit.
+// SummaryRow is one engine side by side with the seed on the same engine: the pipeline's full
+// run, first boot and restart (default compression) with their seed-equivalent figures and
+// ratios (Row.Seed, Row.Ratio), and the goals on them.
+type SummaryRow struct {
+	Engine      string   `json:"engine"`
+	Description string   `json:"description"` // "Engine 28.5.2, containerd store"
+	Full        Row      `json:"full"`
+	Boot        Row      `json:"boot"`
+	Restart     Row      `json:"restart"`
+	SeedFull    Row      `json:"seed_full"`
+	SeedBoot    Row      `json:"seed_boot"`
+	SeedRestart Row      `json:"seed_restart"`
+	Goals       []Target `json:"goals"` // full run and first boot against the seed
+}
+
+// Summarize sets the engines side by side for compression d (the default one).
+func Summarize(d string, engines []EngineReport) []SummaryRow {
+	out := make([]SummaryRow, 0, len(engines))
+	for _, e := range engines {
+		by := map[string]Row{}
+		for _, r := range e.Rows {
+			by[r.ID] = r
+		}
+		row := func(id string) Row {
+			if r, ok := by[id]; ok {
+				return r
+			}
+			return Row{ID: id, Status: StatusError, Note: "not measured"}
+		}
+		s := SummaryRow{Engine: e.Name, Description: e.describe(),
+			Full: row("full." + d), Boot: row("boot." + d), Restart: row("restart." + d),
+			SeedFull: row("seed.full"), SeedBoot: row("seed.boot"), SeedRestart: row("seed.restart")}
+		for _, t := range e.Targets {
+			if t.RowID == "full."+d && strings.HasPrefix(t.What, "full run") || t.RowID == "boot."+d && strings.HasPrefix(t.What, "first boot") {
+				s.Goals = append(s.Goals, t)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// describe is the engine in a few words: version and image store.
+func (e EngineReport) describe() string {
+	v := e.Docker
+	if v == "" {
+		v = "?"
+	}
+	store := e.Store
+	if store == "" {
+		store = "?"
+	}
+	return fmt.Sprintf("Engine %s, %s store", v, store)
+}
+
+// formatValue renders a row's value in its unit; a figure taken several times shows its
+// spread (lowest–highest) and count after the median.
 func formatValue(r Row) string {
 	if r.Status != StatusOK {
 		return r.Status
 	}
 	switch r.Unit {
 	case UnitSeconds:
+		if len(r.Samples) > 1 {
+			return fmt.Sprintf("%.2f s (%.1f–%.1f, n=%d)", r.Value, slices.Min(r.Samples), slices.Max(r.Samples), len(r.Samples))
+		}
 		return fmt.Sprintf("%.2f s", r.Value)
 	case UnitBytes:
 		return fmt.Sprintf("%s (%.0f)", FormatBytes(int64(r.Value)), r.Value)
@@ -304,11 +432,46 @@ func formatRatio(r Row) string {
 	}
 }
 
+// formatSeconds is a summary cell: the figure in seconds, with the spread of repeated ones.
+func formatSeconds(r Row) string {
+	r.Unit = UnitSeconds
+	return formatValue(r)
+}
+
+// goalsCell is a summary row's goals in short: "full PASS, boot MISS".
+func (s SummaryRow) goalsCell() string {
+	var parts []string
+	for _, g := range s.Goals {
+		what := "full"
+		if strings.HasPrefix(g.What, "first boot") {
+			what = "boot"
+		}
+		parts = append(parts, what+" "+g.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// summaryCells are a summary row's cells in table order (summaryHeader).
+func (s SummaryRow) summaryCells() []string {
+	return []string{s.Engine, s.Description,
+		formatSeconds(s.SeedFull), formatSeconds(s.Full), formatRatio(s.Full),
+		formatSeconds(s.SeedBoot), formatSeconds(s.Boot), formatRatio(s.Boot),
+		formatSeconds(s.SeedRestart), formatSeconds(s.Restart), formatRatio(s.Restart),
+		s.goalsCell()}
+}
+
+var summaryHeader = []string{"engine", "version, image store", "full: seed", "ours", "ratio", "first boot: seed", "ours", "ratio", "restart: seed", "ours", "ratio", "goals (≤ 1.0× seed)"}
+
 // machineLine is the one-line description of the machine.
 func (rep Report) machineLine() string {
 	m := rep.Machine
-	return fmt.Sprintf("%d CPUs, %s memory, kernel %s, Docker Engine %s (API %s), storage driver %s, %s, load average %s",
-		m.CPUs, FormatBytes(m.MemoryBytes), m.Kernel, m.Docker, m.DockerAPI, m.StorageDriver, m.Go, m.Load)
+	return fmt.Sprintf("%d CPUs, %s memory, kernel %s, %s, load average %s", m.CPUs, FormatBytes(m.MemoryBytes), m.Kernel, m.Go, m.Load)
+}
+
+// engineLine is the heading of one engine's figures.
+func (e EngineReport) engineLine() string {
+	return fmt.Sprintf("engine %s: Docker Engine %s (API %s), storage driver %s, %s image store, load average %s",
+		e.Name, e.Docker, e.DockerAPI, e.StorageDriver, e.Store, e.Load)
 }
 
 func (rep Report) header() []string {
@@ -318,6 +481,7 @@ func (rep Report) header() []string {
 		"machine: " + rep.machineLine(),
 		fmt.Sprintf("stack: %d images, %s of layers (%.0f%% compressible), compressions %s (unchanged/one-changed runs: %s), base %s",
 			s.Images, FormatBytes(s.SizeBytes), s.Compressible*100, strings.Join(s.Compressions, ","), s.DefaultCompression, s.BaseImage),
+		fmt.Sprintf("engines: %s; the seed's and the %s full runs measured %d×, their bundles booted %d× each, in turns (median, lowest–highest)", strings.Join(s.Engines, ", "), s.DefaultCompression, s.Runs, s.Boots),
 	}
 	if rep.Commit != "" {
 		c := "code: " + rep.Commit
@@ -329,27 +493,40 @@ func (rep Report) header() []string {
 	return lines
 }
 
-// Text renders the report for a terminal.
+// Text renders the report for a terminal: the engines side by side, then each engine's table.
 func (rep Report) Text() string {
 	var b strings.Builder
 	for _, l := range rep.header() {
 		b.WriteString(l + "\n")
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "\nengines side by side (%s; seed = docker save + docker build on the same engine):\n", rep.Settings.DefaultCompression)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	goals := rep.goalsByRow()
-	fmt.Fprintln(tw, "what\tvalue\tseed-equivalent\tratio\ttarget\tnote")
-	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.What, formatValue(r), formatSeed(r), formatRatio(r), goals[r.ID], r.Note)
+	fmt.Fprintln(tw, strings.Join(summaryHeader, "\t"))
+	for _, s := range rep.Summary {
+		fmt.Fprintln(tw, strings.Join(s.summaryCells(), "\t"))
 	}
 	tw.Flush()
+	for _, e := range rep.Engines {
+		b.WriteString("\n" + e.engineLine() + "\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		goals := goalsByRow(e.Targets)
+		fmt.Fprintln(tw, "what\tvalue\tseed-equivalent\tratio\ttarget\tnote")
+		for _, r := range e.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.What, formatValue(r), formatSeed(r), formatRatio(r), goals[r.ID], r.Note)
+		}
+		tw.Flush()
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "target\tmeasured\tgoal\t")
+		for _, t := range e.Targets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.What, t.Measured, t.Goal, t.Status)
+		}
+		tw.Flush()
+		for _, n := range e.Notes {
+			b.WriteString("note (" + e.Name + "): " + n + "\n")
+		}
+	}
 	b.WriteString("\n")
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tmeasured\tgoal\t")
-	for _, t := range rep.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.What, t.Measured, t.Goal, t.Status)
-	}
-	tw.Flush()
 	for _, n := range rep.Notes {
 		b.WriteString("note: " + n + "\n")
 	}
@@ -363,17 +540,35 @@ func (rep Report) Markdown() string {
 	for _, l := range rep.header() {
 		b.WriteString("- " + mdEscape(l) + "\n")
 	}
-	goals := rep.goalsByRow()
-	b.WriteString("\n| what | value | seed-equivalent | ratio | target | note |\n|---|---:|---:|---:|---|---|\n")
-	for _, r := range rep.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdEscape(strings.TrimSpace(r.What)), formatValue(r), formatSeed(r), formatRatio(r), goals[r.ID], mdEscape(r.Note))
+	fmt.Fprintf(&b, "\n## Engines side by side (%s; seed = docker save + docker build on the same engine)\n\n", rep.Settings.DefaultCompression)
+	b.WriteString("| " + strings.Join(summaryHeader, " | ") + " |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range rep.Summary {
+		cells := s.summaryCells()
+		for i := range cells {
+			cells[i] = mdEscape(cells[i])
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	b.WriteString("\n| target | measured | goal | |\n|---|---:|---:|---|\n")
-	for _, t := range rep.Targets {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(t.What), t.Measured, t.Goal, t.Status)
+	for _, e := range rep.Engines {
+		b.WriteString("\n## " + mdEscape(e.engineLine()) + "\n")
+		goals := goalsByRow(e.Targets)
+		b.WriteString("\n| what | value | seed-equivalent | ratio | target | note |\n|---|---:|---:|---:|---|---|\n")
+		for _, r := range e.Rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdEscape(strings.TrimSpace(r.What)), formatValue(r), formatSeed(r), formatRatio(r), goals[r.ID], mdEscape(r.Note))
+		}
+		b.WriteString("\n| target | measured | goal | |\n|---|---:|---:|---|\n")
+		for _, t := range e.Targets {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(t.What), t.Measured, t.Goal, t.Status)
+		}
+		if len(e.Notes) > 0 {
+			b.WriteString("\n")
+			for _, n := range e.Notes {
+				b.WriteString("- " + mdEscape(n) + "\n")
+			}
+		}
 	}
 	if len(rep.Notes) > 0 {
-		b.WriteString("\n")
+		b.WriteString("\n## Notes\n\n")
 		for _, n := range rep.Notes {
 			b.WriteString("- " + mdEscape(n) + "\n")
 		}
@@ -382,9 +577,9 @@ func (rep Report) Markdown() string {
 }
 
 // goalsByRow is each row's goals in short: "0.631× (≤ 1.0× seed full) PASS".
-func (rep Report) goalsByRow() map[string]string {
+func goalsByRow(targets []Target) map[string]string {
 	goals := map[string]string{}
-	for _, t := range rep.Targets {
+	for _, t := range targets {
 		g := fmt.Sprintf("%s (%s) %s", t.Measured, t.Goal, t.Status)
 		if goals[t.RowID] != "" {
 			g = goals[t.RowID] + "; " + g

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +24,18 @@ import (
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 	"github.com/dindbundler/dindbundler/internal/gitstate"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
-// harness carries one benchmark run.
+// harness carries one engine's benchmark run.
 type harness struct {
-	o       Options
-	stack   Stack
+	o     Options
+	stack Stack
+	// name is the engine measured (matrix.HostEngine or a flavour); api its client, environ the
+	// environment of the child processes (the docker CLI, mage), which reach the same engine.
+	name    string
 	api     client.APIClient
 	log     io.Writer
 	environ []string
@@ -50,7 +55,7 @@ type harness struct {
 }
 
 func (h *harness) logf(format string, args ...any) {
-	fmt.Fprintf(h.log, "bench: "+format+"\n", args...)
+	fmt.Fprintf(h.log, "bench: "+h.name+": "+format+"\n", args...)
 }
 
 func (h *harness) note(format string, args ...any) {
@@ -59,10 +64,12 @@ func (h *harness) note(format string, args ...any) {
 	h.logf("note: %s", n)
 }
 
-// Run measures the seed-equivalent and the pipeline on a synthetic stack built from o, writes
-// results.txt, results.md and results.json under o.Dir() and returns the report. The report is
-// written, and every Docker object named with o.Prefix removed, also when the run fails part
-// way; rows it did not reach say so.
+// Run measures the seed-equivalent and the pipeline on a synthetic stack built from o, on each
+// engine of o.Engines in turn (the seed and the pipeline of one engine both on that engine,
+// every bundle on the same DinD base), writes results.txt, results.md and results.json under
+// o.Dir() and returns the report. The report is written, and every Docker object named with
+// o.Prefix removed, also when a run fails part way; rows it did not reach say so. An engine
+// that fails does not stop the others.
 func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep Report, err error) {
 	if log == nil {
 		log = io.Discard
@@ -71,43 +78,102 @@ func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep R
 	if err != nil {
 		return Report{}, err
 	}
-	api, err := engine.New()
+	host, err := engine.New()
 	if err != nil {
 		return Report{}, err
 	}
-	defer api.Close()
-	h := &harness{o: o, stack: stack, api: api, log: log, environ: environ, m: Measurements{}, extra: map[string]bool{}, recorded: map[string]bool{}}
+	defer host.Close()
 	rep.Started = time.Now()
-	h.loadAtStart = loadAverage()
-	for _, d := range []string{o.Dir(), h.logsDir()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return Report{}, fmt.Errorf("bench: create %s: %w", d, err)
-		}
-	}
-	// Leftovers of an interrupted run with the same prefix would skew the figures.
-	if err := h.cleanup(); err != nil {
-		return Report{}, err
-	}
+	loadAtStart := loadAverage()
+	pool := &matrix.Pool{Log: log, Prefix: "bench: "}
 	defer func() {
-		if cerr := h.cleanup(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		rep = h.report(ctx, rep.Started)
-		if werr := h.write(rep); werr != nil {
+		rep.Finished = time.Now()
+		rep.Settings, rep.Notes = SettingsOf(o), reportNotes(o)
+		rep.Machine = machine(loadAtStart)
+		rep.Summary = Summarize(o.DefaultCompression(), rep.Engines)
+		if werr := write(o, rep); werr != nil {
 			err = errors.Join(err, werr)
 		}
+		if perr := pool.Stop(); perr != nil {
+			err = errors.Join(err, fmt.Errorf("bench: remove the matrix engines: %w", perr))
+		}
 	}()
-	return rep, h.measure(ctx)
+	if err := os.MkdirAll(o.Dir(), 0o755); err != nil {
+		return rep, fmt.Errorf("bench: create %s: %w", o.Dir(), err)
+	}
+	// The code measured is the tree as the mage binary is compiled from it, now.
+	rep.Commit, rep.Dirty = gitState(ctx)
+	prep := &harness{o: o, stack: stack, name: matrix.HostEngine, api: host, log: log}
+	if err := prep.prepare(ctx); err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, name := range o.Engines {
+		er, err := runEngine(ctx, o, stack, name, host, pool, environ, log)
+		rep.Engines = append(rep.Engines, er)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bench: engine %s: %w", name, err))
+			fmt.Fprintf(log, "bench: %s: %v\n", name, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return rep, errors.Join(errs...)
 }
 
-func (h *harness) measure(ctx context.Context) error {
-	h.logf("stack: %d images, %s of layers, %.0f%% compressible; results under %s", h.o.Images, FormatBytes(h.o.Size), h.o.Compressible*100, h.o.Dir())
+// prepare does what every engine's run shares, on the host: the DinD base (then copied to each
+// engine), the tools and the layer files.
+func (h *harness) prepare(ctx context.Context) error {
+	h.logf("stack: %d images, %s of layers, %.0f%% compressible; engines %s; results under %s", h.o.Images, FormatBytes(h.o.Size), h.o.Compressible*100, strings.Join(h.o.Engines, ","), h.o.Dir())
 	if _, err := base.Ensure(ctx, h.api, base.Options{Tag: h.o.BaseImage, Progress: h.log}); err != nil {
 		return fmt.Errorf("bench: the DinD base image: %w", err)
 	}
 	if err := h.compileTools(ctx); err != nil {
 		return err
 	}
+	return h.generateLayers()
+}
+
+// runEngine measures everything on the engine name: the host's (DOCKER_HOST) or a matrix
+// engine started for it, which first gets the DinD base from the host.
+func runEngine(ctx context.Context, o Options, stack Stack, name string, host *client.Client, pool *matrix.Pool, environ []string, log io.Writer) (er EngineReport, err error) {
+	h := &harness{o: o, stack: stack, name: name, api: host, log: log, environ: environ, m: Measurements{}, extra: map[string]bool{}, recorded: map[string]bool{}}
+	h.loadAtStart = loadAverage()
+	defer func() { er = h.engineReport(ctx) }()
+	if f, ok := matrix.Lookup(name); ok {
+		c, r, err := pool.Client(ctx, f)
+		if err != nil {
+			return er, err
+		}
+		defer c.Close()
+		h.api, h.environ = c, matrix.WithEnv(environ, r.Env())
+		t0 := time.Now()
+		if _, err := engine.Copy(ctx, host, c, o.BaseImage); err != nil {
+			return er, fmt.Errorf("bench: the DinD base on %s: %w", name, err)
+		}
+		h.logf("copied %s from the host engine in %.1fs", o.BaseImage, time.Since(t0).Seconds())
+	}
+	if err := os.MkdirAll(h.logsDir(), 0o755); err != nil {
+		return er, fmt.Errorf("bench: create %s: %w", h.logsDir(), err)
+	}
+	// Leftovers of an interrupted run with the same prefix would skew the figures, and so would
+	// what an earlier run kept in the pipeline's cache directory.
+	if err := h.cleanup(); err != nil {
+		return er, err
+	}
+	if err := os.RemoveAll(h.cacheDir()); err != nil {
+		return er, fmt.Errorf("bench: empty %s: %w", h.cacheDir(), err)
+	}
+	defer func() {
+		if cerr := h.cleanup(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	return er, h.measure(ctx)
+}
+
+func (h *harness) measure(ctx context.Context) error {
 	if err := h.buildStack(ctx); err != nil {
 		return err
 	}
@@ -117,15 +183,12 @@ func (h *harness) measure(ctx context.Context) error {
 	if err := h.setup(ctx); err != nil {
 		return err
 	}
-	if err := h.seed(ctx); err != nil {
-		return err
-	}
 	d := h.o.DefaultCompression()
 	for _, c := range h.o.RunOrder() {
+		if c == d {
+			break // measured below, in turns with the seed
+		}
 		if err := h.full(ctx, c); err != nil {
-			if c == d {
-				return err
-			}
 			status := StatusError
 			var ce *childError
 			if errors.As(err, &ce) {
@@ -134,6 +197,27 @@ func (h *harness) measure(ctx context.Context) error {
 			h.failCompression(c, status, lastLine(err.Error()))
 			h.note("BUNDLE_COMPRESSION=%s: %s", c, status)
 		}
+	}
+	// The seed's and the default's full runs in turns, BENCH_RUNS times, so load on the shared
+	// machine falls on both alike; the last ones' images stay for the boots.
+	var seedTag string
+	for i := 0; i < h.o.Runs; i++ {
+		var err error
+		if seedTag, err = h.seed(ctx); err != nil {
+			return err
+		}
+		if err := h.full(ctx, d); err != nil {
+			return err
+		}
+	}
+	// The seed and the default's bundle boot in turns, so load on the shared machine falls on
+	// both alike.
+	for i := 0; i < h.o.Boots; i++ {
+		h.boot(ctx, "seed", seedTag)
+		h.boot(ctx, d, h.bundleTag(d))
+	}
+	if err := engine.Remove(ctx, h.api, seedTag); err != nil {
+		return err
 	}
 	if err := h.noChange(ctx, d); err != nil {
 		return err
@@ -199,7 +283,7 @@ func (e *childError) Unwrap() error { return e.err }
 
 // mage runs the compiled magefile with one target on the benchmark project.
 func (h *harness) mage(ctx context.Context, name, target, buildDir, tag, compression string, force bool) (time.Duration, int64, error) {
-	env := ChildEnv(h.environ, h.stack.RunSettings(h.o, buildDir, tag, compression, force))
+	env := ChildEnv(h.environ, h.stack.RunSettings(h.o, buildDir, h.cacheDir(), tag, compression, force))
 	took, rss, err := h.child(ctx, name, h.projectDir(), env, h.mageBin(), target)
 	h.harvest(filepath.Join(buildDir, "state"))
 	return took, rss, err
@@ -276,53 +360,52 @@ CMD []
 // seed measures the seed-equivalent full run with the docker CLI. "From scratch": the context
 // directory is removed, the tag is removed beforehand (with its untagged parents, the classic
 // builder's cache) and the build runs with --no-cache.
-func (h *harness) seed(ctx context.Context) error {
+func (h *harness) seed(ctx context.Context) (string, error) {
 	tag := h.o.Prefix + "seed:latest"
 	if err := engine.Remove(ctx, h.api, tag); err != nil {
-		return err
+		return "", err
 	}
 	ctxDir := h.seedCtx()
 	setupDir := h.runDir("setup")
 	names := h.stack.WrapperNames()
 	start := time.Now()
 	if err := os.RemoveAll(ctxDir); err != nil {
-		return fmt.Errorf("seed: rm -rf %s: %w", ctxDir, err)
+		return "", fmt.Errorf("seed: rm -rf %s: %w", ctxDir, err)
 	}
 	if err := os.MkdirAll(ctxDir, 0o755); err != nil {
-		return fmt.Errorf("seed: %w", err)
+		return "", fmt.Errorf("seed: %w", err)
 	}
-	saveTime, saveRSS, err := h.child(ctx, "seed-save", ctxDir, os.Environ(), append([]string{"docker", "save", "-o", filepath.Join(ctxDir, "images.tar")}, names...)...)
+	saveTime, saveRSS, err := h.child(ctx, "seed-save", ctxDir, h.environ, append([]string{"docker", "save", "-o", filepath.Join(ctxDir, "images.tar")}, names...)...)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := h.seedFiles(ctxDir, filepath.Join(setupDir, "bundle", "manifest.json")); err != nil {
-		return err
+		return "", err
 	}
-	buildTime, buildRSS, err := h.child(ctx, "seed-build", ctxDir, append(os.Environ(), "DOCKER_BUILDKIT=0"),
+	buildTime, buildRSS, err := h.child(ctx, "seed-build", ctxDir, append(slices.Clone(h.environ), "DOCKER_BUILDKIT=0"),
 		"docker", "build", "--no-cache", "-t", tag, "--build-arg", "DIND_BASE_IMAGE="+h.o.BaseImage,
 		"--build-arg", "BUNDLE_PROJECT="+h.stack.Project, ctxDir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	total := time.Since(start)
-	h.m.Set("seed.full", total.Seconds())
-	h.m.Set("seed.save", saveTime.Seconds())
-	h.m.Set("seed.build", buildTime.Seconds())
-	h.m.Set("seed.rss.save", float64(saveRSS)/1e6)
-	h.m.Set("seed.rss.build", float64(buildRSS)/1e6)
+	h.m.Sample("seed.full", total.Seconds())
+	h.m.Sample("seed.save", saveTime.Seconds())
+	h.m.Sample("seed.build", buildTime.Seconds())
+	h.m.Sample("seed.rss.save", float64(saveRSS)/1e6)
+	h.m.Sample("seed.rss.build", float64(buildRSS)/1e6)
 	if fi, err := os.Stat(filepath.Join(ctxDir, "images.tar")); err == nil {
 		h.m.Set("seed.archive", float64(fi.Size()))
 	}
 	if err := h.imageSize("seed.image", tag); err != nil {
-		return err
+		return "", err
 	}
 	h.logf("seed-equivalent full run: %.1fs (docker save %.1fs, docker build %.1fs)", total.Seconds(), saveTime.Seconds(), buildTime.Seconds())
 	// The context is not needed any more; its archive is as large as the stack.
 	if err := os.RemoveAll(ctxDir); err != nil {
-		return fmt.Errorf("seed: %w", err)
+		return "", fmt.Errorf("seed: %w", err)
 	}
-	h.boot(ctx, "seed", tag)
-	return engine.Remove(ctx, h.api, tag)
+	return tag, nil
 }
 
 // seedFiles copies the stack's files into the seed context the way build.sh did.
@@ -384,6 +467,10 @@ func (h *harness) full(ctx context.Context, c string) error {
 	if err := engine.Remove(ctx, h.api, tag); err != nil {
 		return err
 	}
+	// From scratch also for a repeated run: the layers image of the one before goes too.
+	if err := h.removeRecorded(ctx); err != nil {
+		return err
+	}
 	saveTime, saveRSS, err := h.mage(ctx, "full-"+c+"-save", "save", dir, tag, c, true)
 	if err != nil {
 		return err
@@ -394,11 +481,15 @@ func (h *harness) full(ctx context.Context, c string) error {
 	if err != nil {
 		return err
 	}
-	h.m.Set("full."+c, (saveTime + imageTime).Seconds())
-	h.m.Set("save."+c, saveTime.Seconds())
-	h.m.Set("image."+c, imageTime.Seconds())
-	h.m.Set("rss.save."+c, float64(saveRSS)/1e6)
-	h.m.Set("rss.image."+c, float64(imageRSS)/1e6)
+	h.m.Sample("full."+c, (saveTime + imageTime).Seconds())
+	if took, ok := BaseManifestRead(tail(filepath.Join(h.logsDir(), "full-"+c+"-image.log"), 40)); ok {
+		h.m.Annotate("full."+c, fmt.Sprintf("includes %.1f s to read the base image's manifest from the engine (containerd store: once per base image and CACHE_DIR)", took))
+		h.note("the full run of %s read the base image's manifest from the engine in %.1f s: paid by the first bundle per base image (then kept in CACHE_DIR); the later full runs found it there", c, took)
+	}
+	h.m.Sample("save."+c, saveTime.Seconds())
+	h.m.Sample("image."+c, imageTime.Seconds())
+	h.m.Sample("rss.save."+c, float64(saveRSS)/1e6)
+	h.m.Sample("rss.image."+c, float64(imageRSS)/1e6)
 	size, parts, err := outputSize(dir)
 	if err != nil {
 		return err
@@ -410,8 +501,10 @@ func (h *harness) full(ctx context.Context, c string) error {
 	}
 	h.checkSameImages(dir, c)
 	h.logf("full run, %s: %.1fs (save %.1fs, image %.1fs), archive %s", c, (saveTime + imageTime).Seconds(), saveTime.Seconds(), imageTime.Seconds(), FormatBytes(size))
-	h.boot(ctx, c, tag)
 	if c != h.o.DefaultCompression() {
+		// Once: the goals are on the default, whose bundle boots BENCH_BOOTS times later, in
+		// turns with the seed's.
+		h.boot(ctx, c, tag)
 		// Free the space for the next setting; the default's stays for the incremental runs.
 		if err := engine.Remove(ctx, h.api, tag); err != nil {
 			return err
@@ -499,9 +592,7 @@ func (h *harness) noChange(ctx context.Context, c string) error {
 // build context as the image's source change would, then times the whole pipeline.
 func (h *harness) oneChange(ctx context.Context, c string) error {
 	img := h.stack.Changed()
-	top := &img.Layers[len(img.Layers)-1]
-	top.Variant = 1
-	if err := h.ensureLayer(*top); err != nil {
+	if err := h.ensureLayer(img.Layers[len(img.Layers)-1]); err != nil {
 		return err
 	}
 	id, err := h.buildData(ctx, img)
@@ -545,6 +636,7 @@ const entrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
 // boot measures the first start of tag (empty /var/lib/docker volume) and a restart of the same
 // container, each from the container's StartedAt until the stack is up and
 // `entrypoint.sh health` (every service running, healthy where it has a healthcheck) passes.
+// Each call adds one sample to the rows (BENCH_BOOTS calls: the median and the spread).
 // Failures are recorded in the rows, not returned: the other figures still count.
 func (h *harness) boot(ctx context.Context, id, tag string) {
 	name, vol := h.o.Prefix+"boot-"+id, h.o.Prefix+"vol-"+id
@@ -568,12 +660,12 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		fail(err)
 		return
 	}
-	first, err := h.waitStack(ctx, c.ID, 1)
+	first, firstAt, err := h.waitStack(ctx, c.ID, 1)
 	if err != nil {
 		fail(err)
 		return
 	}
-	h.m.Set(bootID, first.Seconds())
+	h.m.Sample(bootID, first.Seconds())
 	if err := engine.StopContainer(ctx, h.api, name); err != nil {
 		fail(err)
 		return
@@ -582,42 +674,57 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		fail(fmt.Errorf("restart: %w", err))
 		return
 	}
-	again, err := h.waitStack(ctx, c.ID, 2)
+	again, againAt, err := h.waitStack(ctx, c.ID, 2)
 	if err != nil {
 		fail(err)
 		return
 	}
-	h.m.Set(restartID, again.Seconds())
-	if logs, err := engine.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 {
-		h.m.Annotate(restartID, "the restart loaded the images again")
+	h.m.Sample(restartID, again.Seconds())
+	const reloaded = "the restart loaded the images again"
+	if logs, err := engine.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 && !strings.Contains(h.m[restartID].Note, reloaded) {
+		h.m.Annotate(restartID, reloaded)
 	}
 	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
+	// Where the boots spent their time: the container's log with the engine's timestamps, and
+	// the phases it shows.
+	if logs, err := engine.TimedLogs(ctx, h.api, c.ID); err == nil {
+		for start, at := range map[string][2]time.Time{"boot": {firstAt, firstAt.Add(first)}, "restart": {againAt, againAt.Add(again)}} {
+			for p, v := range BootPhases(logs, at[0], at[1]) {
+				h.m.Sample(phaseID(id, start, p), v)
+			}
+		}
+		header := fmt.Sprintf("# first start %s, healthy after %s; restart %s, healthy after %s\n", firstAt.Format(time.RFC3339Nano), first, againAt.Format(time.RFC3339Nano), again)
+		path := filepath.Join(h.logsDir(), fmt.Sprintf("boot-%s-%d.log", id, len(h.m[bootID].Samples)))
+		if err := atomicfile.Write(path, []byte(header+logs), 0o644); err != nil {
+			h.note("%v", err)
+		}
+	}
 }
 
 // waitStack waits for the n-th "stack … is up" of the container's log, then polls the bundle's
 // health command until it passes, and returns the time since the container's current start.
-func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, error) {
+func (h *harness) waitStack(ctx context.Context, id string, n int) (time.Duration, time.Time, error) {
 	info, err := engine.InspectContainer(ctx, h.api, id)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
 	if err != nil {
-		return 0, fmt.Errorf("container %s start time %q: %w", id, info.State.StartedAt, err)
+		return 0, time.Time{}, fmt.Errorf("container %s start time %q: %w", id, info.State.StartedAt, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.o.BootTimeout)
 	defer cancel()
 	if _, err := engine.WaitForLog(wctx, h.api, id, "stack "+h.stack.Project+" is up", n); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	for {
 		out, code, err := engine.Exec(wctx, h.api, id, entrypointPath, "health")
 		if err == nil && code == 0 {
-			return time.Since(started), nil
+			return time.Since(started), started, nil
 		}
 		select {
 		case <-wctx.Done():
-			return 0, fmt.Errorf("waiting for the stack in %s to be healthy (last: %s): %w", id, strings.TrimSpace(out), wctx.Err())
+			return 0, time.Time{}, fmt.Errorf("waiting for the stack in %s to be healthy (last: %s): %w", id, strings.TrimSpace(out), wctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -631,12 +738,10 @@ func (h *harness) removeContainer(name, vol string) {
 	}
 }
 
-// cleanup removes the Docker objects of the run and the large files under the build directory;
-// the generated layers stay for the next run.
-func (h *harness) cleanup() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	err := Cleanup(ctx, h.api, h.o.Prefix, h.extra)
+// removeRecorded removes the images the pipeline's state files named that no name holds any
+// more (a layers image, a replaced bundle).
+func (h *harness) removeRecorded(ctx context.Context) error {
+	var err error
 	for id := range h.recorded {
 		// Only untagged ones: a recorded ID may be the DinD base or another named image.
 		info, found, ierr := engine.Inspect(ctx, h.api, id)
@@ -647,6 +752,15 @@ func (h *harness) cleanup() error {
 			err = errors.Join(err, rerr)
 		}
 	}
+	return err
+}
+
+// cleanup removes the Docker objects of the run and the large files under the build directory;
+// the generated layers stay for the next run.
+func (h *harness) cleanup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := errors.Join(Cleanup(ctx, h.api, h.o.Prefix, h.extra), h.removeRecorded(ctx))
 	for _, d := range []string{h.runsDir(), filepath.Dir(h.seedCtx())} {
 		if rerr := os.RemoveAll(d); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", rerr))
@@ -655,40 +769,57 @@ func (h *harness) cleanup() error {
 	return err
 }
 
-// report assembles the figures measured so far.
-func (h *harness) report(ctx context.Context, started time.Time) Report {
-	rep := Report{Started: started, Finished: time.Now(), Settings: SettingsOf(h.o), Notes: h.notes}
-	rep.Machine = h.machine(ctx)
-	rep.Commit, rep.Dirty = gitState(ctx)
-	rep.Rows = Rows(h.o, h.m)
-	rep.Targets = Targets(h.o, rep.Rows)
-	rep.Notes = append(rep.Notes,
-		"times are wall-clock seconds of one run each; the page cache holds the layers for both sides (the images were just built)",
+// engineReport assembles the figures measured so far on h's engine.
+func (h *harness) engineReport(ctx context.Context) EngineReport {
+	er := EngineReportOf(h.o, h.name, h.m)
+	er.Notes = append(slices.Clone(h.notes), PhaseNote(h.m, h.o.DefaultCompression())...)
+	er.Load = h.loadAtStart + " → " + loadAverage()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if v, err := engine.Version(ctx, h.api); err == nil {
+		er.Docker, er.DockerAPI = v.Version, v.APIVersion
+	}
+	if info, err := engine.Info(ctx, h.api); err == nil {
+		er.StorageDriver = info.Driver
+	}
+	if containerd, err := engine.ContainerdStore(ctx, h.api); err == nil {
+		er.Store = StoreClassic
+		if containerd {
+			er.Store = StoreContainerd
+		}
+	}
+	return er
+}
+
+// reportNotes say how the figures were taken.
+func reportNotes(o Options) []string {
+	return []string{
+		"times are wall-clock seconds; the seed's and the default's full runs (BENCH_RUNS) and boots (BENCH_BOOTS) are the median of that many, the seed's and ours in turns; other figures are one run each; the page cache holds the layers for both sides (the images were just built)",
+		"each engine runs everything on itself: the synthetic images are built there, the seed's docker save/build and the mage processes talk to it (DOCKER_HOST), the bundles boot there; every bundle has the same DinD base (inner engine), copied from the host engine",
 		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
 		"boot and restart run from the container's StartedAt to the stack's health command passing; the seed bundle's entrypoint (dev/bench/seed_entrypoint.sh) docker-loads one uncompressed images.tar",
 		"saved images on disk: every file under the run's BUILD_DIR after the full run, whatever form Save stores the images in",
 		"ours: the embedded producer rebuilds the compose services' FROM-only wrappers on each full run (classic build cache: same IDs as the seed's)",
-		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", h.o.Compressible, (1-h.o.Compressible)*100),
-	)
-	return rep
+		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", o.Compressible, (1-o.Compressible)*100),
+	}
 }
 
 // write stores the report as text, Markdown and JSON under o.Dir().
-func (h *harness) write(rep Report) error {
+func write(o Options, rep Report) error {
 	data, err := rep.JSON()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for name, content := range map[string][]byte{"results.json": data, "results.md": []byte(rep.Markdown()), "results.txt": []byte(rep.Text())} {
-		errs = append(errs, atomicfile.Write(filepath.Join(h.o.Dir(), name), content, 0o644))
+		errs = append(errs, atomicfile.Write(filepath.Join(o.Dir(), name), content, 0o644))
 	}
 	return errors.Join(errs...)
 }
 
-// machine describes the host and its engine; what cannot be read stays empty.
-func (h *harness) machine(ctx context.Context) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Load: h.loadAtStart + " → " + loadAverage()}
+// machine describes the host; what cannot be read stays empty.
+func machine(loadAtStart string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Load: loadAtStart + " → " + loadAverage()}
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(data))
 	}
@@ -699,14 +830,6 @@ func (h *harness) machine(ctx context.Context) Machine {
 				m.MemoryBytes = kb << 10
 			}
 		}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if v, err := engine.Version(ctx, h.api); err == nil {
-		m.Docker, m.DockerAPI = v.Version, v.APIVersion
-	}
-	if info, err := engine.Info(ctx, h.api); err == nil {
-		m.StorageDriver = info.Driver
 	}
 	return m
 }
@@ -768,7 +891,7 @@ func Main(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep, err := Run(ctx, opts, os.Environ(), stderr)
-	if len(rep.Rows) > 0 {
+	if len(rep.Engines) > 0 {
 		fmt.Fprint(stdout, rep.Text())
 	}
 	return err

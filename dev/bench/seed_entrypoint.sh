@@ -16,7 +16,10 @@ if [ "${1:-}" = health ]; then
 	exit 0
 fi
 
+# The "dindbundler: …" lines are the markers dind/entrypoint.sh logs too: the harness splits
+# both bundles' boots into the same phases by them (dev/bench/phases.go).
 find /run /var/run -iname 'docker*.pid' -delete 2>/dev/null || :
+echo "dindbundler: starting dockerd"
 dockerd >/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
 trap 'compose stop >/dev/null 2>&1 || :; kill "$dockerd_pid"; wait "$dockerd_pid" || :; exit 0' TERM INT
@@ -26,10 +29,12 @@ until docker info >/dev/null 2>&1; do
 	[ "$i" -lt 300 ] || { tail -n 50 /var/log/dockerd.log >&2; exit 1; }
 	sleep 0.2
 done
+echo "dindbundler: dockerd ready"
 if [ -f /images.tar ]; then
 	docker load -i /images.tar
 	rm -f /images.tar
 fi
+echo "dindbundler: starting stack $BUNDLE_PROJECT"
 compose up -d --no-build
 echo "dindbundler: stack $BUNDLE_PROJECT is up"  # the harness waits for this line
 wait "$dockerd_pid"

@@ -25,7 +25,8 @@ func ModuleDir() (string, error) { return source.Root() }
 func (h *harness) srcDir() string     { return filepath.Join(h.o.Dir(), "src") }
 func (h *harness) projectDir() string { return filepath.Join(h.o.Dir(), "project") }
 func (h *harness) runsDir() string    { return filepath.Join(h.o.Dir(), "runs") }
-func (h *harness) logsDir() string    { return filepath.Join(h.o.Dir(), "logs") }
+func (h *harness) logsDir() string    { return filepath.Join(h.o.Dir(), "logs", h.name) }
+func (h *harness) cacheDir() string   { return filepath.Join(h.o.Dir(), "cache", h.name) }
 func (h *harness) seedCtx() string    { return filepath.Join(h.o.Dir(), "seed", "ctx") }
 func (h *harness) mageBin() string    { return filepath.Join(h.o.Dir(), "bin", "mage") }
 func (h *harness) certDir() string    { return filepath.Join(h.projectDir(), ".esb", "certs") }
@@ -153,8 +154,9 @@ func (h *harness) buildData(ctx context.Context, img Image) (string, error) {
 	return h.build(ctx, img.Data, files)
 }
 
-// buildStack generates the layers and builds the base and the synthetic images.
-func (h *harness) buildStack(ctx context.Context) error {
+// generateLayers writes the layer files every engine's images are built from (those already
+// there stay).
+func (h *harness) generateLayers() error {
 	layers := []Layer{h.stack.Shared}
 	for _, img := range h.stack.Images {
 		layers = append(layers, img.Layers...)
@@ -166,7 +168,12 @@ func (h *harness) buildStack(ctx context.Context) error {
 		}
 	}
 	h.logf("generated %d layer files (%s) in %s in %.1fs", len(layers), FormatBytes(h.stack.Total()), h.srcDir(), time.Since(start).Seconds())
-	start = time.Now()
+	return nil
+}
+
+// buildStack builds the base and the synthetic images on h's engine from the layer files.
+func (h *harness) buildStack(ctx context.Context) error {
+	start := time.Now()
 	base := []ctxFile{
 		{name: "Dockerfile", data: []byte(h.stack.BaseDockerfile()), mode: 0o644},
 		{name: "base.bin", path: h.layerPath(h.stack.Shared), mode: 0o644},

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -32,6 +34,10 @@ type LayersRequest struct {
 	// image is then an OCI layout naming the base's blobs, whose list BaseLayersPath keeps.
 	Containerd     bool
 	BaseLayersPath string
+	// BaseLayersCache is a directory shared by build directories (config's CacheDir; empty:
+	// none) where the base's blob list is kept too, named by the base's manifest digest and
+	// platform: content-addressed, so a new build directory does not read the base again.
+	BaseLayersCache string
 	// Progress shows the bytes sent to the engine, with rate and time left (nil: quiet).
 	Progress io.Writer
 }
@@ -72,7 +78,7 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 	}
 	li := Layers{Base: base}
 	if r.Containerd {
-		if li.BaseLayers, err = baseLayers(ctx, api, base, r.BaseLayersPath, logf); err != nil {
+		if li.BaseLayers, err = baseLayers(ctx, api, base, r.BaseLayersPath, r.BaseLayersCache, logf); err != nil {
 			return Layers{}, err
 		}
 	}
@@ -165,15 +171,22 @@ func chainLayers(base []string, groups []Group) []string {
 func ChainLayers(base []string, groups []Group) []string { return chainLayers(base, groups) }
 
 // baseLayers returns the base's layer blobs in the engine's containerd content store, read once
-// per base image ID (see BaseLayers) and kept in path.
-func baseLayers(ctx context.Context, api client.APIClient, base Base, path string, logf func(string, ...any)) ([]Descriptor, error) {
-	type record struct {
-		Base   string       `json:"base"`
-		Layers []Descriptor `json:"layers"`
+// per base image ID (see BaseLayers) and kept in path and, when cacheDir is set, in
+// BaseLayersCacheFile there.
+func baseLayers(ctx context.Context, api client.APIClient, base Base, path, cacheDir string, logf func(string, ...any)) ([]Descriptor, error) {
+	cached := ""
+	if cacheDir != "" {
+		cached = BaseLayersCacheFile(cacheDir, base)
 	}
-	var r record
-	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &r) == nil && r.Base == base.ID && len(r.Layers) == len(base.DiffIDs) {
-		return r.Layers, nil
+	for _, p := range []string{path, cached} {
+		if layers, ok := readBaseLayers(p, base); ok {
+			if p != path {
+				if err := writeBaseLayers(path, base, layers); err != nil {
+					return nil, err
+				}
+			}
+			return layers, nil
+		}
 	}
 	start := time.Now()
 	layers, err := BaseLayers(ctx, api, base.ID, base.OS, base.Architecture)
@@ -181,8 +194,53 @@ func baseLayers(ctx context.Context, api client.APIClient, base Base, path strin
 		return nil, err
 	}
 	logf("read the base image's manifest from the engine in %.1fs (once per base image)", time.Since(start).Seconds())
-	if err := atomicfile.WriteJSON(path, record{Base: base.ID, Layers: layers}, 0o644); err != nil {
+	if err := writeBaseLayers(path, base, layers); err != nil {
 		return nil, err
 	}
+	if cached != "" {
+		// Only a speed-up for the next build directory: a cache that cannot be written is no
+		// reason to fail this build.
+		if err := writeBaseLayers(cached, base, layers); err != nil {
+			logf("warning: %v (the next build directory reads the base's manifest again)", err)
+		}
+	}
 	return layers, nil
+}
+
+// baseLayersRecord is the file baseLayers keeps.
+type baseLayersRecord struct {
+	Base   string       `json:"base"`
+	Layers []Descriptor `json:"layers"`
+}
+
+// BaseLayersCacheFile is where the blob list of base is kept under a cache directory: named
+// by the base's ID (on the containerd store the manifest or index digest, which fixes the
+// layers) and the platform the index is resolved for; "" when the ID is no sha256 digest.
+func BaseLayersCacheFile(cacheDir string, base Base) string {
+	if d, err := digest.Parse(base.ID); err != nil || d.Algorithm() != digest.SHA256 {
+		return ""
+	}
+	platform := base.OS + "-" + base.Architecture
+	if base.Variant != "" {
+		platform += "-" + base.Variant
+	}
+	return filepath.Join(cacheDir, "base-layers", layerstore.Hex(base.ID)+"-"+platform+".json")
+}
+
+// readBaseLayers reads a record of base's layers from path; false when there is none for this
+// base (another base's record, a damaged file, one layer count off).
+func readBaseLayers(path string, base Base) ([]Descriptor, bool) {
+	if path == "" {
+		return nil, false
+	}
+	var r baseLayersRecord
+	data, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(data, &r) != nil || r.Base != base.ID || len(r.Layers) != len(base.DiffIDs) {
+		return nil, false
+	}
+	return r.Layers, true
+}
+
+func writeBaseLayers(path string, base Base, layers []Descriptor) error {
+	return atomicfile.WriteJSON(path, baseLayersRecord{Base: base.ID, Layers: layers}, 0o644)
 }

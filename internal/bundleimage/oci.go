@@ -154,9 +154,60 @@ func writeOCIImage(tw *tarball.Writer, config []byte, layers []Descriptor) (stri
 // the parent's runtime configuration changed by runtime and a history entry createdBy. Only the
 // new layer is in the archive. It returns the image's ID on the containerd store.
 func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, layer []byte, createdBy string, runtime func(map[string]any)) (string, error) {
+	config, diffID, err := topConfig(parentConfig, layer, createdBy, runtime)
+	if err != nil {
+		return "", err
+	}
+	tw := tarball.NewWriter(w)
+	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}, tarFile{"blobs/sha256/top", layer}); err != nil {
+		return "", err
+	}
+	layers := append(append([]Descriptor{}, parentLayers...), Descriptor{MediaType: mediaLayer, Digest: diffID, Size: int64(len(layer))})
+	return writeOCIImage(tw, config, layers)
+}
+
+// WriteTopDocker is WriteTopOCI for the classic image store: a `docker load` archive of the
+// parent (whose layers the engine has: it finds them by their chain and never opens their
+// missing files, as with WriteLayersImage) plus one layer, of which only the new layer is in
+// the archive. It returns the image's ID there (its config digest).
+func WriteTopDocker(w io.Writer, parentConfig []byte, layer []byte, createdBy string, runtime func(map[string]any)) (string, error) {
+	config, _, err := topConfig(parentConfig, layer, createdBy, runtime)
+	if err != nil {
+		return "", err
+	}
+	var parent struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(parentConfig, &parent); err != nil {
+		return "", fmt.Errorf("read the parent image's config: %w", err)
+	}
+	var layers []string
+	for i := range parent.RootFS.DiffIDs {
+		layers = append(layers, "parent/"+strconv.Itoa(i)+".tar")
+	}
+	layers = append(layers, "top.tar")
+	manifest, err := json.Marshal([]layerstore.ManifestItem{{Config: "config.json", Layers: layers}})
+	if err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	tw := tarball.NewWriter(w)
+	if err := writeFiles(tw, tarFile{"top.tar", layer}, tarFile{"config.json", config}, tarFile{"manifest.json", manifest}); err != nil {
+		return "", err
+	}
+	if err := tw.Close(); err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	return digest.FromBytes(config).String(), nil
+}
+
+// topConfig is the config of parentConfig's image with layer on top: the runtime configuration
+// changed by runtime, the layer's diffID and a history entry createdBy added.
+func topConfig(parentConfig []byte, layer []byte, createdBy string, runtime func(map[string]any)) ([]byte, string, error) {
 	var cfg map[string]any
 	if err := json.Unmarshal(parentConfig, &cfg); err != nil {
-		return "", fmt.Errorf("read the parent image's config: %w", err)
+		return nil, "", fmt.Errorf("read the parent image's config: %w", err)
 	}
 	rc, _ := cfg["config"].(map[string]any)
 	if rc == nil {
@@ -167,7 +218,7 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 	diffID := digest.FromBytes(layer).String()
 	rootfs, _ := cfg["rootfs"].(map[string]any)
 	if rootfs == nil {
-		return "", fmt.Errorf("the parent image's config has no rootfs")
+		return nil, "", fmt.Errorf("the parent image's config has no rootfs")
 	}
 	diffIDs, _ := rootfs["diff_ids"].([]any)
 	rootfs["diff_ids"] = append(diffIDs, diffID)
@@ -175,15 +226,14 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 	cfg["history"] = append(history, map[string]any{"created": cfg["created"], "created_by": createdBy})
 	config, err := json.Marshal(cfg)
 	if err != nil {
-		return "", fmt.Errorf("image config: %w", err)
+		return nil, "", fmt.Errorf("image config: %w", err)
 	}
-	tw := tarball.NewWriter(w)
-	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}, tarFile{"blobs/sha256/top", layer}); err != nil {
-		return "", err
-	}
-	layers := append(append([]Descriptor{}, parentLayers...), Descriptor{MediaType: mediaLayer, Digest: diffID, Size: int64(len(layer))})
-	return writeOCIImage(tw, config, layers)
+	return config, diffID, nil
 }
+
+// LayersImageDocker is the config of the layers image WriteLayersImage writes for groups (whose
+// diffIDs are known): what an image on top of it starts from on the classic store.
+func LayersImageDocker(base Base, groups []Group) ([]byte, error) { return layersConfig(base, groups) }
 
 // BaseLayers returns the layer descriptors of the image whose ID on an engine with the
 // containerd image store is id (its manifest or index digest), for platform os/arch: the blobs

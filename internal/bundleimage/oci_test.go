@@ -109,3 +109,51 @@ func readTar(t *testing.T, r io.Reader) (map[string][]byte, []string) {
 		entries[h.Name] = data
 	}
 }
+
+// The classic store's builder-free bundle: a docker-save archive naming the parent's layers
+// (which the engine has) without carrying them, and the new layer on top with its config.
+func TestWriteTopDocker(t *testing.T) {
+	is := is.New(t)
+	parent := []byte(`{"architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:aa","sha256:bb"]},"history":[{"created_by":"a"},{"created_by":"b"}]}`)
+	layer := []byte("the stack's files")
+	var buf bytes.Buffer
+	id, err := WriteTopDocker(&buf, parent, layer, "dindbundler: top", func(rc map[string]any) { rc["Cmd"] = []string{} })
+	is.NoErr(err)
+	files := map[string][]byte{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		is.NoErr(err)
+		data, err := io.ReadAll(tr)
+		is.NoErr(err)
+		files[h.Name] = data
+	}
+	is.Equal(len(files), 3)                                       // the new layer, the config, the manifest: no parent layer
+	is.Equal(files["top.tar"], layer)                             // the new layer as it is
+	is.Equal(id, digest.FromBytes(files["config.json"]).String()) // the classic store's image ID
+	var m []layerstore.ManifestItem
+	is.NoErr(json.Unmarshal(files["manifest.json"], &m))
+	is.Equal(len(m), 1)
+	is.Equal(m[0].Config, "config.json")
+	is.Equal(m[0].Layers, []string{"parent/0.tar", "parent/1.tar", "top.tar"}) // one path per layer, parents' absent
+	var cfg struct {
+		Config struct{ Env, Cmd []string }
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+		History []struct {
+			CreatedBy string `json:"created_by"`
+		} `json:"history"`
+	}
+	is.NoErr(json.Unmarshal(files["config.json"], &cfg))
+	is.Equal(cfg.RootFS.DiffIDs, []string{"sha256:aa", "sha256:bb", digest.FromBytes(layer).String()})
+	is.Equal(len(cfg.History), 3)
+	is.Equal(cfg.History[2].CreatedBy, "dindbundler: top")
+	is.Equal(cfg.Config.Env, []string{"PATH=/bin"}) // the parent's runtime configuration, changed by runtime
+	is.Equal(cfg.Config.Cmd, []string{})
+	_, err = WriteTopDocker(io.Discard, []byte("{"), layer, "x", func(map[string]any) {})
+	is.True(err != nil) // a broken parent config is an error
+}

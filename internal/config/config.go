@@ -86,9 +86,13 @@ type Config struct {
 	DotEnv          map[string]string // ./.env, nil when absent
 	DindBaseImage   string
 	BuildDir        string
-	RunUID          int
-	RunGID          int
-	Compression     string
+	// CacheDir holds what the build may reuse across build directories because it is named by
+	// content (CACHE_DIR; default $XDG_CACHE_HOME/dindbundler, else ~/.cache/dindbundler; empty
+	// when neither is known: nothing is cached there).
+	CacheDir    string
+	RunUID      int
+	RunGID      int
+	Compression string
 
 	// Read by the embedded producer.
 	ParameterOverrides string
@@ -252,6 +256,7 @@ func (r *resolver) bundle() error {
 	}
 	c.DindBaseImage = orDefault(r.get("DIND_BASE_IMAGE"), DefaultDindBaseImage)
 	c.BuildDir = r.abs(orDefault(r.get("BUILD_DIR"), DefaultBuildDir))
+	c.CacheDir = r.cacheDir()
 	if err := checkImageName(c.BundleTag, false); err != nil {
 		return fmt.Errorf("BUNDLE_TAG=%q %w: set it to name[:tag], e.g. %s-dind-bundle:latest", c.BundleTag, err, c.Brand.Slug)
 	}
@@ -259,6 +264,21 @@ func (r *resolver) bundle() error {
 		return fmt.Errorf("DIND_BASE_IMAGE=%q %w: set it to an image such as %s", c.DindBaseImage, err, DefaultDindBaseImage)
 	}
 	return nil
+}
+
+// cacheDir is CACHE_DIR, else the user's cache directory as os.UserCacheDir finds it on Linux
+// (XDG_CACHE_HOME, else HOME/.cache) plus "dindbundler"; "" when none is set.
+func (r *resolver) cacheDir() string {
+	if v := r.get("CACHE_DIR"); v != "" {
+		return r.abs(v)
+	}
+	if v := r.get("XDG_CACHE_HOME"); filepath.IsAbs(v) {
+		return filepath.Join(v, "dindbundler")
+	}
+	if v := r.get("HOME"); filepath.IsAbs(v) {
+		return filepath.Join(v, ".cache", "dindbundler")
+	}
+	return ""
 }
 
 // checkImageName refuses what the engine would refuse only at the Image stage: a name that is no

@@ -576,6 +576,26 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
+			name:    "cache directory: CACHE_DIR, then XDG_CACHE_HOME, then HOME",
+			environ: []string{"CACHE_DIR=cache", "XDG_CACHE_HOME=/x", "HOME=/home/u"},
+			check:   func(is *is.I, c Config, wd string) { is.Equal(c.CacheDir, filepath.Join(wd, "cache")) },
+		},
+		{
+			name:    "cache directory under XDG_CACHE_HOME",
+			environ: []string{"XDG_CACHE_HOME=/x", "HOME=/home/u"},
+			check:   func(is *is.I, c Config, wd string) { is.Equal(c.CacheDir, "/x/dindbundler") },
+		},
+		{
+			name:    "cache directory under HOME (a relative XDG_CACHE_HOME is ignored, as the spec says)",
+			environ: []string{"XDG_CACHE_HOME=rel", "HOME=/home/u"},
+			check:   func(is *is.I, c Config, wd string) { is.Equal(c.CacheDir, "/home/u/.cache/dindbundler") },
+		},
+		{
+			name:    "no cache directory without HOME",
+			environ: []string{"HOME="},
+			check:   func(is *is.I, c Config, wd string) { is.Equal(c.CacheDir, "") },
+		},
+		{
 			name:  "docker-compose.docker.yml preferred when present",
 			files: map[string]string{"docker-compose.yml": "", "docker-compose.docker.yml": ""},
 			check: func(is *is.I, c Config, wd string) {

@@ -184,7 +184,17 @@ func RemoveNamed(ctx context.Context, api client.APIClient, prefix string) error
 
 // Logs returns the container's stdout and stderr so far, interleaved in the order written.
 func Logs(ctx context.Context, api client.ContainerAPIClient, id string) (string, error) {
-	rc, err := api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	return logs(ctx, api, id, false)
+}
+
+// TimedLogs is Logs with each line prefixed by the engine's RFC 3339 timestamp of it (`docker
+// logs -t`): where a container's start spends its time.
+func TimedLogs(ctx context.Context, api client.ContainerAPIClient, id string) (string, error) {
+	return logs(ctx, api, id, true)
+}
+
+func logs(ctx context.Context, api client.ContainerAPIClient, id string, timestamps bool) (string, error) {
+	rc, err := api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: timestamps})
 	if err != nil {
 		return "", fmt.Errorf("logs of %s: %w", id, err)
 	}

@@ -120,3 +120,25 @@ func (z *zeroTail) Write(p []byte) (int, error) {
 	z.total += int64(n)
 	return n, err
 }
+
+// Copy makes the image ref, present on from, available on to: nothing when to already has ref,
+// else one `docker save` on from streamed into `docker load` on to, never held on disk or in
+// memory. It reports whether it copied. This is how a local image (the DinD base) reaches
+// another engine without a registry.
+func Copy(ctx context.Context, from, to client.ImageAPIClient, ref string) (bool, error) {
+	if _, found, err := Inspect(ctx, to, ref); err != nil || found {
+		return false, err
+	}
+	body, err := from.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return false, fmt.Errorf("copy %s: save: %w", ref, err)
+	}
+	defer body.Close()
+	if err := Load(ctx, to, body, nil); err != nil {
+		return false, fmt.Errorf("copy %s: %w", ref, err)
+	}
+	if _, found, err := Inspect(ctx, to, ref); err != nil || !found {
+		return false, fmt.Errorf("copy %s: the target engine has no %s after the load (%v)", ref, ref, err)
+	}
+	return true, nil
+}

@@ -2,7 +2,8 @@
 // fails loudly when no engine answers, tiny locally built images, an in-process registry to
 // pull from, a client wrapper that counts the calls made through it, and the engine matrix
 // (engines.go): the host's engine plus Engine 28.5 with the classic and the containerd image
-// store, run as containers on it and selected with TEST_ENGINES.
+// store, run as containers on it and selected with TEST_ENGINES. Starting and removing those
+// engines is package matrix's (the benchmark uses it too); this kit ties them to a test binary.
 //
 // It is a test kit: it imports `testing` and must never be imported by shipped code
 // (TestShippedCodeLinksNoTestKit checks the shipped entry points with `go list -deps`).

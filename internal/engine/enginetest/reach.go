@@ -46,7 +46,7 @@ func (e Engine) Reach(t testing.TB, addr string) string {
 			go func() {
 				defer wg.Done()
 				defer in.Close()
-				out, err := dialInNetns(r.pid, addr)
+				out, err := dialInNetns(r.Pid, addr)
 				if err != nil {
 					return // the client sees the connection close, as with a refused port
 				}

@@ -1,9 +1,9 @@
 #!/bin/sh
-# enginetest engine start: PID 1 of an outer engine container of the test matrix. Prepares what
-# a nested dockerd needs (securityfs, cgroup v2 nesting, legacy iptables where nf_tables does
-# not work) and runs dockerd on TCP 2375 without TLS; the kit publishes that port on the host's
-# loopback only. /etc/docker/daemon.json (image store, insecure registries) is copied in by
-# the kit before the start.
+# Matrix engine start: PID 1 of an outer engine container of the engine matrix (tests and
+# `mage bench`). Prepares what a nested dockerd needs (securityfs, cgroup v2 nesting, legacy
+# iptables where nf_tables does not work) and runs dockerd on TCP 2375 without TLS; package
+# matrix publishes that port on the host's loopback only and copies /etc/docker/daemon.json
+# (image store, insecure registries) in before the start.
 set -eu
 
 say() { printf 'enginetest-start: %s\n' "$*" >&2; }
