@@ -6,7 +6,9 @@ package dind
 
 import _ "embed"
 
-// Dockerfile builds the bundle image from the context laid out by package buildctx.
+// Dockerfile builds the bundle image from the context laid out by package buildctx: by hand, and
+// in the pipeline only when the engine cannot take the layers image (its Image stage otherwise
+// puts the same image together without a builder).
 //
 //go:embed Dockerfile
 var Dockerfile []byte

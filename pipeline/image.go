@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -134,7 +136,8 @@ func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []bui
 }
 
 // assemble puts the bundle image together without a builder: the layers image plus one layer
-// with the context's files where dind/Dockerfile copies them, and the Dockerfile's runtime
+// with the context's files where dind/Dockerfile copies them (the directories they pass through
+// as the base has them), and the Dockerfile's runtime
 // configuration (bundleRuntime), loaded as an archive that carries only that layer (an OCI
 // layout on the containerd store, a docker-save archive on the classic one), then tagged.
 func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li bundleimage.Layers, store *layerstore.Store, c layerstore.Compression, containerd bool) (string, error) {
@@ -149,8 +152,20 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 	if err != nil {
 		return "", err
 	}
+	layer := buildctx.Layer(entries, b.Config.CertTarget)
+	// The directories the layer only passes through (/root, /usr/local/bin) as the base has
+	// them: the engine would otherwise make them 0755 and hide the base's (COPY keeps them).
+	// The layers image adds only /images, so the base says it.
+	parents, err := engine.PathHeaders(ctx, api, li.Base.ID, buildctx.Parents(layer))
+	if err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	base := map[string]buildctx.Entry{}
+	for p, h := range parents {
+		base[p] = buildctx.Entry{Dir: h.Typeflag == tar.TypeDir, Mode: fs.FileMode(h.Mode).Perm(), UID: h.Uid, GID: h.Gid}
+	}
 	var top bytes.Buffer // the stack's files only: the image layers are in the layers image
-	if err := buildctx.Write(&top, buildctx.Layer(entries, b.Config.CertTarget)); err != nil {
+	if err := buildctx.Write(&top, buildctx.WithParents(layer, base)); err != nil {
 		return "", fmt.Errorf("image: %w", err)
 	}
 	pr, pw := io.Pipe()
@@ -185,7 +200,8 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 }
 
 // bundleRuntime sets in an image's runtime configuration what dind/Dockerfile's ENV, VOLUME,
-// STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD set (TestAssembledLikeBuilt compares the two).
+// STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD set (TestAssembledLikeBuilt, on every engine, builds
+// the bundle both ways from one context and compares configuration, files and layers).
 func bundleRuntime(rc map[string]any, project string) {
 	var env []any
 	for _, e := range asList(rc["Env"]) {

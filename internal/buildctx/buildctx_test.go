@@ -3,6 +3,7 @@ package buildctx
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -246,5 +247,58 @@ func readTar(t *testing.T, r io.Reader) map[string]tarEntry {
 			t.Fatal(err)
 		}
 		out[hdr.Name] = tarEntry{hdr, data}
+	}
+}
+
+func TestLayerParents(t *testing.T) {
+	is := is.New(t)
+	layer := Layer([]Entry{
+		{Name: "entrypoint.sh", Mode: 0o755},
+		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: "app/.env", Mode: 0o600},
+		{Name: "certs", Dir: true, Mode: 0o755, UID: 7, GID: 8},
+		{Name: "certs/server.crt", Mode: 0o644, UID: 7, GID: 8},
+	}, "/root/.esb/certs")
+	is.Equal(Parents(layer), []string{"/root", "/usr", "/root/.esb", "/usr/local", "/usr/local/bin"})
+
+	base := map[string]Entry{
+		"/root":          {Dir: true, Mode: 0o700},
+		"/usr":           {Dir: true, Mode: 0o755},
+		"/usr/local":     {Dir: true, Mode: 0o755, UID: 0, GID: 50}, // the base's owner is kept
+		"/usr/local/bin": {Mode: 0o777},                             // a link in the base: left alone
+	}
+	var got []string
+	for _, e := range WithParents(layer, base) {
+		got = append(got, fmt.Sprintf("%s %t %o %d:%d", e.Name, e.Dir, e.Mode, e.UID, e.GID))
+	}
+	is.Equal(got, []string{
+		"app true 755 0:0",
+		"app/.env false 600 0:0",
+		"root true 700 0:0", // as the base has it, not the engine's 0755
+		"root/.esb/certs true 755 7:8",
+		"root/.esb/certs/server.crt false 644 7:8",
+		"usr true 755 0:0",
+		"usr/local true 755 0:50",
+		"usr/local/bin/dindbundler-entrypoint.sh false 755 0:0",
+	})
+}
+
+// TestPlanRefusesCAKeyNames: what dind/Dockerfile's RUN refuses by name, whatever the content,
+// the plan refuses too, so the bundle assembled without a builder cannot ship it either.
+func TestPlanRefusesCAKeyNames(t *testing.T) {
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "docker-compose.yml")
+	is := is.New(t)
+	is.NoErr(os.WriteFile(compose, []byte("services: {}\n"), 0o644))
+	for _, name := range []string{"CA-Key.pem", "sub/ca.key", "rootCA-key.pem", "rootca.KEY"} {
+		_, err := Plan(Bundle{
+			ComposeFile: compose, Root: dir,
+			Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a"}}},
+			CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"server.crt", name},
+			Images: []Entry{{Name: "images", Dir: true, Mode: 0o755}},
+		})
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "certs", name)) || !strings.Contains(err.Error(), "remove it") {
+			t.Errorf("%s: want a refusal naming the file, got %v", name, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
@@ -79,6 +80,9 @@ func Plan(b Bundle) ([]Entry, error) {
 	dirs := map[string]bool{}
 	for _, rel := range b.CertFiles {
 		name := path.Join("certs", filepath.ToSlash(rel))
+		if caKeyName(name) {
+			return nil, fmt.Errorf("bundle context: CA private key %s must not be in the bundle: remove it from the certificates directory %s", filepath.Join(b.CertDir, rel), b.CertDir)
+		}
 		for d := path.Dir(name); d != "certs" && !dirs[d]; d = path.Dir(d) {
 			dirs[d] = true
 			entries = append(entries, Entry{Name: d, Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
@@ -90,6 +94,21 @@ func Plan(b Bundle) ([]Entry, error) {
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// caKeyNames are the names dind/Dockerfile's RUN refuses under the certificates, whatever the
+// file holds (certs.BundleFiles leaves out the keys it recognises as a CA's by content): the
+// check is made here too, so the bundle put together without a builder refuses what the
+// Dockerfile refuses.
+var caKeyNames = []string{"rootCA.key", "rootCA-key.pem", "ca.key", "ca-key.pem"}
+
+func caKeyName(name string) bool {
+	for _, n := range caKeyNames {
+		if strings.EqualFold(path.Base(name), n) {
+			return true
+		}
+	}
+	return false
 }
 
 // composeEntry is app/compose.yml: the project's file, or its rewrite pointing at carried files.
@@ -179,8 +198,10 @@ const EntrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
 // Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one
 // image layer (the bundle's top layer when the image is put together without a builder):
 // images/ → /images, entrypoint.sh → EntrypointPath, app/ → /app, certs/ → certTarget (owners
-// kept); the Dockerfile itself is left out. Parents are not entries (an entry for /root would
-// change its mode): the engine makes missing ones root's, 0755, as COPY does.
+// kept); the Dockerfile itself is left out. Parents are not entries: the engine makes a missing
+// one root's, 0755, as COPY does for a directory the base lacks, but for one the base has (/root,
+// 0700) that directory would then hide the base's mode and owner, where COPY keeps them: add
+// them with WithParents.
 func Layer(entries []Entry, certTarget string) []Entry {
 	target := strings.Trim(path.Clean("/"+certTarget), "/")
 	var out []Entry
@@ -194,6 +215,46 @@ func Layer(entries []Entry, certTarget string) []Entry {
 			e.Name = path.Join(target, rest)
 		}
 		out = append(out, e)
+	}
+	Sort(out)
+	return out
+}
+
+// Parents are the directories above a layer's entries that are not entries themselves, as
+// absolute paths, shallowest first ("/" left out: the engine never takes it from a layer).
+func Parents(layer []Entry) []string {
+	in := map[string]bool{}
+	for _, e := range layer {
+		in[e.Name] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range layer {
+		for d := path.Dir(e.Name); d != "." && d != "/" && !in[d] && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			out = append(out, "/"+d)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if da, db := strings.Count(out[a], "/"), strings.Count(out[b], "/"); da != db {
+			return da < db
+		}
+		return out[a] < out[b]
+	})
+	return out
+}
+
+// WithParents adds to layer a directory entry for each of its Parents the base image has, with
+// the base's mode and owner (base: by absolute path, as the base's own tar headers say), so the
+// layer changes no directory it only passes through, as COPY leaves /root and /usr/local/bin as
+// the base has them. A parent the base lacks, or has as something else than a directory, is left
+// to the engine (root's, 0755, what COPY creates too).
+func WithParents(layer []Entry, base map[string]Entry) []Entry {
+	out := append([]Entry{}, layer...)
+	for _, p := range Parents(layer) {
+		if b, ok := base[p]; ok && b.Dir {
+			out = append(out, Entry{Name: strings.TrimPrefix(p, "/"), Dir: true, Mode: b.Mode.Perm(), UID: b.UID, GID: b.GID})
+		}
 	}
 	Sort(out)
 	return out

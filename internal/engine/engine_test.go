@@ -16,6 +16,8 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -425,3 +427,22 @@ func removeIgnoresMissingOn(t *testing.T, e enginetest.Engine, c *client.Client)
 }
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
+
+func TestPathHeaders(t *testing.T) { enginetest.Each(t, pathHeadersOn) }
+
+func pathHeadersOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	const tag = "enginetest-pathheaders:v1"
+	enginetest.ScratchImage(t, c, tag, map[string][]byte{"d/sub/f": []byte("f"), "d/big": randomBytes(t, 4<<20)})
+	got, err := engine.PathHeaders(ctx, c, tag, []string{"/d", "/d/sub/f", "/missing"})
+	is.NoErr(err)
+	is.Equal(len(got), 2) // the missing path is absent, not an error
+	is.Equal(got["/d"].Typeflag, byte(tar.TypeDir))
+	is.Equal(got["/d"].Uid, 0)
+	is.Equal(got["/d/sub/f"].Typeflag, byte(tar.TypeReg))
+	is.Equal(got["/d/sub/f"].Mode&0o777, int64(0o644))
+	left, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", tag))})
+	is.NoErr(err)
+	is.Equal(len(left), 0) // its container is removed
+}
