@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/matryer/is"
@@ -434,7 +435,11 @@ func pathHeadersOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	const tag = "enginetest-pathheaders:v1"
-	enginetest.ScratchImage(t, c, tag, map[string][]byte{"d/sub/f": []byte("f"), "d/big": randomBytes(t, 4<<20)})
+	// A base with a VOLUME, as docker:dind has: the container made to read it gets an anonymous
+	// volume, which must go with it.
+	enginetest.ScratchImage(t, c, tag, map[string][]byte{"d/sub/f": []byte("f"), "d/big": randomBytes(t, 4<<20)}, enginetest.Volume("/data"))
+	before, err := c.VolumeList(ctx, volume.ListOptions{})
+	is.NoErr(err)
 	got, err := engine.PathHeaders(ctx, c, tag, []string{"/d", "/d/sub/f", "/missing"})
 	is.NoErr(err)
 	is.Equal(len(got), 2) // the missing path is absent, not an error
@@ -445,4 +450,7 @@ func pathHeadersOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	left, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", tag))})
 	is.NoErr(err)
 	is.Equal(len(left), 0) // its container is removed
+	after, err := c.VolumeList(ctx, volume.ListOptions{})
+	is.NoErr(err)
+	is.Equal(len(after.Volumes), len(before.Volumes)) // and its anonymous volume
 }

@@ -26,7 +26,10 @@ func PathHeaders(ctx context.Context, api client.ContainerAPIClient, image strin
 		return nil, fmt.Errorf("create a container of %s to read its directories: %w", image, err)
 	}
 	defer func() {
-		if rmErr := api.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true}); rmErr != nil && err == nil {
+		// RemoveVolumes: an image with a VOLUME (docker:dind's /var/lib/docker) gave the
+		// container an anonymous volume, which would otherwise stay behind at every build.
+		rm := container.RemoveOptions{Force: true, RemoveVolumes: true}
+		if rmErr := api.ContainerRemove(context.WithoutCancel(ctx), created.ID, rm); rmErr != nil && err == nil {
 			err = fmt.Errorf("remove the container %s of %s (remove it with docker rm): %w", created.ID, image, rmErr)
 		}
 	}()

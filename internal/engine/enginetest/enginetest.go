@@ -73,6 +73,7 @@ type imageSpec struct {
 	from   string
 	labels map[string]string
 	cmd    []string
+	volume string
 	goPkg  string
 }
 
@@ -84,6 +85,10 @@ func Labels(l map[string]string) ImageOption { return func(s *imageSpec) { s.lab
 
 // Cmd sets the image's CMD (exec form).
 func Cmd(args ...string) ImageOption { return func(s *imageSpec) { s.cmd = args } }
+
+// Volume declares path a VOLUME of the image, as docker:dind declares /var/lib/docker: every
+// container created from it gets an anonymous volume there.
+func Volume(path string) ImageOption { return func(s *imageSpec) { s.volume = path } }
 
 // GoBinary compiles the Go package pkg (a directory like ./testdata/echo, or an import path) as
 // a static linux binary (CGO_ENABLED=0) and makes it the image's entrypoint at /app, in its own
@@ -148,6 +153,9 @@ func scratchContext(spec imageSpec, files map[string][]byte, bin []byte) ([]byte
 	if bin != nil {
 		df.WriteString("COPY [\"app\", \"/app\"]\nENTRYPOINT [\"/app\"]\n")
 		entries = append(entries, entry{"app", bin, 0o755})
+	}
+	if spec.volume != "" {
+		fmt.Fprintf(&df, "VOLUME [%s]\n", quoteAll([]string{spec.volume}))
 	}
 	if len(spec.cmd) > 0 {
 		fmt.Fprintf(&df, "CMD [%s]\n", quoteAll(spec.cmd))
