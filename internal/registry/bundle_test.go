@@ -81,7 +81,13 @@ func makeBundle(t *testing.T, address string, c layerstore.Compression, images .
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The images directory holds the store's files under the same names, side by side.
+	return testBundle{dir: imagesDir(t, s), store: s, set: set, index: idx}
+}
+
+// imagesDir is a bundle's images directory holding the store's layer and config files under the
+// same names, side by side, as the Image stage lays them out.
+func imagesDir(t *testing.T, s *layerstore.Store) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, sub := range []string{"sha256", "configs"} {
 		entries, err := os.ReadDir(filepath.Join(s.Dir, sub))
@@ -94,7 +100,7 @@ func makeBundle(t *testing.T, address string, c layerstore.Compression, images .
 			}
 		}
 	}
-	return testBundle{dir: dir, store: s, set: set, index: idx}
+	return dir
 }
 
 // layerTar is a layer tar holding files (path → content).
