@@ -246,3 +246,39 @@ func enginePullsFromTheBundleOn(t *testing.T, e enginetest.Engine, api *client.C
 		is.True(strings.Contains(r.logs.String(), "pull "+name+": "))
 	}
 }
+
+// A damaged layer file never becomes an image: the engine's pull fails, and the registry's log
+// names the blob, the image and what to do.
+func TestEngineRefusesDamagedLayer(t *testing.T) { enginetest.Each(t, engineRefusesDamagedLayerOn) }
+
+func engineRefusesDamagedLayerOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+	is := is.New(t)
+	ctx := context.Background()
+	names := tinyImages(t, api)
+	b := newEngineBundle(t, api, names[0])
+	is.NoErr(engine.Remove(ctx, api, names...))
+	name := b.set.Images[0].Name
+	enginetest.Cleanup(t, api, name)
+	base := filepath.Join(b.dir, layerstore.LayerFile(b.set.Images[0].DiffIDs[0], layerstore.Zstd))
+	is.NoErr(rewrite(base, func(data []byte) []byte { data[len(data)/2] ^= 0x20; return data }))
+
+	var args []string
+	if engineMajor(t, api) < 23 {
+		args = []string{"--uncompressed"}
+	}
+	r := startRegistry(t, e, b, args...)
+	t0 := time.Now()
+	err := engine.Pull(ctx, api, name, nil)
+	is.True(err != nil)
+	t.Logf("pull failed after %s: %v", time.Since(t0).Round(time.Millisecond), err)
+	_, found, err := engine.Inspect(ctx, api, name)
+	is.NoErr(err)
+	is.True(!found) // no image, wrong or right
+	line := r.logs.String()
+	t.Logf("registry log:\n%s", line)
+	for _, want := range []string{filepath.Base(base), name, "the bundle is damaged; rebuild the bundle"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("registry log does not name %q:\n%s", want, line)
+		}
+	}
+}

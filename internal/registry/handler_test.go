@@ -176,6 +176,36 @@ func TestBlobHeaders(t *testing.T) {
 			}
 		}
 	}
+	// A range (an engine resuming a transfer) is sent as asked, after the whole blob verified.
+	layer := img.Layers[0]
+	url := "http://" + host + "/v2/" + img.Repository + "/blobs/" + layer.FileDigest.String()
+	whole := get(t, url, "")
+	for _, rg := range []struct {
+		header     string
+		start, end int64 // of the part sent
+	}{
+		{"bytes=10-", 10, layer.FileSize},
+		{"bytes=5-9", 5, 10},
+		{"bytes=0-", 0, layer.FileSize},
+		{fmt.Sprintf("bytes=%d-", layer.FileSize-1), layer.FileSize - 1, layer.FileSize},
+		{fmt.Sprintf("bytes=3-%d", layer.FileSize+100), 3, layer.FileSize},
+	} {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		is.NoErr(err)
+		req.Header.Set("Range", rg.header)
+		resp, err := http.DefaultClient.Do(req)
+		is.NoErr(err)
+		part, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		is.NoErr(err)
+		is.Equal(resp.StatusCode, http.StatusPartialContent)
+		is.Equal(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, layer.FileSize))
+		is.Equal(part, whole[rg.start:rg.end])
+	}
+	for _, header := range []string{"bytes=-5", "bytes=1-2,4-5", "pages=1-2"} { // ignored: the whole blob
+		is.Equal(get(t, url, header), whole)
+	}
+
 	// tags/list and /v2/
 	resp, err := http.Get("http://" + host + "/v2/esb-b/tags/list")
 	is.NoErr(err)
@@ -287,7 +317,22 @@ func TestDamagedBlobAborts(t *testing.T) {
 					is.NoErr(err)
 					is.True(checkImage(img, b.set.Images[0]) != nil)
 
+					// Asked again (an engine retries, resuming), the blob is refused at once, with the
+					// reason and what to do, in the registry's error JSON; the log has said it once.
+					req, err := http.NewRequest(http.MethodGet, "http://"+host+"/v2/esb-a/blobs/"+digest.String(), nil)
+					is.NoErr(err)
+					req.Header.Set("Range", "bytes=100-")
+					resp, err = http.DefaultClient.Do(req)
+					is.NoErr(err)
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					is.NoErr(err)
+					is.Equal(resp.StatusCode, http.StatusNotFound)
+					is.True(strings.Contains(string(body), `"code":"BLOB_UNKNOWN"`))
+					is.True(strings.Contains(string(body), "the bundle is damaged; rebuild the bundle"))
+
 					line := logs.String()
+					is.Equal(strings.Count(line, "the bundle is damaged"), 1)
 					for _, want := range []string{"blob " + digest.String(), shared.File, registry.DefaultAddress + "/esb-a:latest, " + registry.DefaultAddress + "/esb-b:v1", "the bundle is damaged; rebuild the bundle"} {
 						if !strings.Contains(line, want) {
 							t.Fatalf("log %q does not contain %q", line, want)
@@ -359,4 +404,26 @@ func checkImage(img v1.Image, want layerstore.Image) error {
 		}
 	}
 	return nil
+}
+
+// get fetches url (with a Range header unless "") and returns a 200's body.
+func get(t *testing.T, url, rangeHeader string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rangeHeader != "" {
+		req.Header.Set("Range", rangeHeader)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s (Range %q): %s, %v", url, rangeHeader, resp.Status, err)
+	}
+	return body
 }
