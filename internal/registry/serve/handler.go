@@ -50,7 +50,6 @@ type Handler struct {
 }
 
 type repository struct {
-	name      string
 	manifests map[string]*manifest // by tag and by digest
 	tags      []string
 	blobs     map[v1.Hash]*blob
@@ -109,7 +108,7 @@ func NewHandler(idx Index, imagesDir string, opts Options) (*Handler, error) {
 		}
 		r := h.repos[img.Repository]
 		if r == nil {
-			r = &repository{name: img.Repository, manifests: map[string]*manifest{}, blobs: map[v1.Hash]*blob{}}
+			r = &repository{manifests: map[string]*manifest{}, blobs: map[v1.Hash]*blob{}}
 			h.repos[img.Repository] = r
 		}
 		m := &manifest{body: body, digest: digest, image: img.Name}
