@@ -194,6 +194,9 @@ func (fb functionBuilds) finish(b *ImageBuild) {
 	for _, t := range targets {
 		cb := fb.builds[t]
 		names = append(names, fmt.Sprintf("%s for %s in %s", cb.plan.Builder, cb.target, cb.plan.Image))
+		if !slices.Contains(b.From, cb.plan.Image) {
+			b.From = append(b.From, cb.plan.Image)
+		}
 		for name, text := range cb.plan.ContextFiles("build/" + t) {
 			b.Context = append(b.Context, ContextEntry{Kind: EntryText, Target: name, Text: text})
 		}
@@ -205,6 +208,7 @@ func (fb functionBuilds) finish(b *ImageBuild) {
 		}
 	}
 	b.Builders = strings.Join(names, "; ")
+	slices.Sort(b.From)
 }
 
 // buildFailure names the builders of a failed image build and the last lines of their output.

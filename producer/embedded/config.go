@@ -35,5 +35,6 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
 		Exclude: []string{c.BuildDir},
+		Force:   c.Force,
 	}, nil
 }

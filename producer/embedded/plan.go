@@ -70,6 +70,10 @@ type ImageBuild struct {
 	Platform         string // "os/arch" to build for; "" lets the engine choose
 	// Builders names the build stages' builders (builders.go), for failure messages.
 	Builders string
+	// From are the images a generated Dockerfile starts from (the runtime base, the builders'
+	// images, an ImageUri), sorted: their IDs are inputs of the image (imagefresh.go). A user's
+	// Dockerfile is an input as a file.
+	From []string
 }
 
 // BaseImage is an image function images are built FROM that must exist locally (or be pulled)
@@ -247,6 +251,7 @@ func (p *planner) imageFunction(fn sam.Function, b *ImageBuild) error {
 		p.addBase(fn.ImageURI, SourceSAM, "", fn.Name)
 		b.Dockerfile = "Dockerfile"
 		b.DockerfileText = fmt.Sprintf("# Generated for function %s: its prebuilt ImageUri under the bundle's name.\nFROM %s\n", fn.Name, fn.ImageURI)
+		b.From = []string{fn.ImageURI}
 		return nil
 	}
 	if fn.DockerContext == "" {
@@ -418,6 +423,7 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 
 	b.Dockerfile = "Dockerfile"
 	b.DockerfileText = df.String()
+	b.From = []string{base}
 	bs.finish(b)
 	return nil
 }

@@ -55,6 +55,8 @@ type Request struct {
 	// CodeFiles lists the top level of each code and layer directory (ScanCode), so Plan picks
 	// builders without reading the disk; Run fills it.
 	CodeFiles map[string][]string
+	// Force builds every image, whatever the records of earlier runs say (FORCE).
+	Force bool
 }
 
 // ManifestPath is where the producer writes the request's manifest.
