@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"github.com/dindbundler/dindbundler/internal/buildkit"
+
 	"fmt"
 	"os"
 
@@ -36,5 +38,6 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		EnvVars: envVars, LayerMap: layerMap,
 		Exclude: []string{c.BuildDir},
 		Force:   c.Force,
+		Builder: c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
 	}, nil
 }

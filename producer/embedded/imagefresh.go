@@ -180,7 +180,7 @@ func buildChanged(ctx context.Context, api client.APIClient, builds []ImageBuild
 		return images, writeImageState(statePath, next)
 	}
 
-	built, buildErr := buildAll(ctx, api, todo, roots, progress)
+	built, buildErr := buildAll(ctx, api, todo, roots, req, progress)
 	if len(built) > 0 {
 		// The images the builds start from may have been pulled meanwhile: their IDs now.
 		if ids, err = engine.TaggedIDs(ctx, api); err != nil {
@@ -188,13 +188,13 @@ func buildChanged(ctx context.Context, api client.APIClient, builds []ImageBuild
 		}
 	}
 	for _, p := range todo {
-		id, ok := built[p.Name]
+		b, ok := built[p.Name]
 		if !ok {
 			continue
 		}
-		info, found, err := engine.Inspect(ctx, api, id)
+		info, found, err := engine.Inspect(ctx, api, b.ID)
 		if err == nil && !found {
-			err = fmt.Errorf("image %s is gone", id)
+			err = fmt.Errorf("image %s is gone", b.ID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("inspect built image %s: %w", p.Name, err)
@@ -238,18 +238,4 @@ func familiarName(name string) string {
 		return ref
 	}
 	return name
-}
-
-// buildAll builds every pending image with the classic builder, one after the other, and
-// returns the IDs of those built; the error names every build that failed.
-func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, progress io.Writer) (map[string]string, error) {
-	built := map[string]string{}
-	for _, p := range todo {
-		id, err := buildImage(ctx, api, p.ImageBuild, roots[p.Name], progress)
-		if err != nil {
-			return built, err
-		}
-		built[p.Name] = id
-	}
-	return built, nil
 }

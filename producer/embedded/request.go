@@ -11,6 +11,7 @@ package embedded
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -57,6 +58,12 @@ type Request struct {
 	CodeFiles map[string][]string
 	// Force builds every image, whatever the records of earlier runs say (FORCE).
 	Force bool
+	// Builder chooses the builder (DEPLOY_BUILDER: BuilderAuto, BuilderBuildKit, BuilderClassic);
+	// BuildKitHost names a standalone buildkitd (BUILDKIT_HOST), "" the engine's own BuildKit.
+	Builder, BuildKitHost string
+	// Notes receives the lines said once per run (the classic builder's fallback); nil prints
+	// them with the progress.
+	Notes func(string)
 }
 
 // ManifestPath is where the producer writes the request's manifest.
@@ -92,4 +99,14 @@ func (r Request) check() error {
 // samOptions are the parse options of the request's template.
 func (r Request) samOptions() sam.Options {
 	return sam.Options{ParameterOverrides: r.ParameterOverrides, EnvVars: r.EnvVars, LayerMap: r.LayerMap}
+}
+
+// note says line once per run: through Notes when set (which may say it once for several runs),
+// else on progress.
+func (r Request) note(progress io.Writer, line string) {
+	if r.Notes != nil {
+		r.Notes(line)
+		return
+	}
+	fmt.Fprintln(progress, line)
 }
