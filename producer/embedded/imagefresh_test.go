@@ -25,10 +25,14 @@ func TestImageKey(t *testing.T) {
 		{"its base rebuilt", func(_ *ImageBuild, ids map[string]string) { ids["base"] = "sha256:bbb" }, false},
 		{"its base removed", func(_ *ImageBuild, ids map[string]string) { delete(ids, "base") }, false},
 		{"Dockerfile", func(b *ImageBuild, _ map[string]string) { b.DockerfileText += "ENV A=1\n" }, false},
-		{"a build argument (mirror setting)", func(b *ImageBuild, _ map[string]string) { b.BuildArgs = map[string]string{"PIP_INDEX_URL": "http://other/"} }, false},
+		{"a build argument (mirror setting)", func(b *ImageBuild, _ map[string]string) {
+			b.BuildArgs = map[string]string{"PIP_INDEX_URL": "http://other/"}
+		}, false},
 		{"a label", func(b *ImageBuild, _ map[string]string) { b.Labels = map[string]string{"com.esb.function": "Other"} }, false},
 		{"platform", func(b *ImageBuild, _ map[string]string) { b.Platform = "linux/arm64" }, false},
-		{"where the code lies", func(b *ImageBuild, _ map[string]string) { b.Context = []ContextEntry{{Kind: EntryDir, Source: "/src/other", Target: "task"}} }, false},
+		{"where the code lies", func(b *ImageBuild, _ map[string]string) {
+			b.Context = []ContextEntry{{Kind: EntryDir, Source: "/src/other", Target: "task"}}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
