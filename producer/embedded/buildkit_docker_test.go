@@ -3,7 +3,11 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"slices"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,4 +108,43 @@ func TestRunOnBuildKit(t *testing.T) {
 		}
 		is.Equal(ran, 1)
 	})
+}
+
+// noBuildKit is an engine whose API has no BuildKit endpoint, as Engine 20.10 with BuildKit
+// switched off answers /grpc: everything else is the real engine.
+type noBuildKit struct{ *client.Client }
+
+func (noBuildKit) DialHijack(context.Context, string, string, map[string][]string) (net.Conn, error) {
+	return nil, errors.New("Error response from daemon: page not found")
+}
+
+// TestRunFallsBackToClassic: without BuildKit the classic builder builds every image, the
+// output says so once, and DEPLOY_BUILDER=buildkit refuses instead.
+func TestRunFallsBackToClassic(t *testing.T) {
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-classic")
+	var notes []string
+	req.Notes = func(line string) { notes = append(notes, line) }
+	var progress bytes.Buffer
+	m, err := runParsed(ctx, noBuildKit{api}, tmpl, nil, req, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	is.Equal(len(notes), 1)
+	is.True(strings.HasPrefix(notes[0], "builds: the classic builder, one image at a time (the engine's BuildKit does not answer"))
+	is.True(strings.Contains(progress.String(), "Step 1/")) // the classic builder's steps
+	for _, name := range names {
+		info, err := api.ImageInspect(ctx, name)
+		is.NoErr(err)
+		is.True(slices.Contains(m.Names(), name))
+		is.Equal(info.Config.Labels["com.esb.kind"], "function")
+	}
+
+	req.Builder, req.Force = BuilderBuildKit, true
+	_, err = runParsed(ctx, noBuildKit{api}, tmpl, nil, req, io.Discard)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "DEPLOY_BUILDER asks for BuildKit")) // names the setting
 }
