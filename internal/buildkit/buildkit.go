@@ -111,7 +111,15 @@ type CacheEntry struct {
 type Steps struct {
 	Total  int
 	Cached []string // names of the steps taken from the cache
-	Ran    []string // names of the steps that ran
+	Ran    []Step   // the steps that ran
+}
+
+// Step is one step that ran. Builds solved at once that share a step show the same run: the
+// same vertex, started at the same time.
+type Step struct {
+	Name    string
+	Vertex  string // the step's digest in the build graph
+	Started time.Time
 }
 
 // Build builds bd into the engine, reporting its progress to view, and returns the image's ID

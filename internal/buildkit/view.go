@@ -42,6 +42,7 @@ const maxLog = 64 << 10
 type vertexState struct {
 	name              string
 	started, finished bool
+	startedAt         time.Time
 	cached            bool
 	err               string
 	log               []byte
@@ -84,7 +85,7 @@ func (t *tracker) update(s *bkclient.SolveStatus) {
 			st.err = vx.Error
 		}
 		if vx.Started != nil && !st.started {
-			st.started = true
+			st.started, st.startedAt = true, *vx.Started
 			if isStep(vx.Name) && (t.v.terminal || t.lastShown.IsZero() || t.v.now().Sub(t.lastShown) >= engine.QuietInterval) {
 				t.lastShown = t.v.now()
 				t.v.lines.Set(t.what, shorten(vx.Name, 70))
@@ -123,7 +124,7 @@ func (t *tracker) finish(err error) Steps {
 		if st.cached {
 			steps.Cached = append(steps.Cached, st.name)
 		} else if st.finished {
-			steps.Ran = append(steps.Ran, st.name)
+			steps.Ran = append(steps.Ran, Step{Name: st.name, Vertex: d.String(), Started: st.startedAt})
 		}
 	}
 	if err == nil {

@@ -107,7 +107,8 @@ type codeBuild struct {
 
 // functionBuilds are the builds of one Zip function's image, by context directory.
 type functionBuilds struct {
-	stages string
+	stages         string
+	stagesBuildKit string // stages with the builders' cache mounts
 	builds map[string]codeBuild
 }
 
@@ -136,6 +137,7 @@ func (p *planner) planBuilds(fn sam.Function) (functionBuilds, error) {
 		}
 		cb := codeBuild{plan: plan, stage: "build-" + strings.ReplaceAll(target, "/", "-"), target: target, source: source}
 		fb.stages += plan.Stage(cb.stage, target, "build/"+target)
+		fb.stagesBuildKit += plan.StageBuildKit(cb.stage, target, "build/"+target)
 		fb.builds[target] = cb
 		return nil
 	}

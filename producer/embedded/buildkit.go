@@ -128,6 +128,9 @@ func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, ro
 		return "", buildkit.Steps{}, fmt.Errorf("make a directory for the build context: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	if b.DockerfileTextBuildKit != "" {
+		b.DockerfileText = b.DockerfileTextBuildKit
+	}
 	if err := contextDir(b, root, dir); err != nil {
 		return "", buildkit.Steps{}, err
 	}

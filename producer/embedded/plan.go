@@ -60,6 +60,9 @@ type ImageBuild struct {
 	// DockerfileText is the generated Dockerfile, stored at Dockerfile in the context; "" when
 	// the context holds the user's own.
 	DockerfileText string
+	// DockerfileTextBuildKit is DockerfileText for BuildKit, when it differs: its builders' steps
+	// mount their caches (RUN --mount=type=cache), which the classic builder cannot parse.
+	DockerfileTextBuildKit string
 	// DockerfileAppend are instructions added at the end of the user's own Dockerfile (the
 	// Environment and ImageConfig of an Image function, which Lambda applies over the image).
 	DockerfileAppend string
@@ -375,7 +378,8 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "# Generated for function %s (%s): code in %s, layers in %s, as Lambda lays them out.\n", fn.Name, fn.Runtime, taskDir, optDir)
-	df.WriteString(bs.stages)
+	header := df.String()
+	df.Reset()
 	fmt.Fprintf(&df, "FROM %s\n", base)
 	// Layers first: they change less often than the code, so their build steps stay cached.
 	for i, l := range fn.Layers {
@@ -422,7 +426,10 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	fmt.Fprintf(&df, "CMD %s\n", cmd)
 
 	b.Dockerfile = "Dockerfile"
-	b.DockerfileText = df.String()
+	b.DockerfileText = header + bs.stages + df.String()
+	if bs.stagesBuildKit != bs.stages {
+		b.DockerfileTextBuildKit = header + bs.stagesBuildKit + df.String()
+	}
 	b.From = []string{base}
 	bs.finish(b)
 	return nil
