@@ -109,7 +109,7 @@ type codeBuild struct {
 type functionBuilds struct {
 	stages         string
 	stagesBuildKit string // stages with the builders' cache mounts
-	builds map[string]codeBuild
+	builds         map[string]codeBuild
 }
 
 // planBuilds chooses the builders of fn's code and of its layers.
