@@ -112,6 +112,8 @@ type Steps struct {
 	Total  int
 	Cached []string // names of the steps taken from the cache
 	Ran    []Step   // the steps that ran
+	// Failed is the output of the step that failed, for the error message; "" when none did.
+	Failed string
 }
 
 // Step is one step that ran. Builds solved at once that share a step show the same run: the

@@ -132,8 +132,11 @@ func (t *tracker) finish(err error) Steps {
 		return steps
 	}
 	for _, d := range t.order {
-		if st := t.vertexes[d]; st.err != "" && len(st.log) > 0 && !t.v.verbose {
-			t.v.lines.Print(prefixLines(t.what+": ", fmt.Sprintf("%s failed; its output:\n%s", st.name, st.log)))
+		if st := t.vertexes[d]; st.err != "" && len(st.log) > 0 {
+			steps.Failed = string(st.log)
+			if !t.v.verbose {
+				t.v.lines.Print(prefixLines(t.what+": ", fmt.Sprintf("%s failed; its output:\n%s", st.name, st.log)))
+			}
 		}
 	}
 	t.v.lines.Set(t.what, "failed after "+fmt.Sprintf("%.1fs", t.v.now().Sub(t.start).Seconds()))

@@ -66,7 +66,9 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, buildFailure(p.ImageBuild, err, ""))
+				tail := &tailWriter{max: 20}
+				io.WriteString(tail, steps.Failed)
+				errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
 				return
 			}
 			built[p.Name] = builtImage{ID: id, Steps: steps}
