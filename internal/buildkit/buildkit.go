@@ -15,10 +15,14 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/sirupsen/logrus"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
 	"github.com/moby/buildkit/session"
@@ -41,7 +45,13 @@ type Builder struct {
 	// standalone: the image comes back as an archive loaded into the engine; otherwise the
 	// engine's own BuildKit stores it (the moby exporter).
 	standalone bool
+	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
+	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
+	exportsCache bool
 }
+
+// ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
+func (b *Builder) ExportsCache() bool { return b.exportsCache }
 
 // probeTimeout bounds the question "does this endpoint run BuildKit": an engine without it
 // answers /grpc at once with an error; a standalone buildkitd that is not there refuses the
@@ -53,9 +63,16 @@ const probeTimeout = 20 * time.Second
 // engine without BuildKit (Engine 20.10 without the feature enabled) is an error the caller may
 // take as the reason to fall back to the classic builder.
 func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, error) {
-	b := &Builder{api: api, Where: "the engine's BuildKit", standalone: host != ""}
+	// BuildKit's client and the containerd store under its local cache log through logrus's
+	// standard logger (it warns on every cache import where the file system lacks fs-verity);
+	// the progress display is the output, so only errors are written.
+	logrus.SetLevel(logrus.ErrorLevel)
+	b := &Builder{api: api, Where: "the engine's BuildKit", standalone: host != "", exportsCache: host != ""}
 	var err error
 	if host == "" {
+		if b.exportsCache, err = engine.ContainerdStore(ctx, api); err != nil {
+			return nil, err
+		}
 		// The engine hijacks these two endpoints into BuildKit's gRPC API and its session.
 		b.c, err = bkclient.New(ctx, "",
 			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
@@ -151,6 +168,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	for k, v := range bd.Labels {
 		attrs["label:"+k] = v
 	}
+	cacheFrom := bd.CacheFrom
+	for i := 0; i < len(cacheFrom); i++ {
+		if e := cacheFrom[i]; e.Type == "local" && !exists(filepath.Join(e.Attrs["src"], "index.json")) {
+			cacheFrom = slices.Delete(slices.Clone(cacheFrom), i, i+1) // nothing exported there yet
+			i--
+		}
+	}
 	opt := bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
@@ -213,6 +237,8 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	}
 	return info.ID, steps, nil
 }
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func cacheEntries(in []CacheEntry) []bkclient.CacheOptionsEntry {
 	var out []bkclient.CacheOptionsEntry

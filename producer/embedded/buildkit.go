@@ -48,6 +48,9 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
 	defer bk.Close()
+	if req.BuildCache != "" && !bk.ExportsCache() {
+		return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", bk.Where, min(concurrentBuilds, len(todo)))
 	view := buildkit.NewView(progress)
 	built := map[string]builtImage{}
@@ -62,7 +65,7 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], view)
+			id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -99,6 +102,9 @@ func chooseBuilder(ctx context.Context, api client.APIClient, req Request, progr
 		return nil, fmt.Errorf("%w (%s asks for BuildKit: unset it to fall back to the classic builder)", err, cmpNonEmpty(req.BuildKitHost != "", buildkit.HostVariable, BuilderVariable))
 	}
 	req.note(progress, fmt.Sprintf("builds: the classic builder, one image at a time (%v; enable BuildKit in the engine for concurrent builds)", err))
+	if req.BuildCache != "" {
+		return nil, fmt.Errorf("%s is set, but the classic builder has no build cache to import or export: use an engine with BuildKit, or set %s to a buildkitd, or unset %s", buildkit.CacheVariable, buildkit.HostVariable, buildkit.CacheVariable)
+	}
 	return nil, nil
 }
 
@@ -124,7 +130,7 @@ func buildClassic(ctx context.Context, api client.APIClient, todo []pendingBuild
 
 // buildOnBuildKit lays b's context out in a temporary directory (the same files the classic
 // builder receives as a tar) and builds it there with the Dockerfile frontend.
-func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root string, view *buildkit.View) (string, buildkit.Steps, error) {
+func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, view *buildkit.View) (string, buildkit.Steps, error) {
 	dir, err := os.MkdirTemp("", "dindbundler-context-")
 	if err != nil {
 		return "", buildkit.Steps{}, fmt.Errorf("make a directory for the build context: %w", err)
@@ -136,9 +142,13 @@ func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, ro
 	if err := contextDir(b, root, dir); err != nil {
 		return "", buildkit.Steps{}, err
 	}
+	from, to, err := buildkit.ImageCache(cache, b.Name)
+	if err != nil {
+		return "", buildkit.Steps{}, err
+	}
 	return bk.Build(ctx, buildkit.Build{
 		Name: b.Name, ContextDir: dir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels,
-		Platform: b.Platform, Target: b.Target,
+		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to,
 	}, view)
 }
 

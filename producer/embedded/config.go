@@ -39,5 +39,6 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		Exclude: []string{c.BuildDir},
 		Force:   c.Force,
 		Builder: c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
+		BuildCache: c.Vars[buildkit.CacheVariable],
 	}, nil
 }

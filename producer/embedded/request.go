@@ -61,6 +61,9 @@ type Request struct {
 	// Builder chooses the builder (DEPLOY_BUILDER: BuilderAuto, BuilderBuildKit, BuilderClassic);
 	// BuildKitHost names a standalone buildkitd (BUILDKIT_HOST), "" the engine's own BuildKit.
 	Builder, BuildKitHost string
+	// BuildCache is the BuildKit cache every build imports and exports (BUILD_CACHE:
+	// type=local,dest=DIR or type=registry,ref=NAME); "" none.
+	BuildCache string
 	// Notes receives the lines said once per run (the classic builder's fallback); nil prints
 	// them with the progress.
 	Notes func(string)
