@@ -210,8 +210,14 @@ func (p *envParser) interpolate(key, v string) (string, error) {
 	if !strings.Contains(v, "$") {
 		return v, nil
 	}
-	vars := overlay(p.vars, p.env)
-	out, err := compose.Interpolate(v, vars)
+	// Looked up in place: merging the maps for every value made a long file quadratic.
+	out, err := compose.InterpolateFunc(v, func(name string) (string, bool) {
+		if v, ok := p.env[name]; ok {
+			return v, true
+		}
+		v, ok := p.vars[name]
+		return v, ok
+	})
 	if err != nil {
 		// The reason quotes the value; say only what to do.
 		return "", fmt.Errorf("the value of %s cannot be interpolated as compose does: a $ must start a variable such as ${NAME} or ${NAME:-default}, and a ${NAME:?…} must be set; write $$ for a literal $, or single-quote the value", key)
