@@ -29,7 +29,8 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 
 // deploySteps are the Deploy steps; an embedded producer's step reads exactly the files its plan
 // names (code, layers, Dockerfiles and build contexts wherever they lie) plus the files Plan
-// lists and the defaults file, rather than the template's whole directory.
+// lists and the defaults file, rather than the template's whole directory, and its plan among
+// its settings (embedded.PlanSettings).
 func (b *Bundler) deploySteps() ([]producer.Step, error) {
 	steps, err := producer.Plan(b.Config)
 	if err != nil {
@@ -43,7 +44,7 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs, err := embedded.Inputs(req)
+		inputs, settings, err := embedded.InputsAndSettings(req)
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
 		}
@@ -58,6 +59,10 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 			inputs = append(inputs, b.Config.DefaultsFile)
 		}
 		steps[i].Inputs = inputs
+		for name, v := range settings {
+			steps[i].Settings[name] = v
+		}
+		steps[i].Derived = []string{embedded.PlanSetting}
 	}
 	return steps, nil
 }

@@ -61,16 +61,18 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		return nil
 	}
 	for _, s := range steps {
-		d, err := producer.Check(s, c.Force)
+		// The same decision as the stage's, from the same settings and files; only the base
+		// images' IDs need the daemon.
+		d, err := producer.Check(s, c.Force, nil)
 		switch {
 		case err != nil:
 			p("  deploy    %s: would FAIL: %v", s.Template.Path, err)
 		case d.Fresh:
-			p("  deploy    %s: would skip, %s", s.Template.Path, d.Reason)
+			p("  deploy    %s: would skip, %s, unless the daemon's IDs of its base images changed", s.Template.Path, d.Reason)
 		case s.Args != nil:
-			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
+			p("  deploy    %s: would run: %s; `%s`", s.Template.Path, d.Reason, strings.Join(s.Args, " "))
 		default:
-			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+			p("  deploy    %s: would run: %s; the embedded producer", s.Template.Path, d.Reason)
 		}
 		if err == nil && s.Args == nil {
 			printFunctionPlans(w, c, s.Template)

@@ -33,7 +33,7 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		return err
 	}
 	for _, s := range steps {
-		d, err := producer.Check(s, b.Config.Force)
+		d, err := producer.Check(s, b.Config.Force, b.imageIDs(ctx))
 		if err != nil {
 			return err
 		}
@@ -58,6 +58,29 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// imageIDs looks up, in the engine, the IDs of images that are present (connecting on first use).
+func (b *Bundler) imageIDs(ctx context.Context) producer.ImageIDs {
+	return func(names []string) (map[string]string, error) {
+		api, err := b.docker()
+		if err != nil {
+			return nil, err
+		}
+		containerd, err := engine.ContainerdStore(ctx, api)
+		if err != nil {
+			return nil, err
+		}
+		locals, _, err := engine.Locals(ctx, api, names, containerd)
+		if err != nil {
+			return nil, err
+		}
+		ids := make(map[string]string, len(locals))
+		for name, l := range locals {
+			ids[name] = l.ID
+		}
+		return ids, nil
+	}
 }
 
 // manifestDecision is the Manifest stage's freshness: the per-template manifests (their paths

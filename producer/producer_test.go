@@ -157,7 +157,7 @@ func TestCheck(t *testing.T) {
 			if tt.after != nil {
 				tt.after(t, dir)
 			}
-			d, err := Check(steps[0], tt.force)
+			d, err := Check(steps[0], tt.force, nil)
 			is.NoErr(err)
 			is.Equal(d.Fresh, tt.wantFresh)
 			is.True(strings.Contains(d.Reason, tt.wantWhy)) // the reason names what changed
@@ -225,13 +225,13 @@ func TestCheckOfflineInputs(t *testing.T) {
 			inputs, err := Snapshot(steps[0]) // as the run that made the manifest records them
 			is.NoErr(err)
 			is.NoErr(RecordInputs(steps[0], inputs))
-			d, err := Check(steps[0], false)
+			d, err := Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.True(d.Fresh) // nothing changed yet
 
 			later := t0.Add(2 * time.Minute)
 			is.NoErr(os.Chtimes(filepath.Join(root, tt.changed), later, later))
-			d, err = Check(steps[0], false)
+			d, err = Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.True(!d.Fresh)
 			is.True(strings.Contains(d.Reason, filepath.Base(tt.changed))) // names what changed
