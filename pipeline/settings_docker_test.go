@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/manifest"
+)
+
+func TestDeployRerunsWhenASettingOrABaseChanges(t *testing.T) {
+	enginetest.Each(t, deployRerunsWhenASettingOrABaseChangesOn)
+}
+
+// deployRerunsWhenASettingOrABaseChangesOn: a setting the producer reads (IMAGE_TAG) reruns the
+// producer, naming the setting; so does a base image the manifest records when the engine's
+// image of that name changed (a patched runtime base rebuilt under its tag).
+func deployRerunsWhenASettingOrABaseChangesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+	is := is.New(t)
+	ctx := context.Background()
+	p := newProject(t, e, api, "")
+	base := fmt.Sprintf("pipelinetest-runtime-base-%d:3.12", time.Now().UnixNano())
+	id := enginetest.ScratchImage(t, api, base, map[string][]byte{"runtime": []byte("v1")})
+	m := p.manifest
+	m.Images = append(append([]manifest.Image{}, m.Images...), manifest.Image{Name: base, Digest: id, Kind: manifest.KindBase, Source: "runtime"})
+	data, err := json.Marshal(m)
+	is.NoErr(err)
+	withBase := "FAKE_MANIFEST=" + string(data)
+
+	deploy := func(extra ...string) string {
+		t.Helper()
+		var log bytes.Buffer
+		b := p.bundler(t, api, append([]string{withBase}, extra...)...)
+		b.Log = &log
+		is.NoErr(b.Deploy(ctx))
+		return log.String()
+	}
+	deploy()
+	is.Equal(p.producerRuns(), 1)
+	is.True(strings.Contains(deploy(), "skipped")) // nothing changed
+	is.Equal(p.producerRuns(), 1)
+
+	log := deploy("IMAGE_TAG=v2")
+	is.Equal(p.producerRuns(), 2) // a setting changed: run again
+	is.True(strings.Contains(log, "IMAGE_TAG changed"))
+	deploy("IMAGE_TAG=v2")
+	is.Equal(p.producerRuns(), 2) // and recorded
+
+	// The base rebuilt under its name: the engine's ID differs from the manifest's.
+	enginetest.ScratchImage(t, api, base, map[string][]byte{"runtime": []byte("v2 patched")})
+	log = deploy("IMAGE_TAG=v2")
+	is.Equal(p.producerRuns(), 3)
+	is.True(strings.Contains(log, "images changed"))
+	is.True(strings.Contains(log, base))
+}
