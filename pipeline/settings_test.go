@@ -63,9 +63,9 @@ func TestDeploySettingsAreInputs(t *testing.T) {
 			is := is.New(t)
 			dir, _ := inputsProject(t, old)
 			for rel, body := range map[string]string{
-				"tmpl/template.yaml":    settingsTemplate,
-				"docker-compose.yml":    "services:\n  api:\n    build:\n      context: ./svc\n      args:\n        VERSION: ${SVC_VERSION}\n",
-				"shared/env-prod.json":  "{\"Hello\": {\"STAGE\": \"x\"}}\n",
+				"tmpl/template.yaml":   settingsTemplate,
+				"docker-compose.yml":   "services:\n  api:\n    build:\n      context: ./svc\n      args:\n        VERSION: ${SVC_VERSION}\n",
+				"shared/env-prod.json": "{\"Hello\": {\"STAGE\": \"x\"}}\n",
 				"shared/s3cr3t-unused": "",
 			} {
 				p := filepath.Join(dir, rel)
