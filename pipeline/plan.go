@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/producer"
@@ -58,6 +60,9 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	steps, err := b.deploySteps()
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
+		if errors.Is(err, config.ErrClash) {
+			return err // refused before any work, in a dry run too
+		}
 		return nil
 	}
 	for _, s := range steps {
@@ -84,6 +89,12 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  manifest  would %s, %s", verb(d, "merge"), d.Reason)
 	}
 	m, err := manifest.Read(c.MergedManifestPath())
+	if err == nil {
+		if err := c.CheckBundleTag("the manifest", m.Names()); err != nil {
+			p("  manifest  would FAIL: %v", err)
+			return err
+		}
+	}
 	if err != nil {
 		p("  pull      decided after the merge (no merged manifest yet)")
 		p("  save      would export every manifest image the layer store lacks into %s", b.storeDir())

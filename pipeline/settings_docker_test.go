@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
@@ -60,4 +61,31 @@ func deployRerunsWhenASettingOrABaseChangesOn(t *testing.T, e enginetest.Engine,
 	is.Equal(p.producerRuns(), 3)
 	is.True(strings.Contains(log, "images changed"))
 	is.True(strings.Contains(log, base))
+}
+
+func TestBundleTagNamingAnInputIsRefused(t *testing.T) {
+	enginetest.Each(t, bundleTagNamingAnInputIsRefusedOn)
+}
+
+// bundleTagNamingAnInputIsRefusedOn: BUNDLE_TAG naming an image the producer's manifest lists
+// (the service image, spelled with its registry) is refused before anything is tagged, with
+// FORCE=1 too: the service image keeps its ID and no bundle is made.
+func bundleTagNamingAnInputIsRefusedOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+	is := is.New(t)
+	ctx := context.Background()
+	p := newProject(t, e, api, "")
+	var service string
+	for name := range p.ids {
+		if strings.HasPrefix(name, "pipelinetest-web-") {
+			service = name
+		}
+	}
+	for _, force := range []string{"", "1"} {
+		b := p.bundler(t, api, "BUNDLE_TAG=docker.io/library/"+service, "FORCE="+force)
+		err := runAll(t, ctx, b)
+		errHas(t, err, "BUNDLE_TAG=docker.io/library/"+service+" names the same image as "+service+" of the manifest", "choose another BUNDLE_TAG")
+		ids, _, err := engine.ImageIDs(ctx, api, []string{service})
+		is.NoErr(err)
+		is.Equal(ids[service], p.ids[service]) // the input keeps its image
+	}
 }

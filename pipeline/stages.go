@@ -127,6 +127,10 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 		return err
 	}
 	if d.Fresh {
+		// BUNDLE_TAG is no input of the merge: it may have changed since.
+		if _, err := b.readMerged(); err != nil {
+			return err
+		}
 		b.logf("manifest: skipped, %s", d.Reason)
 		return nil
 	}
@@ -141,6 +145,9 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	merged, err := manifest.Merge(parts, b.now())
 	if err != nil {
 		return fmt.Errorf("merge manifests: %w", err)
+	}
+	if err := b.Config.CheckBundleTag("the manifest", merged.Names()); err != nil {
+		return err
 	}
 	if err := fresh.RemoveState(b.statePath("manifest")); err != nil {
 		return err
@@ -162,13 +169,17 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	return fresh.WriteState(b.statePath("manifest"), fresh.State{Key: key})
 }
 
-// readMerged reads the bundle's manifest with a hint when it is missing.
+// readMerged reads the bundle's manifest with a hint when it is missing, and refuses a
+// BUNDLE_TAG that names one of its images before any stage after the merge tags anything.
 func (b *Bundler) readMerged() (manifest.Manifest, error) {
 	m, err := manifest.Read(b.Config.MergedManifestPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return m, fmt.Errorf("%w: run the manifest stage first (go run magefile.go manifest)", err)
 	}
-	return m, err
+	if err != nil {
+		return m, err
+	}
+	return m, b.Config.CheckBundleTag("the manifest", m.Names())
 }
 
 // Pull fetches the manifest's external images that are missing locally, and records the local ID

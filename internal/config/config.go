@@ -263,6 +263,10 @@ func (r *resolver) bundle() error {
 	if err := checkImageName(c.DindBaseImage, true); err != nil {
 		return fmt.Errorf("DIND_BASE_IMAGE=%q %w: set it to an image such as %s", c.DindBaseImage, err, DefaultDindBaseImage)
 	}
+	// Built on itself, every run would stack the previous bundle's layers under the next.
+	if NormalTag(c.BundleTag) == NormalTag(c.DindBaseImage) {
+		return fmt.Errorf("BUNDLE_TAG=%s names the same image as DIND_BASE_IMAGE=%s (both are %s): each run would build on the previous bundle; choose another BUNDLE_TAG", c.BundleTag, c.DindBaseImage, NormalTag(c.BundleTag))
+	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ func Merge(parts []Manifest, now time.Time) (Manifest, error) {
 	}
 	out := Manifest{SchemaVersion: SchemaMerged, GeneratedAt: now.UTC(), Build: parts[0].Build}
 	images := map[string]Image{}
+	from := map[string]string{} // image name → the template whose manifest named it first
 	for i, m := range parts {
 		if i > 0 {
 			if err := sameBuild(parts[0].Build, m.Build); err != nil {
@@ -42,9 +43,12 @@ func Merge(parts []Manifest, now time.Time) (Manifest, error) {
 			prev, seen := images[img.Name]
 			switch {
 			case !seen:
-				images[img.Name] = img
+				images[img.Name], from[img.Name] = img, firstPath(m)
+			case prev.Digest != img.Digest && prev.Digest != "" && img.Digest != "" && (prev.Kind == KindFunction || img.Kind == KindFunction):
+				// No rebuild helps: each template's run replaces the other's image.
+				return Manifest{}, fmt.Errorf("templates %s and %s both build function image %s (the same FunctionName in both?): give one of the functions another FunctionName", from[img.Name], firstPath(m), img.Name)
 			case prev.Digest != img.Digest && prev.Digest != "" && img.Digest != "":
-				return Manifest{}, fmt.Errorf("image %s has two digests: %s and %s (in the manifest of %s): rebuild so every template sees the same image", img.Name, prev.Digest, img.Digest, firstPath(m))
+				return Manifest{}, fmt.Errorf("image %s has two digests: %s in the manifest of %s, %s in that of %s: rebuild so every template sees the same image", img.Name, prev.Digest, from[img.Name], img.Digest, firstPath(m))
 			case prev.Digest == "":
 				// An external image one producer had not pulled yet; the other knows its ID.
 				images[img.Name] = img

@@ -69,7 +69,15 @@ func TestMerge(t *testing.T) {
 				single("a.yaml", "1", img("x:1", "sha256:x", KindService)),
 				single("b.yaml", "2", img("x:1", "sha256:y", KindService)),
 			},
-			wantErr: "image x:1 has two digests: sha256:x and sha256:y",
+			wantErr: "image x:1 has two digests: sha256:x in the manifest of a.yaml, sha256:y in that of b.yaml",
+		},
+		{
+			name: "two templates define the same FunctionName: both named, and the function",
+			parts: []Manifest{
+				single("a.yaml", "1", img("esb-hello:latest", "sha256:x", KindFunction)),
+				single("b.yaml", "2", img("esb-hello:latest", "sha256:y", KindFunction)),
+			},
+			wantErr: "templates a.yaml and b.yaml both build function image esb-hello:latest (the same FunctionName in both?): give one of the functions another FunctionName",
 		},
 		{
 			name: "an unpulled external image takes the other's digest",

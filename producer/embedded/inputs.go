@@ -11,23 +11,23 @@ import (
 // Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
 // freshness by exactly these.
 func Inputs(req Request) ([]string, error) {
-	inputs, _, err := InputsAndSettings(req)
+	inputs, _, _, err := InputsAndSettings(req)
 	return inputs, err
 }
 
-// InputsAndSettings is Inputs and Settings from one plan: what the Deploy stage judges a
-// template's manifest by.
-func InputsAndSettings(req Request) ([]string, map[string]string, error) {
+// InputsAndSettings is Inputs and PlanSettings from one plan, and the plan: what the Deploy
+// stage judges a template's manifest by, and checks against the other templates.
+func InputsAndSettings(req Request) ([]string, map[string]string, BuildPlan, error) {
 	if err := req.check(); err != nil {
-		return nil, nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	_, plan, err := PlanRequest(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	// Refused before any file is read for its signature.
 	if _, err := confinePlan(plan, req); err != nil {
-		return nil, nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	inputs := PlanInputs(plan, req)
 	// A new `sam build` changes what is built (builders.go), though not the sources.
@@ -37,9 +37,24 @@ func InputsAndSettings(req Request) ([]string, map[string]string, error) {
 	}
 	settings, err := PlanSettings(plan, req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, BuildPlan{}, err
 	}
-	return inputs, settings, nil
+	return inputs, settings, plan, nil
+}
+
+// Names are the names of every image plan builds or reads (built, base and external).
+func (plan BuildPlan) Names() []string {
+	var out []string
+	for _, b := range plan.Images {
+		out = append(out, b.Name)
+	}
+	for _, b := range plan.Bases {
+		out = append(out, b.Name)
+	}
+	for _, e := range plan.External {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 // PlanInputs is Inputs for a plan already made: sorted, each path once.
