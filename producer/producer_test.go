@@ -26,7 +26,7 @@ func load(t *testing.T, dir string, environ ...string) config.Config {
 }
 
 // validManifest is a per-template manifest that parses, for the freshness cases.
-const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aa","kind":"function"}]}`
+const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","kind":"function"}]}`
 
 func touch(t *testing.T, path string, mod time.Time) {
 	t.Helper()

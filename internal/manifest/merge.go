@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"sort"
 	"time"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Merge combines per-template manifests into the bundle's one manifest (schema 1.1):
@@ -118,6 +121,11 @@ func (m Manifest) Validate() error {
 		return errors.New("manifest names no template (neither template nor templates)")
 	}
 	for _, img := range m.Images {
+		// Names and digests come from another program: each is checked before any stage
+		// passes one to the engine, a file name or a message.
+		if _, err := reference.ParseNormalizedNamed(img.Name); err != nil {
+			return fmt.Errorf("image %q is not a valid image reference (%v): check the producer", img.Name, err)
+		}
 		switch img.Kind {
 		case KindBase, KindService, KindFunction, KindExternal:
 		default:
@@ -125,6 +133,14 @@ func (m Manifest) Validate() error {
 		}
 		if img.Digest == "" && img.Kind != KindExternal {
 			return fmt.Errorf("image %s (%s) has no digest: the producer must record the local image ID", img.Name, img.Kind)
+		}
+		for _, d := range append([]string{img.Digest, img.Config}, img.DiffIDs...) {
+			if d == "" {
+				continue
+			}
+			if _, err := v1.NewHash(d); err != nil {
+				return fmt.Errorf("image %s: %q is not a sha256 digest (sha256:<64 hex digits>): check the producer", img.Name, d)
+			}
 		}
 	}
 	return nil
