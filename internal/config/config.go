@@ -387,11 +387,22 @@ func (r *resolver) templates() error {
 	}
 	seenPath := map[string]bool{}
 	usedStem := map[string]bool{}
+	var seenFiles []namedFile
 	for _, p := range paths {
 		if seenPath[p] {
 			return fmt.Errorf("TEMPLATE names %s twice: list each template once", p)
 		}
 		seenPath[p] = true
+		// Paths are compared by the file they reach: a link, a hard link or another spelling
+		// of one template would run its producer twice.
+		if st, err := os.Stat(p); err == nil {
+			for _, prev := range seenFiles {
+				if os.SameFile(prev.info, st) {
+					return fmt.Errorf("TEMPLATE names %s and %s, which are the same file: list each template once", prev.path, p)
+				}
+			}
+			seenFiles = append(seenFiles, namedFile{p, st})
+		}
 		t := Template{Path: p, Dir: filepath.Dir(p)}
 		base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 		// Skip suffixes another template already holds (a.yaml, a.yml, a-2.yaml) so stems,
@@ -416,6 +427,12 @@ func (r *resolver) templates() error {
 		c.Templates = append(c.Templates, t)
 	}
 	return nil
+}
+
+// namedFile is a file as a setting named it.
+type namedFile struct {
+	path string
+	info os.FileInfo
 }
 
 // templateSettings are the template paths (absolute), the output root and the manifest path
