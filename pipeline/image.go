@@ -30,6 +30,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Image builds the bundle image. Its image layer files come from a "layers image" loaded into
@@ -306,7 +307,7 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 	if err != nil {
 		vars = nil // unresolvable references are then listed as warnings
 	}
-	data, err := os.ReadFile(c.ComposeFile)
+	data, err := userfile.ReadFile("compose file", c.ComposeFile)
 	if err != nil {
 		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
 	}
@@ -328,7 +329,7 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 // keys) is kept under the build directory, so the keys stay the same from one build to the next.
 func (b *Bundler) bundleDotEnv() ([]byte, error) {
 	c := b.Config
-	if project, err := os.ReadFile(c.DotEnvPath); err == nil {
+	if project, err := userfile.ReadFile("the project's .env", c.DotEnvPath); err == nil {
 		return buildctx.DotEnv(project, c.Env, c.CertTarget, "", ""), nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", c.DotEnvPath, err)

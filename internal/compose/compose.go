@@ -6,12 +6,13 @@ package compose
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // File is a parsed compose file.
@@ -47,7 +48,7 @@ type Build struct {
 // ParseFile reads and parses a compose file; vars are the interpolation variables (.env values
 // overlaid by the environment).
 func ParseFile(path string, vars map[string]string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.ReadFile("compose file", path)
 	if err != nil {
 		return nil, fmt.Errorf("read compose file: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Defaults that are not derived from the brand.
@@ -191,7 +193,7 @@ func (r *resolver) shown(v, source string) string {
 func (r *resolver) brand() error {
 	c := &r.c
 	c.DefaultsFile = r.abs(orDefault(r.get("DEFAULTS_FILE"), DefaultDefaultsFile))
-	defaults, err := readOptionalEnvFile(c.DefaultsFile, r.env)
+	defaults, err := readOptionalEnvFile("DEFAULTS_FILE", c.DefaultsFile, r.env)
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func (r *resolver) brand() error {
 func (r *resolver) dotEnv() error {
 	r.c.DotEnvPath = filepath.Join(r.c.WorkDir, ".env")
 	var err error
-	r.c.DotEnv, err = readOptionalEnvFile(r.c.DotEnvPath, r.env)
+	r.c.DotEnv, err = readOptionalEnvFile("the project's .env", r.c.DotEnvPath, r.env)
 	return err
 }
 
@@ -245,7 +247,11 @@ func (r *resolver) bundle() error {
 	} else {
 		c.ComposeFile = filepath.Join(c.WorkDir, "docker-compose.yml")
 	}
-	if dir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
+	configDir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir))
+	if err := userfile.Check("CONFIG_DIR", configDir); err != nil {
+		return err
+	}
+	if dir := configDir; isDir(dir) {
 		c.ConfigDir = dir
 	} else if r.get("CONFIG_DIR") != "" {
 		// A typo must not ship an empty /app/config (as with COMPOSE_FILE and DEFAULTS_FILE).
@@ -474,13 +480,21 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 			errs = append(errs, err)
 		}
 		for _, t := range c.Templates {
-			if st, err := os.Stat(t.Path); err != nil || st.IsDir() {
+			st, err := os.Stat(t.Path)
+			switch {
+			case err == nil && !st.IsDir():
+				if err := userfile.CheckInfo("TEMPLATE names", t.Path, st); err != nil {
+					errs = append(errs, err)
+				}
+			default:
 				errs = append(errs, fmt.Errorf("TEMPLATE names %s: no such file: fix TEMPLATE", t.Path))
 			}
 		}
 	}
 	if needCompose {
-		if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
+		if err := userfile.Check("COMPOSE_FILE", c.ComposeFile); err != nil {
+			errs = append(errs, err)
+		} else if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
 			if c.ComposeExplicit {
 				errs = append(errs, fmt.Errorf("COMPOSE_FILE=%s: no such file: fix the path or unset COMPOSE_FILE", c.ComposeFile))
 			} else {
@@ -523,11 +537,11 @@ func overlay(base, top map[string]string) map[string]string {
 
 // readOptionalEnvFile reads an env file that may be absent (nil, nil), with env to inherit and
 // interpolate from.
-func readOptionalEnvFile(path string, env map[string]string) (map[string]string, error) {
+func readOptionalEnvFile(what, path string, env map[string]string) (map[string]string, error) {
 	if !exists(path) {
 		return nil, nil
 	}
-	return readEnvFile(path, env)
+	return readEnvFile(what, path, env)
 }
 
 // splitCommand splits a command line on white space, honouring single and double quotes.

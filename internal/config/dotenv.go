@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,16 +10,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // ReadEnvFile parses an env file as docker compose parses .env (see ParseEnvWith), without an
 // environment to inherit from or interpolate with.
 func ReadEnvFile(path string) (map[string]string, error) {
-	return readEnvFile(path, nil)
+	return readEnvFile("env file", path, nil)
 }
 
-func readEnvFile(path string, env map[string]string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+// readEnvFile reads the env file at path; what names who gave it (".env", "DEFAULTS_FILE").
+func readEnvFile(what, path string, env map[string]string) (map[string]string, error) {
+	data, err := userfile.ReadFile(what, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
