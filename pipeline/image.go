@@ -71,14 +71,21 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
+	// By name, so the reason says which changed.
+	settings := map[string]string{
+		"the bundle's files (compose file, config, .env, certificates, their owner RUN_UID/RUN_GID)": fingerprint,
+		"DIND_BASE_IMAGE (or its image ID)":  b.Config.DindBaseImage + " " + baseID,
+		"BUNDLE_TAG":                         b.Config.BundleTag,
+		"dind/Dockerfile's runtime settings": fmt.Sprint(sortedPairs(args)),
+		"the bundled images":                 string(setJSON),
+	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
 	}
 	d := fresh.Decide(fresh.Facts{
 		Force: b.Config.Force, Output: b.Config.BundleTag, OutputExists: current[b.Config.BundleTag] != "",
-		RecordedKey: state.Key, CurrentKey: key,
+		RecordedSettings: state.Settings, CurrentSettings: fresh.SettingHashes(settings),
 		Recorded: map[string]string{b.Config.BundleTag: state.Output}, Current: current,
 	})
 	if d.Fresh {
@@ -113,7 +120,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Settings: fresh.SettingHashes(settings), Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {
