@@ -121,7 +121,7 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 			is.NoErr(os.MkdirAll(filepath.Dir(s.Template.ManifestPath), 0o755))
 			is.NoErr(os.WriteFile(s.Template.ManifestPath, []byte(`{"schema_version":"1.0","template":{"path":"t","sha256":"x"},"build":{},"images":[]}`), 0o644))
 			is.NoErr(producer.RecordInputs(s, inputs))
-			d, err := producer.Check(s, false)
+			d, err := producer.Check(s, false, nil)
 			is.NoErr(err)
 			is.True(d.Fresh) // just made
 
@@ -136,7 +136,7 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 			} else {
 				is.NoErr(os.WriteFile(p, []byte("# changed\n"), 0o644))
 			}
-			d, err = producer.Check(s, false)
+			d, err = producer.Check(s, false, nil)
 			is.NoErr(err)
 			if tt.wantWhy == "" {
 				is.True(d.Fresh) // not an input
