@@ -87,9 +87,15 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 // chooseBuilder connects to BuildKit as req asks; nil (with a line saying so) means the classic
 // builder.
 func chooseBuilder(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (*buildkit.Builder, error) {
+	noCache := func() error {
+		if req.BuildCache == "" {
+			return nil
+		}
+		return fmt.Errorf("%s is set, but the classic builder has no build cache to import or export: use an engine with BuildKit, or set %s to a buildkitd, or unset %s", buildkit.CacheVariable, buildkit.HostVariable, buildkit.CacheVariable)
+	}
 	switch req.Builder {
 	case BuilderClassic:
-		return nil, nil
+		return nil, noCache()
 	case BuilderAuto, BuilderBuildKit:
 	default:
 		return nil, fmt.Errorf("%s=%q: use %s or %s (or leave it unset: BuildKit where the engine has it)", BuilderVariable, req.Builder, BuilderBuildKit, BuilderClassic)
@@ -102,10 +108,7 @@ func chooseBuilder(ctx context.Context, api client.APIClient, req Request, progr
 		return nil, fmt.Errorf("%w (%s asks for BuildKit: unset it to fall back to the classic builder)", err, cmpNonEmpty(req.BuildKitHost != "", buildkit.HostVariable, BuilderVariable))
 	}
 	req.note(progress, fmt.Sprintf("builds: the classic builder, one image at a time (%v; enable BuildKit in the engine for concurrent builds)", err))
-	if req.BuildCache != "" {
-		return nil, fmt.Errorf("%s is set, but the classic builder has no build cache to import or export: use an engine with BuildKit, or set %s to a buildkitd, or unset %s", buildkit.CacheVariable, buildkit.HostVariable, buildkit.CacheVariable)
-	}
-	return nil, nil
+	return nil, noCache()
 }
 
 func cmpNonEmpty(first bool, a, b string) string {
