@@ -6,7 +6,7 @@
 // Plan computes everything to build without touching the engine or the disk; Run parses the
 // inputs, builds what Plan says and records the result. It takes a resolved Request (FromConfig):
 // it must not compute defaults, which are internal/config's, and it reaches the engine only
-// through internal/engine.
+// through internal/engine, and BuildKit only through internal/buildkit.
 package embedded
 
 import (
