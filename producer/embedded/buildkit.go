@@ -34,55 +34,105 @@ const concurrentBuilds = 8
 type builtImage struct {
 	ID    string
 	Steps buildkit.Steps
+	Where string // the builder that built it
 }
 
 // buildAll builds every pending image and returns those built, by name; the error names
-// every build that failed. On BuildKit the images are built concurrently; the classic builder,
-// the fallback for an engine without BuildKit, builds one after the other.
+// every build that failed. On BuildKit the images are built concurrently, concurrentBuilds at a
+// time on each builder (BUILDERS: several, taking the images from one queue); the classic
+// builder, the fallback for an engine without BuildKit, builds one after the other.
 func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, progress io.Writer) (map[string]builtImage, error) {
-	bk, err := chooseBuilder(ctx, api, req, progress)
+	bks, err := chooseBuilders(ctx, api, req, progress)
 	if err != nil {
 		return nil, err
 	}
-	if bk == nil {
+	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
-	defer bk.Close()
-	if req.BuildCache != "" && !bk.ExportsCache() {
-		return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+	var where []string
+	for _, bk := range bks {
+		defer bk.Close()
+		if req.BuildCache != "" && !bk.ExportsCache() {
+			return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+		}
+		where = append(where, bk.Where)
 	}
-	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", bk.Where, min(concurrentBuilds, len(todo)))
+	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(concurrentBuilds*len(bks), len(todo)))
 	view := buildkit.NewView(progress)
 	built := map[string]builtImage{}
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, concurrentBuilds)
 	)
-	for _, p := range todo {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				tail := &tailWriter{max: 20}
-				io.WriteString(tail, steps.Failed)
-				errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
-				return
-			}
-			built[p.Name] = builtImage{ID: id, Steps: steps}
-		}()
+	queue := make(chan pendingBuild)
+	for _, bk := range bks {
+		for range concurrentBuilds {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range queue {
+					id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
+					mu.Lock()
+					if err != nil {
+						tail := &tailWriter{max: 20}
+						io.WriteString(tail, steps.Failed)
+						errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
+					} else {
+						built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
 	}
+	for _, p := range todo {
+		queue <- p
+	}
+	close(queue)
 	wg.Wait()
 	if err := view.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return built, errors.Join(errs...)
 }
+
+// chooseBuilders connects to the builders BUILDERS lists, each of which must answer; without
+// BUILDERS, to the one chooseBuilder picks. nil (and no error) means the classic builder.
+func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, error) {
+	if len(req.Builders) == 0 {
+		bk, err := chooseBuilder(ctx, api, req, progress)
+		if bk == nil || err != nil {
+			return nil, err
+		}
+		return []*buildkit.Builder{bk}, nil
+	}
+	if req.BuildKitHost != "" || req.Builder == BuilderClassic {
+		return nil, fmt.Errorf("%s lists builders, and %s or %s=%s names another: set one of them", BuildersVariable, buildkit.HostVariable, BuilderVariable, BuilderClassic)
+	}
+	var bks []*buildkit.Builder
+	for _, host := range req.Builders {
+		if host == EngineBuilder {
+			host = ""
+		}
+		bk, err := buildkit.Connect(ctx, api, host)
+		if err != nil {
+			for _, b := range bks {
+				b.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", BuildersVariable, err)
+		}
+		bks = append(bks, bk)
+	}
+	return bks, nil
+}
+
+// BuildersVariable lists several BuildKit builders (BUILDKIT_HOST addresses, or EngineBuilder
+// for the engine's own) that share a run's images.
+const BuildersVariable = "BUILDERS"
+
+// EngineBuilder stands for the engine's own BuildKit in BUILDERS.
+const EngineBuilder = "engine"
 
 // chooseBuilder connects to BuildKit as req asks; nil (with a line saying so) means the classic
 // builder.

@@ -146,3 +146,45 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRunOnSeveralBuilders: BUILDERS lists two buildkitds; they share the images of a run, each
+// image built on one of them and loaded into the engine.
+func TestRunOnSeveralBuilders(t *testing.T) {
+	bin := os.Getenv(BuildkitdVariable)
+	if bin == "" {
+		t.Skip(BuildkitdVariable + " names no buildkitd binary: see its comment for how to build one")
+	}
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, b := "unix://"+startBuildkitd(t, bin), "unix://"+startBuildkitd(t, bin)
+	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-two")
+	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
+	req.Builders = []string{a, b}
+	plan, err := Plan(tmpl, nil, req)
+	is.NoErr(err)
+	var todo []pendingBuild
+	for _, p := range plan.Images {
+		todo = append(todo, pendingBuild{ImageBuild: p})
+	}
+	var progress bytes.Buffer
+	built, err := buildAll(ctx, api, todo, nil, req, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	is.True(strings.Contains(progress.String(), "builds: on BUILDKIT_HOST="+a+" and BUILDKIT_HOST="+b+", 3 at a time"))
+	where := map[string]int{}
+	for i, name := range names {
+		is.True(built[name].Where == "BUILDKIT_HOST="+a || built[name].Where == "BUILDKIT_HOST="+b)
+		where[built[name].Where]++
+		got, _ := fileInImage(t, api, name, "/var/task/app.py")
+		is.Equal(got, fmt.Sprintf("N = %d\n", i))
+	}
+	t.Logf("images per builder: %v", where)
+
+	req.BuildKitHost = a // and BUILDERS: which one is meant is unclear
+	_, err = buildAll(ctx, api, todo, nil, req, io.Discard)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
+}

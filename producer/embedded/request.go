@@ -61,6 +61,9 @@ type Request struct {
 	// Builder chooses the builder (DEPLOY_BUILDER: BuilderAuto, BuilderBuildKit, BuilderClassic);
 	// BuildKitHost names a standalone buildkitd (BUILDKIT_HOST), "" the engine's own BuildKit.
 	Builder, BuildKitHost string
+	// Builders are several BuildKit builders sharing the images (BUILDERS: BUILDKIT_HOST
+	// addresses, or EngineBuilder); none: the one Builder and BuildKitHost choose.
+	Builders []string
 	// BuildCache is the BuildKit cache every build imports and exports (BUILD_CACHE:
 	// type=local,dest=DIR or type=registry,ref=NAME); "" none.
 	BuildCache string
