@@ -91,8 +91,16 @@ func (t *tracker) update(s *bkclient.SolveStatus) {
 				t.v.lines.Set(t.what, shorten(vx.Name, 70))
 			}
 		}
-		if vx.Completed != nil {
+		if vx.Completed != nil && !st.finished {
 			st.finished = true
+			if t.v.verbose && isStep(vx.Name) {
+				// mage -v: every step's end, as BuildKit's plain progress says it.
+				word := "DONE"
+				if st.cached {
+					word = "CACHED"
+				}
+				t.v.lines.Print(fmt.Sprintf("%s: %s %s\n", t.what, word, vx.Name))
+			}
 		}
 	}
 	for _, l := range s.Logs {
