@@ -32,7 +32,7 @@ func TestBuildKitInstallsOnlyChangedLockFile(t *testing.T) {
 	var names []string
 	for i := range 3 {
 		writeFiles(t, dir, map[string]string{
-			fmt.Sprintf("fn%d/requirements.txt", i): fmt.Sprintf("# %s fn%d: no dependencies yet\n", prefix, i),
+			fmt.Sprintf("fn%d/requirements.txt", i): fmt.Sprintf("# %s fn%d: no dependencies yet %s\n", prefix, i, time.Now()),
 			fmt.Sprintf("fn%d/app.py", i):           "def handler(e, c): return 1\n",
 		})
 		fns = append(fns, sam.Function{Name: fmt.Sprintf("Fn%d", i), PackageType: sam.PackageZip, Runtime: "python3.12", Handler: "app.handler",
@@ -73,7 +73,8 @@ func TestBuildKitInstallsOnlyChangedLockFile(t *testing.T) {
 	}
 	first := installs()
 	is.Equal(len(first), 3) // each function installs its own requirements once
-	is.NoErr(os.WriteFile(filepath.Join(dir, "fn1", "requirements.txt"), []byte("# fn1 changed\n"), 0o644))
+	// New content (BuildKit keeps the steps of earlier runs of this test by content).
+	is.NoErr(os.WriteFile(filepath.Join(dir, "fn1", "requirements.txt"), []byte(fmt.Sprintf("# %s fn1 changed %s\n", prefix, time.Now())), 0o644))
 	second := installs()
 	t.Logf("after fn1's requirements.txt changed, install steps ran: %v", second)
 	is.Equal(len(second), 1)
