@@ -471,7 +471,7 @@ func TestLoadFlags(t *testing.T) {
 				is.Equal(c.Project, "esb-prod")
 				is.Equal(c.Templates, []Template{{
 					Path: filepath.Join(wd, "stack", "t.yaml"), Dir: filepath.Join(wd, "stack"), Stem: "t",
-					OutputRoot:   filepath.Join(wd, "stack", ".esb"),
+					OutputRoot:       filepath.Join(wd, "stack", ".esb"),
 					ManifestPath:     filepath.Join(wd, "stack", ".esb", "Prod", "bundle", "manifest.json"),
 					RuntimeConfigDir: filepath.Join(wd, "stack", ".esb", "Prod", "config"),
 				}})
