@@ -28,6 +28,7 @@ func Merge(parts []Part) (Config, error) {
 	defaultsFrom := ""               // the template whose non-empty defaults are kept
 	var conflicts []error
 	for _, p := range parts {
+		p.Config.Normalize()
 		if len(p.Config.Functions.Defaults) > 0 {
 			switch {
 			case defaultsFrom == "":

@@ -87,7 +87,8 @@ type Route struct {
 // Key is what identifies a route: two routes of one key cannot both be served.
 func (r Route) Key() string { return strings.ToUpper(r.Method) + " " + r.Path }
 
-// Normalize sorts the routes by path, then method, and drops exact duplicates; empty maps
+// Normalize upper-cases the routes' methods, sorts the routes by path, then method, and drops
+// exact duplicates; empty maps
 // become their canonical form. Equal configurations then encode to equal bytes. Sorting by path
 // puts a literal segment before a {parameter} at the same place ('{' sorts after letters and
 // digits), which is the order a first-match router needs.
@@ -99,6 +100,9 @@ func (c *Config) Normalize() {
 		c.Functions.Functions = map[string]Function{}
 	}
 	routes := slices.Clone(c.Routing.Routes) // the caller's slice keeps its order
+	for i := range routes {
+		routes[i].Method = strings.ToUpper(routes[i].Method) // the gateway compares them so
+	}
 	sort.SliceStable(routes, func(a, b int) bool {
 		if routes[a].Path != routes[b].Path {
 			return routes[a].Path < routes[b].Path
