@@ -20,11 +20,11 @@ func TestManifestMergesRuntimeConfigs(t *testing.T) {
 	const manifestJSON = `{"schema_version":"1.0","template":{"path":"%s","sha256":"x"},"build":{"project":"p","env":"default","mode":"docker","image_prefix":"esb","image_tag":"latest"},"images":[{"name":"%s:1","digest":"sha256:%s","kind":"function"}]}`
 	files := map[string]string{
 		"a/template.yaml": "Resources: {}\n", "b/template.yaml": "Resources: {}\n",
-		"a/.esb/template/default/bundle/manifest.json": strings.NewReplacer("%s", "a").Replace(manifestJSON),
+		"a/.esb/template/default/bundle/manifest.json":   strings.NewReplacer("%s", "a").Replace(manifestJSON),
 		"b/.esb/template-2/default/bundle/manifest.json": strings.NewReplacer("%s", "b").Replace(manifestJSON),
-		"a/.esb/template/default/config/functions.yml": "functions:\n  fa: {image: esb-fa:1, timeout: 3}\n",
-		"a/.esb/template/default/config/routing.yml":   "routes:\n  - {path: /a, method: GET, function: fa}\n",
-		"a/.esb/template/default/config/resources.yml": "tables: []\n",
+		"a/.esb/template/default/config/functions.yml":   "functions:\n  fa: {image: esb-fa:1, timeout: 3}\n",
+		"a/.esb/template/default/config/routing.yml":     "routes:\n  - {path: /a, method: GET, function: fa}\n",
+		"a/.esb/template/default/config/resources.yml":   "tables: []\n",
 		"b/.esb/template-2/default/config/functions.yml": "functions:\n  fb: {image: esb-fb:1}\n",
 	}
 	cfg := preflightProject(t, files, "TEMPLATE=a/template.yaml,b/template.yaml", "PRODUCER=true")
