@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 	"github.com/dindbundler/dindbundler/producer/embedded"
@@ -31,12 +32,14 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 
 // deploySteps are the Deploy steps; an embedded producer's step reads exactly the files its plan
 // names (code, layers, Dockerfiles and build contexts wherever they lie) plus the files Plan
-// lists and the defaults file, rather than the template's whole directory.
+// lists and the defaults file, rather than the template's whole directory, and its plan among
+// its settings (embedded.PlanSettings).
 func (b *Bundler) deploySteps() ([]producer.Step, error) {
 	steps, err := producer.Plan(b.Config)
 	if err != nil {
 		return nil, err
 	}
+	functions := map[string]string{} // function image → the template that builds it
 	for i, s := range steps {
 		if s.Args != nil || b.Embedded != nil {
 			continue // an external producer (or a test's stand-in) reads what it likes
@@ -45,9 +48,21 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs, err := embedded.Inputs(req)
+		inputs, settings, plan, err := embedded.InputsAndSettings(req)
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
+		}
+		if err := b.Config.CheckBundleTag("template "+s.Template.Path, plan.Names()); err != nil {
+			return nil, err
+		}
+		for _, img := range plan.Images {
+			if img.Kind != manifest.KindFunction {
+				continue
+			}
+			if other, ok := functions[img.Name]; ok {
+				return nil, fmt.Errorf("%w: templates %s and %s both define function %s (image %s): each run would replace the other's image; give one of them another FunctionName", config.ErrClash, other, s.Template.Path, img.For, img.Name)
+			}
+			functions[img.Name] = s.Template.Path
 		}
 		// What Plan listed stays (the template, compose file, .env, ENV_VARS_FILE, LAYER_MAP and
 		// its layers) but for the template's whole directory, which the plan's sources replace.
@@ -65,6 +80,10 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		for _, name := range []string{runtimeconfig.FunctionsFile, runtimeconfig.RoutingFile} {
 			steps[i].Outputs = append(steps[i].Outputs, filepath.Join(s.Template.RuntimeConfigDir, name))
 		}
+		for name, v := range settings {
+			steps[i].Settings[name] = v
+		}
+		steps[i].Derived = []string{embedded.PlanSetting}
 	}
 	return steps, nil
 }

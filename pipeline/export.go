@@ -17,6 +17,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Export writes the bundle image as one transportable file, BUILD_DIR/<name>.tar[.gz|.zst]
@@ -140,7 +141,7 @@ func exportReference(ctx context.Context, api client.ImageAPIClient, against str
 // publishedPorts are the host ports the stack's compose file publishes, for the run line; a
 // compose file that cannot be read only costs the ports.
 func (b *Bundler) publishedPorts() []string {
-	data, err := os.ReadFile(b.Config.ComposeFile)
+	data, err := userfile.ReadFile("compose file", b.Config.ComposeFile)
 	if err != nil {
 		return nil
 	}

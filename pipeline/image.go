@@ -30,6 +30,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Image builds the bundle image. Its image layer files come from a "layers image" loaded into
@@ -70,14 +71,21 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	key := fresh.Key(fingerprint, baseID, b.Config.BundleTag, fmt.Sprint(sortedPairs(args)), string(setJSON))
+	// By name, so the reason says which changed.
+	settings := map[string]string{
+		"the bundle's files (compose file, config, .env, certificates, their owner RUN_UID/RUN_GID)": fingerprint,
+		"DIND_BASE_IMAGE (or its image ID)":  b.Config.DindBaseImage + " " + baseID,
+		"BUNDLE_TAG":                         b.Config.BundleTag,
+		"dind/Dockerfile's runtime settings": fmt.Sprint(sortedPairs(args)),
+		"the bundled images":                 string(setJSON),
+	}
 	current, _, err := engine.ImageIDs(ctx, api, []string{b.Config.BundleTag})
 	if err != nil {
 		return err
 	}
 	d := fresh.Decide(fresh.Facts{
 		Force: b.Config.Force, Output: b.Config.BundleTag, OutputExists: current[b.Config.BundleTag] != "",
-		RecordedKey: state.Key, CurrentKey: key,
+		RecordedSettings: state.Settings, CurrentSettings: fresh.SettingHashes(settings),
 		Recorded: map[string]string{b.Config.BundleTag: state.Output}, Current: current,
 	})
 	if d.Fresh {
@@ -112,7 +120,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 		return err
 	}
 	b.logf("image: built %s (%s)", b.Config.BundleTag, id)
-	if err := fresh.WriteState(b.statePath("image"), fresh.State{Key: key, Output: id, Inputs: inputs}); err != nil {
+	if err := fresh.WriteState(b.statePath("image"), fresh.State{Settings: fresh.SettingHashes(settings), Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
 	if state.Output != "" && state.Output != id {
@@ -316,7 +324,7 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 	if err != nil {
 		vars = nil // unresolvable references are then listed as warnings
 	}
-	data, err := os.ReadFile(c.ComposeFile)
+	data, err := userfile.ReadFile("compose file", c.ComposeFile)
 	if err != nil {
 		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
 	}
@@ -338,7 +346,7 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 // keys) is kept under the build directory, so the keys stay the same from one build to the next.
 func (b *Bundler) bundleDotEnv() ([]byte, error) {
 	c := b.Config
-	if project, err := os.ReadFile(c.DotEnvPath); err == nil {
+	if project, err := userfile.ReadFile("the project's .env", c.DotEnvPath); err == nil {
 		return buildctx.DotEnv(project, c.Env, c.CertTarget, "", ""), nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", c.DotEnvPath, err)

@@ -126,7 +126,7 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 				is.NoErr(os.WriteFile(o, []byte("{}\n"), 0o644))
 			}
 			is.NoErr(producer.RecordInputs(s, inputs))
-			d, err := producer.Check(s, false)
+			d, err := producer.Check(s, false, nil)
 			is.NoErr(err)
 			is.True(d.Fresh) // just made
 
@@ -141,7 +141,7 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 			} else {
 				is.NoErr(os.WriteFile(p, []byte("# changed\n"), 0o644))
 			}
-			d, err = producer.Check(s, false)
+			d, err = producer.Check(s, false, nil)
 			is.NoErr(err)
 			if tt.wantWhy == "" {
 				is.True(d.Fresh) // not an input

@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/buildlock"
+	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/producer"
@@ -213,11 +215,44 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 }
 
 // Preflight checks what a run through last needs and the configuration names: the templates
-// from the deploy stage on, the compose file for the image stage. (Values — BUNDLE_TAG,
-// RUN_UID/RUN_GID, .env — were checked when the configuration was read.)
+// from the deploy stage on, the compose file for the image stage; from the deploy stage on, that
+// BUNDLE_TAG names no image of the compose file or of the embedded producer's plans, and that no
+// two templates build one function. (Values — BUNDLE_TAG, RUN_UID/RUN_GID, .env — were checked
+// when the configuration was read.)
 func (b *Bundler) Preflight(last Step) error {
 	if err := b.Config.CheckFiles(last >= StepDeploy, last >= StepImage); err != nil {
 		return fmt.Errorf("checked before the first stage: %w", err)
+	}
+	if last >= StepDeploy {
+		if err := b.checkComposeImages(); err != nil {
+			return fmt.Errorf("checked before the first stage: %w", err)
+		}
+		// The embedded producer's plans name every image it builds or reads: a clash with
+		// BUNDLE_TAG or between templates is refused now; other planning errors are the
+		// Deploy stage's to report.
+		if _, err := b.deploySteps(); errors.Is(err, config.ErrClash) {
+			return fmt.Errorf("checked before the first stage: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkComposeImages refuses a BUNDLE_TAG that names an image of the compose file: one a service
+// runs, or builds (its image:, else the embedded producer's <project>-<service>). A compose file
+// that cannot be read is left to the stage that reads it, which says why.
+func (b *Bundler) checkComposeImages() error {
+	f, err := compose.ParseFile(b.Config.ComposeFile, b.Config.Vars)
+	if err != nil {
+		return nil
+	}
+	for _, s := range f.Services {
+		name := s.Image
+		if name == "" {
+			name = b.Config.Project + "-" + strings.ToLower(s.Name)
+		}
+		if err := b.Config.CheckBundleTag("the compose file's service "+s.Name, []string{name}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
@@ -61,19 +63,24 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	steps, err := b.deploySteps()
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
+		if errors.Is(err, config.ErrClash) {
+			return err // refused before any work, in a dry run too
+		}
 		return nil
 	}
 	for _, s := range steps {
-		d, err := producer.Check(s, c.Force)
+		// The same decision as the stage's, from the same settings and files; only the base
+		// images' IDs need the daemon.
+		d, err := producer.Check(s, c.Force, nil)
 		switch {
 		case err != nil:
 			p("  deploy    %s: would FAIL: %v", s.Template.Path, err)
 		case d.Fresh:
-			p("  deploy    %s: would skip, %s", s.Template.Path, d.Reason)
+			p("  deploy    %s: would skip, %s, unless the daemon's IDs of its base images changed", s.Template.Path, d.Reason)
 		case s.Args != nil:
-			p("  deploy    %s: would run `%s`, %s", s.Template.Path, strings.Join(s.Args, " "), d.Reason)
+			p("  deploy    %s: would run: %s; `%s`", s.Template.Path, d.Reason, strings.Join(s.Args, " "))
 		default:
-			p("  deploy    %s: would run the embedded producer, %s", s.Template.Path, d.Reason)
+			p("  deploy    %s: would run: %s; the embedded producer", s.Template.Path, d.Reason)
 		}
 		if err == nil && s.Args == nil {
 			printFunctionPlans(w, c, s.Template)
@@ -86,6 +93,12 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		printRuntimeConfigPlan(w, c.MergedRuntimeConfigDir(), configs)
 	}
 	m, err := manifest.Read(c.MergedManifestPath())
+	if err == nil {
+		if err := c.CheckBundleTag("the manifest", m.Names()); err != nil {
+			p("  manifest  would FAIL: %v", err)
+			return err
+		}
+	}
 	if err != nil {
 		p("  pull      decided after the merge (no merged manifest yet)")
 		p("  save      would export every manifest image the layer store lacks into %s", b.storeDir())

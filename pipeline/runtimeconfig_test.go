@@ -17,11 +17,11 @@ import (
 // templates without touching its outputs, and the dry run says what it would write.
 func TestManifestMergesRuntimeConfigs(t *testing.T) {
 	is := is.New(t)
-	const manifestJSON = `{"schema_version":"1.0","template":{"path":"%s","sha256":"x"},"build":{"project":"p","env":"default","mode":"docker","image_prefix":"esb","image_tag":"latest"},"images":[{"name":"%s:1","digest":"sha256:%s","kind":"function"}]}`
+	const manifestJSON = `{"schema_version":"1.0","template":{"path":"%s","sha256":"x"},"build":{"project":"p","env":"default","mode":"docker","image_prefix":"esb","image_tag":"latest"},"images":[{"name":"%s:1","digest":"sha256:@","kind":"function"}]}`
 	files := map[string]string{
 		"a/template.yaml": "Resources: {}\n", "b/template.yaml": "Resources: {}\n",
-		"a/.esb/template/default/bundle/manifest.json":   strings.NewReplacer("%s", "a").Replace(manifestJSON),
-		"b/.esb/template-2/default/bundle/manifest.json": strings.NewReplacer("%s", "b").Replace(manifestJSON),
+		"a/.esb/template/default/bundle/manifest.json":   strings.NewReplacer("%s", "a", "@", strings.Repeat("a", 64)).Replace(manifestJSON),
+		"b/.esb/template-2/default/bundle/manifest.json": strings.NewReplacer("%s", "b", "@", strings.Repeat("b", 64)).Replace(manifestJSON),
 		"a/.esb/template/default/config/functions.yml":   "functions:\n  fa: {image: esb-fa:1, timeout: 3}\n",
 		"a/.esb/template/default/config/routing.yml":     "routes:\n  - {path: /a, method: GET, function: fa}\n",
 		"a/.esb/template/default/config/resources.yml":   "tables: []\n",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
@@ -98,7 +99,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if err := layerstore.WriteSet(b.setPath(), set); err != nil {
 		return err
 	}
-	return fresh.WriteState(b.statePath("save"), fresh.State{Key: b.saveKey(names), Images: ids})
+	return fresh.WriteState(b.statePath("save"), fresh.State{Settings: b.saveSettings(names), Images: ids})
 }
 
 // saveWants lists, once per image ID in absent, one name to export it by.
@@ -117,10 +118,14 @@ func saveWants(names []string, ids map[string]string, absent []string) []layerst
 	return want
 }
 
-func (b *Bundler) saveKey(names []string) string {
+// saveSettings are what decides the saved set besides the images' IDs, by name.
+func (b *Bundler) saveSettings(names []string) map[string]string {
 	sorted := append([]string{}, names...)
 	sort.Strings(sorted)
-	return fresh.Key(append([]string{"layerstore", b.Config.Compression}, sorted...)...)
+	return fresh.SettingHashes(map[string]string{
+		"BUNDLE_COMPRESSION":            b.Config.Compression,
+		"the manifest's list of images": strings.Join(sorted, "\n"),
+	})
 }
 
 func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (fresh.Decision, error) {
@@ -149,7 +154,7 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 	d := fresh.Decide(fresh.Facts{
 		Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod,
 		NewestInput: manifestPath, NewestInputTime: manifestTime,
-		RecordedKey: state.Key, CurrentKey: b.saveKey(names),
+		RecordedSettings: state.Settings, CurrentSettings: b.saveSettings(names),
 		Recorded: recorded, Current: ids,
 	})
 	if d.Fresh {

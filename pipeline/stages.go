@@ -35,7 +35,7 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		return err
 	}
 	for _, s := range steps {
-		d, err := producer.Check(s, b.Config.Force)
+		d, err := producer.Check(s, b.Config.Force, b.imageIDs(ctx))
 		if err != nil {
 			return err
 		}
@@ -60,6 +60,29 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// imageIDs looks up, in the engine, the IDs of images that are present (connecting on first use).
+func (b *Bundler) imageIDs(ctx context.Context) producer.ImageIDs {
+	return func(names []string) (map[string]string, error) {
+		api, err := b.docker()
+		if err != nil {
+			return nil, err
+		}
+		containerd, err := engine.ContainerdStore(ctx, api)
+		if err != nil {
+			return nil, err
+		}
+		locals, _, err := engine.Locals(ctx, api, names, containerd)
+		if err != nil {
+			return nil, err
+		}
+		ids := make(map[string]string, len(locals))
+		for name, l := range locals {
+			ids[name] = l.ID
+		}
+		return ids, nil
+	}
 }
 
 // manifestDecision is the Manifest stage's freshness: the per-template manifests and runtime
@@ -115,6 +138,10 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 		return err
 	}
 	if d.Fresh {
+		// BUNDLE_TAG is no input of the merge: it may have changed since.
+		if _, err := b.readMerged(); err != nil {
+			return err
+		}
 		b.logf("manifest: skipped, %s", d.Reason)
 		return nil
 	}
@@ -129,6 +156,9 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	merged, err := manifest.Merge(parts, b.now())
 	if err != nil {
 		return fmt.Errorf("merge manifests: %w", err)
+	}
+	if err := b.Config.CheckBundleTag("the manifest", merged.Names()); err != nil {
+		return err
 	}
 	// Both merges before anything is written: a conflict leaves the outputs as they were.
 	configFiles, config, err := runtimeconfig.MergeDirs(configs)
@@ -163,13 +193,17 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	return fresh.WriteState(b.statePath("manifest"), fresh.State{Key: key})
 }
 
-// readMerged reads the bundle's manifest with a hint when it is missing.
+// readMerged reads the bundle's manifest with a hint when it is missing, and refuses a
+// BUNDLE_TAG that names one of its images before any stage after the merge tags anything.
 func (b *Bundler) readMerged() (manifest.Manifest, error) {
 	m, err := manifest.Read(b.Config.MergedManifestPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return m, fmt.Errorf("%w: run the manifest stage first (go run magefile.go manifest)", err)
 	}
-	return m, err
+	if err != nil {
+		return m, err
+	}
+	return m, b.Config.CheckBundleTag("the manifest", m.Names())
 }
 
 // Pull fetches the manifest's external images that are missing locally, and records the local ID

@@ -23,7 +23,7 @@ func TestCheckCoversBuildInputs(t *testing.T) {
 			touch(t, filepath.Join(dir, changed), t0.Add(2*time.Minute))
 			steps, err := Plan(load(t, dir, "TEMPLATE=template.yaml"))
 			is.NoErr(err)
-			d, err := Check(steps[0], false)
+			d, err := Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.True(!d.Fresh)
 			is.True(strings.Contains(d.Reason, changed+" changed")) // the reason names the file

@@ -26,7 +26,7 @@ func load(t *testing.T, dir string, environ ...string) config.Config {
 }
 
 // validManifest is a per-template manifest that parses, for the freshness cases.
-const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aa","kind":"function"}]}`
+const validManifest = `{"schema_version":"1.0","template":{"path":"template.yaml","sha256":"x"},"build":{},"images":[{"name":"a:1","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","kind":"function"}]}`
 
 func touch(t *testing.T, path string, mod time.Time) {
 	t.Helper()
@@ -157,7 +157,7 @@ func TestCheck(t *testing.T) {
 			if tt.after != nil {
 				tt.after(t, dir)
 			}
-			d, err := Check(steps[0], tt.force)
+			d, err := Check(steps[0], tt.force, nil)
 			is.NoErr(err)
 			is.Equal(d.Fresh, tt.wantFresh)
 			is.True(strings.Contains(d.Reason, tt.wantWhy)) // the reason names what changed
@@ -225,13 +225,13 @@ func TestCheckOfflineInputs(t *testing.T) {
 			inputs, err := Snapshot(steps[0]) // as the run that made the manifest records them
 			is.NoErr(err)
 			is.NoErr(RecordInputs(steps[0], inputs))
-			d, err := Check(steps[0], false)
+			d, err := Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.True(d.Fresh) // nothing changed yet
 
 			later := t0.Add(2 * time.Minute)
 			is.NoErr(os.Chtimes(filepath.Join(root, tt.changed), later, later))
-			d, err = Check(steps[0], false)
+			d, err = Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.True(!d.Fresh)
 			is.True(strings.Contains(d.Reason, filepath.Base(tt.changed))) // names what changed
@@ -269,11 +269,11 @@ func TestCheckSettings(t *testing.T) {
 			is.NoErr(RecordInputs(steps[0], inputs))
 			steps, err = Plan(load(t, dir, append([]string{"TEMPLATE=template.yaml"}, tt.current...)...))
 			is.NoErr(err)
-			d, err := Check(steps[0], false)
+			d, err := Check(steps[0], false, nil)
 			is.NoErr(err)
 			is.Equal(d.Fresh, tt.wantFresh)
 			if !tt.wantFresh {
-				is.True(strings.Contains(d.Reason, "settings")) // the reason says a setting changed
+				is.True(strings.Contains(d.Reason, "CONTAINER_REGISTRY")) // the reason names the setting
 			}
 		})
 	}
@@ -293,12 +293,12 @@ func TestCheckOutputs(t *testing.T) {
 	is.NoErr(RecordInputs(steps[0], inputs))
 	functions := filepath.Join(steps[0].Template.RuntimeConfigDir, "functions.yml")
 	steps[0].Outputs = []string{functions}
-	d, err := Check(steps[0], false)
+	d, err := Check(steps[0], false, nil)
 	is.NoErr(err)
 	is.True(!d.Fresh)
 	is.True(strings.Contains(d.Reason, functions+", written with it, is missing"))
 	touch(t, functions, t0.Add(time.Minute))
-	d, err = Check(steps[0], false)
+	d, err = Check(steps[0], false, nil)
 	is.NoErr(err)
 	is.True(d.Fresh) // there now
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/tarball"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Entry is one file or directory of the context.
@@ -171,7 +172,9 @@ func Tree(dir, root, prefix string, uid, gid int) ([]Entry, error) {
 			entries = append(entries, Entry{Name: name, Src: real, Mode: info.Mode().Perm(), UID: uid, GID: gid})
 			return nil
 		case !info.IsDir():
-			return nil // sockets, pipes and devices have no place in an image
+			// Sockets, pipes and devices have no place in an image: refused, never left out
+			// silently.
+			return userfile.CheckInfo("config file", p, info)
 		case open[real]:
 			return fmt.Errorf("%s leads back into %s (a loop): remove the link", p, real)
 		}

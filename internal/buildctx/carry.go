@@ -11,6 +11,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/confine"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Where carried files live inside the bundle: /app/files/<path relative to the project root>.
@@ -119,6 +120,10 @@ func Carry(doc *compose.Document, s Stack) (Carried, error) {
 		info, err := os.Stat(real)
 		if err != nil {
 			refused = append(refused, fmt.Errorf("%s %s: %w", what, r.Value, err))
+			continue
+		}
+		if err := userfile.CheckInfo(what, r.Value, info); err != nil {
+			refused = append(refused, err)
 			continue
 		}
 		if info.IsDir() {

@@ -23,13 +23,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Format is the version of the file's description.
@@ -179,7 +179,7 @@ func ParseHeader(data []byte) (map[string]string, error) {
 // ReadMeta reads the description at the start of an exported file, whatever its compression;
 // it stops after the second entry.
 func ReadMeta(path string) (Meta, error) {
-	f, err := os.Open(path)
+	f, err := userfile.Open("export file", path)
 	if err != nil {
 		return Meta{}, fmt.Errorf("read export %s: %w", path, err)
 	}
@@ -210,7 +210,7 @@ func ReadMeta(path string) (Meta, error) {
 // Entries hands every entry of an exported file (or of any docker-save archive, compressed or
 // not) to fn, the describing entries included.
 func Entries(path string, fn func(*tar.Header, io.Reader) error) error {
-	f, err := os.Open(path)
+	f, err := userfile.Open("export file", path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

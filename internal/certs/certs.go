@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Well-known file names in the certificate directory.
@@ -202,11 +204,20 @@ func listFiles(dir string) ([]string, error) {
 			if fi.IsDir() {
 				return fmt.Errorf("follow symlink %s in %s: it points to a directory, which is not followed: copy the files instead", rel, dir)
 			}
+			if err := userfile.CheckInfo("CERT_DIR holds", path, fi); err != nil {
+				return err
+			}
 			if fi.Mode().IsRegular() {
 				files = append(files, rel)
 			}
 		default:
-			// Sockets, FIFOs and devices cannot be bundled (and reading a FIFO would block).
+			// Sockets, FIFOs and devices cannot be bundled (and reading a FIFO would block):
+			// refused, never left out silently.
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return userfile.CheckInfo("CERT_DIR holds", path, info)
 		}
 		return nil
 	})

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // ExpiryWarning is how close to its expiry a certificate gets a warning instead of silence.
@@ -43,6 +45,9 @@ func Check(dir string, now time.Time) (Report, error) {
 		return Report{}, fmt.Errorf("check certificates in %s: %w", dir, err)
 	}
 	rep := Report{Dir: abs}
+	if err := userfile.Check("CERT_DIR", abs); err != nil {
+		return rep, err
+	}
 	rootPath := filepath.Join(abs, RootCACert)
 	fi, err := os.Stat(rootPath)
 	switch {
@@ -51,7 +56,7 @@ func Check(dir string, now time.Time) (Report, error) {
 	case err != nil:
 		return rep, fmt.Errorf("check root CA %s: %w", rootPath, err)
 	case !fi.Mode().IsRegular():
-		return rep, fmt.Errorf("check root CA %s: not a regular file: put the PEM-encoded root CA certificate there", rootPath)
+		return rep, fmt.Errorf("check root CA %s: %s, not a regular file: put the PEM-encoded root CA certificate there", rootPath, userfile.Kind(fi.Mode()))
 	}
 
 	files, err := listFiles(abs)

@@ -6,12 +6,13 @@ package compose
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // File is a parsed compose file.
@@ -22,6 +23,9 @@ type File struct {
 	// Unset lists the variables used without a value (compose warns about these and substitutes
 	// an empty string).
 	Unset []string
+	// Used lists every variable the parse looked up, set or not: what the services' images and
+	// builds depend on besides the file.
+	Used []string
 }
 
 // Service is one entry of services:.
@@ -44,7 +48,7 @@ type Build struct {
 // ParseFile reads and parses a compose file; vars are the interpolation variables (.env values
 // overlaid by the environment).
 func ParseFile(path string, vars map[string]string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.ReadFile("compose file", path)
 	if err != nil {
 		return nil, fmt.Errorf("read compose file: %w", err)
 	}
@@ -92,7 +96,7 @@ func Parse(data []byte, dir string, vars map[string]string) (f *File, err error)
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	in := &interpolator{vars: vars}
+	in := &interpolator{lookup: mapLookup(vars)}
 	f = &File{Dir: dir}
 	for name, rs := range raw.Services {
 		s := Service{Name: name}
@@ -115,7 +119,7 @@ func Parse(data []byte, dir string, vars map[string]string) (f *File, err error)
 		f.Services = append(f.Services, s)
 	}
 	sort.Slice(f.Services, func(i, j int) bool { return f.Services[i].Name < f.Services[j].Name })
-	f.Unset = in.unsetNames()
+	f.Unset, f.Used = in.unsetNames(), in.usedNames()
 	return f, nil
 }
 
@@ -201,7 +205,7 @@ func keyValues(service, field string, n *yaml.Node, in *interpolator, fromVars b
 				out[k] = ""
 				return nil
 			}
-			if val, ok := in.vars[k]; ok {
+			if val, ok := in.get(k); ok {
 				out[k] = val
 			}
 			return nil

@@ -31,8 +31,14 @@ func (e *InterpolationError) Error() string {
 // Defaults, messages and replacements are interpolated themselves (${A:-${B}}). A $ followed by
 // anything else is an error, as in compose.
 func Interpolate(s string, vars map[string]string) (string, error) {
-	var in interpolator
-	in.vars = vars
+	return InterpolateFunc(s, mapLookup(vars))
+}
+
+// InterpolateFunc is Interpolate with the variables looked up by lookup, so a caller whose
+// variables live in several maps need not merge them for every value (an env file that
+// interpolates line after line would otherwise copy them all per line).
+func InterpolateFunc(s string, lookup func(name string) (string, bool)) (string, error) {
+	in := interpolator{lookup: lookup}
 	out, err := in.run(s)
 	if err != nil {
 		return "", &InterpolationError{Value: s, Reason: err.Error()}
@@ -41,13 +47,29 @@ func Interpolate(s string, vars map[string]string) (string, error) {
 }
 
 // interpolator remembers which variables were used without a value, so callers can warn the way
-// compose does ("variable is not set, defaulting to a blank string").
+// compose does ("variable is not set, defaulting to a blank string"), and which were read at
+// all: what the result depends on.
 type interpolator struct {
-	vars  map[string]string
-	unset map[string]bool
+	lookup func(name string) (string, bool)
+	unset  map[string]bool
+	used   map[string]bool
+}
+
+// mapLookup is the lookup of a map of variables.
+func mapLookup(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) { v, ok := vars[name]; return v, ok }
+}
+
+func (in *interpolator) get(name string) (string, bool) {
+	if in.used == nil {
+		in.used = map[string]bool{}
+	}
+	in.used[name] = true
+	return in.lookup(name)
 }
 
 func (in *interpolator) unsetNames() []string { return slices.Sorted(maps.Keys(in.unset)) }
+func (in *interpolator) usedNames() []string  { return slices.Sorted(maps.Keys(in.used)) }
 
 func (in *interpolator) noteUnset(name string) {
 	if in.unset == nil {
@@ -92,7 +114,7 @@ func (in *interpolator) run(s string) (string, error) {
 				j++
 			}
 			name := s[i+1 : j]
-			v, ok := in.vars[name]
+			v, ok := in.get(name)
 			if !ok {
 				in.noteUnset(name)
 			}
@@ -135,7 +157,7 @@ func (in *interpolator) braced(body string) (string, error) {
 	if name == "" || !nameStart(name[0]) {
 		return "", fmt.Errorf("${%s} does not start with a variable name", body)
 	}
-	val, set := in.vars[name]
+	val, set := in.get(name)
 	rest := body[n:]
 	if rest == "" {
 		if !set {

@@ -63,7 +63,7 @@ func References(data []byte, dir string, vars map[string]string) (doc *Document,
 	if len(top) == 0 || top[0].Kind != yaml.MappingNode {
 		return doc, nil
 	}
-	in := &interpolator{vars: vars}
+	in := &interpolator{lookup: mapLookup(vars)}
 	f := &finder{dir: dir, in: in, doc: doc}
 	for _, svc := range mappingPairs(lookup(top[0], "services")) {
 		name := svc.key.Value

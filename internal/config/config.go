@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Defaults that are not derived from the brand.
@@ -199,7 +201,7 @@ func (r *resolver) shown(v, source string) string {
 func (r *resolver) brand() error {
 	c := &r.c
 	c.DefaultsFile = r.abs(orDefault(r.get("DEFAULTS_FILE"), DefaultDefaultsFile))
-	defaults, err := readOptionalEnvFile(c.DefaultsFile, r.env)
+	defaults, err := readOptionalEnvFile("DEFAULTS_FILE", c.DefaultsFile, r.env)
 	if err != nil {
 		return err
 	}
@@ -217,7 +219,7 @@ func (r *resolver) brand() error {
 func (r *resolver) dotEnv() error {
 	r.c.DotEnvPath = filepath.Join(r.c.WorkDir, ".env")
 	var err error
-	r.c.DotEnv, err = readOptionalEnvFile(r.c.DotEnvPath, r.env)
+	r.c.DotEnv, err = readOptionalEnvFile("the project's .env", r.c.DotEnvPath, r.env)
 	return err
 }
 
@@ -253,7 +255,11 @@ func (r *resolver) bundle() error {
 	} else {
 		c.ComposeFile = filepath.Join(c.WorkDir, "docker-compose.yml")
 	}
-	if dir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir)); isDir(dir) {
+	configDir := r.abs(orDefault(r.get("CONFIG_DIR"), DefaultConfigDir))
+	if err := userfile.Check("CONFIG_DIR", configDir); err != nil {
+		return err
+	}
+	if dir := configDir; isDir(dir) {
 		c.ConfigDir = dir
 	} else if r.get("CONFIG_DIR") != "" {
 		// A typo must not ship an empty /app/config (as with COMPOSE_FILE and DEFAULTS_FILE).
@@ -270,6 +276,10 @@ func (r *resolver) bundle() error {
 	}
 	if err := checkImageName(c.DindBaseImage, true); err != nil {
 		return fmt.Errorf("DIND_BASE_IMAGE=%q %w: set it to an image such as %s", c.DindBaseImage, err, DefaultDindBaseImage)
+	}
+	// Built on itself, every run would stack the previous bundle's layers under the next.
+	if NormalTag(c.BundleTag) == NormalTag(c.DindBaseImage) {
+		return fmt.Errorf("BUNDLE_TAG=%s names the same image as DIND_BASE_IMAGE=%s (both are %s): each run would build on the previous bundle; choose another BUNDLE_TAG", c.BundleTag, c.DindBaseImage, NormalTag(c.BundleTag))
 	}
 	return nil
 }
@@ -418,11 +428,22 @@ func (r *resolver) templates() error {
 	}
 	seenPath := map[string]bool{}
 	usedStem := map[string]bool{}
+	var seenFiles []namedFile
 	for _, p := range paths {
 		if seenPath[p] {
 			return fmt.Errorf("TEMPLATE names %s twice: list each template once", p)
 		}
 		seenPath[p] = true
+		// Paths are compared by the file they reach: a link, a hard link or another spelling
+		// of one template would run its producer twice.
+		if st, err := os.Stat(p); err == nil {
+			for _, prev := range seenFiles {
+				if os.SameFile(prev.info, st) {
+					return fmt.Errorf("TEMPLATE names %s and %s, which are the same file: list each template once", prev.path, p)
+				}
+			}
+			seenFiles = append(seenFiles, namedFile{p, st})
+		}
 		t := Template{Path: p, Dir: filepath.Dir(p)}
 		base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 		// Skip suffixes another template already holds (a.yaml, a.yml, a-2.yaml) so stems,
@@ -448,6 +469,12 @@ func (r *resolver) templates() error {
 		c.Templates = append(c.Templates, t)
 	}
 	return nil
+}
+
+// namedFile is a file as a setting named it.
+type namedFile struct {
+	path string
+	info os.FileInfo
 }
 
 // templateSettings are the template paths (absolute), the output root and the manifest path
@@ -496,13 +523,21 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 			errs = append(errs, err)
 		}
 		for _, t := range c.Templates {
-			if st, err := os.Stat(t.Path); err != nil || st.IsDir() {
+			st, err := os.Stat(t.Path)
+			switch {
+			case err == nil && !st.IsDir():
+				if err := userfile.CheckInfo("TEMPLATE names", t.Path, st); err != nil {
+					errs = append(errs, err)
+				}
+			default:
 				errs = append(errs, fmt.Errorf("TEMPLATE names %s: no such file: fix TEMPLATE", t.Path))
 			}
 		}
 	}
 	if needCompose {
-		if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
+		if err := userfile.Check("COMPOSE_FILE", c.ComposeFile); err != nil {
+			errs = append(errs, err)
+		} else if st, err := os.Stat(c.ComposeFile); err != nil || st.IsDir() {
 			if c.ComposeExplicit {
 				errs = append(errs, fmt.Errorf("COMPOSE_FILE=%s: no such file: fix the path or unset COMPOSE_FILE", c.ComposeFile))
 			} else {
@@ -549,11 +584,11 @@ func overlay(base, top map[string]string) map[string]string {
 
 // readOptionalEnvFile reads an env file that may be absent (nil, nil), with env to inherit and
 // interpolate from.
-func readOptionalEnvFile(path string, env map[string]string) (map[string]string, error) {
+func readOptionalEnvFile(what, path string, env map[string]string) (map[string]string, error) {
 	if !exists(path) {
 		return nil, nil
 	}
-	return readEnvFile(path, env)
+	return readEnvFile(what, path, env)
 }
 
 // splitCommand splits a command line on white space, honouring single and double quotes.

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,16 +10,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // ReadEnvFile parses an env file as docker compose parses .env (see ParseEnvWith), without an
 // environment to inherit from or interpolate with.
 func ReadEnvFile(path string) (map[string]string, error) {
-	return readEnvFile(path, nil)
+	return readEnvFile("env file", path, nil)
 }
 
-func readEnvFile(path string, env map[string]string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+// readEnvFile reads the env file at path; what names who gave it (".env", "DEFAULTS_FILE").
+func readEnvFile(what, path string, env map[string]string) (map[string]string, error) {
+	data, err := userfile.ReadFile(what, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -210,8 +211,14 @@ func (p *envParser) interpolate(key, v string) (string, error) {
 	if !strings.Contains(v, "$") {
 		return v, nil
 	}
-	vars := overlay(p.vars, p.env)
-	out, err := compose.Interpolate(v, vars)
+	// Looked up in place: merging the maps for every value made a long file quadratic.
+	out, err := compose.InterpolateFunc(v, func(name string) (string, bool) {
+		if v, ok := p.env[name]; ok {
+			return v, true
+		}
+		v, ok := p.vars[name]
+		return v, ok
+	})
 	if err != nil {
 		// The reason quotes the value; say only what to do.
 		return "", fmt.Errorf("the value of %s cannot be interpolated as compose does: a $ must start a variable such as ${NAME} or ${NAME:-default}, and a ${NAME:?…} must be set; write $$ for a literal $, or single-quote the value", key)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/cli/cli/connhelper"
@@ -29,6 +30,9 @@ type Endpoint struct {
 // os.Getenv in production.
 func ResolveEndpoint(getenv func(string) string) (Endpoint, error) {
 	if h := getenv("DOCKER_HOST"); h != "" {
+		if err := checkHost(h); err != nil {
+			return Endpoint{}, fmt.Errorf("DOCKER_HOST=%q %w: set it to one of them, or unset it for the default socket", h, err)
+		}
 		return Endpoint{Host: h}, nil
 	}
 	configDir := getenv("DOCKER_CONFIG")
@@ -50,6 +54,21 @@ func ResolveEndpoint(getenv func(string) string) (Endpoint, error) {
 		return Endpoint{}, nil
 	}
 	return contextEndpoint(configDir, name)
+}
+
+// hostSchemes are the schemes a client can reach an engine by, as the docker CLI accepts them
+// (less fd://, which only a daemon listens on).
+var hostSchemes = []string{"unix", "tcp", "ssh", "npipe"}
+
+// checkHost refuses an engine address the client could not use: without a scheme, or with one
+// no client speaks (http://, a typo), which would otherwise fail later with less to go on.
+func checkHost(h string) error {
+	scheme, rest, ok := strings.Cut(h, "://")
+	accepted := strings.Join(hostSchemes, "://, ")
+	if !ok || rest == "" || !slices.Contains(hostSchemes, scheme) {
+		return fmt.Errorf("has no scheme an engine is reached by: use %s://", accepted)
+	}
+	return nil
 }
 
 func currentContext(configDir string) (string, error) {
@@ -94,6 +113,9 @@ func contextEndpoint(configDir, name string) (Endpoint, error) {
 	ep, ok := meta.Endpoints["docker"]
 	if !ok || ep.Host == "" {
 		return Endpoint{}, fmt.Errorf("docker context %q has no docker endpoint (%s)", name, metaPath)
+	}
+	if err := checkHost(ep.Host); err != nil {
+		return Endpoint{}, fmt.Errorf("docker context %q (%s): host %q %w", name, metaPath, ep.Host, err)
 	}
 	out := Endpoint{Host: ep.Host, Context: name, SkipTLSVerify: ep.SkipTLSVerify}
 	tlsDir := filepath.Join(configDir, "contexts", "tls", id, "docker")

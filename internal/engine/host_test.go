@@ -41,6 +41,7 @@ func TestResolveEndpoint(t *testing.T) {
 	configDir := t.TempDir()
 	writeContext(t, configDir, "remote", "ssh://builder@build-host", false)
 	writeContext(t, configDir, "tls-box", "tcp://10.0.0.1:2376", true)
+	writeContext(t, configDir, "odd", "https://10.0.0.1:2376", false)
 	withCurrent := t.TempDir()
 	writeContext(t, withCurrent, "remote", "ssh://builder@build-host", false)
 	if err := os.WriteFile(filepath.Join(withCurrent, "config.json"), []byte(`{"currentContext":"remote"}`), 0o600); err != nil {
@@ -66,6 +67,11 @@ func TestResolveEndpoint(t *testing.T) {
 		{"DOCKER_CONTEXT beats the current context", map[string]string{"DOCKER_CONFIG": withCurrent, "DOCKER_CONTEXT": "default"}, Endpoint{}, ""},
 		{"unknown context", map[string]string{"DOCKER_CONTEXT": "nope", "DOCKER_CONFIG": configDir}, Endpoint{}, `docker context "nope" not found`},
 		{"broken config.json", map[string]string{"DOCKER_CONFIG": broken}, Endpoint{}, "config.json"},
+		{"DOCKER_HOST with an unknown scheme", map[string]string{"DOCKER_HOST": "http://127.0.0.1:2375"}, Endpoint{}, `DOCKER_HOST="http://127.0.0.1:2375" has no scheme an engine is reached by: use unix://, tcp://, ssh://, npipe://`},
+		{"DOCKER_HOST with a typo", map[string]string{"DOCKER_HOST": "tpc://127.0.0.1:2375"}, Endpoint{}, "unix://, tcp://, ssh://"},
+		{"DOCKER_HOST without a scheme", map[string]string{"DOCKER_HOST": "127.0.0.1:2375"}, Endpoint{}, `DOCKER_HOST="127.0.0.1:2375" has no scheme`},
+		{"DOCKER_HOST with nothing after the scheme", map[string]string{"DOCKER_HOST": "tcp://"}, Endpoint{}, "DOCKER_HOST"},
+		{"a context with an unknown scheme", map[string]string{"DOCKER_CONTEXT": "odd", "DOCKER_CONFIG": configDir}, Endpoint{}, `docker context "odd"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

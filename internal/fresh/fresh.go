@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,14 @@ type Facts struct {
 	// from TEMPLATE, another compression). Compared only when RecordedKey or CurrentKey is set.
 	RecordedKey, CurrentKey string
 
+	// Settings the output was made with and the current ones, by name, each value as
+	// SettingHashes stores it. Compared only when CurrentSettings is non-nil; a nil
+	// RecordedSettings then means nothing recorded them (an output of an older version).
+	RecordedSettings, CurrentSettings map[string]string
+	// Derived names settings that follow from the others (a build plan made from them): named
+	// only when no other setting changed, so the message names the cause.
+	Derived []string
+
 	// Image IDs recorded when the output was made and the daemon's current ones. Compared only
 	// when Recorded is non-nil.
 	Recorded, Current map[string]string
@@ -69,6 +78,11 @@ func Decide(f Facts) Decision {
 		return Decision{false, fmt.Sprintf("%s changed after %s was made", f.NewestInput, f.Output)}
 	case f.InputsUnrecorded:
 		return Decision{false, "no record of the files " + f.Output + " was made from"}
+	case f.CurrentSettings != nil && f.RecordedSettings == nil:
+		return Decision{false, "no record of the settings " + f.Output + " was made with"}
+	case f.CurrentSettings != nil && len(ChangedImages(f.RecordedSettings, f.CurrentSettings)) > 0:
+		// Names only: a setting's value may be a secret.
+		return Decision{false, fmt.Sprintf("%s changed since %s was made", strings.Join(causes(ChangedImages(f.RecordedSettings, f.CurrentSettings), f.Derived), ", "), f.Output)}
 	case f.ChangedInput != "":
 		return Decision{false, fmt.Sprintf("%s changed since %s was made", f.ChangedInput, f.Output)}
 	case (f.RecordedKey != "" || f.CurrentKey != "") && f.RecordedKey != f.CurrentKey:
@@ -82,8 +96,23 @@ func Decide(f Facts) Decision {
 	return Decision{true, f.Output + " is up to date"}
 }
 
-// ChangedImages lists, sorted, the names whose IDs differ between recorded and current (missing on
-// either side counts as different).
+// causes are the changed settings but for derived ones, or all of them when only derived ones
+// changed.
+func causes(changed, derived []string) []string {
+	var out []string
+	for _, name := range changed {
+		if !slices.Contains(derived, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return changed
+	}
+	return out
+}
+
+// ChangedImages lists, sorted, the names whose IDs (or setting hashes) differ between recorded
+// and current (missing on either side counts as different).
 func ChangedImages(recorded, current map[string]string) []string {
 	var changed []string
 	for name, id := range recorded {
@@ -137,6 +166,20 @@ type State struct {
 	Output string `json:"output,omitempty"`
 	// Inputs are the files the output was made from, by path (Snapshot).
 	Inputs map[string]FileRecord `json:"inputs,omitempty"`
+	// Settings are the settings the output was made with, by name (SettingHashes).
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// SettingHashes is what a state records of settings: each value's SHA-256, so a change is seen
+// by name while the record never holds a value (PARAMETER_OVERRIDES or a mirror URL may carry a
+// secret). The result is never nil.
+func SettingHashes(settings map[string]string) map[string]string {
+	out := make(map[string]string, len(settings))
+	for name, v := range settings {
+		sum := sha256.Sum256([]byte(v))
+		out[name] = hex.EncodeToString(sum[:])
+	}
+	return out
 }
 
 // ReadState loads a recorded state; a missing file is the zero State (nothing recorded).

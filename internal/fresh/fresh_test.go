@@ -77,6 +77,13 @@ func TestNewest(t *testing.T) {
 
 	_, _, err = Newest([]string{filepath.Join(dir, "missing")}, nil)
 	is.True(err != nil) // a missing input is never fresh
+
+	// An output named through a link, or reached through one, is still excluded.
+	is.NoErr(os.Symlink(filepath.Join(dir, ".esb"), filepath.Join(dir, "out-link")))
+	is.NoErr(os.Symlink(filepath.Join(dir, ".esb"), filepath.Join(dir, "src", "linked-output")))
+	path, _, err = Newest([]string{dir}, []string{filepath.Join(dir, "out-link"), filepath.Join(dir, ".git")})
+	is.NoErr(err)
+	is.Equal(path, code)
 }
 
 func TestStateRoundTrip(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -115,6 +116,13 @@ func Snapshot(inputs, exclude []string, recorded map[string]FileRecord) (records
 // walkInputs calls fn for every regular file under inputs, following symbolic links (a link to
 // a directory is walked once per resolved directory, so a loop ends) and skipping exclude.
 func walkInputs(inputs, exclude []string, fn func(p string, info fs.FileInfo) error) error {
+	// An output is excluded by what it resolves to as well: BUILD_DIR named through a link, or
+	// reached through a linked directory, is still an output.
+	for _, ex := range slices.Clone(exclude) {
+		if real, err := filepath.EvalSymlinks(ex); err == nil && real != ex {
+			exclude = append(exclude, real)
+		}
+	}
 	skip := func(p string) bool {
 		for _, ex := range exclude {
 			if ex != "" && (p == ex || strings.HasPrefix(p, ex+string(filepath.Separator))) {
@@ -143,7 +151,7 @@ func walkInputs(inputs, exclude []string, fn func(p string, info fs.FileInfo) er
 		if err != nil {
 			return err
 		}
-		if seen[real] {
+		if seen[real] || skip(real) {
 			return nil
 		}
 		seen[real] = true

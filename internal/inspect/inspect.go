@@ -314,8 +314,10 @@ func (s *Scanner) Report(now time.Time) (Report, error) {
 	if !ok {
 		return rep, fmt.Errorf("inspect %s: no /%s: this is not a dindbundler bundle (or a differential file whose previous bundle holds it)", s.source, manifestFile)
 	}
-	var m manifest.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
+	// Parsed and validated as every manifest read from outside: names and digests are checked
+	// before the report prints or compares one.
+	m, err := manifest.Parse(data)
+	if err != nil {
 		return rep, fmt.Errorf("inspect %s: /%s: %w", s.source, manifestFile, err)
 	}
 	rep.Project = m.Build.Project

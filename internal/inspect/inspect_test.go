@@ -77,9 +77,10 @@ func TestScannerReport(t *testing.T) {
 		{Config: "c1.json", RepoTags: []string{"fn-a:1"}, Layers: []string{layer(base), layer(a)}},
 		{Config: "c2.json", RepoTags: []string{"fn-b:1"}, Layers: []string{layer(base), layer(b)}},
 	})
-	m, _ := json.Marshal(manifest.Manifest{Build: manifest.Build{Project: "p"}, Images: []manifest.Image{
-		{Name: "fn-a:1", Kind: manifest.KindFunction}, {Name: "fn-b:1", Kind: manifest.KindFunction},
-	}})
+	m, _ := json.Marshal(manifest.Manifest{SchemaVersion: manifest.SchemaMerged, Templates: []manifest.Template{{Path: "t.yaml"}},
+		Build: manifest.Build{Project: "p"}, Images: []manifest.Image{
+			{Name: "fn-a:1", Kind: manifest.KindFunction, Digest: "sha256:" + digest([]byte("c1"))}, {Name: "fn-b:1", Kind: manifest.KindFunction, Digest: "sha256:" + digest([]byte("c2"))},
+		}})
 	app := tarOf(t, map[string][]byte{
 		"app/bundle/manifest.json":   m,
 		"app/compose.yml":            []byte("services:\n  web:\n    image: ${WEB_IMAGE}\n  api:\n    build: ./api\n"),

@@ -12,9 +12,9 @@ import (
 // write/parse round trip unchanged; a successful merge validates, has unique image names in
 // sorted order, and merging a manifest with itself gives the same images.
 func FuzzParseAndMerge(f *testing.F) {
-	good := `{"schema_version":"1.0","template":{"path":"t.yaml","sha256":"ab"},"build":{"project":"p","env":"e"},"images":[{"name":"a:1","digest":"sha256:aa","kind":"function"},{"name":"x:1","kind":"external"}]}`
+	good := `{"schema_version":"1.0","template":{"path":"t.yaml","sha256":"ab"},"build":{"project":"p","env":"e"},"images":[{"name":"a:1","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","kind":"function"},{"name":"x:1","kind":"external"}]}`
 	f.Add([]byte(good))
-	f.Add([]byte(`{"schema_version":"1.1","templates":[{"path":"a"},{"path":"b","parameters":{"K":"V"}}],"build":{},"images":[{"name":"b","digest":"sha256:b","kind":"base"}]}`))
+	f.Add([]byte(`{"schema_version":"1.1","templates":[{"path":"a"},{"path":"b","parameters":{"K":"V"}}],"build":{},"images":[{"name":"b","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","kind":"base"}]}`))
 	f.Add([]byte(good[:50]))
 	f.Add([]byte(good + good))
 	f.Add([]byte(`{"schema_version":"1.0","template":{"path":"t"},"images":[{"name":"","digest":"d","kind":"service"}]}`))

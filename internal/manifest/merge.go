@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"sort"
 	"time"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Merge combines per-template manifests into the bundle's one manifest (schema 1.1):
@@ -21,6 +24,7 @@ func Merge(parts []Manifest, now time.Time) (Manifest, error) {
 	}
 	out := Manifest{SchemaVersion: SchemaMerged, GeneratedAt: now.UTC(), Build: parts[0].Build}
 	images := map[string]Image{}
+	from := map[string]string{} // image name → the template whose manifest named it first
 	for i, m := range parts {
 		if i > 0 {
 			if err := sameBuild(parts[0].Build, m.Build); err != nil {
@@ -42,9 +46,12 @@ func Merge(parts []Manifest, now time.Time) (Manifest, error) {
 			prev, seen := images[img.Name]
 			switch {
 			case !seen:
-				images[img.Name] = img
+				images[img.Name], from[img.Name] = img, firstPath(m)
+			case prev.Digest != img.Digest && prev.Digest != "" && img.Digest != "" && (prev.Kind == KindFunction || img.Kind == KindFunction):
+				// No rebuild helps: each template's run replaces the other's image.
+				return Manifest{}, fmt.Errorf("templates %s and %s both build function image %s (the same FunctionName in both?): give one of the functions another FunctionName", from[img.Name], firstPath(m), img.Name)
 			case prev.Digest != img.Digest && prev.Digest != "" && img.Digest != "":
-				return Manifest{}, fmt.Errorf("image %s has two digests: %s and %s (in the manifest of %s): rebuild so every template sees the same image", img.Name, prev.Digest, img.Digest, firstPath(m))
+				return Manifest{}, fmt.Errorf("image %s has two digests: %s in the manifest of %s, %s in that of %s: rebuild so every template sees the same image", img.Name, prev.Digest, from[img.Name], img.Digest, firstPath(m))
 			case prev.Digest == "":
 				// An external image one producer had not pulled yet; the other knows its ID.
 				images[img.Name] = img
@@ -114,6 +121,11 @@ func (m Manifest) Validate() error {
 		return errors.New("manifest names no template (neither template nor templates)")
 	}
 	for _, img := range m.Images {
+		// Names and digests come from another program: each is checked before any stage
+		// passes one to the engine, a file name or a message.
+		if _, err := reference.ParseNormalizedNamed(img.Name); err != nil {
+			return fmt.Errorf("image %q is not a valid image reference (%v): check the producer", img.Name, err)
+		}
 		switch img.Kind {
 		case KindBase, KindService, KindFunction, KindExternal:
 		default:
@@ -121,6 +133,14 @@ func (m Manifest) Validate() error {
 		}
 		if img.Digest == "" && img.Kind != KindExternal {
 			return fmt.Errorf("image %s (%s) has no digest: the producer must record the local image ID", img.Name, img.Kind)
+		}
+		for _, d := range append([]string{img.Digest, img.Config}, img.DiffIDs...) {
+			if d == "" {
+				continue
+			}
+			if _, err := v1.NewHash(d); err != nil {
+				return fmt.Errorf("image %s: %q is not a sha256 digest (sha256:<64 hex digits>): check the producer", img.Name, d)
+			}
 		}
 	}
 	return nil

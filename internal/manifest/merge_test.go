@@ -69,7 +69,15 @@ func TestMerge(t *testing.T) {
 				single("a.yaml", "1", img("x:1", "sha256:x", KindService)),
 				single("b.yaml", "2", img("x:1", "sha256:y", KindService)),
 			},
-			wantErr: "image x:1 has two digests: sha256:x and sha256:y",
+			wantErr: "image x:1 has two digests: sha256:x in the manifest of a.yaml, sha256:y in that of b.yaml",
+		},
+		{
+			name: "two templates define the same FunctionName: both named, and the function",
+			parts: []Manifest{
+				single("a.yaml", "1", img("esb-hello:latest", "sha256:x", KindFunction)),
+				single("b.yaml", "2", img("esb-hello:latest", "sha256:y", KindFunction)),
+			},
+			wantErr: "templates a.yaml and b.yaml both build function image esb-hello:latest (the same FunctionName in both?): give one of the functions another FunctionName",
 		},
 		{
 			name: "an unpulled external image takes the other's digest",
@@ -161,7 +169,7 @@ func TestMergeGitDirtyIsSticky(t *testing.T) {
 func TestReadWriteRoundTrip(t *testing.T) {
 	is := is.New(t)
 	path := filepath.Join(t.TempDir(), "deep", "manifest.json")
-	m := single("a.yaml", "1", Image{Name: "x:1", Digest: "sha256:x", Kind: KindService, Labels: map[string]string{"k": "v"}, Platform: "linux/amd64"})
+	m := single("a.yaml", "1", Image{Name: "x:1", Digest: "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", Config: "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd", DiffIDs: []string{"sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"}, Kind: KindService, Labels: map[string]string{"k": "v"}, Platform: "linux/amd64"})
 	m.GeneratedAt = now
 	is.NoErr(Write(path, m))
 	got, err := Read(path)
@@ -179,8 +187,16 @@ func TestReadRejects(t *testing.T) {
 		{"two documents", `{"schema_version":"1.0","template":{"path":"a"},"images":[]}{}`, "data after its JSON document"},
 		{"unknown schema", `{"schema_version":"2.0","template":{"path":"a"},"images":[]}`, `schema_version "2.0" is not supported`},
 		{"no template", `{"schema_version":"1.0","images":[]}`, "names no template"},
-		{"bad kind", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:1","kind":"weird"}]}`, `kind "weird"`},
+		{"bad kind", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","kind":"weird"}]}`, `kind "weird"`},
 		{"missing digest", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","kind":"function"}]}`, "has no digest"},
+		// Names and digests from another program are checked where they are read.
+		{"an image named like a path", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"../../etc/passwd","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","kind":"function"}]}`, `image "../../etc/passwd" is not a valid image reference`},
+		{"an image name with a newline", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x\nRUN id","kind":"external"}]}`, "is not a valid image reference"},
+		{"an empty image name", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"","kind":"external"}]}`, "is not a valid image reference"},
+		{"a short digest", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:1","kind":"function"}]}`, `"sha256:1" is not a sha256 digest`},
+		{"a digest that is a path", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:../../../etc/passwd","kind":"function"}]}`, "is not a sha256 digest"},
+		{"a bad config digest", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","config":"md5:abc","kind":"function"}]}`, `"md5:abc" is not a sha256 digest`},
+		{"a bad diff ID", `{"schema_version":"1.0","template":{"path":"a"},"images":[{"name":"x","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","diff_ids":["sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],"kind":"function"}]}`, "is not a sha256 digest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,7 +112,10 @@ const BuildImagePrefix = "public.ecr.aws/sam/build-"
 // ImageVariable names the variable that points runtime's builds at another build image:
 // BUILD_IMAGE_ and the runtime upper-cased, every other character an underscore
 // (python3.12 → BUILD_IMAGE_PYTHON3_12), the rule of RUNTIME_BASE_<RUNTIME>.
-func ImageVariable(runtime string) string { return "BUILD_IMAGE_" + VariableSuffix(runtime) }
+func ImageVariable(runtime string) string { return ImageVariablePrefix + VariableSuffix(runtime) }
+
+// ImageVariablePrefix starts every BUILD_IMAGE_<RUNTIME> variable.
+const ImageVariablePrefix = "BUILD_IMAGE_"
 
 // VariableSuffix is runtime upper-cased with every character but letters and digits an
 // underscore: the suffix of BUILD_IMAGE_<RUNTIME> and RUNTIME_BASE_<RUNTIME>.

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/dindbundler/dindbundler/internal/tarball"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // writeContext streams the build context of b to w as a tar: files are read from their sources
@@ -85,7 +86,7 @@ func (cw *contextWriter) appendDockerfile(b ImageBuild) error {
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(src)
+	data, err := userfile.ReadFile("Dockerfile", src)
 	if err != nil {
 		return fmt.Errorf("read Dockerfile of %s %s: %w", b.Kind, b.For, err)
 	}
@@ -308,7 +309,7 @@ func mayHoldExceptions(pm *patternmatcher.PatternMatcher, dir string) bool {
 // dockerIgnore reads dir/.dockerignore, if any.
 func dockerIgnore(dir, dockerfile string) (*patternmatcher.PatternMatcher, error) {
 	name := filepath.Join(dir, ".dockerignore")
-	f, err := os.Open(name)
+	f, err := userfile.Open(".dockerignore", name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -1,22 +1,33 @@
 package embedded
 
-import "sort"
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
 
 // Inputs lists the files and directories a run for req reads, from its plan: the template, the
 // compose file and every build context source (CodeUri, layer ContentUri, DockerContext with its
 // Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
 // freshness by exactly these.
 func Inputs(req Request) ([]string, error) {
+	inputs, _, _, err := InputsAndSettings(req)
+	return inputs, err
+}
+
+// InputsAndSettings is Inputs and PlanSettings from one plan, and the plan: what the Deploy
+// stage judges a template's manifest by, and checks against the other templates.
+func InputsAndSettings(req Request) ([]string, map[string]string, BuildPlan, error) {
 	if err := req.check(); err != nil {
-		return nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	_, plan, err := PlanRequest(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	// Refused before any file is read for its signature.
 	if _, err := confinePlan(plan, req); err != nil {
-		return nil, err
+		return nil, nil, BuildPlan{}, err
 	}
 	inputs := PlanInputs(plan, req)
 	// A new `sam build` changes what is built (builders.go), though not the sources.
@@ -24,7 +35,26 @@ func Inputs(req Request) ([]string, error) {
 		inputs = append(inputs, built)
 		sort.Strings(inputs)
 	}
-	return inputs, nil
+	settings, err := PlanSettings(plan, req)
+	if err != nil {
+		return nil, nil, BuildPlan{}, err
+	}
+	return inputs, settings, plan, nil
+}
+
+// Names are the names of every image plan builds or reads (built, base and external).
+func (plan BuildPlan) Names() []string {
+	var out []string
+	for _, b := range plan.Images {
+		out = append(out, b.Name)
+	}
+	for _, b := range plan.Bases {
+		out = append(out, b.Name)
+	}
+	for _, e := range plan.External {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 // PlanInputs is Inputs for a plan already made: sorted, each path once.
@@ -46,4 +76,27 @@ func PlanInputs(plan BuildPlan, req Request) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PlanSetting names the build plan among a step's settings.
+const PlanSetting = "the build plan (Dockerfiles, build arguments, labels, base and builder images)"
+
+// PlanSettings are what decides the images of plan besides the files PlanInputs lists: the
+// plan as a whole — every generated Dockerfile, build argument, label, tag, base image and
+// context source, so a setting that changes any of them (PARAMETER_OVERRIDES,
+// RUNTIME_BASE_<RUNTIME>, IMAGE_TAG, a mirror variable, an ENV_VARS_FILE value) changes it — and,
+// by name, each variable the compose file's images and builds read, so a message can name it.
+func PlanSettings(plan BuildPlan, req Request) (map[string]string, error) {
+	plan.Warnings = nil // words for the user, not what is built
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint the build plan: %w", err)
+	}
+	out := map[string]string{PlanSetting: string(data)}
+	for _, name := range plan.Variables {
+		if v, ok := req.Vars[name]; ok {
+			out[name] = v
+		}
+	}
+	return out, nil
 }

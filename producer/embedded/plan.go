@@ -100,6 +100,8 @@ type BuildPlan struct {
 	Warnings []string        // things worth telling the user that do not stop the build
 	// Runtime is the stack's runtime config of the template's functions (RuntimeConfig).
 	Runtime runtimeconfig.Config
+	// Variables are the stack's variables the compose file's images and builds read, sorted.
+	Variables []string
 }
 
 // Where Lambda puts a function's code and its layers' content.
@@ -476,6 +478,7 @@ func execForm(args ...string) (string, error) {
 // gives them (image: or <project>-<service>), so the bundle can run `compose up --no-build`;
 // those with only image: are external.
 func (p *planner) services(c *compose.File) error {
+	p.plan.Variables = c.Used
 	for _, name := range c.Unset {
 		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("compose file: variable %s is not set, using an empty string", name))
 	}

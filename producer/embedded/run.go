@@ -20,6 +20,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/gitstate"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/userfile"
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
@@ -228,7 +229,7 @@ type templateRecord struct {
 // state. Git is optional: outside a repository (or without git) the commit is "" and the tree
 // clean.
 func templateInfo(ctx context.Context, t *sam.Template, req Request) (templateRecord, error) {
-	data, err := os.ReadFile(req.Template)
+	data, err := userfile.ReadFile("TEMPLATE", req.Template)
 	if err != nil {
 		return templateRecord{}, fmt.Errorf("read SAM template: %w", err)
 	}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // ParseEnvVars reads an ENV_VARS_FILE in `sam local --env-vars` format:
@@ -134,7 +135,7 @@ func LoadEnvVars(value, workDir string) (envVars map[string]map[string]string, p
 		return nil, "", nil
 	}
 	path = absIn(workDir, value)
-	data, err := os.ReadFile(path)
+	data, err := userfile.ReadFile(EnvVarsFileVariable, path)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s=%s: %w: point it at a JSON file in sam local --env-vars format, or unset it", EnvVarsFileVariable, value, err)
 	}
@@ -155,7 +156,7 @@ func LoadLayerMap(value, workDir string) (layerMap map[string]string, file strin
 	}
 	if !strings.HasPrefix(value, "arn:") {
 		file = absIn(workDir, value)
-		data, err := os.ReadFile(file)
+		data, err := userfile.ReadFile(LayerMapVariable, file)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s=%s is neither ARN=path entries nor a readable file: %w", LayerMapVariable, value, err)
 		}

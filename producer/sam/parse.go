@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Resource types this package reads; every other type is not a function and is ignored.
@@ -28,7 +30,7 @@ const (
 // the template's directory, the stack name defaults to the file's stem) and checks that every local
 // path it names exists: CodeUri, ContentUri/Content, Metadata.DockerContext and Metadata.Dockerfile.
 func ParseFile(path string, opts Options) (*Template, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.ReadFile("TEMPLATE", path)
 	if err != nil {
 		return nil, fmt.Errorf("read SAM template %s: %w", path, err)
 	}
@@ -793,6 +795,9 @@ func (p *parser) checkPath(path string, wantDir bool) error {
 		return fmt.Errorf("local path %s does not exist (relative paths resolve against %s)", path, p.dir)
 	case err != nil:
 		return fmt.Errorf("check local path: %w", err)
+	case !fi.IsDir() && !fi.Mode().IsRegular():
+		// A pipe would block the build, a device ship endless or no code.
+		return userfile.CheckInfo("local path", path, fi)
 	case wantDir && !fi.IsDir():
 		return fmt.Errorf("local path %s is not a directory", path)
 	case !wantDir && fi.IsDir():
