@@ -279,7 +279,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, RuntimeConfigDir: b.mergedRuntimeConfig(), Root: root, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
 		Images: append(bundleimage.ContextEntries(set, store, withLayers), stream...), Stack: stack,
@@ -295,6 +295,16 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// mergedRuntimeConfig is the Manifest stage's merged runtime config directory, "" when it made
+// none.
+func (b *Bundler) mergedRuntimeConfig() string {
+	dir := b.Config.MergedRuntimeConfigDir()
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir
+	}
+	return ""
 }
 
 // carryStack plans the copies of the host files the compose file reads at run time (bind

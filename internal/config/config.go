@@ -59,6 +59,9 @@ type Template struct {
 	OutputRoot     string // producer's output root
 	OutputExplicit bool   // pass --output to the producer
 	ManifestPath   string // <OutputRoot>/<env>/bundle/manifest.json, or BUNDLE_MANIFEST_PATH
+	// RuntimeConfigDir holds the template's functions.yml and routing.yml:
+	// <OutputRoot>/<env>/config (ProducerConfigDir).
+	RuntimeConfigDir string
 }
 
 // Config is the whole resolved configuration.
@@ -101,6 +104,11 @@ type Config struct {
 	ImageTag           string
 	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
 	Vars               map[string]string // .env overlaid by the environment: compose interpolation
+
+	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
+	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
+	// "" (unset) keeps <prefix>-<function>:<tag>.
+	ContainerRegistry string
 
 	Force   bool
 	DryRun  bool
@@ -359,12 +367,39 @@ func (r *resolver) images() error {
 	if _, err := reference.WithTag(tagProbe, c.ImageTag); err != nil {
 		return fmt.Errorf("IMAGE_TAG=%q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -): fix IMAGE_TAG", c.ImageTag)
 	}
+	if err := r.containerRegistry(); err != nil {
+		return err
+	}
 	c.Vars = overlay(c.DotEnv, r.env)
 	c.RuntimeBases = map[string]string{}
 	for k, v := range c.Vars {
 		if suffix, ok := strings.CutPrefix(k, "RUNTIME_BASE_"); ok && v != "" {
 			c.RuntimeBases[suffix] = v
 		}
+	}
+	return nil
+}
+
+// containerRegistry reads CONTAINER_REGISTRY from the environment or .env (the stack's compose
+// reads it there too): a registry host with an optional port, nothing else.
+func (r *resolver) containerRegistry() error {
+	v, src := r.envOrDotEnv("CONTAINER_REGISTRY")
+	if v == "" {
+		return nil
+	}
+	if err := CheckRegistry(v); err != nil {
+		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host[:port], e.g. 127.0.0.1:5010, or unset it", r.shown(v, src), src, err)
+	}
+	r.c.ContainerRegistry = v
+	return nil
+}
+
+// CheckRegistry refuses what is not a registry host[:port]: a path, a scheme, or a
+// name the engine would take for a Docker Hub namespace (no dot, no port, not localhost).
+func CheckRegistry(v string) error {
+	ref, err := reference.ParseNormalizedNamed(v + "/probe")
+	if err != nil || reference.Domain(ref) != v {
+		return errors.New("is not a registry host[:port] (a host with a dot or a port, or localhost; no scheme, no path)")
 	}
 	return nil
 }
@@ -406,6 +441,7 @@ func (r *resolver) templates() error {
 			t.OutputRoot = filepath.Join(t.Dir, "."+c.Brand.Slug)
 		}
 		t.ManifestPath = ProducerManifestPath(t.OutputRoot, c.Env)
+		t.RuntimeConfigDir = ProducerConfigDir(t.OutputRoot, c.Env)
 		if manifestPath != "" {
 			t.ManifestPath = r.abs(manifestPath)
 		}
@@ -432,6 +468,13 @@ func (r *resolver) templateSettings() (paths []string, outputDir, manifestPath s
 // ProducerManifestPath is where the producer writes the manifest for one template.
 func ProducerManifestPath(outputRoot, env string) string {
 	return filepath.Join(outputRoot, env, "bundle", "manifest.json")
+}
+
+// ProducerConfigDir is where the producer writes one template's runtime config (functions.yml,
+// routing.yml): the directory "config" of its artifact root <output root>/<env>, as the stack's
+// own producer lays it out.
+func ProducerConfigDir(outputRoot, env string) string {
+	return filepath.Join(outputRoot, env, "config")
 }
 
 // RequireTemplates is the check of every stage from Deploy on.
@@ -476,6 +519,10 @@ func (c Config) MergedManifestPath() string {
 	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
 }
 func (c Config) StateDir() string { return filepath.Join(c.BuildDir, "state") }
+
+// MergedRuntimeConfigDir is where the Manifest stage merges the templates' runtime configs; the
+// Image stage puts its files in the bundle's /app/config.
+func (c Config) MergedRuntimeConfigDir() string { return filepath.Join(c.BuildDir, "bundle", "config") }
 
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {
