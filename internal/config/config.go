@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,9 @@ const (
 	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
 	DefaultEnv           = "default" // the environment name when nothing sets one
 	DefaultImageTag      = "latest"
+	// DefaultContainerRegistry is the stack's CONTAINER_REGISTRY default (its compose file's):
+	// the address function images are named under and the bundle's registry serves on.
+	DefaultContainerRegistry = "127.0.0.1:5010"
 
 	// MaxRunID is the largest RUN_UID/RUN_GID: 2^32-2 (2^32-1 means "no id" to the kernel).
 	MaxRunID = 1<<32 - 2
@@ -85,7 +89,11 @@ type Config struct {
 	DotEnvPath      string
 	DotEnv          map[string]string // ./.env, nil when absent
 	DindBaseImage   string
-	BuildDir        string
+	// ContainerRegistry is CONTAINER_REGISTRY (host:port): the bundle's own read-only registry
+	// serves, on that address inside the bundle, every image named under it (function images),
+	// which are then not loaded at boot.
+	ContainerRegistry string
+	BuildDir          string
 	// CacheDir holds what the build may reuse across build directories because it is named by
 	// content (CACHE_DIR; default $XDG_CACHE_HOME/dindbundler, else ~/.cache/dindbundler; empty
 	// when neither is known: nothing is cached there).
@@ -138,7 +146,7 @@ func LoadFlags(environ []string, workDir string, f Flags) (Config, error) {
 	// The order matters: later steps read what earlier ones resolved (brand, .env, env name).
 	for _, step := range []func() error{
 		r.brand, r.dotEnv, r.envName, r.bundle, r.producer, r.switches, r.runIDs,
-		r.compression, r.images, r.templates,
+		r.compression, r.images, r.registry, r.templates,
 	} {
 		if err := step(); err != nil {
 			return Config{}, err
@@ -365,6 +373,39 @@ func (r *resolver) images() error {
 		if suffix, ok := strings.CutPrefix(k, "RUNTIME_BASE_"); ok && v != "" {
 			c.RuntimeBases[suffix] = v
 		}
+	}
+	return nil
+}
+
+// registry reads CONTAINER_REGISTRY from the environment or .env, as the stack's compose file
+// does: a host and a port, which the images it serves are named under.
+func (r *resolver) registry() error {
+	v, src := r.envOrDotEnv("CONTAINER_REGISTRY")
+	if v == "" {
+		r.c.ContainerRegistry = DefaultContainerRegistry
+		return nil
+	}
+	if err := checkRegistryAddress(v); err != nil {
+		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host:port, e.g. %s", r.shown(v, src), src, err, DefaultContainerRegistry)
+	}
+	r.c.ContainerRegistry = v
+	return nil
+}
+
+// checkRegistryAddress accepts host:port as an image reference names a registry: a host name or
+// an IP address (IPv6 in brackets) and a port from 1 to 65535.
+func checkRegistryAddress(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return errors.New("is not host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("has no port from 1 to 65535 (%q)", port)
+	}
+	// The engine reads the registry host from the image name: probe one under it.
+	ref, err := reference.ParseNormalizedNamed(v + "/probe")
+	if err != nil || reference.Domain(ref) != v {
+		return errors.New("is not a registry address an image name can start with")
 	}
 	return nil
 }

@@ -971,3 +971,35 @@ func TestExportSettingsNeverPrintADotEnvValue(t *testing.T) {
 	_, err = c.ExportSettings()
 	is.True(strings.Contains(err.Error(), `INSPECT_FORMAT="yaml"`)) // the environment's value is shown
 }
+
+func TestContainerRegistry(t *testing.T) {
+	cases := []struct {
+		name    string
+		environ []string
+		dotEnv  string
+		want    string
+	}{
+		{name: "default", want: DefaultContainerRegistry},
+		{name: "environment", environ: []string{"CONTAINER_REGISTRY=registry.local:5000"}, want: "registry.local:5000"},
+		{name: ".env", dotEnv: "CONTAINER_REGISTRY=127.0.0.1:5011\n", want: "127.0.0.1:5011"},
+		{name: "environment over .env", environ: []string{"CONTAINER_REGISTRY=localhost:6000"}, dotEnv: "CONTAINER_REGISTRY=127.0.0.1:5011\n", want: "localhost:6000"},
+		{name: "IPv6", environ: []string{"CONTAINER_REGISTRY=[::1]:5010"}, want: "[::1]:5010"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			wd := workspace(t, map[string]string{".env": tc.dotEnv})
+			c, err := Load(environ(tc.environ, wd), wd)
+			is.NoErr(err)
+			is.Equal(c.ContainerRegistry, tc.want)
+		})
+	}
+
+	runErrCases(t, []errCase{
+		{name: "no port", environ: []string{"CONTAINER_REGISTRY=127.0.0.1"}, want: []string{"CONTAINER_REGISTRY", "host:port"}},
+		{name: "port zero", environ: []string{"CONTAINER_REGISTRY=127.0.0.1:0"}, want: []string{"CONTAINER_REGISTRY", "port"}},
+		{name: "port too large", environ: []string{"CONTAINER_REGISTRY=127.0.0.1:70000"}, want: []string{"CONTAINER_REGISTRY", "port"}},
+		{name: "a path", environ: []string{"CONTAINER_REGISTRY=127.0.0.1:5010/esb"}, want: []string{"CONTAINER_REGISTRY"}},
+		{name: "a blank", environ: []string{"CONTAINER_REGISTRY=my registry:5000"}, want: []string{"CONTAINER_REGISTRY"}},
+	})
+}
