@@ -83,11 +83,10 @@ func Ensure(ctx context.Context, r Request) (Binary, error) {
 	if err != nil {
 		return Binary{}, fmt.Errorf("build %s: %w", Name, err)
 	}
-	dir, err := goOutput(ctx, r.WorkDir, nil, "list", "-m", "-f", "{{.Dir}}", Module)
+	dir, err := moduleDir(ctx, r.WorkDir)
 	if err != nil {
-		return Binary{}, fmt.Errorf("build %s: locate the source of %s: %w", Name, Module, err)
+		return Binary{}, fmt.Errorf("build %s: %w", Name, err)
 	}
-	dir = strings.TrimSpace(dir)
 	version, err := goOutput(ctx, dir, env, "env", "GOVERSION")
 	if err != nil {
 		return Binary{}, fmt.Errorf("build %s: %w", Name, err)
@@ -129,6 +128,23 @@ func Ensure(ctx context.Context, r Request) (Binary, error) {
 		r.Logf("built %s for linux/%s in %.1fs (%s)", Name, r.Platform.Arch, time.Since(started).Seconds(), out)
 	}
 	return Binary{Path: out, Key: key}, nil
+}
+
+// moduleDir finds Module's source directory through the go command, from this process's
+// working directory (mage runs in the module whose magefile imports our targets, or in ours),
+// else from workDir (the project's).
+func moduleDir(ctx context.Context, workDir string) (string, error) {
+	var firstErr error
+	for _, dir := range []string{"", workDir} {
+		out, err := goOutput(ctx, dir, nil, "list", "-m", "-f", "{{.Dir}}", Module)
+		if err == nil && strings.TrimSpace(out) != "" {
+			return strings.TrimSpace(out), nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return "", fmt.Errorf("locate the source of %s (run from a Go module that requires it): %w", Module, firstErr)
 }
 
 // listFormat prints one line per non-standard package: import path, directory, module@version
