@@ -373,7 +373,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	if err != nil {
 		return "", err
 	}
-	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
+	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
 		if e.Dir {
 			continue // the files list has the directory
 		}
