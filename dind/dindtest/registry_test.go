@@ -21,15 +21,17 @@ import (
 const registryAddr = "127.0.0.1:5010"
 
 // registryCells are the inner engines the registry is tried on: the default base (Engine 26.1,
-// zstd layers served as they are), the bookworm base (Engine 20.10: layers served
-// uncompressed) and 26.1 on the containerd image store.
+// zstd layers served as they are), the bookworm base (Engine 20.10: zstd layers served
+// uncompressed, gzip ones as they are) and 26.1 on the containerd image store.
 var registryCells = []struct {
 	name, suite  string
+	compression  string // "zst" unless said
 	env          []string
 	uncompressed bool
 }{
 	{name: "trixie-26.1"},
 	{name: "bookworm-20.10", suite: "bookworm", uncompressed: true},
+	{name: "bookworm-20.10-gzip", suite: "bookworm", compression: "gz"},
 	{name: "trixie-26.1-containerd", env: []string{"DOCKERD_IMAGE_STORE=containerd"}},
 }
 
@@ -56,6 +58,9 @@ func bundleRegistryOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 				service: im.echo, save: append([]string{im.echo}, fns...),
 				listed:      []listedImage{{im.echo, im.echo}, {fns[0], fns[0]}, {fns[1], fns[1]}},
 				compression: "zst", registry: registryAddr,
+			}
+			if cell.compression != "" {
+				spec.compression = cell.compression
 			}
 			img := buildBundle(t, ctx, api, "bundlereg-bundle:"+cell.name, b, spec)
 			run := func(name string, env ...string) (engine.Container, time.Duration) {
