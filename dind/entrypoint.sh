@@ -21,6 +21,7 @@
 # /etc/docker/daemon.json is dockerd's whole configuration, so with one, put
 # "features": {"containerd-snapshotter": true|false} there instead (the entrypoint accepts the
 # variable only when that file already says the same). The boot log names the store in use.
+# FUNCTIONS_PRELOAD and the bundle's registry: see dindbundler-registry.sh (dind/registry.sh).
 set -eu
 
 : "${DOCKERD_START_TIMEOUT:=60}"

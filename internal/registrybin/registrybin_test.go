@@ -40,7 +40,9 @@ func TestKey(t *testing.T) {
 		same bool
 	}{
 		{"another Go version", func() string { return key("go1.25.1", env, own, dep) }, false},
-		{"another architecture", func() string { return key("go1.25.0", []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, own, dep) }, false},
+		{"another architecture", func() string {
+			return key("go1.25.0", []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, own, dep)
+		}, false},
 		{"another module version", func() string {
 			d := dep
 			d.Version = "golang.org/x/y@v1.0.1"
