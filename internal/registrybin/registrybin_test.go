@@ -119,3 +119,15 @@ func TestEnsure(t *testing.T) {
 	is.Equal(again, first)
 	is.Equal(len(lines), 1) // nothing printed when cached
 }
+
+// TestModuleDirOutsideAnyModule: `go run magefile.go -w /elsewhere` runs the targets in a
+// project that is no Go module; the source is then found where this package was compiled from.
+func TestModuleDirOutsideAnyModule(t *testing.T) {
+	is := is.New(t)
+	elsewhere := t.TempDir()
+	t.Chdir(elsewhere)
+	dir, err := moduleDir(context.Background(), elsewhere)
+	is.NoErr(err)
+	_, err = os.Stat(filepath.Join(dir, "internal", "registrybin", "registrybin.go"))
+	is.NoErr(err) // this module's source
+}
