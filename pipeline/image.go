@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
@@ -30,6 +31,8 @@ import (
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registrybin"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -51,11 +54,15 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, args, err := b.contextPlan(m, set, store, false)
+	baseID, err := b.baseImageID(ctx)
 	if err != nil {
 		return err
 	}
-	baseID, err := b.baseImageID(ctx)
+	reg, err := b.registryPlan(ctx, api, set, store, baseID)
+	if err != nil {
+		return err
+	}
+	entries, args, err := b.contextPlan(m, set, store, reg, false)
 	if err != nil {
 		return err
 	}
@@ -105,7 +112,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 	switch {
 	case err != nil:
 		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
-		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
+		if entries, args, err = b.contextPlan(m, set, store, reg, true); err != nil {
 			return err
 		}
 		id, err = b.build(ctx, api, entries, args)
@@ -260,7 +267,7 @@ func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id s
 }
 
 // contextPlan lists the bundle context and the build arguments.
-func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *layerstore.Store, withLayers bool) ([]buildctx.Entry, map[string]string, error) {
+func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *layerstore.Store, reg registryPlan, withLayers bool) ([]buildctx.Entry, map[string]string, error) {
 	c := b.Config
 	if _, err := os.Stat(c.ComposeFile); err != nil {
 		return nil, nil, fmt.Errorf("image: compose file %s not found: set COMPOSE_FILE", c.ComposeFile)
@@ -281,7 +288,10 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
-	stream, err := bundleimage.StreamFiles(set, store)
+	// Boot loads what compose runs and what the registry does not serve; the rest is pulled.
+	boot, pulled := bundleimage.Boot(set, reg.served, stack.images)
+	_, served := bundleimage.Boot(set, reg.served, nil)
+	stream, err := bundleimage.StreamFiles(boot, store)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +300,9 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, RuntimeConfigDir: b.mergedRuntimeConfig(), Root: root, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: append(bundleimage.ContextEntries(set, store, withLayers), stream...), Stack: stack,
+		Images: append(bundleimage.ContextEntries(set, boot, store, withLayers), stream...), Stack: stack.Carried,
+		RegistryScript: dind.Registry, RegistryBinary: reg.binary, RegistryIndex: reg.index,
+		Served: buildctx.ServedList(served, pulled),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -315,10 +327,16 @@ func (b *Bundler) mergedRuntimeConfig() string {
 	return ""
 }
 
+// bundleStack is the compose file as the bundle carries it, and the images its services run.
+type bundleStack struct {
+	buildctx.Carried
+	images []string
+}
+
 // carryStack plans the copies of the host files the compose file reads at run time (bind
 // mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
 // Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
-func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
+func (b *Bundler) carryStack(root string, dotEnv []byte) (bundleStack, error) {
 	c := b.Config
 	vars, err := config.ParseEnv(string(dotEnv))
 	if err != nil {
@@ -326,20 +344,31 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 	}
 	data, err := userfile.ReadFile("compose file", c.ComposeFile)
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
 	}
 	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}
 	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}
 	for _, w := range stack.Warnings {
 		b.logf("image: warning: %s", w)
 	}
-	return stack, nil
+	// The images compose runs are loaded at boot even when the registry serves them.
+	f, err := compose.Parse(data, filepath.Dir(c.ComposeFile), vars)
+	if err != nil {
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	out := bundleStack{Carried: stack}
+	for _, s := range f.Services {
+		if s.Image != "" {
+			out.images = append(out.images, s.Image)
+		}
+	}
+	return out, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage
@@ -422,4 +451,78 @@ func writePrivate(path string, data []byte) error {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
 	return atomicfile.Write(path, data, 0o600)
+}
+
+// registryPlan is what the bundle's registry needs in the bundle: the images it serves (its
+// index's names), the index as app/bundle/registry.json, and the registry binary built for the
+// base's platform. All empty when no image is named under CONTAINER_REGISTRY.
+type registryPlan struct {
+	served []string
+	index  []byte
+	binary string
+}
+
+// registryPlan plans the index of the images named under CONTAINER_REGISTRY and, when it serves
+// any, builds (or finds in the cache) the registry binary for the base image's platform.
+func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (registryPlan, error) {
+	addr := b.Config.ContainerRegistry
+	if addr == "" {
+		return registryPlan{}, nil // no CONTAINER_REGISTRY: function images keep bare names and load at boot
+	}
+	under := layerstore.Set{Compression: set.Compression}
+	for _, img := range set.Images {
+		if registryHost(img.Name) == addr {
+			under.Images = append(under.Images, img)
+		}
+	}
+	if len(under.Images) == 0 {
+		return registryPlan{}, nil
+	}
+	files, err := store.FileDigests(under)
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: the registry's files: %w (run the save stage again)", err)
+	}
+	idx, err := registry.PlanIndex(addr, under, files)
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: %w (set CONTAINER_REGISTRY to the address the stack pulls its function images from)", err)
+	}
+	var plan registryPlan
+	for _, img := range idx.Images {
+		plan.served = append(plan.served, img.Name)
+	}
+	if plan.index, err = json.MarshalIndent(idx, "", "  "); err != nil {
+		return registryPlan{}, fmt.Errorf("image: registry index: %w", err)
+	}
+	plan.index = append(plan.index, '\n')
+	info, found, err := engine.Inspect(ctx, api, baseID)
+	if err == nil && !found {
+		err = errors.New("not found")
+	}
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: inspect the base image %s: %w", b.Config.DindBaseImage, err)
+	}
+	cache := b.Config.CacheDir
+	if cache == "" {
+		cache = filepath.Join(b.Config.BuildDir, "cache")
+	}
+	bin, err := registrybin.Ensure(ctx, registrybin.Request{
+		WorkDir: b.Config.WorkDir, CacheDir: cache,
+		Platform: registrybin.Platform{Arch: info.Architecture, Variant: info.Variant},
+		Logf:     func(format string, args ...any) { b.logf("image: "+format, args...) },
+	})
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: %w", err)
+	}
+	plan.binary = bin.Path
+	return plan, nil
+}
+
+// registryHost is the registry host of an image name as the engine reads it ("" when it is no
+// image name: such a name is never served).
+func registryHost(name string) string {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return ""
+	}
+	return reference.Domain(ref)
 }

@@ -74,6 +74,8 @@ func TestPlanLayout(t *testing.T) {
 		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
 		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
+		RegistryScript: []byte("# registry part\n"), RegistryBinary: write("cache/registry-bin/k3y/dindbundler-registry", "ELF", 0o755),
+		RegistryIndex: []byte("{}\n"), Served: ServedList([]string{"127.0.0.1:5010/f:1"}, []string{"127.0.0.1:5010/f:1"}),
 	})
 	is.NoErr(err)
 	byName := map[string]Entry{}
@@ -84,10 +86,14 @@ func TestPlanLayout(t *testing.T) {
 	}
 	is.Equal(names, []string{
 		"Dockerfile", "app", "app/.env", "app/bundle", "app/bundle/images.txt", "app/bundle/manifest.json",
-		"app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
+		"app/bundle/registry.json", "app/bundle/served.txt", "app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
+		"bin", "bin/dindbundler-registry", "bin/dindbundler-registry.sh",
 		"certs", "certs/rootCA.crt", "certs/server.key", "certs/sub", "certs/sub/extra.crt",
 		"entrypoint.sh", "images", "images/ab.tar.gz", "images/manifest.json",
 	})
+	is.Equal(byName["bin/dindbundler-registry"].Mode, os.FileMode(0o755)) // executable
+	is.True(byName["bin/dindbundler-registry"].Addressed)                 // named by its build key
+	is.Equal(string(byName["app/bundle/served.txt"].Data), "127.0.0.1:5010/f:1 pull\n")
 	is.Equal(byName["app/.env"].Mode, os.FileMode(0o600))         // secrets root-only
 	is.Equal(byName["entrypoint.sh"].Mode, os.FileMode(0o755))    // executable
 	is.Equal(byName["certs/server.key"].Mode, os.FileMode(0o600)) // keys private
@@ -212,6 +218,8 @@ func TestLayer(t *testing.T) {
 		{Name: "certs", Dir: true, Mode: 0o755, UID: 7, GID: 8},
 		{Name: "certs/sub/server.crt", Mode: 0o644, UID: 7, GID: 8},
 		{Name: "images/manifest.json", Mode: 0o644},
+		{Name: "bin", Dir: true, Mode: 0o755},
+		{Name: "bin/dindbundler-registry", Mode: 0o755},
 	}
 	got := Layer(entries, "/root/.esb/certs")
 	var names []string
@@ -220,7 +228,8 @@ func TestLayer(t *testing.T) {
 		names = append(names, e.Name)
 		byName[e.Name] = e
 	}
-	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh"})
+	// bin/ itself is no entry: /usr/local/bin stays as the base has it.
+	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh", "usr/local/bin/dindbundler-registry"})
 	is.Equal(byName["root/.esb/certs"].UID, 7)                                           // the certificates keep RUN_UID:RUN_GID
 	is.Equal(byName["usr/local/bin/dindbundler-entrypoint.sh"].Mode, os.FileMode(0o755)) // executable
 }

@@ -31,6 +31,9 @@ const (
 	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
 	DefaultEnv           = "default" // the environment name when nothing sets one
 	DefaultImageTag      = "latest"
+	// DefaultContainerRegistry is the stack's CONTAINER_REGISTRY default (its compose file's):
+	// the address function images are named under and the bundle's registry serves on.
+	DefaultContainerRegistry = "127.0.0.1:5010"
 
 	// MaxRunID is the largest RUN_UID/RUN_GID: 2^32-2 (2^32-1 means "no id" to the kernel).
 	MaxRunID = 1<<32 - 2
@@ -109,7 +112,9 @@ type Config struct {
 
 	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
 	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
-	// "" (unset) keeps <prefix>-<function>:<tag>.
+	// "" (unset) keeps <prefix>-<function>:<tag>. The bundle's own read-only registry serves,
+	// on that address inside the bundle, every image named under it, which are then not
+	// loaded at boot.
 	ContainerRegistry string
 
 	Force   bool

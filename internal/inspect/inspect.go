@@ -134,6 +134,9 @@ const (
 	composeFile  = "app/compose.yml"
 	envFile      = "app/.env"
 	imagesFile   = "images/manifest.json"
+	// registryFile lists the images the bundle's registry serves from /images; those compose
+	// does not run are not in imagesFile (the boot does not load them).
+	registryFile = "app/bundle/registry.json"
 )
 
 // The runtime config's files in the bundle.
@@ -253,7 +256,7 @@ func (s *Scanner) layer(name string, r io.Reader) error {
 			continue
 		}
 		switch {
-		case p == manifestFile || p == composeFile || p == envFile || p == imagesFile || p == functionsFile || p == routingFile || certFile.MatchString(p):
+		case p == manifestFile || p == composeFile || p == envFile || p == imagesFile || p == registryFile || p == functionsFile || p == routingFile || certFile.MatchString(p):
 			data, err := io.ReadAll(io.LimitReader(tr, 16<<20))
 			if err != nil {
 				return fmt.Errorf("inspect %s: /%s: %w", s.source, p, err)
@@ -393,6 +396,43 @@ func firstLine(err error) string {
 	return line
 }
 
+// servedItems are the images the bundle's registry serves that items (the boot's docker-save
+// manifest) does not name, as docker-save entries of the same files.
+func (s *Scanner) servedItems(items []saveItem) ([]saveItem, error) {
+	data, ok := s.file(registryFile)
+	if !ok {
+		return nil, nil
+	}
+	var idx struct {
+		Images []struct {
+			Name   string
+			Config struct{ File string }
+			Layers []struct{ File string }
+		}
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("inspect %s: /%s: %w", s.source, registryFile, err)
+	}
+	named := map[string]bool{}
+	for _, it := range items {
+		for _, tag := range it.RepoTags {
+			named[tag] = true
+		}
+	}
+	var out []saveItem
+	for _, img := range idx.Images {
+		if named[img.Name] {
+			continue
+		}
+		it := saveItem{Config: img.Config.File, RepoTags: []string{img.Name}}
+		for _, l := range img.Layers {
+			it.Layers = append(it.Layers, l.File)
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
 // saveItem is one entry of a docker-save manifest.json.
 type saveItem struct {
 	Config   string
@@ -411,6 +451,11 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 	if err := json.Unmarshal(data, &items); err != nil {
 		return fmt.Errorf("inspect %s: /%s: %w", s.source, imagesFile, err)
 	}
+	served, err := s.servedItems(items)
+	if err != nil {
+		return err
+	}
+	items = append(items, served...)
 	kinds := map[string]string{}
 	for _, img := range m.Images {
 		kinds[img.Name] = img.Kind
