@@ -58,7 +58,13 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	} else {
 		p("  certs     would check %s: passes now", c.CertDir)
 	}
+	if len(c.Artifacts) > 0 {
+		p("  deploy    would validate %s (no producer runs) and check that the images they and the compose file name are local (PREPARE_IMAGES=%t pulls missing ones)", strings.Join(c.Artifacts, ", "), c.PrepareImages)
+	}
 	steps, err := b.deploySteps()
+	if len(c.Artifacts) > 0 {
+		steps, err = nil, nil
+	}
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
 		return nil

@@ -215,15 +215,9 @@ func Validate(file string, m Manifest, facts Facts) ([]Resolved, error) {
 			bad("id", "%q is also the id of artifacts[%d]: each entry must have its own id", e.ID, j)
 		}
 		seen[e.ID] = i
-		r := Resolved{File: file, Index: i, Entry: e}
-		root := strings.TrimSpace(e.ArtifactRoot)
-		switch {
-		case root == "":
+		r := Resolved{File: file, Index: i, Entry: e, Root: rootOf(dir, e.ArtifactRoot)}
+		if r.Root == "" {
 			bad("artifact_root", "is missing: name the artifact directory (absolute, or relative to %s)", dir)
-		case filepath.IsAbs(filepath.FromSlash(root)):
-			r.Root = filepath.Clean(filepath.FromSlash(root))
-		default:
-			r.Root = filepath.Join(dir, filepath.FromSlash(root))
 		}
 		var err error
 		if r.RuntimeConfigDir, err = inside(r.Root, e.RuntimeConfigDir, true); err != nil {
@@ -257,6 +251,32 @@ func Validate(file string, m Manifest, facts Facts) ([]Resolved, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Resolve lists m's entries with the paths they name made absolute, as far as they can be:
+// a path Validate would refuse is "". It checks nothing; the caller validates before use.
+func Resolve(file string, m Manifest) []Resolved {
+	out := make([]Resolved, 0, len(m.Artifacts))
+	for i, e := range m.Artifacts {
+		r := Resolved{File: file, Index: i, Entry: e, Root: rootOf(filepath.Dir(file), e.ArtifactRoot)}
+		r.RuntimeConfigDir, _ = inside(r.Root, e.RuntimeConfigDir, true)
+		r.BundleManifest, _ = inside(r.Root, e.BundleManifest, false)
+		out = append(out, r)
+	}
+	return out
+}
+
+// rootOf is artifact_root made absolute against dir (the artifact.yml's directory); "" when
+// unset.
+func rootOf(dir, root string) string {
+	switch root = strings.TrimSpace(root); {
+	case root == "":
+		return ""
+	case filepath.IsAbs(filepath.FromSlash(root)):
+		return filepath.Clean(filepath.FromSlash(root))
+	default:
+		return filepath.Join(dir, filepath.FromSlash(root))
+	}
 }
 
 // inside resolves rel (slash separated, relative) under root, refusing absolute paths and paths
