@@ -34,6 +34,12 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  templates        none: TEMPLATE is not set (required from the deploy stage on)")
 	}
 	for _, t := range c.Templates {
+		if t.Artifact != nil {
+			p("  artifact entry   %s", t.Path)
+			p("    artifact root  %s", t.OutputRoot)
+			p("    manifest       %s (the deploy stage writes it)", t.ManifestPath)
+			continue
+		}
 		p("  template         %s", t.Path)
 		p("    output root    %s (passed as --output: %t)", t.OutputRoot, t.OutputExplicit)
 		p("    manifest       %s", t.ManifestPath)
