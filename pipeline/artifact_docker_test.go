@@ -148,12 +148,23 @@ Resources:
 	err = b.Deploy(ctx)
 	errHas(t, err, "2 images the artifacts name are missing locally", prefix+"-gone-a:1 (function image of "+missing+" artifacts[0]", prefix+"-gone-b:1", "PREPARE_IMAGES=1")
 
-	// Two artifacts whose resources.yml differ: the merge names both and the file.
+	// Two artifacts that define one table differently: the merge names the file and both.
 	fn := prefix + "-orders:latest"
-	one := writeArtifact("one.yml", entry("r1", "a", fn, "tables: [a]\n"))
-	two := writeArtifact("two.yml", entry("r2", "b", fn, "tables: [b]\n"))
+	table := func(key string) string {
+		return "resources:\n  dynamodb:\n    - {TableName: T, KeySchema: [{AttributeName: " + key + ", KeyType: HASH}]}\n"
+	}
+	one := writeArtifact("one.yml", entry("r1", "a", fn, table("id")))
+	two := writeArtifact("two.yml", entry("r2", "b", fn, table("pk")))
 	b = load("ARTIFACT="+one+","+two, "BUILD_DIR=build-conflict")
 	is.NoErr(b.Deploy(ctx))
 	err = b.Manifest(ctx)
-	errHas(t, err, "resources.yml differs between the runtime configs of "+one+" artifacts[0]", "and "+two+" artifacts[0]")
+	errHas(t, err, "resources.yml: dynamodb TableName T is defined differently by "+one+" artifacts[0] (r1-", "and "+two+" artifacts[0] (r2-")
+	// Any other file two artifacts carry differently: named with both.
+	write("r2/runtime-config/resources.yml", table("id"))
+	write("r1/runtime-config/extra.yml", "a\n")
+	write("r2/runtime-config/extra.yml", "b\n")
+	err = b.Manifest(ctx)
+	errHas(t, err, "extra.yml differs between the runtime configs of "+one+" artifacts[0]", "and "+two+" artifacts[0]")
+	write("r2/runtime-config/extra.yml", "a\n") // identical: fine
+	is.NoErr(b.Manifest(ctx))
 }
