@@ -100,6 +100,9 @@ type BuildPlan struct {
 	Warnings []string        // things worth telling the user that do not stop the build
 	// Runtime is the stack's runtime config of the template's functions (RuntimeConfig).
 	Runtime runtimeconfig.Config
+	// Resources are the template's tables, buckets and layers for the stack's provisioner
+	// (ResourcesOf); written as resources.yml beside the runtime config when not empty.
+	Resources runtimeconfig.Resources
 }
 
 // Where Lambda puts a function's code and its layers' content.
@@ -132,6 +135,7 @@ func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
 	}
 	var warnings []string
 	p.plan.Runtime, warnings = RuntimeConfig(t, functionImages(p.plan))
+	p.plan.Resources = ResourcesOf(t)
 	p.plan.Warnings = append(p.plan.Warnings, warnings...)
 	sort.Slice(p.plan.Images, func(i, j int) bool { return p.plan.Images[i].Name < p.plan.Images[j].Name })
 	for _, b := range p.bases {
