@@ -34,6 +34,11 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	// A project .env readable by all (0644): both paths must make it root's, 0600.
 	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
 	is.NoErr(os.Chmod(p.dir+"/config/app.conf", 0o640)) // a config file's own mode is kept
+	// The producer's runtime config (the fake producer's output root: stack/.esb), merged into
+	// /app/config beside CONFIG_DIR's file on both paths.
+	is.NoErr(os.MkdirAll(p.dir+"/stack/.esb/default/config", 0o755))
+	is.NoErr(os.WriteFile(p.dir+"/stack/.esb/default/config/functions.yml", []byte("functions:\n  fn: {image: fn:1}\n"), 0o644))
+	is.NoErr(os.WriteFile(p.dir+"/stack/.esb/default/config/routing.yml", []byte("routes:\n  - {path: /fn, method: POST, function: fn}\n"), 0o644))
 	counting := enginetest.NewCounting(api)
 	b := p.bundler(t, counting)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
@@ -94,7 +99,7 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	paths := []string{"/app", buildctx.EntrypointPath, "/root", "/images"}
 	want := filesOf(t, api, builtTag, paths)
 	got := filesOf(t, api, b.Config.BundleTag, paths)
-	for _, name := range []string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", buildctx.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json"} {
+	for _, name := range []string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", "/app/config/functions.yml", "/app/config/routing.yml", buildctx.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json"} {
 		if _, ok := want[name]; !ok {
 			t.Errorf("the built bundle lacks %s: the comparison below would not see it", name)
 		}

@@ -145,4 +145,11 @@ functions:
 		"but to users in "+filepath.Join(p.dir, "users", "template.yaml"))
 	after := enginetest.ImageFiles(t, api, cfg.BundleTag, "/app/config")
 	is.Equal(after["/app/config/routing.yml"].Content, files["/app/config/routing.yml"].Content) // the bundle is left as it was
+
+	// A route of its own instead: the runtime config is part of the bundle's freshness.
+	write("users/template.yaml", users("        List: {Type: Api, Properties: {Path: /users, Method: get}}\n"))
+	b = &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+	is.NoErr(runAll(t, ctx, b))
+	after = enginetest.ImageFiles(t, api, cfg.BundleTag, "/app/config")
+	is.True(strings.Contains(after["/app/config/routing.yml"].Content, "  - path: /users\n    method: GET\n    function: users\n"))
 }

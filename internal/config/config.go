@@ -407,16 +407,16 @@ func (r *resolver) containerRegistry() error {
 	if v == "" {
 		return nil
 	}
-	if err := CheckRegistry(v); err != nil {
+	if err := checkRegistry(v); err != nil {
 		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host[:port], e.g. 127.0.0.1:5010, or unset it", r.shown(v, src), src, err)
 	}
 	r.c.ContainerRegistry = v
 	return nil
 }
 
-// CheckRegistry refuses what is not a registry host[:port]: a path, a scheme, or a
+// checkRegistry refuses what is not a registry host[:port]: a path, a scheme, or a
 // name the engine would take for a Docker Hub namespace (no dot, no port, not localhost).
-func CheckRegistry(v string) error {
+func checkRegistry(v string) error {
 	ref, err := reference.ParseNormalizedNamed(v + "/probe")
 	if err != nil || reference.Domain(ref) != v {
 		return errors.New("is not a registry host[:port] (a host with a dot or a port, or localhost; no scheme, no path)")

@@ -2,6 +2,7 @@ package layerstore
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -89,4 +90,55 @@ func TestVerifySet(t *testing.T) {
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), s.ConfigPath(digestOf(config))+" of x:1 is damaged"))
 	})
+}
+
+// FileDigests gives every file's own digest and size (what a registry serves), from the read
+// that verifies it; an unchanged file is not read again, and a record of an older store (no
+// file digest) is completed by one more read.
+func TestFileDigests(t *testing.T) {
+	for _, c := range []Compression{Zstd, Gzip, None} {
+		t.Run(string(c), func(t *testing.T) {
+			is := is.New(t)
+			s, err := Open(t.TempDir())
+			is.NoErr(err)
+			layer := storeLayer(t, s, layerTar(t, "a.txt", strings.Repeat("a line\n", 1000)), c)
+			config := []byte(`{"rootfs":{}}`)
+			is.NoErr(os.WriteFile(s.ConfigPath(digestOf(config)), config, 0o644))
+			set := Set{Compression: c, Images: []Image{{Name: "a:1", ID: "sha256:a", Config: digestOf(config), DiffIDs: []string{layer}}}}
+
+			got, err := s.FileDigests(set)
+			is.NoErr(err)
+			data, err := os.ReadFile(s.LayerPath(layer, c))
+			is.NoErr(err)
+			is.Equal(got[layer], FileDigest{Digest: digestOf(data), Size: int64(len(data))})
+			is.Equal(got[digestOf(config)], FileDigest{Digest: digestOf(config), Size: int64(len(config))})
+			if c == None {
+				is.Equal(got[layer].Digest, layer) // an uncompressed file's digest is its diffID
+			} else {
+				is.True(got[layer].Digest != layer)
+			}
+
+			// The record is used as it is: a doctored digest comes back, so nothing was read.
+			rec, err := os.ReadFile(s.verifiedPath())
+			is.NoErr(err)
+			is.NoErr(os.WriteFile(s.verifiedPath(), []byte(strings.ReplaceAll(string(rec), got[layer].Digest, "sha256:recorded")), 0o644))
+			again, err := s.FileDigests(set)
+			is.NoErr(err)
+			is.Equal(again[layer].Digest, "sha256:recorded")
+
+			// An older store's record (signature only) is read once more and completed.
+			var old map[string]verifiedFile
+			is.NoErr(json.Unmarshal(rec, &old))
+			for k, v := range old {
+				v.File = ""
+				old[k] = v
+			}
+			data, err = json.Marshal(old)
+			is.NoErr(err)
+			is.NoErr(os.WriteFile(s.verifiedPath(), data, 0o644))
+			again, err = s.FileDigests(set)
+			is.NoErr(err)
+			is.Equal(again, got)
+		})
+	}
 }

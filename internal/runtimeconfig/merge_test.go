@@ -123,9 +123,9 @@ func TestMergeDirs(t *testing.T) {
 				{Template: "b.yaml", Files: map[string][]byte{FunctionsFile: fb, "extra.yml": []byte("tables: []\n")}},
 			},
 			files: map[string]string{
-				FunctionsFile:   "defaults: {}\nfunctions:\n  a:\n    image: esb-a:latest\n    timeout: 3\n  b:\n    image: reg:5010/esb-b:latest\n    custom: kept\n",
-				RoutingFile:     "routes:\n  - path: /a\n    method: GET\n    function: a\n", // as the gateway compares it
-				"extra.yml": "tables: []\n",
+				FunctionsFile: "defaults: {}\nfunctions:\n  a:\n    image: esb-a:latest\n    timeout: 3\n  b:\n    image: reg:5010/esb-b:latest\n    custom: kept\n",
+				RoutingFile:   "routes:\n  - path: /a\n    method: GET\n    function: a\n", // as the gateway compares it
+				"extra.yml":   "tables: []\n",
 			},
 		},
 		{
