@@ -14,15 +14,18 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/artifact"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
 // TestPipelineArtifactRoundTrip bundles two templates with the embedded producer, then bundles
 // the artifact.yml that run wrote (ARTIFACT, no producer): both bundles carry the same images,
-// runtime config and manifest. Then the ARTIFACT mode's refusals: TEMPLATE and ARTIFACT both
-// set, images missing locally (one error naming each), and a resources.yml two artifacts carry
-// differently (naming both artifacts and the file).
+// runtime config and manifest, and a second ARTIFACT run is fresh. Then the ARTIFACT mode's
+// rules: TEMPLATE and ARTIFACT both set; images missing locally (one error naming each);
+// PREPARE_IMAGES=1 pulling one from a registry; a required secret unset, then set and never
+// shown; a table two artifacts define differently, another file they carry differently (both
+// naming the file and both artifacts), and identical files passing.
 func TestPipelineArtifactRoundTrip(t *testing.T) { enginetest.Each(t, pipelineArtifactRoundTripOn) }
 
 func pipelineArtifactRoundTripOn(t *testing.T, e enginetest.Engine, api *client.Client) {
@@ -143,13 +146,39 @@ Resources:
 		write(name, string(data))
 		return filepath.Join(p.dir, name)
 	}
+	fn0 := prefix + "-orders:latest"
 	missing := writeArtifact("missing.yml", entry("m1", "a", prefix+"-gone-a:1", ""), entry("m2", "b", prefix+"-gone-b:1", ""))
 	b := load("ARTIFACT="+missing, "BUILD_DIR=build-missing")
 	err = b.Deploy(ctx)
 	errHas(t, err, "2 images the artifacts name are missing locally", prefix+"-gone-a:1 (function image of "+missing+" artifacts[0]", prefix+"-gone-b:1", "PREPARE_IMAGES=1")
 
+	// PREPARE_IMAGES=1 pulls what is missing: an image only the test registry has.
+	pulled := writeArtifact("pull.yml", entry("p1", "a", p.external, ""))
+	err = load("ARTIFACT="+pulled, "BUILD_DIR=build-pull").Deploy(ctx)
+	errHas(t, err, "1 images the artifacts name are missing locally", p.external)
+	is.NoErr(load("ARTIFACT="+pulled, "BUILD_DIR=build-pull", "PREPARE_IMAGES=1").Deploy(ctx))
+	ids, missingNow, err := engine.ImageIDs(ctx, api, []string{p.external})
+	is.NoErr(err)
+	is.Equal(len(missingNow), 0)
+	pulledManifest, err := manifest.Read(filepath.Join(p.dir, "build-pull", "artifacts", "1-"+artifact.ID(artifact.SourceTemplate{Path: "p1.yaml"}), "manifest.json"))
+	is.NoErr(err)
+	is.Equal(pulledManifest.Images[0].Digest, ids[p.external]) // recorded with its local identity
+
+	// A required secret: unset, Deploy names it; set (here in the environment), it passes and
+	// its value is never shown.
+	secretEntry := entry("s1", "a", fn0, "")
+	secretEntry.RequiredSecretEnv = []string{"ARTIFACT_TEST_TOKEN"}
+	secret := writeArtifact("secret.yml", secretEntry)
+	err = load("ARTIFACT="+secret, "BUILD_DIR=build-secret").Deploy(ctx)
+	errHas(t, err, secret+" artifacts[0] (s1-", "required_secret_env: secret ARTIFACT_TEST_TOKEN is not set")
+	var secretLog strings.Builder
+	withSecret := load("ARTIFACT="+secret, "BUILD_DIR=build-secret", "ARTIFACT_TEST_TOKEN=s3cr3t-value")
+	withSecret.Log = &secretLog
+	is.NoErr(withSecret.Deploy(ctx))
+	is.True(!strings.Contains(secretLog.String(), "s3cr3t-value"))
+
 	// Two artifacts that define one table differently: the merge names the file and both.
-	fn := prefix + "-orders:latest"
+	fn := fn0
 	table := func(key string) string {
 		return "resources:\n  dynamodb:\n    - {TableName: T, KeySchema: [{AttributeName: " + key + ", KeyType: HASH}]}\n"
 	}
