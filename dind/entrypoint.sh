@@ -489,15 +489,17 @@ start_stack() {
 # AUTO_PROVISION_ON_BOOT=0 skips it always. A failure stops the boot with its last lines.
 provision_once() {
 	record=/var/lib/docker/dindbundler-provisioned
+	# A text check first: stacks without a provisioner (and restarts) pay no compose call.
+	grep -q '^[[:space:]]*provisioner:' "$compose_file" || return 0
 	if [ "${AUTO_PROVISION_ON_BOOT:-1}" = 0 ]; then
 		log "provisioning skipped: AUTO_PROVISION_ON_BOOT=0"
 		return 0
 	fi
-	compose --profile deploy config --services 2>/dev/null </dev/null | grep -qx provisioner || return 0
 	if [ -f "$record" ]; then
 		log "provisioner already ran on this volume; skipping it"
 		return 0
 	fi
+	compose --profile deploy config --services 2>/dev/null </dev/null | grep -qx provisioner || return 0
 	log "running the provisioner service (first boot)"
 	out=/run/dindbundler-provisioner.log
 	if ! run_interruptible compose --profile deploy run --rm -T provisioner >"$out" 2>&1 </dev/null; then
