@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
-	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
@@ -45,7 +43,7 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs, err := embedded.Inputs(req)
+		inputs, outputs, err := embedded.InputsAndOutputs(req)
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
 		}
@@ -62,9 +60,7 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		steps[i].Inputs = inputs
 		// The runtime config the embedded producer writes beside the manifest: a manifest
 		// without it (made before there was one) is made again.
-		for _, name := range []string{runtimeconfig.FunctionsFile, runtimeconfig.RoutingFile} {
-			steps[i].Outputs = append(steps[i].Outputs, filepath.Join(s.Template.RuntimeConfigDir, name))
-		}
+		steps[i].Outputs = outputs
 	}
 	return steps, nil
 }
