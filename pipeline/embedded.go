@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/manifest"
-	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
@@ -48,10 +46,11 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs, settings, plan, err := embedded.InputsAndSettings(req)
+		facts, err := embedded.DeployFactsOf(req)
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
 		}
+		inputs, plan := facts.Inputs, facts.Plan
 		if err := b.Config.CheckBundleTag("template "+s.Template.Path, plan.Names()); err != nil {
 			return nil, err
 		}
@@ -77,10 +76,8 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		steps[i].Inputs = inputs
 		// The runtime config the embedded producer writes beside the manifest: a manifest
 		// without it (made before there was one) is made again.
-		for _, name := range []string{runtimeconfig.FunctionsFile, runtimeconfig.RoutingFile} {
-			steps[i].Outputs = append(steps[i].Outputs, filepath.Join(s.Template.RuntimeConfigDir, name))
-		}
-		for name, v := range settings {
+		steps[i].Outputs = facts.Outputs
+		for name, v := range facts.Settings {
 			steps[i].Settings[name] = v
 		}
 		steps[i].Derived = []string{embedded.PlanSetting}

@@ -36,6 +36,12 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  templates        none: TEMPLATE is not set (required from the deploy stage on)")
 	}
 	for _, t := range c.Templates {
+		if t.Artifact != nil {
+			p("  artifact entry   %s", t.Path)
+			p("    artifact root  %s", t.OutputRoot)
+			p("    manifest       %s (the deploy stage writes it)", t.ManifestPath)
+			continue
+		}
 		p("  template         %s", t.Path)
 		p("    output root    %s (passed as --output: %t)", t.OutputRoot, t.OutputExplicit)
 		p("    manifest       %s", t.ManifestPath)
@@ -61,7 +67,13 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	} else {
 		p("  certs     would check %s: passes now", c.CertDir)
 	}
+	if len(c.Artifacts) > 0 {
+		p("  deploy    would validate %s (no producer runs) and check that the images they and the compose file name are local (PREPARE_IMAGES=%t pulls missing ones)", strings.Join(c.Artifacts, ", "), c.PrepareImages)
+	}
 	steps, err := b.deploySteps()
+	if len(c.Artifacts) > 0 {
+		steps, err = nil, nil
+	}
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
 		if errors.Is(err, config.ErrClash) {

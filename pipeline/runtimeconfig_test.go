@@ -24,7 +24,7 @@ func TestManifestMergesRuntimeConfigs(t *testing.T) {
 		"b/.esb/template-2/default/bundle/manifest.json": strings.NewReplacer("%s", "b", "@", strings.Repeat("b", 64)).Replace(manifestJSON),
 		"a/.esb/template/default/config/functions.yml":   "functions:\n  fa: {image: esb-fa:1, timeout: 3}\n",
 		"a/.esb/template/default/config/routing.yml":     "routes:\n  - {path: /a, method: GET, function: fa}\n",
-		"a/.esb/template/default/config/resources.yml":   "tables: []\n",
+		"a/.esb/template/default/config/resources.yml":   "resources:\n  s3:\n    - {BucketName: a}\n",
 		"b/.esb/template-2/default/config/functions.yml": "functions:\n  fb: {image: esb-fb:1}\n",
 	}
 	cfg := preflightProject(t, files, "TEMPLATE=a/template.yaml,b/template.yaml", "PRODUCER=true")
@@ -44,7 +44,7 @@ func TestManifestMergesRuntimeConfigs(t *testing.T) {
 	}
 	is.Equal(read("functions.yml"), "defaults: {}\nfunctions:\n  fa:\n    image: esb-fa:1\n    timeout: 3\n  fb:\n    image: esb-fb:1\n")
 	is.Equal(read("routing.yml"), "routes:\n  - path: /a\n    method: GET\n    function: fa\n")
-	is.Equal(read("resources.yml"), "tables: []\n") // the producer's own file carried as it is
+	is.Equal(read("resources.yml"), "resources:\n  s3:\n    - BucketName: a\n") // merged: the provisioner's shape
 
 	log.Reset()
 	is.NoErr((&Bundler{Config: cfg, Log: &log}).Manifest(ctx))

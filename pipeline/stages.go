@@ -30,6 +30,9 @@ func (b *Bundler) Certs(ctx context.Context) error {
 
 // Deploy runs the producer for every template whose manifest is stale.
 func (b *Bundler) Deploy(ctx context.Context) error {
+	if len(b.Config.Artifacts) > 0 {
+		return b.deployArtifacts(ctx)
+	}
 	steps, err := b.deploySteps()
 	if err != nil {
 		return err
@@ -59,7 +62,7 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return b.writeArtifactManifest()
 }
 
 // imageIDs looks up, in the engine, the IDs of images that are present (connecting on first use).

@@ -3,6 +3,7 @@ package dindtest_test
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -332,6 +333,7 @@ type bundleSpec struct {
 	// registry, when set, is CONTAINER_REGISTRY: the saved images named under it are served by
 	// the bundle's registry and, unless compose runs them, not loaded at boot.
 	registry string
+	compose  string // the compose file; "" for composeFor(service)
 }
 
 func buildBundle(t *testing.T, ctx context.Context, api client.APIClient, tag, base string, spec bundleSpec) string {
@@ -426,7 +428,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	files := []ctxFile{
 		{name: "Dockerfile", data: dind.Dockerfile, mode: 0o644},
 		{name: "entrypoint.sh", data: dind.Entrypoint, mode: 0o755},
-		{name: "app/compose.yml", data: []byte(composeFor(spec.service)), mode: 0o644},
+		{name: "app/compose.yml", data: []byte(cmp.Or(spec.compose, composeFor(spec.service))), mode: 0o644},
 		{name: "app/config/", mode: 0o755, dir: true},
 		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
 		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},

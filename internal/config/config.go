@@ -67,6 +67,18 @@ type Template struct {
 	// RuntimeConfigDir holds the template's functions.yml and routing.yml:
 	// <OutputRoot>/<env>/config (ProducerConfigDir).
 	RuntimeConfigDir string
+	// Artifact is set when the template is an entry of an artifact.yml (ARTIFACT): Path then
+	// names the file and the entry, OutputRoot is the entry's artifact root, ManifestPath the
+	// manifest the Deploy stage writes for it under BUILD_DIR/artifacts, and no producer runs.
+	Artifact *ArtifactRef
+}
+
+// ArtifactRef is where a template of ARTIFACT comes from.
+type ArtifactRef struct {
+	File           string // the artifact.yml, absolute
+	Index          int    // in its artifacts[]
+	ID             string
+	BundleManifest string // the entry's bundle manifest, absolute; "" when it names none
 }
 
 // Config is the whole resolved configuration.
@@ -79,6 +91,13 @@ type Config struct {
 	EnvSource string // where Env came from, for the dry run
 
 	Templates []Template // empty when TEMPLATE is unset; RequireTemplates says what to do
+	// Artifacts are the artifact.yml files ARTIFACT names (a directory stands for its
+	// artifact.yml); their entries are the Templates, and Deploy validates them instead of
+	// running a producer.
+	Artifacts []string
+	// PrepareImages (PREPARE_IMAGES=1): with ARTIFACT, pull the images the artifacts name that
+	// are missing locally instead of failing.
+	PrepareImages bool
 
 	BundleTag   string
 	CertDir     string
@@ -336,6 +355,7 @@ func (r *resolver) switches() error {
 	r.c.Force = truthy(r.get("FORCE"))
 	r.c.DryRun = truthy(r.get("DRYRUN")) || truthy(r.get("DIND_BUNDLER_DRYRUN"))
 	r.c.Verbose = truthy(r.get("MAGEFILE_VERBOSE"))
+	r.c.PrepareImages = truthy(r.get("PREPARE_IMAGES"))
 	return nil
 }
 
@@ -424,6 +444,12 @@ func checkRegistry(v string) error {
 func (r *resolver) templates() error {
 	c := &r.c
 	paths, outputDir, manifestPath := r.templateSettings()
+	if v := r.get("ARTIFACT"); v != "" {
+		if len(paths) > 0 {
+			return errors.New("TEMPLATE and ARTIFACT are both set: bundle from templates (TEMPLATE, a producer runs) or from artifacts (ARTIFACT, nothing is produced), not both; unset one")
+		}
+		return r.artifacts(v)
+	}
 	outputVar := r.prefixed("OUTPUT_DIR")
 	if len(paths) > 1 && outputDir != "" {
 		return fmt.Errorf("%s is set but TEMPLATE names %d templates: each template needs its own output root; unset %s (each template then writes under <template dir>/.%s/<stem>)", outputVar, len(paths), outputVar, c.Brand.Slug)
@@ -511,6 +537,9 @@ func ProducerConfigDir(outputRoot, env string) string {
 
 // RequireTemplates is the check of every stage from Deploy on.
 func (c Config) RequireTemplates() error {
+	if len(c.Templates) == 0 && len(c.Artifacts) > 0 {
+		return fmt.Errorf("ARTIFACT names %s, which list no artifacts: list at least one entry under artifacts", strings.Join(c.Artifacts, ", "))
+	}
 	if len(c.Templates) == 0 {
 		return errors.New("TEMPLATE is not set: set TEMPLATE to the SAM template path (several: TEMPLATE=a.yaml,b.yaml)")
 	}
@@ -528,6 +557,9 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 			errs = append(errs, err)
 		}
 		for _, t := range c.Templates {
+			if t.Artifact != nil {
+				continue // its artifact.yml was read; the Deploy stage validates what it names
+			}
 			st, err := os.Stat(t.Path)
 			switch {
 			case err == nil && !st.IsDir():

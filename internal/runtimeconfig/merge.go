@@ -121,12 +121,12 @@ type DirPart struct {
 }
 
 // MergeDirs merges the templates' runtime config directories into the bundle's one: functions.yml
-// and routing.yml by Merge, every other file (a producer may write more, e.g. resources.yml)
-// carried as it is — present in several directories it must be byte for byte the same. It
+// and routing.yml by Merge, resources.yml by MergeResources, every other file carried as it is — present in several directories it must be byte for byte the same. It
 // returns the files to write (none when no directory holds anything) and the merged
 // configuration.
 func MergeDirs(parts []DirPart) (map[string][]byte, Config, error) {
 	var configs []Part
+	var resources []ResourcePart
 	files := map[string][]byte{}
 	fileFrom := map[string]string{}
 	found := false
@@ -146,6 +146,11 @@ func MergeDirs(parts []DirPart) (map[string][]byte, Config, error) {
 				c.Functions, err = DecodeFunctions(data, label)
 			case RoutingFile:
 				c.Routing, err = DecodeRouting(data, label)
+			case ResourcesFile:
+				var r Resources
+				if r, err = DecodeResources(data, label); err == nil {
+					resources = append(resources, ResourcePart{Template: p.Template, Resources: r})
+				}
 			default:
 				if prev, seen := files[name]; seen && !bytes.Equal(prev, data) {
 					err = fmt.Errorf("%s differs between the runtime configs of %s and %s: make them equal, or keep it in one template's", name, fileFrom[name], p.Template)
@@ -174,5 +179,14 @@ func MergeDirs(parts []DirPart) (map[string][]byte, Config, error) {
 		return nil, Config{}, err
 	}
 	files[FunctionsFile], files[RoutingFile] = fns, routes
+	if len(resources) > 0 {
+		r, err := MergeResources(resources)
+		if err != nil {
+			return nil, Config{}, err
+		}
+		if files[ResourcesFile], err = EncodeResources(r); err != nil {
+			return nil, Config{}, err
+		}
+	}
 	return files, merged, nil
 }

@@ -119,22 +119,22 @@ func TestMergeDirs(t *testing.T) {
 		{
 			name: "merged files; unknown keys and other files carried; an identical other file once",
 			parts: []DirPart{
-				{Template: "a.yaml", Files: map[string][]byte{FunctionsFile: fa, RoutingFile: ra, "resources.yml": []byte("tables: []\n")}},
-				{Template: "b.yaml", Files: map[string][]byte{FunctionsFile: fb, "resources.yml": []byte("tables: []\n")}},
+				{Template: "a.yaml", Files: map[string][]byte{FunctionsFile: fa, RoutingFile: ra, "extra.yml": []byte("tables: []\n")}},
+				{Template: "b.yaml", Files: map[string][]byte{FunctionsFile: fb, "extra.yml": []byte("tables: []\n")}},
 			},
 			files: map[string]string{
-				FunctionsFile:   "defaults: {}\nfunctions:\n  a:\n    image: esb-a:latest\n    timeout: 3\n  b:\n    image: reg:5010/esb-b:latest\n    custom: kept\n",
-				RoutingFile:     "routes:\n  - path: /a\n    method: GET\n    function: a\n", // as the gateway compares it
-				"resources.yml": "tables: []\n",
+				FunctionsFile: "defaults: {}\nfunctions:\n  a:\n    image: esb-a:latest\n    timeout: 3\n  b:\n    image: reg:5010/esb-b:latest\n    custom: kept\n",
+				RoutingFile:   "routes:\n  - path: /a\n    method: GET\n    function: a\n", // as the gateway compares it
+				"extra.yml":   "tables: []\n",
 			},
 		},
 		{
 			name: "another file that differs",
 			parts: []DirPart{
-				{Template: "a.yaml", Files: map[string][]byte{"resources.yml": []byte("tables: []\n")}},
-				{Template: "b.yaml", Files: map[string][]byte{"resources.yml": []byte("tables: [x]\n")}},
+				{Template: "a.yaml", Files: map[string][]byte{"extra.yml": []byte("tables: []\n")}},
+				{Template: "b.yaml", Files: map[string][]byte{"extra.yml": []byte("tables: [x]\n")}},
 			},
-			errs: []string{"resources.yml differs between the runtime configs of a.yaml and b.yaml"},
+			errs: []string{"extra.yml differs between the runtime configs of a.yaml and b.yaml"},
 		},
 		{
 			name:  "a functions.yml that does not read",

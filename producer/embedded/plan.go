@@ -102,6 +102,9 @@ type BuildPlan struct {
 	Runtime runtimeconfig.Config
 	// Variables are the stack's variables the compose file's images and builds read, sorted.
 	Variables []string
+	// Resources are the template's tables, buckets and layers for the stack's provisioner
+	// (ResourcesOf); written as resources.yml beside the runtime config when not empty.
+	Resources runtimeconfig.Resources
 }
 
 // Where Lambda puts a function's code and its layers' content.
@@ -134,6 +137,7 @@ func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
 	}
 	var warnings []string
 	p.plan.Runtime, warnings = RuntimeConfig(t, functionImages(p.plan))
+	p.plan.Resources = ResourcesOf(t)
 	p.plan.Warnings = append(p.plan.Warnings, warnings...)
 	sort.Slice(p.plan.Images, func(i, j int) bool { return p.plan.Images[i].Name < p.plan.Images[j].Name })
 	for _, b := range p.bases {

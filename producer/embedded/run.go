@@ -123,7 +123,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 
 	// The runtime config before the manifest: the manifest is what says the run finished.
-	if err := writeRuntimeConfig(req.RuntimeConfigDir(), plan.Runtime); err != nil {
+	if err := writeRuntimeConfig(req.RuntimeConfigDir(), plan.Runtime, plan.Resources); err != nil {
 		return manifest.Manifest{}, err
 	}
 	fmt.Fprintf(progress, "wrote %s (%d functions, %d routes)\n", req.RuntimeConfigDir(), len(plan.Runtime.Functions.Functions), len(plan.Runtime.Routing.Routes))

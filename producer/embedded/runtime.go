@@ -1,9 +1,13 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
@@ -97,8 +101,9 @@ func functionImages(plan BuildPlan) map[string]string {
 	return images
 }
 
-// writeRuntimeConfig writes c's functions.yml and routing.yml into dir, each atomically.
-func writeRuntimeConfig(dir string, c runtimeconfig.Config) error {
+// writeRuntimeConfig writes c's functions.yml and routing.yml into dir, each atomically, and
+// resources.yml when r has any resource (else removes one an earlier run left).
+func writeRuntimeConfig(dir string, c runtimeconfig.Config, r runtimeconfig.Resources) error {
 	functions, routing, err := runtimeconfig.Encode(c)
 	if err != nil {
 		return err
@@ -106,10 +111,47 @@ func writeRuntimeConfig(dir string, c runtimeconfig.Config) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create the runtime config directory %s: %w", dir, err)
 	}
-	for name, data := range map[string][]byte{runtimeconfig.FunctionsFile: functions, runtimeconfig.RoutingFile: routing} {
+	files := map[string][]byte{runtimeconfig.FunctionsFile: functions, runtimeconfig.RoutingFile: routing}
+	resources := filepath.Join(dir, runtimeconfig.ResourcesFile)
+	if r.Empty() {
+		if err := os.Remove(resources); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the old %s: %w", resources, err)
+		}
+	} else if files[runtimeconfig.ResourcesFile], err = runtimeconfig.EncodeResources(r); err != nil {
+		return err
+	}
+	for name, data := range files {
 		if err := atomicfile.Write(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("write the runtime config: %w", err)
 		}
 	}
 	return nil
+}
+
+// ResourcesOf lists what the stack's provisioner creates for t: its DynamoDB tables and S3
+// buckets (CloudFormation properties, names defaulted to logical IDs), and the layers the
+// template defines by name and compatible runtimes. Pure.
+func ResourcesOf(t *sam.Template) runtimeconfig.Resources {
+	var r runtimeconfig.Resources
+	if t == nil {
+		return r
+	}
+	for _, res := range t.Tables {
+		r.Resources.DynamoDB = append(r.Resources.DynamoDB, res.Properties)
+	}
+	for _, res := range t.Buckets {
+		r.Resources.S3 = append(r.Resources.S3, res.Properties)
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.Layers)) {
+		l := t.Layers[id]
+		if l.LogicalID == "" {
+			continue // a published layer: nothing of this template
+		}
+		entry := map[string]any{"LayerName": l.Name}
+		if len(l.CompatibleRuntimes) > 0 {
+			entry["CompatibleRuntimes"] = slices.Clone(l.CompatibleRuntimes)
+		}
+		r.Resources.Layers = append(r.Resources.Layers, entry)
+	}
+	return r
 }

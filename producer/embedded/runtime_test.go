@@ -307,13 +307,107 @@ func TestWriteRuntimeConfig(t *testing.T) {
 	is := is.New(t)
 	dir := filepath.Join(t.TempDir(), "out", "dev", "config")
 	c, _ := RuntimeConfig(&sam.Template{Functions: []sam.Function{{Name: "f", Routes: []sam.Route{{Type: "Api", Path: "/f", Method: "get"}}}}}, map[string]string{"f": "esb-f:latest"})
-	is.NoErr(writeRuntimeConfig(dir, c))
+	is.NoErr(writeRuntimeConfig(dir, c, runtimeconfig.Resources{}))
 	entries, err := os.ReadDir(dir)
 	is.NoErr(err)
+	is.Equal(len(entries), 2) // no resources: no resources.yml
+	r := runtimeconfig.Resources{Resources: runtimeconfig.ResourceLists{S3: []map[string]any{{"BucketName": "b"}}}}
+	is.NoErr(writeRuntimeConfig(dir, c, r))
+	data, err := os.ReadFile(filepath.Join(dir, runtimeconfig.ResourcesFile))
+	is.NoErr(err)
+	is.Equal(string(data), "resources:\n  s3:\n    - BucketName: b\n")
+	is.NoErr(writeRuntimeConfig(dir, c, runtimeconfig.Resources{})) // gone again: removed
+	entries, err = os.ReadDir(dir)
+	is.NoErr(err)
 	is.Equal(len(entries), 2)
-	data, err := os.ReadFile(filepath.Join(dir, runtimeconfig.RoutingFile))
+	data, err = os.ReadFile(filepath.Join(dir, runtimeconfig.RoutingFile))
 	is.NoErr(err)
 	is.Equal(string(data), "routes:\n  - path: /f\n    method: GET\n    function: f\n")
+}
+
+// ResourcesOf: DynamoDB tables (a SimpleTable as SAM expands it), S3 buckets and the template's
+// layers, in the provisioner's shape, intrinsics resolved and names defaulted; a resource left
+// under a false Condition is not listed.
+func TestResourcesOf(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.MkdirAll(filepath.Join(dir, "layer"), 0o755))
+	tpl, err := sam.Parse([]byte(`Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev}
+Conditions:
+  Never: !Equals [a, b]
+Resources:
+  Orders:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "orders-${Stage}"
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  Sessions:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      PrimaryKey: {Name: sid, Type: Number}
+  Plain:
+    Type: AWS::Serverless::SimpleTable
+  Uploads:
+    Type: AWS::S3::Bucket
+    Properties:
+      LifecycleConfiguration:
+        Rules: [{Status: Enabled, Prefix: tmp/, ExpirationInDays: 1}]
+  Skipped:
+    Type: AWS::S3::Bucket
+    Condition: Never
+  Common:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: common
+      ContentUri: layer
+      CompatibleRuntimes: [python3.12]
+`), dir, sam.Options{})
+	is.NoErr(err)
+	data, err := runtimeconfig.EncodeResources(ResourcesOf(tpl))
+	is.NoErr(err)
+	is.Equal(string(data), `resources:
+  dynamodb:
+    - AttributeDefinitions:
+        - AttributeName: id
+          AttributeType: S
+      BillingMode: PAY_PER_REQUEST
+      KeySchema:
+        - AttributeName: id
+          KeyType: HASH
+      TableName: Plain
+    - AttributeDefinitions:
+        - AttributeName: sid
+          AttributeType: "N"
+      BillingMode: PAY_PER_REQUEST
+      KeySchema:
+        - AttributeName: sid
+          KeyType: HASH
+      TableName: Sessions
+    - AttributeDefinitions:
+        - AttributeName: pk
+          AttributeType: S
+      BillingMode: PAY_PER_REQUEST
+      KeySchema:
+        - AttributeName: pk
+          KeyType: HASH
+      TableName: orders-dev
+  s3:
+    - BucketName: uploads
+      LifecycleConfiguration:
+        Rules:
+          - ExpirationInDays: 1
+            Prefix: tmp/
+            Status: Enabled
+  layers:
+    - CompatibleRuntimes:
+        - python3.12
+      LayerName: common
+`)
+	is.True(ResourcesOf(&sam.Template{}).Empty())
 }
 
 // Every template of the SAM corpus that parses gets a runtime config that encodes and reads

@@ -149,6 +149,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 			t.Functions = append(t.Functions, f)
 		}
 	}
+	p.provisioned(t, resources, ids)
 	t.Warnings = append(yamlWarnings, p.warnings...)
 	if w := p.r.placeholderWarning(); w != "" {
 		t.Warnings = append(t.Warnings, w)

@@ -31,6 +31,10 @@ type Template struct {
 	Parameters map[string]string // resolved values: defaults, then overrides
 	Functions  []Function        // sorted by LogicalID
 	Layers     map[string]Layer  // AWS::Serverless::LayerVersion by logical ID
+	// Tables (AWS::DynamoDB::Table, AWS::Serverless::SimpleTable) and Buckets (AWS::S3::Bucket)
+	// are what the stack's provisioner creates; sorted by logical ID.
+	Tables  []Resource
+	Buckets []Resource
 	// Warnings are things worth telling the user that did not stop the parse: the values that
 	// need a deployed stack and got offline placeholders, listed in one warning.
 	Warnings []string
