@@ -137,6 +137,8 @@ type State struct {
 	Output string `json:"output,omitempty"`
 	// Inputs are the files the output was made from, by path (Snapshot).
 	Inputs map[string]FileRecord `json:"inputs,omitempty"`
+	// Outputs are the files the stage wrote, by path, as written (RecordOutput, CheckOutput).
+	Outputs map[string]FileRecord `json:"outputs,omitempty"`
 }
 
 // ReadState loads a recorded state; a missing file is the zero State (nothing recorded).
