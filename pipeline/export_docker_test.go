@@ -432,7 +432,7 @@ func TestExportRewritesDamagedFile(t *testing.T) {
 		b.Log = io.MultiWriter(&log, testLog{t})
 		is.NoErr(b.Export(ctx))
 		is.True(!strings.Contains(log.String(), "export: skipped")) // a damaged export is not up to date
-		is.Equal(fileSHA256(t, out), good)                         // written again, equal bytes
+		is.Equal(fileSHA256(t, out), good)                          // written again, equal bytes
 		sum, err := os.ReadFile(bundlefile.SumPath(out))
 		is.NoErr(err)
 		is.Equal(string(sum), good+"  "+filepath.Base(out)+"\n")
