@@ -102,6 +102,12 @@ func RunStage(ctx context.Context, name string, stage Stage) error {
 		}
 		return nil
 	}
+	// A stage outside the chain (export) writes into BUILD_DIR too: it holds the lock as well.
+	release, err := b.lockBuildDir(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return b.runStage(ctx, name, stage)
 }
 
