@@ -46,7 +46,7 @@ func volumeHeldByOneBundleOn(t *testing.T, e enginetest.Engine, api *client.Clie
 	is.True(code != 0)
 	is.True(strings.Contains(logs, "/var/lib/docker is in use by another running bundle")) // says what is wrong
 	is.True(strings.Contains(logs, "container "+first.ID[:12]))                            // names the other user
-	is.True(!strings.Contains(logs, "dockerd"))                                             // refused before any engine started
+	is.True(!strings.Contains(logs, "dockerd"))                                            // refused before any engine started
 	running, err := api.ContainerInspect(ctx, first.ID)
 	is.NoErr(err)
 	is.True(running.State.Running) // the first bundle is untouched
