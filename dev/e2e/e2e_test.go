@@ -1,5 +1,5 @@
 // Package e2e proves the whole product: the example stack is bundled through the mage targets
-// (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
+// (a subprocess running the compiled magefiles, as `go run magefile.go` would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
 // verification, restart without reloading, clean stop, refusal of incomplete images — is
 // checked from the outside. It holds tests only, drives the product only as a user does, and
