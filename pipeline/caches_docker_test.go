@@ -5,15 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/bundlefile"
 	"github.com/dindbundler/dindbundler/internal/bundleimage"
+	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -120,4 +125,107 @@ func TestRunRemovesStaleTempFiles(t *testing.T) {
 	}
 	_, err := os.Stat(keep)
 	is.NoErr(err)
+}
+
+// killedExportEnv names the settings a child test process exports with (TestKilledExportLeavesNothing).
+const killedExportEnv = "DINDBUNDLER_TEST_KILLED_EXPORT"
+
+// An export killed part-way (SIGKILL: no deferred clean-up runs) leaves its hidden temporary
+// file; the next export removes it, and BUILD_DIR then holds only the export's files.
+func TestKilledExportLeavesNothing(t *testing.T) {
+	if spec := os.Getenv(killedExportEnv); spec != "" {
+		exportInChild(t, spec)
+		return
+	}
+	is := is.New(t)
+	ctx := context.Background()
+	host := hostEngine(t)
+	api := host.Client(t)
+	p := newProject(t, host, api, "")
+	b := p.bundler(t, api)
+	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	is.NoErr(runAll(t, ctx, b))
+	before := buildFiles(t, b.Config.BuildDir)
+
+	spec, err := json.Marshal(map[string]any{"dir": p.dir, "settings": append(append([]string{}, p.environ...), "PRODUCER=true")})
+	is.NoErr(err)
+	child := exec.Command(os.Args[0], "-test.run=^TestKilledExportLeavesNothing$")
+	child.Env = append(os.Environ(), killedExportEnv+"="+string(spec))
+	is.NoErr(child.Start())
+	var partial string
+	for deadline := time.Now().Add(2 * time.Minute); partial == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, f := range buildFiles(t, b.Config.BuildDir) {
+			if strings.Contains(filepath.Base(f), ".tmp-") {
+				if info, err := os.Stat(filepath.Join(b.Config.BuildDir, f)); err == nil && info.Size() > 0 {
+					partial = f
+				}
+			}
+		}
+	}
+	is.NoErr(child.Process.Kill())
+	_ = child.Wait()
+	is.True(partial != "") // the export was caught writing
+	_, err = os.Stat(filepath.Join(b.Config.BuildDir, partial))
+	is.NoErr(err) // SIGKILL left it
+	t.Logf("killed the export while it wrote %s", partial)
+
+	is.NoErr(b.RunStage(ctx, "export", (*Bundler).Export))
+	after := buildFiles(t, b.Config.BuildDir)
+	out := bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, "gzip", "")
+	var added []string
+	for _, f := range after {
+		if !slices.Contains(before, f) {
+			added = append(added, f)
+		}
+	}
+	rel := func(p string) string { r, _ := filepath.Rel(b.Config.BuildDir, p); return r }
+	// Only the export's own outputs and records are new; no temporary file is left.
+	want := []string{rel(out), rel(bundlefile.SumPath(out)), "load.sh", filepath.Join("state", "export-"+filepath.Base(out)+".json")}
+	slices.Sort(want)
+	is.Equal(added, want)
+}
+
+// exportInChild is the child process of TestKilledExportLeavesNothing: it exports the bundle of
+// the project spec names, until killed.
+func exportInChild(t *testing.T, spec string) {
+	var s struct {
+		Dir      string   `json:"dir"`
+		Settings []string `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(s.Settings, s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := enginetest.Client(t)
+	b := &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+	if err := b.RunStage(context.Background(), "export", (*Bundler).Export); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildFiles lists the regular files under dir, relative to it, sorted.
+func buildFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	return files
 }

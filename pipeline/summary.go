@@ -102,7 +102,13 @@ func RunStage(ctx context.Context, name string, stage Stage) error {
 		}
 		return nil
 	}
-	// A stage outside the chain (export) writes into BUILD_DIR too: it holds the lock as well.
+	return b.RunStage(ctx, name, stage)
+}
+
+// RunStage runs a stage outside the chain (export) as the chain's stages run: holding BUILD_DIR's
+// lock (it writes there too, and the lock lets it remove what killed runs left), recorded in the
+// summary.
+func (b *Bundler) RunStage(ctx context.Context, name string, stage Stage) error {
 	release, err := b.lockBuildDir(ctx)
 	if err != nil {
 		return err
