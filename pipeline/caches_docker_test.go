@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
@@ -60,12 +61,12 @@ func TestSaveVerifiesStoreBeforeSkipping(t *testing.T) {
 
 // A rebuild after a function changed leaves neither the replaced bundle image nor the replaced
 // layers image in the engine: both were made by the run and nothing uses them.
-func TestRebuildRemovesReplacedImages(t *testing.T) {
+func TestRebuildRemovesReplacedImages(t *testing.T) { enginetest.Each(t, rebuildRemovesReplacedImagesOn) }
+
+func rebuildRemovesReplacedImagesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
 	ctx := context.Background()
-	host := hostEngine(t)
-	api := host.Client(t)
-	p := newProject(t, host, api, "")
+	p := newProject(t, e, api, "")
 	b := p.bundler(t, api)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
