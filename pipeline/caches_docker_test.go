@@ -61,7 +61,9 @@ func TestSaveVerifiesStoreBeforeSkipping(t *testing.T) {
 
 // A rebuild after a function changed leaves neither the replaced bundle image nor the replaced
 // layers image in the engine: both were made by the run and nothing uses them.
-func TestRebuildRemovesReplacedImages(t *testing.T) { enginetest.Each(t, rebuildRemovesReplacedImagesOn) }
+func TestRebuildRemovesReplacedImages(t *testing.T) {
+	enginetest.Each(t, rebuildRemovesReplacedImagesOn)
+}
 
 func rebuildRemovesReplacedImagesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 	is := is.New(t)
