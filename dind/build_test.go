@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/source"
 )
 
 // planLine matches one line of the dry-run plan whatever its column spacing: the label, then the
@@ -96,9 +98,16 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 	is.True(strings.Contains(out, "usage: build.sh"))
 }
 
-// runIn runs a command in dir with extra environment, returning its combined output.
+// runIn runs a command in dir with extra environment, returning its combined output. build.sh
+// runs `go run magefile.go` in the shared source tree, which compiles there when mage's cache
+// misses: the magefiles' lock (source.LockMagefiles) is held meanwhile.
 func runIn(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	unlock, err := source.LockMagefiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)

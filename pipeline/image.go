@@ -30,6 +30,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/madeimages"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/registry"
 	"github.com/dindbundler/dindbundler/internal/registrybin"
@@ -95,8 +96,14 @@ func (b *Bundler) Image(ctx context.Context) error {
 		RecordedSettings: state.Settings, CurrentSettings: fresh.SettingHashes(settings),
 		Recorded: map[string]string{b.Config.BundleTag: state.Output}, Current: current,
 	})
+	made := b.madeImages()
+	// Images recorded by the stage's earlier versions are this build directory's too.
+	if err := made.Add(state.Output, b.layersImageID()); err != nil {
+		return err
+	}
 	if d.Fresh {
 		b.logf("image: skipped, %s", d.Reason)
+		b.sweepImages(ctx, api, current[b.Config.BundleTag])
 		return nil
 	}
 	b.logf("image: building %s, %s", b.Config.BundleTag, d.Reason)
@@ -115,7 +122,9 @@ func (b *Bundler) Image(ctx context.Context) error {
 		if entries, args, err = b.contextPlan(m, set, store, reg, true); err != nil {
 			return err
 		}
-		id, err = b.build(ctx, api, entries, args)
+		if id, err = b.build(ctx, api, entries, args); err == nil {
+			err = made.Add(id)
+		}
 	default:
 		// No builder: on the containerd store the classic builder commits each Dockerfile step
 		// with a diff of the whole image (seconds each), on the classic store its 17 steps cost
@@ -130,9 +139,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err := fresh.WriteState(b.statePath("image"), fresh.State{Settings: fresh.SettingHashes(settings), Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
-	if state.Output != "" && state.Output != id {
-		b.removeUntagged(ctx, api, state.Output)
-	}
+	b.sweepImages(ctx, api, id)
 	if removed, freed, err := store.GC(set); err != nil {
 		b.logf("image: %v", err)
 	} else if removed > 0 {
@@ -194,6 +201,9 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 		} else {
 			id, err = bundleimage.WriteTopDocker(pw, parentConfig, top.Bytes(), createdBy, runtime)
 		}
+		if err == nil {
+			err = b.madeImages().Add(id) // before the load can complete (see LayersRequest.Made)
+		}
 		pw.CloseWithError(err)
 	}()
 	err = engine.Load(ctx, api, pr, nil)
@@ -253,16 +263,35 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
 		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
 		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
-		Progress: b.progress(),
+		Progress: b.progress(), Made: func(id string) error { return b.madeImages().Add(id) },
 	})
 }
 
-// removeUntagged removes an earlier bundle image once nothing names it (and its untagged
-// parents: the builder's steps and a layers image no other image builds on). The engine refuses
-// while a container uses it, which is fine: it is only disk space.
-func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
-	if err := engine.RemoveUntagged(ctx, api, id); err != nil {
-		b.logf("image: the previous bundle image %s stays: %v", id, err)
+// madeImages is the list of the images this build directory made (bundle and layers images).
+func (b *Bundler) madeImages() madeimages.Journal {
+	return madeimages.Journal{Path: b.statePath("made-images")}
+}
+
+// layersImageID is the layers image the Image stage recorded last ("" when none).
+func (b *Bundler) layersImageID() string {
+	chain, err := bundleimage.ReadChain(b.statePath("layers"))
+	if err != nil {
+		return ""
+	}
+	return chain.Image
+}
+
+// sweepImages removes the images this build directory made that the bundle (bundleID) and the
+// next build (the recorded layers image) no longer need: replaced bundle and layers images, and
+// those of interrupted runs. A tagged image is never removed, nor one a container uses: that one
+// is only disk space, and is tried again next run.
+func (b *Bundler) sweepImages(ctx context.Context, api client.APIClient, bundleID string) {
+	removed, err := b.madeImages().Sweep(ctx, api, bundleID, b.layersImageID())
+	if removed > 0 {
+		b.logf("image: removed %d replaced images this build directory made", removed)
+	}
+	if err != nil {
+		b.logf("image: warning: replaced images stay in the engine: %v", err)
 	}
 }
 

@@ -72,12 +72,7 @@ func (h *harness) compileTools(ctx context.Context) error {
 	if out, err := svc.CombinedOutput(); err != nil {
 		return fmt.Errorf("compile the benchmark service (go build ./dev/bench/svc in %s): %w\n%s", root, err, out)
 	}
-	mage := exec.CommandContext(ctx, "go", "run", "magefile.go", "-compile", h.mageBin())
-	mage.Dir = root
-	if out, err := mage.CombinedOutput(); err != nil {
-		return fmt.Errorf("compile the magefile (go run magefile.go -compile in %s; does the tree build?): %w\n%s", root, err, out)
-	}
-	return nil
+	return source.CompileMage(ctx, h.mageBin())
 }
 
 // ctxFile is one file of a build context: from disk (path) or from memory (data).

@@ -23,6 +23,7 @@ import (
 	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/source/sourcetest"
 )
 
 // TestBundleFunctionsAnswer is the demo as a user meets it: bundled through mage, booted, every
@@ -74,9 +75,10 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
-	mage(t, dir, env, "certs:generate")
+	bin := sourcetest.Mage(t)
+	mage(t, bin, dir, env, "certs:generate")
 	t.Cleanup(func() { removePrefixed(api, prefix, tag, registry+"/example/logs:1.0") })
-	mage(t, dir, env, "bundle")
+	mage(t, bin, dir, env, "bundle")
 	hc := demotest.HTTPSClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
 
 	// 1. First boot: every function answers, cold (the pull from the bundle's registry), then warm.
@@ -103,7 +105,7 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 	dindtest.Remove(t, api, c.Name, "e2e-fn-"+suffix)
 
 	// 3. Export, load with load.sh on the other engine, call again.
-	mage(t, dir, env, "export")
+	mage(t, bin, dir, env, "export")
 	file := filepath.Join(dir, "build", strings.NewReplacer(":", "-", "/", "-").Replace(tag)+".tar.gz")
 	_, err = os.Stat(file)
 	is.NoErr(err)

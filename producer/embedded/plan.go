@@ -17,6 +17,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
+	"github.com/dindbundler/dindbundler/producer/builders"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/distribution/reference"
 )
@@ -48,6 +49,10 @@ type ContextEntry struct {
 	// Exclude lists absolute paths an EntryDir leaves out: the producer's own output directory,
 	// which a CodeUri or build context of "." would otherwise carry into the image.
 	Exclude []string
+	// ExcludeNames are name patterns (path.Match) an EntryDir of code or a layer leaves out at
+	// every depth, as `sam build` does when it copies code (builders.ExcludedFiles: .git,
+	// .aws-sam, the Python workflows' caches…): a CodeUri of ./ must not carry the repository.
+	ExcludeNames []string
 }
 
 // ImageBuild is one image to build.
@@ -397,7 +402,13 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("function %s (%s) uses layer %s, whose CompatibleRuntimes (%s) do not list it; Lambda would refuse this", fn.Name, fn.Runtime, LayerLabel(l), strings.Join(l.CompatibleRuntimes, ", ")))
 		}
 		target := fmt.Sprintf("layers/%d", i+1)
-		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target))
+		// A layer sam build does not build (no BuildMethod) is packaged as it is: only the
+		// repository's history and the build output are left out of it.
+		layerRuntime := fn.Runtime
+		if l.BuildMethod == "" {
+			layerRuntime = ""
+		}
+		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target, layerRuntime, l.BuildMethod))
 		df.WriteString(bs.copy(target, optDir))
 	}
 
@@ -406,9 +417,9 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		if fn.CodeURI == "" {
 			return fmt.Errorf("function %s: a Zip function needs CodeUri or InlineCode", fn.Name)
 		}
-		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryDir, "task"))
+		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryDir, "task", fn.Runtime, fn.BuildMethod))
 	case sam.CodeZip, sam.CodeJar:
-		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryZip, "task"))
+		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryZip, "task", fn.Runtime, fn.BuildMethod))
 	case sam.CodeFile:
 		// The file alone is the package, at its root (sam package zips it that way).
 		b.Context = append(b.Context, ContextEntry{Kind: EntryFile, Source: fn.CodeURI, Target: "task/" + filepath.Base(fn.CodeURI)})
@@ -446,9 +457,13 @@ func LayerLabel(l sam.Layer) string {
 	return l.ARN
 }
 
-func (p *planner) codeEntry(src, kind, target string) ContextEntry {
+// codeEntry is a code or layer path of fn in the context; a directory leaves out what sam build
+// leaves out of fn's code (buildMethod: the function's or the layer's Metadata.BuildMethod).
+func (p *planner) codeEntry(src, kind, target, runtime, buildMethod string) ContextEntry {
 	if kind == EntryDir {
-		return p.dirEntry(src, target, false)
+		e := p.dirEntry(src, target, false)
+		e.ExcludeNames = builders.ExcludedFiles(runtime, buildMethod)
+		return e
 	}
 	return ContextEntry{Kind: kind, Source: src, Target: target}
 }
