@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,6 +44,9 @@ type Handler struct {
 	opts    Options
 	repos   map[string]*repository
 	pulls   *pulls
+
+	mu     sync.Mutex
+	damage map[v1.Hash]string // blobs found damaged: the log line
 }
 
 type repository struct {
@@ -76,7 +81,7 @@ func NewHandler(idx Index, imagesDir string, opts Options) (*Handler, error) {
 	if opts.PullIdle <= 0 {
 		opts.PullIdle = time.Second
 	}
-	h := &Handler{address: idx.Address, dir: imagesDir, opts: opts, repos: map[string]*repository{}}
+	h := &Handler{address: idx.Address, dir: imagesDir, opts: opts, repos: map[string]*repository{}, damage: map[v1.Hash]string{}}
 	h.pulls = newPulls(opts.PullIdle, opts.Log)
 	blobs := map[v1.Hash]*blob{}
 	addBlob := func(b blob, image string) *blob {
@@ -265,10 +270,13 @@ func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request) {
 	}{names})
 }
 
-// serveBlob sends a blob whole (a Range header is ignored, as HTTP allows: every byte sent is
-// checked against the digest, which a part alone could not be), holding its last bytes back
-// until they hash to the digest. A mismatch, a short or long file or a failed decompression
-// aborts the response, so the client sees a broken transfer instead of a wrong image.
+// serveBlob sends a blob, or the part a Range header asks for (an engine resuming a broken
+// transfer asks for the rest, and Engine 20.10 fails a resume answered with the whole blob). Every
+// byte of the blob is read and hashed either way, and the last bytes sent are held back until
+// the whole blob hashes to its digest: a mismatch, a short or long file or a failed
+// decompression aborts the response, so the client sees a broken transfer instead of a wrong
+// image. A blob found damaged once is refused at once afterwards, with the reason: the engine's
+// retries then end with the registry's message instead of a timeout.
 func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, name, ref string) {
 	repo := h.repo(w, r, name)
 	if repo == nil {
@@ -287,21 +295,40 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, name, ref st
 	f, err := os.Open(b.path)
 	if err != nil {
 		h.damaged(b, err.Error())
-		writeError(w, r, http.StatusNotFound, "BLOB_UNKNOWN", fmt.Sprintf("blob %s: %v: the bundle is damaged; rebuild the bundle", d, err))
+	}
+	if why := h.knownDamage(b); why != "" {
+		if f != nil {
+			f.Close()
+		}
+		writeError(w, r, damagedStatus, damagedCode, why)
 		return
 	}
 	defer f.Close()
 	pull := h.pulls.begin(name, "")
+	start, end, partial := byteRange(r.Header.Get("Range"), b.size)
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", fmt.Sprint(b.size))
 	w.Header().Set("Docker-Content-Digest", b.digest.String())
 	w.Header().Set("Etag", `"`+b.digest.String()+`"`)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.Header().Set("Content-Length", fmt.Sprint(end-start))
+	status := http.StatusOK
+	if partial {
+		if start >= end {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", b.size))
+			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "BLOB_UNKNOWN", "range outside the blob")
+			pull.end(0, false)
+			return
+		}
+		status = http.StatusPartialContent
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, b.size))
+	}
 	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 		pull.end(0, false)
 		return
 	}
-	sent, err := h.sendBlob(w, b, f)
+	w.WriteHeader(status)
+	sent, err := h.sendBlob(w, b, f, start, end)
 	pull.end(sent, true)
 	if err != nil {
 		// The status line is out: the only way left to tell the client is to break the
@@ -310,12 +337,45 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, name, ref st
 	}
 }
 
+// A blob known to be damaged is answered as unknown: engines retry a blob on most errors, with
+// growing pauses (Engine 20.10: five tries over 75 s, whatever the error JSON says), but give up
+// at once on a blob the registry does not have. The error's message says why.
+const (
+	damagedStatus = http.StatusNotFound
+	damagedCode   = "BLOB_UNKNOWN"
+)
+
+// byteRange reads a Range header of one range ("bytes=S-" or "bytes=S-E") for a blob of size
+// bytes: [start, end) to send, and whether it was a range request at all. Anything else (several
+// ranges, suffix ranges, garbage) is ignored, as HTTP allows: the whole blob is sent.
+func byteRange(header string, size int64) (start, end int64, partial bool) {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, size, false
+	}
+	first, last, ok := strings.Cut(spec, "-")
+	s, err := strconv.ParseInt(first, 10, 64)
+	if !ok || err != nil || s < 0 {
+		return 0, size, false
+	}
+	e := size
+	if last != "" {
+		l, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || l < s {
+			return 0, size, false
+		}
+		e = min(l+1, size)
+	}
+	return min(s, size), e, true
+}
+
 // holdBack is how many bytes of a blob stay unsent until its digest is checked.
 const holdBack = 64 << 10
 
-// sendBlob streams b from f to w and returns the bytes sent; an error means the response must
-// be aborted (the damage is logged here; a client that went away is not damage).
-func (h *Handler) sendBlob(w http.ResponseWriter, b *blob, f *os.File) (int64, error) {
+// sendBlob streams bytes [start, end) of b from f to w, reading all of b to check its digest, and
+// returns the bytes sent; an error means the response must be aborted (the damage is logged
+// here; a client that went away is not damage).
+func (h *Handler) sendBlob(w io.Writer, b *blob, f *os.File, start, end int64) (int64, error) {
 	var src io.Reader = f
 	if b.decompress {
 		zr, err := layerstore.Decompress(f)
@@ -329,7 +389,7 @@ func (h *Handler) sendBlob(w http.ResponseWriter, b *blob, f *os.File) (int64, e
 	hash := sha256.New()
 	out := &heldWriter{w: w}
 	// One byte more than the index says: a file that is too long shows, and is not sent.
-	n, err := io.Copy(out, io.TeeReader(io.LimitReader(src, b.size+1), hash))
+	n, err := io.Copy(&window{w: out, start: start, end: end}, io.TeeReader(io.LimitReader(src, b.size+1), hash))
 	if out.err != nil {
 		return out.sent, out.err // the client went away
 	}
@@ -346,6 +406,24 @@ func (h *Handler) sendBlob(w http.ResponseWriter, b *blob, f *os.File) (int64, e
 		return out.sent, err
 	}
 	return out.sent, nil
+}
+
+// window passes on to w only the bytes at offsets [start, end) of what is written to it.
+type window struct {
+	w          io.Writer
+	pos        int64
+	start, end int64
+}
+
+func (wd *window) Write(p []byte) (int, error) {
+	from, to := max(wd.start-wd.pos, 0), min(wd.end-wd.pos, int64(len(p)))
+	wd.pos += int64(len(p))
+	if from < to {
+		if _, err := wd.w.Write(p[from:to]); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
 
 // heldWriter passes everything on to w except the last holdBack bytes, which flush sends.
@@ -382,10 +460,25 @@ func (hw *heldWriter) send(p []byte) error {
 	return err
 }
 
-// damaged logs one line naming the blob, its file and the images that use it.
+// damaged records that b is damaged and logs it, once per blob: one line naming the blob, its
+// file, the images that use it and what to do.
 func (h *Handler) damaged(b *blob, what string) {
-	h.opts.Log.Printf("blob %s (%s, file %s) of %s: %s, want %s (%d bytes): the bundle is damaged; rebuild the bundle",
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, known := h.damage[b.digest]; known {
+		return
+	}
+	msg := fmt.Sprintf("blob %s (%s, file %s) of %s: %s, want %s (%d bytes): the bundle is damaged; rebuild the bundle",
 		b.digest, b.what, b.path, strings.Join(b.images, ", "), what, b.digest, b.size)
+	h.damage[b.digest] = msg
+	h.opts.Log.Print(msg)
+}
+
+// knownDamage is the damage recorded for b, or "".
+func (h *Handler) knownDamage(b *blob) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.damage[b.digest]
 }
 
 // writeError writes the distribution spec's error JSON (no body for HEAD).
