@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
@@ -58,6 +60,11 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 			inputs = append(inputs, b.Config.DefaultsFile)
 		}
 		steps[i].Inputs = inputs
+		// The runtime config the embedded producer writes beside the manifest: a manifest
+		// without it (made before there was one) is made again.
+		for _, name := range []string{runtimeconfig.FunctionsFile, runtimeconfig.RoutingFile} {
+			steps[i].Outputs = append(steps[i].Outputs, filepath.Join(s.Template.RuntimeConfigDir, name))
+		}
 	}
 	return steps, nil
 }

@@ -289,7 +289,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	_, pulled := bundleimage.Boot(set, reg.served, stack.images)
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, RuntimeConfigDir: b.mergedRuntimeConfig(), Root: root, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
 		Images: append(bundleimage.ContextEntries(set, boot, store, withLayers), stream...), Stack: stack.Carried,
@@ -307,6 +307,16 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		"BUNDLE_PROJECT":  m.Build.Project,
 	}
 	return entries, args, nil
+}
+
+// mergedRuntimeConfig is the Manifest stage's merged runtime config directory, "" when it made
+// none.
+func (b *Bundler) mergedRuntimeConfig() string {
+	dir := b.Config.MergedRuntimeConfigDir()
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir
+	}
+	return ""
 }
 
 // bundleStack is the compose file as the bundle carries it, and the images its services run.
@@ -448,6 +458,9 @@ type registryPlan struct {
 // any, builds (or finds in the cache) the registry binary for the base image's platform.
 func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (registryPlan, error) {
 	addr := b.Config.ContainerRegistry
+	if addr == "" {
+		return registryPlan{}, nil // no CONTAINER_REGISTRY: function images keep bare names and load at boot
+	}
 	under := layerstore.Set{Compression: set.Compression}
 	for _, img := range set.Images {
 		if registryHost(img.Name) == addr {

@@ -3,11 +3,14 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 )
 
@@ -77,10 +80,11 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 			printFunctionPlans(w, c, s.Template)
 		}
 	}
-	if d, _, err := b.manifestDecision(); err != nil {
+	if d, _, configs, err := b.manifestDecision(); err != nil {
 		p("  manifest  would merge: %v", err)
 	} else {
 		p("  manifest  would %s, %s", verb(d, "merge"), d.Reason)
+		printRuntimeConfigPlan(w, c.MergedRuntimeConfigDir(), configs)
 	}
 	m, err := manifest.Read(c.MergedManifestPath())
 	if err != nil {
@@ -113,4 +117,19 @@ func verb(d fresh.Decision, work string) string {
 		return "skip"
 	}
 	return work
+}
+
+// printRuntimeConfigPlan says what the Manifest stage would write as the bundle's runtime config.
+func printRuntimeConfigPlan(w io.Writer, dir string, configs []runtimeconfig.DirPart) {
+	files, merged, err := runtimeconfig.MergeDirs(configs)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "            runtime config would FAIL: %v\n", err)
+	case len(files) == 0:
+		fmt.Fprintf(w, "            runtime config: no template has one yet (the deploy stage writes it): none in the bundle\n")
+	default:
+		names := slices.Sorted(maps.Keys(files))
+		fmt.Fprintf(w, "            runtime config %s: %s (%d functions, %d routes), in the bundle at /app/config\n",
+			dir, strings.Join(names, ", "), len(merged.Functions.Functions), len(merged.Routing.Routes))
+	}
 }

@@ -33,6 +33,13 @@ type Step struct {
 	// StatePath records the signature and content hash of every input when the manifest was
 	// made, so a change is seen whatever its timestamp (fresh.Snapshot).
 	StatePath string
+	// Settings fingerprints the variables that change what the producer makes without being in
+	// a file (CONTAINER_REGISTRY names the function images); "" when none is set, so a state
+	// recorded before a setting existed stays fresh.
+	Settings string
+	// Outputs are files the producer writes beside the manifest (the embedded producer's
+	// runtime config); a missing one makes the manifest stale.
+	Outputs []string
 }
 
 // Plan lists the Deploy step of every template. It reads only the files ENV_VARS_FILE and
@@ -63,6 +70,9 @@ func Plan(c config.Config) ([]Step, error) {
 		s.Inputs = append(s.Inputs, offline...)
 		s.Exclude = []string{t.OutputRoot, filepath.Join(t.Dir, "."+c.Brand.Slug), c.BuildDir, filepath.Join(t.Dir, ".git"), t.ManifestPath}
 		s.StatePath = filepath.Join(c.StateDir(), "deploy-"+t.Stem+".json")
+		if c.ContainerRegistry != "" {
+			s.Settings = fresh.Key("CONTAINER_REGISTRY=" + c.ContainerRegistry)
+		}
 		steps = append(steps, s)
 	}
 	return steps, nil
@@ -117,6 +127,11 @@ func Check(s Step, force bool) (fresh.Decision, error) {
 		if _, err := manifest.Read(s.Template.ManifestPath); err != nil {
 			facts.OutputInvalid = err
 		}
+		for _, o := range s.Outputs {
+			if _, err := os.Stat(o); err != nil && facts.OutputInvalid == nil {
+				facts.OutputInvalid = fmt.Errorf("%s, written with it, is missing", o)
+			}
+		}
 		facts.NewestInput, facts.NewestInputTime, err = fresh.Newest(s.Inputs, s.Exclude)
 		if err != nil {
 			return fresh.Decision{}, fmt.Errorf("deploy %s: %w", s.Template.Path, err)
@@ -128,6 +143,7 @@ func Check(s Step, force bool) (fresh.Decision, error) {
 		if err != nil {
 			return fresh.Decision{}, err
 		}
+		facts.RecordedKey, facts.CurrentKey = state.Key, s.Settings
 		if state.Inputs == nil {
 			facts.InputsUnrecorded = true
 		} else if _, facts.ChangedInput, err = fresh.Snapshot(s.Inputs, s.Exclude, state.Inputs); err != nil {
@@ -160,7 +176,7 @@ func RecordInputs(s Step, records map[string]fresh.FileRecord) error {
 	if records == nil {
 		records = map[string]fresh.FileRecord{}
 	}
-	return fresh.WriteState(s.StatePath, fresh.State{Inputs: records})
+	return fresh.WriteState(s.StatePath, fresh.State{Inputs: records, Key: s.Settings})
 }
 
 // Embedded runs the built-in producer for one template; set by the caller so this package does

@@ -133,6 +133,10 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	// The example, prepared (binaries, runtime stand-ins, logs image) and copied so the test
 	// writes nothing into the checkout.
 	src := filepath.Join(repoRoot(t), "examples", "demo")
+	// The runtime stand-ins' Debian root filesystem is built once, on the host engine.
+	_, err := demo.Prepare(ctx, enginetest.Client(t), src, io.Discard)
+	is.NoErr(err)
+	e.FromHost(t, demo.RootfsTag())
 	vars, err := demo.Prepare(ctx, api, src, io.Discard)
 	is.NoErr(err)
 	dir := filepath.Join(t.TempDir(), "demo")

@@ -30,6 +30,9 @@ type Bundle struct {
 	// directory included (bundleimage.ContextEntries; that package owns its layout).
 	Images []Entry
 
+	// RuntimeConfigDir is the merged runtime config (functions.yml, routing.yml), put in
+	// /app/config beside CONFIG_DIR's files; "" when the bundle has none.
+	RuntimeConfigDir string
 	// Root is the project root (internal/confine): CONFIG_DIR and what its links point to must
 	// lie inside it.
 	Root string
@@ -130,6 +133,11 @@ func Plan(b Bundle) ([]Entry, error) {
 	} else {
 		entries = append(entries, Entry{Name: "app/config", Dir: true, Mode: 0o755})
 	}
+	if b.RuntimeConfigDir != "" {
+		if entries, err = withRuntimeConfig(entries, b.RuntimeConfigDir, b.ConfigDir); err != nil {
+			return nil, err
+		}
+	}
 	entries = append(entries, Entry{Name: "certs", Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
 	dirs := map[string]bool{}
 	for _, rel := range b.CertFiles {
@@ -148,6 +156,51 @@ func Plan(b Bundle) ([]Entry, error) {
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// withRuntimeConfig adds the runtime config's files under app/config. A file CONFIG_DIR has at
+// the same path must hold the same bytes (it is then carried once); different content is an
+// error naming both files, since one would silently hide the other.
+func withRuntimeConfig(entries []Entry, dir, configDir string) ([]Entry, error) {
+	tree, err := Tree(dir, dir, "app/config", 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	at := map[string]Entry{}
+	for _, e := range entries {
+		at[e.Name] = e
+	}
+	for _, e := range tree {
+		have, clash := at[e.Name]
+		switch {
+		case !clash:
+			entries = append(entries, e)
+		case have.Dir && e.Dir:
+		case have.Dir || e.Dir:
+			return nil, fmt.Errorf("bundle context: /%s is a directory in one of CONFIG_DIR %s and the runtime config %s and a file in the other: rename the one in CONFIG_DIR", e.Name, configDir, dir)
+		default:
+			same, err := sameContent(have.Src, e.Src)
+			if err != nil {
+				return nil, fmt.Errorf("bundle context: /%s: %w", e.Name, err)
+			}
+			if !same {
+				return nil, fmt.Errorf("bundle context: %s (CONFIG_DIR) and %s (the runtime config merged from the templates) are both /%s and differ: remove %s from CONFIG_DIR, or make it equal", have.Src, e.Src, e.Name, have.Src)
+			}
+		}
+	}
+	return entries, nil
+}
+
+func sameContent(a, b string) (bool, error) {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(x, y), nil
 }
 
 // caKeyNames are the names dind/Dockerfile's RUN refuses under the certificates, whatever the

@@ -10,7 +10,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,6 +62,9 @@ type Template struct {
 	OutputRoot     string // producer's output root
 	OutputExplicit bool   // pass --output to the producer
 	ManifestPath   string // <OutputRoot>/<env>/bundle/manifest.json, or BUNDLE_MANIFEST_PATH
+	// RuntimeConfigDir holds the template's functions.yml and routing.yml:
+	// <OutputRoot>/<env>/config (ProducerConfigDir).
+	RuntimeConfigDir string
 }
 
 // Config is the whole resolved configuration.
@@ -89,11 +91,7 @@ type Config struct {
 	DotEnvPath      string
 	DotEnv          map[string]string // ./.env, nil when absent
 	DindBaseImage   string
-	// ContainerRegistry is CONTAINER_REGISTRY (host:port): the bundle's own read-only registry
-	// serves, on that address inside the bundle, every image named under it (function images),
-	// which are then not loaded at boot.
-	ContainerRegistry string
-	BuildDir          string
+	BuildDir        string
 	// CacheDir holds what the build may reuse across build directories because it is named by
 	// content (CACHE_DIR; default $XDG_CACHE_HOME/dindbundler, else ~/.cache/dindbundler; empty
 	// when neither is known: nothing is cached there).
@@ -109,6 +107,13 @@ type Config struct {
 	ImageTag           string
 	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
 	Vars               map[string]string // .env overlaid by the environment: compose interpolation
+
+	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
+	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
+	// "" (unset) keeps <prefix>-<function>:<tag>. The bundle's own read-only registry serves,
+	// on that address inside the bundle, every image named under it, which are then not
+	// loaded at boot.
+	ContainerRegistry string
 
 	Force   bool
 	DryRun  bool
@@ -146,7 +151,7 @@ func LoadFlags(environ []string, workDir string, f Flags) (Config, error) {
 	// The order matters: later steps read what earlier ones resolved (brand, .env, env name).
 	for _, step := range []func() error{
 		r.brand, r.dotEnv, r.envName, r.bundle, r.producer, r.switches, r.runIDs,
-		r.compression, r.images, r.registry, r.templates,
+		r.compression, r.images, r.templates,
 	} {
 		if err := step(); err != nil {
 			return Config{}, err
@@ -367,6 +372,9 @@ func (r *resolver) images() error {
 	if _, err := reference.WithTag(tagProbe, c.ImageTag); err != nil {
 		return fmt.Errorf("IMAGE_TAG=%q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -): fix IMAGE_TAG", c.ImageTag)
 	}
+	if err := r.containerRegistry(); err != nil {
+		return err
+	}
 	c.Vars = overlay(c.DotEnv, r.env)
 	c.RuntimeBases = map[string]string{}
 	for k, v := range c.Vars {
@@ -377,35 +385,26 @@ func (r *resolver) images() error {
 	return nil
 }
 
-// registry reads CONTAINER_REGISTRY from the environment or .env, as the stack's compose file
-// does: a host and a port, which the images it serves are named under.
-func (r *resolver) registry() error {
+// containerRegistry reads CONTAINER_REGISTRY from the environment or .env (the stack's compose
+// reads it there too): a registry host with an optional port, nothing else.
+func (r *resolver) containerRegistry() error {
 	v, src := r.envOrDotEnv("CONTAINER_REGISTRY")
 	if v == "" {
-		r.c.ContainerRegistry = DefaultContainerRegistry
 		return nil
 	}
-	if err := checkRegistryAddress(v); err != nil {
-		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host:port, e.g. %s", r.shown(v, src), src, err, DefaultContainerRegistry)
+	if err := CheckRegistry(v); err != nil {
+		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host[:port], e.g. 127.0.0.1:5010, or unset it", r.shown(v, src), src, err)
 	}
 	r.c.ContainerRegistry = v
 	return nil
 }
 
-// checkRegistryAddress accepts host:port as an image reference names a registry: a host name or
-// an IP address (IPv6 in brackets) and a port from 1 to 65535.
-func checkRegistryAddress(v string) error {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil || host == "" {
-		return errors.New("is not host:port")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("has no port from 1 to 65535 (%q)", port)
-	}
-	// The engine reads the registry host from the image name: probe one under it.
+// CheckRegistry refuses what is not a registry host[:port]: a path, a scheme, or a
+// name the engine would take for a Docker Hub namespace (no dot, no port, not localhost).
+func CheckRegistry(v string) error {
 	ref, err := reference.ParseNormalizedNamed(v + "/probe")
 	if err != nil || reference.Domain(ref) != v {
-		return errors.New("is not a registry address an image name can start with")
+		return errors.New("is not a registry host[:port] (a host with a dot or a port, or localhost; no scheme, no path)")
 	}
 	return nil
 }
@@ -447,6 +446,7 @@ func (r *resolver) templates() error {
 			t.OutputRoot = filepath.Join(t.Dir, "."+c.Brand.Slug)
 		}
 		t.ManifestPath = ProducerManifestPath(t.OutputRoot, c.Env)
+		t.RuntimeConfigDir = ProducerConfigDir(t.OutputRoot, c.Env)
 		if manifestPath != "" {
 			t.ManifestPath = r.abs(manifestPath)
 		}
@@ -473,6 +473,13 @@ func (r *resolver) templateSettings() (paths []string, outputDir, manifestPath s
 // ProducerManifestPath is where the producer writes the manifest for one template.
 func ProducerManifestPath(outputRoot, env string) string {
 	return filepath.Join(outputRoot, env, "bundle", "manifest.json")
+}
+
+// ProducerConfigDir is where the producer writes one template's runtime config (functions.yml,
+// routing.yml): the directory "config" of its artifact root <output root>/<env>, as the stack's
+// own producer lays it out.
+func ProducerConfigDir(outputRoot, env string) string {
+	return filepath.Join(outputRoot, env, "config")
 }
 
 // RequireTemplates is the check of every stage from Deploy on.
@@ -517,6 +524,10 @@ func (c Config) MergedManifestPath() string {
 	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
 }
 func (c Config) StateDir() string { return filepath.Join(c.BuildDir, "state") }
+
+// MergedRuntimeConfigDir is where the Manifest stage merges the templates' runtime configs; the
+// Image stage puts its files in the bundle's /app/config.
+func (c Config) MergedRuntimeConfigDir() string { return filepath.Join(c.BuildDir, "bundle", "config") }
 
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {

@@ -95,6 +95,8 @@ func TestScannerReport(t *testing.T) {
 		"app/.env":                   []byte("WEB_IMAGE=nginx:1\nSECRET=hunter2\n"),
 		"root/.esb/certs/rootCA.crt": ca,
 		"root/.esb/certs/server.key": []byte("not read"),
+		"app/config/functions.yml":   []byte("defaults: {}\nfunctions:\n  fn-b:\n    image: fn-b:1\n  fn-a:\n    image: fn-a:1\n    timeout: 3\n"),
+		"app/config/routing.yml":     []byte("routes:\n  - {path: /a, method: post, function: fn-a}\n"),
 	})
 	store := tarOf(t, map[string][]byte{
 		"images/manifest.json":   images,
@@ -122,6 +124,8 @@ func TestScannerReport(t *testing.T) {
 	is.Equal(rep.SharedLayers[0].Images, []string{"fn-a:1", "fn-b:1"})
 	is.Equal(rep.Services, []Service{{Name: "api", Build: true}, {Name: "web", Image: "nginx:1"}}) // interpolated from the .env
 	is.Equal(rep.EnvKeys, []string{"SECRET", "WEB_IMAGE"})
+	is.Equal(rep.Functions, []Function{{Name: "fn-a", Image: "fn-a:1"}, {Name: "fn-b", Image: "fn-b:1"}}) // sorted
+	is.Equal(rep.Routes, []Route{{Method: "POST", Path: "/a", Function: "fn-a"}})
 	is.Equal(len(rep.Certs), 1)
 	is.Equal(rep.Certs[0].DaysLeft, 10)
 	is.Equal(rep.Engine, &Engine{Version: "26.1.5", Suite: "trixie"}) // from the base's labels in the image config
@@ -135,6 +139,7 @@ func TestScannerReport(t *testing.T) {
 		is.True(strings.Contains(out, "SECRET"))
 	}
 	is.True(strings.Contains(text.String(), "shared layers (1)"))
+	is.True(strings.Contains(text.String(), "routes (1, /app/config/routing.yml)\n  POST /a  → fn-a"))
 }
 
 func TestScannerNotABundle(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -132,10 +133,16 @@ func Ensure(ctx context.Context, r Request) (Binary, error) {
 
 // moduleDir finds Module's source directory through the go command, from this process's
 // working directory (mage runs in the module whose magefile imports our targets, or in ours),
-// else from workDir (the project's).
+// else from workDir (the project's), else from the directory this file was compiled from:
+// `go run magefile.go -w /elsewhere` runs the targets in a project outside any module that
+// requires ours, from a binary built in our source tree.
 func moduleDir(ctx context.Context, workDir string) (string, error) {
 	var firstErr error
-	for _, dir := range []string{"", workDir} {
+	dirs := []string{"", workDir}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		dirs = append(dirs, filepath.Dir(file))
+	}
+	for _, dir := range dirs {
 		out, err := goOutput(ctx, dir, nil, "list", "-m", "-f", "{{.Dir}}", Module)
 		if err == nil && strings.TrimSpace(out) != "" {
 			return strings.TrimSpace(out), nil

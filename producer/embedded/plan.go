@@ -16,6 +16,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/distribution/reference"
 )
@@ -97,6 +98,8 @@ type BuildPlan struct {
 	Bases    []BaseImage     // sorted by Name
 	External []ExternalImage // sorted by Name
 	Warnings []string        // things worth telling the user that do not stop the build
+	// Runtime is the stack's runtime config of the template's functions (RuntimeConfig).
+	Runtime runtimeconfig.Config
 }
 
 // Where Lambda puts a function's code and its layers' content.
@@ -127,6 +130,9 @@ func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
 			return BuildPlan{}, err
 		}
 	}
+	var warnings []string
+	p.plan.Runtime, warnings = RuntimeConfig(t, functionImages(p.plan))
+	p.plan.Warnings = append(p.plan.Warnings, warnings...)
 	sort.Slice(p.plan.Images, func(i, j int) bool { return p.plan.Images[i].Name < p.plan.Images[j].Name })
 	for _, b := range p.bases {
 		sort.Strings(b.Functions)
@@ -176,11 +182,15 @@ func baseHint(b BaseImage) string {
 	return fmt.Sprintf("build or load %s locally, or make its registry reachable (ImageUri of %s)", b.Name, fns)
 }
 
-// functionImageName is <prefix>-<function name lower case>:<tag>.
+// functionImageName is <prefix>-<function name lower case>:<tag>, under the registry the stack
+// pulls it from (<registry>/…) when CONTAINER_REGISTRY names one.
 func (p *planner) functionImageName(fn sam.Function) (string, error) {
 	name := fmt.Sprintf("%s-%s:%s", p.req.ImagePrefix, strings.ToLower(fn.Name), p.req.ImageTag)
+	if p.req.ContainerRegistry != "" {
+		name = p.req.ContainerRegistry + "/" + name
+	}
 	if _, err := reference.ParseNormalizedNamed(name); err != nil {
-		return "", fmt.Errorf("function %s: image name %q is not a valid image reference (%v): check IMAGE_PREFIX, IMAGE_TAG and the FunctionName", fn.Name, name, err)
+		return "", fmt.Errorf("function %s: image name %q is not a valid image reference (%v): check CONTAINER_REGISTRY, IMAGE_PREFIX, IMAGE_TAG and the FunctionName", fn.Name, name, err)
 	}
 	return name, nil
 }

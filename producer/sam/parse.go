@@ -436,6 +436,7 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 	if f.Environment, err = p.environment(id, props["Environment"]); err != nil {
 		return fail("Environment", err)
 	}
+	p.runtimeSettings(id, props, &f) // events.go: what the stack's runtime config needs
 	// AWS::Lambda::Function keeps its code in Code: a local path (as `sam package` takes it),
 	// {ZipFile: inline}, {ImageUri: x} or S3.
 	codeProp, uri, inline, imageURI := "CodeUri", props["CodeUri"], props["InlineCode"], props["ImageUri"]
