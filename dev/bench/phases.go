@@ -7,13 +7,16 @@ import (
 )
 
 // Boot phases: where a boot's time goes, read from the container's timestamped log. Both
-// entrypoints (dind/entrypoint.sh and the seed's) log the same marker lines.
+// entrypoints (dind/entrypoint.sh and the seed's) log the same marker lines; the registry's
+// only ours, when the bundle serves images.
 var phases = []struct {
 	Name   string
 	Marker string // the line that ends the phase; "" for the last one (the stack healthy)
 }{
 	{"to entrypoint", "dindbundler: starting dockerd"},
 	{"dockerd start", "dindbundler: dockerd ready"},
+	// Only bundles that serve images (dind/registry.sh); elsewhere its time stays in the next.
+	{"registry start", "dindbundler: registry ready"},
 	{"load+verify", "dindbundler: starting stack"},
 	{"compose up", " is up"},
 	{"healthy", ""},
