@@ -151,7 +151,7 @@ func TestFunctionRunSettings(t *testing.T) {
 	m := s.FunctionRunSettings(o, "/b", "/c", "bench-bundle:functions", "zstd")
 	is.Equal(m["CONTAINER_REGISTRY"], "127.0.0.1:5010")
 	is.Equal(m["IMAGE_PREFIX"], "bench")
-	is.Equal(m["FORCE"], "1")
+	is.Equal(m["FORCE"], "") // a new build directory; the services keep their images
 	// The caller's CONTAINER_REGISTRY never reaches a run: the harness sets it or leaves it out.
 	env := ChildEnv([]string{"CONTAINER_REGISTRY=10.0.0.1:5000", "PATH=/bin"}, s.RunSettings(o, "/b", "/c", "t", "zstd", false))
 	is.True(!strings.Contains(strings.Join(env, " "), "10.0.0.1"))

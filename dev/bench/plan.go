@@ -234,9 +234,10 @@ func (s Stack) RunSettings(o Options, buildDir, cacheDir, tag, compression strin
 
 // FunctionRunSettings are RunSettings for a function bundle: the function images named under
 // FunctionRegistry with the project as IMAGE_PREFIX (Stack.ImageName), which the bundle's
-// registry then serves.
+// registry then serves. Not FORCE=1: the build directory is new, and the services' images are
+// the ones the other bundles carry.
 func (s Stack) FunctionRunSettings(o Options, buildDir, cacheDir, tag, compression string) map[string]string {
-	m := s.RunSettings(o, buildDir, cacheDir, tag, compression, true)
+	m := s.RunSettings(o, buildDir, cacheDir, tag, compression, false)
 	m["CONTAINER_REGISTRY"], m["IMAGE_PREFIX"] = FunctionRegistry, s.Project
 	return m
 }
