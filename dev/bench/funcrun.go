@@ -203,14 +203,17 @@ func (h *harness) oursBoot(tag string, n int) bootSpec {
 		afterBoot: func(ctx context.Context, id string, firstAt time.Time, _ time.Duration) error {
 			wctx, cancel := context.WithTimeout(ctx, h.o.BootTimeout)
 			defer cancel()
-			if _, err := engine.WaitForLog(wctx, h.api, id, " function images in ", 1); err != nil {
+			// The summary: "pulled N of N function images in Xs", also when some failed; not
+			// the "pulling N function images in the background" before it.
+			summary := fmt.Sprintf(" of %d function images in ", n)
+			if _, err := engine.WaitForLog(wctx, h.api, id, summary, 1); err != nil {
 				return fmt.Errorf("waiting for the background preload of %d function images: %w", n, err)
 			}
 			logs, err := engine.TimedLogs(ctx, h.api, id)
 			if err != nil {
 				return err
 			}
-			at, line, ok := FindLine(logs, " function images in ", firstAt)
+			at, line, ok := FindLine(logs, summary, firstAt)
 			if !ok {
 				return fmt.Errorf("no preload summary in the log of %s", id)
 			}
