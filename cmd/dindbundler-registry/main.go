@@ -1,11 +1,11 @@
-// Command dindbundler-registry runs the bundle's read-only registry (package registry) inside the
-// bundle, and tells the entrypoint when it answers:
+// Command dindbundler-registry runs the bundle's read-only registry (package registry/serve)
+// inside the bundle, and tells the entrypoint when it answers:
 //
 //	dindbundler-registry serve [--index F] [--images DIR] [--addr A] [--uncompressed]
 //	dindbundler-registry ping [ADDR]
 //
 // It owns the command line, the listener and the shutdown only: what is served and how is
-// package registry's. It must stay a small static binary (CGO_ENABLED=0) that starts in
+// package registry/serve's. It must stay a small static binary (CGO_ENABLED=0) that starts in
 // milliseconds: it reads the index at start, never a layer file.
 package main
 
@@ -23,14 +23,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registry/serve"
 )
 
 const usageText = `usage:
   dindbundler-registry serve [--index F] [--images DIR] [--addr A] [--uncompressed]
       serve the bundle's images read-only until SIGTERM; one line per pull on stderr
   dindbundler-registry ping [ADDR]
-      exit 0 when the registry at ADDR (default ` + registry.DefaultAddress + `) answers /v2/
+      exit 0 when the registry at ADDR (default ` + serve.DefaultAddress + `) answers /v2/
 `
 
 func main() {
@@ -48,9 +48,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], logger)
+		err = runServe(ctx, args[1:], logger)
 	case "ping":
-		err = ping(ctx, args[1:])
+		err = runPing(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usageText)
 		return 0
@@ -68,11 +68,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func serve(ctx context.Context, args []string, logger *log.Logger) error {
+func runServe(ctx context.Context, args []string, logger *log.Logger) error {
 	t0 := time.Now()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(logger.Writer())
-	indexPath := fs.String("index", registry.IndexPath, "the registry index the bundle's Image stage wrote")
+	indexPath := fs.String("index", serve.IndexPath, "the registry index the bundle's Image stage wrote")
 	imagesDir := fs.String("images", "/images", "the directory the index's files are relative to")
 	addr := fs.String("addr", "", "host:port to listen on (default: the index's address)")
 	uncompressed := fs.Bool("uncompressed", false, "serve layers decompressed (engines older than 23.0 cannot unpack zstd)")
@@ -82,7 +82,7 @@ func serve(ctx context.Context, args []string, logger *log.Logger) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
-	idx, err := registry.ReadIndex(*indexPath)
+	idx, err := serve.ReadIndex(*indexPath)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func serve(ctx context.Context, args []string, logger *log.Logger) error {
 	if !loopback(*addr) {
 		logger.Printf("warning: serving on %s, which is not a loopback address: whoever reaches it can pull the bundle's images", *addr)
 	}
-	h, err := registry.NewHandler(idx, *imagesDir, registry.Options{Uncompressed: *uncompressed, Log: logger})
+	h, err := serve.NewHandler(idx, *imagesDir, serve.Options{Uncompressed: *uncompressed, Log: logger})
 	if err != nil {
 		return err
 	}
@@ -137,8 +137,8 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func ping(ctx context.Context, args []string) error {
-	addr := registry.DefaultAddress
+func runPing(ctx context.Context, args []string) error {
+	addr := serve.DefaultAddress
 	switch len(args) {
 	case 0:
 	case 1:

@@ -33,7 +33,7 @@ type testBundle struct {
 	index registry.Index
 }
 
-func makeBundle(t *testing.T, address string, c layerstore.Compression, images ...fakeImage) testBundle {
+func makeBundle(t testing.TB, address string, c layerstore.Compression, images ...fakeImage) testBundle {
 	t.Helper()
 	s, err := layerstore.Open(t.TempDir())
 	if err != nil {
@@ -86,7 +86,7 @@ func makeBundle(t *testing.T, address string, c layerstore.Compression, images .
 
 // imagesDir is a bundle's images directory holding the store's layer and config files under the
 // same names, side by side, as the Image stage lays them out.
-func imagesDir(t *testing.T, s *layerstore.Store) string {
+func imagesDir(t testing.TB, s *layerstore.Store) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, sub := range []string{"sha256", "configs"} {
@@ -104,7 +104,7 @@ func imagesDir(t *testing.T, s *layerstore.Store) string {
 }
 
 // layerTar is a layer tar holding files (path → content).
-func layerTar(t *testing.T, files map[string]string) []byte {
+func layerTar(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tarball.NewWriter(&buf)

@@ -11,8 +11,9 @@ import (
 )
 
 // shipped are the entry points whose code ends up in a binary: the Mage targets (and the
-// developer harness magefiles/ imports with them), the producer command, and the pipeline.
-var shipped = []string{"./targets", "./dev", "./cmd/dindbundler-producer", "./pipeline"}
+// developer harness magefiles/ imports with them), the producer and registry commands, and the
+// pipeline.
+var shipped = []string{"./targets", "./dev", "./cmd/dindbundler-producer", "./cmd/dindbundler-registry", "./pipeline"}
 
 // TestShippedCodeLinksNoTestKit proves what the project's style promises: test kits (this
 // package, dind/dindtest, any …test package of the module) and the standard library's testing

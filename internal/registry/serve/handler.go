@@ -1,4 +1,4 @@
-package registry
+package serve
 
 import (
 	"crypto/sha256"
@@ -20,7 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 )
 
 // Options adjust what the handler serves.
@@ -50,7 +50,6 @@ type Handler struct {
 }
 
 type repository struct {
-	name      string
 	manifests map[string]*manifest // by tag and by digest
 	tags      []string
 	blobs     map[v1.Hash]*blob
@@ -109,7 +108,7 @@ func NewHandler(idx Index, imagesDir string, opts Options) (*Handler, error) {
 		}
 		r := h.repos[img.Repository]
 		if r == nil {
-			r = &repository{name: img.Repository, manifests: map[string]*manifest{}, blobs: map[v1.Hash]*blob{}}
+			r = &repository{manifests: map[string]*manifest{}, blobs: map[v1.Hash]*blob{}}
 			h.repos[img.Repository] = r
 		}
 		m := &manifest{body: body, digest: digest, image: img.Name}
@@ -124,7 +123,7 @@ func NewHandler(idx Index, imagesDir string, opts Options) (*Handler, error) {
 		for _, l := range img.Layers {
 			b := blob{digest: l.FileDigest, size: l.FileSize, path: h.path(l.File), what: "layer " + l.DiffID.String()}
 			if opts.Uncompressed {
-				b.digest, b.size, b.decompress = l.DiffID, l.Size, l.Compression != layerstore.None
+				b.digest, b.size, b.decompress = l.DiffID, l.Size, l.Compression != layerfile.None
 			}
 			lb := addBlob(b, img.Name)
 			r.blobs[lb.digest] = lb
@@ -378,7 +377,7 @@ const holdBack = 64 << 10
 func (h *Handler) sendBlob(w io.Writer, b *blob, f *os.File, start, end int64) (int64, error) {
 	var src io.Reader = f
 	if b.decompress {
-		zr, err := layerstore.Decompress(f)
+		zr, err := layerfile.Decompress(f)
 		if err != nil {
 			h.damaged(b, "decompress: "+err.Error())
 			return 0, err
