@@ -36,19 +36,11 @@ import (
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
 
-// routing is examples/demo's routing.yml as the template's events give it.
-const routing = `routes:
-  - {path: "/hello/{name}", method: GET, function: dev-hello}
-  - {path: "/greet", method: POST, function: greet}
-  - {path: "/quote", method: GET, function: quote}
-  - {path: "/thumbnails/{key}", method: GET, function: thumbnail}
-  - {path: "/missing", method: GET, function: missing}
-`
-
 // TestFunctionsAnswerOnHostEngine runs the demo stack's gateway and agent as containers on the
 // host engine, without a bundle: the producer builds the function and service images, the
 // function images are pushed to an in-process registry on 127.0.0.1 and removed locally, so
-// the agent's pull is what brings them back. Every route is called over HTTPS with the
+// the agent's pull is what brings them back; the gateway reads the functions.yml and
+// routing.yml the producer generated from the template. Every route is called over HTTPS with the
 // generated CA: cold (pull, create, start), then warm; a function whose image the registry
 // lacks fails with the pull's error.
 func TestFunctionsAnswerOnHostEngine(t *testing.T) {
@@ -111,18 +103,19 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 	}
 	is.Equal(slices.Sorted(maps.Keys(images)), []string{"dev-hello", "greet", "quote", "report", "thumbnail"})
 
+	// The runtime config the producer wrote from the template, its images renamed under the
+	// test's registry, plus a route to a function whose image the registry lacks.
+	generated := filepath.Join(req.OutputRoot, req.Env, "config")
 	configDir := t.TempDir()
-	var functions strings.Builder
-	functions.WriteString("defaults:\n  environment:\n    LOG_ENDPOINT: \"${LOGS_URL}/insert/jsonline\"\nfunctions:\n")
-	for _, fn := range slices.Sorted(maps.Keys(images)) {
-		fmt.Fprintf(&functions, "  %s:\n    image: %q\n    timeout: 10\n    memory_size: 256\n", fn, images[fn])
-		if fn == "dev-hello" {
-			functions.WriteString("    environment:\n      GREETING: Hello\n      STORAGE_ENDPOINT: \"${STORAGE_URL}\"\n")
-		}
-	}
-	fmt.Fprintf(&functions, "  missing:\n    image: %q\n    timeout: 10\n", registry+"/nosuchfunction:it")
-	is.NoErr(os.WriteFile(filepath.Join(configDir, "functions.yml"), []byte(functions.String()), 0o644))
-	is.NoErr(os.WriteFile(filepath.Join(configDir, "routing.yml"), []byte(routing), 0o644))
+	functions, err := os.ReadFile(filepath.Join(generated, "functions.yml"))
+	is.NoErr(err)
+	routes, err := os.ReadFile(filepath.Join(generated, "routing.yml"))
+	is.NoErr(err)
+	renamed := strings.ReplaceAll(string(functions), all["CONTAINER_REGISTRY"]+"/", registry+"/")
+	is.True(strings.HasSuffix(renamed, "\n") && strings.Contains(renamed, "\nfunctions:\n")) // functions is the last mapping
+	renamed += fmt.Sprintf("  missing:\n    image: %s/nosuchfunction:it\n    timeout: 10\n", registry)
+	is.NoErr(os.WriteFile(filepath.Join(configDir, "functions.yml"), []byte(renamed), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(configDir, "routing.yml"), append(routes, "  - {path: /missing, method: GET, function: missing}\n"...), 0o644))
 	certDir := t.TempDir()
 	_, err = certs.Generate(certDir, certs.GenerateOptions{})
 	is.NoErr(err)

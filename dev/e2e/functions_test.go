@@ -111,7 +111,6 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 	if away.Name == home.Name {
 		is.NoErr(engine.Remove(ctx, awayAPI, tag)) // load it back from the file alone
 	}
-	away.FromHost(t, base.DefaultTag) // the bundle's base layers, as a target machine would have them from an earlier bundle or not at all
 	load := exec.Command("sh", filepath.Join(dir, "build", "load.sh"), file)
 	load.Env = append(os.Environ(), away.Env(t)...)
 	out, err := load.CombinedOutput()
