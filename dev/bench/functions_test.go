@@ -316,3 +316,15 @@ func TestFunctionRowsAndTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestFunctionPhaseNote(t *testing.T) {
+	is := is.New(t)
+	is.Equal(len(FunctionPhaseNote(Measurements{})), 0) // nothing measured, no note
+	m := Measurements{}
+	for who, v := range map[string]float64{fnSeed: 3, fnOurs: 1, fnNone: 0.9, fnUpstream: 2.9} {
+		m.Sample(phaseID(who, "boot", "load+verify"), v)
+	}
+	m.Sample(phaseID(fnOurs, "boot", "registry start"), 0.1)
+	is.Equal(FunctionPhaseNote(m), []string{"first boot phases with functions (median), (a) seed's way → (b) ours → (c) no functions → (d) upstream's until healthy: " +
+		"registry start – → 0.10 → – → – s, load+verify 3.00 → 1.00 → 0.90 → 2.90 s"})
+}

@@ -96,3 +96,26 @@ func phaseValue(r Row) string {
 	}
 	return fmt.Sprintf("%.2f", r.Value)
 }
+
+// FunctionPhaseNote compares the first boots with functions, (a) the seed's way → (b) ours →
+// (c) no functions → (d) upstream's (its stack healthy), phase by phase (medians). Empty when
+// none was measured.
+func FunctionPhaseNote(m Measurements) []string {
+	var parts []string
+	for _, p := range PhaseNames() {
+		var vals []string
+		any := false
+		for _, who := range []string{fnSeed, fnOurs, fnNone, fnUpstream} {
+			r := m[phaseID(who, "boot", p)]
+			any = any || r.Status == StatusOK
+			vals = append(vals, phaseValue(r))
+		}
+		if any {
+			parts = append(parts, fmt.Sprintf("%s %s s", p, strings.Join(vals, " → ")))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return []string{"first boot phases with functions (median), (a) seed's way → (b) ours → (c) no functions → (d) upstream's until healthy: " + strings.Join(parts, ", ")}
+}

@@ -816,6 +816,7 @@ func (h *harness) cleanup() error {
 func (h *harness) engineReport(ctx context.Context) EngineReport {
 	er := EngineReportOf(h.o, h.name, h.m)
 	er.Notes = append(slices.Clone(h.notes), PhaseNote(h.m, h.o.DefaultCompression())...)
+	er.Notes = append(er.Notes, FunctionPhaseNote(h.m)...)
 	er.Load = h.loadAtStart + " → " + loadAverage()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
