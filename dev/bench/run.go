@@ -854,7 +854,7 @@ func reportNotes(o Options) []string {
 		)
 	}
 	if len(o.FunctionSizes) > 0 {
-		notes = append(notes, "first calls: a bundle of the running service and, per size, functions a and b sharing a base layer of the size (less a small own layer), booted with FUNCTIONS_PRELOAD=none; each call is docker exec <bundle> docker pull, then docker exec <bundle> docker run --rm (the function answers once and exits); bytes as the bundle's registry logs them (manifest, config and the blobs the engine lacked, compressed as bundled)")
+		notes = append(notes, "first calls: a bundle of the running service and, per size, functions a and b sharing a base layer of the size (less a small own layer), booted with FUNCTIONS_PRELOAD=none; each call is docker exec <bundle> docker pull, then docker exec <bundle> docker run --rm (the function answers once and exits); bytes as the bundle's registry logs them (manifest, config and the blobs the engine lacked, compressed as bundled); the static binary's layer is the same in every size's base, so only the first size's first call pulls it")
 	}
 	return notes
 }
