@@ -2,7 +2,9 @@
 // synthetic stack locally (no registry), then measures, in one run on the same images, the seed
 // tool's way of bundling (docker CLI: save, copy, classic build) against the mage pipeline —
 // full, unchanged and one-image-changed runs, sizes and boots per compression, peak RSS of the
-// mage process per stage — and writes the table as text, Markdown and JSON.
+// mage process per stage — then bundles with function images served by the bundle's registry
+// (first boots the seed's way, ours, without functions and the upstream's way; the restart; first
+// calls of large function images) and writes the table as text, Markdown and JSON.
 //
 // The pure parts (options, sizes, the layer plan, the generated project files, the report and
 // the targets) are table-tested without Docker; the effectful parts only carry the plan out.
