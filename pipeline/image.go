@@ -280,13 +280,13 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
-	boot, _ := bundleimage.Boot(set, reg.served, stack.images)
+	// Boot loads what compose runs and what the registry does not serve; the rest is pulled.
+	boot, pulled := bundleimage.Boot(set, reg.served, stack.images)
+	_, served := bundleimage.Boot(set, reg.served, nil)
 	stream, err := bundleimage.StreamFiles(boot, store)
 	if err != nil {
 		return nil, nil, err
 	}
-	_, served := bundleimage.Boot(set, reg.served, nil)
-	_, pulled := bundleimage.Boot(set, reg.served, stack.images)
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
 		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, RuntimeConfigDir: b.mergedRuntimeConfig(), Root: root, DotEnv: dotEnv,
