@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,7 +55,9 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
 
-	// The producer builds every image of the example.
+	// The producer builds every image of the example, function images named under the
+	// in-process registry the engine pulls from (CONTAINER_REGISTRY).
+	registry := enginetest.Registry(t)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	prefix := "stacktest" + suffix
 	dotenv, err := config.ReadEnvFile(filepath.Join(dir, ".env"))
@@ -68,7 +69,7 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 		Template: filepath.Join(dir, "template.yaml"), Env: "test", Mode: embedded.ModeDocker,
 		ProjectRoot: filepath.Dir(filepath.Dir(dir)), OutputRoot: t.TempDir(),
 		ComposeFile: filepath.Join(dir, "docker-compose.yml"), Brand: "esb",
-		Project: prefix, ImagePrefix: prefix, ImageTag: "it", Vars: all,
+		Project: prefix, ImagePrefix: prefix, ImageTag: "it", Vars: all, ContainerRegistry: registry,
 	}
 	tmpl, err := sam.ParseFile(req.Template, sam.Options{})
 	is.NoErr(err)
@@ -87,31 +88,31 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 	t.Logf("producer: %s", time.Since(start).Round(time.Millisecond))
 
 	// Function images go to the registry only; services stay local.
-	registry := enginetest.Registry(t)
 	images := map[string]string{} // function → reference in the registry
 	service := map[string]string{}
 	for _, img := range m.Images {
 		switch img.Kind {
 		case manifest.KindFunction:
 			fn := img.Labels["com.esb.function"]
-			ref := registry + "/" + path.Base(img.Name)
-			pushOnly(t, api, img.Name, ref)
-			images[fn] = ref
+			is.True(strings.HasPrefix(img.Name, registry+"/"))
+			pushOnly(t, api, img.Name)
+			images[fn] = img.Name
 		case manifest.KindService:
 			service[strings.TrimPrefix(img.Name[:strings.LastIndex(img.Name, ":")], prefix+"-")] = img.Name
 		}
 	}
 	is.Equal(slices.Sorted(maps.Keys(images)), []string{"dev-hello", "greet", "quote", "report", "thumbnail"})
 
-	// The runtime config the producer wrote from the template, its images renamed under the
-	// test's registry, plus a route to a function whose image the registry lacks.
+	// The runtime config the producer wrote from the template, plus a route to a function whose
+	// image the registry lacks.
 	generated := filepath.Join(req.OutputRoot, req.Env, "config")
 	configDir := t.TempDir()
 	functions, err := os.ReadFile(filepath.Join(generated, "functions.yml"))
 	is.NoErr(err)
 	routes, err := os.ReadFile(filepath.Join(generated, "routing.yml"))
 	is.NoErr(err)
-	renamed := strings.ReplaceAll(string(functions), all["CONTAINER_REGISTRY"]+"/", registry+"/")
+	renamed := string(functions)
+	is.True(strings.Contains(renamed, "image: "+images["dev-hello"]))
 	is.True(strings.HasSuffix(renamed, "\n") && strings.Contains(renamed, "\nfunctions:\n")) // functions is the last mapping
 	renamed += fmt.Sprintf("  missing:\n    image: %s/nosuchfunction:it\n    timeout: 10\n", registry)
 	is.NoErr(os.WriteFile(filepath.Join(configDir, "functions.yml"), []byte(renamed), 0o644))
@@ -179,14 +180,11 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 	is.Equal(status, 404)
 }
 
-// pushOnly pushes local to the registry as ref and removes both local names, so only a pull
-// brings the image back.
-func pushOnly(t *testing.T, api client.APIClient, local, ref string) {
+// pushOnly pushes ref (named under the registry) and removes it locally, so only a pull
+// brings it back.
+func pushOnly(t *testing.T, api client.APIClient, ref string) {
 	t.Helper()
 	ctx := context.Background()
-	if err := api.ImageTag(ctx, local, ref); err != nil {
-		t.Fatal(err)
-	}
 	enginetest.Cleanup(t, api, ref)
 	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
 	if err != nil {
@@ -196,7 +194,7 @@ func pushOnly(t *testing.T, api client.APIClient, local, ref string) {
 	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
-	if err := engine.Remove(ctx, api, ref, local); err != nil {
+	if err := engine.Remove(ctx, api, ref); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -138,6 +138,9 @@ func gatewayURL(t *testing.T, e enginetest.Engine, api client.APIClient, hc *htt
 		t.Fatal(err)
 	}
 	url := "https://localhost:" + strings.TrimPrefix(e.Reach(t, addr), "127.0.0.1:")
+	// A matrix engine's forwarder waits, when the test ends, for its connections to close:
+	// the client's idle keep-alive ones are closed first (cleanups run last-in, first-out).
+	t.Cleanup(hc.CloseIdleConnections)
 	start := time.Now()
 	if _, err := waitHTTPS(ctx, hc, url+"/health"); err != nil {
 		logs, _ := engine.Logs(context.Background(), api, id)
