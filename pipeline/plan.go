@@ -55,7 +55,11 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	}
 	p("  .env             %s", c.DotEnvPath)
 	p("  base image       %s", c.DindBaseImage)
-	p("  registry         %s (images named under it are served by the bundle, not loaded at boot)", c.ContainerRegistry)
+	if c.ContainerRegistry != "" {
+		p("  registry         %s (images named under it are served by the bundle, not loaded at boot)", c.ContainerRegistry)
+	} else {
+		p("  registry         none (CONTAINER_REGISTRY unset: function images keep bare names and are loaded at boot)")
+	}
 	p("  build dir        %s", c.BuildDir)
 	p("  merged manifest  %s", c.MergedManifestPath())
 	p("  layer store      %s (layers compressed as %s; saved images listed in %s)", b.storeDir(), c.Compression, b.setPath())

@@ -30,13 +30,14 @@ import (
 // route called over HTTPS with the bundle's CA — the gateway routes by the generated
 // routing.yml, the agent pulls each function's image from the bundle's own registry on
 // CONTAINER_REGISTRY and runs it — first cold (pull, create, start), then warm; again after a
-// restart; then exported (mage export), loaded with load.sh on another engine of TEST_ENGINES
-// (the same engine, its copy removed first, when only one is selected) and called once more.
+// restart; then exported (mage export), loaded with load.sh on every other engine of
+// TEST_ENGINES (the same engine, its copy removed first, when only one is selected) and called
+// once more there: each outer engine of the matrix boots the bundle and its functions answer.
 func TestBundleFunctionsAnswer(t *testing.T) {
 	engines := enginetest.Engines(t)
-	home, away := engines[0], engines[0]
-	if len(engines) > 1 {
-		away = engines[1]
+	home, aways := engines[0], engines[1:]
+	if len(aways) == 0 {
+		aways = engines
 	}
 	is := is.New(t)
 	ctx := context.Background()
@@ -109,6 +110,16 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 	file := filepath.Join(dir, "build", strings.NewReplacer(":", "-", "/", "-").Replace(tag)+".tar.gz")
 	_, err = os.Stat(file)
 	is.NoErr(err)
+	for _, away := range aways {
+		callLoaded(t, home, away, hc, dir, file, tag, suffix)
+	}
+}
+
+// callLoaded loads the exported bundle file with load.sh on engine away, boots it and calls
+// every route, cold then warm.
+func callLoaded(t *testing.T, home, away enginetest.Engine, hc *http.Client, dir, file, tag, suffix string) {
+	is := is.New(t)
+	ctx := context.Background()
 	awayAPI := away.Client(t)
 	if away.Name == home.Name {
 		is.NoErr(engine.Remove(ctx, awayAPI, tag)) // load it back from the file alone
@@ -120,14 +131,16 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 		t.Fatalf("load.sh on %s: %v\n%s", away.Name, err, out)
 	}
 	t.Cleanup(func() { _ = engine.Remove(context.Background(), awayAPI, tag) })
-	c = dindtest.Run(t, awayAPI, engine.RunSpec{Name: "e2e-fn-away-" + suffix, Image: tag, Volume: "e2e-fn-away-" + suffix, Ports: []string{"8443/tcp"}, StopTimeout: 10})
-	gw = gatewayURL(t, away, awayAPI, hc, c.ID)
-	cold = demotest.CallAll(t, hc, gw)
-	warm = demotest.CallAll(t, hc, gw)
+	name := "e2e-fn-" + away.Name + "-" + suffix
+	c := dindtest.Run(t, awayAPI, engine.RunSpec{Name: name, Image: tag, Volume: name, Ports: []string{"8443/tcp"}, StopTimeout: 10})
+	gw := gatewayURL(t, away, awayAPI, hc, c.ID)
+	cold := demotest.CallAll(t, hc, gw)
+	warm := demotest.CallAll(t, hc, gw)
 	t.Logf("engine %s, loaded from the export: first calls %s; warm calls %s", away.Name, demotest.Durations(cold), demotest.Durations(warm))
 	if t.Failed() {
 		logStack(t, awayAPI, c.ID)
 	}
+	dindtest.Remove(t, awayAPI, c.Name, name)
 }
 
 // gatewayURL waits for the bundle's gateway to answer HTTPS and returns its base URL.

@@ -31,8 +31,9 @@ const (
 	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
 	DefaultEnv           = "default" // the environment name when nothing sets one
 	DefaultImageTag      = "latest"
-	// DefaultContainerRegistry is the stack's CONTAINER_REGISTRY default (its compose file's):
-	// the address function images are named under and the bundle's registry serves on.
+	// DefaultContainerRegistry is the stack's own CONTAINER_REGISTRY default (its compose
+	// file's), the address its agent pulls function images from. dindbundler does not assume
+	// it: unset, function images keep bare names and are loaded at boot.
 	DefaultContainerRegistry = "127.0.0.1:5010"
 
 	// MaxRunID is the largest RUN_UID/RUN_GID: 2^32-2 (2^32-1 means "no id" to the kernel).
