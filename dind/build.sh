@@ -2,13 +2,15 @@
 # build.sh keeps the seed's command line working:
 #   build.sh <template> [tag]
 #   build.sh -t a.yaml -t b.yaml [tag]
-# It maps the arguments to TEMPLATE and BUNDLE_TAG and runs the Bundle target for the project in
+#   build.sh -a DIR [-a DIR ...] [tag]   (artifact directories, or artifact.yml files)
+# It maps the arguments to TEMPLATE (or ARTIFACT) and BUNDLE_TAG and runs the Bundle target for the project in
 # the current directory. Every other setting is read from the environment as usual.
 set -eu
 
 usage() {
 	echo "usage: build.sh <template> [tag]" >&2
 	echo "       build.sh -t a.yaml [-t b.yaml ...] [tag]" >&2
+	echo "       build.sh -a DIR [-a DIR ...] [tag]" >&2
 	exit 2
 }
 
@@ -20,12 +22,25 @@ add_template() {
 	if [ -n "$templates" ]; then templates="$templates,$1"; else templates=$1; fi
 }
 
+artifacts=""
+add_artifact() {
+	case "$1" in
+	*,*) echo "build.sh: artifact path $1 contains a comma, which ARTIFACT cannot hold" >&2; exit 2 ;;
+	esac
+	if [ -n "$artifacts" ]; then artifacts="$artifacts,$1"; else artifacts=$1; fi
+}
+
 first="" second=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t | --template)
 		[ $# -ge 2 ] || usage
 		add_template "$2"
+		shift 2
+		;;
+	-a | --artifact)
+		[ $# -ge 2 ] || usage
+		add_artifact "$2"
 		shift 2
 		;;
 	-h | --help) usage ;;
@@ -40,7 +55,14 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ -z "$templates" ]; then
+if [ -n "$artifacts" ]; then
+	# build.sh -a DIR [-a DIR ...] [tag]: no template
+	if [ -n "$templates" ] || [ -n "$second" ]; then
+		echo "build.sh: -a takes the place of templates: give artifacts or templates, and at most a tag" >&2
+		usage
+	fi
+	tag=$first
+elif [ -z "$templates" ]; then
 	# build.sh <template> [tag]
 	[ -n "$first" ] || usage
 	add_template "$first"
@@ -54,8 +76,13 @@ fi
 project_dir=$(pwd)
 repo_dir=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 
-TEMPLATE=$templates
-export TEMPLATE
+if [ -n "$artifacts" ]; then
+	ARTIFACT=$artifacts
+	export ARTIFACT
+else
+	TEMPLATE=$templates
+	export TEMPLATE
+fi
 if [ -n "$tag" ]; then
 	BUNDLE_TAG=$tag
 	export BUNDLE_TAG

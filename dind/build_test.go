@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/source"
 )
 
 // planLine matches one line of the dry-run plan whatever its column spacing: the label, then the
@@ -27,6 +29,15 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(p, []byte("Resources: {}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"arts", "more"} {
+		if err := os.MkdirAll(filepath.Join(project, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entry := "  - {id: t-f1e2dbd3, artifact_root: root, runtime_config_dir: c, source_template: {path: t.yaml}}\n"
+		if err := os.WriteFile(filepath.Join(project, dir, "artifact.yml"), []byte("schema_version: \"1\"\nartifacts:\n"+entry), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,6 +63,12 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 			planLine("output root", filepath.Join(project, "a", ".esb", "template")+" (passed as --output: true)"),
 			planLine("output root", filepath.Join(project, "b", ".esb", "template-2")+" (passed as --output: true)"),
 			planLine("bundle tag", "multi:2"),
+		}},
+		{"artifact directories", []string{"-a", "arts", "-a", "more/artifact.yml", "art:3"}, []*regexp.Regexp{
+			planLine("artifact entry", filepath.Join(project, "arts", "artifact.yml")+" artifacts[0] (t-f1e2dbd3)"),
+			planLine("artifact entry", filepath.Join(project, "more", "artifact.yml")+" artifacts[0] (t-f1e2dbd3)"),
+			planLine("bundle tag", "art:3"),
+			regexp.MustCompile(`deploy\s+would validate ` + regexp.QuoteMeta(filepath.Join(project, "arts", "artifact.yml"))),
 		}},
 	}
 	for _, tt := range tests {
@@ -81,9 +98,16 @@ func TestBuildShMapsSeedArguments(t *testing.T) {
 	is.True(strings.Contains(out, "usage: build.sh"))
 }
 
-// runIn runs a command in dir with extra environment, returning its combined output.
+// runIn runs a command in dir with extra environment, returning its combined output. build.sh
+// runs `go run magefile.go` in the shared source tree, which compiles there when mage's cache
+// misses: the magefiles' lock (source.LockMagefiles) is held meanwhile.
 func runIn(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	unlock, err := source.LockMagefiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)

@@ -18,6 +18,12 @@ var Dockerfile []byte
 //go:embed entrypoint.sh
 var Entrypoint []byte
 
+// Registry is the entrypoint's registry and preload part, installed next to it as
+// dindbundler-registry.sh and sourced by it.
+//
+//go:embed registry.sh
+var Registry []byte
+
 // Load is the target machine's loader of a `mage export` file: checksum, differential check,
 // docker load, and the `docker run` line.
 //

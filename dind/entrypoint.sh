@@ -21,6 +21,7 @@
 # /etc/docker/daemon.json is dockerd's whole configuration, so with one, put
 # "features": {"containerd-snapshotter": true|false} there instead (the entrypoint accepts the
 # variable only when that file already says the same). The boot log names the store in use.
+# FUNCTIONS_PRELOAD and the bundle's registry: see dindbundler-registry.sh (dind/registry.sh).
 set -eu
 
 : "${DOCKERD_START_TIMEOUT:=60}"
@@ -138,7 +139,9 @@ shutdown() {
 		wait "$child_pid" 2>/dev/null || :
 		child_pid=
 	fi
+	stop_preload
 	stop_stack
+	stop_registry
 	stop_dockerd || status=1
 	exit "$status"
 }
@@ -315,16 +318,18 @@ config_of() {
 
 inspect_format='{{.Id}} {{range .RootFS.Layers}}{{.}},{{end}}'
 
-# verify_images: every "<config digest> <name> <diffID>,…" line of images.txt must name a present
+# verify_images [LIST]: every "<config digest> <name> <diffID>,…" line of LIST (images.txt, or the
+# part of it this boot loads) must name a present
 # image with that config and those layers, whatever image store the inner engine uses: the
 # classic store's image ID is the config digest, the containerd store's is the manifest digest,
 # whose config config_of reads. Prints one line per problem and fails if there was any.
 verify_images() {
+	list=${1:-$images_txt}
 	bad=0
 	# One inspect of every image instead of one per image: on a restart this check is most of
 	# the time between "dockerd ready" and "stack up". Its lines follow the names; when an image
 	# is missing it fails, and each image is inspected alone to name it.
-	names=$(awk 'NF == 3 && $1 !~ /^#/ { print $2 }' "$images_txt")
+	names=$(awk 'NF == 3 && $1 !~ /^#/ { print $2 }' "$list")
 	# Image names never contain blanks.
 	# shellcheck disable=SC2086
 	listing=$(docker image inspect --format "$inspect_format" $names 2>/dev/null </dev/null) || listing=
@@ -354,7 +359,7 @@ verify_images() {
 			err "image $name: ID $id, expected config $want"
 			bad=1
 		fi
-	done <"$images_txt"
+	done <"$list"
 	return "$bad"
 }
 
@@ -442,9 +447,13 @@ damaged_layers() {
 load_images() {
 	[ -f "$images_txt" ] || fail "$images_txt is missing: the image was not built from a bundle context"
 	[ -f "$manifest" ] || fail "$manifest is missing: the image was not built from a bundle context"
+	if boot_loads_nothing; then
+		log "no images to load at boot (the registry serves them all)"
+		return 0
+	fi
 	sum=$(sha256sum "$manifest" | cut -d' ' -f1)
 	if [ -f "$loaded_record" ] && [ "$(cat "$loaded_record")" = "$sum" ]; then
-		if verify_images 2>/dev/null; then
+		if verify_images "$images_txt" 2>/dev/null; then
 			log "images already loaded; skipping load"
 			return 0
 		fi
@@ -461,7 +470,7 @@ load_images() {
 		fail "loading the images from $images_dir failed"
 	fi
 	log "loaded the images in $(($(now) - started))s"
-	verify_images || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
+	verify_images "$images_txt" || fail "the loaded images do not match $images_txt (see above); rebuild the bundle"
 	# The files stay: they live in read-only image layers, so deleting them would free no
 	# space, and keeping them lets a container whose volume lost the images load them again.
 	printf '%s\n' "$sum" >"$loaded_record.tmp"
@@ -481,6 +490,34 @@ start_stack() {
 		fail "docker compose up failed for project $BUNDLE_PROJECT"
 	fi
 	log "stack $BUNDLE_PROJECT is up"
+}
+
+# First boot: the compose file's one-shot `provisioner` service (profile deploy) creates what
+# the stack's resources.yml lists, once, after the images load and before the stack starts.
+# Success is recorded on the /var/lib/docker volume beside the images, so a restart skips it;
+# AUTO_PROVISION_ON_BOOT=0 skips it always. A failure stops the boot with its last lines.
+provision_once() {
+	record=/var/lib/docker/dindbundler-provisioned
+	# A text check first: stacks without a provisioner (and restarts) pay no compose call.
+	grep -q '^[[:space:]]*provisioner:' "$compose_file" || return 0
+	if [ "${AUTO_PROVISION_ON_BOOT:-1}" = 0 ]; then
+		log "provisioning skipped: AUTO_PROVISION_ON_BOOT=0"
+		return 0
+	fi
+	if [ -f "$record" ]; then
+		log "provisioner already ran on this volume; skipping it"
+		return 0
+	fi
+	compose --profile deploy config --services 2>/dev/null </dev/null | grep -qx provisioner || return 0
+	log "running the provisioner service (first boot)"
+	out=/run/dindbundler-provisioner.log
+	if ! run_interruptible compose --profile deploy run --rm -T provisioner >"$out" 2>&1 </dev/null; then
+		err "the provisioner service failed; its last lines:"
+		tail -n 20 "$out" >&2
+		fail "provisioning failed on first boot: fix the provisioner service, or set AUTO_PROVISION_ON_BOOT=0 to boot without it"
+	fi
+	date -u +%Y-%m-%dT%H:%M:%SZ >"$record.tmp" && mv "$record.tmp" "$record"
+	log "provisioner service done"
 }
 
 # The stack's services, listed once per container start (in the background while the images
@@ -544,6 +581,26 @@ EOF
 	return "$bad"
 }
 
+# claim_volume holds an exclusive lock on a file of /var/lib/docker for the container's life, so
+# a second bundle started on a volume a running one uses is refused at once, naming that one
+# (two dockerds on one data directory fail late and obscurely). The kernel drops the lock when
+# the holder dies, however it dies: a hard-killed bundle leaves no stale lock. flock(1) is
+# util-linux's on the Debian base, busybox's on docker:dind; without it the check is skipped.
+claim_volume() {
+	lock=/var/lib/docker/dindbundler.lock
+	if ! command -v flock >/dev/null 2>&1; then
+		log "no flock(1) in this image: not checking that /var/lib/docker is this container's alone"
+		return 0
+	fi
+	mkdir -p /var/lib/docker
+	exec 9>>"$lock"
+	if ! flock -n 9; then
+		err "/var/lib/docker is in use by another running bundle ($(cat "$lock" 2>/dev/null || echo unknown)): give each bundle container its own volume (-v NAME:/var/lib/docker), or stop the other one first"
+		exit 1
+	fi
+	printf 'container %s, started %s\n' "$(hostname 2>/dev/null || cat /etc/hostname)" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >"$lock"
+}
+
 # --- main -------------------------------------------------------------------------------
 
 if [ "$#" -gt 0 ]; then
@@ -575,14 +632,25 @@ fi
 	exit 1
 }
 
+# The registry and preload part, installed next to this file.
+# shellcheck source=/dev/null # linted on its own (dind/registry.sh)
+. "$(dirname "$0")/dindbundler-registry.sh"
+
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 
+claim_volume
 image_store_config
+check_preload
+split_images
 list_services &
 start_dockerd
+start_registry
 load_images
+preload_boot
+provision_once
 start_stack
+preload_background
 
 # Stay in the foreground for as long as dockerd runs; a signal interrupts the wait.
 rc=0

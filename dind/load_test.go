@@ -26,7 +26,7 @@ func TestShellScriptsAreClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posix := []string{"dind/entrypoint.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
+	posix := []string{"dind/entrypoint.sh", "dind/registry.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
 		"internal/engine/matrix/engine-start.sh", "dev/bench/seed_entrypoint.sh",
 		"dind/dindtest/testdata/dind-style/dockerd-entrypoint.sh", "dind/dindtest/testdata/dind-style/dind"}
 	for _, script := range posix {

@@ -47,10 +47,11 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs, settings, plan, err := embedded.InputsAndSettings(req)
+		facts, err := embedded.DeployFactsOf(req)
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: list its inputs: %w", s.Template.Path, err)
 		}
+		inputs, plan := facts.Inputs, facts.Plan
 		if err := b.Config.CheckBundleTag("template "+s.Template.Path, plan.Names()); err != nil {
 			return nil, err
 		}
@@ -74,7 +75,10 @@ func (b *Bundler) deploySteps() ([]producer.Step, error) {
 			inputs = append(inputs, b.Config.DefaultsFile)
 		}
 		steps[i].Inputs = inputs
-		for name, v := range settings {
+		// The runtime config the embedded producer writes beside the manifest: a manifest
+		// without it (made before there was one) is made again.
+		steps[i].Outputs = facts.Outputs
+		for name, v := range facts.Settings {
 			steps[i].Settings[name] = v
 		}
 		steps[i].Derived = []string{embedded.PlanSetting}

@@ -23,7 +23,8 @@ import (
 // Export writes the bundle image as one transportable file, BUILD_DIR/<name>.tar[.gz|.zst]
 // (EXPORT_COMPRESSION), streamed from `docker save` through the compressor, with a .sha256 and
 // load.sh next to it; with EXPORT_AGAINST only the layers the previous bundle lacks. It skips
-// when the file was made from the same image ID with the same settings.
+// when the file was made from the same image ID with the same settings and it and its checksum
+// are still what was written (checkExport).
 func (b *Bundler) Export(ctx context.Context) error {
 	e, err := b.Config.ExportSettings()
 	if err != nil {
@@ -58,7 +59,11 @@ func (b *Bundler) Export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := fresh.Decide(fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists(out) && exists(bundlefile.SumPath(out)), RecordedKey: state.Key, CurrentKey: key})
+	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists(out) && exists(bundlefile.SumPath(out)), RecordedKey: state.Key, CurrentKey: key}
+	if facts.OutputExists {
+		facts.OutputInvalid = checkExport(out, state)
+	}
+	d := fresh.Decide(facts)
 	if d.Fresh {
 		b.logf("export: skipped, %s", d.Reason)
 	} else {
@@ -76,7 +81,11 @@ func (b *Bundler) Export(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := fresh.WriteState(statePath, fresh.State{Key: key, Output: id}); err != nil {
+		written, err := fresh.RecordOutput(out, res.SHA256)
+		if err != nil {
+			return err
+		}
+		if err := fresh.WriteState(statePath, fresh.State{Key: key, Output: id, Outputs: map[string]fresh.FileRecord{out: written}}); err != nil {
 			return err
 		}
 		b.logf("export: wrote %s (%d MB, sha256 %s)%s", out, res.Size>>20, res.SHA256, omittedNote(res))
@@ -93,6 +102,27 @@ func (b *Bundler) Export(ctx context.Context) error {
 	b.logf("target:   or: %s", bundlefile.LoadLine(out, c))
 	if prevID != "" {
 		b.logf("target: it must have %s (%s) already: load.sh refuses otherwise", meta.Requires.Bundle, prevID)
+	}
+	return nil
+}
+
+// checkExport tells why the export file out and its checksum file are not the ones recorded when
+// they were written: the file's signature, else its content (fresh.CheckOutput), and the
+// checksum file's line. An export recorded without them (an older version) is written again.
+func checkExport(out string, state fresh.State) error {
+	rec, ok := state.Outputs[out]
+	if !ok {
+		return errors.New("no record of what was written")
+	}
+	if err := fresh.CheckOutput(out, rec); err != nil {
+		return err
+	}
+	sum, err := os.ReadFile(bundlefile.SumPath(out))
+	if err != nil {
+		return err
+	}
+	if want := rec.SHA256 + "  " + filepath.Base(out) + "\n"; string(sum) != want {
+		return fmt.Errorf("%s does not hold the checksum that was written", bundlefile.SumPath(out))
 	}
 	return nil
 }

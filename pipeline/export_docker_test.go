@@ -390,3 +390,56 @@ func hostEngine(t *testing.T) enginetest.Engine {
 	t.Skip("TEST_ENGINES does not select the host engine, which export and load.sh use")
 	return enginetest.Engine{}
 }
+
+// An export file is used again only while it is what was written: a truncated or damaged file,
+// or a checksum file that no longer matches, is written anew without FORCE (load.sh would refuse
+// it on the target).
+func TestExportRewritesDamagedFile(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	host := hostEngine(t)
+	api := host.Client(t)
+	p := newProject(t, host, api, "")
+	b := p.bundler(t, api)
+	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	is.NoErr(runAll(t, ctx, b))
+	is.NoErr(b.Export(ctx))
+	out := bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, "gzip", "")
+	good := fileSHA256(t, out)
+	old := time.Now().Add(-time.Hour)
+	for _, damage := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"truncated", func(p string) error { return os.Truncate(p, fileSize(t, p)/2) }},
+		{"a byte flipped, times set back", func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteAt([]byte{0xff}, fileSize(t, p)/2); err != nil {
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			return os.Chtimes(p, old, old)
+		}},
+		{"checksum file emptied", func(p string) error { return os.WriteFile(bundlefile.SumPath(p), nil, 0o644) }},
+	} {
+		is.NoErr(damage.do(out))
+		var log bytes.Buffer
+		b.Log = io.MultiWriter(&log, testLog{t})
+		is.NoErr(b.Export(ctx))
+		is.True(!strings.Contains(log.String(), "export: skipped")) // a damaged export is not up to date
+		is.Equal(fileSHA256(t, out), good)                          // written again, equal bytes
+		sum, err := os.ReadFile(bundlefile.SumPath(out))
+		is.NoErr(err)
+		is.Equal(string(sum), good+"  "+filepath.Base(out)+"\n")
+		t.Logf("%s: %s", damage.name, strings.TrimSpace(log.String()))
+	}
+	var log bytes.Buffer
+	b.Log = io.MultiWriter(&log, testLog{t})
+	is.NoErr(b.Export(ctx))
+	is.True(strings.Contains(log.String(), "export: skipped")) // intact: not written again
+}

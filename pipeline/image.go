@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
@@ -29,7 +30,10 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/madeimages"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registrybin"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -51,11 +55,15 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, args, err := b.contextPlan(m, set, store, false)
+	baseID, err := b.baseImageID(ctx)
 	if err != nil {
 		return err
 	}
-	baseID, err := b.baseImageID(ctx)
+	reg, err := b.registryPlan(ctx, api, set, store, baseID)
+	if err != nil {
+		return err
+	}
+	entries, args, err := b.contextPlan(m, set, store, reg, false)
 	if err != nil {
 		return err
 	}
@@ -88,8 +96,14 @@ func (b *Bundler) Image(ctx context.Context) error {
 		RecordedSettings: state.Settings, CurrentSettings: fresh.SettingHashes(settings),
 		Recorded: map[string]string{b.Config.BundleTag: state.Output}, Current: current,
 	})
+	made := b.madeImages()
+	// Images recorded by the stage's earlier versions are this build directory's too.
+	if err := made.Add(state.Output, b.layersImageID()); err != nil {
+		return err
+	}
 	if d.Fresh {
 		b.logf("image: skipped, %s", d.Reason)
+		b.sweepImages(ctx, api, current[b.Config.BundleTag])
 		return nil
 	}
 	b.logf("image: building %s, %s", b.Config.BundleTag, d.Reason)
@@ -105,10 +119,12 @@ func (b *Bundler) Image(ctx context.Context) error {
 	switch {
 	case err != nil:
 		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
-		if entries, args, err = b.contextPlan(m, set, store, true); err != nil {
+		if entries, args, err = b.contextPlan(m, set, store, reg, true); err != nil {
 			return err
 		}
-		id, err = b.build(ctx, api, entries, args)
+		if id, err = b.build(ctx, api, entries, args); err == nil {
+			err = made.Add(id)
+		}
 	default:
 		// No builder: on the containerd store the classic builder commits each Dockerfile step
 		// with a diff of the whole image (seconds each), on the classic store its 17 steps cost
@@ -123,9 +139,7 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err := fresh.WriteState(b.statePath("image"), fresh.State{Settings: fresh.SettingHashes(settings), Output: id, Inputs: inputs}); err != nil {
 		return err
 	}
-	if state.Output != "" && state.Output != id {
-		b.removeUntagged(ctx, api, state.Output)
-	}
+	b.sweepImages(ctx, api, id)
 	if removed, freed, err := store.GC(set); err != nil {
 		b.logf("image: %v", err)
 	} else if removed > 0 {
@@ -187,6 +201,9 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 		} else {
 			id, err = bundleimage.WriteTopDocker(pw, parentConfig, top.Bytes(), createdBy, runtime)
 		}
+		if err == nil {
+			err = b.madeImages().Add(id) // before the load can complete (see LayersRequest.Made)
+		}
 		pw.CloseWithError(err)
 	}()
 	err = engine.Load(ctx, api, pr, nil)
@@ -246,21 +263,40 @@ func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set lay
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
 		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
 		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
-		Progress: b.progress(),
+		Progress: b.progress(), Made: func(id string) error { return b.madeImages().Add(id) },
 	})
 }
 
-// removeUntagged removes an earlier bundle image once nothing names it (and its untagged
-// parents: the builder's steps and a layers image no other image builds on). The engine refuses
-// while a container uses it, which is fine: it is only disk space.
-func (b *Bundler) removeUntagged(ctx context.Context, api client.APIClient, id string) {
-	if err := engine.RemoveUntagged(ctx, api, id); err != nil {
-		b.logf("image: the previous bundle image %s stays: %v", id, err)
+// madeImages is the list of the images this build directory made (bundle and layers images).
+func (b *Bundler) madeImages() madeimages.Journal {
+	return madeimages.Journal{Path: b.statePath("made-images")}
+}
+
+// layersImageID is the layers image the Image stage recorded last ("" when none).
+func (b *Bundler) layersImageID() string {
+	chain, err := bundleimage.ReadChain(b.statePath("layers"))
+	if err != nil {
+		return ""
+	}
+	return chain.Image
+}
+
+// sweepImages removes the images this build directory made that the bundle (bundleID) and the
+// next build (the recorded layers image) no longer need: replaced bundle and layers images, and
+// those of interrupted runs. A tagged image is never removed, nor one a container uses: that one
+// is only disk space, and is tried again next run.
+func (b *Bundler) sweepImages(ctx context.Context, api client.APIClient, bundleID string) {
+	removed, err := b.madeImages().Sweep(ctx, api, bundleID, b.layersImageID())
+	if removed > 0 {
+		b.logf("image: removed %d replaced images this build directory made", removed)
+	}
+	if err != nil {
+		b.logf("image: warning: replaced images stay in the engine: %v", err)
 	}
 }
 
 // contextPlan lists the bundle context and the build arguments.
-func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *layerstore.Store, withLayers bool) ([]buildctx.Entry, map[string]string, error) {
+func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *layerstore.Store, reg registryPlan, withLayers bool) ([]buildctx.Entry, map[string]string, error) {
 	c := b.Config
 	if _, err := os.Stat(c.ComposeFile); err != nil {
 		return nil, nil, fmt.Errorf("image: compose file %s not found: set COMPOSE_FILE", c.ComposeFile)
@@ -281,16 +317,21 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	if err != nil {
 		return nil, nil, err
 	}
-	stream, err := bundleimage.StreamFiles(set, store)
+	// Boot loads what compose runs and what the registry does not serve; the rest is pulled.
+	boot, pulled := bundleimage.Boot(set, reg.served, stack.images)
+	_, served := bundleimage.Boot(set, reg.served, nil)
+	stream, err := bundleimage.StreamFiles(boot, store)
 	if err != nil {
 		return nil, nil, err
 	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, Root: root, DotEnv: dotEnv,
+		ComposeFile: c.ComposeFile, ConfigDir: c.ConfigDir, RuntimeConfigDir: b.mergedRuntimeConfig(), Root: root, DotEnv: dotEnv,
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
-		Images: append(bundleimage.ContextEntries(set, store, withLayers), stream...), Stack: stack,
+		Images: append(bundleimage.ContextEntries(set, boot, store, withLayers), stream...), Stack: stack.Carried,
+		RegistryScript: dind.Registry, RegistryBinary: reg.binary, RegistryIndex: reg.index,
+		Served: buildctx.ServedList(served, pulled),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -305,10 +346,26 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 	return entries, args, nil
 }
 
+// mergedRuntimeConfig is the Manifest stage's merged runtime config directory, "" when it made
+// none.
+func (b *Bundler) mergedRuntimeConfig() string {
+	dir := b.Config.MergedRuntimeConfigDir()
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir
+	}
+	return ""
+}
+
+// bundleStack is the compose file as the bundle carries it, and the images its services run.
+type bundleStack struct {
+	buildctx.Carried
+	images []string
+}
+
 // carryStack plans the copies of the host files the compose file reads at run time (bind
 // mounts, env_file, secrets and configs files) and says which host paths the bundle cannot carry.
 // Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
-func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, error) {
+func (b *Bundler) carryStack(root string, dotEnv []byte) (bundleStack, error) {
 	c := b.Config
 	vars, err := config.ParseEnv(string(dotEnv))
 	if err != nil {
@@ -316,20 +373,31 @@ func (b *Bundler) carryStack(root string, dotEnv []byte) (buildctx.Carried, erro
 	}
 	data, err := userfile.ReadFile("compose file", c.ComposeFile)
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: read compose file %s: %w", c.ComposeFile, err)
 	}
 	doc, err := compose.References(data, filepath.Dir(c.ComposeFile), vars)
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}
 	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: c.ConfigDir, DotEnv: c.DotEnvPath, CertTarget: c.CertTarget})
 	if err != nil {
-		return buildctx.Carried{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
 	}
 	for _, w := range stack.Warnings {
 		b.logf("image: warning: %s", w)
 	}
-	return stack, nil
+	// The images compose runs are loaded at boot even when the registry serves them.
+	f, err := compose.Parse(data, filepath.Dir(c.ComposeFile), vars)
+	if err != nil {
+		return bundleStack{}, fmt.Errorf("image: compose file %s: %w", c.ComposeFile, err)
+	}
+	out := bundleStack{Carried: stack}
+	for _, s := range f.Services {
+		if s.Image != "" {
+			out.images = append(out.images, s.Image)
+		}
+	}
+	return out, nil
 }
 
 // bundleDotEnv is the bundle's .env. Without a project .env the generated one (random storage
@@ -412,4 +480,78 @@ func writePrivate(path string, data []byte) error {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
 	return atomicfile.Write(path, data, 0o600)
+}
+
+// registryPlan is what the bundle's registry needs in the bundle: the images it serves (its
+// index's names), the index as app/bundle/registry.json, and the registry binary built for the
+// base's platform. All empty when no image is named under CONTAINER_REGISTRY.
+type registryPlan struct {
+	served []string
+	index  []byte
+	binary string
+}
+
+// registryPlan plans the index of the images named under CONTAINER_REGISTRY and, when it serves
+// any, builds (or finds in the cache) the registry binary for the base image's platform.
+func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string) (registryPlan, error) {
+	addr := b.Config.ContainerRegistry
+	if addr == "" {
+		return registryPlan{}, nil // no CONTAINER_REGISTRY: function images keep bare names and load at boot
+	}
+	under := layerstore.Set{Compression: set.Compression}
+	for _, img := range set.Images {
+		if registryHost(img.Name) == addr {
+			under.Images = append(under.Images, img)
+		}
+	}
+	if len(under.Images) == 0 {
+		return registryPlan{}, nil
+	}
+	files, err := store.FileDigests(under)
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: the registry's files: %w (run the save stage again)", err)
+	}
+	idx, err := registry.PlanIndex(addr, under, files)
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: %w (set CONTAINER_REGISTRY to the address the stack pulls its function images from)", err)
+	}
+	var plan registryPlan
+	for _, img := range idx.Images {
+		plan.served = append(plan.served, img.Name)
+	}
+	if plan.index, err = json.MarshalIndent(idx, "", "  "); err != nil {
+		return registryPlan{}, fmt.Errorf("image: registry index: %w", err)
+	}
+	plan.index = append(plan.index, '\n')
+	info, found, err := engine.Inspect(ctx, api, baseID)
+	if err == nil && !found {
+		err = errors.New("not found")
+	}
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: inspect the base image %s: %w", b.Config.DindBaseImage, err)
+	}
+	cache := b.Config.CacheDir
+	if cache == "" {
+		cache = filepath.Join(b.Config.BuildDir, "cache")
+	}
+	bin, err := registrybin.Ensure(ctx, registrybin.Request{
+		WorkDir: b.Config.WorkDir, CacheDir: cache,
+		Platform: registrybin.Platform{Arch: info.Architecture, Variant: info.Variant},
+		Logf:     func(format string, args ...any) { b.logf("image: "+format, args...) },
+	})
+	if err != nil {
+		return registryPlan{}, fmt.Errorf("image: %w", err)
+	}
+	plan.binary = bin.Path
+	return plan, nil
+}
+
+// registryHost is the registry host of an image name as the engine reads it ("" when it is no
+// image name: such a name is never served).
+func registryHost(name string) string {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return ""
+	}
+	return reference.Domain(ref)
 }

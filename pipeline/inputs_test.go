@@ -120,6 +120,12 @@ func TestDeployInputsComeFromThePlan(t *testing.T) {
 			is.NoErr(err)
 			is.NoErr(os.MkdirAll(filepath.Dir(s.Template.ManifestPath), 0o755))
 			is.NoErr(os.WriteFile(s.Template.ManifestPath, []byte(`{"schema_version":"1.0","template":{"path":"t","sha256":"x"},"build":{},"images":[]}`), 0o644))
+			// resources.yml too: the template defines a layer, which it lists.
+			is.Equal(s.Outputs, []string{filepath.Join(s.Template.RuntimeConfigDir, "functions.yml"), filepath.Join(s.Template.RuntimeConfigDir, "routing.yml"), filepath.Join(s.Template.RuntimeConfigDir, "resources.yml")})
+			is.NoErr(os.MkdirAll(s.Template.RuntimeConfigDir, 0o755))
+			for _, o := range s.Outputs { // the runtime config the embedded producer writes with it
+				is.NoErr(os.WriteFile(o, []byte("{}\n"), 0o644))
+			}
 			is.NoErr(producer.RecordInputs(s, inputs))
 			d, err := producer.Check(s, false, nil)
 			is.NoErr(err)

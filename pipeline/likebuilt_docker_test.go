@@ -34,8 +34,16 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	// A project .env readable by all (0644): both paths must make it root's, 0600.
 	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
 	is.NoErr(os.Chmod(p.dir+"/config/app.conf", 0o640)) // a config file's own mode is kept
+	// The producer's runtime config (the fake producer's output root: stack/.esb), merged into
+	// /app/config beside CONFIG_DIR's file on both paths.
+	is.NoErr(os.MkdirAll(p.dir+"/stack/.esb/default/config", 0o755))
+	is.NoErr(os.WriteFile(p.dir+"/stack/.esb/default/config/functions.yml", []byte("functions:\n  fn: {image: fn:1}\n"), 0o644))
+	is.NoErr(os.WriteFile(p.dir+"/stack/.esb/default/config/routing.yml", []byte("routes:\n  - {path: /fn, method: POST, function: fn}\n"), 0o644))
 	counting := enginetest.NewCounting(api)
-	b := p.bundler(t, counting)
+	// The external image's registry stands for CONTAINER_REGISTRY: the bundle's registry serves
+	// it, so both carry the registry binary, its script and index.
+	served := "CONTAINER_REGISTRY=" + registryHost(p.external)
+	b := p.bundler(t, counting, served)
 	enginetest.Cleanup(t, api, b.Config.BundleTag)
 
 	// (b) the Image stage as it runs: assembled, no builder.
@@ -50,14 +58,18 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	is.NoErr(err)
 	set, store, err := b.readSet(m)
 	is.NoErr(err)
-	withLayers, args, err := b.contextPlan(m, set, store, true)
+	baseID, err := b.baseImageID(ctx)
 	is.NoErr(err)
-	withoutLayers, args2, err := b.contextPlan(m, set, store, false)
+	reg, err := b.registryPlan(ctx, api, set, store, baseID)
+	is.NoErr(err)
+	withLayers, args, err := b.contextPlan(m, set, store, reg, true)
+	is.NoErr(err)
+	withoutLayers, args2, err := b.contextPlan(m, set, store, reg, false)
 	is.NoErr(err)
 	is.Equal(args, args2)
 	is.Equal(planOutside(withLayers), planOutside(withoutLayers)) // one plan: only the layer files differ
 	builtTag := "likebuilt-" + strings.TrimPrefix(b.Config.BundleTag, "pipelinetest-")
-	builder := p.bundler(t, api, "BUNDLE_TAG="+builtTag)
+	builder := p.bundler(t, api, "BUNDLE_TAG="+builtTag, served)
 	enginetest.Cleanup(t, api, builtTag)
 	start := time.Now()
 	builtID, err := builder.build(ctx, api, withLayers, args)
@@ -79,8 +91,6 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	is.True(len(built.layers) > len(base.layers))
 	is.Equal(built.layers[:len(base.layers)], base.layers)
 	is.Equal(assembled.layers[:len(base.layers)], base.layers)
-	baseID, err := b.baseImageID(ctx)
-	is.NoErr(err)
 	containerd, err := engine.ContainerdStore(ctx, api)
 	is.NoErr(err)
 	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
@@ -91,15 +101,18 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	// The files at the bundle's paths, as a container sees them. The builder's RUN rewrites
 	// /app/.env (chown, chmod) and the entrypoint (chmod) in a layer of its own; the merged view
 	// compared here is what runs, so that extra copy needs no normalising.
-	paths := []string{"/app", buildctx.EntrypointPath, "/root", "/images"}
+	registryBin := "/usr/local/bin/" + buildctx.RegistryBinaryName
+	paths := []string{"/app", buildctx.EntrypointPath, registryBin, "/usr/local/bin/" + buildctx.RegistryScriptName, "/root", "/images"}
 	want := filesOf(t, api, builtTag, paths)
 	got := filesOf(t, api, b.Config.BundleTag, paths)
-	for _, name := range []string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", buildctx.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json"} {
+	for _, name := range []string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", "/app/config/functions.yml", "/app/config/routing.yml", buildctx.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json",
+		registryBin, "/app/bundle/registry.json", "/app/bundle/served.txt"} {
 		if _, ok := want[name]; !ok {
 			t.Errorf("the built bundle lacks %s: the comparison below would not see it", name)
 		}
 	}
 	is.True(strings.HasPrefix(want["/app/.env"], "file -rw------- 0:0 "))            // the Dockerfile's RUN: root's, 0600
+	is.True(strings.HasPrefix(want[registryBin], "file -rwxr-xr-x 0:0 "))            // the registry binary, executable
 	is.Equal(want["/root/.esb/certs"], "dir drwxr-xr-x 1234:2345 0 -")               // COPY --chown applies to the directory too
 	is.True(strings.HasPrefix(want["/app/config/app.conf"], "file -rw-r----- 0:0 ")) // its own mode kept
 	// The directories above them, which COPY passes through and leaves as the base has them

@@ -19,10 +19,12 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/producer"
 )
 
@@ -203,11 +205,11 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 	if preflight != nil {
 		return preflight
 	}
-	lock, err := buildlock.Acquire(ctx, b.Config.BuildDir, buildlock.Options{Log: b.Log})
+	release, err := b.lockBuildDir(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer release()
 	for step := StepCerts; step <= last; step++ {
 		if b.done[step] {
 			continue
@@ -221,6 +223,31 @@ func (b *Bundler) RunThrough(ctx context.Context, last Step) error {
 		b.done[step] = true
 	}
 	return nil
+}
+
+// lockBuildDir takes BUILD_DIR's lock, then removes what earlier runs that were killed part-way
+// left there (temporary files of unfinished writes, layer store spools): with the lock held no
+// other run is writing them. A file that cannot be removed is only a warning.
+func (b *Bundler) lockBuildDir(ctx context.Context) (release func(), err error) {
+	lock, err := buildlock.Acquire(ctx, b.Config.BuildDir, buildlock.Options{Log: b.Log})
+	if err != nil {
+		return nil, err
+	}
+	removed, freed, err := atomicfile.Sweep(b.Config.BuildDir)
+	if err == nil {
+		store := &layerstore.Store{Dir: b.storeDir()} // not Open: a run of certs alone creates no store
+		var n int
+		var f int64
+		n, f, err = store.CleanTemp()
+		removed, freed = removed+n, freed+f
+	}
+	if err != nil {
+		b.logf("warning: %v", err)
+	}
+	if removed > 0 {
+		b.logf("removed %d unfinished files (%d MB) of interrupted runs from %s", removed, freed>>20, b.Config.BuildDir)
+	}
+	return func() { lock.Release() }, nil
 }
 
 // Preflight checks what a run through last needs and the configuration names: the templates

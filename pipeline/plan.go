@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 )
 
@@ -33,6 +36,12 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  templates        none: TEMPLATE is not set (required from the deploy stage on)")
 	}
 	for _, t := range c.Templates {
+		if t.Artifact != nil {
+			p("  artifact entry   %s", t.Path)
+			p("    artifact root  %s", t.OutputRoot)
+			p("    manifest       %s (the deploy stage writes it)", t.ManifestPath)
+			continue
+		}
 		p("  template         %s", t.Path)
 		p("    output root    %s (passed as --output: %t)", t.OutputRoot, t.OutputExplicit)
 		p("    manifest       %s", t.ManifestPath)
@@ -46,6 +55,11 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	}
 	p("  .env             %s", c.DotEnvPath)
 	p("  base image       %s", c.DindBaseImage)
+	if c.ContainerRegistry != "" {
+		p("  registry         %s (images named under it are served by the bundle, not loaded at boot)", c.ContainerRegistry)
+	} else {
+		p("  registry         none (CONTAINER_REGISTRY unset: function images keep bare names and are loaded at boot)")
+	}
 	p("  build dir        %s", c.BuildDir)
 	p("  merged manifest  %s", c.MergedManifestPath())
 	p("  layer store      %s (layers compressed as %s; saved images listed in %s)", b.storeDir(), c.Compression, b.setPath())
@@ -57,7 +71,13 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 	} else {
 		p("  certs     would check %s: passes now", c.CertDir)
 	}
+	if len(c.Artifacts) > 0 {
+		p("  deploy    would validate %s (no producer runs) and check that the images they and the compose file name are local (PREPARE_IMAGES=%t pulls missing ones)", strings.Join(c.Artifacts, ", "), c.PrepareImages)
+	}
 	steps, err := b.deploySteps()
+	if len(c.Artifacts) > 0 {
+		steps, err = nil, nil
+	}
 	if err != nil {
 		p("  deploy    would FAIL: %v", err)
 		if errors.Is(err, config.ErrClash) {
@@ -83,10 +103,11 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 			printFunctionPlans(w, c, s.Template)
 		}
 	}
-	if d, _, err := b.manifestDecision(); err != nil {
+	if d, _, configs, err := b.manifestDecision(); err != nil {
 		p("  manifest  would merge: %v", err)
 	} else {
 		p("  manifest  would %s, %s", verb(d, "merge"), d.Reason)
+		printRuntimeConfigPlan(w, c.MergedRuntimeConfigDir(), configs)
 	}
 	m, err := manifest.Read(c.MergedManifestPath())
 	if err == nil {
@@ -125,4 +146,19 @@ func verb(d fresh.Decision, work string) string {
 		return "skip"
 	}
 	return work
+}
+
+// printRuntimeConfigPlan says what the Manifest stage would write as the bundle's runtime config.
+func printRuntimeConfigPlan(w io.Writer, dir string, configs []runtimeconfig.DirPart) {
+	files, merged, err := runtimeconfig.MergeDirs(configs)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "            runtime config would FAIL: %v\n", err)
+	case len(files) == 0:
+		fmt.Fprintf(w, "            runtime config: no template has one yet (the deploy stage writes it): none in the bundle\n")
+	default:
+		names := slices.Sorted(maps.Keys(files))
+		fmt.Fprintf(w, "            runtime config %s: %s (%d functions, %d routes), in the bundle at /app/config\n",
+			dir, strings.Join(names, ", "), len(merged.Functions.Functions), len(merged.Routing.Routes))
+	}
 }

@@ -69,6 +69,20 @@ func (b *Bundler) Save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(found) > 0 && !b.Config.Force {
+		// Stored images are reused only when intact; a damaged file is removed and its image
+		// exported again below.
+		reused := layerstore.Set{Compression: compression}
+		for _, img := range found {
+			reused.Images = append(reused.Images, img)
+		}
+		if err := store.VerifySet(reused); err != nil {
+			b.logf("save: %v", err)
+			if found, absent, err = store.Lookup(idList, compression); err != nil {
+				return err
+			}
+		}
+	}
 	if b.Config.Force {
 		// FORCE ignores every cache, the layer store's too.
 		store.Rewrite = true
@@ -158,10 +172,16 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 		Recorded: recorded, Current: ids,
 	})
 	if d.Fresh {
-		// The set is only as good as the store files it names.
+		// The set is only as good as the store files it names: present, and each of the digest
+		// it is filed under (VerifySet reads only files whose signature changed since they were
+		// last found intact, and removes a damaged one, so the export below makes it again).
 		set, err := layerstore.ReadSet(out)
 		if err != nil || !store.CompleteSet(set) {
 			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files or layer sizes of " + out}, nil
+		}
+		if err := store.VerifySet(set); err != nil {
+			b.logf("save: %v", err)
+			return fresh.Decision{Fresh: false, Reason: "a file of the layer store " + store.Dir + " was damaged"}, nil
 		}
 	}
 	return d, nil

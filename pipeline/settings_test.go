@@ -85,6 +85,10 @@ func TestDeploySettingsAreInputs(t *testing.T) {
 			is.NoErr(err)
 			is.NoErr(os.MkdirAll(filepath.Dir(s.Template.ManifestPath), 0o755))
 			is.NoErr(os.WriteFile(s.Template.ManifestPath, []byte(`{"schema_version":"1.0","template":{"path":"t","sha256":"x"},"build":{},"images":[]}`), 0o644))
+			for _, o := range s.Outputs { // the runtime config written with the manifest
+				is.NoErr(os.MkdirAll(filepath.Dir(o), 0o755))
+				is.NoErr(os.WriteFile(o, []byte("{}\n"), 0o644))
+			}
 			is.NoErr(producer.RecordInputs(s, inputs))
 
 			b := load(append(append([]string{}, base...), tt.environ...))

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 	"github.com/dindbundler/dindbundler/producer"
 )
 
@@ -28,6 +30,9 @@ func (b *Bundler) Certs(ctx context.Context) error {
 
 // Deploy runs the producer for every template whose manifest is stale.
 func (b *Bundler) Deploy(ctx context.Context) error {
+	if len(b.Config.Artifacts) > 0 {
+		return b.deployArtifacts(ctx)
+	}
 	steps, err := b.deploySteps()
 	if err != nil {
 		return err
@@ -57,7 +62,7 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return b.writeArtifactManifest()
 }
 
 // imageIDs looks up, in the engine, the IDs of images that are present (connecting on first use).
@@ -83,28 +88,33 @@ func (b *Bundler) imageIDs(ctx context.Context) producer.ImageIDs {
 	}
 }
 
-// manifestDecision is the Manifest stage's freshness: the per-template manifests (their paths
-// and contents, which are small) are the ones the merged manifest was made from. Contents rather
-// than timestamps: a producer run that rebuilt identical images must not cascade into a new
-// archive and a new bundle image.
-func (b *Bundler) manifestDecision() (fresh.Decision, string, error) {
+// manifestDecision is the Manifest stage's freshness: the per-template manifests and runtime
+// configs (their paths and contents, which are small) are the ones the merged manifest and
+// runtime config were made from. Contents rather than timestamps: a producer run that rebuilt
+// identical images must not cascade into a new archive and a new bundle image. It returns the
+// runtime config parts it read, for the merge.
+func (b *Bundler) manifestDecision() (fresh.Decision, string, []runtimeconfig.DirPart, error) {
 	parts := []string{}
 	for _, t := range b.Config.Templates {
 		data, err := os.ReadFile(t.ManifestPath)
 		if err != nil {
-			return fresh.Decision{}, "", fmt.Errorf("manifest: %w (run the deploy stage first)", err)
+			return fresh.Decision{}, "", nil, fmt.Errorf("manifest: %w (run the deploy stage first)", err)
 		}
 		parts = append(parts, t.ManifestPath, string(data))
 	}
-	key := fresh.Key(parts...)
+	configs, err := b.runtimeConfigParts()
+	if err != nil {
+		return fresh.Decision{}, "", nil, err
+	}
+	key := fresh.Key(append(parts, runtimeConfigKey(configs)...)...)
 	out := b.Config.MergedManifestPath()
 	exists, mod, err := fresh.Output(out)
 	if err != nil {
-		return fresh.Decision{}, "", err
+		return fresh.Decision{}, "", nil, err
 	}
 	state, err := fresh.ReadState(b.statePath("manifest"))
 	if err != nil {
-		return fresh.Decision{}, "", err
+		return fresh.Decision{}, "", nil, err
 	}
 	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod, RecordedKey: state.Key, CurrentKey: key}
 	if exists {
@@ -112,7 +122,11 @@ func (b *Bundler) manifestDecision() (fresh.Decision, string, error) {
 			facts.OutputInvalid = err
 		}
 	}
-	return fresh.Decide(facts), key, nil
+	merged := filepath.Join(b.Config.MergedRuntimeConfigDir(), runtimeconfig.FunctionsFile)
+	if _, err := os.Stat(merged); err != nil && hasRuntimeConfig(configs) && facts.OutputInvalid == nil {
+		facts.OutputInvalid = fmt.Errorf("the merged runtime config %s is missing", merged)
+	}
+	return fresh.Decide(facts), key, configs, nil
 }
 
 // Manifest merges the per-template manifests into the bundle's one manifest. A merge equal to
@@ -122,7 +136,7 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	if err := b.Config.RequireTemplates(); err != nil {
 		return err
 	}
-	d, key, err := b.manifestDecision()
+	d, key, configs, err := b.manifestDecision()
 	if err != nil {
 		return err
 	}
@@ -149,6 +163,11 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	if err := b.Config.CheckBundleTag("the manifest", merged.Names()); err != nil {
 		return err
 	}
+	// Both merges before anything is written: a conflict leaves the outputs as they were.
+	configFiles, config, err := runtimeconfig.MergeDirs(configs)
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
 	if err := fresh.RemoveState(b.statePath("manifest")); err != nil {
 		return err
 	}
@@ -165,6 +184,14 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 		if err := manifest.Write(out, merged); err != nil {
 			return err
 		}
+	}
+	if err := writeRuntimeConfigDir(b.Config.MergedRuntimeConfigDir(), configFiles); err != nil {
+		return err
+	}
+	if len(configFiles) > 0 {
+		b.logf("manifest: runtime config %s: %d functions, %d routes", b.Config.MergedRuntimeConfigDir(), len(config.Functions.Functions), len(config.Routing.Routes))
+	} else {
+		b.logf("manifest: no template has a runtime config (%s): the bundle carries none", runtimeconfig.DirName)
 	}
 	return fresh.WriteState(b.statePath("manifest"), fresh.State{Key: key})
 }

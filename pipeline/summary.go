@@ -102,6 +102,18 @@ func RunStage(ctx context.Context, name string, stage Stage) error {
 		}
 		return nil
 	}
+	return b.RunStage(ctx, name, stage)
+}
+
+// RunStage runs a stage outside the chain (export) as the chain's stages run: holding BUILD_DIR's
+// lock (it writes there too, and the lock lets it remove what killed runs left), recorded in the
+// summary.
+func (b *Bundler) RunStage(ctx context.Context, name string, stage Stage) error {
+	release, err := b.lockBuildDir(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return b.runStage(ctx, name, stage)
 }
 

@@ -44,6 +44,9 @@ type Step struct {
 	// made, so a change is seen whatever its timestamp (fresh.Snapshot), and the settings'
 	// hashes.
 	StatePath string
+	// Outputs are files the producer writes beside the manifest (the embedded producer's
+	// runtime config); a missing one makes the manifest stale.
+	Outputs []string
 }
 
 // Plan lists the Deploy step of every template. It reads only the files ENV_VARS_FILE and
@@ -132,6 +135,11 @@ func Settings(c config.Config, t config.Template) map[string]string {
 		"BUNDLE_MANIFEST_PATH":            t.ManifestPath,
 		"BUILD_DIR":                       c.BuildDir, // left out of build contexts
 	}
+	// CONTAINER_REGISTRY names the function images; unset, it is absent, so records made
+	// before it existed stay fresh.
+	if c.ContainerRegistry != "" {
+		s["CONTAINER_REGISTRY"] = c.ContainerRegistry
+	}
 	for k, v := range c.Vars {
 		if producerVariable(k) || (len(c.Producer) > 0 && strings.HasPrefix(k, c.Brand.EnvPrefix+"_")) {
 			s[k] = v
@@ -178,6 +186,11 @@ func Check(s Step, force bool, ids ImageIDs) (fresh.Decision, error) {
 	if exists && !force {
 		if made, err = manifest.Read(s.Template.ManifestPath); err != nil {
 			facts.OutputInvalid = err
+		}
+		for _, o := range s.Outputs {
+			if _, err := os.Stat(o); err != nil && facts.OutputInvalid == nil {
+				facts.OutputInvalid = fmt.Errorf("%s, written with it, is missing", o)
+			}
 		}
 		facts.NewestInput, facts.NewestInputTime, err = fresh.Newest(s.Inputs, s.Exclude)
 		if err != nil {

@@ -240,3 +240,65 @@ func TestCheckOfflineInputs(t *testing.T) {
 	_, err := Plan(load(t, t.TempDir(), "TEMPLATE=t.yaml", "ENV_VARS_FILE=missing.json"))
 	is.New(t).True(err != nil && strings.Contains(err.Error(), "ENV_VARS_FILE"))
 }
+
+// CONTAINER_REGISTRY renames the function images: changing it, setting or unsetting it makes
+// the manifest stale; a run recorded without it stays fresh while it stays unset.
+func TestCheckSettings(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name              string
+		recorded, current []string
+		wantFresh         bool
+	}{
+		{"unset before and now", nil, nil, true},
+		{"the same registry", []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, true},
+		{"set since", nil, []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, false},
+		{"changed", []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, []string{"CONTAINER_REGISTRY=registry:5010"}, false},
+		{"unset since", []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			touch(t, filepath.Join(dir, "template.yaml"), t0)
+			touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+			steps, err := Plan(load(t, dir, append([]string{"TEMPLATE=template.yaml"}, tt.recorded...)...))
+			is.NoErr(err)
+			inputs, err := Snapshot(steps[0])
+			is.NoErr(err)
+			is.NoErr(RecordInputs(steps[0], inputs))
+			steps, err = Plan(load(t, dir, append([]string{"TEMPLATE=template.yaml"}, tt.current...)...))
+			is.NoErr(err)
+			d, err := Check(steps[0], false, nil)
+			is.NoErr(err)
+			is.Equal(d.Fresh, tt.wantFresh)
+			if !tt.wantFresh {
+				is.True(strings.Contains(d.Reason, "CONTAINER_REGISTRY")) // the reason names the setting
+			}
+		})
+	}
+}
+
+// A file the producer writes beside the manifest (Outputs) that is missing makes it stale.
+func TestCheckOutputs(t *testing.T) {
+	is := is.New(t)
+	t0 := time.Now().Add(-time.Hour)
+	dir := t.TempDir()
+	touch(t, filepath.Join(dir, "template.yaml"), t0)
+	touch(t, filepath.Join(dir, ".esb/default/bundle/manifest.json"), t0.Add(time.Minute))
+	steps, err := Plan(load(t, dir, "TEMPLATE=template.yaml"))
+	is.NoErr(err)
+	inputs, err := Snapshot(steps[0])
+	is.NoErr(err)
+	is.NoErr(RecordInputs(steps[0], inputs))
+	functions := filepath.Join(steps[0].Template.RuntimeConfigDir, "functions.yml")
+	steps[0].Outputs = []string{functions}
+	d, err := Check(steps[0], false, nil)
+	is.NoErr(err)
+	is.True(!d.Fresh)
+	is.True(strings.Contains(d.Reason, functions+", written with it, is missing"))
+	touch(t, functions, t0.Add(time.Minute))
+	d, err = Check(steps[0], false, nil)
+	is.NoErr(err)
+	is.True(d.Fresh) // there now
+}

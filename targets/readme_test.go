@@ -12,6 +12,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/internal/source/sourcetest"
 )
 
 // readmes are the two READMEs and the headings of their target and configuration sections.
@@ -26,7 +27,7 @@ func TestReadmesListEveryTarget(t *testing.T) {
 	is := is.New(t)
 	root, err := source.Root()
 	is.NoErr(err)
-	want := mageTargets(run(t, root, nil, "go", "run", "magefile.go", "-l"))
+	want := mageTargets(run(t, root, nil, sourcetest.Mage(t), "-l"))
 	is.True(len(want) > 0) // the listing parsed
 	for _, r := range readmes {
 		text := readFile(t, filepath.Join(root, r.file))

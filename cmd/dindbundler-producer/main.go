@@ -4,7 +4,8 @@
 //	dindbundler-producer deploy --template T --env E --mode docker --build-only --bundle-manifest [--output ROOT]
 //
 // It builds the template's function images and the compose file's service images, and writes
-// <ROOT>/<E>/bundle/manifest.json (ROOT defaults to <template dir>/.<brand>). Everything else
+// <ROOT>/<E>/bundle/manifest.json and the runtime config <ROOT>/<E>/config/{functions,routing}.yml
+// (ROOT defaults to <template dir>/.<brand>). Everything else
 // comes from the environment and the working directory (the project root): see usage.
 //
 // It owns the command line only: the flags go to internal/config (config.LoadFlags), which
@@ -30,7 +31,8 @@ import (
 const usageText = `usage: dindbundler-producer deploy --template T --env E --mode docker --build-only --bundle-manifest [--output ROOT]
 
 Builds the images of SAM template T and of the project's compose file, and writes
-ROOT/E/bundle/manifest.json (ROOT default: <template dir>/.<brand>).
+ROOT/E/bundle/manifest.json and ROOT/E/config/functions.yml, routing.yml (ROOT default:
+<template dir>/.<brand>).
 
 The working directory is the project root. Read from the environment (the project's .env
 supplies interpolation variables, the process environment wins):
@@ -40,6 +42,8 @@ supplies interpolation variables, the process environment wins):
   PROJECT_NAME         compose project (default <brand>-<env>)
   IMAGE_PREFIX         function images <prefix>-<function>:<tag> (default <brand>)
   IMAGE_TAG            (default latest)
+  CONTAINER_REGISTRY   registry host[:port] the stack pulls function images from: they are
+                       named <registry>/<prefix>-<function>:<tag> (default: none)
   RUNTIME_BASE_<RUNTIME>  base image of a runtime, e.g. RUNTIME_BASE_PYTHON3_12
   DEFAULTS_FILE        brand defaults, CLI_CMD gives the brand (default config/defaults.env, esb)
 `

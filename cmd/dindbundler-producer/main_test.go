@@ -234,7 +234,10 @@ func TestCommandOnExample(t *testing.T) {
 	stack := filepath.Join(t.TempDir(), "stack")
 	copyTree(t, src, stack)
 
-	built := []string{"samdeploytestcmd-dev-hello:cmd", "samdeploytestcmd-report:cmd", "samdeploytestcmd-thumbnail:cmd", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-storage:latest"}
+	// The example's .env names CONTAINER_REGISTRY: function images are named under it.
+	built := []string{"127.0.0.1:5010/samdeploytestcmd-dev-hello:cmd", "127.0.0.1:5010/samdeploytestcmd-greet:cmd", "127.0.0.1:5010/samdeploytestcmd-quote:cmd",
+		"127.0.0.1:5010/samdeploytestcmd-report:cmd", "127.0.0.1:5010/samdeploytestcmd-thumbnail:cmd",
+		"samdeploytestcmd-agent:latest", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-storage:latest"}
 	enginetest.Cleanup(t, api, built...)
 
 	cmd := exec.CommandContext(ctx, bin, "deploy", "--template", "template.yaml", "--env", "ci", "--mode", "docker", "--build-only", "--bundle-manifest")
@@ -273,9 +276,11 @@ func TestCommandOnExample(t *testing.T) {
 		is.Equal(img.Digest, info.ID)
 	}
 	is.Equal(names, []string{
-		"dindbundler/lambda-java:21", "dindbundler/lambda-python:3.12",
-		"samdeploytestcmd-dev-hello:cmd", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-report:cmd",
-		"samdeploytestcmd-storage:latest", "samdeploytestcmd-thumbnail:cmd",
+		"127.0.0.1:5010/samdeploytestcmd-dev-hello:cmd", "127.0.0.1:5010/samdeploytestcmd-greet:cmd",
+		"127.0.0.1:5010/samdeploytestcmd-quote:cmd", "127.0.0.1:5010/samdeploytestcmd-report:cmd",
+		"127.0.0.1:5010/samdeploytestcmd-thumbnail:cmd",
+		"dindbundler/runtime-java:21", "dindbundler/runtime-nodejs:20", "dindbundler/runtime-python:3.12",
+		"samdeploytestcmd-agent:latest", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-storage:latest",
 		"samdeploytestcmd.invalid/example/logs:1.0",
 	})
 }

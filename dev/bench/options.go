@@ -2,7 +2,9 @@
 // synthetic stack locally (no registry), then measures, in one run on the same images, the seed
 // tool's way of bundling (docker CLI: save, copy, classic build) against the mage pipeline —
 // full, unchanged and one-image-changed runs, sizes and boots per compression, peak RSS of the
-// mage process per stage — and writes the table as text, Markdown and JSON.
+// mage process per stage — then bundles with function images served by the bundle's registry
+// (first boots the seed's way, ours, without functions and the upstream's way; the restart; first
+// calls of large function images) and writes the table as text, Markdown and JSON.
 //
 // The pure parts (options, sizes, the layer plan, the generated project files, the report and
 // the targets) are table-tested without Docker; the effectful parts only carry the plan out.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +37,14 @@ const (
 	MaxImages = 99
 	// MinSize keeps every layer of the plan at least a few KiB.
 	MinSize = 1 << 20
+	// DefaultFunctions is BENCH_FUNCTIONS: the function images of the functions bundle.
+	DefaultFunctions = 100
+	// MaxFunctions bounds BENCH_FUNCTIONS: names are numbered with three digits.
+	MaxFunctions = 999
 )
+
+// DefaultFunctionSizes are BENCH_FUNCTION_SIZES: the function images whose first call is timed.
+var DefaultFunctionSizes = []int64{100 << 20, 1 << 30}
 
 // Options are one benchmark's settings.
 type Options struct {
@@ -66,6 +76,12 @@ type Options struct {
 	// Boots is how often each bundle boots (first start and restart, BENCH_BOOTS); the report
 	// gives the median and the spread.
 	Boots int
+	// Functions is the number of function images of the functions bundle (BENCH_FUNCTIONS); 0
+	// skips the boots with functions.
+	Functions int
+	// FunctionSizes are the sizes of the function images whose first call is timed
+	// (BENCH_FUNCTION_SIZES, comma separated; "none" skips those calls).
+	FunctionSizes []int64
 }
 
 // MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
@@ -80,7 +96,7 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		BuildDir: get("BUILD_DIR"), Images: DefaultImages, Size: DefaultSize, Compressible: DefaultCompressible,
 		Compressions: []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd},
 		Prefix:       DefaultPrefix, BaseImage: base.DefaultTag, BootTimeout: 10 * time.Minute,
-		Runs: 1, Boots: 1,
+		Runs: 1, Boots: 1, Functions: DefaultFunctions, FunctionSizes: slices.Clone(DefaultFunctionSizes),
 	}
 	engines, err := matrix.Select("BENCH_ENGINES", get("BENCH_ENGINES"))
 	if err != nil {
@@ -126,6 +142,26 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		}
 		o.Compressible = f
 	}
+	if v := get("BENCH_FUNCTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_FUNCTIONS=%q: want a whole number of function images, e.g. 100 (0 skips the boots with functions)", v)
+		}
+		o.Functions = n
+	}
+	if v := get("BENCH_FUNCTION_SIZES"); v != "" {
+		o.FunctionSizes = nil
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part == "" || strings.EqualFold(part, "none") {
+				continue
+			}
+			n, err := ParseSize(part)
+			if err != nil {
+				return Options{}, fmt.Errorf("BENCH_FUNCTION_SIZES: %w (or none to skip the first calls)", err)
+			}
+			o.FunctionSizes = append(o.FunctionSizes, n)
+		}
+	}
 	if v := get("BENCH_PREFIX"); v != "" {
 		o.Prefix = v
 	}
@@ -158,6 +194,19 @@ func (o Options) Validate() error {
 		if _, ok := matrix.Lookup(e); !ok && e != matrix.HostEngine {
 			return fmt.Errorf("BENCH_ENGINES: unknown engine %q", e)
 		}
+	}
+	if o.Functions < 0 || o.Functions > MaxFunctions {
+		return fmt.Errorf("BENCH_FUNCTIONS=%d: use 0 (skip) to %d function images", o.Functions, MaxFunctions)
+	}
+	seenSize := map[int64]bool{}
+	for _, n := range o.FunctionSizes {
+		if n < MinSize {
+			return fmt.Errorf("BENCH_FUNCTION_SIZES: %s is too small: use at least 1MiB", FormatBytes(n))
+		}
+		if seenSize[n] {
+			return fmt.Errorf("BENCH_FUNCTION_SIZES names %s twice: list each size once", FormatBytes(n))
+		}
+		seenSize[n] = true
 	}
 	if o.Size < MinSize {
 		return fmt.Errorf("BENCH_SIZE=%d bytes: use at least 1MiB", o.Size)

@@ -7,13 +7,16 @@ import (
 )
 
 // Boot phases: where a boot's time goes, read from the container's timestamped log. Both
-// entrypoints (dind/entrypoint.sh and the seed's) log the same marker lines.
+// entrypoints (dind/entrypoint.sh and the seed's) log the same marker lines; the registry's
+// only ours, when the bundle serves images.
 var phases = []struct {
 	Name   string
 	Marker string // the line that ends the phase; "" for the last one (the stack healthy)
 }{
 	{"to entrypoint", "dindbundler: starting dockerd"},
 	{"dockerd start", "dindbundler: dockerd ready"},
+	// Only bundles that serve images (dind/registry.sh); elsewhere its time stays in the next.
+	{"registry start", "dindbundler: registry ready"},
 	{"load+verify", "dindbundler: starting stack"},
 	{"compose up", " is up"},
 	{"healthy", ""},
@@ -92,4 +95,27 @@ func phaseValue(r Row) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", r.Value)
+}
+
+// FunctionPhaseNote compares the first boots with functions, (a) the seed's way → (b) ours →
+// (c) no functions → (d) upstream's (its stack healthy), phase by phase (medians). Empty when
+// none was measured.
+func FunctionPhaseNote(m Measurements) []string {
+	var parts []string
+	for _, p := range PhaseNames() {
+		var vals []string
+		any := false
+		for _, who := range []string{fnSeed, fnOurs, fnNone, fnUpstream} {
+			r := m[phaseID(who, "boot", p)]
+			any = any || r.Status == StatusOK
+			vals = append(vals, phaseValue(r))
+		}
+		if any {
+			parts = append(parts, fmt.Sprintf("%s %s s", p, strings.Join(vals, " → ")))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return []string{"first boot phases with functions (median), (a) seed's way → (b) ours → (c) no functions → (d) upstream's until healthy: " + strings.Join(parts, ", ")}
 }

@@ -15,7 +15,11 @@ const (
 	UnitSeconds = "s"
 	UnitBytes   = "bytes"
 	UnitMB      = "MB" // 10^6 bytes
+	UnitCount   = "count"
 )
+
+// NoSeed as a RowSpec's SeedID: the row is compared with nothing.
+const NoSeed = "-"
 
 // Row statuses other than StatusOK carry no value.
 const (
@@ -111,13 +115,15 @@ type Settings struct {
 	Engines            []string `json:"engines"`
 	Runs               int      `json:"runs"`
 	Boots              int      `json:"boots"`
+	Functions          int      `json:"functions"`
+	FunctionSizes      []int64  `json:"function_sizes,omitempty"`
 }
 
 // SettingsOf reports o.
 func SettingsOf(o Options) Settings {
 	return Settings{Images: o.Images, SizeBytes: o.Size, Compressible: o.Compressible,
 		Compressions: o.Compressions, DefaultCompression: o.DefaultCompression(), BaseImage: o.BaseImage,
-		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots}
+		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots, Functions: o.Functions, FunctionSizes: o.FunctionSizes}
 }
 
 // EngineReportOf assembles one engine's figures: rows in table order and the goals.
@@ -166,6 +172,37 @@ func RowSpecs(o Options) []RowSpec {
 				RowSpec{"rss.onechange", "peak RSS of mage bundle, one image changed", UnitMB, "seed.rss.save"},
 			)
 		}
+	}
+	return append(specs, FunctionRowSpecs(o)...)
+}
+
+// FunctionRowSpecs are the rows of the bundles with function images (functions.go), (a) the
+// baseline of the boots.
+func FunctionRowSpecs(o Options) []RowSpec {
+	var specs []RowSpec
+	if o.Functions > 0 {
+		stack := fmt.Sprintf("%d services + %d functions", o.Images, o.Functions)
+		specs = append(specs,
+			RowSpec{"fn.boot.seed", "(a) first boot, " + stack + ", everything in before the stack (FUNCTIONS_PRELOAD=boot: the seed's way)", UnitSeconds, ""},
+			RowSpec{"fn.boot.ours", "(b) first boot, " + stack + ", ours (FUNCTIONS_PRELOAD=background)", UnitSeconds, "fn.boot.seed"},
+			RowSpec{"fn.boot.none", fmt.Sprintf("(c) first boot, the same %d services without functions", o.Images), UnitSeconds, "fn.boot.seed"},
+			RowSpec{"fn.boot.upstream", "(d) first boot, " + stack + ", upstream's way: all in, then docker push of every function image", UnitSeconds, "fn.boot.seed"},
+			RowSpec{"fn.ready.upstream", "  (d): stack healthy", UnitSeconds, "fn.boot.seed"},
+			RowSpec{"fn.push.upstream", fmt.Sprintf("  (d): stand-in registry start + docker push of %d images", o.Functions), UnitSeconds, NoSeed},
+			RowSpec{"fn.preload.ours", fmt.Sprintf("(b) background preload done (start → %d images pulled)", o.Functions), UnitSeconds, "fn.boot.seed"},
+			RowSpec{"fn.restart.ours", "(b) restart (same volume → stack healthy)", UnitSeconds, NoSeed},
+			RowSpec{"fn.restart.registry", "  (b) restart: registry ready after dockerd ready", UnitSeconds, NoSeed},
+			RowSpec{"fn.restart.moved", "  (b) restart: function images moved again (loaded or pulled)", UnitCount, NoSeed},
+		)
+	}
+	for _, n := range o.FunctionSizes {
+		ids, size := FirstCallRowIDs(n), FormatBytes(n)
+		specs = append(specs,
+			RowSpec{ids[0], "first call of a " + size + " function image not pulled yet (docker pull + docker run --rm)", UnitSeconds, NoSeed},
+			RowSpec{ids[1], "  bytes it pulled", UnitBytes, NoSeed},
+			RowSpec{ids[2], "first call of a second " + size + " function sharing its base layers", UnitSeconds, ids[0]},
+			RowSpec{ids[3], "  bytes it pulled (own layers only)", UnitBytes, ids[1]},
+		)
 	}
 	return specs
 }
@@ -230,8 +267,11 @@ func Rows(o Options, m Measurements) []Row {
 			r = Row{Status: StatusError, Note: "not measured: the run stopped before it"}
 		}
 		r.ID, r.What, r.Unit, r.SeedID = s.ID, s.What, s.Unit, s.SeedID
-		if s.SeedID == "" {
+		switch s.SeedID {
+		case "":
 			r.SeedID = s.ID
+		case NoSeed:
+			r.SeedID = ""
 		}
 		if seed, ok := m[r.SeedID]; ok && seed.Status == StatusOK && r.Status == StatusOK && seed.Value > 0 {
 			r.Seed, r.Ratio = seed.Value, r.Value/seed.Value
@@ -250,6 +290,13 @@ const (
 	goalZstdRatio      = 0.5  // zstd archive ≤ 0.5× the uncompressed one
 	goalRestartRatio   = 0.2  // restart ≤ 0.2× first boot
 	goalRSSMB          = 150.0
+	// With function images: ours ≤ 0.3× the seed's way, within 1.2× of no functions; the
+	// registry ready ≤ 1 s after dockerd on a restart, which moves no image again; a second
+	// function pulls its own layers only (plus manifest and config).
+	goalFnBootRatio      = 0.3
+	goalFnNoneRatio      = 1.2
+	goalRegistryRestart  = 1.0
+	goalOwnLayerOverhead = 64 << 10
 )
 
 // Targets checks the goals against rows (as Rows returns them).
@@ -314,6 +361,7 @@ func Targets(o Options, rows []Row) []Target {
 			return fmt.Sprintf("%.3f×", r), r <= goalRestartRatio, ok
 		}))
 	}
+	ts = append(ts, functionTargets(o, by, check, ratio)...)
 	for _, stage := range []string{"save", "image"} {
 		ts = append(ts, check("rss."+stage+"."+d, "peak RSS of mage "+stage+" (largest over the compressions)", fmt.Sprintf("< %.0f MB", goalRSSMB), func() (string, bool, bool) {
 			peak, any := 0.0, false
@@ -323,6 +371,38 @@ func Targets(o Options, rows []Row) []Target {
 				}
 			}
 			return fmt.Sprintf("%.0f MB", peak), peak < goalRSSMB, any
+		}))
+	}
+	return ts
+}
+
+// functionTargets are the goals of the function rows (FunctionRowSpecs).
+func functionTargets(o Options, by map[string]Row, check func(rowID, what, goal string, measured func() (string, bool, bool)) Target, ratio func(a, b string) (float64, bool)) []Target {
+	var ts []Target
+	ok := func(id string) (float64, bool) { r, found := by[id]; return r.Value, found && r.Status == StatusOK }
+	if o.Functions > 0 {
+		ts = append(ts, check("fn.boot.ours", "first boot with functions: ours (b) vs the seed's way (a)", fmt.Sprintf("≤ %.1f× (a)", goalFnBootRatio), func() (string, bool, bool) {
+			r, ok := ratio("fn.boot.ours", "fn.boot.seed")
+			return fmt.Sprintf("%.3f×", r), r <= goalFnBootRatio, ok
+		}))
+		ts = append(ts, check("fn.boot.ours", "first boot with functions: ours (b) vs no functions (c)", fmt.Sprintf("≤ %.1f× (c)", goalFnNoneRatio), func() (string, bool, bool) {
+			r, ok := ratio("fn.boot.ours", "fn.boot.none")
+			return fmt.Sprintf("%.3f×", r), r <= goalFnNoneRatio, ok
+		}))
+		ts = append(ts, check("fn.restart.registry", "restart: registry ready after dockerd ready", fmt.Sprintf("≤ %.1f s", goalRegistryRestart), func() (string, bool, bool) {
+			v, found := ok("fn.restart.registry")
+			return fmt.Sprintf("%.2f s", v), v <= goalRegistryRestart, found
+		}))
+		ts = append(ts, check("fn.restart.moved", "restart: function images moved again", "0", func() (string, bool, bool) {
+			v, found := ok("fn.restart.moved")
+			return fmt.Sprintf("%.0f", v), v == 0, found
+		}))
+	}
+	for _, n := range o.FunctionSizes {
+		id, own := FirstCallRowIDs(n)[3], FunctionOwnOf(n)
+		ts = append(ts, check(id, "second "+FormatBytes(n)+" function: bytes pulled", fmt.Sprintf("≤ own layer %s + %s", FormatBytes(own), FormatBytes(goalOwnLayerOverhead)), func() (string, bool, bool) {
+			v, found := ok(id)
+			return FormatBytes(int64(v)), v <= float64(own+goalOwnLayerOverhead), found
 		}))
 	}
 	return ts
@@ -408,6 +488,8 @@ func formatValue(r Row) string {
 		return fmt.Sprintf("%s (%.0f)", FormatBytes(int64(r.Value)), r.Value)
 	case UnitMB:
 		return fmt.Sprintf("%.1f MB", r.Value)
+	case UnitCount:
+		return fmt.Sprintf("%.0f", r.Value)
 	}
 	return fmt.Sprint(r.Value)
 }
@@ -482,6 +564,17 @@ func (rep Report) header() []string {
 		fmt.Sprintf("stack: %d images, %s of layers (%.0f%% compressible), compressions %s (unchanged/one-changed runs: %s), base %s",
 			s.Images, FormatBytes(s.SizeBytes), s.Compressible*100, strings.Join(s.Compressions, ","), s.DefaultCompression, s.BaseImage),
 		fmt.Sprintf("engines: %s; the seed's and the %s full runs measured %d×, their bundles booted %d× each, in turns (median, lowest–highest)", strings.Join(s.Engines, ", "), s.DefaultCompression, s.Runs, s.Boots),
+	}
+	if s.Functions > 0 || len(s.FunctionSizes) > 0 {
+		sizes := make([]string, 0, len(s.FunctionSizes))
+		for _, n := range s.FunctionSizes {
+			sizes = append(sizes, FormatBytes(n))
+		}
+		if len(sizes) == 0 {
+			sizes = []string{"none"}
+		}
+		lines = append(lines, fmt.Sprintf("functions: %d function images (a shared %s base + %s each), booted (a)–(d) %d× each in turns; first calls of %s function images",
+			s.Functions, FormatBytes(FunctionBaseSize), FormatBytes(FunctionOwnSize), s.Boots, strings.Join(sizes, ", ")))
 	}
 	if rep.Commit != "" {
 		c := "code: " + rep.Commit

@@ -222,7 +222,10 @@ func (h *harness) measure(ctx context.Context) error {
 	if err := h.noChange(ctx, d); err != nil {
 		return err
 	}
-	return h.oneChange(ctx, d)
+	if err := h.oneChange(ctx, d); err != nil {
+		return err
+	}
+	return h.functions(ctx)
 }
 
 // FailureStatus classifies a failed run of compression c by the end of its output: unsupported
@@ -639,23 +642,44 @@ const entrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
 // Each call adds one sample to the rows (BENCH_BOOTS calls: the median and the spread).
 // Failures are recorded in the rows, not returned: the other figures still count.
 func (h *harness) boot(ctx context.Context, id, tag string) {
-	name, vol := h.o.Prefix+"boot-"+id, h.o.Prefix+"vol-"+id
 	bootID, restartID := "boot."+id, "restart."+id
 	if id == "seed" {
 		bootID, restartID = "seed.boot", "seed.restart"
 	}
+	h.bootRun(ctx, bootSpec{id: id, tag: tag, bootRow: bootID, restartRow: restartID})
+}
+
+// bootSpec is one boot of a bundle container: what runs, the rows its times go to, and what
+// else is measured in it.
+type bootSpec struct {
+	id  string // names the container, volume, phases and kept log
+	tag string
+	env []string // the container's environment (FUNCTIONS_PRELOAD)
+	// bootRow takes the first start's time; restartRow the restart's ("": no restart).
+	bootRow, restartRow string
+	// afterBoot runs once the first start is healthy (started at firstAt, healthy after
+	// first); afterRestart once the restart is. Their errors fail the rows not yet measured.
+	afterBoot    func(ctx context.Context, containerID string, firstAt time.Time, first time.Duration) error
+	afterRestart func(ctx context.Context, containerID string, againAt time.Time, again time.Duration) error
+	// rows are the rows a failure marks besides bootRow and restartRow.
+	rows []string
+}
+
+// bootRun carries out one bootSpec; see boot.
+func (h *harness) bootRun(ctx context.Context, b bootSpec) {
+	name, vol := h.o.Prefix+"boot-"+b.id, h.o.Prefix+"vol-"+b.id
 	fail := func(err error) {
-		for _, r := range []string{bootID, restartID} {
-			if _, ok := h.m[r]; !ok {
+		for _, r := range append([]string{b.bootRow, b.restartRow}, b.rows...) {
+			if _, ok := h.m[r]; r != "" && !ok {
 				h.m.Fail(r, StatusError, lastLine(err.Error()))
 			}
 		}
-		h.note("boot of %s failed: %v", tag, err)
+		h.note("boot of %s (%s) failed: %v", b.tag, b.id, err)
 	}
 	defer h.removeContainer(name, vol)
 	ctx, cancel := context.WithTimeout(ctx, 2*h.o.BootTimeout)
 	defer cancel()
-	c, err := engine.StartDinD(ctx, h.api, engine.RunSpec{Name: name, Image: tag, Volume: vol, StopTimeout: 30})
+	c, err := engine.StartDinD(ctx, h.api, engine.RunSpec{Name: name, Image: b.tag, Volume: vol, Env: b.env, StopTimeout: 30})
 	if err != nil {
 		fail(err)
 		return
@@ -665,36 +689,55 @@ func (h *harness) boot(ctx context.Context, id, tag string) {
 		fail(err)
 		return
 	}
-	h.m.Sample(bootID, first.Seconds())
-	if err := engine.StopContainer(ctx, h.api, name); err != nil {
-		fail(err)
-		return
+	h.m.Sample(b.bootRow, first.Seconds())
+	if b.afterBoot != nil {
+		if err := b.afterBoot(ctx, c.ID, firstAt, first); err != nil {
+			fail(err)
+			return
+		}
 	}
-	if err := engine.StartContainer(ctx, h.api, name); err != nil {
-		fail(fmt.Errorf("restart: %w", err))
-		return
+	var again time.Duration
+	var againAt time.Time
+	if b.restartRow != "" {
+		if err := engine.StopContainer(ctx, h.api, name); err != nil {
+			fail(err)
+			return
+		}
+		if err := engine.StartContainer(ctx, h.api, name); err != nil {
+			fail(fmt.Errorf("restart: %w", err))
+			return
+		}
+		if again, againAt, err = h.waitStack(ctx, c.ID, 2); err != nil {
+			fail(err)
+			return
+		}
+		h.m.Sample(b.restartRow, again.Seconds())
+		const reloaded = "the restart loaded the images again"
+		if logs, err := engine.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 && !strings.Contains(h.m[b.restartRow].Note, reloaded) {
+			h.m.Annotate(b.restartRow, reloaded)
+		}
+		if b.afterRestart != nil {
+			if err := b.afterRestart(ctx, c.ID, againAt, again); err != nil {
+				fail(err)
+				return
+			}
+		}
 	}
-	again, againAt, err := h.waitStack(ctx, c.ID, 2)
-	if err != nil {
-		fail(err)
-		return
-	}
-	h.m.Sample(restartID, again.Seconds())
-	const reloaded = "the restart loaded the images again"
-	if logs, err := engine.Logs(ctx, h.api, c.ID); err == nil && strings.Count(logs, "loading images") > 1 && !strings.Contains(h.m[restartID].Note, reloaded) {
-		h.m.Annotate(restartID, reloaded)
-	}
-	h.logf("boot of %s (%s): first %.1fs, restart %.1fs", tag, c.Mode, first.Seconds(), again.Seconds())
+	h.logf("boot of %s (%s, %s): first %.1fs, restart %.1fs", b.tag, b.id, c.Mode, first.Seconds(), again.Seconds())
 	// Where the boots spent their time: the container's log with the engine's timestamps, and
 	// the phases it shows.
 	if logs, err := engine.TimedLogs(ctx, h.api, c.ID); err == nil {
-		for start, at := range map[string][2]time.Time{"boot": {firstAt, firstAt.Add(first)}, "restart": {againAt, againAt.Add(again)}} {
+		starts := map[string][2]time.Time{"boot": {firstAt, firstAt.Add(first)}}
+		if b.restartRow != "" {
+			starts["restart"] = [2]time.Time{againAt, againAt.Add(again)}
+		}
+		for start, at := range starts {
 			for p, v := range BootPhases(logs, at[0], at[1]) {
-				h.m.Sample(phaseID(id, start, p), v)
+				h.m.Sample(phaseID(b.id, start, p), v)
 			}
 		}
 		header := fmt.Sprintf("# first start %s, healthy after %s; restart %s, healthy after %s\n", firstAt.Format(time.RFC3339Nano), first, againAt.Format(time.RFC3339Nano), again)
-		path := filepath.Join(h.logsDir(), fmt.Sprintf("boot-%s-%d.log", id, len(h.m[bootID].Samples)))
+		path := filepath.Join(h.logsDir(), fmt.Sprintf("boot-%s-%d.log", b.id, len(h.m[b.bootRow].Samples)))
 		if err := atomicfile.Write(path, []byte(header+logs), 0o644); err != nil {
 			h.note("%v", err)
 		}
@@ -773,6 +816,7 @@ func (h *harness) cleanup() error {
 func (h *harness) engineReport(ctx context.Context) EngineReport {
 	er := EngineReportOf(h.o, h.name, h.m)
 	er.Notes = append(slices.Clone(h.notes), PhaseNote(h.m, h.o.DefaultCompression())...)
+	er.Notes = append(er.Notes, FunctionPhaseNote(h.m)...)
 	er.Load = h.loadAtStart + " → " + loadAverage()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -793,7 +837,7 @@ func (h *harness) engineReport(ctx context.Context) EngineReport {
 
 // reportNotes say how the figures were taken.
 func reportNotes(o Options) []string {
-	return []string{
+	notes := []string{
 		"times are wall-clock seconds; the seed's and the default's full runs (BENCH_RUNS) and boots (BENCH_BOOTS) are the median of that many, the seed's and ours in turns; other figures are one run each; the page cache holds the layers for both sides (the images were just built)",
 		"each engine runs everything on itself: the synthetic images are built there, the seed's docker save/build and the mage processes talk to it (DOCKER_HOST), the bundles boot there; every bundle has the same DinD base (inner engine), copied from the host engine",
 		"from scratch: seed = context dir removed, tag removed, docker build --no-cache; ours = new BUILD_DIR, tag removed, FORCE=1 on save (image then has nothing to skip)",
@@ -802,6 +846,17 @@ func reportNotes(o Options) []string {
 		"ours: the embedded producer rebuilds the compose services' FROM-only wrappers on each full run (classic build cache: same IDs as the seed's)",
 		fmt.Sprintf("BENCH_COMPRESSIBLE=%g: %.0f%% of the layer bytes are random, which no compressor shrinks; a compressed archive cannot get below about that fraction of none", o.Compressible, (1-o.Compressible)*100),
 	}
+	if o.Functions > 0 {
+		notes = append(notes,
+			fmt.Sprintf("functions (a)–(d): one bundle of the %d services and %d function images (FROM scratch + the static benchmark binary + a shared %s layer, then a %s layer each, built by the embedded producer from SAM Image functions, named under %s and served by the bundle's registry), booted in turns with FUNCTIONS_PRELOAD=boot (a), background (b), and (d); (c) is the %s bundle of the same services; (b)'s restart waits for the background preload first", o.Images, o.Functions, FormatBytes(FunctionBaseSize), FormatBytes(FunctionOwnSize), FunctionRegistry, o.DefaultCompression()),
+			fmt.Sprintf("(d) stands in for the upstream's registry:2 (no such image is reachable here) with go-containerregistry's pkg/registry (dev/bench/pushreg, blobs in memory) started inside the bundle on %s once the stack is healthy; every function image is docker tag'ed and docker push'ed to it one after the other; (d) = stack healthy + that", PushRegistryAddr),
+			"restart moved again: 'loading images' lines and pulls (the entrypoint's 'pulled' lines or the registry's log, the larger) after the restart; registry ready after dockerd ready: the boot phase between the entrypoint's 'dockerd ready' and 'registry ready' lines",
+		)
+	}
+	if len(o.FunctionSizes) > 0 {
+		notes = append(notes, "first calls: a bundle of the running service and, per size, functions a and b sharing a base layer of the size (less a small own layer), booted with FUNCTIONS_PRELOAD=none; each call is docker exec <bundle> docker pull, then docker exec <bundle> docker run --rm (the function answers once and exits); bytes as the bundle's registry logs them (manifest, config and the blobs the engine lacked, compressed as bundled); the static binary's layer is the same in every size's base, so only the first size's first call pulls it")
+	}
+	return notes
 }
 
 // write stores the report as text, Markdown and JSON under o.Dir().

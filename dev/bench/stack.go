@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
-	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/source"
 	"github.com/dindbundler/dindbundler/internal/tarball"
@@ -72,10 +71,11 @@ func (h *harness) compileTools(ctx context.Context) error {
 	if out, err := svc.CombinedOutput(); err != nil {
 		return fmt.Errorf("compile the benchmark service (go build ./dev/bench/svc in %s): %w\n%s", root, err, out)
 	}
-	mage := exec.CommandContext(ctx, "go", "run", "magefile.go", "-compile", h.mageBin())
-	mage.Dir = root
-	if out, err := mage.CombinedOutput(); err != nil {
-		return fmt.Errorf("compile the magefile (go run magefile.go -compile in %s; does the tree build?): %w\n%s", root, err, out)
+	if err := source.CompileMage(ctx, h.mageBin()); err != nil {
+		return err
+	}
+	if h.o.Functions > 0 {
+		return compilePushreg(ctx, root, filepath.Join(h.srcDir(), "pushreg"), ver.Arch)
 	}
 	return nil
 }
@@ -196,25 +196,8 @@ func (h *harness) buildStack(ctx context.Context) error {
 // writeProject lays out the stack's project from scratch: template, compose file, .env, the
 // services' build contexts and development certificates.
 func (h *harness) writeProject() error {
-	dir := h.projectDir()
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("reset %s: %w", dir, err)
-	}
-	files := map[string]string{
+	return h.writeProjectAt(h.projectDir(), map[string]string{
 		"template.yaml":      h.stack.Template(),
 		"docker-compose.yml": h.stack.ComposeFile(),
-		".env":               h.stack.DotEnv(),
-	}
-	for _, img := range h.stack.Images {
-		files[filepath.Join("images", fmt.Sprintf("%02d", img.Index), "Dockerfile")] = h.stack.WrapperDockerfile(img, h.dataIDs[img.Data])
-	}
-	for name, text := range files {
-		if err := atomicfile.Write(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			return err
-		}
-	}
-	if _, err := certs.Generate(h.certDir(), certs.GenerateOptions{}); err != nil {
-		return err
-	}
-	return nil
+	}, h.stack.Images)
 }

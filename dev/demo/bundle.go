@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/config"
@@ -61,7 +64,22 @@ func Bundle(ctx context.Context, environ []string, log io.Writer) error {
 		return err
 	}
 	if !cfg.DryRun {
-		fmt.Fprintf(log, "demo: bundle %s is ready; run it with\n  docker run -d --privileged -p 8443:8443 -p 9000:9000 -p 9001:9001 -p 9428:9428 %s\n", cfg.BundleTag, cfg.BundleTag)
+		fmt.Fprint(log, ReadyMessage(cfg.BundleTag, cfg.CertDir))
 	}
 	return nil
+}
+
+// ReadyMessage is what the demo prints last: how to run the bundle, and the curl line that
+// calls one of its functions through the gateway, trusting the bundle's CA.
+func ReadyMessage(tag, certDir string) string {
+	ca := filepath.Join(certDir, "rootCA.crt")
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, ca); err == nil && !strings.HasPrefix(rel, "..") {
+			ca = rel
+		}
+	}
+	return fmt.Sprintf("demo: bundle %s is ready; run it with\n"+
+		"  docker run -d --privileged -v dindbundler-demo-docker:/var/lib/docker -p 8443:8443 -p 9000:9000 -p 9001:9001 -p 9428:9428 %s\n"+
+		"then call a function (the first call pulls its image from the bundle's registry):\n"+
+		"  curl --cacert %s https://localhost:8443/hello/world\n", tag, tag, ca)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/tarball"
+	"github.com/dindbundler/dindbundler/producer/builders"
 	"github.com/dindbundler/dindbundler/producer/embedded"
 )
 
@@ -39,10 +40,24 @@ const (
 )
 
 // StandIns maps each Lambda runtime the example uses to the local image standing in for its
-// public base image.
+// public base image. The Python and Node.js ones run their handlers (on RootfsTag's
+// interpreters); the Java one has no JVM: it is bundled, and answers that it does not run Java.
 var StandIns = map[string]string{
-	"python3.12": "dindbundler/lambda-python:3.12",
-	"java21":     "dindbundler/lambda-java:21",
+	"python3.12": "dindbundler/runtime-python:3.12",
+	"nodejs20.x": "dindbundler/runtime-nodejs:20",
+	"java21":     "dindbundler/runtime-java:21",
+}
+
+// BuildImages maps the runtimes whose functions need a build step to the local image standing
+// in for AWS's sam/build-<runtime> image.
+var BuildImages = map[string]string{
+	"python3.12": "dindbundler/build-python:3.12",
+}
+
+// runsHandlers reports whether the stand-in of runtime runs its handlers, and so needs the
+// Debian root filesystem with the interpreters under it.
+func runsHandlers(runtime string) bool {
+	return strings.HasPrefix(runtime, "python") || strings.HasPrefix(runtime, "nodejs")
 }
 
 // inputLabel records a digest of what an image was built from, so a rebuild is skipped only when
@@ -57,6 +72,7 @@ type program struct {
 
 var programs = []program{
 	{"gateway", "gateway"},
+	{"agent", "agent"},
 	{"storage", "storage"},
 	{"logs", "logs"},
 	{"runtime", "lambda-entrypoint"},
@@ -95,15 +111,46 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 		}
 	}
 
+	rootfs, err := ensureRootfs(ctx, api, progress)
+	if err != nil {
+		return nil, err
+	}
+	runtimeFiles, err := contextFiles(filepath.Join(dir, "runtime"))
+	if err != nil {
+		return nil, fmt.Errorf("build the runtime stand-ins: %w", err)
+	}
 	env := map[string]string{}
 	for _, r := range slices.Sorted(maps.Keys(StandIns)) {
-		err := ensureImage(ctx, api, StandIns[r], filepath.Join(dir, "runtime"), map[string]string{"RUNTIME": r}, progress)
+		from := "scratch"
+		if runsHandlers(r) {
+			from = rootfs
+		}
+		err := ensureImage(ctx, api, StandIns[r], runtimeFiles, map[string]string{"RUNTIME": r, "BASE": from}, progress)
 		if err != nil {
 			return nil, err
 		}
 		env[embedded.RuntimeVariable(r)] = StandIns[r]
 	}
-	if err := ensureImage(ctx, api, LogsImage, filepath.Join(dir, "logs"), nil, progress); err != nil {
+	buildFiles, err := contextFiles(filepath.Join(dir, "build-python"))
+	if err != nil {
+		return nil, fmt.Errorf("build the Python build image: %w", err)
+	}
+	wheel, err := Wheel(filepath.Join(dir, "wheelhouse"), "demo_quotes", "1.0")
+	if err != nil {
+		return nil, err
+	}
+	buildFiles["demo_quotes-1.0-py3-none-any.whl"] = wheel
+	for _, r := range slices.Sorted(maps.Keys(BuildImages)) {
+		if err := ensureImage(ctx, api, BuildImages[r], buildFiles, map[string]string{"BASE": rootfs}, progress); err != nil {
+			return nil, err
+		}
+		env[builders.ImageVariable(r)] = BuildImages[r]
+	}
+	logsFiles, err := contextFiles(filepath.Join(dir, "logs"))
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", LogsImage, err)
+	}
+	if err := ensureImage(ctx, api, LogsImage, logsFiles, nil, progress); err != nil {
 		return nil, err
 	}
 	if opts.TagLogs {
@@ -171,13 +218,9 @@ func newestSource(dirs ...string) (time.Time, error) {
 	return newest, nil
 }
 
-// ensureImage builds tag from ctxDir's Dockerfile and binary unless an image of that tag was
-// built from the same inputs (recorded in a label).
-func ensureImage(ctx context.Context, api client.APIClient, tag, ctxDir string, args map[string]string, progress io.Writer) error {
-	files, err := contextFiles(ctxDir)
-	if err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
+// ensureImage builds tag from a context of files (a Dockerfile, binaries, scripts) unless an
+// image of that tag was built from the same inputs (recorded in a label).
+func ensureImage(ctx context.Context, api client.APIClient, tag string, files map[string][]byte, args map[string]string, progress io.Writer) error {
 	digest := inputsDigest(files, args)
 	info, found, err := engine.Inspect(ctx, api, tag)
 	switch {
@@ -202,8 +245,8 @@ func ensureImage(ctx context.Context, api client.APIClient, tag, ctxDir string, 
 	return nil
 }
 
-// contextFiles reads the build context of a stand-in image: the Dockerfile and the compiled
-// binary (the sources are not needed inside it).
+// contextFiles reads the build context of a stand-in image: the Dockerfile, the compiled
+// binary and the scripts beside it (the Go sources are not needed inside it).
 func contextFiles(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	entries, err := os.ReadDir(dir)
@@ -243,7 +286,7 @@ func tarFiles(files map[string][]byte) ([]byte, error) {
 	tw := tarball.NewWriter(&buf)
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		mode := int64(0o644)
-		if name != "Dockerfile" {
+		if !strings.Contains(name, ".") {
 			mode = 0o755 // the binaries
 		}
 		if err := tw.File(name, mode, files[name]); err != nil {

@@ -30,16 +30,18 @@ func TestPrepareIsIdempotent(t *testing.T) {
 	}
 	t.Logf("first Prepare: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
 	want := map[string]string{
-		"RUNTIME_BASE_PYTHON3_12": "dindbundler/lambda-python:3.12",
-		"RUNTIME_BASE_JAVA21":     "dindbundler/lambda-java:21",
+		"RUNTIME_BASE_PYTHON3_12": "dindbundler/runtime-python:3.12",
+		"RUNTIME_BASE_NODEJS20_X": "dindbundler/runtime-nodejs:20",
+		"RUNTIME_BASE_JAVA21":     "dindbundler/runtime-java:21",
+		"BUILD_IMAGE_PYTHON3_12":  "dindbundler/build-python:3.12",
 	}
 	is.Equal(env, want)
-	for _, bin := range []string{"gateway/gateway", "storage/storage", "logs/logs", "runtime/lambda-entrypoint"} {
+	for _, bin := range []string{"gateway/gateway", "agent/agent", "storage/storage", "logs/logs", "runtime/lambda-entrypoint"} {
 		fi, err := os.Stat(filepath.Join(dir, bin))
 		is.NoErr(err)
 		is.True(fi.Mode()&0o111 != 0) // executable
 	}
-	for _, ref := range []string{demo.LogsImage, demo.StandIns["python3.12"], demo.StandIns["java21"]} {
+	for _, ref := range []string{demo.LogsImage, demo.StandIns["python3.12"], demo.StandIns["nodejs20.x"], demo.StandIns["java21"], demo.BuildImages["python3.12"], demo.RootfsTag()} {
 		_, err := api.ImageInspect(ctx, ref)
 		is.NoErr(err)
 	}

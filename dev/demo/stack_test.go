@@ -87,9 +87,13 @@ func TestStackPrograms(t *testing.T) {
 	start(t, filepath.Join(dir, "logs/logs"), nil, "-addr", ":"+logsPort)
 	start(t, filepath.Join(dir, "storage/storage"), []string{"RUSTFS_ACCESS_KEY=ak", "RUSTFS_SECRET_KEY=sk"}, "-addr", ":"+storagePort, "-console", ":"+consolePort)
 	start(t, filepath.Join(dir, "gateway/gateway"),
-		[]string{"STORAGE_URL=http://127.0.0.1:" + storagePort, "LOGS_URL=http://127.0.0.1:" + logsPort},
+		[]string{"STORAGE_URL=http://127.0.0.1:" + storagePort, "LOGS_URL=http://127.0.0.1:" + logsPort, "CONFIG_DIR=" + t.TempDir()},
 		"-addr", ":"+gwPort, "-certs", certDir)
-	start(t, filepath.Join(dir, "runtime/lambda-entrypoint"), []string{"AWS_EXECUTION_ENV=AWS_Lambda_python3.12"}, "-addr", ":"+fnPort, "app.handler")
+	// The runtime stand-in runs the thumbnail function's handler with the host's python3.
+	start(t, filepath.Join(dir, "runtime/lambda-entrypoint"), []string{
+		"AWS_EXECUTION_ENV=AWS_Lambda_python3.12", "LAMBDA_RUNTIME_DIR=" + filepath.Join(dir, "runtime"),
+		"LAMBDA_TASK_ROOT=" + filepath.Join(dir, "functions", "thumbnail"),
+	}, "-addr", ":"+fnPort, "app.handler")
 	healthy(t, filepath.Join(dir, "logs/logs"), "-addr", ":"+logsPort)
 	healthy(t, filepath.Join(dir, "storage/storage"), "-addr", ":"+storagePort)
 	healthy(t, filepath.Join(dir, "gateway/gateway"), "-addr", ":"+gwPort)
@@ -133,18 +137,18 @@ func TestStackPrograms(t *testing.T) {
 	is.Equal(code, 200)
 	is.Equal(body, `{"msg":"hi"}`+"\n")
 
-	// The runtime stand-in answers the Lambda invoke path with its handler.
-	resp, err := http.Post("http://127.0.0.1:"+fnPort+"/2015-03-31/functions/function/invocations", "application/json", strings.NewReader(`{"k":1}`))
+	// The runtime stand-in answers the Lambda invoke path with its handler's result.
+	resp, err := http.Post("http://127.0.0.1:"+fnPort+"/2015-03-31/functions/function/invocations", "application/json", strings.NewReader(`{"pathParameters":{"key":"k1"}}`))
 	is.NoErr(err)
 	defer resp.Body.Close()
 	var inv struct {
-		Runtime, Handler string
-		Event            map[string]int
+		StatusCode int
+		Body       string
 	}
 	is.NoErr(json.NewDecoder(resp.Body).Decode(&inv))
-	is.Equal(inv.Handler, "app.handler")
-	is.Equal(inv.Runtime, "AWS_Lambda_python3.12")
-	is.Equal(inv.Event["k"], 1)
+	is.Equal(inv.StatusCode, 200)
+	is.Equal(inv.Body, "thumbnail of k1")
+	is.Equal(resp.Header.Get("X-Amz-Function-Error"), "")
 }
 
 // TestLogsImageHealthcheck runs the logs image and its -healthcheck probe inside the container:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/internal/source/sourcetest"
 )
 
 // screenLines is how many lines a terminal shows at once in the smallest common size (80×24
@@ -35,7 +36,7 @@ func TestDemoOutputFitsOneScreen(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, script, "-qec", "go run magefile.go demo", "/dev/null")
+	cmd := exec.CommandContext(ctx, script, "-qec", sourcetest.Mage(t)+" demo", "/dev/null")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "FORCE=1", "BUILD_DIR="+t.TempDir(), "BUNDLE_TAG="+tag, "CI=", "MAGEFILE_VERBOSE=", "TERM=xterm")
 	out, err := cmd.CombinedOutput()

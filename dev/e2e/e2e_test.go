@@ -1,5 +1,5 @@
 // Package e2e proves the whole product: the example stack is bundled through the mage targets
-// (a subprocess running `go run magefile.go`, as a user would), the bundle runs on the real
+// (a subprocess running the compiled magefiles, as `go run magefile.go` would), the bundle runs on the real
 // engine with no registry, and its runtime behaviour — HTTPS with the bundled certificate, image
 // verification, restart without reloading, clean stop, refusal of incomplete images — is
 // checked from the outside. It holds tests only, drives the product only as a user does, and
@@ -39,6 +39,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/internal/source/sourcetest"
 )
 
 func repoRoot(t *testing.T) string {
@@ -49,15 +50,16 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// mage runs a target of this repository's magefiles for the project in dir.
-func mage(t *testing.T, dir string, env []string, target string) string {
+// mage runs a target of this repository's magefiles, compiled as bin (sourcetest.Mage), for the
+// project in dir: what `go run magefile.go -w dir target` does.
+func mage(t *testing.T, bin, dir string, env []string, target string) string {
 	t.Helper()
-	cmd := exec.Command("go", "run", "magefile.go", "-w", dir, target)
-	cmd.Dir = repoRoot(t)
+	cmd := exec.Command(bin, target)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("go run magefile.go %s: %v\n%s", target, err, out)
+		t.Fatalf("mage %s: %v\n%s", target, err, out)
 	}
 	return string(out)
 }
@@ -133,6 +135,10 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	// The example, prepared (binaries, runtime stand-ins, logs image) and copied so the test
 	// writes nothing into the checkout.
 	src := filepath.Join(repoRoot(t), "examples", "demo")
+	// The runtime stand-ins' Debian root filesystem is built once, on the host engine.
+	_, err := demo.Prepare(ctx, enginetest.Client(t), src, io.Discard)
+	is.NoErr(err)
+	e.FromHost(t, demo.RootfsTag())
 	vars, err := demo.Prepare(ctx, api, src, io.Discard)
 	is.NoErr(err)
 	dir := filepath.Join(t.TempDir(), "demo")
@@ -159,9 +165,10 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
-	mage(t, dir, env, "certs:generate")
+	bin := sourcetest.Mage(t)
+	mage(t, bin, dir, env, "certs:generate")
 	start := time.Now()
-	out := mage(t, dir, env, "bundle")
+	out := mage(t, bin, dir, env, "bundle")
 	firstRun := time.Since(start)
 	t.Logf("mage bundle (first run): %v", firstRun.Round(time.Millisecond))
 	is.True(strings.Contains(out, "pull: "+registry+"/example/logs:1.0")) // the external image came from the registry
@@ -182,7 +189,7 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	is.Equal(kinds[manifest.KindExternal], 1)  // logs
 
 	start = time.Now()
-	out = mage(t, dir, env, "bundle")
+	out = mage(t, bin, dir, env, "bundle")
 	unchanged := time.Since(start)
 	t.Logf("mage bundle (nothing changed): %v", unchanged.Round(time.Millisecond))
 	for _, skipped := range []string{"deploy: ", "manifest: skipped", "pull: skipped", "save: skipped", "image: skipped"} {

@@ -3,6 +3,7 @@ package dindtest_test
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -329,6 +330,10 @@ type bundleSpec struct {
 	compression string            // layer files: "", "gz" or "zst"
 	damage      bool              // flip bytes in the middle of every layer file, as a bad copy would
 	certExtra   map[string]string // more files in certs/
+	// registry, when set, is CONTAINER_REGISTRY: the saved images named under it are served by
+	// the bundle's registry and, unless compose runs them, not loaded at boot.
+	registry string
+	compose  string // the compose file; "" for composeFor(service)
 }
 
 func buildBundle(t *testing.T, ctx context.Context, api client.APIClient, tag, base string, spec bundleSpec) string {
@@ -369,11 +374,16 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		return "", err
 	}
 	var images []ctxFile
-	stream, err := bundleimage.StreamFiles(layerstore.Set{Compression: c, Images: saved}, store)
+	set := layerstore.Set{Compression: c, Images: saved}
+	reg, err := registryFiles(ctx, set, store, spec)
 	if err != nil {
 		return "", err
 	}
-	for _, e := range append(bundleimage.ContextEntries(layerstore.Set{Compression: c, Images: saved}, store, true), stream...) {
+	stream, err := bundleimage.StreamFiles(reg.boot, store)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range append(bundleimage.ContextEntries(set, reg.boot, store, true), stream...) {
 		if e.Dir {
 			continue // the files list has the directory
 		}
@@ -418,7 +428,7 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 	files := []ctxFile{
 		{name: "Dockerfile", data: dind.Dockerfile, mode: 0o644},
 		{name: "entrypoint.sh", data: dind.Entrypoint, mode: 0o755},
-		{name: "app/compose.yml", data: []byte(composeFor(spec.service)), mode: 0o644},
+		{name: "app/compose.yml", data: []byte(cmp.Or(spec.compose, composeFor(spec.service))), mode: 0o644},
 		{name: "app/config/", mode: 0o755, dir: true},
 		{name: "app/config/greeting.txt", data: []byte(configText), mode: 0o644},
 		{name: "app/.env", data: []byte("GREETING=" + greeting + "\nCERT_DIR=" + certTarget + "\n"), mode: 0o600},
@@ -428,8 +438,11 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "certs/server.crt", data: []byte(serverCert), mode: 0o644},
 		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},
 		{name: "images/", mode: 0o755, dir: true},
+		{name: "bin/", mode: 0o755, dir: true},
+		{name: "bin/" + buildctx.RegistryScriptName, data: dind.Registry, mode: 0o644},
 	}
 	files = append(files, images...)
+	files = append(files, reg.files...)
 	for _, n := range slices.Sorted(maps.Keys(spec.certExtra)) {
 		files = append(files, ctxFile{name: "certs/" + n, data: []byte(spec.certExtra[n]), mode: 0o600})
 	}

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/internal/source/sourcetest"
 )
 
 type workflow struct {
@@ -53,6 +54,7 @@ func TestGitHubActionsWorkflowRuns(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 
+	mageIn := `mage_in() { (cd "$1" && shift && exec ` + sourcetest.Mage(t) + ` "$@"); }` + "\n"
 	var targets []string
 	cached := false
 	for _, step := range job.Steps {
@@ -68,7 +70,10 @@ func TestGitHubActionsWorkflowRuns(t *testing.T) {
 		}
 		targets = append(targets, m[1])
 		is.Equal(step.WorkingDirectory, ".dindbundler") // where the tool is checked out
-		cmd := exec.Command("bash", "-e", "-c", step.Run)
+		// The bootstrap compiled once (sourcetest.Mage), not `go run magefile.go` in the shared
+		// tree; -w DIR is the working directory.
+		run := mageIn + strings.Replace(step.Run, `go run magefile.go -w "$GITHUB_WORKSPACE"`, `mage_in "$GITHUB_WORKSPACE"`, 1)
+		cmd := exec.Command("bash", "-e", "-c", run)
 		cmd.Dir = root // the tool's checkout
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()

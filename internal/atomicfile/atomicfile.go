@@ -6,9 +6,12 @@ package atomicfile
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // File is an output being written. Commit renames it into place; Abort (safe to defer, and a
@@ -89,4 +92,44 @@ func WriteJSON(dest string, v any, perm os.FileMode) error {
 		return fmt.Errorf("encode %s: %w", dest, err)
 	}
 	return Write(dest, append(data, '\n'), perm)
+}
+
+// IsTemp reports whether name is one of Create's temporary files: ".<name>.tmp-<digits>".
+func IsTemp(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 2 || i+len(".tmp-") == len(name) {
+		return false
+	}
+	for _, r := range name[i+len(".tmp-"):] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Sweep removes the temporary files of writes that never finished (a run killed part-way) from
+// every directory under dir; it returns how many files and bytes it removed. The caller must
+// know that no write is in progress there (BUILD_DIR's lock).
+func Sweep(dir string) (removed int, freed int64, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && IsTemp(d.Name()) {
+			info, ierr := d.Info()
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				return fmt.Errorf("remove the unfinished file %s: %w", p, rerr)
+			}
+			removed++
+			if ierr == nil {
+				freed += info.Size()
+			}
+		}
+		return nil
+	})
+	return removed, freed, err
 }

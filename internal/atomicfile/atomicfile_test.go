@@ -57,3 +57,45 @@ func TestCommitOnce(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(data), "new")
 }
+
+func TestIsTemp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{".bundle-latest.tar.gz.tmp-123456", true},
+		{".export-layer.tmp-42", true},
+		{".images.json.tmp-7", true},
+		{"bundle-latest.tar.gz.tmp-1", false}, // not hidden: not ours
+		{".tmp-1", false},
+		{".notes.tmp-", false},
+		{".notes.tmp-12a", false},
+		{"notes.tmp-1", false},
+		{".lock", false},
+	} {
+		if got := IsTemp(tc.name); got != tc.want {
+			t.Errorf("IsTemp(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A write killed part-way leaves its temporary file; Sweep removes it and nothing else.
+func TestSweep(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	f, err := Create(filepath.Join(dir, "sub", "bundle.tar.gz"), 0o644)
+	is.NoErr(err)
+	_, err = f.Write([]byte("half a bundle"))
+	is.NoErr(err)
+	is.NoErr(f.Close()) // the process dies here: no Commit, no Abort
+	is.NoErr(Write(filepath.Join(dir, "kept.json"), []byte("{}"), 0o644))
+	removed, freed, err := Sweep(dir)
+	is.NoErr(err)
+	is.Equal(removed, 1)
+	is.Equal(freed, int64(len("half a bundle")))
+	left, err := os.ReadDir(filepath.Join(dir, "sub"))
+	is.NoErr(err)
+	is.Equal(len(left), 0)
+	_, err = os.Stat(filepath.Join(dir, "kept.json"))
+	is.NoErr(err)
+}

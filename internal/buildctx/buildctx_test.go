@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,8 @@ func TestPlanLayout(t *testing.T) {
 		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
 		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
+		RegistryScript: []byte("# registry part\n"), RegistryBinary: write("cache/registry-bin/k3y/dindbundler-registry", "ELF", 0o755),
+		RegistryIndex: []byte("{}\n"), Served: ServedList([]string{"127.0.0.1:5010/f:1"}, []string{"127.0.0.1:5010/f:1"}),
 	})
 	is.NoErr(err)
 	byName := map[string]Entry{}
@@ -83,10 +86,14 @@ func TestPlanLayout(t *testing.T) {
 	}
 	is.Equal(names, []string{
 		"Dockerfile", "app", "app/.env", "app/bundle", "app/bundle/images.txt", "app/bundle/manifest.json",
-		"app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
+		"app/bundle/registry.json", "app/bundle/served.txt", "app/compose.yml", "app/config", "app/config/app.conf", "app/config/nested", "app/config/nested/more.conf",
+		"bin", "bin/dindbundler-registry", "bin/dindbundler-registry.sh",
 		"certs", "certs/rootCA.crt", "certs/server.key", "certs/sub", "certs/sub/extra.crt",
 		"entrypoint.sh", "images", "images/ab.tar.gz", "images/manifest.json",
 	})
+	is.Equal(byName["bin/dindbundler-registry"].Mode, os.FileMode(0o755)) // executable
+	is.True(byName["bin/dindbundler-registry"].Addressed)                 // named by its build key
+	is.Equal(string(byName["app/bundle/served.txt"].Data), "127.0.0.1:5010/f:1 pull\n")
 	is.Equal(byName["app/.env"].Mode, os.FileMode(0o600))         // secrets root-only
 	is.Equal(byName["entrypoint.sh"].Mode, os.FileMode(0o755))    // executable
 	is.Equal(byName["certs/server.key"].Mode, os.FileMode(0o600)) // keys private
@@ -211,6 +218,8 @@ func TestLayer(t *testing.T) {
 		{Name: "certs", Dir: true, Mode: 0o755, UID: 7, GID: 8},
 		{Name: "certs/sub/server.crt", Mode: 0o644, UID: 7, GID: 8},
 		{Name: "images/manifest.json", Mode: 0o644},
+		{Name: "bin", Dir: true, Mode: 0o755},
+		{Name: "bin/dindbundler-registry", Mode: 0o755},
 	}
 	got := Layer(entries, "/root/.esb/certs")
 	var names []string
@@ -219,7 +228,8 @@ func TestLayer(t *testing.T) {
 		names = append(names, e.Name)
 		byName[e.Name] = e
 	}
-	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh"})
+	// bin/ itself is no entry: /usr/local/bin stays as the base has it.
+	is.Equal(names, []string{"app", "app/.env", "images/manifest.json", "root/.esb/certs", "root/.esb/certs/sub/server.crt", "usr/local/bin/dindbundler-entrypoint.sh", "usr/local/bin/dindbundler-registry"})
 	is.Equal(byName["root/.esb/certs"].UID, 7)                                           // the certificates keep RUN_UID:RUN_GID
 	is.Equal(byName["usr/local/bin/dindbundler-entrypoint.sh"].Mode, os.FileMode(0o755)) // executable
 }
@@ -300,5 +310,94 @@ func TestPlanRefusesCAKeyNames(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "certs", name)) || !strings.Contains(err.Error(), "remove it") {
 			t.Errorf("%s: want a refusal naming the file, got %v", name, err)
 		}
+	}
+}
+
+// The merged runtime config lands in /app/config beside CONFIG_DIR's files; a CONFIG_DIR file at
+// the same path must be the same, or the plan names both files.
+func TestPlanRuntimeConfig(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(rel, content string) string {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	compose := write("docker-compose.yml", "services: {}\n")
+	functions := write("build/bundle/config/functions.yml", "functions: {}\n")
+	write("build/bundle/config/routing.yml", "routes: []\n")
+	write("config/app.conf", "x")
+	images := []Entry{{Name: "images", Dir: true, Mode: 0o755}}
+	bundle := func(configDir string) Bundle {
+		return Bundle{
+			ComposeFile: compose, ConfigDir: configDir, RuntimeConfigDir: filepath.Join(dir, "build", "bundle", "config"), Root: dir,
+			Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}, Images: images, CertDir: filepath.Join(dir, "certs"),
+		}
+	}
+	names := func(entries []Entry) map[string]Entry {
+		m := map[string]Entry{}
+		for _, e := range entries {
+			if _, dup := m[e.Name]; dup {
+				t.Errorf("%s listed twice", e.Name)
+			}
+			m[e.Name] = e
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		config func() string // CONFIG_DIR after setup
+		want   []string      // files under app/config
+		err    []string
+	}{
+		{name: "no CONFIG_DIR", config: func() string { return "" }, want: []string{"app/config/functions.yml", "app/config/routing.yml"}},
+		{name: "beside CONFIG_DIR's files", config: func() string { return filepath.Join(dir, "config") },
+			want: []string{"app/config/app.conf", "app/config/functions.yml", "app/config/routing.yml"}},
+		{name: "the same file in CONFIG_DIR is carried once", config: func() string {
+			write("same/functions.yml", "functions: {}\n")
+			return filepath.Join(dir, "same")
+		}, want: []string{"app/config/functions.yml", "app/config/routing.yml"}},
+		{name: "a different file in CONFIG_DIR", config: func() string {
+			write("other/functions.yml", "functions: {x: {image: y}}\n")
+			return filepath.Join(dir, "other")
+		}, err: []string{filepath.Join(dir, "other", "functions.yml") + " (CONFIG_DIR)", functions, "/app/config/functions.yml", "differ"}},
+		{name: "a directory in CONFIG_DIR where the runtime config has a file", config: func() string {
+			write("asdir/routing.yml/x", "x")
+			return filepath.Join(dir, "asdir")
+		}, err: []string{"/app/config/routing.yml is a directory in one of CONFIG_DIR"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			entries, err := Plan(bundle(tc.config()))
+			if tc.err != nil {
+				is.True(err != nil) // refused
+				for _, e := range tc.err {
+					if !strings.Contains(err.Error(), e) {
+						t.Errorf("error %q lacks %q", err, e)
+					}
+				}
+				return
+			}
+			is.NoErr(err)
+			byName := names(entries)
+			var files []string
+			for n, e := range byName {
+				if strings.HasPrefix(n, "app/config/") && !e.Dir {
+					files = append(files, n)
+				}
+			}
+			sort.Strings(files)
+			is.Equal(files, tc.want)
+			is.Equal(byName["app/config/functions.yml"].Mode, os.FileMode(0o644))
+			is.True(byName["app/config"].Dir)
+		})
 	}
 }

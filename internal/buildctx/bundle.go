@@ -30,12 +30,59 @@ type Bundle struct {
 	// directory included (bundleimage.ContextEntries; that package owns its layout).
 	Images []Entry
 
+	// RuntimeConfigDir is the merged runtime config (functions.yml, routing.yml), put in
+	// /app/config beside CONFIG_DIR's files; "" when the bundle has none.
+	RuntimeConfigDir string
 	// Root is the project root (internal/confine): CONFIG_DIR and what its links point to must
 	// lie inside it.
 	Root string
 	// Stack is how the compose file's host references are carried (Carry); its rewritten
 	// compose file, when there is one, replaces ComposeFile's content.
 	Stack Carried
+
+	// The bundle's registry. RegistryScript is dind/registry.sh, which the entrypoint sources;
+	// RegistryBinary the registry command built for the base's platform (package registrybin;
+	// "" for none), named by its build key. Both go to bin/, copied to /usr/local/bin.
+	RegistryScript []byte
+	RegistryBinary string
+	// RegistryIndex is app/bundle/registry.json (package registry's Index; nil when the
+	// registry serves nothing) and Served app/bundle/served.txt (ServedList).
+	RegistryIndex []byte
+	Served        []byte
+}
+
+// BinDir is the context directory dind/Dockerfile copies into /usr/local/bin: the registry
+// command and the entrypoint's registry part.
+const BinDir = "bin"
+
+// Installed names in /usr/local/bin (BinDir in the context).
+const (
+	RegistryScriptName = "dindbundler-registry.sh"
+	RegistryBinaryName = "dindbundler-registry"
+)
+
+// ServedList is app/bundle/served.txt: one line per image the bundle's registry serves, named
+// as images.txt names it, and whether the boot loads it ("boot": compose runs it) or it comes
+// from the registry only ("pull"; FUNCTIONS_PRELOAD decides when):
+//
+//	<name> boot|pull
+//
+// images.txt keeps listing every image as before; the entrypoint loads at boot the images it
+// lists minus those marked "pull".
+func ServedList(served, pulled []string) []byte {
+	pull := map[string]bool{}
+	for _, n := range pulled {
+		pull[n] = true
+	}
+	var buf bytes.Buffer
+	for _, n := range served {
+		when := "boot"
+		if pull[n] {
+			when = "pull"
+		}
+		fmt.Fprintf(&buf, "%s %s\n", n, when)
+	}
+	return buf.Bytes()
 }
 
 // Plan lists the context's entries in the layout dind/Dockerfile copies from. It lists
@@ -59,6 +106,16 @@ func Plan(b Bundle) ([]Entry, error) {
 		{Name: "app/bundle", Dir: true, Mode: 0o755},
 		{Name: "app/bundle/manifest.json", Data: manifestJSON, Mode: 0o644},
 		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
+		{Name: "app/bundle/served.txt", Data: b.Served, Mode: 0o644},
+		{Name: BinDir, Dir: true, Mode: 0o755},
+		{Name: path.Join(BinDir, RegistryScriptName), Data: b.RegistryScript, Mode: 0o644},
+	}
+	if b.RegistryIndex != nil {
+		entries = append(entries, Entry{Name: "app/bundle/registry.json", Data: b.RegistryIndex, Mode: 0o644})
+	}
+	if b.RegistryBinary != "" {
+		// Named by its build key (registrybin): the name stands for the content.
+		entries = append(entries, Entry{Name: path.Join(BinDir, RegistryBinaryName), Src: b.RegistryBinary, Mode: 0o755, Addressed: true})
 	}
 	for _, e := range b.Images {
 		if e.Mode == 0 {
@@ -75,6 +132,11 @@ func Plan(b Bundle) ([]Entry, error) {
 		entries = append(entries, tree...)
 	} else {
 		entries = append(entries, Entry{Name: "app/config", Dir: true, Mode: 0o755})
+	}
+	if b.RuntimeConfigDir != "" {
+		if entries, err = withRuntimeConfig(entries, b.RuntimeConfigDir, b.ConfigDir); err != nil {
+			return nil, err
+		}
 	}
 	entries = append(entries, Entry{Name: "certs", Dir: true, Mode: 0o755, UID: b.RunUID, GID: b.RunGID})
 	dirs := map[string]bool{}
@@ -94,6 +156,51 @@ func Plan(b Bundle) ([]Entry, error) {
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// withRuntimeConfig adds the runtime config's files under app/config. A file CONFIG_DIR has at
+// the same path must hold the same bytes (it is then carried once); different content is an
+// error naming both files, since one would silently hide the other.
+func withRuntimeConfig(entries []Entry, dir, configDir string) ([]Entry, error) {
+	tree, err := Tree(dir, dir, "app/config", 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	at := map[string]Entry{}
+	for _, e := range entries {
+		at[e.Name] = e
+	}
+	for _, e := range tree {
+		have, clash := at[e.Name]
+		switch {
+		case !clash:
+			entries = append(entries, e)
+		case have.Dir && e.Dir:
+		case have.Dir || e.Dir:
+			return nil, fmt.Errorf("bundle context: /%s is a directory in one of CONFIG_DIR %s and the runtime config %s and a file in the other: rename the one in CONFIG_DIR", e.Name, configDir, dir)
+		default:
+			same, err := sameContent(have.Src, e.Src)
+			if err != nil {
+				return nil, fmt.Errorf("bundle context: /%s: %w", e.Name, err)
+			}
+			if !same {
+				return nil, fmt.Errorf("bundle context: %s (CONFIG_DIR) and %s (the runtime config merged from the templates) are both /%s and differ: remove %s from CONFIG_DIR, or make it equal", have.Src, e.Src, e.Name, have.Src)
+			}
+		}
+	}
+	return entries, nil
+}
+
+func sameContent(a, b string) (bool, error) {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(x, y), nil
 }
 
 // caKeyNames are the names dind/Dockerfile's RUN refuses under the certificates, whatever the
@@ -197,8 +304,9 @@ const EntrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
 
 // Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one
 // image layer (the bundle's top layer when the image is put together without a builder):
-// images/ → /images, entrypoint.sh → EntrypointPath, app/ → /app, certs/ → certTarget (owners
-// kept); the Dockerfile itself is left out. Parents are not entries: the engine makes a missing
+// images/ → /images, entrypoint.sh → EntrypointPath, bin/'s files → /usr/local/bin, app/ → /app,
+// certs/ → certTarget (owners kept); the Dockerfile itself is left out, and bin/ itself (COPY
+// of a directory's content leaves the target directory as the base has it). Parents are not entries: the engine makes a missing
 // one root's, 0755, as COPY does for a directory the base lacks, but for one the base has (/root,
 // 0700) that directory would then hide the base's mode and owner, where COPY keeps them: add
 // them with WithParents.
@@ -211,6 +319,11 @@ func Layer(entries []Entry, certTarget string) []Entry {
 			continue
 		case "entrypoint.sh":
 			e.Name = strings.TrimPrefix(EntrypointPath, "/")
+		case BinDir:
+			if rest == "" {
+				continue
+			}
+			e.Name = path.Join("usr/local/bin", rest)
 		case "certs":
 			e.Name = path.Join(target, rest)
 		}

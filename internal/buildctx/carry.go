@@ -39,6 +39,11 @@ type Carried struct {
 	Warnings []string // host paths the bundle cannot carry, and what it mounts instead
 }
 
+// DockerSockets are the Docker socket paths a stack mounts to run containers itself (ESB's agent
+// starts the function workers). Inside the bundle they lead to the inner engine, so a bind mount
+// of one is what the stack means and needs no warning.
+var DockerSockets = map[string]bool{"/var/run/docker.sock": true, "/run/docker.sock": true}
+
 // Carry plans the bundle's copies of doc's references. A file or directory of the project (inside
 // s.Root, its links followed) is carried under /app/files/<its path in the project> — or pointed
 // at /app/config or /app/.env when that is where the bundle has it already — and the compose
@@ -63,6 +68,9 @@ func Carry(doc *compose.Document, s Stack) (Carried, error) {
 			continue // the certificates the bundle carries
 		}
 		if r.Absolute && !inProject(r.Path, s.Root) {
+			if r.Kind == compose.RefBind && DockerSockets[r.Value] {
+				continue // in the bundle it is the inner engine's socket: what the stack's agent talks to
+			}
 			if r.Kind == compose.RefBind {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s is a host path outside the project %s, so the bundle does not carry it: in the bundle it mounts %s of the DinD container, an empty directory unless the container is given one (docker run -v HOST:%s)", r.Where, r.Value, s.Root, r.Value, r.Value))
 				continue

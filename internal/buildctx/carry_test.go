@@ -67,6 +67,7 @@ func TestCarry(t *testing.T) {
 			want: map[string]string{"app/files/stack/data": "", "app/files/stack/data/seed.sql": "insert"}, rewrite: "/app/files/stack/data:/var/lib/data:ro"},
 		{name: "an absolute host path: a warning, left as it is", service: "volumes: ['/var/lib/x:/data']",
 			rewrite: "", warning: "/var/lib/x is a host path outside the project"},
+		{name: "the Docker socket: the inner engine's, no warning", service: "volumes: ['/var/run/docker.sock:/var/run/docker.sock']", rewrite: ""},
 		{name: "the bundle's own certificates", service: "volumes: ['${CERT_DIR}:/certs:ro']", rewrite: ""},
 		{name: "a variable only the container can give", service: "volumes: ['${DATA:?set DATA}:/data']", rewrite: "", warning: "left as it is for the container's environment"},
 		{name: "a missing bind source: carried empty, as compose would create it", service: "volumes: ['./cache:/cache']",

@@ -122,11 +122,17 @@ func RunLine(tag string, ports []string) string {
 
 // Omit is how many bottom layers of current a target holding previous already has: the length
 // of their common chain (a layer is found on the target only with every layer below it). A file
-// with nothing to carry is an error: the bundle is the previous one.
+// with nothing to carry is an error: the bundle is the previous one. So is one with nothing to
+// leave out: it would be as large as a full file yet load only where the previous bundle is (a
+// wrong EXPORT_AGAINST — another stack, another base — is said, not hidden in a full-size file
+// under a differential name).
 func Omit(current, previous []string) (int, error) {
 	n := 0
 	for n < len(current) && n < len(previous) && current[n] == previous[n] {
 		n++
+	}
+	if n == 0 {
+		return 0, errors.New("the bundle shares no layer with the previous one (another base image or another stack?): a differential file would be full size and still need it on the target; export without EXPORT_AGAINST for a full file")
 	}
 	if n == len(current) {
 		return 0, errors.New("the bundle has no layer the previous one lacks: there is nothing to export against it (the target already has this bundle, or export without EXPORT_AGAINST)")

@@ -143,7 +143,7 @@ func (w *entryWriter) entry(h *tar.Header, r io.Reader) error {
 }
 
 func (w *entryWriter) spooled(h *tar.Header, r io.Reader) error {
-	spool, err := os.CreateTemp(w.spoolDir, ".export-layer-*")
+	spool, err := os.CreateTemp(w.spoolDir, ".export-layer.tmp-*") // atomicfile.Sweep's pattern: a killed export's spool is removed
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", h.Name, err)
 	}

@@ -26,15 +26,16 @@ import (
 const Dir = "images"
 
 // ContextEntries are the build context entries of the bundle's images directory for the Save
-// stage's set, at their context paths (Dir and the files under it): manifest.json, files.txt
-// (the files the entrypoint loads, one per line), the image configs and, withLayers, the layer
-// files, all streamed from the store. Without the layers the Dockerfile's base (the layers
-// image) already carries them.
-func ContextEntries(set layerstore.Set, store *layerstore.Store, withLayers bool) []buildctx.Entry {
-	files := Files(set)
+// stage's set, at their context paths (Dir and the files under it): manifest.json and files.txt
+// for boot, the images the entrypoint loads at boot (a subset of set, see Boot: the others the
+// bundle's registry serves from the same directory), the image configs of set and, withLayers,
+// its layer files, all streamed from the store. Without the layers the Dockerfile's base (the
+// layers image) already carries them.
+func ContextEntries(set, boot layerstore.Set, store *layerstore.Store, withLayers bool) []buildctx.Entry {
+	files := Files(boot)
 	entries := []buildctx.Entry{
 		{Name: Dir, Dir: true, Mode: 0o755},
-		{Name: path.Join(Dir, "manifest.json"), Data: DockerManifest(set), Mode: 0o644},
+		{Name: path.Join(Dir, "manifest.json"), Data: DockerManifest(boot), Mode: 0o644},
 		{Name: path.Join(Dir, "files.txt"), Data: []byte(strings.Join(files, "\n") + "\n"), Mode: 0o644},
 	}
 	seen := map[string]bool{}

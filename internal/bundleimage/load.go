@@ -40,6 +40,9 @@ type LayersRequest struct {
 	BaseLayersCache string
 	// Progress shows the bytes sent to the engine, with rate and time left (nil: quiet).
 	Progress io.Writer
+	// Made records the ID of a new layers image before the engine can complete its load, so an
+	// interrupted run leaves no image nobody knows about (madeimages); nil: not recorded.
+	Made func(id string) error
 }
 
 // Layers is the engine's layers image: its ID and what it is made of.
@@ -132,6 +135,11 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 	go func() {
 		var err error
 		id, groups, err = write(pw)
+		if err == nil && r.Made != nil {
+			// The request body is not complete before the pipe closes: the load cannot finish
+			// before the image is recorded.
+			err = r.Made(id)
+		}
 		pw.CloseWithError(err)
 	}()
 	err = engine.Load(ctx, api, meter.Reader(pr), nil)

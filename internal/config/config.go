@@ -31,6 +31,10 @@ const (
 	DefaultEnvPrefix     = "ESB"     // when DEFAULTS_FILE sets no ENV_PREFIX
 	DefaultEnv           = "default" // the environment name when nothing sets one
 	DefaultImageTag      = "latest"
+	// DefaultContainerRegistry is the stack's own CONTAINER_REGISTRY default (its compose
+	// file's), the address its agent pulls function images from. dindbundler does not assume
+	// it: unset, function images keep bare names and are loaded at boot.
+	DefaultContainerRegistry = "127.0.0.1:5010"
 
 	// MaxRunID is the largest RUN_UID/RUN_GID: 2^32-2 (2^32-1 means "no id" to the kernel).
 	MaxRunID = 1<<32 - 2
@@ -61,6 +65,21 @@ type Template struct {
 	OutputRoot     string // producer's output root
 	OutputExplicit bool   // pass --output to the producer
 	ManifestPath   string // <OutputRoot>/<env>/bundle/manifest.json, or BUNDLE_MANIFEST_PATH
+	// RuntimeConfigDir holds the template's functions.yml and routing.yml:
+	// <OutputRoot>/<env>/config (ProducerConfigDir).
+	RuntimeConfigDir string
+	// Artifact is set when the template is an entry of an artifact.yml (ARTIFACT): Path then
+	// names the file and the entry, OutputRoot is the entry's artifact root, ManifestPath the
+	// manifest the Deploy stage writes for it under BUILD_DIR/artifacts, and no producer runs.
+	Artifact *ArtifactRef
+}
+
+// ArtifactRef is where a template of ARTIFACT comes from.
+type ArtifactRef struct {
+	File           string // the artifact.yml, absolute
+	Index          int    // in its artifacts[]
+	ID             string
+	BundleManifest string // the entry's bundle manifest, absolute; "" when it names none
 }
 
 // Config is the whole resolved configuration.
@@ -73,6 +92,13 @@ type Config struct {
 	EnvSource string // where Env came from, for the dry run
 
 	Templates []Template // empty when TEMPLATE is unset; RequireTemplates says what to do
+	// Artifacts are the artifact.yml files ARTIFACT names (a directory stands for its
+	// artifact.yml); their entries are the Templates, and Deploy validates them instead of
+	// running a producer.
+	Artifacts []string
+	// PrepareImages (PREPARE_IMAGES=1): with ARTIFACT, pull the images the artifacts name that
+	// are missing locally instead of failing.
+	PrepareImages bool
 
 	BundleTag   string
 	CertDir     string
@@ -103,6 +129,13 @@ type Config struct {
 	ImageTag           string
 	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
 	Vars               map[string]string // .env overlaid by the environment: compose interpolation
+
+	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
+	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
+	// "" (unset) keeps <prefix>-<function>:<tag>. The bundle's own read-only registry serves,
+	// on that address inside the bundle, every image named under it, which are then not
+	// loaded at boot.
+	ContainerRegistry string
 
 	Force   bool
 	DryRun  bool
@@ -323,6 +356,7 @@ func (r *resolver) switches() error {
 	r.c.Force = truthy(r.get("FORCE"))
 	r.c.DryRun = truthy(r.get("DRYRUN")) || truthy(r.get("DIND_BUNDLER_DRYRUN"))
 	r.c.Verbose = truthy(r.get("MAGEFILE_VERBOSE"))
+	r.c.PrepareImages = truthy(r.get("PREPARE_IMAGES"))
 	return nil
 }
 
@@ -369,6 +403,9 @@ func (r *resolver) images() error {
 	if _, err := reference.WithTag(tagProbe, c.ImageTag); err != nil {
 		return fmt.Errorf("IMAGE_TAG=%q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -): fix IMAGE_TAG", c.ImageTag)
 	}
+	if err := r.containerRegistry(); err != nil {
+		return err
+	}
 	c.Vars = overlay(c.DotEnv, r.env)
 	c.RuntimeBases = map[string]string{}
 	for k, v := range c.Vars {
@@ -379,11 +416,41 @@ func (r *resolver) images() error {
 	return nil
 }
 
+// containerRegistry reads CONTAINER_REGISTRY from the environment or .env (the stack's compose
+// reads it there too): a registry host with an optional port, nothing else.
+func (r *resolver) containerRegistry() error {
+	v, src := r.envOrDotEnv("CONTAINER_REGISTRY")
+	if v == "" {
+		return nil
+	}
+	if err := checkRegistry(v); err != nil {
+		return fmt.Errorf("CONTAINER_REGISTRY%s (from %s) %w: set it to host[:port], e.g. 127.0.0.1:5010, or unset it", r.shown(v, src), src, err)
+	}
+	r.c.ContainerRegistry = v
+	return nil
+}
+
+// checkRegistry refuses what is not a registry host[:port]: a path, a scheme, or a
+// name the engine would take for a Docker Hub namespace (no dot, no port, not localhost).
+func checkRegistry(v string) error {
+	ref, err := reference.ParseNormalizedNamed(v + "/probe")
+	if err != nil || reference.Domain(ref) != v {
+		return errors.New("is not a registry host[:port] (a host with a dot or a port, or localhost; no scheme, no path)")
+	}
+	return nil
+}
+
 // templates resolves TEMPLATE (or the --template flag) into templates with their output roots
 // and manifest paths.
 func (r *resolver) templates() error {
 	c := &r.c
 	paths, outputDir, manifestPath := r.templateSettings()
+	if v := r.get("ARTIFACT"); v != "" {
+		if len(paths) > 0 {
+			return errors.New("TEMPLATE and ARTIFACT are both set: bundle from templates (TEMPLATE, a producer runs) or from artifacts (ARTIFACT, nothing is produced), not both; unset one")
+		}
+		return r.artifacts(v)
+	}
 	outputVar := r.prefixed("OUTPUT_DIR")
 	if len(paths) > 1 && outputDir != "" {
 		return fmt.Errorf("%s is set but TEMPLATE names %d templates: each template needs its own output root; unset %s (each template then writes under <template dir>/.%s/<stem>)", outputVar, len(paths), outputVar, c.Brand.Slug)
@@ -427,6 +494,7 @@ func (r *resolver) templates() error {
 			t.OutputRoot = filepath.Join(t.Dir, "."+c.Brand.Slug)
 		}
 		t.ManifestPath = ProducerManifestPath(t.OutputRoot, c.Env)
+		t.RuntimeConfigDir = ProducerConfigDir(t.OutputRoot, c.Env)
 		if manifestPath != "" {
 			t.ManifestPath = r.abs(manifestPath)
 		}
@@ -461,8 +529,18 @@ func ProducerManifestPath(outputRoot, env string) string {
 	return filepath.Join(outputRoot, env, "bundle", "manifest.json")
 }
 
+// ProducerConfigDir is where the producer writes one template's runtime config (functions.yml,
+// routing.yml): the directory "config" of its artifact root <output root>/<env>, as the stack's
+// own producer lays it out.
+func ProducerConfigDir(outputRoot, env string) string {
+	return filepath.Join(outputRoot, env, "config")
+}
+
 // RequireTemplates is the check of every stage from Deploy on.
 func (c Config) RequireTemplates() error {
+	if len(c.Templates) == 0 && len(c.Artifacts) > 0 {
+		return fmt.Errorf("ARTIFACT names %s, which list no artifacts: list at least one entry under artifacts", strings.Join(c.Artifacts, ", "))
+	}
 	if len(c.Templates) == 0 {
 		return errors.New("TEMPLATE is not set: set TEMPLATE to the SAM template path (several: TEMPLATE=a.yaml,b.yaml)")
 	}
@@ -480,6 +558,9 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 			errs = append(errs, err)
 		}
 		for _, t := range c.Templates {
+			if t.Artifact != nil {
+				continue // its artifact.yml was read; the Deploy stage validates what it names
+			}
 			st, err := os.Stat(t.Path)
 			switch {
 			case err == nil && !st.IsDir():
@@ -511,6 +592,10 @@ func (c Config) MergedManifestPath() string {
 	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
 }
 func (c Config) StateDir() string { return filepath.Join(c.BuildDir, "state") }
+
+// MergedRuntimeConfigDir is where the Manifest stage merges the templates' runtime configs; the
+// Image stage puts its files in the bundle's /app/config.
+func (c Config) MergedRuntimeConfigDir() string { return filepath.Join(c.BuildDir, "bundle", "config") }
 
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {

@@ -407,6 +407,9 @@ func TestLoadTemplates(t *testing.T) {
 			want := tc.want(wd)
 			is.Equal(len(c.Templates), len(want))
 			for i := range want {
+				// The runtime config lies under <output root>/<env>, wherever
+				// BUNDLE_MANIFEST_PATH puts the manifest.
+				want[i].RuntimeConfigDir = filepath.Join(want[i].OutputRoot, c.Env, "config")
 				is.Equal(c.Templates[i], want[i])
 			}
 			if len(want) == 0 {
@@ -468,8 +471,9 @@ func TestLoadFlags(t *testing.T) {
 				is.Equal(c.Project, "esb-prod")
 				is.Equal(c.Templates, []Template{{
 					Path: filepath.Join(wd, "stack", "t.yaml"), Dir: filepath.Join(wd, "stack"), Stem: "t",
-					OutputRoot:   filepath.Join(wd, "stack", ".esb"),
-					ManifestPath: filepath.Join(wd, "stack", ".esb", "Prod", "bundle", "manifest.json"),
+					OutputRoot:       filepath.Join(wd, "stack", ".esb"),
+					ManifestPath:     filepath.Join(wd, "stack", ".esb", "Prod", "bundle", "manifest.json"),
+					RuntimeConfigDir: filepath.Join(wd, "stack", ".esb", "Prod", "config"),
 				}})
 			},
 		},
@@ -482,7 +486,8 @@ func TestLoadFlags(t *testing.T) {
 				is.Equal(c.Templates, []Template{{
 					Path: "/abs/a,b.yaml", Dir: "/abs", Stem: "a,b", // one template, commas and all
 					OutputRoot: filepath.Join(wd, "out"), OutputExplicit: true,
-					ManifestPath: filepath.Join(wd, "out", "ci", "bundle", "manifest.json"),
+					ManifestPath:     filepath.Join(wd, "out", "ci", "bundle", "manifest.json"),
+					RuntimeConfigDir: filepath.Join(wd, "out", "ci", "config"),
 				}})
 			},
 		},
@@ -970,4 +975,28 @@ func TestExportSettingsNeverPrintADotEnvValue(t *testing.T) {
 	is.NoErr(err)
 	_, err = c.ExportSettings()
 	is.True(strings.Contains(err.Error(), `INSPECT_FORMAT="yaml"`)) // the environment's value is shown
+}
+
+func TestLoadContainerRegistry(t *testing.T) {
+	runLoadCases(t, []loadCase{
+		{name: "unset: function images keep their bare names", check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "") }},
+		{name: "host:port", environ: []string{"CONTAINER_REGISTRY=127.0.0.1:5010"}, check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "127.0.0.1:5010") }},
+		{name: "a name with a port", environ: []string{"CONTAINER_REGISTRY=registry:5010"}, check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "registry:5010") }},
+		{name: "a dotted host", environ: []string{"CONTAINER_REGISTRY=reg.example.com"}, check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "reg.example.com") }},
+		{name: "localhost", environ: []string{"CONTAINER_REGISTRY=localhost"}, check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "localhost") }},
+		{
+			name: "from .env, the environment wins", files: map[string]string{".env": "CONTAINER_REGISTRY=10.0.0.1:5000\n"},
+			check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "10.0.0.1:5000") },
+		},
+		{
+			name: "the environment over .env", files: map[string]string{".env": "CONTAINER_REGISTRY=10.0.0.1:5000\n"}, environ: []string{"CONTAINER_REGISTRY=127.0.0.1:5010"},
+			check: func(is *is.I, c Config, wd string) { is.Equal(c.ContainerRegistry, "127.0.0.1:5010") },
+		},
+	})
+	runErrCases(t, []errCase{
+		{name: "a path", environ: []string{"CONTAINER_REGISTRY=127.0.0.1:5010/ns"}, want: []string{`CONTAINER_REGISTRY="127.0.0.1:5010/ns"`, "host[:port]"}},
+		{name: "a scheme", environ: []string{"CONTAINER_REGISTRY=http://127.0.0.1:5010"}, want: []string{"CONTAINER_REGISTRY", "host[:port]"}},
+		{name: "a Docker Hub namespace", environ: []string{"CONTAINER_REGISTRY=registry"}, want: []string{"CONTAINER_REGISTRY", "host[:port]"}},
+		{name: "from .env: named, not printed", files: map[string]string{".env": "CONTAINER_REGISTRY=bad value\n"}, want: []string{"CONTAINER_REGISTRY (from .env CONTAINER_REGISTRY) is not"}},
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // How a container got the privileges a nested engine needs.
@@ -297,6 +299,22 @@ func Exec(ctx context.Context, api client.ContainerAPIClient, id string, cmd ...
 		return out.String(), 0, fmt.Errorf("exec %v in %s: %w", cmd, id, err)
 	}
 	return out.String(), info.ExitCode, nil
+}
+
+// CopyFile writes data as dir/name (mode) into container id's file system; dir must exist.
+func CopyFile(ctx context.Context, api client.ContainerAPIClient, id, dir, name string, data []byte, mode int64) error {
+	var archive bytes.Buffer
+	tw := tarball.NewWriter(&archive)
+	if err := tw.File(name, mode, data); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", name, id, dir, err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", name, id, dir, err)
+	}
+	if err := api.CopyToContainer(ctx, id, dir, &archive, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", name, id, dir, err)
+	}
+	return nil
 }
 
 // HostAddr returns the 127.0.0.1:port the container's port ("8080/tcp") is published on.

@@ -1,7 +1,10 @@
 package engine_test
 
 import (
+	"archive/tar"
 	"context"
+	"io"
+	"strings"
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -70,4 +73,33 @@ func TestRemoveNamed(t *testing.T) {
 	_, err = engine.InspectContainer(ctx, c, "x-"+prefix+"other")
 	is.NoErr(err)                                // not ours: stays
 	is.NoErr(engine.RemoveNamed(ctx, c, prefix)) // nothing left: fine
+}
+
+// TestCopyFile puts a file into a container's file system with its mode; it reads back the same.
+func TestCopyFile(t *testing.T) {
+	is := is.New(t)
+	c := enginetest.Client(t)
+	ctx := testCtx(t)
+	img := enginetest.ScratchImage(t, c, "enginetest-copyfile:v1", map[string][]byte{"etc/a": []byte("a")}, enginetest.Cmd("/a"))
+	const name = "enginetest-copyfile"
+	created, err := c.ContainerCreate(ctx, &container.Config{Image: img}, nil, nil, nil, name)
+	is.NoErr(err)
+	t.Cleanup(func() { _ = engine.RemoveContainer(context.Background(), c, name, "") })
+
+	is.NoErr(engine.CopyFile(ctx, c, created.ID, "/etc", "tool", []byte("#!/bin/sh\necho hi\n"), 0o755))
+	rc, _, err := c.CopyFromContainer(ctx, created.ID, "/etc/tool")
+	is.NoErr(err)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	hdr, err := tr.Next()
+	is.NoErr(err)
+	is.Equal(hdr.Name, "tool")
+	is.Equal(hdr.Mode&0o777, int64(0o755)) // executable, as asked
+	data, err := io.ReadAll(tr)
+	is.NoErr(err)
+	is.Equal(string(data), "#!/bin/sh\necho hi\n")
+
+	err = engine.CopyFile(ctx, c, created.ID, "/no/such/dir", "tool", []byte("x"), 0o644)
+	is.True(err != nil) // a missing directory is an error naming the copy
+	is.True(strings.Contains(err.Error(), "copy tool into"))
 }

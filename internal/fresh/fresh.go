@@ -168,6 +168,8 @@ type State struct {
 	Inputs map[string]FileRecord `json:"inputs,omitempty"`
 	// Settings are the settings the output was made with, by name (SettingHashes).
 	Settings map[string]string `json:"settings,omitempty"`
+	// Outputs are the files the stage wrote, by path, as written (RecordOutput, CheckOutput).
+	Outputs map[string]FileRecord `json:"outputs,omitempty"`
 }
 
 // SettingHashes is what a state records of settings: each value's SHA-256, so a change is seen

@@ -14,8 +14,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 )
 
 // Report is what a bundle carries.
@@ -50,6 +53,10 @@ type Report struct {
 	Missing []string `json:"missing,omitempty"`
 	// Changes since a previous bundle (INSPECT_AGAINST); nil without one.
 	Changes *Changes `json:"changes,omitempty"`
+	// Functions and Routes are the stack's runtime config (/app/config/functions.yml and
+	// routing.yml): what the gateway runs and routes.
+	Functions []Function `json:"functions"`
+	Routes    []Route    `json:"routes"`
 
 	layers map[string]int64 // every image layer the bundle lists: diffID → compressed bytes
 }
@@ -99,6 +106,19 @@ type Service struct {
 	Build bool   `json:"build,omitempty"` // built by the producer from a build: section
 }
 
+// Function is one function of the runtime config.
+type Function struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// Route is one route of the runtime config.
+type Route struct {
+	Method   string `json:"method"`
+	Path     string `json:"path"`
+	Function string `json:"function"`
+}
+
 // Cert is one certificate in the bundle.
 type Cert struct {
 	File     string    `json:"file"`
@@ -114,6 +134,15 @@ const (
 	composeFile  = "app/compose.yml"
 	envFile      = "app/.env"
 	imagesFile   = "images/manifest.json"
+	// registryFile lists the images the bundle's registry serves from /images; those compose
+	// does not run are not in imagesFile (the boot does not load them).
+	registryFile = "app/bundle/registry.json"
+)
+
+// The runtime config's files in the bundle.
+const (
+	functionsFile = "app/config/" + runtimeconfig.FunctionsFile
+	routingFile   = "app/config/" + runtimeconfig.RoutingFile
 )
 
 var (
@@ -227,7 +256,7 @@ func (s *Scanner) layer(name string, r io.Reader) error {
 			continue
 		}
 		switch {
-		case p == manifestFile || p == composeFile || p == envFile || p == imagesFile || certFile.MatchString(p):
+		case p == manifestFile || p == composeFile || p == envFile || p == imagesFile || p == registryFile || p == functionsFile || p == routingFile || certFile.MatchString(p):
 			data, err := io.ReadAll(io.LimitReader(tr, 16<<20))
 			if err != nil {
 				return fmt.Errorf("inspect %s: /%s: %w", s.source, p, err)
@@ -275,7 +304,7 @@ func (s *Scanner) file(p string) ([]byte, bool) {
 
 // Report builds the report; now dates the certificates' days left.
 func (s *Scanner) Report(now time.Time) (Report, error) {
-	rep := Report{Source: s.source, Images: []Image{}, SharedLayers: []SharedLayer{}, Services: []Service{}, Certs: []Cert{}, EnvKeys: []string{}}
+	rep := Report{Source: s.source, Images: []Image{}, SharedLayers: []SharedLayer{}, Services: []Service{}, Functions: []Function{}, Routes: []Route{}, Certs: []Cert{}, EnvKeys: []string{}}
 	if s.meta != nil {
 		rep.Bundle, rep.Image = s.meta.Bundle, s.meta.Image
 		rep.File = &File{Compression: s.meta.Compression}
@@ -324,6 +353,7 @@ func (s *Scanner) Report(now time.Time) (Report, error) {
 			}
 		}
 	}
+	s.runtimeConfig(&rep)
 	certPaths := make([]string, 0)
 	for p := range s.files {
 		if certFile.MatchString(p) {
@@ -338,9 +368,69 @@ func (s *Scanner) Report(now time.Time) (Report, error) {
 	return rep, nil
 }
 
+// runtimeConfig lists the functions and routes of the bundle's runtime config; a bundle without
+// one lists none, and a file that does not read is noted.
+func (s *Scanner) runtimeConfig(rep *Report) {
+	if data, ok := s.file(functionsFile); ok {
+		f, err := runtimeconfig.DecodeFunctions(data, "/"+functionsFile)
+		if err != nil {
+			rep.Missing = append(rep.Missing, firstLine(err))
+		}
+		for _, name := range slices.Sorted(maps.Keys(f.Functions)) {
+			rep.Functions = append(rep.Functions, Function{Name: name, Image: f.Functions[name].Image})
+		}
+	}
+	if data, ok := s.file(routingFile); ok {
+		r, err := runtimeconfig.DecodeRouting(data, "/"+routingFile)
+		if err != nil {
+			rep.Missing = append(rep.Missing, firstLine(err))
+		}
+		for _, route := range r.Routes {
+			rep.Routes = append(rep.Routes, Route{Method: strings.ToUpper(route.Method), Path: route.Path, Function: route.Function})
+		}
+	}
+}
+
 func firstLine(err error) string {
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
+}
+
+// servedItems are the images the bundle's registry serves that items (the boot's docker-save
+// manifest) does not name, as docker-save entries of the same files.
+func (s *Scanner) servedItems(items []saveItem) ([]saveItem, error) {
+	data, ok := s.file(registryFile)
+	if !ok {
+		return nil, nil
+	}
+	var idx struct {
+		Images []struct {
+			Name   string
+			Config struct{ File string }
+			Layers []struct{ File string }
+		}
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("inspect %s: /%s: %w", s.source, registryFile, err)
+	}
+	named := map[string]bool{}
+	for _, it := range items {
+		for _, tag := range it.RepoTags {
+			named[tag] = true
+		}
+	}
+	var out []saveItem
+	for _, img := range idx.Images {
+		if named[img.Name] {
+			continue
+		}
+		it := saveItem{Config: img.Config.File, RepoTags: []string{img.Name}}
+		for _, l := range img.Layers {
+			it.Layers = append(it.Layers, l.File)
+		}
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 // saveItem is one entry of a docker-save manifest.json.
@@ -361,6 +451,11 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 	if err := json.Unmarshal(data, &items); err != nil {
 		return fmt.Errorf("inspect %s: /%s: %w", s.source, imagesFile, err)
 	}
+	served, err := s.servedItems(items)
+	if err != nil {
+		return err
+	}
+	items = append(items, served...)
 	kinds := map[string]string{}
 	for _, img := range m.Images {
 		kinds[img.Name] = img.Kind

@@ -59,7 +59,8 @@ func digest(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// A bundle whose two function images share a base layer, as the bundle's layers carry it.
+// A bundle whose two function images share a base layer, as the bundle's layers carry it: fn-a
+// loaded at boot (compose runs it) and served, fn-b only served by the bundle's registry.
 func TestScannerReport(t *testing.T) {
 	is := is.New(t)
 	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
@@ -75,18 +76,28 @@ func TestScannerReport(t *testing.T) {
 	layer := func(d []byte) string { return digest(d) + ".tar.zst" }
 	images, _ := json.Marshal([]saveItem{
 		{Config: "c1.json", RepoTags: []string{"fn-a:1"}, Layers: []string{layer(base), layer(a)}},
-		{Config: "c2.json", RepoTags: []string{"fn-b:1"}, Layers: []string{layer(base), layer(b)}},
 	})
+	served := func(name, config string, layers ...[]byte) string {
+		var files []string
+		for _, l := range layers {
+			files = append(files, `{"file":"`+layer(l)+`"}`)
+		}
+		return `{"name":"` + name + `","config":{"file":"` + config + `"},"layers":[` + strings.Join(files, ",") + `]}`
+	}
+	index := []byte(`{"address":"127.0.0.1:5010","images":[` + served("fn-a:1", "c1.json", base, a) + "," + served("fn-b:1", "c2.json", base, b) + `]}`)
 	m, _ := json.Marshal(manifest.Manifest{SchemaVersion: manifest.SchemaMerged, Templates: []manifest.Template{{Path: "t.yaml"}},
 		Build: manifest.Build{Project: "p"}, Images: []manifest.Image{
 			{Name: "fn-a:1", Kind: manifest.KindFunction, Digest: "sha256:" + digest([]byte("c1"))}, {Name: "fn-b:1", Kind: manifest.KindFunction, Digest: "sha256:" + digest([]byte("c2"))},
 		}})
 	app := tarOf(t, map[string][]byte{
 		"app/bundle/manifest.json":   m,
+		"app/bundle/registry.json":   index,
 		"app/compose.yml":            []byte("services:\n  web:\n    image: ${WEB_IMAGE}\n  api:\n    build: ./api\n"),
 		"app/.env":                   []byte("WEB_IMAGE=nginx:1\nSECRET=hunter2\n"),
 		"root/.esb/certs/rootCA.crt": ca,
 		"root/.esb/certs/server.key": []byte("not read"),
+		"app/config/functions.yml":   []byte("defaults: {}\nfunctions:\n  fn-b:\n    image: fn-b:1\n  fn-a:\n    image: fn-a:1\n    timeout: 3\n"),
+		"app/config/routing.yml":     []byte("routes:\n  - {path: /a, method: post, function: fn-a}\n"),
 	})
 	store := tarOf(t, map[string][]byte{
 		"images/manifest.json":   images,
@@ -114,6 +125,8 @@ func TestScannerReport(t *testing.T) {
 	is.Equal(rep.SharedLayers[0].Images, []string{"fn-a:1", "fn-b:1"})
 	is.Equal(rep.Services, []Service{{Name: "api", Build: true}, {Name: "web", Image: "nginx:1"}}) // interpolated from the .env
 	is.Equal(rep.EnvKeys, []string{"SECRET", "WEB_IMAGE"})
+	is.Equal(rep.Functions, []Function{{Name: "fn-a", Image: "fn-a:1"}, {Name: "fn-b", Image: "fn-b:1"}}) // sorted
+	is.Equal(rep.Routes, []Route{{Method: "POST", Path: "/a", Function: "fn-a"}})
 	is.Equal(len(rep.Certs), 1)
 	is.Equal(rep.Certs[0].DaysLeft, 10)
 	is.Equal(rep.Engine, &Engine{Version: "26.1.5", Suite: "trixie"}) // from the base's labels in the image config
@@ -127,6 +140,7 @@ func TestScannerReport(t *testing.T) {
 		is.True(strings.Contains(out, "SECRET"))
 	}
 	is.True(strings.Contains(text.String(), "shared layers (1)"))
+	is.True(strings.Contains(text.String(), "routes (1, /app/config/routing.yml)\n  POST /a  → fn-a"))
 }
 
 func TestScannerNotABundle(t *testing.T) {

@@ -67,6 +67,14 @@ func (r Report) Text(w io.Writer) error {
 		}
 		p("  %s\t%s", s.Name, orDash(what, ""))
 	}
+	p("\nfunctions (%d, /app/config/functions.yml)", len(r.Functions))
+	for _, f := range r.Functions {
+		p("  %s\t%s", f.Name, f.Image)
+	}
+	p("\nroutes (%d, /app/config/routing.yml)", len(r.Routes))
+	for _, rt := range r.Routes {
+		p("  %s %s\t→ %s", rt.Method, rt.Path, rt.Function)
+	}
 	p("\ncertificates (%d)", len(r.Certs))
 	for _, c := range r.Certs {
 		state := fmt.Sprintf("%d days left", c.DaysLeft)

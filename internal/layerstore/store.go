@@ -241,3 +241,26 @@ func (s *Store) CompleteSet(set Set) bool {
 	}
 	return true
 }
+
+// CleanTemp removes the spool files an interrupted Save left in the store's tmp directory. The
+// caller must hold BUILD_DIR's lock: no ingest is running then.
+func (s *Store) CleanTemp() (removed int, freed int64, err error) {
+	dir := filepath.Join(s.Dir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("clean %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			freed += info.Size()
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return removed, freed, fmt.Errorf("clean %s: %w", dir, err)
+		}
+		removed++
+	}
+	return removed, freed, nil
+}

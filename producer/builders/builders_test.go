@@ -2,6 +2,7 @@ package builders
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -336,6 +337,36 @@ func TestStageBuildKitMountsCaches(t *testing.T) {
 			}
 			is.True(runs > 0)
 			is.Equal(strings.ReplaceAll(bk, prefix, "RUN "), classic) // otherwise the same steps
+		})
+	}
+}
+
+// What sam build leaves out of copied code, per runtime and build method.
+func TestExcludedFiles(t *testing.T) {
+	for _, tc := range []struct {
+		runtime, method string
+		has, hasNot     []string
+	}{
+		{"python3.12", "", []string{".git", ".aws-sam", "__pycache__", "*.pyc", ".venv", ".env", ".pytest_cache"}, []string{"node_modules"}},
+		{"python3.13", "python3.13", []string{".git", "__pycache__"}, nil},
+		{"nodejs20.x", "", []string{".git", ".aws-sam"}, []string{"node_modules", "__pycache__", ".env"}},
+		{"nodejs20.x", "esbuild", []string{".git", ".aws-sam", "node_modules"}, []string{"__pycache__"}},
+		{"java21", "", []string{".git", ".aws-sam"}, []string{".env", "node_modules"}},
+		{"provided.al2023", "makefile", []string{".git", ".aws-sam"}, []string{"__pycache__"}},
+		{"provided.al2023", "go1.x", []string{".git", ".aws-sam"}, []string{"__pycache__"}},
+	} {
+		t.Run(tc.runtime+"/"+tc.method, func(t *testing.T) {
+			got := ExcludedFiles(tc.runtime, tc.method)
+			for _, want := range tc.has {
+				if !slices.Contains(got, want) {
+					t.Errorf("ExcludedFiles(%q, %q) = %q lacks %q", tc.runtime, tc.method, got, want)
+				}
+			}
+			for _, not := range tc.hasNot {
+				if slices.Contains(got, not) {
+					t.Errorf("ExcludedFiles(%q, %q) = %q holds %q", tc.runtime, tc.method, got, not)
+				}
+			}
 		})
 	}
 }

@@ -34,7 +34,7 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 	return Request{
 		Template: t.Path, Env: c.Env, Mode: ModeDocker, OutputRoot: t.OutputRoot,
 		ProjectRoot: c.WorkDir, Root: c.ProjectRoot, ComposeFile: compose, Brand: c.Brand.Slug, Project: c.Project,
-		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag,
+		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag, ContainerRegistry: c.ContainerRegistry,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
 		Exclude: []string{c.BuildDir},

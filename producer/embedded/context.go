@@ -236,6 +236,12 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 				return nil
 			}
 		}
+		if excludedName(d.Name(), e.ExcludeNames) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		rel, err := filepath.Rel(src, p)
 		if err != nil {
 			return err
@@ -260,7 +266,7 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 			}
 		}
 		if follow && d.Type()&fs.ModeSymlink != 0 {
-			return cw.followLink(p, contextJoin(e.Target, rel), e.Exclude)
+			return cw.followLink(p, contextJoin(e.Target, rel), e)
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -272,7 +278,7 @@ func (cw *contextWriter) dir(e ContextEntry, dockerfile string) error {
 
 // followLink adds what the link at p points to as name: a file's content, a directory's tree.
 // A target outside the project root, a dangling link and a loop are refused.
-func (cw *contextWriter) followLink(p, name string, exclude []string) error {
+func (cw *contextWriter) followLink(p, name string, from ContextEntry) error {
 	real, err := confine.Path(cw.root, "symbolic link", p)
 	if err != nil {
 		return fmt.Errorf("add %s to the build context: %w", p, err)
@@ -289,7 +295,18 @@ func (cw *contextWriter) followLink(p, name string, exclude []string) error {
 	}
 	cw.following[real] = true
 	defer delete(cw.following, real)
-	return cw.dir(ContextEntry{Kind: EntryDir, Source: real, Target: name, Exclude: exclude}, "")
+	return cw.dir(ContextEntry{Kind: EntryDir, Source: real, Target: name, Exclude: from.Exclude, ExcludeNames: from.ExcludeNames}, "")
+}
+
+// excludedName reports whether a file or directory called name is left out by one of patterns
+// (path.Match; a malformed pattern matches nothing).
+func excludedName(name string, patterns []string) bool {
+	for _, pat := range patterns {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // mayHoldExceptions reports whether an excluded directory may still hold files an exception

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/producer/builders"
 )
 
 // readTar lists a tar's entries: name → content ("<dir>" for directories, "-> target" for links).
@@ -271,3 +273,36 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// A code directory of CodeUri ./ leaves out, at every depth, the names sam build leaves out:
+// the repository's history and the SAM build output never enter the image.
+func TestWriteContextExcludesNames(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"app.py":                          "print('hi')\n",
+		".git/HEAD":                       "ref: refs/heads/main\n",
+		".git/objects/ab/cdef":            "history",
+		".aws-sam/build/template.yaml":    "built",
+		"pkg/mod.py":                      "x = 1\n",
+		"pkg/__pycache__/mod.cpython.pyc": "compiled",
+		"pkg/old.pyc":                     "compiled",
+		"pkg/.git":                        "gitdir: ../.git/modules/pkg\n", // a submodule's link file
+		"vendor/git/readme":               "a directory merely named like it stays",
+	})
+	is.NoErr(os.Symlink("pkg", filepath.Join(dir, "linked")))
+	b := ImageBuild{
+		Dockerfile: "Dockerfile", DockerfileText: "FROM scratch\n",
+		Context: []ContextEntry{{Kind: EntryDir, Source: dir, Target: "task", ExcludeNames: builders.ExcludedFiles("python3.12", "")}},
+	}
+	var buf bytes.Buffer
+	is.NoErr(writeContext(&buf, b, dir))
+	files, _ := readTar(t, buf.Bytes())
+	is.Equal(slices.Sorted(maps.Keys(files)), []string{
+		"Dockerfile",
+		"task/", "task/app.py",
+		"task/linked/", "task/linked/mod.py", // a followed link's tree leaves them out too
+		"task/pkg/", "task/pkg/mod.py",
+		"task/vendor/", "task/vendor/git/", "task/vendor/git/readme",
+	})
+}

@@ -3,7 +3,10 @@ package embedded
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
+
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 )
 
 // Inputs lists the files and directories a run for req reads, from its plan: the template, the
@@ -11,23 +14,34 @@ import (
 // Dockerfile, compose build contexts), wherever they lie. The Deploy stage judges the manifest's
 // freshness by exactly these.
 func Inputs(req Request) ([]string, error) {
-	inputs, _, _, err := InputsAndSettings(req)
-	return inputs, err
+	step, err := DeployFactsOf(req)
+	return step.Inputs, err
 }
 
-// InputsAndSettings is Inputs and PlanSettings from one plan, and the plan: what the Deploy
-// stage judges a template's manifest by, and checks against the other templates.
-func InputsAndSettings(req Request) ([]string, map[string]string, BuildPlan, error) {
+// DeployFacts are what the Deploy stage judges a template's manifest by, from one plan: the
+// files it reads (Inputs), the files a run writes beside the manifest (functions.yml and
+// routing.yml, and resources.yml when the template has resources: a manifest without one of them
+// was made before the producer wrote it, and is stale), the settings that decide its output
+// (PlanSettings), and the plan itself, which the stage checks against the other templates.
+type DeployFacts struct {
+	Inputs   []string
+	Outputs  []string
+	Settings map[string]string
+	Plan     BuildPlan
+}
+
+// DeployFactsOf plans req once and gives its DeployFacts.
+func DeployFactsOf(req Request) (DeployFacts, error) {
 	if err := req.check(); err != nil {
-		return nil, nil, BuildPlan{}, err
+		return DeployFacts{}, err
 	}
 	_, plan, err := PlanRequest(req)
 	if err != nil {
-		return nil, nil, BuildPlan{}, err
+		return DeployFacts{}, err
 	}
 	// Refused before any file is read for its signature.
 	if _, err := confinePlan(plan, req); err != nil {
-		return nil, nil, BuildPlan{}, err
+		return DeployFacts{}, err
 	}
 	inputs := PlanInputs(plan, req)
 	// A new `sam build` changes what is built (builders.go), though not the sources.
@@ -37,9 +51,17 @@ func InputsAndSettings(req Request) ([]string, map[string]string, BuildPlan, err
 	}
 	settings, err := PlanSettings(plan, req)
 	if err != nil {
-		return nil, nil, BuildPlan{}, err
+		return DeployFacts{}, err
 	}
-	return inputs, settings, plan, nil
+	names := []string{runtimeconfig.FunctionsFile, runtimeconfig.RoutingFile}
+	if !plan.Resources.Empty() {
+		names = append(names, runtimeconfig.ResourcesFile)
+	}
+	var outputs []string
+	for _, n := range names {
+		outputs = append(outputs, filepath.Join(req.RuntimeConfigDir(), n))
+	}
+	return DeployFacts{Inputs: inputs, Outputs: outputs, Settings: settings, Plan: plan}, nil
 }
 
 // Names are the names of every image plan builds or reads (built, base and external).

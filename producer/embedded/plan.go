@@ -16,6 +16,8 @@ import (
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
+	"github.com/dindbundler/dindbundler/producer/builders"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/distribution/reference"
 )
@@ -47,6 +49,10 @@ type ContextEntry struct {
 	// Exclude lists absolute paths an EntryDir leaves out: the producer's own output directory,
 	// which a CodeUri or build context of "." would otherwise carry into the image.
 	Exclude []string
+	// ExcludeNames are name patterns (path.Match) an EntryDir of code or a layer leaves out at
+	// every depth, as `sam build` does when it copies code (builders.ExcludedFiles: .git,
+	// .aws-sam, the Python workflows' caches…): a CodeUri of ./ must not carry the repository.
+	ExcludeNames []string
 }
 
 // ImageBuild is one image to build.
@@ -104,8 +110,13 @@ type BuildPlan struct {
 	Bases    []BaseImage     // sorted by Name
 	External []ExternalImage // sorted by Name
 	Warnings []string        // things worth telling the user that do not stop the build
+	// Runtime is the stack's runtime config of the template's functions (RuntimeConfig).
+	Runtime runtimeconfig.Config
 	// Variables are the stack's variables the compose file's images and builds read, sorted.
 	Variables []string
+	// Resources are the template's tables, buckets and layers for the stack's provisioner
+	// (ResourcesOf); written as resources.yml beside the runtime config when not empty.
+	Resources runtimeconfig.Resources
 }
 
 // Where Lambda puts a function's code and its layers' content.
@@ -136,6 +147,10 @@ func Plan(t *sam.Template, c *compose.File, req Request) (BuildPlan, error) {
 			return BuildPlan{}, err
 		}
 	}
+	var warnings []string
+	p.plan.Runtime, warnings = RuntimeConfig(t, functionImages(p.plan))
+	p.plan.Resources = ResourcesOf(t)
+	p.plan.Warnings = append(p.plan.Warnings, warnings...)
 	sort.Slice(p.plan.Images, func(i, j int) bool { return p.plan.Images[i].Name < p.plan.Images[j].Name })
 	for _, b := range p.bases {
 		sort.Strings(b.Functions)
@@ -185,11 +200,15 @@ func baseHint(b BaseImage) string {
 	return fmt.Sprintf("build or load %s locally, or make its registry reachable (ImageUri of %s)", b.Name, fns)
 }
 
-// functionImageName is <prefix>-<function name lower case>:<tag>.
+// functionImageName is <prefix>-<function name lower case>:<tag>, under the registry the stack
+// pulls it from (<registry>/…) when CONTAINER_REGISTRY names one.
 func (p *planner) functionImageName(fn sam.Function) (string, error) {
 	name := fmt.Sprintf("%s-%s:%s", p.req.ImagePrefix, strings.ToLower(fn.Name), p.req.ImageTag)
+	if p.req.ContainerRegistry != "" {
+		name = p.req.ContainerRegistry + "/" + name
+	}
 	if _, err := reference.ParseNormalizedNamed(name); err != nil {
-		return "", fmt.Errorf("function %s: image name %q is not a valid image reference (%v): check IMAGE_PREFIX, IMAGE_TAG and the FunctionName", fn.Name, name, err)
+		return "", fmt.Errorf("function %s: image name %q is not a valid image reference (%v): check CONTAINER_REGISTRY, IMAGE_PREFIX, IMAGE_TAG and the FunctionName", fn.Name, name, err)
 	}
 	return name, nil
 }
@@ -392,7 +411,13 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("function %s (%s) uses layer %s, whose CompatibleRuntimes (%s) do not list it; Lambda would refuse this", fn.Name, fn.Runtime, LayerLabel(l), strings.Join(l.CompatibleRuntimes, ", ")))
 		}
 		target := fmt.Sprintf("layers/%d", i+1)
-		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target))
+		// A layer sam build does not build (no BuildMethod) is packaged as it is: only the
+		// repository's history and the build output are left out of it.
+		layerRuntime := fn.Runtime
+		if l.BuildMethod == "" {
+			layerRuntime = ""
+		}
+		b.Context = append(b.Context, p.codeEntry(l.ContentURI, archiveOrDir(l.ContentURI), target, layerRuntime, l.BuildMethod))
 		df.WriteString(bs.copy(target, optDir))
 	}
 
@@ -401,9 +426,9 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 		if fn.CodeURI == "" {
 			return fmt.Errorf("function %s: a Zip function needs CodeUri or InlineCode", fn.Name)
 		}
-		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryDir, "task"))
+		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryDir, "task", fn.Runtime, fn.BuildMethod))
 	case sam.CodeZip, sam.CodeJar:
-		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryZip, "task"))
+		b.Context = append(b.Context, p.codeEntry(fn.CodeURI, EntryZip, "task", fn.Runtime, fn.BuildMethod))
 	case sam.CodeFile:
 		// The file alone is the package, at its root (sam package zips it that way).
 		b.Context = append(b.Context, ContextEntry{Kind: EntryFile, Source: fn.CodeURI, Target: "task/" + filepath.Base(fn.CodeURI)})
@@ -445,9 +470,13 @@ func LayerLabel(l sam.Layer) string {
 	return l.ARN
 }
 
-func (p *planner) codeEntry(src, kind, target string) ContextEntry {
+// codeEntry is a code or layer path of fn in the context; a directory leaves out what sam build
+// leaves out of fn's code (buildMethod: the function's or the layer's Metadata.BuildMethod).
+func (p *planner) codeEntry(src, kind, target, runtime, buildMethod string) ContextEntry {
 	if kind == EntryDir {
-		return p.dirEntry(src, target, false)
+		e := p.dirEntry(src, target, false)
+		e.ExcludeNames = builders.ExcludedFiles(runtime, buildMethod)
+		return e
 	}
 	return ContextEntry{Kind: kind, Source: src, Target: target}
 }

@@ -55,7 +55,7 @@ func TestPlanSingleFileCodeAndPublishedLayer(t *testing.T) {
 	p, err := Plan(tpl, nil, baseReq())
 	is.NoErr(err)
 	is.Equal(p.Images[0].Context, []ContextEntry{
-		{Kind: EntryDir, Source: "/vendor/powertools", Target: "layers/1"},
+		{Kind: EntryDir, Source: "/vendor/powertools", Target: "layers/1", ExcludeNames: []string{".aws-sam", ".git"}},
 		{Kind: EntryFile, Source: "/proj/src/app.py", Target: "task/app.py"},
 	})
 	is.True(strings.Contains(p.Images[0].DockerfileText, "FROM public.ecr.aws/lambda/python:3.14-x86_64\n"))

@@ -2,12 +2,14 @@ package embedded
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/producer/builders"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/matryer/is"
 )
@@ -66,9 +68,9 @@ ENV WINDOWS_DIR="C:\\temp"
 CMD ["app.handler"]
 `)
 	is.Equal(b.Context, []ContextEntry{
-		{Kind: EntryDir, Source: "/proj/layers/common", Target: "layers/1"},
+		{Kind: EntryDir, Source: "/proj/layers/common", Target: "layers/1", ExcludeNames: []string{".aws-sam", ".git"}},
 		{Kind: EntryZip, Source: "/proj/layers/extra.zip", Target: "layers/2"},
-		{Kind: EntryDir, Source: "/proj/functions/hello", Target: "task"},
+		{Kind: EntryDir, Source: "/proj/functions/hello", Target: "task", ExcludeNames: builders.ExcludedFiles("python3.12", "")},
 	})
 	is.Equal(p.Bases, []BaseImage{{
 		Name: "public.ecr.aws/lambda/python:3.12-x86_64", Source: SourceRuntime, Functions: []string{"Dev-Hello"},
@@ -488,4 +490,31 @@ func TestPlanExcludesOutputsFromContexts(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(p.Images), 1)
 	is.Equal(p.Images[0].Context[0].Exclude, []string{"/proj/.esb", "/proj/build"}) // only paths inside the context
+}
+
+// Every code and layer directory of a Zip function carries the names sam build leaves out for
+// its runtime and build method; a docker build context (an Image function, a compose build)
+// follows its .dockerignore only, as docker build does.
+func TestPlanExcludesWhatSamBuildLeavesOut(t *testing.T) {
+	is := is.New(t)
+	req := baseReq()
+	tpl := &sam.Template{Dir: "/proj", Functions: []sam.Function{
+		{Name: "py", LogicalID: "Py", Runtime: "python3.12", Handler: "app.handler", CodeURI: "/proj", CodeKind: sam.CodeDir,
+			Layers: []sam.Layer{{LogicalID: "Deps", ContentURI: "/proj/layer"}}},
+		{Name: "js", LogicalID: "Js", Runtime: "nodejs20.x", Handler: "index.handler", CodeURI: "/proj/js", CodeKind: sam.CodeDir, BuildMethod: "esbuild"},
+	}}
+	p, err := Plan(tpl, nil, req)
+	is.NoErr(err)
+	names := map[string][]string{}
+	for _, img := range p.Images {
+		for _, e := range img.Context {
+			if e.Kind == EntryDir {
+				names[img.For+":"+e.Target] = e.ExcludeNames
+			}
+		}
+	}
+	is.Equal(names["py:task"], builders.ExcludedFiles("python3.12", ""))
+	is.Equal(names["py:layers/1"], []string{".aws-sam", ".git"}) // not built by sam build: packaged as it is
+	is.Equal(names["js:task"], builders.ExcludedFiles("nodejs20.x", "esbuild"))
+	is.True(slices.Contains(names["py:task"], ".git"))
 }

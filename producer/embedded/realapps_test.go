@@ -301,3 +301,50 @@ func TestRealAppsByHand(t *testing.T) {
 		})
 	}
 }
+
+// Our own files of the corpus (layers.map, the local-layers placeholders) are kept in this
+// repository, testdata/realapps/ours, and collect.py copies them into the corpus: the corpus holds
+// exactly those, so a corpus rebuilt by collect.py plans the same.
+func TestRealAppsOwnFiles(t *testing.T) {
+	is := is.New(t)
+	corpus := realAppsDir(t)
+	ours := filepath.Join("testdata", "realapps", "ours")
+	kept := map[string]bool{}
+	is.NoErr(filepath.WalkDir(ours, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(ours, p)
+		if err != nil {
+			return err
+		}
+		kept[rel] = true
+		want, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		got, err := os.ReadFile(filepath.Join(corpus, rel))
+		if err != nil {
+			t.Errorf("the corpus lacks our %s: run collect.py (testdata/realapps/README.md)", rel)
+			return nil
+		}
+		if string(got) != string(want) {
+			t.Errorf("the corpus's %s differs from testdata/realapps/ours/%s", rel, rel)
+		}
+		return nil
+	}))
+	is.True(len(kept) > 0)
+	// Every layers.map of the corpus is one of ours.
+	is.NoErr(filepath.WalkDir(corpus, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Name() == "layers.map" {
+			rel, _ := filepath.Rel(corpus, p)
+			if !kept[rel] {
+				t.Errorf("the corpus's %s is not kept in testdata/realapps/ours: copy it there", rel)
+			}
+		}
+		return nil
+	}))
+}

@@ -36,8 +36,11 @@ type Request struct {
 	ComposeFile string // "" when the stack has no compose file
 	Brand       string // slug such as "esb": image labels com.<brand>.*
 	Project     string // compose project name
-	ImagePrefix string // function images are <prefix>-<function>:<tag>
+	ImagePrefix string // function images are [<registry>/]<prefix>-<function>:<tag>
 	ImageTag    string
+	// ContainerRegistry is the registry host[:port] the stack pulls function images from
+	// (CONTAINER_REGISTRY); "" names them without one.
+	ContainerRegistry string
 
 	ParameterOverrides map[string]string // win over the template's Parameter defaults
 	// EnvVars override declared environment variables, as `sam local --env-vars` does
@@ -74,6 +77,9 @@ type Request struct {
 
 // ManifestPath is where the producer writes the request's manifest.
 func (r Request) ManifestPath() string { return config.ProducerManifestPath(r.OutputRoot, r.Env) }
+
+// RuntimeConfigDir is where the producer writes the request's functions.yml and routing.yml.
+func (r Request) RuntimeConfigDir() string { return config.ProducerConfigDir(r.OutputRoot, r.Env) }
 
 // composeProject is what `docker compose -p` accepts.
 var composeProject = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)

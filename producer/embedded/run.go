@@ -109,6 +109,11 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		images = append(images, img)
 	}
 
+	// The runtime config before the manifest: the manifest is what says the run finished.
+	if err := writeRuntimeConfig(req.RuntimeConfigDir(), plan.Runtime, plan.Resources); err != nil {
+		return manifest.Manifest{}, err
+	}
+	fmt.Fprintf(progress, "wrote %s (%d functions, %d routes)\n", req.RuntimeConfigDir(), len(plan.Runtime.Functions.Functions), len(plan.Runtime.Routing.Routes))
 	tmpl, err := templateInfo(ctx, t, req)
 	if err != nil {
 		return manifest.Manifest{}, err

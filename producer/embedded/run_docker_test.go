@@ -112,10 +112,14 @@ func TestRunExample(t *testing.T) {
 	t.Logf("first Run: %s\n%s", time.Since(start).Round(time.Millisecond), builtLines(progress.String()))
 
 	want := []struct{ name, kind, source string }{
-		{"dindbundler/lambda-java:21", manifest.KindBase, embedded.SourceRuntime},
-		{"dindbundler/lambda-python:3.12", manifest.KindBase, embedded.SourceRuntime},
+		{"dindbundler/runtime-java:21", manifest.KindBase, embedded.SourceRuntime},
+		{"dindbundler/runtime-nodejs:20", manifest.KindBase, embedded.SourceRuntime},
+		{"dindbundler/runtime-python:3.12", manifest.KindBase, embedded.SourceRuntime},
+		{"samdeploytest-agent:latest", manifest.KindService, embedded.SourceInternal},
 		{"samdeploytest-dev-hello:it", manifest.KindFunction, embedded.SourceSAM},
 		{"samdeploytest-gateway:latest", manifest.KindService, embedded.SourceInternal},
+		{"samdeploytest-greet:it", manifest.KindFunction, embedded.SourceSAM},
+		{"samdeploytest-quote:it", manifest.KindFunction, embedded.SourceSAM},
 		{"samdeploytest-report:it", manifest.KindFunction, embedded.SourceSAM},
 		{"samdeploytest-storage:latest", manifest.KindService, embedded.SourceInternal},
 		{"samdeploytest-thumbnail:it", manifest.KindFunction, embedded.SourceSAM},
@@ -142,7 +146,7 @@ func TestRunExample(t *testing.T) {
 			is.Equal(img.Labels["com.esb.kind"], "service")
 		}
 	}
-	is.Equal(m.Images[2].Labels["com.esb.function"], "dev-hello") // FunctionName via !Sub of a Parameter
+	is.Equal(m.Images[4].Labels["com.esb.function"], "dev-hello") // FunctionName via !Sub of a Parameter
 
 	// The manifest file.
 	onDisk, err := manifest.Read(req.ManifestPath())

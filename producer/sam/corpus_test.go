@@ -11,37 +11,8 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/dindbundler/dindbundler/internal/source"
+	"github.com/dindbundler/dindbundler/producer/sam/samtest"
 )
-
-// corpusDir is the SAM translator's input templates (see NOTICE.md there): shared/ lives beside
-// the repository clone, here and in CI; SAM_CORPUS points elsewhere.
-func corpusDir() string {
-	if d := os.Getenv("SAM_CORPUS"); d != "" {
-		return d
-	}
-	d, err := source.Path("..", "shared", "sam-corpus")
-	if err != nil {
-		return filepath.Join("..", "..", "..", "shared", "sam-corpus")
-	}
-	return d
-}
-
-// corpusFiles skips the test on a bare clone, which has no shared/ beside it, and fails it in CI
-// (CI=true), which always has: a corpus test that silently stopped running would prove nothing.
-func corpusFiles(t testing.TB) []string {
-	t.Helper()
-	d := corpusDir()
-	files, err := filepath.Glob(filepath.Join(d, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		msg := fmt.Sprintf("no SAM corpus templates in %s: put the corpus at ../shared/sam-corpus beside the clone or set SAM_CORPUS", d)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: the corpus must be there)")
-		}
-		t.Skip(msg)
-	}
-	return files
-}
 
 // leafErrors flattens errors.Join trees.
 func leafErrors(err error) []error {
@@ -67,7 +38,7 @@ func parseNoPanic(data []byte, dir string) (tpl *Template, err error, panicked a
 }
 
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := samtest.CorpusFiles(t)
 	var parsed, functions int
 	byProperty := map[string]int{}
 	var other []string
@@ -115,7 +86,7 @@ func TestCorpus(t *testing.T) {
 	}
 	sort.Strings(props)
 	t.Logf("corpus %s: %d templates, %d parsed (%d functions), %d resource errors {%s}, %d other errors",
-		corpusDir(), len(files), parsed, functions, total, strings.Join(props, " "), len(other))
+		samtest.CorpusDir(), len(files), parsed, functions, total, strings.Join(props, " "), len(other))
 	for _, o := range other {
 		t.Logf("other error: %s", o)
 	}

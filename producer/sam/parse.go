@@ -149,6 +149,7 @@ func parse(data []byte, dir string, opts Options, stat statFunc) (*Template, err
 			t.Functions = append(t.Functions, f)
 		}
 	}
+	p.provisioned(t, resources, ids)
 	t.Warnings = append(yamlWarnings, p.warnings...)
 	if w := p.r.placeholderWarning(); w != "" {
 		t.Warnings = append(t.Warnings, w)
@@ -438,6 +439,7 @@ func (p *parser) function(id string, res map[string]any) (f Function, skip bool,
 	if f.Environment, err = p.environment(id, props["Environment"]); err != nil {
 		return fail("Environment", err)
 	}
+	p.runtimeSettings(id, props, &f) // events.go: what the stack's runtime config needs
 	// AWS::Lambda::Function keeps its code in Code: a local path (as `sam package` takes it),
 	// {ZipFile: inline}, {ImageUri: x} or S3.
 	codeProp, uri, inline, imageURI := "CodeUri", props["CodeUri"], props["InlineCode"], props["ImageUri"]

@@ -31,6 +31,10 @@ type Template struct {
 	Parameters map[string]string // resolved values: defaults, then overrides
 	Functions  []Function        // sorted by LogicalID
 	Layers     map[string]Layer  // AWS::Serverless::LayerVersion by logical ID
+	// Tables (AWS::DynamoDB::Table, AWS::Serverless::SimpleTable) and Buckets (AWS::S3::Bucket)
+	// are what the stack's provisioner creates; sorted by logical ID.
+	Tables  []Resource
+	Buckets []Resource
 	// Warnings are things worth telling the user that did not stop the parse: the values that
 	// need a deployed stack and got offline placeholders, listed in one warning.
 	Warnings []string
@@ -85,6 +89,32 @@ type Function struct {
 	ImageEntryPoint       []string
 	ImageCommand          []string
 	ImageWorkingDirectory string
+
+	// What the stack's runtime config says of the function (events.go).
+	Timeout    int // seconds; 0 when the template does not set it
+	MemorySize int // MB; 0 when the template does not set it
+	// ReservedConcurrentExecutions and ProvisionedConcurrencyConfig's
+	// ProvisionedConcurrentExecutions; nil when not set.
+	ReservedConcurrency    *int
+	ProvisionedConcurrency *int
+	Routes                 []Route    // Api and HttpApi events, sorted by event name
+	Schedules              []Schedule // Schedule and ScheduleV2 events, sorted by event name
+}
+
+// Route is an Api or HttpApi event: requests of Method on Path invoke the function.
+type Route struct {
+	Event  string // the event's name in Events
+	Type   string // "Api" or "HttpApi"
+	Path   string // "" for an HttpApi event without Path (the API's default route)
+	Method string // as written ("get", "ANY"); "" for an HttpApi event without Method
+}
+
+// Schedule is a Schedule or ScheduleV2 event: Expression (rate(...) or cron(...)) invokes the
+// function with Input (JSON text, "" for none).
+type Schedule struct {
+	Event      string
+	Expression string
+	Input      string
 }
 
 // Layer is one AWS::Serverless::LayerVersion whose content is local, or a published layer

@@ -1,6 +1,7 @@
 // Command svc is the benchmark stack's one running service: it answers HTTP on :8080 and, with
 // -healthcheck, probes itself and exits 0 when it answers (its FROM scratch image has no shell
-// or curl for a HEALTHCHECK). The harness compiles it with CGO_ENABLED=0. It is benchmark
+// or curl for a HEALTHCHECK); with -call it is a function image's entrypoint that answers one call
+// and exits. The harness compiles it with CGO_ENABLED=0. It is benchmark
 // payload only: nothing imports it.
 package main
 
@@ -20,7 +21,12 @@ import (
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
 	health := flag.Bool("healthcheck", false, "probe the running service and exit 0 if it answers")
+	call := flag.Bool("call", false, "answer one function call on stdout and exit (the function images' entrypoint)")
 	flag.Parse()
+	if *call {
+		fmt.Println("dindbundler benchmark function: called")
+		return
+	}
 	if *health {
 		os.Exit(check("http://127.0.0.1" + *addr + "/health"))
 	}

@@ -31,14 +31,21 @@ import (
 // SkipEnv set to 1 skips every test that needs a Docker engine.
 const SkipEnv = "DINDBUNDLER_SKIP_DOCKER"
 
+// SkipWithoutDocker skips the test when DINDBUNDLER_SKIP_DOCKER=1. Every test that needs an
+// engine passes here, through Client, Each or SSHHost: that is the rule (TestEngineTestsSkip).
+func SkipWithoutDocker(t testing.TB) {
+	t.Helper()
+	if os.Getenv(SkipEnv) == "1" {
+		t.Skip(SkipEnv + "=1: skipping a test that needs a Docker engine")
+	}
+}
+
 // Client returns a client for the engine at DOCKER_HOST (or the default socket), closed when the
 // test ends. The test is skipped only when DINDBUNDLER_SKIP_DOCKER=1; an engine that does not
 // answer fails it, so a CI run without Docker cannot pass by skipping.
 func Client(t testing.TB) *client.Client {
 	t.Helper()
-	if os.Getenv(SkipEnv) == "1" {
-		t.Skip(SkipEnv + "=1: skipping a test that needs a Docker engine")
-	}
+	SkipWithoutDocker(t)
 	c, err := engine.New()
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 // sshd on the machine the test is skipped — but fails under CI=true, whose scripts install it.
 func SSHHost(t *testing.T) string {
 	t.Helper()
+	SkipWithoutDocker(t)
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		sshd = "/usr/sbin/sshd"

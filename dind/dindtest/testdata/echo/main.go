@@ -1,6 +1,8 @@
 // Command echo is the service the runtime tests bundle: a static HTTP server on :8080 that
 // answers GREETING (from the bundle's .env through compose), and the files mounted from the
-// bundle's certificate and config directories. `echo -check` is its compose healthcheck.
+// bundle's certificate and config directories. `echo -check` is its compose healthcheck;
+// `echo -provision` stands in for the stack's provisioner: it succeeds when PROVISION_RESULT is
+// "ok" and fails with a last line saying so otherwise.
 package main
 
 import (
@@ -15,6 +17,14 @@ func main() {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			fmt.Println("not ready:", err)
 			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-provision" {
+		fmt.Println("provisioning tables and buckets")
+		if r := os.Getenv("PROVISION_RESULT"); r != "ok" {
+			fmt.Println("provisioning failed: boom (PROVISION_RESULT=" + r + ")")
+			os.Exit(3)
 		}
 		os.Exit(0)
 	}

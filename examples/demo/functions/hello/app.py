@@ -1,4 +1,4 @@
-"""Hello function: greets the caller, using the shared layer's helper."""
+"""Hello function: greets the caller named in the path, using the shared layer's helper."""
 import json
 import os
 
@@ -6,9 +6,12 @@ from common_util import envelope  # from the CommonLayer (/opt/python)
 
 
 def handler(event, context):
-    name = (event or {}).get("name", "world")
+    event = event or {}
+    name = (event.get("pathParameters") or {}).get("name") or event.get("name", "world")
     return envelope(200, {
         "message": f"{os.environ.get('GREETING', 'Hello')}, {name}!",
+        "layer": "common_util",
+        "function": context.function_name if context else None,
         "storage": os.environ.get("STORAGE_ENDPOINT"),
     })
 

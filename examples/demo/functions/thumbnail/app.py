@@ -2,4 +2,5 @@
 
 
 def handler(event, context):
-    return {"statusCode": 200, "body": "thumbnail of " + str((event or {}).get("key"))}
+    key = ((event or {}).get("pathParameters") or {}).get("key")
+    return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "thumbnail of " + str(key)}

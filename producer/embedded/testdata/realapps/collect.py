@@ -7,6 +7,8 @@ placeholder files (the planner needs paths, not content). Run from this director
 
 MIRROR_ROOT holds bare clones named owner+repo/repo (as the project's fetch tool lays them out).
 apps.txt lists the chosen templates (repo key, path); it rewrites every app directory and apps.json.
+What is ours, not the repositories' (layers.map, the local-layers/ placeholders it points at), is
+kept beside this script in ours/<repo>/<app>/ and copied into each rewritten app directory.
 """
 import json, os, posixpath, re, shutil, subprocess, sys
 
@@ -101,6 +103,16 @@ def code_paths(doc):
     return paths, fn_local
 
 
+OURS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ours")
+
+
+def copy_ours(repo, app, dest):
+    """Copies our own files of an application (ours/<repo>/<app>/...) into its directory."""
+    src = os.path.join(OURS, repo, app)
+    if os.path.isdir(src):
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+
+
 def main():
     mirror_root = sys.argv[1]
     chosen = [l.split(None, 1) for l in open("apps.txt") if l.strip() and not l.startswith("#")]
@@ -140,6 +152,7 @@ def main():
             with open(out, "w") as fh:
                 # Empty, except Go files: a package clause keeps `gofmt -l .` quiet.
                 fh.write(text if f == tpl else ("package placeholder\n" if f.endswith(".go") else ""))
+        copy_ours(repo, app, dest)
         tpl_rel = (posixpath.relpath(tpl, root) if root else tpl).replace("{{cookiecutter.project_name}}", "sam-app")
         with open(os.path.join(dest, "NOTICE.md"), "w") as fh:
             fh.write(f"""# Notice
