@@ -24,6 +24,7 @@ func (b *Bundler) embeddedProducer(ctx context.Context, t config.Template) error
 	if err != nil {
 		return err
 	}
+	req.Notes = b.noteOnce
 	_, err = embedded.Run(ctx, api, req, b.progress())
 	return err
 }

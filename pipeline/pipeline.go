@@ -48,6 +48,15 @@ type Bundler struct {
 	planOnce   sync.Once
 	done       map[Step]bool
 	summary    *summary // BUILD_DIR/summary.json of this run (summary.go)
+	notes      sync.Map // the lines said once per run (noteOnce)
+}
+
+// noteOnce logs line the first time it is given in this run: the embedded producer runs once
+// per template, and its note that the classic builder builds is said once.
+func (b *Bundler) noteOnce(line string) {
+	if _, said := b.notes.LoadOrStore(line, true); !said {
+		b.logf("%s", line)
+	}
 }
 
 // New returns a Bundler logging to stderr.

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -116,4 +118,57 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// IsVerbose reports whether w asks for every line a build prints (Verbose).
+func IsVerbose(w io.Writer) bool { return isVerbose(w) }
+
+// IsTerminal reports whether w is a terminal, also through wrappers that pass its Fd on.
+func IsTerminal(w io.Writer) bool { _, ok := terminal(w); return ok }
+
+// QuietInterval is how often, away from a terminal, a running build may print its step line.
+const QuietInterval = quietInterval
+
+// Lines shows the progress of several builds at once with the one message renderer: one line
+// per ID, rewritten in place on a terminal, plain lines elsewhere; Print adds text of its own.
+// Its methods may be called from several goroutines.
+type Lines struct {
+	mu   sync.Mutex
+	enc  *json.Encoder
+	pw   *io.PipeWriter
+	done chan error
+}
+
+// NewLines starts showing lines on progress (nil is quiet); Close ends it.
+func NewLines(progress io.Writer) *Lines {
+	pr, pw := io.Pipe()
+	l := &Lines{enc: json.NewEncoder(pw), pw: pw, done: make(chan error, 1)}
+	go func() {
+		err := render(pr, progress, nil)
+		pr.CloseWithError(err)
+		l.done <- err
+	}()
+	return l
+}
+
+// Set shows status as the line of id.
+func (l *Lines) Set(id, status string) {
+	l.send(jsonmessage.JSONMessage{ID: id, Status: status, Progress: &jsonmessage.JSONProgress{}})
+}
+
+// Print shows text as it is (it should end with a newline).
+func (l *Lines) Print(text string) { l.send(jsonmessage.JSONMessage{Stream: text}) }
+
+func (l *Lines) send(m jsonmessage.JSONMessage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.enc.Encode(m) // after a render failure nothing is shown; Close returns that failure
+}
+
+// Close waits until everything sent is shown.
+func (l *Lines) Close() error {
+	l.mu.Lock()
+	l.pw.Close()
+	l.mu.Unlock()
+	return <-l.done
 }

@@ -123,3 +123,21 @@ func Remove(ctx context.Context, api client.ImageAPIClient, refs ...string) erro
 	}
 	return errors.Join(errs...)
 }
+
+// TaggedIDs is the ID of every tagged image of the engine, by its names as FamiliarRef writes
+// them, from one listing: what a run checks all its images against without one inspect each.
+func TaggedIDs(ctx context.Context, api client.ImageAPIClient) (map[string]string, error) {
+	list, err := List(ctx, api)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]string{}
+	for _, img := range list {
+		for _, tag := range img.RepoTags {
+			if ref, err := FamiliarRef(tag); err == nil {
+				ids[ref] = img.ID
+			}
+		}
+	}
+	return ids, nil
+}

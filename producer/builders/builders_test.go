@@ -291,6 +291,56 @@ func TestSnake(t *testing.T) {
 	is.Equal(snake("minify"), "minify")
 }
 
+// TestStageBuildKitMountsCaches: one plan, two Dockerfiles: BuildKit's runs the dependency and
+// build steps with the builder's cache mounts (shared by id, locked), the classic one has no
+// mount and is otherwise the same.
+func TestStageBuildKitMountsCaches(t *testing.T) {
+	tests := []struct {
+		in     Input
+		mounts []string // targets
+		env    string
+	}{
+		{Input{Runtime: "python3.12", Files: []string{"requirements.txt", "app.py"}}, []string{"/var/cache/dindbundler/pip"}, "export PIP_CACHE_DIR=/var/cache/dindbundler/pip && "},
+		{Input{Runtime: "nodejs20.x", Files: []string{"package.json", "package-lock.json"}}, []string{"/var/cache/dindbundler/npm"}, "export npm_config_cache=/var/cache/dindbundler/npm && "},
+		{Input{Runtime: "java21", Files: []string{"pom.xml"}}, []string{"/root/.m2/repository"}, ""},
+		{Input{Runtime: "java21", Files: []string{"build.gradle"}}, []string{"/root/.gradle/caches"}, ""},
+		{Input{Runtime: "provided.al2023", BuildMethod: "go1.x", Files: []string{"go.mod", "main.go"}}, []string{"/var/cache/dindbundler/go-mod", "/var/cache/dindbundler/go-build"}, "export GOMODCACHE=/var/cache/dindbundler/go-mod GOCACHE=/var/cache/dindbundler/go-build && "},
+		{Input{Runtime: "provided.al2023", BuildMethod: "rust-cargolambda", Files: []string{"Cargo.toml", "src/"}}, []string{"/root/.cargo/registry", "/root/.cargo/git"}, ""},
+		{Input{Runtime: "dotnet8", Files: []string{"Fn.csproj"}}, []string{"/var/cache/dindbundler/nuget"}, "export NUGET_PACKAGES=/var/cache/dindbundler/nuget && "},
+		{Input{Runtime: "ruby3.3", Files: []string{"Gemfile"}}, []string{"/var/cache/dindbundler/bundler"}, "export BUNDLE_USER_CACHE=/var/cache/dindbundler/bundler && "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in.Runtime+" "+strings.Join(tt.in.Files, ","), func(t *testing.T) {
+			is := is.New(t)
+			tt.in.Name = "Fn"
+			p, err := Choose(tt.in)
+			is.NoErr(err)
+			classic, bk := p.Stage("build-task", "task", "build/task"), p.StageBuildKit("build-task", "task", "build/task")
+			is.True(!strings.Contains(classic, "--mount"))
+			var flags []string
+			for _, m := range p.CacheMounts() {
+				is.True(strings.HasPrefix(m.ID, "dindbundler-")) // one cache per tool, whatever the function
+				flags = append(flags, "--mount=type=cache,id="+m.ID+",target="+m.Target+",sharing=locked")
+			}
+			var targets []string
+			for _, m := range p.CacheMounts() {
+				targets = append(targets, m.Target)
+			}
+			is.Equal(targets, tt.mounts)
+			prefix := "RUN " + strings.Join(flags, " ") + " " + tt.env
+			runs := 0
+			for _, line := range strings.Split(bk, "\n") {
+				if strings.HasPrefix(line, "RUN ") {
+					is.True(strings.HasPrefix(line, prefix)) // every step that installs or builds
+					runs++
+				}
+			}
+			is.True(runs > 0)
+			is.Equal(strings.ReplaceAll(bk, prefix, "RUN "), classic) // otherwise the same steps
+		})
+	}
+}
+
 // What sam build leaves out of copied code, per runtime and build method.
 func TestExcludedFiles(t *testing.T) {
 	for _, tc := range []struct {

@@ -24,8 +24,78 @@ func (p Plan) ContextFiles(ctxDir string) map[string]string {
 // Stage writes the build stage named stage. src is the code's directory in the build context,
 // ctxDir a directory of the context for ContextFiles. The manifests are copied and the
 // dependency step run before the rest of the code is copied, so Docker's layer cache reruns
-// that step only when a manifest, the build image or a mirror setting changes.
-func (p Plan) Stage(stage, src, ctxDir string) string {
+// that step only when a manifest, the build image or a mirror setting changes. This variant
+// is the classic builder's; StageBuildKit adds the cache mounts.
+func (p Plan) Stage(stage, src, ctxDir string) string { return p.stage(stage, src, ctxDir, false) }
+
+// StageBuildKit is Stage for BuildKit: the dependency and build steps run with the builder's
+// cache directories mounted (CacheMounts), which the classic builder cannot parse.
+func (p Plan) StageBuildKit(stage, src, ctxDir string) string {
+	return p.stage(stage, src, ctxDir, true)
+}
+
+// CacheMount is a directory BuildKit keeps between builds for a builder's install and build
+// steps: a package manager's download cache, or a tool's module store.
+type CacheMount struct {
+	ID     string // one per tool, shared by every function: a changed lock file downloads only what is new
+	Target string
+	Env    string // the variable pointing the tool at Target; "" where Target is the tool's default
+}
+
+// cacheRoot holds the cache mounts whose tool takes its directory from a variable.
+const cacheRoot = "/var/cache/dindbundler/"
+
+// CacheMounts are the builder's cache directories.
+func (p Plan) CacheMounts() []CacheMount {
+	switch p.Builder {
+	case Pip:
+		return []CacheMount{{ID: "dindbundler-pip", Target: cacheRoot + "pip", Env: "PIP_CACHE_DIR"}}
+	case Npm, Esbuild:
+		return []CacheMount{{ID: "dindbundler-npm", Target: cacheRoot + "npm", Env: "npm_config_cache"}}
+	case Maven:
+		return []CacheMount{{ID: "dindbundler-maven", Target: "/root/.m2/repository"}}
+	case Gradle:
+		return []CacheMount{{ID: "dindbundler-gradle", Target: "/root/.gradle/caches"}}
+	case GoModules:
+		return []CacheMount{
+			{ID: "dindbundler-go-mod", Target: cacheRoot + "go-mod", Env: "GOMODCACHE"},
+			{ID: "dindbundler-go-build", Target: cacheRoot + "go-build", Env: "GOCACHE"},
+		}
+	case Cargo:
+		return []CacheMount{
+			{ID: "dindbundler-cargo-registry", Target: "/root/.cargo/registry"},
+			{ID: "dindbundler-cargo-git", Target: "/root/.cargo/git"},
+		}
+	case Dotnet:
+		return []CacheMount{{ID: "dindbundler-nuget", Target: cacheRoot + "nuget", Env: "NUGET_PACKAGES"}}
+	case Bundler:
+		return []CacheMount{{ID: "dindbundler-bundler", Target: cacheRoot + "bundler", Env: "BUNDLE_USER_CACHE"}}
+	}
+	return nil
+}
+
+// run is a RUN instruction of cmd, with the cache mounts when mounts is set.
+func (p Plan) run(cmd string, mounts bool) string {
+	if !mounts {
+		return "RUN " + cmd + "\n"
+	}
+	var flags, env []string
+	for _, m := range p.CacheMounts() {
+		flags = append(flags, fmt.Sprintf("--mount=type=cache,id=%s,target=%s,sharing=locked", m.ID, m.Target))
+		if m.Env != "" {
+			env = append(env, m.Env+"="+m.Target)
+		}
+	}
+	if len(env) > 0 {
+		cmd = "export " + strings.Join(env, " ") + " && " + cmd
+	}
+	if len(flags) == 0 {
+		return "RUN " + cmd + "\n"
+	}
+	return "RUN " + strings.Join(flags, " ") + " " + cmd + "\n"
+}
+
+func (p Plan) stage(stage, src, ctxDir string, mounts bool) string {
 	if p.Builder == "" || (p.Deps == "" && p.Build == "" && len(p.Copies) == 0) {
 		return ""
 	}
@@ -44,7 +114,7 @@ func (p Plan) Stage(stage, src, ctxDir string) string {
 			}
 			fmt.Fprintf(&b, "COPY %s\n", jsonArgs(path.Join(src, m), "./"))
 		}
-		fmt.Fprintf(&b, "RUN mkdir -p %s %s && %s\n", DepDir, OutDir, p.Deps)
+		b.WriteString(p.run(fmt.Sprintf("mkdir -p %s %s && %s", DepDir, OutDir, p.Deps), mounts))
 	} else {
 		fmt.Fprintf(&b, "RUN mkdir -p %s %s\n", DepDir, OutDir)
 	}
@@ -53,7 +123,7 @@ func (p Plan) Stage(stage, src, ctxDir string) string {
 			fmt.Fprintf(&b, "COPY %s\n", jsonArgs(target, "/build/"+path.Base(target)))
 		}
 		fmt.Fprintf(&b, "COPY %s/ ./\n", src)
-		fmt.Fprintf(&b, "RUN %s\n", p.Build)
+		b.WriteString(p.run(p.Build, mounts))
 	}
 	return b.String()
 }

@@ -107,8 +107,9 @@ type codeBuild struct {
 
 // functionBuilds are the builds of one Zip function's image, by context directory.
 type functionBuilds struct {
-	stages string
-	builds map[string]codeBuild
+	stages         string
+	stagesBuildKit string // stages with the builders' cache mounts
+	builds         map[string]codeBuild
 }
 
 // planBuilds chooses the builders of fn's code and of its layers.
@@ -136,6 +137,7 @@ func (p *planner) planBuilds(fn sam.Function) (functionBuilds, error) {
 		}
 		cb := codeBuild{plan: plan, stage: "build-" + strings.ReplaceAll(target, "/", "-"), target: target, source: source}
 		fb.stages += plan.Stage(cb.stage, target, "build/"+target)
+		fb.stagesBuildKit += plan.StageBuildKit(cb.stage, target, "build/"+target)
 		fb.builds[target] = cb
 		return nil
 	}
@@ -194,6 +196,9 @@ func (fb functionBuilds) finish(b *ImageBuild) {
 	for _, t := range targets {
 		cb := fb.builds[t]
 		names = append(names, fmt.Sprintf("%s for %s in %s", cb.plan.Builder, cb.target, cb.plan.Image))
+		if !slices.Contains(b.From, cb.plan.Image) {
+			b.From = append(b.From, cb.plan.Image)
+		}
 		for name, text := range cb.plan.ContextFiles("build/" + t) {
 			b.Context = append(b.Context, ContextEntry{Kind: EntryText, Target: name, Text: text})
 		}
@@ -205,6 +210,7 @@ func (fb functionBuilds) finish(b *ImageBuild) {
 		}
 	}
 	b.Builders = strings.Join(names, "; ")
+	slices.Sort(b.From)
 }
 
 // buildFailure names the builders of a failed image build and the last lines of their output.

@@ -292,9 +292,14 @@ func TestBuildGoAndMakefile(t *testing.T) {
 func stepCached(out, what string) (cached, found bool) {
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
-		if strings.HasPrefix(l, "Step ") && strings.Contains(l, what) {
+		switch {
+		case strings.HasPrefix(l, "Step ") && strings.Contains(l, what): // the classic builder
 			found = true
 			cached = i+1 < len(lines) && strings.Contains(lines[i+1], "Using cache")
+		case strings.Contains(l, ": DONE ") && strings.Contains(l, what): // BuildKit
+			found, cached = true, false
+		case strings.Contains(l, ": CACHED ") && strings.Contains(l, what):
+			found, cached = true, true
 		}
 	}
 	return cached, found

@@ -1,6 +1,9 @@
 package embedded
 
 import (
+	"github.com/dindbundler/dindbundler/internal/buildkit"
+	"strings"
+
 	"fmt"
 	"os"
 
@@ -35,5 +38,19 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
 		Exclude: []string{c.BuildDir},
+		Force:   c.Force,
+		Builder: c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
+		BuildCache: c.Vars[buildkit.CacheVariable], Builders: splitList(c.Vars[BuildersVariable]),
 	}, nil
+}
+
+// splitList is a comma-separated list without its empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

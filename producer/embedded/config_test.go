@@ -29,3 +29,9 @@ func TestFromConfigOfflineInputs(t *testing.T) {
 	_, err = FromConfig(c, c.Templates[0])
 	is.True(err != nil && strings.Contains(err.Error(), "LAYER_MAP=missing.map")) // names the variable
 }
+
+func TestSplitList(t *testing.T) {
+	is := is.New(t)
+	is.Equal(splitList(""), []string(nil))
+	is.Equal(splitList(" unix:///a.sock , ,tcp://10.0.0.2:1234,engine"), []string{"unix:///a.sock", "tcp://10.0.0.2:1234", "engine"})
+}

@@ -66,6 +66,9 @@ type ImageBuild struct {
 	// DockerfileText is the generated Dockerfile, stored at Dockerfile in the context; "" when
 	// the context holds the user's own.
 	DockerfileText string
+	// DockerfileTextBuildKit is DockerfileText for BuildKit, when it differs: its builders' steps
+	// mount their caches (RUN --mount=type=cache), which the classic builder cannot parse.
+	DockerfileTextBuildKit string
 	// DockerfileAppend are instructions added at the end of the user's own Dockerfile (the
 	// Environment and ImageConfig of an Image function, which Lambda applies over the image).
 	DockerfileAppend string
@@ -76,6 +79,10 @@ type ImageBuild struct {
 	Platform         string // "os/arch" to build for; "" lets the engine choose
 	// Builders names the build stages' builders (builders.go), for failure messages.
 	Builders string
+	// From are the images a generated Dockerfile starts from (the runtime base, the builders'
+	// images, an ImageUri), sorted: their IDs are inputs of the image (imagefresh.go). A user's
+	// Dockerfile is an input as a file.
+	From []string
 }
 
 // BaseImage is an image function images are built FROM that must exist locally (or be pulled)
@@ -268,6 +275,7 @@ func (p *planner) imageFunction(fn sam.Function, b *ImageBuild) error {
 		p.addBase(fn.ImageURI, SourceSAM, "", fn.Name)
 		b.Dockerfile = "Dockerfile"
 		b.DockerfileText = fmt.Sprintf("# Generated for function %s: its prebuilt ImageUri under the bundle's name.\nFROM %s\n", fn.Name, fn.ImageURI)
+		b.From = []string{fn.ImageURI}
 		return nil
 	}
 	if fn.DockerContext == "" {
@@ -391,7 +399,8 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 
 	var df strings.Builder
 	fmt.Fprintf(&df, "# Generated for function %s (%s): code in %s, layers in %s, as Lambda lays them out.\n", fn.Name, fn.Runtime, taskDir, optDir)
-	df.WriteString(bs.stages)
+	header := df.String()
+	df.Reset()
 	fmt.Fprintf(&df, "FROM %s\n", base)
 	// Layers first: they change less often than the code, so their build steps stay cached.
 	for i, l := range fn.Layers {
@@ -444,7 +453,11 @@ func (p *planner) zipFunction(fn sam.Function, b *ImageBuild) error {
 	fmt.Fprintf(&df, "CMD %s\n", cmd)
 
 	b.Dockerfile = "Dockerfile"
-	b.DockerfileText = df.String()
+	b.DockerfileText = header + bs.stages + df.String()
+	if bs.stagesBuildKit != bs.stages {
+		b.DockerfileTextBuildKit = header + bs.stagesBuildKit + df.String()
+	}
+	b.From = []string{base}
 	bs.finish(b)
 	return nil
 }

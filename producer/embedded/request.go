@@ -6,11 +6,12 @@
 // Plan computes everything to build without touching the engine or the disk; Run parses the
 // inputs, builds what Plan says and records the result. It takes a resolved Request (FromConfig):
 // it must not compute defaults, which are internal/config's, and it reaches the engine only
-// through internal/engine.
+// through internal/engine, and BuildKit only through internal/buildkit.
 package embedded
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -58,6 +59,20 @@ type Request struct {
 	// CodeFiles lists the top level of each code and layer directory (ScanCode), so Plan picks
 	// builders without reading the disk; Run fills it.
 	CodeFiles map[string][]string
+	// Force builds every image, whatever the records of earlier runs say (FORCE).
+	Force bool
+	// Builder chooses the builder (DEPLOY_BUILDER: BuilderAuto, BuilderBuildKit, BuilderClassic);
+	// BuildKitHost names a standalone buildkitd (BUILDKIT_HOST), "" the engine's own BuildKit.
+	Builder, BuildKitHost string
+	// Builders are several BuildKit builders sharing the images (BUILDERS: BUILDKIT_HOST
+	// addresses, or EngineBuilder); none: the one Builder and BuildKitHost choose.
+	Builders []string
+	// BuildCache is the BuildKit cache every build imports and exports (BUILD_CACHE:
+	// type=local,dest=DIR or type=registry,ref=NAME); "" none.
+	BuildCache string
+	// Notes receives the lines said once per run (the classic builder's fallback); nil prints
+	// them with the progress.
+	Notes func(string)
 }
 
 // ManifestPath is where the producer writes the request's manifest.
@@ -96,4 +111,14 @@ func (r Request) check() error {
 // samOptions are the parse options of the request's template.
 func (r Request) samOptions() sam.Options {
 	return sam.Options{ParameterOverrides: r.ParameterOverrides, EnvVars: r.EnvVars, LayerMap: r.LayerMap}
+}
+
+// note says line once per run: through Notes when set (which may say it once for several runs),
+// else on progress.
+func (r Request) note(progress io.Writer, line string) {
+	if r.Notes != nil {
+		r.Notes(line)
+		return
+	}
+	fmt.Fprintln(progress, line)
 }

@@ -89,24 +89,11 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		}
 		images = append(images, img)
 	}
-	for _, b := range plan.Images {
-		id, err := buildImage(ctx, api, b, roots[b.Name], progress) // its closing line says how long it took
-		if err != nil {
-			return manifest.Manifest{}, err
-		}
-		info, found, err := engine.Inspect(ctx, api, id)
-		if err == nil && !found {
-			err = fmt.Errorf("image %s is gone", id)
-		}
-		if err != nil {
-			return manifest.Manifest{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
-		}
-		l := engine.LocalOf(info, containerd)
-		images = append(images, manifest.Image{
-			Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
-			Labels: b.Labels, Platform: platform(info),
-		})
+	built, err := buildChanged(ctx, api, plan.Images, roots, containerd, req, progress)
+	if err != nil {
+		return manifest.Manifest{}, err
 	}
+	images = append(images, built...)
 	for _, e := range plan.External {
 		img := manifest.Image{Name: e.Name, Kind: manifest.KindExternal, Source: SourceCompose}
 		info, found, err := engine.Inspect(ctx, api, e.Name)

@@ -1,0 +1,63 @@
+package buildkit
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestImageCache(t *testing.T) {
+	tests := []struct {
+		setting  string
+		from, to []CacheEntry
+		err      string
+	}{
+		{setting: ""},
+		{
+			setting: "type=local,dest=/cache",
+			from:    []CacheEntry{{Type: "local", Attrs: map[string]string{"src": "/cache/esb-fn-latest"}}},
+			to:      []CacheEntry{{Type: "local", Attrs: map[string]string{"dest": "/cache/esb-fn-latest", "mode": "max"}}},
+		},
+		{
+			setting: "type=local,dest=/cache,compression=zstd",
+			from:    []CacheEntry{{Type: "local", Attrs: map[string]string{"src": "/cache/esb-fn-latest"}}},
+			to:      []CacheEntry{{Type: "local", Attrs: map[string]string{"dest": "/cache/esb-fn-latest", "mode": "max", "compression": "zstd"}}},
+		},
+		{
+			setting: "type=registry,ref=registry.local:5000/cache/esb:main",
+			from:    []CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": "registry.local:5000/cache/esb:main-esb-fn-latest"}}},
+			to:      []CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": "registry.local:5000/cache/esb:main-esb-fn-latest", "mode": "max"}}},
+		},
+		{
+			setting: "type=registry,ref=registry.local:5000/cache/esb",
+			from:    []CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": "registry.local:5000/cache/esb:cache-esb-fn-latest"}}},
+			to:      []CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": "registry.local:5000/cache/esb:cache-esb-fn-latest", "mode": "max"}}},
+		},
+		{setting: "type=local,dest=relative", err: "an absolute directory"},
+		{setting: "type=gha", err: `type "gha" is not local or registry`},
+		{setting: "dest=/cache", err: "names no type"},
+		{setting: "type=local,/cache", err: "each field must be key=value"},
+		{setting: "type=registry,ref=no spaces", err: "ref must be an image reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting, func(t *testing.T) {
+			is := is.New(t)
+			from, to, err := ImageCache(tt.setting, "esb-fn:latest")
+			if tt.err != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.err))
+				is.True(strings.HasPrefix(err.Error(), "BUILD_CACHE=")) // names the variable
+				return
+			}
+			is.NoErr(err)
+			is.Equal(from, tt.from)
+			is.Equal(to, tt.to)
+		})
+	}
+}
+
+func TestCacheKey(t *testing.T) {
+	is := is.New(t)
+	is.Equal(cacheKey("registry.local:5000/Team/fn:v1.2"), "registry.local-5000-team-fn-v1.2")
+}

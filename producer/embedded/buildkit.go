@@ -1,0 +1,273 @@
+package embedded
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/docker/docker/client"
+
+	"github.com/dindbundler/dindbundler/internal/buildkit"
+)
+
+// Which builder builds the images (DEPLOY_BUILDER).
+const (
+	BuilderAuto     = ""         // BuildKit (BUILDKIT_HOST, else the engine's own), else the classic builder
+	BuilderBuildKit = "buildkit" // BuildKit or fail
+	BuilderClassic  = "classic"  // the engine's classic builder, one image after the other
+)
+
+// BuilderVariable chooses the builder; BUILDKIT_HOST names a standalone buildkitd.
+const BuilderVariable = "DEPLOY_BUILDER"
+
+// concurrentBuilds is how many images are solved at once: BuildKit schedules their steps
+// itself and runs steps shared by several images once.
+const concurrentBuilds = 8
+
+// builtImage is one image built: its ID in the engine, and on BuildKit what its steps did.
+type builtImage struct {
+	ID    string
+	Steps buildkit.Steps
+	Where string // the builder that built it
+}
+
+// buildAll builds every pending image and returns those built, by name; the error names
+// every build that failed. On BuildKit the images are built concurrently, concurrentBuilds at a
+// time on each builder (BUILDERS: several, taking the images from one queue); the classic
+// builder, the fallback for an engine without BuildKit, builds one after the other.
+func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, progress io.Writer) (map[string]builtImage, error) {
+	bks, err := chooseBuilders(ctx, api, req, progress)
+	if err != nil {
+		return nil, err
+	}
+	if bks == nil {
+		return buildClassic(ctx, api, todo, roots, progress)
+	}
+	var where []string
+	for _, bk := range bks {
+		defer bk.Close()
+		if req.BuildCache != "" && !bk.ExportsCache() {
+			return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+		}
+		where = append(where, bk.Where)
+	}
+	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(concurrentBuilds*len(bks), len(todo)))
+	view := buildkit.NewView(progress)
+	built := map[string]builtImage{}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	queue := make(chan pendingBuild)
+	for _, bk := range bks {
+		for range concurrentBuilds {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range queue {
+					id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
+					mu.Lock()
+					if err != nil {
+						tail := &tailWriter{max: 20}
+						io.WriteString(tail, steps.Failed)
+						errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
+					} else {
+						built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	for _, p := range todo {
+		queue <- p
+	}
+	close(queue)
+	wg.Wait()
+	if err := view.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return built, errors.Join(errs...)
+}
+
+// chooseBuilders connects to the builders BUILDERS lists, each of which must answer; without
+// BUILDERS, to the one chooseBuilder picks. nil (and no error) means the classic builder.
+func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, error) {
+	if len(req.Builders) == 0 {
+		bk, err := chooseBuilder(ctx, api, req, progress)
+		if bk == nil || err != nil {
+			return nil, err
+		}
+		return []*buildkit.Builder{bk}, nil
+	}
+	if req.BuildKitHost != "" || req.Builder == BuilderClassic {
+		return nil, fmt.Errorf("%s lists builders, and %s or %s=%s names another: set one of them", BuildersVariable, buildkit.HostVariable, BuilderVariable, BuilderClassic)
+	}
+	var bks []*buildkit.Builder
+	for _, host := range req.Builders {
+		if host == EngineBuilder {
+			host = ""
+		}
+		bk, err := buildkit.Connect(ctx, api, host)
+		if err != nil {
+			for _, b := range bks {
+				b.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", BuildersVariable, err)
+		}
+		bks = append(bks, bk)
+	}
+	return bks, nil
+}
+
+// BuildersVariable lists several BuildKit builders (BUILDKIT_HOST addresses, or EngineBuilder
+// for the engine's own) that share a run's images.
+const BuildersVariable = "BUILDERS"
+
+// EngineBuilder stands for the engine's own BuildKit in BUILDERS.
+const EngineBuilder = "engine"
+
+// chooseBuilder connects to BuildKit as req asks; nil (with a line saying so) means the classic
+// builder.
+func chooseBuilder(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (*buildkit.Builder, error) {
+	noCache := func() error {
+		if req.BuildCache == "" {
+			return nil
+		}
+		return fmt.Errorf("%s is set, but the classic builder has no build cache to import or export: use an engine with BuildKit, or set %s to a buildkitd, or unset %s", buildkit.CacheVariable, buildkit.HostVariable, buildkit.CacheVariable)
+	}
+	switch req.Builder {
+	case BuilderClassic:
+		return nil, noCache()
+	case BuilderAuto, BuilderBuildKit:
+	default:
+		return nil, fmt.Errorf("%s=%q: use %s or %s (or leave it unset: BuildKit where the engine has it)", BuilderVariable, req.Builder, BuilderBuildKit, BuilderClassic)
+	}
+	bk, err := buildkit.Connect(ctx, api, req.BuildKitHost)
+	switch {
+	case err == nil:
+		return bk, nil
+	case req.Builder == BuilderBuildKit || req.BuildKitHost != "":
+		return nil, fmt.Errorf("%w (%s asks for BuildKit: unset it to fall back to the classic builder)", err, cmpNonEmpty(req.BuildKitHost != "", buildkit.HostVariable, BuilderVariable))
+	}
+	req.note(progress, fmt.Sprintf("builds: the classic builder, one image at a time (%v; enable BuildKit in the engine for concurrent builds)", err))
+	return nil, noCache()
+}
+
+func cmpNonEmpty(first bool, a, b string) string {
+	if first {
+		return a
+	}
+	return b
+}
+
+// buildClassic builds the images one after the other with the classic builder.
+func buildClassic(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, progress io.Writer) (map[string]builtImage, error) {
+	built := map[string]builtImage{}
+	for _, p := range todo {
+		id, err := buildImage(ctx, api, p.ImageBuild, roots[p.Name], progress)
+		if err != nil {
+			return built, err
+		}
+		built[p.Name] = builtImage{ID: id}
+	}
+	return built, nil
+}
+
+// buildOnBuildKit lays b's context out in a temporary directory (the same files the classic
+// builder receives as a tar) and builds it there with the Dockerfile frontend.
+func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, view *buildkit.View) (string, buildkit.Steps, error) {
+	dir, err := os.MkdirTemp("", "dindbundler-context-")
+	if err != nil {
+		return "", buildkit.Steps{}, fmt.Errorf("make a directory for the build context: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if b.DockerfileTextBuildKit != "" {
+		b.DockerfileText = b.DockerfileTextBuildKit
+	}
+	if err := contextDir(b, root, dir); err != nil {
+		return "", buildkit.Steps{}, err
+	}
+	from, to, err := buildkit.ImageCache(cache, b.Name)
+	if err != nil {
+		return "", buildkit.Steps{}, err
+	}
+	return bk.Build(ctx, buildkit.Build{
+		Name: b.Name, ContextDir: dir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels,
+		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to,
+	}, view)
+}
+
+// contextDir writes b's build context into dir: writeContext's tar, unpacked.
+func contextDir(b ImageBuild, root, dir string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeContext(pw, b, root)) }()
+	err := untar(pr, dir)
+	pr.CloseWithError(errBuildDone)
+	if err != nil {
+		return fmt.Errorf("lay out the build context of %s: %w", b.Name, err)
+	}
+	return nil
+}
+
+// untar unpacks a tar of writeContext's (directories, regular files, symbolic links) into dir.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(filepath.FromSlash(h.Name))
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("context entry %q leaves the context", h.Name)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+			err = os.Chmod(p, os.FileMode(h.Mode).Perm()|0o700)
+		case tar.TypeSymlink:
+			err = os.Symlink(h.Linkname, p)
+		case tar.TypeReg:
+			err = writeFile(p, tr, os.FileMode(h.Mode).Perm())
+		default:
+			err = fmt.Errorf("context entry %q: unexpected tar type %q", h.Name, h.Typeflag)
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeSymlink {
+			if err := os.Chtimes(p, h.ModTime, h.ModTime); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func writeFile(p string, r io.Reader, perm os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
