@@ -9,6 +9,8 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dind"
+	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/bundleimage"
 )
 
 // The shell side spells the bundle's paths as the Go side's constants say (a grep-level check:
@@ -34,9 +36,9 @@ func TestScriptsUseBundlePaths(t *testing.T) {
 			"served_txt=$app_dir" + under(dind.ServedList, dind.AppDir) + "\n",
 		},
 		"Dockerfile": {
-			"COPY images/ " + dind.ImagesDir + "/\n",
+			"COPY " + bundleimage.Dir + "/ " + dind.ImagesDir + "/\n",
 			"COPY entrypoint.sh " + dind.EntrypointPath + "\n",
-			"COPY bin/ " + dind.BinDir + "/\n",
+			"COPY " + buildctx.BinDir + "/ " + dind.BinDir + "/\n",
 			"COPY app/ " + dind.AppDir + "/\n",
 			"chown 0:0 " + dind.EnvFile + ";",
 			"chmod 0755 " + dind.EntrypointPath + ";",
@@ -70,4 +72,7 @@ func TestScriptsUseBundlePaths(t *testing.T) {
 		}
 	}
 	is.Equal(dind.Rel(dind.ManifestFile), "app/bundle/manifest.json")
+	// The context's images directory is the bundle's, without its "/" (buildctx.Layer keeps
+	// its entries' names).
+	is.Equal(bundleimage.Dir, dind.Rel(dind.ImagesDir))
 }
