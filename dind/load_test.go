@@ -9,6 +9,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/source"
 )
 
@@ -26,9 +27,12 @@ func TestShellScriptsAreClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posix := []string{"dind/entrypoint.sh", "dind/registry.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
+	posix := []string{"dind/entrypoint.sh", "dind/build.sh", "dind/load.sh", "scripts/with-docker", "scripts/test",
 		"internal/engine/matrix/engine-start.sh", "dev/bench/seed_entrypoint.sh",
 		"dind/dindtest/testdata/dind-style/dockerd-entrypoint.sh", "dind/dindtest/testdata/dind-style/dind"}
+	for _, part := range dind.RuntimeFiles() {
+		posix = append(posix, "dind/"+part.Source)
+	}
 	for _, script := range posix {
 		out, err := exec.Command("shellcheck", "-s", "sh", filepath.Join(root, script)).CombinedOutput()
 		if err != nil {

@@ -1,7 +1,7 @@
 # shellcheck shell=sh disable=SC2154 # app_dir, images_dir, images_txt: the entrypoint's
 # dindbundler entrypoint, registry part: sourced by dindbundler-entrypoint.sh (installed next to
 # it as dindbundler-registry.sh), whose helpers (log, err, fail, now, nap, alive, engine_major,
-# verify_images, run_interruptible) it uses.
+# run_interruptible) and verify_images (dindbundler-verify.sh) it uses.
 #
 # The bundle's read-only registry serves the images named under CONTAINER_REGISTRY (function
 # images) straight from /images, on that address inside the bundle, where the stack's runtime

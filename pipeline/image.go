@@ -243,10 +243,10 @@ func bundleRuntime(rc map[string]any, project string) {
 	rc["Volumes"] = volumes
 	rc["StopSignal"] = "SIGTERM"
 	rc["Healthcheck"] = map[string]any{
-		"Test":     []string{"CMD", buildctx.EntrypointPath, "health"},
+		"Test":     []string{"CMD", dind.EntrypointPath, "health"},
 		"Interval": 10 * time.Second, "Timeout": 20 * time.Second, "StartPeriod": 300 * time.Second, "Retries": 3,
 	}
-	rc["Entrypoint"] = []string{buildctx.EntrypointPath}
+	rc["Entrypoint"] = []string{dind.EntrypointPath}
 	rc["Cmd"] = []string{}
 }
 
@@ -330,7 +330,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 		Manifest: identified(m, set),
 		CertDir:  c.CertDir, CertFiles: certFiles, RunUID: c.RunUID, RunGID: c.RunGID,
 		Images: append(bundleimage.ContextEntries(set, boot, store, withLayers), stream...), Stack: stack.Carried,
-		RegistryScript: dind.Registry, RegistryBinary: reg.binary, RegistryIndex: reg.index,
+		Parts: dind.RuntimeFiles(), RegistryBinary: reg.binary, RegistryIndex: reg.index,
 		Served: buildctx.ServedList(served, pulled),
 	})
 	if err != nil {

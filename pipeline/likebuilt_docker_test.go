@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/buildctx"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
@@ -101,12 +103,16 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	// The files at the bundle's paths, as a container sees them. The builder's RUN rewrites
 	// /app/.env (chown, chmod) and the entrypoint (chmod) in a layer of its own; the merged view
 	// compared here is what runs, so that extra copy needs no normalising.
-	registryBin := "/usr/local/bin/" + buildctx.RegistryBinaryName
-	paths := []string{"/app", buildctx.EntrypointPath, registryBin, "/usr/local/bin/" + buildctx.RegistryScriptName, "/root", "/images"}
+	registryBin := path.Join(dind.BinDir, buildctx.RegistryBinaryName)
+	var parts []string // the entrypoint's sourced parts
+	for _, part := range dind.RuntimeFiles() {
+		parts = append(parts, path.Join(dind.BinDir, part.Installed))
+	}
+	paths := append([]string{"/app", dind.EntrypointPath, registryBin, "/root", "/images"}, parts...)
 	want := filesOf(t, api, builtTag, paths)
 	got := filesOf(t, api, b.Config.BundleTag, paths)
-	for _, name := range []string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", "/app/config/functions.yml", "/app/config/routing.yml", buildctx.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json",
-		registryBin, "/app/bundle/registry.json", "/app/bundle/served.txt"} {
+	for _, name := range append([]string{"/app/.env", "/app/compose.yml", "/app/config/app.conf", "/app/config/functions.yml", "/app/config/routing.yml", dind.EntrypointPath, "/root/.esb/certs", "/root/.esb/certs/server.key", "/images/manifest.json",
+		registryBin, "/app/bundle/registry.json", "/app/bundle/served.txt"}, parts...) {
 		if _, ok := want[name]; !ok {
 			t.Errorf("the built bundle lacks %s: the comparison below would not see it", name)
 		}

@@ -40,7 +40,7 @@ const (
 	greeting   = "hello from the dindtest bundle"
 	serverCert = "-----BEGIN CERTIFICATE-----\ndindtest server certificate\n-----END CERTIFICATE-----\n"
 	configText = "config from CONFIG_DIR\n"
-	entrypoint = "/usr/local/bin/dindbundler-entrypoint.sh"
+	entrypoint = dind.EntrypointPath
 )
 
 // The compose file of the bundled stack: an obsolete version line, .env interpolation (GREETING, CERT_DIR), a relative
@@ -439,7 +439,9 @@ func build(ctx context.Context, api client.APIClient, tag, base string, spec bun
 		{name: "certs/rootCA.crt", data: []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"), mode: 0o644},
 		{name: "images/", mode: 0o755, dir: true},
 		{name: "bin/", mode: 0o755, dir: true},
-		{name: "bin/" + buildctx.RegistryScriptName, data: dind.Registry, mode: 0o644},
+	}
+	for _, part := range dind.RuntimeFiles() {
+		files = append(files, ctxFile{name: buildctx.BinDir + "/" + part.Installed, data: part.Data, mode: 0o644})
 	}
 	files = append(files, images...)
 	files = append(files, reg.files...)

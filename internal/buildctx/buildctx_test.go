@@ -15,6 +15,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
@@ -74,7 +75,7 @@ func TestPlanLayout(t *testing.T) {
 		Manifest: manifest.Manifest{Images: []manifest.Image{{Name: "a:1", Digest: "sha256:a", Config: "sha256:a", DiffIDs: []string{"sha256:l"}}}},
 		CertDir:  filepath.Join(dir, "certs"), CertFiles: []string{"rootCA.crt", "server.key", "sub/extra.crt"},
 		RunUID: 1001, RunGID: 1002, Images: images,
-		RegistryScript: []byte("# registry part\n"), RegistryBinary: write("cache/registry-bin/k3y/dindbundler-registry", "ELF", 0o755),
+		Parts: []dind.RuntimeFile{{Source: "registry.sh", Installed: "dindbundler-registry.sh", Data: []byte("# registry part\n")}}, RegistryBinary: write("cache/registry-bin/k3y/dindbundler-registry", "ELF", 0o755),
 		RegistryIndex: []byte("{}\n"), Served: ServedList([]string{"127.0.0.1:5010/f:1"}, []string{"127.0.0.1:5010/f:1"}),
 	})
 	is.NoErr(err)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
@@ -40,10 +41,10 @@ type Bundle struct {
 	// compose file, when there is one, replaces ComposeFile's content.
 	Stack Carried
 
-	// The bundle's registry. RegistryScript is dind/registry.sh, which the entrypoint sources;
-	// RegistryBinary the registry command built for the base's platform (package registrybin;
-	// "" for none), named by its build key. Both go to bin/, copied to /usr/local/bin.
-	RegistryScript []byte
+	// Parts are the entrypoint's sourced parts (dind.RuntimeFiles), put in bin/ under their
+	// installed names. RegistryBinary is the bundle's registry command built for the base's
+	// platform (package registrybin; "" for none), named by its build key, in bin/ too.
+	Parts          []dind.RuntimeFile
 	RegistryBinary string
 	// RegistryIndex is app/bundle/registry.json (package registry's Index; nil when the
 	// registry serves nothing) and Served app/bundle/served.txt (ServedList).
@@ -51,17 +52,14 @@ type Bundle struct {
 	Served        []byte
 }
 
-// BinDir is the context directory dind/Dockerfile copies into /usr/local/bin: the registry
-// command and the entrypoint's registry part.
+// BinDir is the context directory dind/Dockerfile copies into dind.BinDir: the registry
+// command and the entrypoint's parts.
 const BinDir = "bin"
 
-// Installed names in /usr/local/bin (BinDir in the context).
-const (
-	RegistryScriptName = "dindbundler-registry.sh"
-	RegistryBinaryName = "dindbundler-registry"
-)
+// RegistryBinaryName is the registry command's name in dind.BinDir (BinDir in the context).
+const RegistryBinaryName = dind.InstalledPrefix + "registry"
 
-// ServedList is app/bundle/served.txt: one line per image the bundle's registry serves, named
+// ServedList is dind.ServedList (app/bundle/served.txt): one line per image the bundle's registry serves, named
 // as images.txt names it, and whether the boot loads it ("boot": compose runs it) or it comes
 // from the registry only ("pull"; FUNCTIONS_PRELOAD decides when):
 //
@@ -99,19 +97,21 @@ func Plan(b Bundle) ([]Entry, error) {
 	entries := []Entry{
 		{Name: "Dockerfile", Data: b.Dockerfile, Mode: 0o644},
 		{Name: "entrypoint.sh", Data: b.Entrypoint, Mode: 0o755},
-		{Name: "app", Dir: true, Mode: 0o755},
+		{Name: dind.Rel(dind.AppDir), Dir: true, Mode: 0o755},
 		composeEntry(b),
 		// The .env holds the stack's secrets: readable by root only inside the bundle.
-		{Name: "app/.env", Data: b.DotEnv, Mode: 0o600},
-		{Name: "app/bundle", Dir: true, Mode: 0o755},
-		{Name: "app/bundle/manifest.json", Data: manifestJSON, Mode: 0o644},
-		{Name: "app/bundle/images.txt", Data: ImagesList(b.Manifest), Mode: 0o644},
-		{Name: "app/bundle/served.txt", Data: b.Served, Mode: 0o644},
+		{Name: dind.Rel(dind.EnvFile), Data: b.DotEnv, Mode: 0o600},
+		{Name: dind.Rel(dind.BundleDir), Dir: true, Mode: 0o755},
+		{Name: dind.Rel(dind.ManifestFile), Data: manifestJSON, Mode: 0o644},
+		{Name: dind.Rel(dind.ImagesList), Data: ImagesList(b.Manifest), Mode: 0o644},
+		{Name: dind.Rel(dind.ServedList), Data: b.Served, Mode: 0o644},
 		{Name: BinDir, Dir: true, Mode: 0o755},
-		{Name: path.Join(BinDir, RegistryScriptName), Data: b.RegistryScript, Mode: 0o644},
+	}
+	for _, part := range b.Parts {
+		entries = append(entries, Entry{Name: path.Join(BinDir, part.Installed), Data: part.Data, Mode: 0o644})
 	}
 	if b.RegistryIndex != nil {
-		entries = append(entries, Entry{Name: "app/bundle/registry.json", Data: b.RegistryIndex, Mode: 0o644})
+		entries = append(entries, Entry{Name: dind.Rel(dind.RegistryIndex), Data: b.RegistryIndex, Mode: 0o644})
 	}
 	if b.RegistryBinary != "" {
 		// Named by its build key (registrybin): the name stands for the content.
@@ -125,13 +125,13 @@ func Plan(b Bundle) ([]Entry, error) {
 	}
 	entries = append(entries, b.Stack.Entries...)
 	if b.ConfigDir != "" {
-		tree, err := Tree(b.ConfigDir, b.Root, "app/config", 0, 0)
+		tree, err := Tree(b.ConfigDir, b.Root, dind.Rel(dind.ConfigDir), 0, 0)
 		if err != nil {
 			return nil, err
 		}
 		entries = append(entries, tree...)
 	} else {
-		entries = append(entries, Entry{Name: "app/config", Dir: true, Mode: 0o755})
+		entries = append(entries, Entry{Name: dind.Rel(dind.ConfigDir), Dir: true, Mode: 0o755})
 	}
 	if b.RuntimeConfigDir != "" {
 		if entries, err = withRuntimeConfig(entries, b.RuntimeConfigDir, b.ConfigDir); err != nil {
@@ -162,7 +162,7 @@ func Plan(b Bundle) ([]Entry, error) {
 // the same path must hold the same bytes (it is then carried once); different content is an
 // error naming both files, since one would silently hide the other.
 func withRuntimeConfig(entries []Entry, dir, configDir string) ([]Entry, error) {
-	tree, err := Tree(dir, dir, "app/config", 0, 0)
+	tree, err := Tree(dir, dir, dind.Rel(dind.ConfigDir), 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +221,9 @@ func caKeyName(name string) bool {
 // composeEntry is app/compose.yml: the project's file, or its rewrite pointing at carried files.
 func composeEntry(b Bundle) Entry {
 	if b.Stack.Compose != nil {
-		return Entry{Name: "app/compose.yml", Data: b.Stack.Compose, Mode: 0o644}
+		return Entry{Name: dind.Rel(dind.ComposeFile), Data: b.Stack.Compose, Mode: 0o644}
 	}
-	return Entry{Name: "app/compose.yml", Src: b.ComposeFile, Mode: 0o644}
+	return Entry{Name: dind.Rel(dind.ComposeFile), Src: b.ComposeFile, Mode: 0o644}
 }
 
 // maxKeyFile is the largest file searched for a private key; keys and certificate bundles are
@@ -234,7 +234,7 @@ const maxKeyFile = 16 << 20
 // whatever its name: *.pem, *.key, a DER file) mode 0600, readable only by its owner.
 func protectKeys(entries []Entry) error {
 	for i, e := range entries {
-		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, "app/config/") || strings.HasPrefix(e.Name, filesDir+"/")) {
+		if e.Src == "" || e.Dir || !(strings.HasPrefix(e.Name, "certs/") || strings.HasPrefix(e.Name, dind.Rel(dind.ConfigDir)+"/") || strings.HasPrefix(e.Name, filesDir+"/")) {
 			continue
 		}
 		info, err := os.Stat(e.Src)
@@ -299,12 +299,9 @@ func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte
 	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
 }
 
-// EntrypointPath is where dind/Dockerfile puts entrypoint.sh in the bundle image.
-const EntrypointPath = "/usr/local/bin/dindbundler-entrypoint.sh"
-
 // Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one
 // image layer (the bundle's top layer when the image is put together without a builder):
-// images/ → /images, entrypoint.sh → EntrypointPath, bin/'s files → /usr/local/bin, app/ → /app,
+// images/ → /images, entrypoint.sh → dind.EntrypointPath, bin/'s files → dind.BinDir, app/ → /app,
 // certs/ → certTarget (owners kept); the Dockerfile itself is left out, and bin/ itself (COPY
 // of a directory's content leaves the target directory as the base has it). Parents are not entries: the engine makes a missing
 // one root's, 0755, as COPY does for a directory the base lacks, but for one the base has (/root,
@@ -318,12 +315,12 @@ func Layer(entries []Entry, certTarget string) []Entry {
 		case "Dockerfile":
 			continue
 		case "entrypoint.sh":
-			e.Name = strings.TrimPrefix(EntrypointPath, "/")
+			e.Name = dind.Rel(dind.EntrypointPath)
 		case BinDir:
 			if rest == "" {
 				continue
 			}
-			e.Name = path.Join("usr/local/bin", rest)
+			e.Name = path.Join(dind.Rel(dind.BinDir), rest)
 		case "certs":
 			e.Name = path.Join(target, rest)
 		}

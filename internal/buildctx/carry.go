@@ -9,15 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
 // Where carried files live inside the bundle: /app/files/<path relative to the project root>.
-const (
-	appDir   = "/app"
-	filesDir = "app/files"
+var (
+	appDir   = dind.AppDir
+	filesDir = dind.Rel(dind.FilesDir)
 )
 
 // Stack is what the compose file's host references need from the rest of the bundle.
@@ -165,7 +166,7 @@ func Carry(doc *compose.Document, s Stack) (Carried, error) {
 // addParents adds directory entries for name's parents under app (app itself is in the plan).
 func addParents(entries []Entry, dirs map[string]bool, name string) []Entry {
 	var missing []string
-	for d := path.Dir(name); d != "app" && d != "." && !dirs[d]; d = path.Dir(d) {
+	for d := path.Dir(name); d != dind.Rel(dind.AppDir) && d != "." && !dirs[d]; d = path.Dir(d) {
 		dirs[d] = true
 		missing = append(missing, d)
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
@@ -129,25 +130,25 @@ type Cert struct {
 }
 
 // Files of the bundle's layout that the report reads (paths inside the image, no leading /).
-const (
-	manifestFile = "app/bundle/manifest.json"
-	composeFile  = "app/compose.yml"
-	envFile      = "app/.env"
-	imagesFile   = "images/manifest.json"
+var (
+	manifestFile = dind.Rel(dind.ManifestFile)
+	composeFile  = dind.Rel(dind.ComposeFile)
+	envFile      = dind.Rel(dind.EnvFile)
+	imagesFile   = dind.Rel(dind.ImagesDir) + "/manifest.json"
 	// registryFile lists the images the bundle's registry serves from /images; those compose
 	// does not run are not in imagesFile (the boot does not load them).
-	registryFile = "app/bundle/registry.json"
+	registryFile = dind.Rel(dind.RegistryIndex)
 )
 
 // The runtime config's files in the bundle.
-const (
-	functionsFile = "app/config/" + runtimeconfig.FunctionsFile
-	routingFile   = "app/config/" + runtimeconfig.RoutingFile
+var (
+	functionsFile = dind.Rel(dind.ConfigDir) + "/" + runtimeconfig.FunctionsFile
+	routingFile   = dind.Rel(dind.ConfigDir) + "/" + runtimeconfig.RoutingFile
 )
 
 var (
 	certFile  = regexp.MustCompile(`^root/\.[^/]+/certs/.+\.(crt|pem)$`)
-	layerFile = regexp.MustCompile(`^images/([0-9a-f]{64})\.tar(\.gz|\.zst)?$`)
+	layerFile = regexp.MustCompile(`^` + dind.Rel(dind.ImagesDir) + `/([0-9a-f]{64})\.tar(\.gz|\.zst)?$`)
 )
 
 // Scanner collects a report from a bundle archive's entries (Entry), then builds it (Report).
@@ -344,7 +345,7 @@ func (s *Scanner) Report(now time.Time) (Report, error) {
 		sort.Strings(rep.EnvKeys)
 	}
 	if data, ok := s.file(composeFile); ok {
-		f, err := compose.Parse(data, "/app", vars)
+		f, err := compose.Parse(data, dind.AppDir, vars)
 		if err != nil {
 			rep.Missing = append(rep.Missing, "/"+composeFile+" does not parse: "+firstLine(err))
 		} else {
