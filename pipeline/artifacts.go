@@ -266,7 +266,7 @@ func isFile(p string) bool {
 
 // ArtifactManifestPath is where a TEMPLATE run writes the artifact.yml of what it produced.
 func (b *Bundler) ArtifactManifestPath() string {
-	return filepath.Join(b.Config.BuildDir, artifact.FileName)
+	return b.Config.Layout().ArtifactManifest()
 }
 
 // planArtifactManifest is the artifact.yml describing what the producer left for each template

@@ -53,7 +53,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 		meta.Requires, prevID = &prev, prev.Image
 	}
 	out := bundlefile.Path(b.Config.BuildDir, tag, c, prevID)
-	statePath := b.statePath("export-" + filepath.Base(out))
+	statePath := b.Config.Layout().ExportState(filepath.Base(out))
 	key := fresh.Key(bundlefile.Format, id, string(c), prevID, meta.Run)
 	state, err := fresh.ReadState(statePath)
 	if err != nil {
@@ -91,7 +91,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 		b.logf("export: wrote %s (%d MB, sha256 %s)%s", out, res.Size>>20, res.SHA256, omittedNote(res))
 	}
 	b.noteBytes(sizeOf(out))
-	loader := filepath.Join(b.Config.BuildDir, "load.sh")
+	loader := b.Config.Layout().LoadScript()
 	if err := atomicfile.Write(loader, dind.Load, 0o755); err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (b *Bundler) PrintExportPlan(w io.Writer) error {
 	}
 	c := layerstore.Compression(e.Compression)
 	fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, unless the bundle image ID and these settings match the last export (checked in the daemon)\n",
-		bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, ""), c, filepath.Join(b.Config.BuildDir, "load.sh"))
+		bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, ""), c, b.Config.Layout().LoadScript())
 	if e.Against != "" {
 		fmt.Fprintf(w, "  export    against %s: only the layers that bundle lacks, named <name>.from-<its ID>%s\n", e.Against, c.Ext())
 	}

@@ -409,7 +409,7 @@ func (b *Bundler) bundleDotEnv() ([]byte, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", c.DotEnvPath, err)
 	}
-	kept := filepath.Join(c.StateDir(), "generated.env")
+	kept := c.Layout().GeneratedEnv()
 	if data, err := os.ReadFile(kept); err == nil {
 		if vars, err := config.ParseEnv(string(data)); err == nil && vars["ENV"] == c.Env && vars["CERT_DIR"] == c.CertTarget &&
 			keyMatches(c.Vars, "RUSTFS_ACCESS_KEY", vars) && keyMatches(c.Vars, "RUSTFS_SECRET_KEY", vars) {
@@ -463,7 +463,7 @@ func (b *Bundler) baseImageID(ctx context.Context) (string, error) {
 }
 
 func (b *Bundler) statePath(stage string) string {
-	return filepath.Join(b.Config.StateDir(), stage+".json")
+	return b.Config.Layout().StageState(stage)
 }
 
 func sortedPairs(m map[string]string) []string {
@@ -532,7 +532,7 @@ func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set la
 	}
 	cache := b.Config.CacheDir
 	if cache == "" {
-		cache = filepath.Join(b.Config.BuildDir, "cache")
+		cache = b.Config.Layout().Cache()
 	}
 	bin, err := registrybin.Ensure(ctx, registrybin.Request{
 		WorkDir: b.Config.WorkDir, CacheDir: cache,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -187,11 +186,11 @@ func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (
 	return d, nil
 }
 
-func (b *Bundler) storeDir() string { return filepath.Join(b.Config.BuildDir, "layers") }
+func (b *Bundler) storeDir() string { return b.Config.Layout().Layers() }
 
 // setPath is the Save stage's output: the images of the bundle and their layers.
 func (b *Bundler) setPath() string {
-	return filepath.Join(filepath.Dir(b.Config.MergedManifestPath()), "images.json")
+	return b.Config.Layout().ImageSet()
 }
 
 // readSet reads the Save stage's set and checks it against the manifest, the compression and

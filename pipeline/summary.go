@@ -45,7 +45,7 @@ type summary struct {
 }
 
 // SummaryPath is where the run's summary goes.
-func (b *Bundler) SummaryPath() string { return filepath.Join(b.Config.BuildDir, "summary.json") }
+func (b *Bundler) SummaryPath() string { return b.Config.Layout().Summary() }
 
 // runStage runs one named stage, recording what it did in BUILD_DIR/summary.json and, with
 // CI=true, printing one stable line for it:

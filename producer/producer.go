@@ -76,7 +76,7 @@ func Plan(c config.Config) ([]Step, error) {
 		}
 		s.Inputs = append(s.Inputs, offline...)
 		s.Exclude = []string{t.OutputRoot, filepath.Join(t.Dir, "."+c.Brand.Slug), c.BuildDir, filepath.Join(t.Dir, ".git"), t.ManifestPath}
-		s.StatePath = filepath.Join(c.StateDir(), "deploy-"+t.Stem+".json")
+		s.StatePath = c.Layout().DeployState(t.Stem)
 		s.Settings = Settings(c, t)
 		steps = append(steps, s)
 	}

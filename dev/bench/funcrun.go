@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/manifest"
@@ -117,11 +118,11 @@ func (h *harness) functionBundle(ctx context.Context, b FunctionBundle, c string
 	}
 	env := ChildEnv(h.environ, h.stack.FunctionRunSettings(h.o, run, h.cacheDir(), tag, c))
 	took, _, err := h.child(ctx, "bundle-"+b.Name, dir, env, h.mageBin(), "bundle")
-	h.harvest(filepath.Join(run, "state"))
+	h.harvest(builddir.Dir(run).State())
 	if err != nil {
 		return "", err
 	}
-	m, err := manifest.Read(filepath.Join(run, "bundle", "manifest.json"))
+	m, err := manifest.Read(builddir.Dir(run).MergedManifest())
 	if err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}

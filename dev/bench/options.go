@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 )
@@ -263,7 +264,7 @@ func (o Options) RunOrder() []string {
 }
 
 // Dir is where the harness writes: BuildDir/bench.
-func (o Options) Dir() string { return filepath.Join(o.BuildDir, "bench") }
+func (o Options) Dir() string { return builddir.Dir(o.BuildDir).Bench() }
 
 // units of ParseSize: binary (KiB, K) and decimal (KB) multiples.
 var units = []struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
@@ -288,7 +289,7 @@ func (e *childError) Unwrap() error { return e.err }
 func (h *harness) mage(ctx context.Context, name, target, buildDir, tag, compression string, force bool) (time.Duration, int64, error) {
 	env := ChildEnv(h.environ, h.stack.RunSettings(h.o, buildDir, h.cacheDir(), tag, compression, force))
 	took, rss, err := h.child(ctx, name, h.projectDir(), env, h.mageBin(), target)
-	h.harvest(filepath.Join(buildDir, "state"))
+	h.harvest(builddir.Dir(buildDir).State())
 	return took, rss, err
 }
 
@@ -324,7 +325,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if _, _, err := h.mage(ctx, "setup-manifest", "manifest", dir, h.bundleTag("setup"), h.o.DefaultCompression(), true); err != nil {
 		return err
 	}
-	m, err := manifest.Read(filepath.Join(dir, "bundle", "manifest.json"))
+	m, err := manifest.Read(builddir.Dir(dir).MergedManifest())
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -382,7 +383,7 @@ func (h *harness) seed(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := h.seedFiles(ctxDir, filepath.Join(setupDir, "bundle", "manifest.json")); err != nil {
+	if err := h.seedFiles(ctxDir, builddir.Dir(setupDir).MergedManifest()); err != nil {
 		return "", err
 	}
 	buildTime, buildRSS, err := h.child(ctx, "seed-build", ctxDir, append(slices.Clone(h.environ), "DOCKER_BUILDKIT=0"),
@@ -521,7 +522,7 @@ func (h *harness) full(ctx context.Context, c string) error {
 
 // checkSameImages notes when the pipeline bundled other image IDs than the seed did.
 func (h *harness) checkSameImages(dir, c string) {
-	m, err := manifest.Read(filepath.Join(dir, "bundle", "manifest.json"))
+	m, err := manifest.Read(builddir.Dir(dir).MergedManifest())
 	if err != nil {
 		h.note("%s: cannot read the merged manifest: %v", c, err)
 		return
@@ -617,7 +618,7 @@ func (h *harness) oneChange(ctx context.Context, c string) error {
 	h.m.Set("onechange", took.Seconds())
 	h.m.Set("rss.onechange", float64(rss)/1e6)
 	h.logf("one image changed: %.2fs", took.Seconds())
-	m, err := manifest.Read(filepath.Join(h.runDir(c), "bundle", "manifest.json"))
+	m, err := manifest.Read(builddir.Dir(h.runDir(c)).MergedManifest())
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

@@ -14,14 +14,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// FileName is the lock file inside BUILD_DIR.
-const FileName = ".lock"
+	"github.com/dindbundler/dindbundler/internal/builddir"
+)
 
 // Lock is a held lock; Release gives it up.
 type Lock struct{ f *os.File }
@@ -42,7 +40,7 @@ func Acquire(ctx context.Context, dir string, o Options) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lock BUILD_DIR %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
+	path := builddir.Dir(dir).Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock BUILD_DIR: open %s: %w", path, err)

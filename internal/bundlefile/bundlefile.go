@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
@@ -90,7 +91,7 @@ func Path(buildDir, tag string, c layerstore.Compression, prev string) string {
 	if prev != "" {
 		name += ".from-" + short(prev)
 	}
-	return filepath.Join(buildDir, name+c.Ext())
+	return builddir.Dir(buildDir).Export(name + c.Ext())
 }
 
 func short(id string) string {

@@ -43,7 +43,7 @@ func (r *resolver) artifacts(value string) error {
 				Dir:              e.Root,
 				Stem:             e.Entry.ID,
 				OutputRoot:       e.Root,
-				ManifestPath:     filepath.Join(c.BuildDir, "artifacts", fmt.Sprintf("%d-%s", n+1, e.Entry.ID), "manifest.json"),
+				ManifestPath:     c.Layout().ArtifactEntryManifest(n+1, e.Entry.ID),
 				RuntimeConfigDir: e.RuntimeConfigDir,
 				Artifact:         &ArtifactRef{File: file, Index: e.Index, ID: e.Entry.ID, BundleManifest: e.BundleManifest},
 			})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/distribution/reference"
 
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -587,15 +588,13 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 	return errors.Join(errs...)
 }
 
-// Paths of the build outputs under BuildDir.
-func (c Config) MergedManifestPath() string {
-	return filepath.Join(c.BuildDir, "bundle", "manifest.json")
-}
-func (c Config) StateDir() string { return filepath.Join(c.BuildDir, "state") }
+// Layout is BuildDir's layout: every path under it (internal/builddir).
+func (c Config) Layout() builddir.Dir { return builddir.Dir(c.BuildDir) }
 
-// MergedRuntimeConfigDir is where the Manifest stage merges the templates' runtime configs; the
-// Image stage puts its files in the bundle's /app/config.
-func (c Config) MergedRuntimeConfigDir() string { return filepath.Join(c.BuildDir, "bundle", "config") }
+// Shorthands for the layout's most used paths.
+func (c Config) MergedManifestPath() string     { return c.Layout().MergedManifest() }
+func (c Config) StateDir() string               { return c.Layout().State() }
+func (c Config) MergedRuntimeConfigDir() string { return c.Layout().MergedRuntimeConfig() }
 
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {
