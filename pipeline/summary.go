@@ -130,6 +130,9 @@ func (b *Bundler) carry(ctx context.Context, stage string, p fresh.Plan) error {
 		b.logf("%s: %s", stage, p.Skipped())
 		return nil
 	}
+	if p.Do == nil { // a dry run's plan: it never does work
+		return fmt.Errorf("%s: %s, but the plan has no work to do (a dry run's)", stage, p.Reason)
+	}
 	return p.Do(ctx)
 }
 
