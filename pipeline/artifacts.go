@@ -16,6 +16,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
 )
@@ -242,8 +243,9 @@ func (b *Bundler) deployArtifacts(ctx context.Context) error {
 		written++
 	}
 	if written == 0 {
-		b.logf("deploy: skipped, %d artifacts valid and unchanged (%d images present locally)", len(inputs), len(names))
-		return nil
+		// Known only now: the entry manifests the images would make are the ones written.
+		unchanged := fmt.Sprintf("%d artifacts valid and unchanged (%d images present locally)", len(inputs), len(names))
+		return b.carry(ctx, "deploy", fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: unchanged}})
 	}
 	b.logf("deploy: %d artifacts validated, %d images present locally, %d entry manifests written under %s", len(inputs), len(names), written, c.BuildDir)
 	return nil

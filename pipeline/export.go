@@ -55,22 +55,15 @@ func (b *Bundler) Export(ctx context.Context) error {
 	out := bundlefile.Path(b.Config.BuildDir, tag, c, prevID)
 	statePath := b.Config.Layout().ExportState(filepath.Base(out))
 	key := fresh.Key(bundlefile.Format, id, string(c), prevID, meta.Run)
-	state, err := fresh.ReadState(statePath)
+	p, err := b.planExport(out, key)
 	if err != nil {
 		return err
 	}
-	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists(out) && exists(bundlefile.SumPath(out)), RecordedKey: state.Key, CurrentKey: key}
-	if facts.OutputExists {
-		facts.OutputInvalid = checkExport(out, state)
-	}
-	d := fresh.Decide(facts)
-	if d.Fresh {
-		b.logf("export: skipped, %s", d.Reason)
-	} else {
+	p.Do = func(ctx context.Context) error {
 		if prevID != "" {
-			b.logf("export: writing %s: %s without the %d bottom layers %s has, %s", out, tag, meta.Omitted, e.Against, d.Reason)
+			b.logf("export: writing %s: %s without the %d bottom layers %s has, %s", out, tag, meta.Omitted, e.Against, p.Reason)
 		} else {
-			b.logf("export: writing %s: %s, %s compressed, %s", out, tag, c, d.Reason)
+			b.logf("export: writing %s: %s, %s compressed, %s", out, tag, c, p.Reason)
 		}
 		if err := fresh.RemoveState(statePath); err != nil {
 			return err
@@ -89,6 +82,10 @@ func (b *Bundler) Export(ctx context.Context) error {
 			return err
 		}
 		b.logf("export: wrote %s (%d MB, sha256 %s)%s", out, res.Size>>20, res.SHA256, omittedNote(res))
+		return nil
+	}
+	if err := b.carry(ctx, "export", p); err != nil {
+		return err
 	}
 	b.noteBytes(sizeOf(out))
 	loader := b.Config.Layout().LoadScript()
@@ -104,6 +101,28 @@ func (b *Bundler) Export(ctx context.Context) error {
 		b.logf("target: it must have %s (%s) already: load.sh refuses otherwise", meta.Requires.Bundle, prevID)
 	}
 	return nil
+}
+
+// planExport is the export stage's decision for the file out: fresh while it and its checksum
+// file are what was written (checkExport), from the same bundle image ID and settings (key). With
+// key "" (a dry run: the daemon is not asked for the image ID) the key is not compared; the plan
+// says so. Its work is left to the caller (Do).
+func (b *Bundler) planExport(out, key string) (fresh.Plan, error) {
+	state, err := fresh.ReadState(b.statePath("export-" + filepath.Base(out)))
+	if err != nil {
+		return fresh.Plan{}, err
+	}
+	facts := fresh.Facts{Force: b.Config.Force, Output: out, OutputExists: exists(out) && exists(bundlefile.SumPath(out)), RecordedKey: state.Key, CurrentKey: key}
+	if facts.OutputExists {
+		facts.OutputInvalid = checkExport(out, state)
+	}
+	p := fresh.Plan{Work: "write " + out, Inputs: []string{out, bundlefile.SumPath(out)}}
+	if key == "" {
+		facts.RecordedKey = ""
+		p.Pending = "the bundle image ID and these settings, checked against the last export in the daemon"
+	}
+	p.Decision = fresh.Decide(facts)
+	return p, nil
 }
 
 // checkExport tells why the export file out and its checksum file are not the ones recorded when
@@ -136,8 +155,17 @@ func (b *Bundler) PrintExportPlan(w io.Writer) error {
 		return nil
 	}
 	c := layerstore.Compression(e.Compression)
-	fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, unless the bundle image ID and these settings match the last export (checked in the daemon)\n",
-		bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, ""), c, b.Config.Layout().LoadScript())
+	out := bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, "")
+	p, err := b.planExport(out, "")
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "  export    would FAIL: %v\n", err)
+	case p.Fresh || e.Against != "":
+		fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, unless the bundle image ID and these settings match the last export (checked in the daemon)\n",
+			out, c, b.Config.Layout().LoadScript())
+	default:
+		fmt.Fprintf(w, "  export    would write %s (%s) with its .sha256 and %s, %s\n", out, c, b.Config.Layout().LoadScript(), p.Reason)
+	}
 	if e.Against != "" {
 		fmt.Fprintf(w, "  export    against %s: only the layers that bundle lacks, named <name>.from-<its ID>%s\n", e.Against, c.Ext())
 	}

@@ -91,21 +91,63 @@ func (b *Bundler) Image(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := fresh.Decide(fresh.Facts{
-		Force: b.Config.Force, Output: b.Config.BundleTag, OutputExists: current[b.Config.BundleTag] != "",
-		RecordedSettings: state.Settings, CurrentSettings: fresh.SettingHashes(settings),
-		Recorded: map[string]string{b.Config.BundleTag: state.Output}, Current: current,
-	})
+	p := b.planImage(state, fresh.SettingHashes(settings), current)
 	made := b.madeImages()
 	// Images recorded by the stage's earlier versions are this build directory's too.
 	if err := made.Add(state.Output, b.layersImageID()); err != nil {
 		return err
 	}
-	if d.Fresh {
-		b.logf("image: skipped, %s", d.Reason)
-		b.sweepImages(ctx, api, current[b.Config.BundleTag])
-		return nil
+	p.Do = func(ctx context.Context) error {
+		return b.buildImage(ctx, api, p.Decision, imageBuild{m: m, set: set, store: store, reg: reg, baseID: baseID, entries: entries, args: args, settings: settings, inputs: inputs})
 	}
+	if err := b.carry(ctx, "image", p); err != nil {
+		return err
+	}
+	if p.Fresh {
+		b.sweepImages(ctx, api, current[b.Config.BundleTag])
+	}
+	return nil
+}
+
+// planImage is the Image stage's decision: the bundle image is fresh when BUNDLE_TAG still has
+// the ID the last build recorded, made from the same settings (hashed, by name). With settings
+// or current nil (a dry run: the context is not planned and the daemon is not asked) only FORCE
+// and the record are looked at; the plan says what waits for the real run.
+func (b *Bundler) planImage(state fresh.State, settings, current map[string]string) fresh.Plan {
+	tag := b.Config.BundleTag
+	facts := fresh.Facts{Force: b.Config.Force, Output: tag, OutputExists: true, RecordedSettings: state.Settings, CurrentSettings: settings}
+	if current != nil {
+		facts.OutputExists = current[tag] != ""
+		facts.Recorded, facts.Current = map[string]string{tag: state.Output}, current
+	}
+	p := fresh.Plan{Work: "build " + tag, Inputs: []string{b.statePath("image")}}
+	if settings == nil || current == nil {
+		p.Pending = "its context fingerprint and image ID, checked against the last build in the daemon"
+		if state.Settings == nil {
+			facts.CurrentSettings = map[string]string{} // nothing recorded: built again whatever they are
+		}
+	}
+	p.Decision = fresh.Decide(facts)
+	return p
+}
+
+// imageBuild is what the Image stage planned before deciding, which its work uses.
+type imageBuild struct {
+	m              manifest.Manifest
+	set            layerstore.Set
+	store          *layerstore.Store
+	reg            registryPlan
+	baseID         string
+	entries        []buildctx.Entry
+	args, settings map[string]string
+	inputs         map[string]fresh.FileRecord // the context's files as fingerprinted
+}
+
+// buildImage builds the bundle image (the Image stage's work): the layers image and one more
+// layer, or the classic builder when the engine cannot take a partial load.
+func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.Decision, in imageBuild) error {
+	m, set, store, reg, baseID, entries, args, settings, inputs := in.m, in.set, in.store, in.reg, in.baseID, in.entries, in.args, in.settings, in.inputs
+	made := b.madeImages()
 	b.logf("image: building %s, %s", b.Config.BundleTag, d.Reason)
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err

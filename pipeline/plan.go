@@ -11,9 +11,9 @@ import (
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/runtimeconfig"
-	"github.com/dindbundler/dindbundler/producer"
 )
 
 // PrintPlan writes the resolved configuration and what each stage would do, and why, without
@@ -86,27 +86,25 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		return nil
 	}
 	for _, s := range steps {
-		// The same decision as the stage's, from the same settings and files; only the base
-		// images' IDs need the daemon.
-		d, err := producer.Check(s, c.Force, nil)
+		// The stage's own plan, from the same settings and files; only the base images' IDs
+		// need the daemon.
+		d, err := b.planDeploy(s, nil)
 		switch {
 		case err != nil:
 			p("  deploy    %s: would FAIL: %v", s.Template.Path, err)
 		case d.Fresh:
-			p("  deploy    %s: would skip, %s, unless the daemon's IDs of its base images changed", s.Template.Path, d.Reason)
-		case s.Args != nil:
-			p("  deploy    %s: would run: %s; `%s`", s.Template.Path, d.Reason, strings.Join(s.Args, " "))
+			p("  deploy    %s: would skip, %s, unless %s changed", s.Template.Path, d.Reason, d.Pending)
 		default:
-			p("  deploy    %s: would run: %s; the embedded producer", s.Template.Path, d.Reason)
+			p("  deploy    %s: would run: %s; %s", s.Template.Path, d.Reason, d.Work)
 		}
 		if err == nil && s.Args == nil {
 			printFunctionPlans(w, c, s.Template)
 		}
 	}
-	if d, _, configs, err := b.manifestDecision(); err != nil {
+	if d, configs, err := b.planManifest(); err != nil {
 		p("  manifest  would merge: %v", err)
 	} else {
-		p("  manifest  would %s, %s", verb(d, "merge"), d.Reason)
+		p("  manifest  would %s, %s", verb(d), d.Reason)
 		printRuntimeConfigPlan(w, c.MergedRuntimeConfigDir(), configs)
 	}
 	m, err := manifest.Read(c.MergedManifestPath())
@@ -122,30 +120,35 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  image     would build %s", c.BundleTag)
 		return nil
 	}
-	var external []string
-	for _, img := range m.Images {
-		if img.Kind == manifest.KindExternal {
-			external = append(external, img.Name)
-		}
+	if d, err := planPull(m, nil, true); err == nil {
+		p("  pull      would %s", d.Work)
 	}
-	p("  pull      would pull those of %d external images missing in the daemon: %s", len(external), strings.Join(external, ", "))
-	exists, mod, _ := fresh.Output(b.setPath())
-	_, manifestTime, _ := fresh.Output(c.MergedManifestPath())
-	d := fresh.Decide(fresh.Facts{Force: c.Force, Output: b.setPath(), OutputExists: exists, OutputTime: mod, NewestInput: c.MergedManifestPath(), NewestInputTime: manifestTime})
-	if d.Fresh {
+	// The stage's own decision; the daemon's image IDs and the stored files' contents wait for
+	// the real run, and the store is only looked at (not Open: a dry run creates nothing).
+	if d, err := b.planSave(m.Names(), nil, &layerstore.Store{Dir: b.storeDir()}); err != nil {
+		p("  save      would FAIL: %v", err)
+	} else if d.Fresh {
 		p("  save      would skip if the daemon's image IDs equal the recorded ones (%d images); files: %s", len(m.Images), d.Reason)
 	} else {
-		p("  save      would export those of %d images whose IDs the layer store lacks, %s", len(m.Images), d.Reason)
+		p("  save      would %s, %s", d.Work, d.Reason)
 	}
-	p("  image     would build %s unless its context fingerprint and image ID match the last build (checked in the daemon); only image layers the engine lacks are sent", c.BundleTag)
+	state, err := fresh.ReadState(b.statePath("image"))
+	if err != nil {
+		p("  image     would FAIL: %v", err)
+	} else if d := b.planImage(state, nil, nil); d.Fresh {
+		p("  image     would build %s unless its context fingerprint and image ID match the last build (checked in the daemon); only image layers the engine lacks are sent", c.BundleTag)
+	} else {
+		p("  image     would %s, %s; only image layers the engine lacks are sent", d.Work, d.Reason)
+	}
 	return nil
 }
 
-func verb(d fresh.Decision, work string) string {
-	if d.Fresh {
+// verb is what a plan would do: skip, or its work.
+func verb(p fresh.Plan) string {
+	if p.Fresh {
 		return "skip"
 	}
-	return work
+	return p.Work
 }
 
 // printRuntimeConfigPlan says what the Manifest stage would write as the bundle's runtime config.

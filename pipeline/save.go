@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/docker/docker/client"
+
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -44,19 +46,23 @@ func (b *Bundler) Save(ctx context.Context) error {
 	for n, l := range locals {
 		ids[n] = l.ID
 	}
-	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
 	store, err := layerstore.Open(b.storeDir())
 	if err != nil {
 		return err
 	}
-	d, err := b.saveDecision(ids, store)
+	p, err := b.planSave(names, ids, store)
 	if err != nil {
 		return err
 	}
-	if d.Fresh {
-		b.logf("save: skipped, %s", d.Reason)
-		return nil
-	}
+	p.Do = func(ctx context.Context) error { return b.saveImages(ctx, api, m, ids, store, p.Decision) }
+	return b.carry(ctx, "save", p)
+}
+
+// saveImages files the images whose IDs the layer store lacks (all of them with FORCE) and
+// writes the set (the Save stage's work).
+func (b *Bundler) saveImages(ctx context.Context, api client.APIClient, m manifest.Manifest, ids map[string]string, store *layerstore.Store, d fresh.Decision) error {
+	names := m.Names()
+	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
 	if err := fresh.RemoveState(b.statePath("save")); err != nil {
 		return err
 	}
@@ -141,49 +147,61 @@ func (b *Bundler) saveSettings(names []string) map[string]string {
 	})
 }
 
-func (b *Bundler) saveDecision(ids map[string]string, store *layerstore.Store) (fresh.Decision, error) {
+// planSave is the Save stage's decision: the set is fresh when it was written after the merged
+// manifest, from the same settings and image IDs, and the layer store still holds every file it
+// names intact. With ids nil (a dry run: the daemon is not asked) the image IDs are not compared
+// and the store's files are not read, only looked for; the plan says so. Its work is left to the
+// caller (Do).
+func (b *Bundler) planSave(names []string, ids map[string]string, store *layerstore.Store) (fresh.Plan, error) {
 	out := b.setPath()
+	manifestPath := b.Config.MergedManifestPath()
+	p := fresh.Plan{Inputs: []string{manifestPath, out, store.Dir},
+		Work: fmt.Sprintf("export those of %d images whose IDs the layer store lacks", len(names))}
 	exists, mod, err := fresh.Output(out)
 	if err != nil {
-		return fresh.Decision{}, err
+		return p, err
 	}
 	state, err := fresh.ReadState(b.statePath("save"))
 	if err != nil {
-		return fresh.Decision{}, err
+		return p, err
 	}
-	manifestPath := b.Config.MergedManifestPath()
 	_, manifestTime, err := fresh.Output(manifestPath)
 	if err != nil {
-		return fresh.Decision{}, err
+		return p, err
 	}
-	names := make([]string, 0, len(ids))
-	for n := range ids {
-		names = append(names, n)
-	}
-	recorded := state.Images
-	if recorded == nil {
-		recorded = map[string]string{}
-	}
-	d := fresh.Decide(fresh.Facts{
+	facts := fresh.Facts{
 		Force: b.Config.Force, Output: out, OutputExists: exists, OutputTime: mod,
 		NewestInput: manifestPath, NewestInputTime: manifestTime,
 		RecordedSettings: state.Settings, CurrentSettings: b.saveSettings(names),
-		Recorded: recorded, Current: ids,
-	})
-	if d.Fresh {
-		// The set is only as good as the store files it names: present, and each of the digest
-		// it is filed under (VerifySet reads only files whose signature changed since they were
-		// last found intact, and removes a damaged one, so the export below makes it again).
-		set, err := layerstore.ReadSet(out)
-		if err != nil || !store.CompleteSet(set) {
-			return fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files or layer sizes of " + out}, nil
-		}
-		if err := store.VerifySet(set); err != nil {
-			b.logf("save: %v", err)
-			return fresh.Decision{Fresh: false, Reason: "a file of the layer store " + store.Dir + " was damaged"}, nil
-		}
 	}
-	return d, nil
+	if ids != nil {
+		facts.Recorded, facts.Current = state.Images, ids
+		if facts.Recorded == nil {
+			facts.Recorded = map[string]string{}
+		}
+	} else {
+		p.Pending = fmt.Sprintf("the daemon's image IDs of the %d images and the stored files' contents", len(names))
+	}
+	p.Decision = fresh.Decide(facts)
+	if !p.Fresh {
+		return p, nil
+	}
+	// The set is only as good as the store files it names: present, and each of the digest it
+	// is filed under (VerifySet reads only files whose signature changed since they were last
+	// found intact, and removes a damaged one, so the export makes it again: not in a dry run).
+	set, err := layerstore.ReadSet(out)
+	if err != nil || !store.CompleteSet(set) {
+		p.Decision = fresh.Decision{Fresh: false, Reason: "the layer store " + store.Dir + " lacks files or layer sizes of " + out}
+		return p, nil
+	}
+	if ids == nil {
+		return p, nil
+	}
+	if err := store.VerifySet(set); err != nil {
+		b.logf("save: %v", err)
+		p.Decision = fresh.Decision{Fresh: false, Reason: "a file of the layer store " + store.Dir + " was damaged"}
+	}
+	return p, nil
 }
 
 func (b *Bundler) storeDir() string { return b.Config.Layout().Layers() }

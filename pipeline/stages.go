@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -38,14 +39,34 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		return err
 	}
 	for _, s := range steps {
-		d, err := producer.Check(s, b.Config.Force, b.imageIDs(ctx))
+		p, err := b.planDeploy(s, b.imageIDs(ctx))
 		if err != nil {
 			return err
 		}
-		if d.Fresh {
-			b.logf("deploy: %s: skipped, %s", s.Template.Path, d.Reason)
-			continue
+		if err := b.carry(ctx, "deploy", p); err != nil {
+			return err
 		}
+	}
+	return b.writeArtifactManifest()
+}
+
+// planDeploy is the deploy stage's decision for one template (producer.Check) and its work: run
+// the producer, then record the files it read. With ids nil (a dry run) the base images' IDs are
+// not compared: the plan says so.
+func (b *Bundler) planDeploy(s producer.Step, ids producer.ImageIDs) (fresh.Plan, error) {
+	d, err := producer.Check(s, b.Config.Force, ids)
+	if err != nil {
+		return fresh.Plan{}, err
+	}
+	p := fresh.Plan{Decision: d, Subject: s.Template.Path, Inputs: []string{s.Template.Path}, Work: "the embedded producer"}
+	if s.Args != nil {
+		p.Work = "`" + strings.Join(s.Args, " ") + "`"
+	}
+	if ids == nil {
+		p.Pending = "the daemon's IDs of its base images"
+		return p, nil
+	}
+	p.Do = func(ctx context.Context) error {
 		b.logf("deploy: %s: producing, %s", s.Template.Path, d.Reason)
 		embedded := b.Embedded
 		if embedded == nil {
@@ -58,11 +79,9 @@ func (b *Bundler) Deploy(ctx context.Context) error {
 		if err := producer.Run(ctx, b.Config, s, embedded, b.progress(), b.progress()); err != nil {
 			return err
 		}
-		if err := producer.RecordInputs(s, inputs); err != nil {
-			return err
-		}
+		return producer.RecordInputs(s, inputs)
 	}
-	return b.writeArtifactManifest()
+	return p, nil
 }
 
 // imageIDs looks up, in the engine, the IDs of images that are present (connecting on first use).
@@ -136,18 +155,38 @@ func (b *Bundler) Manifest(ctx context.Context) error {
 	if err := b.Config.RequireTemplates(); err != nil {
 		return err
 	}
-	d, key, configs, err := b.manifestDecision()
+	p, _, err := b.planManifest()
 	if err != nil {
 		return err
 	}
-	if d.Fresh {
+	if p.Fresh {
 		// BUNDLE_TAG is no input of the merge: it may have changed since.
 		if _, err := b.readMerged(); err != nil {
 			return err
 		}
-		b.logf("manifest: skipped, %s", d.Reason)
-		return nil
 	}
+	return b.carry(ctx, "manifest", p)
+}
+
+// planManifest is the Manifest stage's decision (manifestDecision) and its work: merge the
+// per-template manifests and runtime configs, which it returns too. It needs no daemon: the dry
+// run prints this plan.
+func (b *Bundler) planManifest() (fresh.Plan, []runtimeconfig.DirPart, error) {
+	d, key, configs, err := b.manifestDecision()
+	if err != nil {
+		return fresh.Plan{}, nil, err
+	}
+	p := fresh.Plan{Decision: d, Work: "merge", Inputs: []string{b.Config.MergedManifestPath()}}
+	for _, t := range b.Config.Templates {
+		p.Inputs = append(p.Inputs, t.ManifestPath)
+	}
+	p.Do = func(context.Context) error { return b.mergeManifests(d, key, configs) }
+	return p, configs, nil
+}
+
+// mergeManifests writes the merged manifest and runtime config (the Manifest stage's work). A
+// merge equal to the manifest already there (but for its timestamp) leaves the file untouched.
+func (b *Bundler) mergeManifests(d fresh.Decision, key string, configs []runtimeconfig.DirPart) error {
 	parts := make([]manifest.Manifest, 0, len(b.Config.Templates))
 	for _, t := range b.Config.Templates {
 		m, err := manifest.Read(t.ManifestPath)
@@ -228,39 +267,28 @@ func (b *Bundler) Pull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kinds := map[string]string{}
-	for _, img := range m.Images {
-		kinds[img.Name] = img.Kind
-	}
-	var toPull []string
-	var problems []error
-	for _, name := range missing {
-		if kinds[name] == manifest.KindExternal {
-			toPull = append(toPull, name)
-			continue
-		}
-		problems = append(problems, fmt.Errorf("image %s (%s) is missing locally: %s", name, kinds[name], whoBuilds(kinds[name])))
-	}
-	if err := errors.Join(problems...); err != nil {
+	p, err := planPull(m, missing, false)
+	if err != nil {
 		return err
 	}
-	if len(toPull) == 0 {
-		b.logf("pull: skipped, all %d images are present locally", len(m.Images))
-	}
-	for _, name := range toPull {
-		b.logf("pull: %s", name)
-		if err := engine.Pull(ctx, api, name, b.progress()); err != nil {
-			return err
+	p.Do = func(ctx context.Context) error {
+		for _, name := range p.Inputs {
+			b.logf("pull: %s", name)
+			if err := engine.Pull(ctx, api, name, b.progress()); err != nil {
+				return err
+			}
 		}
-	}
-	if len(toPull) > 0 {
-		pulled, _, err := engine.Locals(ctx, api, toPull, containerd)
+		pulled, _, err := engine.Locals(ctx, api, p.Inputs, containerd)
 		if err != nil {
 			return err
 		}
 		for n, l := range pulled {
 			locals[n] = l
 		}
+		return nil
+	}
+	if err := b.carry(ctx, "pull", p); err != nil {
+		return err
 	}
 	changed := false
 	for i, img := range m.Images {
@@ -273,6 +301,41 @@ func (b *Bundler) Pull(ctx context.Context) error {
 		return manifest.Write(b.Config.MergedManifestPath(), m)
 	}
 	return nil
+}
+
+// planPull is the Pull stage's decision: it pulls the external images among missing (its Inputs),
+// and refuses any other missing image, naming who builds it. A dry run (dry) does not ask the
+// daemon what is missing: its plan names the external images and leaves that pending.
+func planPull(m manifest.Manifest, missing []string, dry bool) (fresh.Plan, error) {
+	kinds := map[string]string{}
+	var external []string
+	for _, img := range m.Images {
+		kinds[img.Name] = img.Kind
+		if img.Kind == manifest.KindExternal {
+			external = append(external, img.Name)
+		}
+	}
+	if dry {
+		return fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: "the daemon was not asked"}, Pending: "which images the daemon lacks",
+			Work: fmt.Sprintf("pull those of %d external images missing in the daemon: %s", len(external), strings.Join(external, ", "))}, nil
+	}
+	var toPull []string
+	var problems []error
+	for _, name := range missing {
+		if kinds[name] == manifest.KindExternal {
+			toPull = append(toPull, name)
+			continue
+		}
+		problems = append(problems, fmt.Errorf("image %s (%s) is missing locally: %s", name, kinds[name], whoBuilds(kinds[name])))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fresh.Plan{}, err
+	}
+	if len(toPull) == 0 {
+		return fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: fmt.Sprintf("all %d images are present locally", len(m.Images))}}, nil
+	}
+	return fresh.Plan{Decision: fresh.Decision{Reason: fmt.Sprintf("%d of %d external images are missing locally", len(toPull), len(external))},
+		Inputs: toPull, Work: "pull " + strings.Join(toPull, ", ")}, nil
 }
 
 func whoBuilds(kind string) string {

@@ -17,13 +17,14 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 // StageSummary is one stage's line of BUILD_DIR/summary.json.
 type StageSummary struct {
 	Stage   string  `json:"stage"`
 	Ran     bool    `json:"ran"`     // false: skipped, its output was up to date
-	Why     string  `json:"why"`     // the stage's own first line: what it did, or why it skipped
+	Why     string  `json:"why"`     // why it skipped (its decision), or the stage's own first line: what it did
 	Seconds float64 `json:"seconds"` // wall clock
 	Bytes   int64   `json:"bytes"`   // size of the stage's output (0 when it has none on disk)
 	Error   string  `json:"error,omitempty"`
@@ -37,11 +38,12 @@ type Summary struct {
 }
 
 // summary collects the run's stage summaries; the stages report their output size with
-// noteBytes.
+// noteBytes and their decisions with carry (or decided).
 type summary struct {
 	mu    sync.Mutex
 	s     Summary
 	bytes int64
+	plans []fresh.Plan // the running stage's decisions
 }
 
 // SummaryPath is where the run's summary goes.
@@ -57,6 +59,7 @@ func (b *Bundler) runStage(ctx context.Context, name string, run Stage) error {
 	}
 	b.summary.mu.Lock()
 	b.summary.bytes = -1
+	b.summary.plans = nil
 	b.summary.mu.Unlock()
 	rec := &stageLog{prefix: name + ": ", next: b.Log}
 	saved := b.Log
@@ -64,13 +67,15 @@ func (b *Bundler) runStage(ctx context.Context, name string, run Stage) error {
 	start := time.Now()
 	err := run(b, ctx)
 	b.Log = saved
-	st := StageSummary{Stage: name, Seconds: time.Since(start).Seconds(), Why: rec.first, Ran: rec.ran || rec.first == ""}
+	b.summary.mu.Lock()
+	st := StageSummary{Stage: name, Seconds: time.Since(start).Seconds(), Why: rec.first, Ran: fresh.Ran(b.summary.plans), Bytes: b.summary.bytes}
+	if !st.Ran {
+		st.Why = b.summary.plans[0].Skipped() // the decision, not whatever the stage logged first
+	}
+	b.summary.mu.Unlock()
 	if err != nil {
 		st.Ran, st.Error = true, err.Error()
 	}
-	b.summary.mu.Lock()
-	st.Bytes = b.summary.bytes
-	b.summary.mu.Unlock()
 	if st.Bytes < 0 {
 		st.Bytes = b.outputBytes(ctx, name)
 	}
@@ -115,6 +120,30 @@ func (b *Bundler) RunStage(ctx context.Context, name string, stage Stage) error 
 	}
 	defer release()
 	return b.runStage(ctx, name, stage)
+}
+
+// carry carries out a stage's plan: a fresh one is logged as skipped ("save: skipped, …"), any
+// other is done. The plan is the stage's decision in the run's summary.
+func (b *Bundler) carry(ctx context.Context, stage string, p fresh.Plan) error {
+	b.decided(p)
+	if p.Fresh {
+		b.logf("%s: %s", stage, p.Skipped())
+		return nil
+	}
+	if p.Do == nil { // a dry run's plan: it never does work
+		return fmt.Errorf("%s: %s, but the plan has no work to do (a dry run's)", stage, p.Reason)
+	}
+	return p.Do(ctx)
+}
+
+// decided records a decision of the running stage for the summary (carry does it for plans it
+// runs; a stage that learns only after its work that nothing changed reports that itself).
+func (b *Bundler) decided(p fresh.Plan) {
+	if b.summary != nil {
+		b.summary.mu.Lock()
+		b.summary.plans = append(b.summary.plans, p)
+		b.summary.mu.Unlock()
+	}
 }
 
 // noteBytes records the size of what the running stage made.
@@ -182,15 +211,13 @@ func sizeOf(path string) int64 {
 	return n
 }
 
-// stageLog passes a stage's log through and keeps its first line and whether any line of the
-// stage's own says it did work rather than skip.
+// stageLog passes a stage's log through and keeps the first line of the stage's own: what it did.
 type stageLog struct {
 	mu     sync.Mutex // stages may log from several goroutines (a producer's stdout and stderr)
 	prefix string
 	next   io.Writer
 	buf    bytes.Buffer
 	first  string
-	ran    bool
 }
 
 // Fd is the underlying terminal's, so progress rendering still sees a terminal through the
@@ -218,9 +245,6 @@ func (l *stageLog) Write(p []byte) (int, error) {
 		}
 		if l.first == "" {
 			l.first = rest
-		}
-		if !strings.Contains(rest, "skipped, ") {
-			l.ran = true
 		}
 	}
 	if l.next == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 func TestCILine(t *testing.T) {
@@ -29,7 +30,7 @@ func TestCILine(t *testing.T) {
 	}
 }
 
-// runStage records each stage's outcome from its own log lines, writes summary.json after every
+// runStage records each stage's outcome from its decisions, writes summary.json after every
 // stage, and prints the CI line only with CI=true.
 func TestRunStageSummary(t *testing.T) {
 	for _, ci := range []bool{false, true} {
@@ -48,10 +49,9 @@ func TestRunStageSummary(t *testing.T) {
 			b.logf("certs: 3 files in d checked")
 			return nil
 		}))
-		is.NoErr(b.runStage(ctx, "deploy", func(b *Bundler, _ context.Context) error {
-			b.logf("deploy: a.yaml: skipped, m is up to date")
+		is.NoErr(b.runStage(ctx, "deploy", func(b *Bundler, ctx context.Context) error {
 			b.logf("unrelated line")
-			return nil
+			return b.carry(ctx, "deploy", fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: "m is up to date"}, Subject: "a.yaml"})
 		}))
 		err = b.runStage(ctx, "manifest", func(b *Bundler, _ context.Context) error { return errors.New("boom") })
 		is.True(err != nil)
