@@ -19,8 +19,8 @@ const (
 	// FunctionBaseSize is the data layer every function of the functions bundle shares: a
 	// runtime's worth of bytes.
 	FunctionBaseSize = 64 << 20
-	// FunctionOwnSize is each function image's own layer (at most; a small size function's is
-	// a quarter of it).
+	// FunctionOwnSize is each function image's own layer by default (BENCH_FUNCTION_OWN; in
+	// the sizes bundle at most that, a small size function's a quarter of its size).
 	FunctionOwnSize = 1 << 20
 	// FunctionRegistry is CONTAINER_REGISTRY of the function bundles (the stack's default).
 	FunctionRegistry = config.DefaultContainerRegistry
@@ -87,7 +87,7 @@ func (s Stack) FunctionBundles(o Options) (functions, sizes *FunctionBundle) {
 		b := &FunctionBundle{Name: FunctionsBundle, Services: s.Images, Bases: []FunctionBase{base}}
 		for i := 1; i <= o.Functions; i++ {
 			name := fmt.Sprintf("fn-%03d", i)
-			b.Functions = append(b.Functions, Function{Name: name, Base: base, Own: Layer{Name: name + "-own", Size: FunctionOwnSize}})
+			b.Functions = append(b.Functions, Function{Name: name, Base: base, Own: Layer{Name: name + "-own", Size: o.FunctionOwn}})
 		}
 		functions = b
 	}

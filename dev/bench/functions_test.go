@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"math"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ func TestFromEnvFunctions(t *testing.T) {
 		env       []string
 		functions int
 		sizes     []int64
+		own       int64 // 0: the default
 		wantErr   string
 	}{
 		{name: "defaults", functions: 100, sizes: []int64{100 << 20, 1 << 30}},
@@ -27,6 +29,8 @@ func TestFromEnvFunctions(t *testing.T) {
 		{name: "negative", env: []string{"BENCH_FUNCTIONS=-1"}, wantErr: "use 0 (skip) to 999"},
 		{name: "too many", env: []string{"BENCH_FUNCTIONS=1000"}, wantErr: "use 0 (skip) to 999"},
 		{name: "bad size", env: []string{"BENCH_FUNCTION_SIZES=big"}, wantErr: "BENCH_FUNCTION_SIZES"},
+		{name: "bad own layer", env: []string{"BENCH_FUNCTION_OWN=big"}, wantErr: "BENCH_FUNCTION_OWN"},
+		{name: "heavier functions", env: []string{"BENCH_FUNCTION_OWN=16MiB"}, functions: 100, sizes: []int64{100 << 20, 1 << 30}, own: 16 << 20},
 		{name: "tiny size", env: []string{"BENCH_FUNCTION_SIZES=4KiB"}, wantErr: "at least 1MiB"},
 		{name: "size twice", env: []string{"BENCH_FUNCTION_SIZES=1GiB,1024MiB"}, wantErr: "twice"},
 	}
@@ -42,6 +46,7 @@ func TestFromEnvFunctions(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(o.Functions, tt.functions)
 			is.Equal(o.FunctionSizes, tt.sizes)
+			is.Equal(o.FunctionOwn, cmp.Or(tt.own, FunctionOwnSize))
 		})
 	}
 }
@@ -74,7 +79,7 @@ func TestFunctionBundles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			o := testOptions(8, 64<<20)
-			o.Functions, o.FunctionSizes = tt.functions, tt.sizes
+			o.Functions, o.FunctionSizes, o.FunctionOwn = tt.functions, tt.sizes, 3<<20
 			s, err := PlanStack(o)
 			is.NoErr(err)
 			fns, sizes := s.FunctionBundles(o)
@@ -90,7 +95,7 @@ func TestFunctionBundles(t *testing.T) {
 				is.Equal(len(fns.Services), 8) // the stack's services, as the bench makes them
 				is.Equal(len(fns.Bases), 1)    // every function shares one base
 				is.Equal(fns.Functions[0].Name, "fn-001")
-				is.Equal(fns.Functions[0].Own.Size, int64(FunctionOwnSize))
+				is.Equal(fns.Functions[0].Own.Size, int64(3<<20)) // BENCH_FUNCTION_OWN
 				is.Equal(s.ImageName(fns.Functions[0]), "127.0.0.1:5010/bench-fn-001:latest")
 				is.Equal(len(fns.Layers()), 1+tt.wantFns) // the base's data once, then each own layer
 				checkTemplate(t, fns)

@@ -83,6 +83,9 @@ type Options struct {
 	// FunctionSizes are the sizes of the function images whose first call is timed
 	// (BENCH_FUNCTION_SIZES, comma separated; "none" skips those calls).
 	FunctionSizes []int64
+	// FunctionOwn is the own layer of each function image of the functions bundle
+	// (BENCH_FUNCTION_OWN): its code and dependencies, on top of the shared base.
+	FunctionOwn int64
 }
 
 // MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
@@ -97,7 +100,7 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		BuildDir: get("BUILD_DIR"), Images: DefaultImages, Size: DefaultSize, Compressible: DefaultCompressible,
 		Compressions: []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd},
 		Prefix:       DefaultPrefix, BaseImage: base.DefaultTag, BootTimeout: 10 * time.Minute,
-		Runs: 1, Boots: 1, Functions: DefaultFunctions, FunctionSizes: slices.Clone(DefaultFunctionSizes),
+		Runs: 1, Boots: 1, Functions: DefaultFunctions, FunctionSizes: slices.Clone(DefaultFunctionSizes), FunctionOwn: FunctionOwnSize,
 	}
 	engines, err := matrix.Select("BENCH_ENGINES", get("BENCH_ENGINES"))
 	if err != nil {
@@ -149,6 +152,13 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 			return Options{}, fmt.Errorf("BENCH_FUNCTIONS=%q: want a whole number of function images, e.g. 100 (0 skips the boots with functions)", v)
 		}
 		o.Functions = n
+	}
+	if v := get("BENCH_FUNCTION_OWN"); v != "" {
+		n, err := ParseSize(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_FUNCTION_OWN: %w", err)
+		}
+		o.FunctionOwn = n
 	}
 	if v := get("BENCH_FUNCTION_SIZES"); v != "" {
 		o.FunctionSizes = nil

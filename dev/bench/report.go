@@ -117,13 +117,14 @@ type Settings struct {
 	Boots              int      `json:"boots"`
 	Functions          int      `json:"functions"`
 	FunctionSizes      []int64  `json:"function_sizes,omitempty"`
+	FunctionOwn        int64    `json:"function_own,omitempty"`
 }
 
 // SettingsOf reports o.
 func SettingsOf(o Options) Settings {
 	return Settings{Images: o.Images, SizeBytes: o.Size, Compressible: o.Compressible,
 		Compressions: o.Compressions, DefaultCompression: o.DefaultCompression(), BaseImage: o.BaseImage,
-		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots, Functions: o.Functions, FunctionSizes: o.FunctionSizes}
+		Engines: o.Engines, Runs: o.Runs, Boots: o.Boots, Functions: o.Functions, FunctionSizes: o.FunctionSizes, FunctionOwn: o.FunctionOwn}
 }
 
 // EngineReportOf assembles one engine's figures: rows in table order and the goals.
@@ -574,7 +575,7 @@ func (rep Report) header() []string {
 			sizes = []string{"none"}
 		}
 		lines = append(lines, fmt.Sprintf("functions: %d function images (a shared %s base + %s each), booted (a)–(d) %d× each in turns; first calls of %s function images",
-			s.Functions, FormatBytes(FunctionBaseSize), FormatBytes(FunctionOwnSize), s.Boots, strings.Join(sizes, ", ")))
+			s.Functions, FormatBytes(FunctionBaseSize), FormatBytes(s.FunctionOwn), s.Boots, strings.Join(sizes, ", ")))
 	}
 	if rep.Commit != "" {
 		c := "code: " + rep.Commit
