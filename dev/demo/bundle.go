@@ -49,6 +49,10 @@ func Bundle(ctx context.Context, environ []string, log io.Writer) error {
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		env = append(env, k+"="+vars[k])
 	}
+	// The demo's offline pip mirror wins over the caller's environment (see OfflinePip).
+	for _, k := range slices.Sorted(maps.Keys(OfflinePip)) {
+		environ = append(environ, k+"="+OfflinePip[k])
+	}
 	cfg, err := config.Load(append(env, environ...), dir)
 	if err != nil {
 		return err

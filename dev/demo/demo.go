@@ -48,6 +48,9 @@ var StandIns = map[string]string{
 	"java21":     "dindbundler/runtime-java:21",
 }
 
+// OfflinePip are the mirror variables of the demo's pip builds: its build image's wheels only.
+var OfflinePip = map[string]string{"PIP_FIND_LINKS": "/wheels", "PIP_NO_INDEX": "1"}
+
 // BuildImages maps the runtimes whose functions need a build step to the local image standing
 // in for AWS's sam/build-<runtime> image.
 var BuildImages = map[string]string{
@@ -146,6 +149,11 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 		}
 		env[builders.ImageVariable(r)] = BuildImages[r]
 	}
+	// The demo's pip index is the wheel directory of its build image, offline: said as the
+	// stack's pip mirror, so a PIP_FIND_LINKS of the caller's own (this machine's pip has one,
+	// a path on the host) never reaches the build, where it would win over the image's ENV on
+	// BuildKit. OfflinePip lists them; callers put them after the caller's environment.
+	maps.Copy(env, OfflinePip)
 	logsFiles, err := contextFiles(filepath.Join(dir, "logs"))
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", LogsImage, err)

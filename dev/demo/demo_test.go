@@ -34,6 +34,8 @@ func TestPrepareIsIdempotent(t *testing.T) {
 		"RUNTIME_BASE_NODEJS20_X": "dindbundler/runtime-nodejs:20",
 		"RUNTIME_BASE_JAVA21":     "dindbundler/runtime-java:21",
 		"BUILD_IMAGE_PYTHON3_12":  "dindbundler/build-python:3.12",
+		"PIP_FIND_LINKS":          "/wheels", // the build image's wheels, whatever the caller's environment says
+		"PIP_NO_INDEX":            "1",
 	}
 	is.Equal(env, want)
 	for _, bin := range []string{"gateway/gateway", "agent/agent", "storage/storage", "logs/logs", "runtime/lambda-entrypoint"} {
