@@ -121,13 +121,7 @@ func (p *project) write(t *testing.T, rel, content string) {
 
 func (p *project) writeMode(t *testing.T, rel, content string, mode os.FileMode) {
 	t.Helper()
-	path := filepath.Join(p.dir, rel)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(p.dir, rel), content, mode)
 }
 
 // bundler configures a Bundler for the project from its settings and extra ones (later win).
