@@ -19,6 +19,21 @@ import (
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
+// embeddedStack readies the project for the embedded producer: a Lambda runtime stand-in named
+// after prefix (returned), the code of two functions, orders/src and users/src (the caller
+// writes each directory's template.yaml), and a compose file whose one service is the project's
+// local web image, so nothing is pulled.
+func (p *project) embeddedStack(t *testing.T, api client.APIClient, prefix string) (runtimeBase string) {
+	t.Helper()
+	runtimeBase = prefix + "-python:3.12"
+	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"bootstrap": []byte("runtime")})
+	enginetest.Cleanup(t, api, runtimeBase)
+	p.write(t, "docker-compose.yml", "services:\n  web:\n    image: "+p.service+"\n")
+	p.write(t, "orders/src/app.py", "def handler(e, c): return 'orders'\n")
+	p.write(t, "users/src/app.py", "def handler(e, c): return 'users'\n")
+	return runtimeBase
+}
+
 // TestPipelineArtifactRoundTrip bundles two templates with the embedded producer, then bundles
 // the artifact.yml that run wrote (ARTIFACT, no producer): both bundles carry the same images,
 // runtime config and manifest, and a second ARTIFACT run is fresh. Then the ARTIFACT mode's
@@ -32,22 +47,8 @@ func pipelineArtifactRoundTripOn(t *testing.T, e enginetest.Engine, api *client.
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
-	write := func(rel, content string) {
-		path := filepath.Join(p.dir, rel)
-		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
-		is.NoErr(os.WriteFile(path, []byte(content), 0o644))
-	}
 	prefix := "artifacttest-" + fmt.Sprint(time.Now().UnixNano())
-	runtimeBase := prefix + "-python:3.12"
-	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"bootstrap": []byte("runtime")})
-	enginetest.Cleanup(t, api, runtimeBase)
-	var service string
-	for name := range p.ids {
-		if strings.Contains(name, "-web-") {
-			service = name
-		}
-	}
-	write("docker-compose.yml", "services:\n  web:\n    image: "+service+"\n")
+	runtimeBase := p.embeddedStack(t, api, prefix)
 	template := func(fn, path string) string {
 		return `Transform: AWS::Serverless-2016-10-31
 Parameters:
@@ -64,10 +65,8 @@ Resources:
         Get: {Type: Api, Properties: {Path: ` + path + `, Method: get}}
 `
 	}
-	write("orders/template.yaml", template("orders", "/orders"))
-	write("orders/src/app.py", "def handler(e, c): return 'orders'\n")
-	write("users/template.yaml", template("users", "/users"))
-	write("users/src/app.py", "def handler(e, c): return 'users'\n")
+	p.write(t, "orders/template.yaml", template("orders", "/orders"))
+	p.write(t, "users/template.yaml", template("users", "/users"))
 	common := []string{"IMAGE_PREFIX=" + prefix, "RUNTIME_BASE_PYTHON3_12=" + runtimeBase, "DIND_BASE_IMAGE=" + testBaseImage(t, e)}
 	enginetest.Cleanup(t, api, prefix+"-orders:latest", prefix+"-users:latest")
 
@@ -132,10 +131,10 @@ Resources:
 
 	// An artifact whose functions name images nobody has: one error naming each.
 	entry := func(dir, fn, image, resources string) artifact.Entry {
-		write(dir+"/runtime-config/functions.yml", "functions:\n  "+fn+":\n    image: "+image+"\n")
-		write(dir+"/runtime-config/routing.yml", "routes: []\n")
+		p.write(t, dir+"/runtime-config/functions.yml", "functions:\n  "+fn+":\n    image: "+image+"\n")
+		p.write(t, dir+"/runtime-config/routing.yml", "routes: []\n")
 		if resources != "" {
-			write(dir+"/runtime-config/resources.yml", resources)
+			p.write(t, dir+"/runtime-config/resources.yml", resources)
 		}
 		src := artifact.SourceTemplate{Path: dir + ".yaml"}
 		return artifact.Entry{ID: artifact.ID(src), ArtifactRoot: dir, RuntimeConfigDir: "runtime-config", SourceTemplate: src}
@@ -143,7 +142,7 @@ Resources:
 	writeArtifact := func(name string, entries ...artifact.Entry) string {
 		data, err := artifact.Encode(artifact.Manifest{SchemaVersion: "1", Project: "p", Env: "default", Mode: "docker", Artifacts: entries})
 		is.NoErr(err)
-		write(name, string(data))
+		p.write(t, name, string(data))
 		return filepath.Join(p.dir, name)
 	}
 	fn0 := prefix + "-orders:latest"
@@ -189,11 +188,11 @@ Resources:
 	err = b.Manifest(ctx)
 	errHas(t, err, "resources.yml: dynamodb TableName T is defined differently by "+one+" artifacts[0] (r1-", "and "+two+" artifacts[0] (r2-")
 	// Any other file two artifacts carry differently: named with both.
-	write("r2/runtime-config/resources.yml", table("id"))
-	write("r1/runtime-config/extra.yml", "a\n")
-	write("r2/runtime-config/extra.yml", "b\n")
+	p.write(t, "r2/runtime-config/resources.yml", table("id"))
+	p.write(t, "r1/runtime-config/extra.yml", "a\n")
+	p.write(t, "r2/runtime-config/extra.yml", "b\n")
 	err = b.Manifest(ctx)
 	errHas(t, err, "extra.yml differs between the runtime configs of "+one+" artifacts[0]", "and "+two+" artifacts[0]")
-	write("r2/runtime-config/extra.yml", "a\n") // identical: fine
+	p.write(t, "r2/runtime-config/extra.yml", "a\n") // identical: fine
 	is.NoErr(b.Manifest(ctx))
 }

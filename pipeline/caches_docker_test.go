@@ -31,11 +31,7 @@ import (
 func TestSaveVerifiesStoreBeforeSkipping(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	host := hostEngine(t)
-	api := host.Client(t)
-	p := newProject(t, host, api, "")
-	b := p.bundler(t, api)
-	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	api, p, b := hostBundler(t)
 	is.NoErr(runAll(t, ctx, b))
 	set, err := layerstore.ReadSet(b.setPath())
 	is.NoErr(err)
@@ -105,11 +101,7 @@ func rebuildRemovesReplacedImagesOn(t *testing.T, e enginetest.Engine, api *clie
 func TestRunRemovesStaleTempFiles(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	host := hostEngine(t)
-	api := host.Client(t)
-	p := newProject(t, host, api, "")
-	b := p.bundler(t, api)
-	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	_, _, b := hostBundler(t)
 	stale := []string{
 		filepath.Join(b.Config.BuildDir, ".bundle-latest.tar.gz.tmp-123456"),
 		filepath.Join(b.Config.BuildDir, ".export-layer.tmp-42"),
@@ -142,11 +134,7 @@ func TestKilledExportLeavesNothing(t *testing.T) {
 	}
 	is := is.New(t)
 	ctx := context.Background()
-	host := hostEngine(t)
-	api := host.Client(t)
-	p := newProject(t, host, api, "")
-	b := p.bundler(t, api)
-	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	_, p, b := hostBundler(t)
 	is.NoErr(runAll(t, ctx, b))
 	before := buildFiles(t, b.Config.BuildDir)
 

@@ -15,22 +15,6 @@ import (
 	"github.com/dindbundler/dindbundler/internal/manifest"
 )
 
-// clashFiles writes files (path relative to a new directory → content) and returns the directory.
-func clashFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for rel, body := range files {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 const helloTemplate = `Transform: AWS::Serverless-2016-10-31
 Resources:
   Hello:
@@ -71,7 +55,7 @@ func TestBundleTagClashesAreRefusedBeforeAnyWork(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			dir := clashFiles(t, files)
+			dir := projectFiles(t, files)
 			cfg, err := config.Load(tt.environ, dir)
 			is.NoErr(err)
 			var log bytes.Buffer
@@ -103,7 +87,7 @@ func TestBundleTagClashesAreRefusedBeforeAnyWork(t *testing.T) {
 func TestManifestRefusesABundleTagItLists(t *testing.T) {
 	is := is.New(t)
 	digest := "sha256:" + strings.Repeat("a", 64)
-	dir := clashFiles(t, map[string]string{
+	dir := projectFiles(t, map[string]string{
 		"t.yaml": "Resources: {}\n",
 		".esb/default/bundle/manifest.json": `{"schema_version":"1.0","template":{"path":"t.yaml","sha256":"x"},"build":{},` +
 			`"images":[{"name":"acme/fn:1","digest":"` + digest + `","kind":"function"}]}`,

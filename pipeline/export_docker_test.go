@@ -391,17 +391,25 @@ func hostEngine(t *testing.T) enginetest.Engine {
 	return enginetest.Engine{}
 }
 
+// hostBundler is the usual start of a host-engine test: a new project, its Bundler on the host
+// engine, and the bundle image removed when the test ends.
+func hostBundler(t *testing.T) (*client.Client, *project, *Bundler) {
+	t.Helper()
+	host := hostEngine(t)
+	api := host.Client(t)
+	p := newProject(t, host, api, "")
+	b := p.bundler(t, api)
+	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	return api, p, b
+}
+
 // An export file is used again only while it is what was written: a truncated or damaged file,
 // or a checksum file that no longer matches, is written anew without FORCE (load.sh would refuse
 // it on the target).
 func TestExportRewritesDamagedFile(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	host := hostEngine(t)
-	api := host.Client(t)
-	p := newProject(t, host, api, "")
-	b := p.bundler(t, api)
-	enginetest.Cleanup(t, api, b.Config.BundleTag)
+	_, _, b := hostBundler(t)
 	is.NoErr(runAll(t, ctx, b))
 	is.NoErr(b.Export(ctx))
 	out := bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, "gzip", "")

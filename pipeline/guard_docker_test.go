@@ -26,12 +26,7 @@ func pipelineCarriesWhatTheStackReadsOn(t *testing.T, e enginetest.Engine, api *
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
-	write := func(rel, content string) {
-		path := filepath.Join(p.dir, rel)
-		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
-		is.NoErr(os.WriteFile(path, []byte(content), 0o644))
-	}
-	write("docker-compose.yml", `services:
+	p.write(t, "docker-compose.yml", `services:
   web:
     image: pipelinetest-web:1
     env_file: ./extra.env
@@ -41,17 +36,17 @@ func pipelineCarriesWhatTheStackReadsOn(t *testing.T, e enginetest.Engine, api *
       - ./config/app.conf:/etc/app.conf:ro
       - ${CERT_DIR:?set CERT_DIR}:/certs:ro
 `)
-	write("extra.env", "TOKEN=guard\n")
-	write("data/seed.sql", "insert\n")
-	write("shared/nginx/site.conf", "server {}\n")
+	p.write(t, "extra.env", "TOKEN=guard\n")
+	p.write(t, "data/seed.sql", "insert\n")
+	p.write(t, "shared/nginx/site.conf", "server {}\n")
 	is.NoErr(os.Symlink(filepath.Join(p.dir, "shared", "nginx"), filepath.Join(p.dir, "config", "nginx")))
 	certDir := filepath.Join(p.dir, ".esb", "certs")
 	key, err := os.ReadFile(filepath.Join(certDir, "server.key"))
 	is.NoErr(err)
-	write(".esb/certs/tls/server-key.pem", string(key))
+	p.write(t, ".esb/certs/tls/server-key.pem", string(key))
 	server, err := os.ReadFile(filepath.Join(certDir, "server.crt"))
 	is.NoErr(err)
-	write(".esb/certs/legacy/old.crt", string(server))
+	p.write(t, ".esb/certs/legacy/old.crt", string(server))
 
 	var log strings.Builder
 	b := p.bundler(t, api)

@@ -37,12 +37,7 @@ func inputsProject(t *testing.T, old time.Time) (dir string, cfg config.Config) 
 	}
 	for rel, body := range files {
 		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, p, body, 0o644)
 		if err := os.Chtimes(p, old, old); err != nil {
 			t.Fatal(err)
 		}

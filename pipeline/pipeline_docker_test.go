@@ -53,6 +53,7 @@ type project struct {
 	environ             []string
 	manifest            manifest.Manifest
 	ids                 map[string]string
+	service             string // the web service's image (local, FROM scratch), a key of ids
 	external            string
 }
 
@@ -65,18 +66,13 @@ func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv 
 	p := &project{dir: t.TempDir()}
 	p.buildDir = filepath.Join(p.dir, "build")
 	p.runs = filepath.Join(p.dir, "producer-runs")
-	write := func(rel, content string, mode os.FileMode) {
-		path := filepath.Join(p.dir, rel)
-		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
-		is.NoErr(os.WriteFile(path, []byte(content), mode))
-	}
-	write("stack/template.yaml", "Resources: {}\n", 0o644)
-	write("stack/src/app.py", "def handler(e, c): return e\n", 0o644)
-	write("docker-compose.yml", "services:\n  web:\n    image: pipelinetest-web:1\n", 0o644)
-	write("config/app.conf", "level=info\n", 0o644)
-	write("fake-producer.sh", fakeProducer, 0o755)
+	p.write(t, "stack/template.yaml", "Resources: {}\n")
+	p.write(t, "stack/src/app.py", "def handler(e, c): return e\n")
+	p.write(t, "docker-compose.yml", "services:\n  web:\n    image: pipelinetest-web:1\n")
+	p.write(t, "config/app.conf", "level=info\n")
+	p.writeMode(t, "fake-producer.sh", fakeProducer, 0o755)
 	if dotEnv != "" {
-		write(".env", dotEnv, 0o644)
+		p.write(t, ".env", dotEnv)
 	}
 	_, err := certs.Generate(filepath.Join(p.dir, ".esb", "certs"), certs.GenerateOptions{Hosts: []string{"web"}})
 	is.NoErr(err)
@@ -84,6 +80,7 @@ func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv 
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	fn := "pipelinetest-fn-" + suffix + ":latest"
 	svc := "pipelinetest-web-" + suffix + ":1"
+	p.service = svc
 	p.ids = map[string]string{
 		fn:  enginetest.ScratchImage(t, api, fn, map[string][]byte{"handler": []byte("fn " + suffix)}),
 		svc: enginetest.ScratchImage(t, api, svc, map[string][]byte{"web": []byte("web " + suffix)}),
@@ -114,6 +111,17 @@ func newProject(t *testing.T, e enginetest.Engine, api client.APIClient, dotEnv 
 		"RUN_GID=2345",
 	}
 	return p
+}
+
+// write writes a file of the project (rel to its directory), making the directories it needs.
+func (p *project) write(t *testing.T, rel, content string) {
+	t.Helper()
+	p.writeMode(t, rel, content, 0o644)
+}
+
+func (p *project) writeMode(t *testing.T, rel, content string, mode os.FileMode) {
+	t.Helper()
+	writeFile(t, filepath.Join(p.dir, rel), content, mode)
 }
 
 // bundler configures a Bundler for the project from its settings and extra ones (later win).

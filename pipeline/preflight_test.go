@@ -13,20 +13,33 @@ import (
 	"github.com/dindbundler/dindbundler/internal/config"
 )
 
+// writeFile writes content to path, making the directories it needs.
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// projectFiles writes files (slash-separated path relative to a new directory → content) and
+// returns the directory.
+func projectFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for rel, content := range files {
+		writeFile(t, filepath.Join(dir, filepath.FromSlash(rel)), content, 0o644)
+	}
+	return dir
+}
+
 // preflightProject writes files (relative path → content) into a new project directory and
 // loads its configuration with environ.
 func preflightProject(t *testing.T, files map[string]string, environ ...string) config.Config {
 	t.Helper()
-	dir := t.TempDir()
-	for rel, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := projectFiles(t, files)
 	cfg, err := config.Load(append([]string{"BUILD_DIR=" + filepath.Join(dir, "build")}, environ...), dir)
 	if err != nil {
 		t.Fatal(err)

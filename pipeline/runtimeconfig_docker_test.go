@@ -27,24 +27,10 @@ func pipelineRuntimeConfigOn(t *testing.T, e enginetest.Engine, api *client.Clie
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
-	write := func(rel, content string) {
-		path := filepath.Join(p.dir, rel)
-		is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
-		is.NoErr(os.WriteFile(path, []byte(content), 0o644))
-	}
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	prefix := "runtimeconfigtest-" + suffix
 	// A Lambda runtime stand-in: the function images copy their code onto it.
-	runtimeBase := prefix + "-python:3.12"
-	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"bootstrap": []byte("runtime")})
-	enginetest.Cleanup(t, api, runtimeBase)
-	var service string
-	for name := range p.ids {
-		if strings.Contains(name, "-web-") {
-			service = name // local: nothing to pull
-		}
-	}
-	write("docker-compose.yml", "services:\n  web:\n    image: "+service+"\n")
+	runtimeBase := p.embeddedStack(t, api, prefix)
 	const orders = `Transform: AWS::Serverless-2016-10-31
 Globals:
   Function:
@@ -78,10 +64,8 @@ Resources:
         Get: {Type: HttpApi, Properties: {Path: "/users/{id}", Method: get}}
 ` + extra
 	}
-	write("orders/template.yaml", orders)
-	write("orders/src/app.py", "def handler(e, c): return 'orders'\n")
-	write("users/template.yaml", users(""))
-	write("users/src/app.py", "def handler(e, c): return 'users'\n")
+	p.write(t, "orders/template.yaml", orders)
+	p.write(t, "users/template.yaml", users(""))
 
 	registry := "127.0.0.1:5010"
 	fnImage := func(fn string) string { return registry + "/" + prefix + "-" + fn + ":latest" }
@@ -138,7 +122,7 @@ functions:
 	}
 
 	// The second template routes POST /orders too: refused, naming both templates.
-	write("users/template.yaml", users("        Steal: {Type: Api, Properties: {Path: /orders, Method: post}}\n"))
+	p.write(t, "users/template.yaml", users("        Steal: {Type: Api, Properties: {Path: /orders, Method: post}}\n"))
 	b = &Bundler{Config: cfg, Docker: api, Log: testLog{t}} // a new run: a Bundler runs each stage once
 	err = b.RunAll(ctx)
 	errHas(t, err, "route POST /orders goes to function orders in "+filepath.Join(p.dir, "orders", "template.yaml"),
@@ -147,7 +131,7 @@ functions:
 	is.Equal(after["/app/config/routing.yml"].Content, files["/app/config/routing.yml"].Content) // the bundle is left as it was
 
 	// A route of its own instead: the runtime config is part of the bundle's freshness.
-	write("users/template.yaml", users("        List: {Type: Api, Properties: {Path: /users, Method: get}}\n"))
+	p.write(t, "users/template.yaml", users("        List: {Type: Api, Properties: {Path: /users, Method: get}}\n"))
 	b = &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
 	is.NoErr(runAll(t, ctx, b))
 	after = enginetest.ImageFiles(t, api, cfg.BundleTag, "/app/config")

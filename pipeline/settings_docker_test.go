@@ -74,12 +74,7 @@ func bundleTagNamingAnInputIsRefusedOn(t *testing.T, e enginetest.Engine, api *c
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
-	var service string
-	for name := range p.ids {
-		if strings.HasPrefix(name, "pipelinetest-web-") {
-			service = name
-		}
-	}
+	service := p.service
 	for _, force := range []string{"", "1"} {
 		b := p.bundler(t, api, "BUNDLE_TAG=docker.io/library/"+service, "FORCE="+force)
 		err := runAll(t, ctx, b)

@@ -58,7 +58,7 @@ Resources:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			dir := clashFiles(t, map[string]string{
+			dir := projectFiles(t, map[string]string{
 				".git/HEAD":          "ref: refs/heads/main\n",
 				"template.yaml":      template,
 				"src/app.py":         "def handler(e, c): return 1\n",

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +15,8 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // bigIndex is an index of n images of 20 layers each, on address (no files: serve must not
 // read any at start).
@@ -66,24 +47,14 @@ func bigIndex(t *testing.T, address string, n int) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // serve answers ping quickly for an index of 100 images, serves the index's manifests on its
 // address, and stops cleanly (exit 0) when its context ends (SIGTERM in main).
 func TestServeAndPing(t *testing.T) {
 	is := is.New(t)
-	addr := freeAddr(t)
+	addr := registrytest.FreeAddr(t)
 	index := bigIndex(t, addr, 100)
 	ctx, stop := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &registrytest.SyncBuffer{}
 	done := make(chan int, 1)
 	t0 := time.Now()
 	go func() { done <- run(ctx, []string{"serve", "--index", index, "--images", t.TempDir()}, logs) }()
@@ -121,7 +92,7 @@ func TestServeAndPing(t *testing.T) {
 
 func TestCommandLine(t *testing.T) {
 	is := is.New(t)
-	addr := freeAddr(t)
+	addr := registrytest.FreeAddr(t)
 	index := bigIndex(t, addr, 1)
 	tests := []struct {
 		name string
@@ -137,7 +108,7 @@ func TestCommandLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out registrytest.SyncBuffer
 			is.Equal(run(context.Background(), tt.args, &out), tt.code)
 			is.True(strings.Contains(out.String(), tt.want))
 		})
@@ -156,7 +127,7 @@ func TestNonLoopbackWarns(t *testing.T) {
 
 	index := bigIndex(t, "127.0.0.1:5010", 1)
 	ctx, stop := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &registrytest.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--index", index, "--images", t.TempDir(), "--addr", "0.0.0.0:0"}, logs)

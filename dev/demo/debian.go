@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -96,42 +95,14 @@ func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 			}
 		}
 	}
-	if err := importTree(ctx, api, dir, tag); err != nil {
+	if _, err := base.ImportTree(ctx, api, dir, tag, []string{
+		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+		`CMD ["/bin/sh"]`,
+	}); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(progress, "demo: built %s in %.0fs\n", tag, time.Since(start).Seconds())
 	return tag, nil
-}
-
-// importTree streams `tar -C dir -c .` into the engine as tag.
-func importTree(ctx context.Context, api client.APIClient, dir, tag string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
-	var stderr bytes.Buffer
-	tarCmd.Stderr = &stderr
-	stdout, err := tarCmd.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("import %s: %w", tag, err)
-	}
-	if err := tarCmd.Start(); err != nil {
-		return fmt.Errorf("import %s: start tar: %w", tag, err)
-	}
-	_, importErr := engine.Import(ctx, api, stdout, tag, []string{
-		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-		`CMD ["/bin/sh"]`,
-	})
-	if importErr != nil {
-		cancel()
-	}
-	tarErr := tarCmd.Wait()
-	if importErr != nil {
-		return importErr
-	}
-	if tarErr != nil {
-		return fmt.Errorf("import %s: tar %s: %w: %s", tag, dir, tarErr, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }
 
 // runQuiet runs a command and returns its last output lines with the error: a bare exit

@@ -3,9 +3,7 @@ package demo_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -16,10 +14,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/go-connections/nat"
 	"github.com/matryer/is"
 
@@ -95,7 +91,8 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 		case manifest.KindFunction:
 			fn := img.Labels["com.esb.function"]
 			is.True(strings.HasPrefix(img.Name, registry+"/"))
-			pushOnly(t, api, img.Name)
+			enginetest.Cleanup(t, api, img.Name)
+			demotest.PushOnly(t, api, img.Name)
 			images[fn] = img.Name
 		case manifest.KindService:
 			service[strings.TrimPrefix(img.Name[:strings.LastIndex(img.Name, ":")], prefix+"-")] = img.Name
@@ -178,25 +175,6 @@ func TestFunctionsAnswerOnHostEngine(t *testing.T) {
 	// No route: 404.
 	status, _, _ = demotest.Do(t, hc, "GET", base+"/nowhere", "")
 	is.Equal(status, 404)
-}
-
-// pushOnly pushes ref (named under the registry) and removes it locally, so only a pull
-// brings it back.
-func pushOnly(t *testing.T, api client.APIClient, ref string) {
-	t.Helper()
-	ctx := context.Background()
-	enginetest.Cleanup(t, api, ref)
-	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
-	if err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	defer rc.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	if err := engine.Remove(ctx, api, ref); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // run starts a container on net under the alias name and removes it when the test ends,

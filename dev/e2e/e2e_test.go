@@ -10,9 +10,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,12 +22,11 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dev/demo"
+	"github.com/dindbundler/dindbundler/dev/demo/demotest"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/dind/dindtest"
 	"github.com/dindbundler/dindbundler/internal/bundleimage"
@@ -68,34 +64,10 @@ func mage(t *testing.T, bin, dir string, env []string, target string) string {
 // local tag, so the Pull stage has to fetch it.
 func pushToRegistry(t *testing.T, api client.APIClient, local, ref string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := api.ImageTag(ctx, local, ref); err != nil {
+	if err := api.ImageTag(context.Background(), local, ref); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
-	if err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	defer rc.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	if err := engine.Remove(ctx, api, ref); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func httpsClient(t *testing.T, caFile string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("no certificate in %s", caFile)
-	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	demotest.PushOnly(t, api, ref)
 }
 
 // waitHTTPS polls url (verified against the bundle's root CA) until it answers 200.
@@ -199,7 +171,8 @@ func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) 
 	// 1. First boot: the gateway answers HTTPS, verified with the example's root CA.
 	c := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-" + suffix, Image: tag, Volume: "e2e-" + suffix, Ports: []string{"8443/tcp", "9000/tcp"}, StopTimeout: 10})
 	t.Logf("bundle runs in mode %s", c.Mode)
-	hc := httpsClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
+	hc := demotest.HTTPSClient(t, filepath.Join(dir, ".esb", "certs", "rootCA.crt"))
+	hc.Timeout = 5 * time.Second // each poll of waitHTTPS gives up soon and tries again
 	bootStart := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()

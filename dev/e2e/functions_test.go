@@ -84,23 +84,13 @@ func TestBundleFunctionsAnswer(t *testing.T) {
 
 	// 1. First boot: every function answers, cold (the pull from the bundle's registry), then warm.
 	c := dindtest.Run(t, api, engine.RunSpec{Name: "e2e-fn-" + suffix, Image: tag, Volume: "e2e-fn-" + suffix, Ports: []string{"8443/tcp"}, StopTimeout: 10})
-	gw := gatewayURL(t, home, api, hc, c.ID)
-	cold := demotest.CallAll(t, hc, gw)
-	warm := demotest.CallAll(t, hc, gw)
-	t.Logf("engine %s, first boot: first calls (incl. pull) %s; warm calls %s", home.Name, demotest.Durations(cold), demotest.Durations(warm))
-	if t.Failed() {
-		logStack(t, api, c.ID)
+	if !callEveryRoute(t, home, api, hc, c.ID, "first boot (first calls incl. pull)") {
 		t.FailNow()
 	}
 
 	// 2. Restart: the pulled images stay in the volume; the workers start again.
 	is.NoErr(api.ContainerRestart(ctx, c.ID, container.StopOptions{}))
-	gw = gatewayURL(t, home, api, hc, c.ID)
-	cold = demotest.CallAll(t, hc, gw)
-	warm = demotest.CallAll(t, hc, gw)
-	t.Logf("engine %s, after restart: first calls %s; warm calls %s", home.Name, demotest.Durations(cold), demotest.Durations(warm))
-	if t.Failed() {
-		logStack(t, api, c.ID)
+	if !callEveryRoute(t, home, api, hc, c.ID, "after restart") {
 		t.FailNow()
 	}
 	dindtest.Remove(t, api, c.Name, "e2e-fn-"+suffix)
@@ -133,14 +123,24 @@ func callLoaded(t *testing.T, home, away enginetest.Engine, hc *http.Client, dir
 	t.Cleanup(func() { _ = engine.Remove(context.Background(), awayAPI, tag) })
 	name := "e2e-fn-" + away.Name + "-" + suffix
 	c := dindtest.Run(t, awayAPI, engine.RunSpec{Name: name, Image: tag, Volume: name, Ports: []string{"8443/tcp"}, StopTimeout: 10})
-	gw := gatewayURL(t, away, awayAPI, hc, c.ID)
+	callEveryRoute(t, away, awayAPI, hc, c.ID, "loaded from the export")
+	dindtest.Remove(t, awayAPI, c.Name, name)
+}
+
+// callEveryRoute calls every route of the bundle id on engine e through its gateway, cold then
+// warm, and logs both timings under when; after a failed call it logs the stack's services and
+// returns false.
+func callEveryRoute(t *testing.T, e enginetest.Engine, api client.APIClient, hc *http.Client, id, when string) bool {
+	t.Helper()
+	gw := gatewayURL(t, e, api, hc, id)
 	cold := demotest.CallAll(t, hc, gw)
 	warm := demotest.CallAll(t, hc, gw)
-	t.Logf("engine %s, loaded from the export: first calls %s; warm calls %s", away.Name, demotest.Durations(cold), demotest.Durations(warm))
+	t.Logf("engine %s, %s: first calls %s; warm calls %s", e.Name, when, demotest.Durations(cold), demotest.Durations(warm))
 	if t.Failed() {
-		logStack(t, awayAPI, c.ID)
+		logStack(t, api, id)
+		return false
 	}
-	dindtest.Remove(t, awayAPI, c.Name, name)
+	return true
 }
 
 // gatewayURL waits for the bundle's gateway to answer HTTPS and returns its base URL.

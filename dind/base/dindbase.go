@@ -187,10 +187,20 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	return nil
 }
 
-// importRootfs streams `tar -C dir -c .` straight into the engine: no temporary archive of
-// half a gigabyte on disk. GNU tar keeps device nodes, hard links and numeric owners as they
-// are, which a hand-written walker would have to reproduce.
+// importRootfs imports the root filesystem in dir as the base image plan.Tag.
 func importRootfs(ctx context.Context, api client.APIClient, dir string, plan Plan) (string, error) {
+	id, err := ImportTree(ctx, api, dir, plan.Tag, plan.Changes)
+	if err != nil {
+		return "", fmt.Errorf("import base image: %w", err)
+	}
+	return id, nil
+}
+
+// ImportTree streams `tar -C dir -c .` straight into the engine as tag, with the Dockerfile
+// changes given: no temporary archive of half a gigabyte on disk. GNU tar keeps device nodes,
+// hard links and numeric owners as they are, which a hand-written walker would have to
+// reproduce. It returns the image ID.
+func ImportTree(ctx context.Context, api client.APIClient, dir, tag string, changes []string) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
@@ -198,21 +208,21 @@ func importRootfs(ctx context.Context, api client.APIClient, dir string, plan Pl
 	tarCmd.Stderr = &stderr
 	stdout, err := tarCmd.StdoutPipe()
 	if err != nil {
-		return "", fmt.Errorf("import base image %s: %w", plan.Tag, err)
+		return "", fmt.Errorf("import %s: %w", tag, err)
 	}
 	if err := tarCmd.Start(); err != nil {
-		return "", fmt.Errorf("import base image %s: start tar: %w", plan.Tag, err)
+		return "", fmt.Errorf("import %s: start tar: %w", tag, err)
 	}
-	id, importErr := engine.Import(ctx, api, stdout, plan.Tag, plan.Changes)
+	id, importErr := engine.Import(ctx, api, stdout, tag, changes)
 	if importErr != nil {
 		cancel() // stop tar if the engine gave up before reading everything
 	}
 	tarErr := tarCmd.Wait()
 	if importErr != nil {
-		return "", fmt.Errorf("import base image: %w", importErr)
+		return "", importErr
 	}
 	if tarErr != nil {
-		return "", fmt.Errorf("import base image %s: tar %s: %w: %s", plan.Tag, dir, tarErr, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("import %s: tar %s: %w: %s", tag, dir, tarErr, strings.TrimSpace(stderr.String()))
 	}
 	return id, nil
 }

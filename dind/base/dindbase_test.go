@@ -2,6 +2,9 @@ package base_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +63,32 @@ func TestDefaultBaseHasEngineCLIAndCompose(t *testing.T) {
 	info, err := api.ImageInspect(ctx, base.DefaultTag)
 	is.NoErr(err)
 	is.Equal(info.Config.Labels["io.dindbundler.suite"], base.DefaultSuite)
+}
+
+// ImportTree streams a directory into the engine as one image with the changes given, and a
+// directory tar cannot read fails naming tar and the directory. The DinD base and the demo's
+// root filesystem are both imported this way.
+func TestImportTree(t *testing.T) {
+	is := is.New(t)
+	api := enginetest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	is.NoErr(os.MkdirAll(filepath.Join(dir, "etc"), 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "etc", "marker"), []byte("imported"), 0o644))
+	tag := fmt.Sprintf("dindtest-import-tree-%d:1", time.Now().UnixNano())
+	enginetest.Cleanup(t, api, tag, tag+"-absent") // the engine keeps an empty image when tar fails
+
+	id, err := base.ImportTree(ctx, api, dir, tag, []string{`CMD ["/bin/marker"]`})
+	is.NoErr(err)
+	is.True(strings.HasPrefix(id, "sha256:"))
+	inspect, _, err := api.ImageInspectWithRaw(ctx, tag)
+	is.NoErr(err)
+	is.Equal(inspect.ID, id)
+	is.Equal([]string(inspect.Config.Cmd), []string{"/bin/marker"})
+	is.Equal(enginetest.ImageFiles(t, api, tag, "/etc/marker")["/etc/marker"].Content, "imported")
+
+	_, err = base.ImportTree(ctx, api, filepath.Join(dir, "absent"), tag+"-absent", nil)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "tar "+filepath.Join(dir, "absent")))
 }

@@ -150,7 +150,7 @@ func bundleRegistryOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 				is.True(strings.Contains(logs, "images already loaded; skipping load"))
 				ready := regexp.MustCompile(`registry ready on \S+ in ([0-9.]+)s`).FindAllStringSubmatch(logs, -1)
 				is.Equal(len(ready), 2)
-				took, _ := stopsCleanlyRegistry(t, ctx, api, c.ID)
+				took, _ := stopExitsZero(t, ctx, api, c.ID)
 				t.Logf("cell %s × %s: first boot %s, restart %s (registry ready in %ss and %ss after dockerd), first pull %s, stop %s",
 					e.Name, cell.name, firstBoot.Round(100*time.Millisecond), restart.Round(100*time.Millisecond),
 					ready[0][1], ready[1][1], firstPull.Round(10*time.Millisecond), took.Round(100*time.Millisecond))
@@ -197,22 +197,4 @@ func bundleRegistryOn(t *testing.T, e enginetest.Engine, api *client.Client) {
 			})
 		})
 	}
-}
-
-// stopsCleanlyRegistry: docker stop exits 0; the registry stops after the stack.
-func stopsCleanlyRegistry(t *testing.T, ctx context.Context, api client.APIClient, id string) (time.Duration, string) {
-	t.Helper()
-	is := is.New(t)
-	stop := 60
-	at := time.Now()
-	is.NoErr(api.ContainerStop(ctx, id, container.StopOptions{Timeout: &stop}))
-	took := time.Since(at)
-	info, err := api.ContainerInspect(ctx, id)
-	is.NoErr(err)
-	logs, err := engine.Logs(ctx, api, id)
-	is.NoErr(err)
-	if info.State.ExitCode != 0 {
-		t.Fatalf("docker stop: exit code %d, want 0; container log:\n%s", info.State.ExitCode, logs)
-	}
-	return took, logs
 }

@@ -251,6 +251,21 @@ func restartSkipsLoad(t *testing.T, ctx context.Context, e enginetest.Engine, ap
 func stopsCleanly(t *testing.T, ctx context.Context, api client.APIClient, id string) (time.Duration, string) {
 	t.Helper()
 	is := is.New(t)
+	took, logs := stopExitsZero(t, ctx, api, id)
+	is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
+	lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
+	is.True(lastStack >= 0)
+	is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
+	is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
+	return took, logs
+}
+
+// stopExitsZero runs `docker stop` (60 s timeout) on the bundle id and fails the test, showing
+// the container's log, unless it exits 0 (not 137: nothing was killed). It returns how long the
+// stop took and the log.
+func stopExitsZero(t *testing.T, ctx context.Context, api client.APIClient, id string) (time.Duration, string) {
+	t.Helper()
+	is := is.New(t)
 	stop := 60
 	stopAt := time.Now()
 	is.NoErr(api.ContainerStop(ctx, id, container.StopOptions{Timeout: &stop}))
@@ -259,14 +274,9 @@ func stopsCleanly(t *testing.T, ctx context.Context, api client.APIClient, id st
 	is.NoErr(err)
 	logs, err := engine.Logs(ctx, api, id)
 	is.NoErr(err)
-	if info.State.ExitCode != 0 { // not 137: nothing was killed
+	if info.State.ExitCode != 0 {
 		t.Fatalf("docker stop: exit code %d, want 0; container log:\n%s", info.State.ExitCode, logs)
 	}
-	is.Equal(strings.Count(logs, "images verified"), 1) // loaded once, on the first boot
-	lastStack, lastDockerd := strings.LastIndex(logs, "stack stopped"), strings.LastIndex(logs, "dockerd stopped")
-	is.True(lastStack >= 0)
-	is.True(lastDockerd > lastStack)                    // the stack stops before the engine under it
-	is.Equal(strings.Count(logs, "dockerd stopped"), 2) // restart and stop
 	return took, logs
 }
 

@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
 	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
@@ -54,17 +54,6 @@ func registryBinary(t *testing.T) string {
 	return binPath
 }
 
-// freePort is a port free on the test's loopback now (and so in a fresh engine namespace too).
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
 // engineBundle is a bundle's images directory and registry index made from real images of e:
 // exported into a layer store (zstd, the bundle's default) and renamed onto the registry address.
 type engineBundle struct {
@@ -95,7 +84,7 @@ func newEngineBundle(t *testing.T, api *client.Client, names ...string) engineBu
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := engineBundle{addr: "127.0.0.1:" + freePort(t), original: names}
+	b := engineBundle{addr: registrytest.FreeAddr(t), original: names}
 	b.set = layerstore.Set{Compression: layerstore.Zstd, Images: imgs}
 	for i := range b.set.Images {
 		b.set.Images[i].Name = b.addr + "/" + names[i]
@@ -119,7 +108,7 @@ func newEngineBundle(t *testing.T, api *client.Client, names ...string) engineBu
 
 // runningRegistry is a registry binary the test started.
 type runningRegistry struct {
-	logs *syncBuffer
+	logs *registrytest.SyncBuffer
 	// stop sends SIGTERM and checks that the registry stops cleanly; it runs at the end of the
 	// test if the test did not call it.
 	stop func()
@@ -130,7 +119,7 @@ type runningRegistry struct {
 func startRegistry(t *testing.T, e enginetest.Engine, b engineBundle, args ...string) runningRegistry {
 	t.Helper()
 	bin := registryBinary(t)
-	logs := &syncBuffer{}
+	logs := &registrytest.SyncBuffer{}
 	cmd := e.LoopbackCommand(t, bin, append([]string{"serve", "--index", b.index, "--images", b.dir}, args...)...)
 	cmd.Stderr = logs
 	t0 := time.Now()

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,30 +25,13 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/registry"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 )
 
-// syncBuffer is a log destination tests read while the handler writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve starts the handler for b on an httptest server and returns its host:port and log.
-func serve(t testing.TB, b testBundle, opts registry.Options) (string, *syncBuffer) {
+func serve(t testing.TB, b testBundle, opts registry.Options) (string, *registrytest.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &registrytest.SyncBuffer{}
 	opts.Log = log.New(logs, "", 0)
 	if opts.PullIdle == 0 {
 		opts.PullIdle = 50 * time.Millisecond

@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/dindbundler/dindbundler/internal/fresh"
 )
 
 // Module is this module's path: its directory is found through the go command, so the build
@@ -207,25 +208,12 @@ func Key(goVersion string, env []string, pkgs []Pkg) (string, error) {
 		files := append([]string{}, p.Files...)
 		sort.Strings(files)
 		for _, f := range files {
-			sum, err := fileSum(filepath.Join(p.Dir, f))
+			sum, err := fresh.HashFile(filepath.Join(p.Dir, f))
 			if err != nil {
 				return "", err
 			}
 			fmt.Fprintf(h, "file %s %s\n", f, sum)
 		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

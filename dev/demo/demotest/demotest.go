@@ -5,8 +5,10 @@
 package demotest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
 // Call is one request to a route of the demo stack and the answer it must get.
@@ -86,6 +94,24 @@ func HTTPSClient(t testing.TB, caFile string) *http.Client {
 		t.Fatalf("no certificate in %s", caFile)
 	}
 	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// PushOnly pushes ref (named under a registry the engine reaches) and removes it locally, so
+// only a pull brings it back.
+func PushOnly(t testing.TB, api client.ImageAPIClient, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
+	if err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	defer rc.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	if err := engine.Remove(ctx, api, ref); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Do sends one request to base+path and returns the status, headers and body.

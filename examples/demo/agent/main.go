@@ -82,7 +82,7 @@ func main() {
 	}
 	a := &agent{
 		api:      api,
-		brand:    env("BRAND", "esb"),
+		brand:    svc.Env("BRAND", "esb"),
 		network:  network,
 		registry: os.Getenv("CONTAINER_REGISTRY"),
 		workers:  map[string]*worker{},
@@ -425,10 +425,3 @@ func randomHex(n int) string {
 }
 
 func short(id string) string { return id[:min(12, len(id))] }
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}

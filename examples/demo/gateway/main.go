@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -40,15 +39,15 @@ func main() {
 	}
 
 	g := &gateway{
-		config: &configCache{dir: env("CONFIG_DIR", "/app/config")},
-		agent:  strings.TrimRight(env("AGENT_URL", "http://agent:8081"), "/"),
+		config: &configCache{dir: svc.Env("CONFIG_DIR", "/app/config")},
+		agent:  strings.TrimRight(svc.Env("AGENT_URL", "http://agent:8081"), "/"),
 		client: &http.Client{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", svc.Health)
 	proxies := map[string]string{
-		"/storage/": env("STORAGE_URL", "http://storage:9000"),
-		"/logs/":    env("LOGS_URL", "http://logs:9428"),
+		"/storage/": svc.Env("STORAGE_URL", "http://storage:9000"),
+		"/logs/":    svc.Env("LOGS_URL", "http://logs:9428"),
 	}
 	for prefix, target := range proxies {
 		u, err := url.Parse(target)
@@ -231,11 +230,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -42,7 +42,7 @@ func main() {
 	rt := runtime{
 		execEnv:    os.Getenv("AWS_EXECUTION_ENV"),
 		handler:    strings.Join(flag.Args(), " "),
-		runtimeDir: env("LAMBDA_RUNTIME_DIR", "/var/runtime"),
+		runtimeDir: svc.Env("LAMBDA_RUNTIME_DIR", "/var/runtime"),
 		timeout:    time.Duration(atoiOr(os.Getenv("AWS_LAMBDA_FUNCTION_TIMEOUT"), 3)) * time.Second,
 	}
 	if rt.handler == "" {
@@ -177,13 +177,6 @@ func newRequestID() string {
 func atoiOr(s string, def int) int {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 {
 		return n
-	}
-	return def
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
 	}
 	return def
 }
