@@ -222,6 +222,11 @@ func ImportTree(ctx context.Context, api client.APIClient, dir, tag string, chan
 		return "", importErr
 	}
 	if tarErr != nil {
+		// The engine took a truncated stream and tagged it: an image under the tag would pass
+		// for built on the next run, so it goes.
+		if rmErr := engine.Remove(context.WithoutCancel(ctx), api, tag); rmErr != nil {
+			tarErr = fmt.Errorf("%w (and removing the partial image failed: %v)", tarErr, rmErr)
+		}
 		return "", fmt.Errorf("import %s: tar %s: %w: %s", tag, dir, tarErr, strings.TrimSpace(stderr.String()))
 	}
 	return id, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 )
 
@@ -77,7 +78,7 @@ func TestImportTree(t *testing.T) {
 	is.NoErr(os.MkdirAll(filepath.Join(dir, "etc"), 0o755))
 	is.NoErr(os.WriteFile(filepath.Join(dir, "etc", "marker"), []byte("imported"), 0o644))
 	tag := fmt.Sprintf("dindtest-import-tree-%d:1", time.Now().UnixNano())
-	enginetest.Cleanup(t, api, tag, tag+"-absent") // the engine keeps an empty image when tar fails
+	enginetest.Cleanup(t, api, tag, tag+"-absent")
 
 	id, err := base.ImportTree(ctx, api, dir, tag, []string{`CMD ["/bin/marker"]`})
 	is.NoErr(err)
@@ -91,4 +92,7 @@ func TestImportTree(t *testing.T) {
 	_, err = base.ImportTree(ctx, api, filepath.Join(dir, "absent"), tag+"-absent", nil)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "tar "+filepath.Join(dir, "absent")))
+	ids, _, err := engine.ImageIDs(ctx, api, []string{tag + "-absent"})
+	is.NoErr(err)
+	is.Equal(ids[tag+"-absent"], "") // the engine's image of the cut stream is not left to pass for built
 }
