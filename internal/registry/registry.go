@@ -1,5 +1,5 @@
 // Package registry is the bundle's read-only container registry: it serves the bundle's function
-// images (those named after CONTAINER_REGISTRY, 127.0.0.1:5010 by default) straight from the
+// images (those named under CONTAINER_REGISTRY, the stack's 127.0.0.1:5010) straight from the
 // layer files of the bundle's images directory, so that an engine that always pulls before it
 // creates a container (ESB's agent) gets them without anything being pushed at boot, and each
 // byte is stored once.
