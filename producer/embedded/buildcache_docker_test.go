@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -43,17 +42,7 @@ func TestBuildCacheRestoresEveryStep(t *testing.T) {
 		}
 		build := func() map[string]builtImage {
 			t.Helper()
-			plan, err := Plan(tmpl, nil, req)
-			is.NoErr(err)
-			var todo []pendingBuild
-			for _, b := range plan.Images {
-				todo = append(todo, pendingBuild{ImageBuild: b})
-			}
-			var progress bytes.Buffer
-			built, err := buildAll(ctx, api, todo, nil, req, &progress)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, progress.String())
-			}
+			built, _ := buildPlanned(t, ctx, api, plannedBuilds(t, tmpl, req), req)
 			return built
 		}
 		first := build()

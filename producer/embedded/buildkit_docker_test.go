@@ -62,23 +62,13 @@ func TestRunOnBuildKit(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-bk")
-		plan, err := Plan(tmpl, nil, req)
-		is.NoErr(err)
-		var todo []pendingBuild
-		for _, b := range plan.Images {
-			todo = append(todo, pendingBuild{ImageBuild: b})
-		}
-		var progress bytes.Buffer
 		start := time.Now()
-		built, err := buildAll(ctx, api, todo, nil, req, &progress)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, progress.String())
-		}
-		t.Logf("%s: 3 images in %s\n%s", e.Name, time.Since(start).Round(time.Millisecond), progress.String())
-		onBuildKit := strings.Contains(progress.String(), "builds: on the engine's BuildKit, 3 at a time")
+		built, progress := buildPlanned(t, ctx, api, plannedBuilds(t, tmpl, req), req)
+		t.Logf("%s: 3 images in %s\n%s", e.Name, time.Since(start).Round(time.Millisecond), progress)
+		onBuildKit := strings.Contains(progress, "builds: on the engine's BuildKit, 3 at a time")
 		if !onBuildKit {
 			is.Equal(e.Name, "host") // only the host's Engine 20.10 may lack BuildKit
-			is.Equal(strings.Count(progress.String(), "builds: the classic builder"), 1)
+			is.Equal(strings.Count(progress, "builds: the classic builder"), 1)
 		}
 		is.Equal(len(built), 3)
 		for i, name := range names {
@@ -151,4 +141,30 @@ func TestRunFallsBackToClassic(t *testing.T) {
 	_, err = runParsed(ctx, noBuildKit{api}, tmpl, nil, req, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "DEPLOY_BUILDER asks for BuildKit")) // names the setting
+}
+
+// plannedBuilds plans tmpl for req: every image of the plan, to build.
+func plannedBuilds(t *testing.T, tmpl *sam.Template, req Request) []pendingBuild {
+	t.Helper()
+	plan, err := Plan(tmpl, nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var todo []pendingBuild
+	for _, b := range plan.Images {
+		todo = append(todo, pendingBuild{ImageBuild: b})
+	}
+	return todo
+}
+
+// buildPlanned builds todo as Deploy does and returns the images and the progress it showed;
+// a failure shows the progress.
+func buildPlanned(t *testing.T, ctx context.Context, api client.APIClient, todo []pendingBuild, req Request) (map[string]builtImage, string) {
+	t.Helper()
+	var progress bytes.Buffer
+	built, err := buildAll(ctx, api, todo, nil, req, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	return built, progress.String()
 }

@@ -46,19 +46,10 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 	// reachable here: the functions start from scratch.
 	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
 	req.BuildCache = "type=local,dest=" + t.TempDir()
-	plan, err := Plan(tmpl, nil, req)
-	is.NoErr(err)
-	var todo []pendingBuild
-	for _, b := range plan.Images {
-		todo = append(todo, pendingBuild{ImageBuild: b})
-	}
-	var progress bytes.Buffer
-	built, err := buildAll(ctx, api, todo, nil, req, &progress)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
-	t.Logf("%s", progress.String())
-	is.True(strings.Contains(progress.String(), "builds: on BUILDKIT_HOST=unix://"))
+	todo := plannedBuilds(t, tmpl, req)
+	built, progress := buildPlanned(t, ctx, api, todo, req)
+	t.Logf("%s", progress)
+	is.True(strings.Contains(progress, "builds: on BUILDKIT_HOST=unix://"))
 	for i, name := range names {
 		info, err := api.ImageInspect(ctx, name)
 		is.NoErr(err)
@@ -162,18 +153,9 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-two")
 	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
 	req.Builders = []string{a, b}
-	plan, err := Plan(tmpl, nil, req)
-	is.NoErr(err)
-	var todo []pendingBuild
-	for _, p := range plan.Images {
-		todo = append(todo, pendingBuild{ImageBuild: p})
-	}
-	var progress bytes.Buffer
-	built, err := buildAll(ctx, api, todo, nil, req, &progress)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
-	is.True(strings.Contains(progress.String(), "builds: on BUILDKIT_HOST="+a+" and BUILDKIT_HOST="+b+", 3 at a time"))
+	todo := plannedBuilds(t, tmpl, req)
+	built, progress := buildPlanned(t, ctx, api, todo, req)
+	is.True(strings.Contains(progress, "builds: on BUILDKIT_HOST="+a+" and BUILDKIT_HOST="+b+", 3 at a time"))
 	where := map[string]int{}
 	for i, name := range names {
 		is.True(built[name].Where == "BUILDKIT_HOST="+a || built[name].Where == "BUILDKIT_HOST="+b)
@@ -184,7 +166,7 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	t.Logf("images per builder: %v", where)
 
 	req.BuildKitHost = a // and BUILDERS: which one is meant is unclear
-	_, err = buildAll(ctx, api, todo, nil, req, io.Discard)
+	_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
 }

@@ -52,12 +52,9 @@ func TestBuildKitInstallsOnlyChangedLockFile(t *testing.T) {
 		codeFiles, err := ScanCode(tmpl)
 		is.NoErr(err)
 		req.CodeFiles = codeFiles
-		plan, err := Plan(tmpl, nil, req)
-		is.NoErr(err)
-		var todo []pendingBuild
-		for _, b := range plan.Images {
+		todo := plannedBuilds(t, tmpl, req)
+		for _, b := range todo {
 			is.True(strings.Contains(b.DockerfileTextBuildKit, "RUN --mount=type=cache,id=dindbundler-pip,target=/var/cache/dindbundler/pip,sharing=locked "))
-			todo = append(todo, pendingBuild{ImageBuild: b})
 		}
 		built, err := buildAll(ctx, api, todo, nil, req, io.Discard)
 		is.NoErr(err)
