@@ -294,15 +294,7 @@ func readSummary(t *testing.T, b *Bundler) Summary {
 func TestSkippedAfterAWarning(t *testing.T) {
 	for _, ci := range []bool{false, true} {
 		is := is.New(t)
-		dir := t.TempDir()
-		environ := []string{"BUILD_DIR=" + filepath.Join(dir, "build"), "BUNDLE_TAG=x:1"}
-		if ci {
-			environ = append(environ, "CI=true")
-		}
-		cfg, err := config.Load(environ, dir)
-		is.NoErr(err)
-		var log bytes.Buffer
-		b := &Bundler{Config: cfg, Log: &log}
+		b, log := summaryBundler(t, ci)
 		is.NoErr(b.runStage(context.Background(), "image", func(b *Bundler, ctx context.Context) error {
 			b.logf("image: warning: ./data is outside the project: not carried")
 			return b.carry(ctx, "image", fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: "x:1 is up to date"}, Work: "build x:1"})

@@ -30,20 +30,29 @@ func TestCILine(t *testing.T) {
 	}
 }
 
+// summaryBundler is a Bundler on an empty project that logs into the returned buffer, with
+// CI=true when ci.
+func summaryBundler(t *testing.T, ci bool) (*Bundler, *bytes.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	environ := []string{"BUILD_DIR=" + filepath.Join(dir, "build"), "BUNDLE_TAG=x:1"}
+	if ci {
+		environ = append(environ, "CI=true")
+	}
+	cfg, err := config.Load(environ, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	return &Bundler{Config: cfg, Log: &log}, &log
+}
+
 // runStage records each stage's outcome from its decisions, writes summary.json after every
 // stage, and prints the CI line only with CI=true.
 func TestRunStageSummary(t *testing.T) {
 	for _, ci := range []bool{false, true} {
 		is := is.New(t)
-		dir := t.TempDir()
-		environ := []string{"BUILD_DIR=" + filepath.Join(dir, "build"), "BUNDLE_TAG=x:1"}
-		if ci {
-			environ = append(environ, "CI=true")
-		}
-		cfg, err := config.Load(environ, dir)
-		is.NoErr(err)
-		var log bytes.Buffer
-		b := &Bundler{Config: cfg, Log: &log}
+		b, log := summaryBundler(t, ci)
 		ctx := context.Background()
 		is.NoErr(b.runStage(ctx, "certs", func(b *Bundler, _ context.Context) error {
 			b.logf("certs: 3 files in d checked")
@@ -53,7 +62,7 @@ func TestRunStageSummary(t *testing.T) {
 			b.logf("unrelated line")
 			return b.carry(ctx, "deploy", fresh.Plan{Decision: fresh.Decision{Fresh: true, Reason: "m is up to date"}, Subject: "a.yaml"})
 		}))
-		err = b.runStage(ctx, "manifest", func(b *Bundler, _ context.Context) error { return errors.New("boom") })
+		err := b.runStage(ctx, "manifest", func(b *Bundler, _ context.Context) error { return errors.New("boom") })
 		is.True(err != nil)
 
 		data, err := os.ReadFile(b.SummaryPath())
@@ -69,6 +78,6 @@ func TestRunStageSummary(t *testing.T) {
 		is.Equal(s.Stages[2].Error, "boom")
 		is.Equal(strings.Count(log.String(), "dindbundler: stage="), map[bool]int{false: 0, true: 3}[ci])
 		is.True(strings.Contains(log.String(), "unrelated line")) // the log still gets everything
-		is.Equal(b.Log, &log)                                     // and is restored
+		is.Equal(b.Log, log)                                      // and is restored
 	}
 }
