@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind"
@@ -542,7 +541,7 @@ func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set la
 	}
 	under := layerstore.Set{Compression: set.Compression}
 	for _, img := range set.Images {
-		if registryHost(img.Name) == addr {
+		if registry.Serves(addr, img.Name) {
 			under.Images = append(under.Images, img)
 		}
 	}
@@ -586,14 +585,4 @@ func (b *Bundler) registryPlan(ctx context.Context, api client.APIClient, set la
 	}
 	plan.binary = bin.Path
 	return plan, nil
-}
-
-// registryHost is the registry host of an image name as the engine reads it ("" when it is no
-// image name: such a name is never served).
-func registryHost(name string) string {
-	ref, err := reference.ParseNormalizedNamed(name)
-	if err != nil {
-		return ""
-	}
-	return reference.Domain(ref)
 }

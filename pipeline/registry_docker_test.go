@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
@@ -74,4 +75,14 @@ func imageServesRegistryImagesOn(t *testing.T, e enginetest.Engine, api *client.
 	is.Equal(files["/app/bundle/served.txt"].Content, "")
 	is.NoErr(json.Unmarshal([]byte(files["/images/manifest.json"].Content), &items))
 	is.Equal(len(items), 3)
+}
+
+// registryHost is the registry host of an image name as the engine reads it ("" when it is no
+// image name: such a name is never served).
+func registryHost(name string) string {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return ""
+	}
+	return reference.Domain(ref)
 }

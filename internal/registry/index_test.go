@@ -212,3 +212,21 @@ func TestIndexFile(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "rebuild the bundle"))
 }
+
+// Serves reads the registry host as the engine does; an unset address or a bad name serves nothing.
+func TestServes(t *testing.T) {
+	tests := []struct {
+		address, name string
+		want          bool
+	}{
+		{"127.0.0.1:5010", "127.0.0.1:5010/esb-hello:latest", true},
+		{"127.0.0.1:5010", "127.0.0.1:5010/team/esb-hello", true},
+		{"127.0.0.1:5010", "esb-hello:latest", false},           // docker.io
+		{"127.0.0.1:5010", "127.0.0.1:5011/esb-hello:1", false}, // another port
+		{"127.0.0.1:5010", "127.0.0.1:5010/../etc:1", false},    // no image name
+		{"", "127.0.0.1:5010/esb-hello:latest", false},          // no registry
+	}
+	for _, tt := range tests {
+		is.New(t).Equal(registry.Serves(tt.address, tt.name), tt.want)
+	}
+}

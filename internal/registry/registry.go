@@ -49,6 +49,13 @@ func NewHandler(idx Index, imagesDir string, opts Options) (*Handler, error) {
 // ReadIndex reads an index written by WriteIndex.
 func ReadIndex(path string) (Index, error) { return serve.ReadIndex(path) }
 
+// Serves reports whether the bundle's registry on address serves the image called name: its
+// registry host, as the engine reads the name, is address. PlanIndex decides by the same rule.
+func Serves(address, name string) bool {
+	named, err := reference.ParseNormalizedNamed(name)
+	return err == nil && address != "" && reference.Domain(named) == address
+}
+
 // PlanIndex decides what the registry at address serves of set: every image whose reference
 // names address as its registry host (parsed as Docker parses it: "esb-echo" is on docker.io,
 // "127.0.0.1:5010/esb-echo" on 127.0.0.1:5010), in set order, an image named twice served under
@@ -66,7 +73,7 @@ func PlanIndex(address string, set layerstore.Set, files map[string]layerstore.F
 		if err != nil {
 			return Index{}, fmt.Errorf("registry index: image name %q: %w", img.Name, err)
 		}
-		if reference.Domain(named) != address {
+		if !Serves(address, img.Name) {
 			continue
 		}
 		if _, digested := named.(reference.Digested); digested {
