@@ -151,10 +151,11 @@ func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
-	containerd, err := engine.ContainerdStore(ctx, api)
+	imageStore, err := engine.Of(api).Store(ctx)
 	if err != nil {
 		return err
 	}
+	containerd := imageStore == engine.ContainerdStore
 	var id string
 	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
 	switch {

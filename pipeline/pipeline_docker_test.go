@@ -191,7 +191,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	enginetest.Each(t, pipelineBuildsBundleThenSkipsEverythingOn)
 }
 
-func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
@@ -333,7 +333,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 
 func TestPipelineDotEnvFromProject(t *testing.T) { enginetest.Each(t, pipelineDotEnvFromProjectOn) }
 
-func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
@@ -346,7 +346,7 @@ func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.
 
 func TestPipelineErrors(t *testing.T) { enginetest.Each(t, pipelineErrorsOn) }
 
-func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx := context.Background()
 
 	t.Run("producer fails", func(t *testing.T) {

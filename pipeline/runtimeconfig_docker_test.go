@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 )
 
@@ -23,7 +23,7 @@ import (
 // stage refuses naming both templates.
 func TestPipelineRuntimeConfig(t *testing.T) { enginetest.Each(t, pipelineRuntimeConfigOn) }
 
-func pipelineRuntimeConfigOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineRuntimeConfigOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
