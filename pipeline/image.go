@@ -144,20 +144,15 @@ type imageBuild struct {
 
 // buildImage builds the bundle image (the Image stage's work): the layers image and one more
 // layer, or the classic builder when the engine cannot take a partial load.
-func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.Decision, in imageBuild) error {
+func (b *Bundler) buildImage(ctx context.Context, api *engine.Engine, d fresh.Decision, in imageBuild) error {
 	m, set, store, reg, baseID, entries, args, settings, inputs := in.m, in.set, in.store, in.reg, in.baseID, in.entries, in.args, in.settings, in.inputs
 	made := b.madeImages()
 	b.logf("image: building %s, %s", b.Config.BundleTag, d.Reason)
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
-	imageStore, err := engine.Of(api).Store(ctx)
-	if err != nil {
-		return err
-	}
-	containerd := imageStore == engine.ContainerdStore
 	var id string
-	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
+	li, err := b.layersImage(ctx, api, set, store, baseID)
 	switch {
 	case err != nil:
 		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
@@ -172,7 +167,7 @@ func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.
 		// with a diff of the whole image (seconds each), on the classic store its 17 steps cost
 		// about a second and a half, as much as docker build of a small stack's whole context.
 		// The top layer and the configuration are put together directly.
-		id, err = b.assemble(ctx, api, entries, args, li, store, set.Compression, containerd)
+		id, err = b.assemble(ctx, api, entries, args, li, store, set.Compression)
 	}
 	if err != nil {
 		return err
@@ -204,18 +199,7 @@ func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []bui
 // as the base has them), and the Dockerfile's runtime
 // configuration (bundleRuntime), loaded as an archive that carries only that layer (an OCI
 // layout on the containerd store, a docker-save archive on the classic one), then tagged.
-func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li bundleimage.Layers, store *layerstore.Store, c layerstore.Compression, containerd bool) (string, error) {
-	var parentConfig []byte
-	var parentLayers []bundleimage.Descriptor
-	var err error
-	if containerd {
-		parentConfig, parentLayers, err = bundleimage.LayersImageOCI(store, li.Base, li.BaseLayers, li.Groups, c)
-	} else {
-		parentConfig, err = bundleimage.LayersImageDocker(li.Base, li.Groups)
-	}
-	if err != nil {
-		return "", err
-	}
+func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []buildctx.Entry, args map[string]string, li bundleimage.Layers, store *layerstore.Store, c layerstore.Compression) (string, error) {
 	layer := buildctx.Layer(entries, b.Config.CertTarget)
 	// The directories the layer only passes through (/root, /usr/local/bin) as the base has
 	// them: the engine would otherwise make them 0755 and hide the base's (COPY keeps them).
@@ -238,11 +222,7 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 		var err error
 		runtime := func(rc map[string]any) { bundleRuntime(rc, args["BUNDLE_PROJECT"]) }
 		const createdBy = "dindbundler: the stack's files (dind/Dockerfile)"
-		if containerd {
-			id, err = bundleimage.WriteTopOCI(pw, parentConfig, parentLayers, top.Bytes(), createdBy, runtime)
-		} else {
-			id, err = bundleimage.WriteTopDocker(pw, parentConfig, top.Bytes(), createdBy, runtime)
-		}
+		id, err = bundleimage.WriteTop(pw, li, store, c, top.Bytes(), createdBy, runtime)
 		if err == nil {
 			err = b.madeImages().Add(id) // before the load can complete (see LayersRequest.Made)
 		}
@@ -253,15 +233,18 @@ func (b *Bundler) assemble(ctx context.Context, api client.APIClient, entries []
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
-	info, err := api.ImageInspect(ctx, id)
+	info, found, err := engine.Inspect(ctx, api, id)
+	if err == nil && !found {
+		err = fmt.Errorf("the engine has no image %s after the load", id)
+	}
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
 	if want := len(bundleimage.ChainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
 		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
 	}
-	if err := api.ImageTag(ctx, id, b.Config.BundleTag); err != nil {
-		return "", fmt.Errorf("tag the bundle image %s as %s: %w", id, b.Config.BundleTag, err)
+	if err := engine.Tag(ctx, api, id, b.Config.BundleTag); err != nil {
+		return "", fmt.Errorf("the bundle image: %w", err)
 	}
 	return id, nil
 }
@@ -299,12 +282,12 @@ func asList(v any) []any {
 
 // layersImage makes sure the engine has the layers image for set and returns it (see
 // bundleimage.LayersImage); the chain of the last one is recorded with the stage's state.
-func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (bundleimage.Layers, error) {
+func (b *Bundler) layersImage(ctx context.Context, api *engine.Engine, set layerstore.Set, store *layerstore.Store, baseID string) (bundleimage.Layers, error) {
 	return bundleimage.LayersImage(ctx, api, bundleimage.LayersRequest{
 		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
-		Logf:       func(format string, args ...any) { b.logf("image: "+format, args...) },
-		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
+		Logf:           func(format string, args ...any) { b.logf("image: "+format, args...) },
+		BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
 		Progress: b.progress(), Made: func(id string) error { return b.madeImages().Add(id) },
 	})
 }

@@ -2,7 +2,7 @@
 // layout as a docker-save directory that `docker load` reads as it is (manifest.json, files.txt,
 // the image configs and the layer files, named as the layer store names them), the build context
 // entries that fill it, and the "layers image" the bundle builds FROM, which carries the layer
-// files as image layers of their own (PlanChain, WriteLayersImage, LayersImage) so that a rebuild
+// files as image layers of their own (PlanChain, LayersImage, WriteTop) so that a rebuild
 // sends the engine only the layers that are new.
 //
 // It must not export images or manage the layer store's files (that is package layerstore's),
