@@ -210,6 +210,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	is.Equal(counting.Count("ImagePull"), int64(1)) // the external image only
 	is.Equal(counting.Count("ImageSave"), 1+baseSaves)
 	is.Equal(counting.Count("ImageBuild"), builds)
+	is.Equal(counting.Count("Info"), int64(1)) // the engine's image store, asked once per run
 
 	// The merged manifest now knows the pulled image's ID.
 	merged, err := manifest.Read(b.Config.MergedManifestPath())
@@ -291,6 +292,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 			t.Errorf("second run called %s %d times (calls: %v)", heavy, n, counting.Counts())
 		}
 	}
+	is.Equal(counting.Count("Info"), int64(1))
 	// The generated .env kept its keys, or the bundle would rebuild every time.
 	files2 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/.env")
 	is.Equal(files2["/app/.env"].Content, env.Content)

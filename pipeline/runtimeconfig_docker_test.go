@@ -78,9 +78,13 @@ Resources:
 		"DIND_BASE_IMAGE=" + testBaseImage(t, e),
 	}, p.dir)
 	is.NoErr(err)
-	b := &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+	counting := enginetest.NewCounting(api)
+	b := &Bundler{Config: cfg, Docker: counting, Log: testLog{t}}
 	enginetest.Cleanup(t, api, cfg.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
+	// The engine is asked its image store once in the run: two producer runs, their builder,
+	// Pull, Save and Image all ask the run's engine handle.
+	is.Equal(counting.Count("Info"), int64(1))
 
 	files := enginetest.ImageFiles(t, api, cfg.BundleTag, "/app/config")
 	is.Equal(files["/app/config/functions.yml"].Content, `defaults: {}
