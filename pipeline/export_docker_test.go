@@ -320,7 +320,7 @@ func checkInspect(t *testing.T, p *project, b *Bundler, source, image string) {
 		is.True(c.Subject != "")
 	}
 	is.Equal(rep.EnvKeys, []string{"CERT_DIR", "ENV", "RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"})
-	generated, err := os.ReadFile(filepath.Join(b.Config.StateDir(), "generated.env"))
+	generated, err := os.ReadFile(b.Config.Layout().GeneratedEnv())
 	is.NoErr(err)
 	secret := regexp.MustCompile(`RUSTFS_SECRET_KEY=(\S+)`).FindSubmatch(generated)[1]
 

@@ -154,7 +154,7 @@ func (b *Bundler) saveSettings(names []string) map[string]string {
 // caller (Do).
 func (b *Bundler) planSave(names []string, ids map[string]string, store *layerstore.Store) (fresh.Plan, error) {
 	out := b.setPath()
-	manifestPath := b.Config.MergedManifestPath()
+	manifestPath := b.Config.Layout().MergedManifest()
 	p := fresh.Plan{Inputs: []string{manifestPath, out, store.Dir},
 		Work: fmt.Sprintf("export those of %d images whose IDs the layer store lacks", len(names))}
 	exists, mod, err := fresh.Output(out)

@@ -591,11 +591,6 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 // Layout is BuildDir's layout: every path under it (internal/builddir).
 func (c Config) Layout() builddir.Dir { return builddir.Dir(c.BuildDir) }
 
-// Shorthands for the layout's most used paths.
-func (c Config) MergedManifestPath() string     { return c.Layout().MergedManifest() }
-func (c Config) StateDir() string               { return c.Layout().State() }
-func (c Config) MergedRuntimeConfigDir() string { return c.Layout().MergedRuntimeConfig() }
-
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {
 	env := make(map[string]string, len(environ))

@@ -777,8 +777,8 @@ func TestCompression(t *testing.T) {
 			c, err := Load([]string{"BUNDLE_COMPRESSION=" + tc.value, "BUILD_DIR=out"}, wd)
 			is.NoErr(err)
 			is.Equal(c.Compression, tc.want)
-			is.Equal(c.MergedManifestPath(), filepath.Join(wd, "out", "bundle", "manifest.json"))
-			is.Equal(c.StateDir(), filepath.Join(wd, "out", "state"))
+			is.Equal(c.Layout().MergedManifest(), filepath.Join(wd, "out", "bundle", "manifest.json"))
+			is.Equal(c.Layout().State(), filepath.Join(wd, "out", "state"))
 		})
 	}
 
@@ -791,7 +791,7 @@ func TestCompression(t *testing.T) {
 func TestPathsOfABareConfig(t *testing.T) {
 	is := is.New(t)
 	c := Config{BuildDir: "/b"}
-	is.Equal(c.MergedManifestPath(), "/b/bundle/manifest.json")
+	is.Equal(c.Layout().MergedManifest(), "/b/bundle/manifest.json")
 	is.Equal(ProducerManifestPath("/root/.esb", "prod"), "/root/.esb/prod/bundle/manifest.json")
 }
 
