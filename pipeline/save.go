@@ -62,7 +62,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 // writes the set (the Save stage's work).
 func (b *Bundler) saveImages(ctx context.Context, api client.APIClient, m manifest.Manifest, ids map[string]string, store *layerstore.Store, d fresh.Decision) error {
 	names := m.Names()
-	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
+	compression := b.Config.Compression
 	if err := fresh.RemoveState(b.statePath("save")); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (b *Bundler) saveSettings(names []string) map[string]string {
 	sorted := append([]string{}, names...)
 	sort.Strings(sorted)
 	return fresh.SettingHashes(map[string]string{
-		"BUNDLE_COMPRESSION":            b.Config.Compression,
+		"BUNDLE_COMPRESSION":            string(b.Config.Compression),
 		"the manifest's list of images": strings.Join(sorted, "\n"),
 	})
 }
@@ -219,7 +219,7 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 	if err != nil {
 		return set, nil, fmt.Errorf("image: the images of the bundle (%s) are not ready: %w; %s", b.setPath(), err, again)
 	}
-	if string(set.Compression) != b.Config.Compression {
+	if set.Compression != b.Config.Compression {
 		return set, nil, fmt.Errorf("image: the saved images are compressed as %s, BUNDLE_COMPRESSION is %s: %s", set.Compression, b.Config.Compression, again)
 	}
 	var problems []error

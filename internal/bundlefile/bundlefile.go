@@ -45,11 +45,11 @@ const (
 
 // Meta describes an exported file.
 type Meta struct {
-	Format      string   `json:"format"`
-	Bundle      string   `json:"bundle"`      // the tag the file loads as
-	Image       string   `json:"image"`       // its image ID
-	Layers      []string `json:"layers"`      // its diffIDs, bottom first
-	Compression string   `json:"compression"` // of the file as a whole
+	Format      string                 `json:"format"`
+	Bundle      string                 `json:"bundle"`      // the tag the file loads as
+	Image       string                 `json:"image"`       // its image ID
+	Layers      []string               `json:"layers"`      // its diffIDs, bottom first
+	Compression layerstore.Compression `json:"compression"` // of the file as a whole
 	// Requires is the bundle a differential file was made against; nil for a full file.
 	Requires *Ref `json:"requires,omitempty"`
 	// Omitted is how many bottom layers the file leaves out (they are Requires' layers).

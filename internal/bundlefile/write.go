@@ -39,7 +39,7 @@ func SumPath(path string) string { return path + ".sha256" }
 // writes path.sha256 (sha256sum's format). Both are written to a temporary file and renamed:
 // an interrupted export leaves neither a partial file nor a checksum that matches one.
 func Write(path string, m Meta, c layerstore.Compression, src Source) (Result, error) {
-	m.Format, m.Compression = Format, string(c)
+	m.Format, m.Compression = Format, c
 	if m.Omitted < 0 || m.Omitted >= len(m.Layers) {
 		return Result{}, fmt.Errorf("export %s: %d of %d layers to leave out: a file must carry at least one layer", path, m.Omitted, len(m.Layers))
 	}

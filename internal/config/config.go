@@ -18,6 +18,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/dindbundler/dindbundler/internal/builddir"
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -41,15 +42,9 @@ const (
 	MaxRunID = 1<<32 - 2
 )
 
-// Compression settings of the bundled image layers. zstd is the default because it measured
-// smallest and fastest to build and boot on the benchmark (README, Performance).
-const (
-	DefaultCompression = CompressionZstd
-
-	CompressionNone = "none"
-	CompressionGzip = "gzip"
-	CompressionZstd = "zstd"
-)
+// DefaultCompression is BUNDLE_COMPRESSION's default (the names are package layerfile's): zstd
+// measured smallest and fastest to build and boot on the benchmark (README, Performance).
+const DefaultCompression = layerfile.Zstd
 
 // Brand is what DEFAULTS_FILE names: the producer CLI and the prefix of its variables.
 type Brand struct {
@@ -121,7 +116,7 @@ type Config struct {
 	CacheDir    string
 	RunUID      int
 	RunGID      int
-	Compression string
+	Compression layerfile.Compression
 
 	// Read by the embedded producer.
 	ParameterOverrides string
@@ -382,12 +377,13 @@ func (r *resolver) runIDs() error {
 
 // compression reads BUNDLE_COMPRESSION: the one place it is checked.
 func (r *resolver) compression() error {
-	r.c.Compression = orDefault(r.get("BUNDLE_COMPRESSION"), DefaultCompression)
-	switch r.c.Compression {
-	case CompressionNone, CompressionGzip, CompressionZstd:
-		return nil
+	v := orDefault(r.get("BUNDLE_COMPRESSION"), string(DefaultCompression))
+	c, ok := layerfile.Parse(v)
+	if !ok {
+		return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", v)
 	}
-	return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", r.c.Compression)
+	r.c.Compression = c
+	return nil
 }
 
 // tagProbe is any name: reference.WithTag checks only the tag against it.

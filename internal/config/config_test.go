@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 )
 
 // workspace creates a work directory holding files (path relative to it, slash separated →
@@ -763,12 +765,12 @@ func TestLoadSwitches(t *testing.T) {
 func TestCompression(t *testing.T) {
 	cases := []struct {
 		value string
-		want  string
+		want  layerfile.Compression
 	}{
-		{"", CompressionZstd},
-		{"gzip", CompressionGzip},
-		{" zstd ", CompressionZstd},
-		{"none", CompressionNone},
+		{"", layerfile.Zstd},
+		{"gzip", layerfile.Gzip},
+		{" zstd ", layerfile.Zstd},
+		{"none", layerfile.None},
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {

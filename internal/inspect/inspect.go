@@ -44,12 +44,12 @@ type Report struct {
 	// labels (dindbundler's bases carry them; another base leaves it empty).
 	Engine *Engine `json:"engine,omitempty"`
 	// Compression of the bundled image layers (BUNDLE_COMPRESSION).
-	Compression  string        `json:"compression"`
-	Images       []Image       `json:"images"`
-	SharedLayers []SharedLayer `json:"shared_layers"`
-	Services     []Service     `json:"services"`
-	Certs        []Cert        `json:"certs"`
-	EnvKeys      []string      `json:"env_keys"`
+	Compression  layerstore.Compression `json:"compression"`
+	Images       []Image                `json:"images"`
+	SharedLayers []SharedLayer          `json:"shared_layers"`
+	Services     []Service              `json:"services"`
+	Certs        []Cert                 `json:"certs"`
+	EnvKeys      []string               `json:"env_keys"`
 	// Missing names what the source did not show (a differential file lacks its bottom layers).
 	Missing []string `json:"missing,omitempty"`
 	// Changes since a previous bundle (INSPECT_AGAINST); nil without one.
@@ -64,7 +64,7 @@ type Report struct {
 
 // File is an export file's own facts.
 type File struct {
-	Compression string `json:"compression"`
+	Compression layerstore.Compression `json:"compression"`
 	// Requires is the bundle a differential file needs on the target; empty for a full file.
 	Requires string `json:"requires,omitempty"`
 }
@@ -511,16 +511,16 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 		}
 	}
 	if rep.Compression == "" {
-		rep.Compression = string(layerstore.None)
+		rep.Compression = layerstore.None
 	}
 	return nil
 }
 
 // diffID of a layer file name in /images, and its compression.
-func diffID(file string) (string, string) {
+func diffID(file string) (string, layerstore.Compression) {
 	for _, c := range []layerstore.Compression{layerstore.Gzip, layerstore.Zstd, layerstore.None} {
 		if hexd, ok := strings.CutSuffix(file, c.Ext()); ok {
-			return "sha256:" + hexd, string(c)
+			return "sha256:" + hexd, c
 		}
 	}
 	return file, ""

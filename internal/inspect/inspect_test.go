@@ -114,7 +114,7 @@ func TestScannerReport(t *testing.T) {
 	rep, err := s.Report(now)
 	is.NoErr(err)
 	is.Equal(rep.Project, "p")
-	is.Equal(rep.Compression, "zstd")
+	is.Equal(rep.Compression, layerstore.Zstd)
 	is.Equal(len(rep.Images), 2)
 	is.Equal(rep.Images[0].Kind, "function")
 	is.Equal(rep.Images[0].SharedLayers, 1)
