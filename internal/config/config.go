@@ -120,11 +120,17 @@ type Config struct {
 
 	// Read by the embedded producer.
 	ParameterOverrides string
-	Project            string
-	ImagePrefix        string
-	ImageTag           string
-	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
-	Vars               map[string]string // .env overlaid by the environment: compose interpolation
+	// EnvVarsFile is ENV_VARS_FILE, absolute ("" when unset): the `sam local --env-vars` file
+	// of the functions' environment overrides (producer/sam.LoadEnvVars reads it).
+	EnvVarsFile string
+	// LayerMap is LAYER_MAP as written ("" when unset): ARN=path entries, or the path of a file
+	// of them, relative to WorkDir (producer/sam.LoadLayerMap tells them apart and reads them).
+	LayerMap     string
+	Project      string
+	ImagePrefix  string
+	ImageTag     string
+	RuntimeBases map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
+	Vars         map[string]string // .env overlaid by the environment: compose interpolation
 
 	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
 	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
@@ -393,6 +399,10 @@ var tagProbe, _ = reference.WithName("probe")
 func (r *resolver) images() error {
 	c := &r.c
 	c.ParameterOverrides = r.get("PARAMETER_OVERRIDES")
+	if v := r.get("ENV_VARS_FILE"); v != "" {
+		c.EnvVarsFile = r.abs(v)
+	}
+	c.LayerMap = r.get("LAYER_MAP")
 	// docker compose accepts only lower-case project names.
 	c.Project = orDefault(r.get("PROJECT_NAME"), strings.ToLower(c.Brand.Slug+"-"+c.Env))
 	c.ImagePrefix = orDefault(r.get("IMAGE_PREFIX"), c.Brand.Slug)

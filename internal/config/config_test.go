@@ -1002,3 +1002,25 @@ func TestLoadContainerRegistry(t *testing.T) {
 		{name: "from .env: named, not printed", files: map[string]string{".env": "CONTAINER_REGISTRY=bad value\n"}, want: []string{"CONTAINER_REGISTRY (from .env CONTAINER_REGISTRY) is not"}},
 	})
 }
+
+// ENV_VARS_FILE and LAYER_MAP are read here once; the producer reads the files they name.
+func TestOfflineInputs(t *testing.T) {
+	tests := []struct {
+		name                      string
+		env                       []string
+		wantEnvVars, wantLayerMap string
+	}{
+		{"unset", nil, "", ""},
+		{"relative file", []string{"ENV_VARS_FILE= shared/env.json ", "LAYER_MAP=layers.txt"}, "/w/shared/env.json", "layers.txt"},
+		{"absolute file, inline map", []string{"ENV_VARS_FILE=/etc/env.json", "LAYER_MAP=arn:aws:lambda:us-east-1:1:layer:x:1=vendor/x"}, "/etc/env.json", "arn:aws:lambda:us-east-1:1:layer:x:1=vendor/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			c, err := Load(tt.env, "/w")
+			is.NoErr(err)
+			is.Equal(c.EnvVarsFile, tt.wantEnvVars)
+			is.Equal(c.LayerMap, tt.wantLayerMap)
+		})
+	}
+}
