@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -64,8 +63,6 @@ type Ref struct {
 	Image  string   `json:"image"`
 	Layers []string `json:"layers"`
 }
-
-var epoch = time.Unix(0, 0)
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
