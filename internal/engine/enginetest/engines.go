@@ -38,11 +38,6 @@ var Flavours = matrix.Flavours
 // empty means host only. An unknown name is an error listing the known ones.
 func SelectEngines(value string) ([]string, error) { return matrix.Select(EnginesEnv, value) }
 
-// DaemonConfig is the /etc/docker/daemon.json of a matrix engine (matrix.DaemonConfig).
-func DaemonConfig(f Flavour, registry string) ([]byte, error) {
-	return matrix.DaemonConfig(f, registry)
-}
-
 // Engine is one engine the integration tests run against.
 type Engine struct {
 	Name   string
