@@ -1,7 +1,8 @@
 // Package dind carries the bundle's runtime files (Dockerfile, entrypoint.sh and the parts it
-// sources, build.sh) and owns the paths inside the bundle they use (paths.go). The files are
+// sources, load.sh) and owns the paths inside the bundle they use (paths.go). The files are
 // embedded so the pipeline finds them wherever it runs — also from a project that imports these
-// targets with `// mage:import`. It must not depend on any other package of the module
+// targets with `// mage:import`. build.sh beside them is the seed's command line, run from a
+// checkout; it is not embedded. It must not depend on any other package of the module
 // (dind/base and dind/dindtest are separate packages).
 package dind
 

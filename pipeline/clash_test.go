@@ -109,7 +109,7 @@ func TestManifestRefusesABundleTagItLists(t *testing.T) {
 	is.True(errors.Is(err, config.ErrClash))
 	_, err = b.readMerged() // Pull, Save and Image read it through here
 	is.True(errors.Is(err, config.ErrClash))
-	m, err := manifest.Read(b.Config.MergedManifestPath())
+	m, err := manifest.Read(b.Config.Layout().MergedManifest())
 	is.NoErr(err)
 	is.Equal(m.Names(), []string{"acme/fn:1"})
 }

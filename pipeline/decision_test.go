@@ -69,7 +69,7 @@ func TestSaveVerdicts(t *testing.T) {
 		is.NoErr(err)
 		blob := []byte(`{"architecture":"amd64"}`)
 		is.NoErr(os.WriteFile(store.ConfigPath(digestOf(blob)), blob, 0o644))
-		is.NoErr(manifest.Write(b.Config.MergedManifestPath(), manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}))
+		is.NoErr(manifest.Write(b.Config.Layout().MergedManifest(), manifest.Manifest{Images: []manifest.Image{{Name: "a:1"}}}))
 		set := layerstore.Set{Compression: layerstore.Gzip, Images: []layerstore.Image{{Name: "a:1", ID: "sha256:a", Config: digestOf(blob)}}}
 		is.NoErr(layerstore.WriteSet(b.setPath(), set))
 		later := time.Now().Add(time.Hour)
@@ -87,7 +87,7 @@ func TestSaveVerdicts(t *testing.T) {
 		{name: "no set yet", change: func(t *testing.T, b *Bundler) { is.New(t).NoErr(os.Remove(b.setPath())) }, wantWhy: "does not exist yet"},
 		{name: "the manifest changed after", change: func(t *testing.T, b *Bundler) {
 			later := time.Now().Add(2 * time.Hour)
-			is.New(t).NoErr(os.Chtimes(b.Config.MergedManifestPath(), later, later))
+			is.New(t).NoErr(os.Chtimes(b.Config.Layout().MergedManifest(), later, later))
 		}, wantWhy: "manifest.json changed after"},
 		{name: "nothing recorded", change: func(t *testing.T, b *Bundler) { is.New(t).NoErr(fresh.RemoveState(b.statePath("save"))) }, wantWhy: "no record of the settings"},
 		{name: "another compression", change: func(_ *testing.T, b *Bundler) { b.Config.Compression = "zstd" }, wantWhy: "BUNDLE_COMPRESSION changed"},
@@ -250,9 +250,9 @@ func TestManifestVerdicts(t *testing.T) {
 			is.New(t).NoErr(os.WriteFile(b.Config.Templates[0].ManifestPath, []byte(strings.ReplaceAll(manifestJSON, "@", strings.Repeat("b", 64))), 0o644))
 		}, false, "its settings or inputs changed"},
 		{"the merged manifest unreadable", func(t *testing.T, b *Bundler) {
-			is.New(t).NoErr(os.WriteFile(b.Config.MergedManifestPath(), []byte("{"), 0o644))
+			is.New(t).NoErr(os.WriteFile(b.Config.Layout().MergedManifest(), []byte("{"), 0o644))
 		}, false, "is unreadable"},
-		{"the merged runtime config missing", func(t *testing.T, b *Bundler) { is.New(t).NoErr(os.RemoveAll(b.Config.MergedRuntimeConfigDir())) }, false, "runtime config"},
+		{"the merged runtime config missing", func(t *testing.T, b *Bundler) { is.New(t).NoErr(os.RemoveAll(b.Config.Layout().MergedRuntimeConfig())) }, false, "runtime config"},
 		{"up to date again", nil, true, "is up to date"},
 	}
 	for _, tt := range tests { // in order: each case starts from the outputs the one before left

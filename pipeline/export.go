@@ -16,7 +16,6 @@ import (
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
-	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -30,7 +29,7 @@ func (b *Bundler) Export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := layerstore.Compression(e.Compression) // checked by config.ExportSettings
+	c := e.Compression
 	api, err := b.docker()
 	if err != nil {
 		return err
@@ -154,7 +153,7 @@ func (b *Bundler) PrintExportPlan(w io.Writer) error {
 		fmt.Fprintf(w, "  export    would FAIL: %v\n", err)
 		return nil
 	}
-	c := layerstore.Compression(e.Compression)
+	c := e.Compression
 	out := bundlefile.Path(b.Config.BuildDir, b.Config.BundleTag, c, "")
 	p, err := b.planExport(out, "")
 	switch {

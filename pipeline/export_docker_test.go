@@ -141,12 +141,12 @@ func TestExportAndLoadSh(t *testing.T) {
 	is.NoErr(os.Rename(bundlefile.SumPath(full), bundlefile.SumPath(v1File)))
 	// The same bundle as zstd and uncompressed, for the sizes, and to load zstd on an old engine.
 	var v1Zstd string
-	for _, c := range []string{"none", "zstd"} {
+	for _, c := range []layerstore.Compression{layerstore.None, layerstore.Zstd} {
 		start := time.Now()
-		is.NoErr(p.bundler(t, api, "EXPORT_COMPRESSION="+c).Export(ctx))
-		f := bundlefile.Path(b.Config.BuildDir, tag, layerstore.Compression(c), "")
+		is.NoErr(p.bundler(t, api, "EXPORT_COMPRESSION="+string(c)).Export(ctx))
+		f := bundlefile.Path(b.Config.BuildDir, tag, c, "")
 		t.Logf("full export, %s: %d bytes in %s", c, fileSize(t, f), time.Since(start).Round(time.Millisecond))
-		if c == "zstd" {
+		if c == layerstore.Zstd {
 			v1Zstd = filepath.Join(filepath.Dir(v1File), filepath.Base(f))
 			is.NoErr(os.Rename(f, v1Zstd))
 			is.NoErr(os.Rename(bundlefile.SumPath(f), bundlefile.SumPath(v1Zstd)))
@@ -297,7 +297,7 @@ func checkInspect(t *testing.T, p *project, b *Bundler, source, image string) {
 	var rep inspect.Report
 	is.NoErr(json.Unmarshal(out.Bytes(), &rep))
 	is.Equal(rep.Image, image)
-	is.Equal(rep.Compression, "zstd")
+	is.Equal(rep.Compression, layerstore.Zstd)
 	is.Equal(rep.Project, "esb-default")
 	is.True(rep.Engine != nil) // the inner engine, from the base's labels
 	suite, err := base.LookupSuite(base.DefaultSuite)
@@ -321,7 +321,7 @@ func checkInspect(t *testing.T, p *project, b *Bundler, source, image string) {
 		is.True(c.Subject != "")
 	}
 	is.Equal(rep.EnvKeys, []string{"CERT_DIR", "ENV", "RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"})
-	generated, err := os.ReadFile(filepath.Join(b.Config.StateDir(), "generated.env"))
+	generated, err := os.ReadFile(b.Config.Layout().GeneratedEnv())
 	is.NoErr(err)
 	secret := regexp.MustCompile(`RUSTFS_SECRET_KEY=(\S+)`).FindSubmatch(generated)[1]
 

@@ -374,7 +374,7 @@ func (b *Bundler) contextPlan(m manifest.Manifest, set layerstore.Set, store *la
 // mergedRuntimeConfig is the Manifest stage's merged runtime config directory, "" when it made
 // none.
 func (b *Bundler) mergedRuntimeConfig() string {
-	dir := b.Config.MergedRuntimeConfigDir()
+	dir := b.Config.Layout().MergedRuntimeConfig()
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return dir
 	}

@@ -189,9 +189,6 @@ var chain = [...]struct {
 	StepImage:    {"image", (*Bundler).Image},
 }
 
-// String is the step's target name.
-func (s Step) String() string { return chain[s].name }
-
 // RunThrough runs every stage of the chain up to and including last, each at most once per
 // Bundler, or prints the plan once for a dry run. It holds BUILD_DIR's lock while the stages run:
 // a second run on the same BUILD_DIR waits, saying which process holds it.

@@ -213,7 +213,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	is.Equal(counting.Count("Info"), int64(1)) // the engine's image store, asked once per run
 
 	// The merged manifest now knows the pulled image's ID.
-	merged, err := manifest.Read(b.Config.MergedManifestPath())
+	merged, err := manifest.Read(b.Config.Layout().MergedManifest())
 	is.NoErr(err)
 	is.Equal(merged.SchemaVersion, manifest.SchemaMerged)
 	is.Equal(len(merged.Images), 3)

@@ -61,7 +61,7 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  registry         none (CONTAINER_REGISTRY unset: function images keep bare names and are loaded at boot)")
 	}
 	p("  build dir        %s", c.BuildDir)
-	p("  merged manifest  %s", c.MergedManifestPath())
+	p("  merged manifest  %s", c.Layout().MergedManifest())
 	p("  layer store      %s (layers compressed as %s; saved images listed in %s)", b.storeDir(), c.Compression, b.setPath())
 	p("  bundle tag       %s", c.BundleTag)
 	p("  force            %t", c.Force)
@@ -105,9 +105,9 @@ func (b *Bundler) PrintPlan(w io.Writer) error {
 		p("  manifest  would merge: %v", err)
 	} else {
 		p("  manifest  would %s, %s", verb(d), d.Reason)
-		printRuntimeConfigPlan(w, c.MergedRuntimeConfigDir(), configs)
+		printRuntimeConfigPlan(w, c.Layout().MergedRuntimeConfig(), configs)
 	}
-	m, err := manifest.Read(c.MergedManifestPath())
+	m, err := manifest.Read(c.Layout().MergedManifest())
 	if err == nil {
 		if err := c.CheckBundleTag("the manifest", m.Names()); err != nil {
 			p("  manifest  would FAIL: %v", err)

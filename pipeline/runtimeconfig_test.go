@@ -34,11 +34,11 @@ func TestManifestMergesRuntimeConfigs(t *testing.T) {
 
 	var plan bytes.Buffer
 	is.NoErr(b.PrintPlan(&plan))
-	is.True(strings.Contains(plan.String(), "runtime config "+cfg.MergedRuntimeConfigDir()+": functions.yml, resources.yml, routing.yml (2 functions, 1 routes), in the bundle at /app/config"))
+	is.True(strings.Contains(plan.String(), "runtime config "+cfg.Layout().MergedRuntimeConfig()+": functions.yml, resources.yml, routing.yml (2 functions, 1 routes), in the bundle at /app/config"))
 
 	is.NoErr(b.Manifest(ctx))
 	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join(cfg.MergedRuntimeConfigDir(), name))
+		data, err := os.ReadFile(filepath.Join(cfg.Layout().MergedRuntimeConfig(), name))
 		is.NoErr(err)
 		return string(data)
 	}
@@ -65,6 +65,6 @@ func TestManifestMergesRuntimeConfigs(t *testing.T) {
 		is.NoErr(os.RemoveAll(t.RuntimeConfigDir))
 	}
 	is.NoErr((&Bundler{Config: cfg, Log: &log}).Manifest(ctx))
-	_, err = os.Stat(cfg.MergedRuntimeConfigDir())
+	_, err = os.Stat(cfg.Layout().MergedRuntimeConfig())
 	is.True(os.IsNotExist(err))
 }

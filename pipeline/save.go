@@ -58,7 +58,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 // writes the set (the Save stage's work).
 func (b *Bundler) saveImages(ctx context.Context, api client.APIClient, m manifest.Manifest, ids map[string]string, store *layerstore.Store, d fresh.Decision) error {
 	names := m.Names()
-	compression := layerstore.Compression(b.Config.Compression) // checked by config.Load
+	compression := b.Config.Compression
 	if err := fresh.RemoveState(b.statePath("save")); err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (b *Bundler) saveSettings(names []string) map[string]string {
 	sorted := append([]string{}, names...)
 	sort.Strings(sorted)
 	return fresh.SettingHashes(map[string]string{
-		"BUNDLE_COMPRESSION":            b.Config.Compression,
+		"BUNDLE_COMPRESSION":            string(b.Config.Compression),
 		"the manifest's list of images": strings.Join(sorted, "\n"),
 	})
 }
@@ -150,7 +150,7 @@ func (b *Bundler) saveSettings(names []string) map[string]string {
 // caller (Do).
 func (b *Bundler) planSave(names []string, ids map[string]string, store *layerstore.Store) (fresh.Plan, error) {
 	out := b.setPath()
-	manifestPath := b.Config.MergedManifestPath()
+	manifestPath := b.Config.Layout().MergedManifest()
 	p := fresh.Plan{Inputs: []string{manifestPath, out, store.Dir},
 		Work: fmt.Sprintf("export those of %d images whose IDs the layer store lacks", len(names))}
 	exists, mod, err := fresh.Output(out)
@@ -215,7 +215,7 @@ func (b *Bundler) readSet(m manifest.Manifest) (layerstore.Set, *layerstore.Stor
 	if err != nil {
 		return set, nil, fmt.Errorf("image: the images of the bundle (%s) are not ready: %w; %s", b.setPath(), err, again)
 	}
-	if string(set.Compression) != b.Config.Compression {
+	if set.Compression != b.Config.Compression {
 		return set, nil, fmt.Errorf("image: the saved images are compressed as %s, BUNDLE_COMPRESSION is %s: %s", set.Compression, b.Config.Compression, again)
 	}
 	var problems []error

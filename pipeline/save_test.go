@@ -29,14 +29,6 @@ func TestSaveWants(t *testing.T) {
 	}
 }
 
-// BUNDLE_COMPRESSION is checked once, by config; its names are the layer store's.
-func TestCompressionNames(t *testing.T) {
-	is := is.New(t)
-	is.Equal(layerstore.Compression(config.CompressionNone), layerstore.None)
-	is.Equal(layerstore.Compression(config.CompressionGzip), layerstore.Gzip)
-	is.Equal(layerstore.Compression(config.CompressionZstd), layerstore.Zstd)
-}
-
 func TestReadSetRefusesOtherImages(t *testing.T) {
 	dir := t.TempDir()
 	b := &Bundler{Config: config.Config{BuildDir: dir, Compression: "gzip"}}

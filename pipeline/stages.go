@@ -122,7 +122,7 @@ func (b *Bundler) manifestDecision() (fresh.Decision, string, []runtimeconfig.Di
 		return fresh.Decision{}, "", nil, err
 	}
 	key := fresh.Key(append(parts, runtimeConfigKey(configs)...)...)
-	out := b.Config.MergedManifestPath()
+	out := b.Config.Layout().MergedManifest()
 	exists, mod, err := fresh.Output(out)
 	if err != nil {
 		return fresh.Decision{}, "", nil, err
@@ -137,7 +137,7 @@ func (b *Bundler) manifestDecision() (fresh.Decision, string, []runtimeconfig.Di
 			facts.OutputInvalid = err
 		}
 	}
-	merged := filepath.Join(b.Config.MergedRuntimeConfigDir(), runtimeconfig.FunctionsFile)
+	merged := filepath.Join(b.Config.Layout().MergedRuntimeConfig(), runtimeconfig.FunctionsFile)
 	if _, err := os.Stat(merged); err != nil && hasRuntimeConfig(configs) && facts.OutputInvalid == nil {
 		facts.OutputInvalid = fmt.Errorf("the merged runtime config %s is missing", merged)
 	}
@@ -172,7 +172,7 @@ func (b *Bundler) planManifest() (fresh.Plan, []runtimeconfig.DirPart, error) {
 	if err != nil {
 		return fresh.Plan{}, nil, err
 	}
-	p := fresh.Plan{Decision: d, Work: "merge", Inputs: []string{b.Config.MergedManifestPath()}}
+	p := fresh.Plan{Decision: d, Work: "merge", Inputs: []string{b.Config.Layout().MergedManifest()}}
 	for _, t := range b.Config.Templates {
 		p.Inputs = append(p.Inputs, t.ManifestPath)
 	}
@@ -206,7 +206,7 @@ func (b *Bundler) mergeManifests(d fresh.Decision, key string, configs []runtime
 	if err := fresh.RemoveState(b.statePath("manifest")); err != nil {
 		return err
 	}
-	out := b.Config.MergedManifestPath()
+	out := b.Config.Layout().MergedManifest()
 	previous, err := manifest.Read(out)
 	if err == nil && !b.Config.Force {
 		// External images the Pull stage resolved keep their IDs.
@@ -220,11 +220,11 @@ func (b *Bundler) mergeManifests(d fresh.Decision, key string, configs []runtime
 			return err
 		}
 	}
-	if err := writeRuntimeConfigDir(b.Config.MergedRuntimeConfigDir(), configFiles); err != nil {
+	if err := writeRuntimeConfigDir(b.Config.Layout().MergedRuntimeConfig(), configFiles); err != nil {
 		return err
 	}
 	if len(configFiles) > 0 {
-		b.logf("manifest: runtime config %s: %d functions, %d routes", b.Config.MergedRuntimeConfigDir(), len(config.Functions.Functions), len(config.Routing.Routes))
+		b.logf("manifest: runtime config %s: %d functions, %d routes", b.Config.Layout().MergedRuntimeConfig(), len(config.Functions.Functions), len(config.Routing.Routes))
 	} else {
 		b.logf("manifest: no template has a runtime config (%s): the bundle carries none", runtimeconfig.DirName)
 	}
@@ -234,7 +234,7 @@ func (b *Bundler) mergeManifests(d fresh.Decision, key string, configs []runtime
 // readMerged reads the bundle's manifest with a hint when it is missing, and refuses a
 // BUNDLE_TAG that names one of its images before any stage after the merge tags anything.
 func (b *Bundler) readMerged() (manifest.Manifest, error) {
-	m, err := manifest.Read(b.Config.MergedManifestPath())
+	m, err := manifest.Read(b.Config.Layout().MergedManifest())
 	if errors.Is(err, os.ErrNotExist) {
 		return m, fmt.Errorf("%w: run the manifest stage first (go run magefile.go manifest)", err)
 	}
@@ -290,7 +290,7 @@ func (b *Bundler) Pull(ctx context.Context) error {
 		}
 	}
 	if changed {
-		return manifest.Write(b.Config.MergedManifestPath(), m)
+		return manifest.Write(b.Config.Layout().MergedManifest(), m)
 	}
 	return nil
 }

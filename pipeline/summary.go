@@ -190,7 +190,7 @@ func (b *Bundler) outputBytes(ctx context.Context, stage string) int64 {
 			return info.Size
 		}
 	case "manifest":
-		return sizeOf(b.Config.MergedManifestPath())
+		return sizeOf(b.Config.Layout().MergedManifest())
 	case "save":
 		return sizeOf(b.storeDir())
 	}

@@ -86,16 +86,16 @@ func Plan(c config.Config) ([]Step, error) {
 // offlineInputs are the embedded producer's inputs outside the template's directory: the
 // ENV_VARS_FILE, the LAYER_MAP file and the local layers it maps.
 func offlineInputs(c config.Config) ([]string, error) {
-	_, envFile, err := sam.LoadEnvVars(c.Vars[sam.EnvVarsFileVariable], c.WorkDir)
-	if err != nil {
+	// The file is read (and checked) here already, so a bad one fails the plan, not the build.
+	if _, err := sam.LoadEnvVars(c.EnvVarsFile); err != nil {
 		return nil, err
 	}
-	layers, layerFile, err := sam.LoadLayerMap(c.Vars[sam.LayerMapVariable], c.WorkDir)
+	layers, layerFile, err := sam.LoadLayerMap(c.LayerMap, c.WorkDir)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, p := range []string{envFile, layerFile} {
+	for _, p := range []string{c.EnvVarsFile, layerFile} {
 		if p != "" {
 			out = append(out, p)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 )
 
 // Defaults of the settings.
@@ -98,7 +99,7 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 	get := func(k string) string { return strings.TrimSpace(env[k]) }
 	o := Options{
 		BuildDir: get("BUILD_DIR"), Images: DefaultImages, Size: DefaultSize, Compressible: DefaultCompressible,
-		Compressions: []string{config.CompressionNone, config.CompressionGzip, config.CompressionZstd},
+		Compressions: []string{string(layerfile.None), string(layerfile.Gzip), string(layerfile.Zstd)},
 		Prefix:       DefaultPrefix, BaseImage: base.DefaultTag, BootTimeout: 10 * time.Minute,
 		Runs: 1, Boots: 1, Functions: DefaultFunctions, FunctionSizes: slices.Clone(DefaultFunctionSizes), FunctionOwn: FunctionOwnSize,
 	}
@@ -230,9 +231,7 @@ func (o Options) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, c := range o.Compressions {
-		switch c {
-		case config.CompressionNone, config.CompressionGzip, config.CompressionZstd:
-		default:
+		if _, ok := layerfile.Parse(c); !ok {
 			return fmt.Errorf("BENCH_COMPRESSIONS: %q is not a compression: use none, gzip or zstd", c)
 		}
 		if seen[c] {
@@ -253,7 +252,7 @@ func (o Options) Validate() error {
 // default when it is measured, else the last one listed.
 func (o Options) DefaultCompression() string {
 	for _, c := range o.Compressions {
-		if c == config.DefaultCompression {
+		if c == string(config.DefaultCompression) {
 			return c
 		}
 	}

@@ -19,7 +19,21 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 )
+
+// MatrixSuite is the Debian release whose engine the engine matrix runs: Engine 28.5.
+const MatrixSuite = "forky"
+
+// MatrixImage is the image the engine matrix (internal/engine/matrix) runs: the DinD base of
+// MatrixSuite (Debian packages only), built once by Ensure on the host engine and kept by tag.
+// The tests' kit and the benchmark hand it to their matrix.Pool.
+var MatrixImage = matrix.Image{
+	Tag: TagFor(MatrixSuite),
+	Ensure: func(ctx context.Context, host client.APIClient, progress io.Writer) (bool, error) {
+		return Ensure(ctx, host, Options{Tag: TagFor(MatrixSuite), Suite: MatrixSuite, Progress: progress})
+	},
+}
 
 // Options configure Ensure. The zero value builds DefaultTag.
 type Options struct {

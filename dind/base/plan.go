@@ -21,7 +21,7 @@ import (
 // inner engine loads zstd archives natively (Engine >= 23). Measured cold here under the same
 // load, trixie built in 1m50s (431 MB) and forky in about 2m30s (485 MB); forky is also a
 // moving target (testing) whose Release file this mirror serves past its Valid-Until. The
-// engine matrix uses forky for Engine 28.5 (enginetest.EngineSuite).
+// engine matrix uses forky for Engine 28.5 (MatrixSuite).
 const DefaultSuite = "trixie"
 
 // DefaultTag is the base image the bundle's Dockerfile builds FROM when none is configured.

@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -45,11 +44,11 @@ const (
 
 // Meta describes an exported file.
 type Meta struct {
-	Format      string   `json:"format"`
-	Bundle      string   `json:"bundle"`      // the tag the file loads as
-	Image       string   `json:"image"`       // its image ID
-	Layers      []string `json:"layers"`      // its diffIDs, bottom first
-	Compression string   `json:"compression"` // of the file as a whole
+	Format      string                 `json:"format"`
+	Bundle      string                 `json:"bundle"`      // the tag the file loads as
+	Image       string                 `json:"image"`       // its image ID
+	Layers      []string               `json:"layers"`      // its diffIDs, bottom first
+	Compression layerstore.Compression `json:"compression"` // of the file as a whole
 	// Requires is the bundle a differential file was made against; nil for a full file.
 	Requires *Ref `json:"requires,omitempty"`
 	// Omitted is how many bottom layers the file leaves out (they are Requires' layers).
@@ -64,8 +63,6 @@ type Ref struct {
 	Image  string   `json:"image"`
 	Layers []string `json:"layers"`
 }
-
-var epoch = time.Unix(0, 0)
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 

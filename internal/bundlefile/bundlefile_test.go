@@ -144,7 +144,7 @@ func TestWriteLeavesOutTheCommonChain(t *testing.T) {
 				meta, err := ReadMeta(path)
 				is.NoErr(err)
 				is.Equal(meta.Omitted, omitted)
-				is.Equal(meta.Compression, string(c))
+				is.Equal(meta.Compression, c)
 
 				var names []string
 				first := true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Source streams a docker-save archive entry by entry, and fails unless it was complete
@@ -39,7 +40,7 @@ func SumPath(path string) string { return path + ".sha256" }
 // writes path.sha256 (sha256sum's format). Both are written to a temporary file and renamed:
 // an interrupted export leaves neither a partial file nor a checksum that matches one.
 func Write(path string, m Meta, c layerstore.Compression, src Source) (Result, error) {
-	m.Format, m.Compression = Format, string(c)
+	m.Format, m.Compression = Format, c
 	if m.Omitted < 0 || m.Omitted >= len(m.Layers) {
 		return Result{}, fmt.Errorf("export %s: %d of %d layers to leave out: a file must carry at least one layer", path, m.Omitted, len(m.Layers))
 	}
@@ -75,12 +76,13 @@ func Write(path string, m Meta, c layerstore.Compression, src Source) (Result, e
 	if err != nil {
 		return Result{}, fmt.Errorf("export %s: %w", path, err)
 	}
-	tw := tar.NewWriter(zw)
+	tw := tarball.NewWriter(zw)
 	for _, e := range []struct {
 		name string
 		data []byte
 	}{{HeaderName, header}, {MetaName, meta}} {
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.data)), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
+		// USTAR, one 512-byte header each: load.sh reads the description at byte 512.
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.data)), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
 			return Result{}, fmt.Errorf("export %s: %w", path, err)
 		}
 		if _, err := tw.Write(e.data); err != nil {
@@ -112,7 +114,7 @@ func Write(path string, m Meta, c layerstore.Compression, src Source) (Result, e
 }
 
 type entryWriter struct {
-	tw       *tar.Writer
+	tw       *tarball.Writer
 	omit     map[string]bool
 	spoolDir string
 	res      *Result

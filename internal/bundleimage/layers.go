@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/tarball"
@@ -113,20 +114,23 @@ func writeFiles(tw *tarball.Writer, files ...tarFile) error {
 
 // layersConfig is the layers image's config: the base's, with the groups' layers on top and one
 // history entry per layer (placeholders for the base's, whose history an inspect does not give
-// exactly), so `docker history` pairs entries with the right layers.
+// exactly), so `docker history` pairs entries with the right layers. The rootfs is image-spec's;
+// the times stay the strings the engine gave (image-spec's time.Time would rewrite them, and
+// with them the config's digest: the image's ID).
 func layersConfig(base Base, groups []Group) ([]byte, error) {
 	type history struct {
 		Created   string `json:"created,omitempty"`
 		CreatedBy string `json:"created_by,omitempty"`
 		Comment   string `json:"comment,omitempty"`
 	}
-	diffIDs := append([]string{}, base.DiffIDs...)
+	rootfs := ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}
 	var hist []history
-	for range base.DiffIDs {
+	for _, d := range base.DiffIDs {
+		rootfs.DiffIDs = append(rootfs.DiffIDs, digest.Digest(d))
 		hist = append(hist, history{Created: base.Created, Comment: "layer of the base image " + base.Ref})
 	}
 	for _, g := range groups {
-		diffIDs = append(diffIDs, g.DiffID)
+		rootfs.DiffIDs = append(rootfs.DiffIDs, digest.Digest(g.DiffID))
 		hist = append(hist, history{Created: base.Created, CreatedBy: fmt.Sprintf("dindbundler: %d image layer files in /%s", len(g.Layers), Dir)})
 	}
 	cfg := struct {
@@ -135,14 +139,9 @@ func layersConfig(base Base, groups []Group) ([]byte, error) {
 		Variant      string          `json:"variant,omitempty"`
 		Created      string          `json:"created,omitempty"`
 		Config       json.RawMessage `json:"config,omitempty"`
-		RootFS       struct {
-			Type    string   `json:"type"`
-			DiffIDs []string `json:"diff_ids"`
-		} `json:"rootfs"`
-		History []history `json:"history"`
-	}{Architecture: base.Architecture, OS: base.OS, Variant: base.Variant, Created: base.Created, Config: base.Config, History: hist}
-	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = diffIDs
+		RootFS       ocispec.RootFS  `json:"rootfs"`
+		History      []history       `json:"history"`
+	}{Architecture: base.Architecture, OS: base.OS, Variant: base.Variant, Created: base.Created, Config: base.Config, RootFS: rootfs, History: hist}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("layers image config: %w", err)

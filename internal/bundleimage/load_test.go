@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+	"github.com/opencontainers/go-digest"
 )
 
 // The base's blob list is named by the base's digest and platform, so a cache directory shared
@@ -38,7 +39,7 @@ func TestBaseLayersFromCache(t *testing.T) {
 	is := is.New(t)
 	id := "sha256:" + strings.Repeat("cd", 32)
 	base := Base{ID: id, OS: "linux", Architecture: "amd64", DiffIDs: []string{"sha256:" + strings.Repeat("01", 32)}}
-	layers := []Descriptor{{MediaType: mediaLayer + "+gzip", Digest: "sha256:" + strings.Repeat("02", 32), Size: 42}}
+	layers := []Descriptor{{MediaType: mediaLayer + "+gzip", Digest: digest.Digest("sha256:" + strings.Repeat("02", 32)), Size: 42}}
 	cacheDir, state := t.TempDir(), filepath.Join(t.TempDir(), "state", "layers-base.json")
 	is.NoErr(writeBaseLayers(BaseLayersCacheFile(cacheDir, base), base, layers))
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/docker/docker/client"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -28,42 +30,22 @@ func looksJSON(head []byte) bool {
 	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
-// Descriptor is an OCI content descriptor: one blob of an engine's content store.
-type Descriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-}
+// Descriptor is an OCI content descriptor (image-spec's): one blob of an engine's content store.
+type Descriptor = ocispec.Descriptor
 
-// Media types of the layers image as an OCI layout.
+// Media types of the layers image as an OCI layout (image-spec's), and the Docker ones an
+// engine's content store may hold besides, which image-spec does not name.
 const (
-	mediaIndex          = "application/vnd.oci.image.index.v1+json"
-	mediaManifest       = "application/vnd.oci.image.manifest.v1+json"
-	mediaConfig         = "application/vnd.oci.image.config.v1+json"
-	mediaLayer          = "application/vnd.oci.image.layer.v1.tar"
+	mediaIndex          = ocispec.MediaTypeImageIndex
+	mediaManifest       = ocispec.MediaTypeImageManifest
+	mediaConfig         = ocispec.MediaTypeImageConfig
+	mediaLayer          = ocispec.MediaTypeImageLayer
 	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
 	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 )
 
-type ociManifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType,omitempty"`
-	Config        Descriptor   `json:"config"`
-	Layers        []Descriptor `json:"layers"`
-}
-
-type ociIndex struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	MediaType     string `json:"mediaType,omitempty"`
-	Manifests     []struct {
-		Descriptor
-		Platform *struct {
-			OS           string `json:"os"`
-			Architecture string `json:"architecture"`
-			Variant      string `json:"variant,omitempty"`
-		} `json:"platform,omitempty"`
-	} `json:"manifests"`
-}
+// ociLayout is the oci-layout file of an OCI image layout.
+var ociLayout = []byte(`{"imageLayoutVersion":"` + ocispec.ImageLayoutVersion + `"}`)
 
 // WriteLayersOCI writes to w the layers image (see WriteLayersDocker) as an OCI image layout, for an
 // engine with the containerd image store. That engine's `docker load` of a docker-save archive
@@ -75,7 +57,7 @@ type ociIndex struct {
 // It returns the image's ID on that engine (the manifest digest) and the groups.
 func WriteLayersOCI(w io.Writer, s *layerstore.Store, base Base, baseLayers []Descriptor, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
 	tw := tarball.NewWriter(w)
-	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}); err != nil {
+	if err := writeFiles(tw, tarFile{ocispec.ImageLayoutFile, ociLayout}); err != nil {
 		return "", nil, err
 	}
 	groups, _, err := writeGroups(tw, s, plan, c, func(i int) string { return "blobs/sha256/group-" + strconv.Itoa(i) })
@@ -114,7 +96,7 @@ func layersConfigOCI(li Layers, s *layerstore.Store, c layerstore.Compression) (
 		if err != nil {
 			return nil, nil, err
 		}
-		layers = append(layers, Descriptor{MediaType: mediaLayer, Digest: g.DiffID, Size: size})
+		layers = append(layers, Descriptor{MediaType: mediaLayer, Digest: digest.Digest(g.DiffID), Size: size})
 	}
 	return config, layers, nil
 }
@@ -122,32 +104,30 @@ func layersConfigOCI(li Layers, s *layerstore.Store, c layerstore.Compression) (
 // writeOCIImage ends an OCI layout in tw with the config, manifest and index of an image of
 // config and layers, and returns the manifest digest (the image's ID on the containerd store).
 func writeOCIImage(tw *tarball.Writer, config []byte, layers []Descriptor) (string, error) {
-	m := ociManifest{SchemaVersion: 2, MediaType: mediaManifest,
-		Config: Descriptor{MediaType: mediaConfig, Digest: digest.FromBytes(config).String(), Size: int64(len(config))},
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: mediaManifest,
+		Config: Descriptor{MediaType: mediaConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
 		Layers: layers}
 	manifest, err := json.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("image manifest: %w", err)
 	}
-	id := digest.FromBytes(manifest).String()
-	index, err := json.Marshal(map[string]any{
-		"schemaVersion": 2, "mediaType": mediaIndex,
-		"manifests": []Descriptor{{MediaType: mediaManifest, Digest: id, Size: int64(len(manifest))}},
-	})
+	id := digest.FromBytes(manifest)
+	index, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: mediaIndex,
+		Manifests: []Descriptor{{MediaType: mediaManifest, Digest: id, Size: int64(len(manifest))}}})
 	if err != nil {
 		return "", fmt.Errorf("image index: %w", err)
 	}
 	if err := writeFiles(tw,
-		tarFile{"blobs/sha256/" + layerstore.Hex(m.Config.Digest), config},
-		tarFile{"blobs/sha256/" + layerstore.Hex(id), manifest},
-		tarFile{"index.json", index},
+		tarFile{"blobs/sha256/" + m.Config.Digest.Encoded(), config},
+		tarFile{"blobs/sha256/" + id.Encoded(), manifest},
+		tarFile{ocispec.ImageIndexFile, index},
 	); err != nil {
 		return "", err
 	}
 	if err := tw.Close(); err != nil {
 		return "", fmt.Errorf("image: %w", err)
 	}
-	return id, nil
+	return id.String(), nil
 }
 
 // WriteTopOCI writes to w an OCI layout of the image made of a parent (its config and layer
@@ -160,10 +140,10 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 		return "", err
 	}
 	tw := tarball.NewWriter(w)
-	if err := writeFiles(tw, tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}, tarFile{"blobs/sha256/top", layer}); err != nil {
+	if err := writeFiles(tw, tarFile{ocispec.ImageLayoutFile, ociLayout}, tarFile{"blobs/sha256/top", layer}); err != nil {
 		return "", err
 	}
-	layers := append(append([]Descriptor{}, parentLayers...), Descriptor{MediaType: mediaLayer, Digest: diffID, Size: int64(len(layer))})
+	layers := append(append([]Descriptor{}, parentLayers...), Descriptor{MediaType: mediaLayer, Digest: digest.Digest(diffID), Size: int64(len(layer))})
 	return writeOCIImage(tw, config, layers)
 }
 
@@ -177,9 +157,7 @@ func WriteTopDocker(w io.Writer, parentConfig []byte, layer []byte, createdBy st
 		return "", err
 	}
 	var parent struct {
-		RootFS struct {
-			DiffIDs []string `json:"diff_ids"`
-		} `json:"rootfs"`
+		RootFS ocispec.RootFS `json:"rootfs"`
 	}
 	if err := json.Unmarshal(parentConfig, &parent); err != nil {
 		return "", fmt.Errorf("read the parent image's config: %w", err)
@@ -318,7 +296,7 @@ func resolveManifest(blobs map[string][]byte, dgst, os, arch string) ([]Descript
 			return nil, err
 		}
 		if probe.Manifests == nil {
-			var m ociManifest
+			var m ocispec.Manifest
 			if err := json.Unmarshal(data, &m); err != nil {
 				return nil, err
 			}
@@ -327,7 +305,7 @@ func resolveManifest(blobs map[string][]byte, dgst, os, arch string) ([]Descript
 			}
 			return m.Layers, nil
 		}
-		var idx ociIndex
+		var idx ocispec.Index
 		if err := json.Unmarshal(data, &idx); err != nil {
 			return nil, err
 		}
@@ -337,7 +315,7 @@ func resolveManifest(blobs map[string][]byte, dgst, os, arch string) ([]Descript
 				continue // attestations and the like
 			}
 			if d.Platform == nil || (d.Platform.OS == os && d.Platform.Architecture == arch) {
-				next = d.Digest
+				next = d.Digest.String()
 				break
 			}
 		}

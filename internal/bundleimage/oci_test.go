@@ -10,6 +10,7 @@ import (
 
 	"github.com/matryer/is"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -35,30 +36,30 @@ func TestWriteLayersOCI(t *testing.T) {
 	var index struct{ Manifests []Descriptor }
 	is.NoErr(json.Unmarshal(entries["index.json"], &index))
 	is.Equal(len(index.Manifests), 1)
-	is.Equal(index.Manifests[0].Digest, id) // the ID is the manifest digest
+	is.Equal(index.Manifests[0].Digest.String(), id) // the ID is the manifest digest
 	manifest := entries["blobs/sha256/"+layerstore.Hex(id)]
 	is.Equal(digest.FromBytes(manifest).String(), id)
-	var m ociManifest
+	var m ocispec.Manifest
 	is.NoErr(json.Unmarshal(manifest, &m))
 	is.Equal(len(m.Layers), 3)
 	is.Equal(m.Layers[0], baseLayers[0]) // the base's blob, as its manifest names it
-	is.Equal(m.Layers[1].Digest, "sha256:kept")
+	is.Equal(m.Layers[1].Digest, digest.Digest("sha256:kept"))
 	kept, err := groupFiles(s, plan.Groups[0], layerstore.Zstd)
 	is.NoErr(err)
 	keptSize, err := groupSize(kept)
 	is.NoErr(err)
 	is.Equal(m.Layers[1].Size, keptSize) // a reused group: named, not sent
 	sent := entries["blobs/sha256/group-1"]
-	is.Equal(m.Layers[2], Descriptor{MediaType: mediaLayer, Digest: digest.FromBytes(sent).String(), Size: int64(len(sent))})
+	is.Equal(m.Layers[2], Descriptor{MediaType: mediaLayer, Digest: digest.FromBytes(sent), Size: int64(len(sent))})
 	is.Equal(groups[1].DiffID, digest.FromBytes(sent).String()) // uncompressed: blob digest = diffID
-	is.Equal(names, []string{"oci-layout", "blobs/sha256/group-1", "blobs/sha256/" + layerstore.Hex(m.Config.Digest), "blobs/sha256/" + layerstore.Hex(id), "index.json"})
+	is.Equal(names, []string{"oci-layout", "blobs/sha256/group-1", "blobs/sha256/" + m.Config.Digest.Encoded(), "blobs/sha256/" + layerstore.Hex(id), "index.json"})
 
 	var config struct {
 		RootFS struct {
 			DiffIDs []string `json:"diff_ids"`
 		} `json:"rootfs"`
 	}
-	is.NoErr(json.Unmarshal(entries["blobs/sha256/"+layerstore.Hex(m.Config.Digest)], &config))
+	is.NoErr(json.Unmarshal(entries["blobs/sha256/"+m.Config.Digest.Encoded()], &config))
 	is.Equal(config.RootFS.DiffIDs, []string{"sha256:b1", "sha256:kept", groups[1].DiffID})
 
 	_, _, err = WriteLayersOCI(io.Discard, s, base, nil, plan, layerstore.Zstd)

@@ -36,15 +36,8 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]buildctx.Entry,
 	}
 	plain := layerstore.Set{Compression: layerstore.None, Images: set.Images}
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(name string, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: tarball.ModTime, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err := tw.Write(data)
-		return err
-	}
-	if err := add("manifest.json", DockerManifest(plain)); err != nil {
+	tw := tarball.NewWriter(&buf)
+	if err := tw.File("manifest.json", 0o644, DockerManifest(plain)); err != nil {
 		return nil, fmt.Errorf("bundle context: %w", err)
 	}
 	seen := map[string]bool{}
@@ -58,7 +51,7 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]buildctx.Entry,
 		if err != nil {
 			return nil, fmt.Errorf("bundle context: %w (run the save stage again)", err)
 		}
-		if err := add(name, data); err != nil {
+		if err := tw.File(name, 0o644, data); err != nil {
 			return nil, fmt.Errorf("bundle context: %w", err)
 		}
 	}
@@ -75,13 +68,13 @@ func StreamFiles(set layerstore.Set, store *layerstore.Store) ([]buildctx.Entry,
 			return nil, fmt.Errorf("bundle context: %w", err)
 		}
 		// A new writer for each header: the layer's content does not pass through it.
-		tw = tar.NewWriter(&buf)
-		if err := tw.WriteHeader(&tar.Header{Name: layerstore.LayerFile(d, layerstore.None), Mode: 0o644, Size: sizes[d], ModTime: tarball.ModTime, Typeflag: tar.TypeReg}); err != nil {
+		tw = tarball.NewWriter(&buf)
+		if err := tw.WriteHeader(&tar.Header{Name: layerstore.LayerFile(d, layerstore.None), Mode: 0o644, Size: sizes[d], Typeflag: tar.TypeReg}); err != nil {
 			return nil, fmt.Errorf("bundle context: %w", err)
 		}
 		piece(layerstore.LayerFile(d, layerstore.Zstd))
 		buf.Write(make([]byte, (512-sizes[d]%512)%512))
-		tw = tar.NewWriter(&buf)
+		tw = tarball.NewWriter(&buf)
 	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("bundle context: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/dindbundler/dindbundler/internal/builddir"
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 	"github.com/dindbundler/dindbundler/internal/userfile"
 )
 
@@ -41,15 +42,9 @@ const (
 	MaxRunID = 1<<32 - 2
 )
 
-// Compression settings of the bundled image layers. zstd is the default because it measured
-// smallest and fastest to build and boot on the benchmark (README, Performance).
-const (
-	DefaultCompression = CompressionZstd
-
-	CompressionNone = "none"
-	CompressionGzip = "gzip"
-	CompressionZstd = "zstd"
-)
+// DefaultCompression is BUNDLE_COMPRESSION's default (the names are package layerfile's): zstd
+// measured smallest and fastest to build and boot on the benchmark (README, Performance).
+const DefaultCompression = layerfile.Zstd
 
 // Brand is what DEFAULTS_FILE names: the producer CLI and the prefix of its variables.
 type Brand struct {
@@ -121,15 +116,21 @@ type Config struct {
 	CacheDir    string
 	RunUID      int
 	RunGID      int
-	Compression string
+	Compression layerfile.Compression
 
 	// Read by the embedded producer.
 	ParameterOverrides string
-	Project            string
-	ImagePrefix        string
-	ImageTag           string
-	RuntimeBases       map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
-	Vars               map[string]string // .env overlaid by the environment: compose interpolation
+	// EnvVarsFile is ENV_VARS_FILE, absolute ("" when unset): the `sam local --env-vars` file
+	// of the functions' environment overrides (producer/sam.LoadEnvVars reads it).
+	EnvVarsFile string
+	// LayerMap is LAYER_MAP as written ("" when unset): ARN=path entries, or the path of a file
+	// of them, relative to WorkDir (producer/sam.LoadLayerMap tells them apart and reads them).
+	LayerMap     string
+	Project      string
+	ImagePrefix  string
+	ImageTag     string
+	RuntimeBases map[string]string // RUNTIME_BASE_<RUNTIME> values, keyed by variable suffix
+	Vars         map[string]string // .env overlaid by the environment: compose interpolation
 
 	// ContainerRegistry (CONTAINER_REGISTRY, host[:port]) is the registry the stack pulls
 	// function images from: function images are named <registry>/<prefix>-<function>:<tag>;
@@ -382,12 +383,13 @@ func (r *resolver) runIDs() error {
 
 // compression reads BUNDLE_COMPRESSION: the one place it is checked.
 func (r *resolver) compression() error {
-	r.c.Compression = orDefault(r.get("BUNDLE_COMPRESSION"), DefaultCompression)
-	switch r.c.Compression {
-	case CompressionNone, CompressionGzip, CompressionZstd:
-		return nil
+	v := orDefault(r.get("BUNDLE_COMPRESSION"), string(DefaultCompression))
+	c, ok := layerfile.Parse(v)
+	if !ok {
+		return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", v)
 	}
-	return fmt.Errorf("BUNDLE_COMPRESSION=%q: use none, gzip or zstd", r.c.Compression)
+	r.c.Compression = c
+	return nil
 }
 
 // tagProbe is any name: reference.WithTag checks only the tag against it.
@@ -397,6 +399,10 @@ var tagProbe, _ = reference.WithName("probe")
 func (r *resolver) images() error {
 	c := &r.c
 	c.ParameterOverrides = r.get("PARAMETER_OVERRIDES")
+	if v := r.get("ENV_VARS_FILE"); v != "" {
+		c.EnvVarsFile = r.abs(v)
+	}
+	c.LayerMap = r.get("LAYER_MAP")
 	// docker compose accepts only lower-case project names.
 	c.Project = orDefault(r.get("PROJECT_NAME"), strings.ToLower(c.Brand.Slug+"-"+c.Env))
 	c.ImagePrefix = orDefault(r.get("IMAGE_PREFIX"), c.Brand.Slug)
@@ -590,11 +596,6 @@ func (c Config) CheckFiles(needTemplates, needCompose bool) error {
 
 // Layout is BuildDir's layout: every path under it (internal/builddir).
 func (c Config) Layout() builddir.Dir { return builddir.Dir(c.BuildDir) }
-
-// Shorthands for the layout's most used paths.
-func (c Config) MergedManifestPath() string     { return c.Layout().MergedManifest() }
-func (c Config) StateDir() string               { return c.Layout().State() }
-func (c Config) MergedRuntimeConfigDir() string { return c.Layout().MergedRuntimeConfig() }
 
 // EnvMap turns KEY=VALUE entries into a map; later entries win.
 func EnvMap(environ []string) map[string]string {

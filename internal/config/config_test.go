@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 )
 
 // workspace creates a work directory holding files (path relative to it, slash separated →
@@ -763,12 +765,12 @@ func TestLoadSwitches(t *testing.T) {
 func TestCompression(t *testing.T) {
 	cases := []struct {
 		value string
-		want  string
+		want  layerfile.Compression
 	}{
-		{"", CompressionZstd},
-		{"gzip", CompressionGzip},
-		{" zstd ", CompressionZstd},
-		{"none", CompressionNone},
+		{"", layerfile.Zstd},
+		{"gzip", layerfile.Gzip},
+		{" zstd ", layerfile.Zstd},
+		{"none", layerfile.None},
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
@@ -777,8 +779,8 @@ func TestCompression(t *testing.T) {
 			c, err := Load([]string{"BUNDLE_COMPRESSION=" + tc.value, "BUILD_DIR=out"}, wd)
 			is.NoErr(err)
 			is.Equal(c.Compression, tc.want)
-			is.Equal(c.MergedManifestPath(), filepath.Join(wd, "out", "bundle", "manifest.json"))
-			is.Equal(c.StateDir(), filepath.Join(wd, "out", "state"))
+			is.Equal(c.Layout().MergedManifest(), filepath.Join(wd, "out", "bundle", "manifest.json"))
+			is.Equal(c.Layout().State(), filepath.Join(wd, "out", "state"))
 		})
 	}
 
@@ -791,7 +793,7 @@ func TestCompression(t *testing.T) {
 func TestPathsOfABareConfig(t *testing.T) {
 	is := is.New(t)
 	c := Config{BuildDir: "/b"}
-	is.Equal(c.MergedManifestPath(), "/b/bundle/manifest.json")
+	is.Equal(c.Layout().MergedManifest(), "/b/bundle/manifest.json")
 	is.Equal(ProducerManifestPath("/root/.esb", "prod"), "/root/.esb/prod/bundle/manifest.json")
 }
 
@@ -999,4 +1001,26 @@ func TestLoadContainerRegistry(t *testing.T) {
 		{name: "a Docker Hub namespace", environ: []string{"CONTAINER_REGISTRY=registry"}, want: []string{"CONTAINER_REGISTRY", "host[:port]"}},
 		{name: "from .env: named, not printed", files: map[string]string{".env": "CONTAINER_REGISTRY=bad value\n"}, want: []string{"CONTAINER_REGISTRY (from .env CONTAINER_REGISTRY) is not"}},
 	})
+}
+
+// ENV_VARS_FILE and LAYER_MAP are read here once; the producer reads the files they name.
+func TestOfflineInputs(t *testing.T) {
+	tests := []struct {
+		name                      string
+		env                       []string
+		wantEnvVars, wantLayerMap string
+	}{
+		{"unset", nil, "", ""},
+		{"relative file", []string{"ENV_VARS_FILE= shared/env.json ", "LAYER_MAP=layers.txt"}, "/w/shared/env.json", "layers.txt"},
+		{"absolute file, inline map", []string{"ENV_VARS_FILE=/etc/env.json", "LAYER_MAP=arn:aws:lambda:us-east-1:1:layer:x:1=vendor/x"}, "/etc/env.json", "arn:aws:lambda:us-east-1:1:layer:x:1=vendor/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			c, err := Load(tt.env, "/w")
+			is.NoErr(err)
+			is.Equal(c.EnvVarsFile, tt.wantEnvVars)
+			is.Equal(c.LayerMap, tt.wantLayerMap)
+		})
+	}
 }

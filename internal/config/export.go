@@ -3,13 +3,15 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dindbundler/dindbundler/internal/layerfile"
 )
 
 // Export is the configuration of the targets around the bundle (export, inspect, CI output),
 // read from the same variables as the rest (Config.Vars: ./.env overlaid by the environment).
 type Export struct {
 	// Compression of the exported file: EXPORT_COMPRESSION, gzip (default), zstd or none.
-	Compression string
+	Compression layerfile.Compression
 	// Against is EXPORT_AGAINST: a previous export file or bundle tag; the export then holds
 	// only the layers that bundle lacks.
 	Against string
@@ -26,18 +28,17 @@ type Export struct {
 // ExportSettings reads the Export settings from c.Vars.
 func (c Config) ExportSettings() (Export, error) {
 	get := func(k string) string { return strings.TrimSpace(c.Vars[k]) }
+	compression := orDefault(strings.ToLower(get("EXPORT_COMPRESSION")), string(layerfile.Gzip))
 	e := Export{
-		Compression:    orDefault(strings.ToLower(get("EXPORT_COMPRESSION")), CompressionGzip),
 		Against:        get("EXPORT_AGAINST"),
 		Inspect:        orDefault(get("INSPECT_BUNDLE"), c.BundleTag),
 		InspectAgainst: get("INSPECT_AGAINST"),
 		InspectFormat:  orDefault(strings.ToLower(get("INSPECT_FORMAT")), "text"),
 		CI:             truthy(get("CI")),
 	}
-	switch e.Compression {
-	case CompressionGzip, CompressionZstd, CompressionNone:
-	default:
-		return Export{}, fmt.Errorf("EXPORT_COMPRESSION%s: use gzip (any engine loads it), zstd (Engine 23.0 or later) or none", c.shownVar("EXPORT_COMPRESSION", e.Compression))
+	var ok bool
+	if e.Compression, ok = layerfile.Parse(compression); !ok {
+		return Export{}, fmt.Errorf("EXPORT_COMPRESSION%s: use gzip (any engine loads it), zstd (Engine 23.0 or later) or none", c.shownVar("EXPORT_COMPRESSION", compression))
 	}
 	switch e.InspectFormat {
 	case "text", "json":

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/dindbundler/dindbundler/dind"
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
 	"github.com/dindbundler/dindbundler/internal/compose"
@@ -44,12 +46,12 @@ type Report struct {
 	// labels (dindbundler's bases carry them; another base leaves it empty).
 	Engine *Engine `json:"engine,omitempty"`
 	// Compression of the bundled image layers (BUNDLE_COMPRESSION).
-	Compression  string        `json:"compression"`
-	Images       []Image       `json:"images"`
-	SharedLayers []SharedLayer `json:"shared_layers"`
-	Services     []Service     `json:"services"`
-	Certs        []Cert        `json:"certs"`
-	EnvKeys      []string      `json:"env_keys"`
+	Compression  layerstore.Compression `json:"compression"`
+	Images       []Image                `json:"images"`
+	SharedLayers []SharedLayer          `json:"shared_layers"`
+	Services     []Service              `json:"services"`
+	Certs        []Cert                 `json:"certs"`
+	EnvKeys      []string               `json:"env_keys"`
 	// Missing names what the source did not show (a differential file lacks its bottom layers).
 	Missing []string `json:"missing,omitempty"`
 	// Changes since a previous bundle (INSPECT_AGAINST); nil without one.
@@ -64,7 +66,7 @@ type Report struct {
 
 // File is an export file's own facts.
 type File struct {
-	Compression string `json:"compression"`
+	Compression layerstore.Compression `json:"compression"`
 	// Requires is the bundle a differential file needs on the target; empty for a full file.
 	Requires string `json:"requires,omitempty"`
 }
@@ -184,7 +186,7 @@ func (s *Scanner) Entry(h *tar.Header, r io.Reader) error {
 		}
 		s.meta = &m
 	case h.Name == "manifest.json":
-		var items []struct{ Layers []string }
+		var items []layerstore.ManifestItem
 		if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&items); err != nil {
 			return fmt.Errorf("inspect %s: manifest.json: %w", s.source, err)
 		}
@@ -217,10 +219,8 @@ func (s *Scanner) Entry(h *tar.Header, r io.Reader) error {
 // a rootfs), so a small OCI blob that is not goes on as a layer.
 func (s *Scanner) config(data []byte) bool {
 	var c struct {
-		Config struct {
-			Labels map[string]string `json:"Labels"`
-		} `json:"config"`
-		RootFS *struct{} `json:"rootfs"`
+		Config ocispec.ImageConfig `json:"config"`
+		RootFS *ocispec.RootFS     `json:"rootfs"`
 	}
 	if err := json.Unmarshal(data, &c); err != nil || c.RootFS == nil {
 		return false
@@ -399,7 +399,7 @@ func firstLine(err error) string {
 
 // servedItems are the images the bundle's registry serves that items (the boot's docker-save
 // manifest) does not name, as docker-save entries of the same files.
-func (s *Scanner) servedItems(items []saveItem) ([]saveItem, error) {
+func (s *Scanner) servedItems(items []layerstore.ManifestItem) ([]layerstore.ManifestItem, error) {
 	data, ok := s.file(registryFile)
 	if !ok {
 		return nil, nil
@@ -420,25 +420,18 @@ func (s *Scanner) servedItems(items []saveItem) ([]saveItem, error) {
 			named[tag] = true
 		}
 	}
-	var out []saveItem
+	var out []layerstore.ManifestItem
 	for _, img := range idx.Images {
 		if named[img.Name] {
 			continue
 		}
-		it := saveItem{Config: img.Config.File, RepoTags: []string{img.Name}}
+		it := layerstore.ManifestItem{Config: img.Config.File, RepoTags: []string{img.Name}}
 		for _, l := range img.Layers {
 			it.Layers = append(it.Layers, l.File)
 		}
 		out = append(out, it)
 	}
 	return out, nil
-}
-
-// saveItem is one entry of a docker-save manifest.json.
-type saveItem struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
 }
 
 // images fills the images and shared layers from /images/manifest.json and the layer files.
@@ -448,7 +441,7 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 	if !ok {
 		return fmt.Errorf("inspect %s: no /%s in the bundle", s.source, imagesFile)
 	}
-	var items []saveItem
+	var items []layerstore.ManifestItem
 	if err := json.Unmarshal(data, &items); err != nil {
 		return fmt.Errorf("inspect %s: /%s: %w", s.source, imagesFile, err)
 	}
@@ -511,16 +504,16 @@ func (s *Scanner) images(rep *Report, m manifest.Manifest) error {
 		}
 	}
 	if rep.Compression == "" {
-		rep.Compression = string(layerstore.None)
+		rep.Compression = layerstore.None
 	}
 	return nil
 }
 
 // diffID of a layer file name in /images, and its compression.
-func diffID(file string) (string, string) {
+func diffID(file string) (string, layerstore.Compression) {
 	for _, c := range []layerstore.Compression{layerstore.Gzip, layerstore.Zstd, layerstore.None} {
 		if hexd, ok := strings.CutSuffix(file, c.Ext()); ok {
-			return "sha256:" + hexd, string(c)
+			return "sha256:" + hexd, c
 		}
 	}
 	return file, ""

@@ -74,7 +74,7 @@ func TestScannerReport(t *testing.T) {
 	a := tarOf(t, map[string][]byte{"a.txt": []byte("a")})
 	b := tarOf(t, map[string][]byte{"b.txt": []byte("b")})
 	layer := func(d []byte) string { return digest(d) + ".tar.zst" }
-	images, _ := json.Marshal([]saveItem{
+	images, _ := json.Marshal([]layerstore.ManifestItem{
 		{Config: "c1.json", RepoTags: []string{"fn-a:1"}, Layers: []string{layer(base), layer(a)}},
 	})
 	served := func(name, config string, layers ...[]byte) string {
@@ -114,7 +114,7 @@ func TestScannerReport(t *testing.T) {
 	rep, err := s.Report(now)
 	is.NoErr(err)
 	is.Equal(rep.Project, "p")
-	is.Equal(rep.Compression, "zstd")
+	is.Equal(rep.Compression, layerstore.Zstd)
 	is.Equal(len(rep.Images), 2)
 	is.Equal(rep.Images[0].Kind, "function")
 	is.Equal(rep.Images[0].SharedLayers, 1)

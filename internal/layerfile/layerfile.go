@@ -19,7 +19,7 @@ import (
 
 // Compression is how the store keeps layer files. Every layer is compressed once, when it first
 // enters the store, and kept: the cache key is the layer's diffID plus its compression. The names
-// are BUNDLE_COMPRESSION's, which internal/config checks (the only place that does).
+// are BUNDLE_COMPRESSION's; Parse reads them (internal/config, for the settings).
 type Compression string
 
 const (
@@ -27,6 +27,16 @@ const (
 	Gzip Compression = "gzip"
 	Zstd Compression = "zstd"
 )
+
+// Parse is the Compression BUNDLE_COMPRESSION (or EXPORT_COMPRESSION, BENCH_COMPRESSIONS) names
+// s; false when s names none.
+func Parse(s string) (Compression, bool) {
+	switch c := Compression(s); c {
+	case None, Gzip, Zstd:
+		return c, true
+	}
+	return "", false
+}
 
 // Ext is the layer file's extension. The inner engine detects the compression from the content,
 // not the name; the name tells the entrypoint which files an old engine cannot read (zstd).

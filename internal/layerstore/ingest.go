@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 )
@@ -31,8 +32,9 @@ type Saved struct {
 	Sizes    []int64
 }
 
-// ManifestItem is one entry of a docker-save manifest.json: Ingest reads them from the engine's
-// archives, package bundleimage writes them for the bundle.
+// ManifestItem is one entry of a docker-save manifest.json (a Docker format: image-spec has no
+// word for it), declared once here: Ingest reads them from the engine's archives, package
+// bundleimage writes them for the bundle, package inspect reads them back from one.
 type ManifestItem struct {
 	Config   string
 	RepoTags []string
@@ -352,14 +354,15 @@ func (in *Ingest) Finish() ([]Saved, error) {
 			return nil, fmt.Errorf("the archive lacks the config %s", item.Config)
 		}
 		var parsed struct {
-			RootFS struct {
-				DiffIDs []string `json:"diff_ids"`
-			} `json:"rootfs"`
+			RootFS ocispec.RootFS `json:"rootfs"`
 		}
 		if err := json.Unmarshal(cfg, &parsed); err != nil {
 			return nil, fmt.Errorf("read config %s: %w", item.Config, err)
 		}
-		diffIDs := parsed.RootFS.DiffIDs
+		diffIDs := make([]string, len(parsed.RootFS.DiffIDs))
+		for i, d := range parsed.RootFS.DiffIDs {
+			diffIDs[i] = d.String()
+		}
 		if len(diffIDs) != len(item.Layers) {
 			return nil, fmt.Errorf("config %s lists %d layers, manifest.json %d", item.Config, len(diffIDs), len(item.Layers))
 		}

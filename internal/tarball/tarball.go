@@ -57,5 +57,9 @@ func (w *Writer) Dir(name string, mode int64) error {
 	return nil
 }
 
+// Flush ends the current entry (its padding) without starting another: what follows in the
+// underlying writer is the next entry's header.
+func (w *Writer) Flush() error { return w.tw.Flush() }
+
 // Close writes the end-of-archive marker. It does not close the underlying writer.
 func (w *Writer) Close() error { return w.tw.Close() }

@@ -19,11 +19,11 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 	if err != nil {
 		return Request{}, fmt.Errorf("PARAMETER_OVERRIDES: %w", err)
 	}
-	envVars, _, err := sam.LoadEnvVars(c.Vars[sam.EnvVarsFileVariable], c.WorkDir)
+	envVars, err := sam.LoadEnvVars(c.EnvVarsFile)
 	if err != nil {
 		return Request{}, err
 	}
-	layerMap, _, err := sam.LoadLayerMap(c.Vars[sam.LayerMapVariable], c.WorkDir)
+	layerMap, _, err := sam.LoadLayerMap(c.LayerMap, c.WorkDir)
 	if err != nil {
 		return Request{}, err
 	}

@@ -127,30 +127,28 @@ const (
 	LayerMapVariable    = "LAYER_MAP"
 )
 
-// LoadEnvVars reads the ENV_VARS_FILE named by value (relative to workDir); nil and "" when
-// value is empty. path is the file's absolute path, an input of the Deploy stage.
-func LoadEnvVars(value, workDir string) (envVars map[string]map[string]string, path string, err error) {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return nil, "", nil
+// LoadEnvVars reads the ENV_VARS_FILE at path (absolute, as internal/config resolves it); nil
+// when path is empty.
+func LoadEnvVars(path string) (map[string]map[string]string, error) {
+	if path == "" {
+		return nil, nil
 	}
-	path = absIn(workDir, value)
 	data, err := userfile.ReadFile(EnvVarsFileVariable, path)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s=%s: %w: point it at a JSON file in sam local --env-vars format, or unset it", EnvVarsFileVariable, value, err)
+		return nil, fmt.Errorf("%s=%s: %w: point it at a JSON file in sam local --env-vars format, or unset it", EnvVarsFileVariable, path, err)
 	}
-	envVars, err = ParseEnvVars(data)
+	envVars, err := ParseEnvVars(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s %s: %w", EnvVarsFileVariable, path, err)
+		return nil, fmt.Errorf("%s %s: %w", EnvVarsFileVariable, path, err)
 	}
-	return envVars, path, nil
+	return envVars, nil
 }
 
-// LoadLayerMap reads LAYER_MAP: either ARN=path entries separated by commas, or the path of a
-// file holding such entries one a line (relative paths in it resolve against its directory).
-// file is that file's absolute path, "" for inline entries.
+// LoadLayerMap reads LAYER_MAP's value as internal/config holds it: either ARN=path entries
+// separated by commas, or the path of a file holding such entries one a line (relative paths in
+// it resolve against its directory), relative to workDir. file is that file's absolute path, ""
+// for inline entries.
 func LoadLayerMap(value, workDir string) (layerMap map[string]string, file string, err error) {
-	value = strings.TrimSpace(value)
 	if value == "" {
 		return nil, "", nil
 	}

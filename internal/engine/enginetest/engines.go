@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 )
@@ -21,11 +22,11 @@ const EnginesEnv = "TEST_ENGINES"
 // HostEngine is the engine at DOCKER_HOST (or the default socket), the one Client returns.
 const HostEngine = matrix.HostEngine
 
-// EngineSuite is the Debian release the matrix engines are built from (base.Suites).
-const EngineSuite = matrix.EngineSuite
+// EngineSuite is the Debian release the matrix engines are built from (base.MatrixSuite).
+const EngineSuite = base.MatrixSuite
 
 // EngineImage is the image the matrix engines run (package matrix starts them).
-var EngineImage = matrix.EngineImage
+var EngineImage = base.MatrixImage.Tag
 
 // Flavour is one outer engine of the matrix: Engine 28.5 from Debian forky with one image store.
 type Flavour = matrix.Flavour
@@ -36,11 +37,6 @@ var Flavours = matrix.Flavours
 // SelectEngines parses a TEST_ENGINES value: names in the order given, duplicates dropped;
 // empty means host only. An unknown name is an error listing the known ones.
 func SelectEngines(value string) ([]string, error) { return matrix.Select(EnginesEnv, value) }
-
-// DaemonConfig is the /etc/docker/daemon.json of a matrix engine (matrix.DaemonConfig).
-func DaemonConfig(f Flavour, registry string) ([]byte, error) {
-	return matrix.DaemonConfig(f, registry)
-}
 
 // Engine is one engine the integration tests run against.
 type Engine struct {
@@ -129,7 +125,7 @@ func (e Engine) started(t testing.TB) matrix.Running {
 }
 
 // pool holds the matrix engines this test binary started, until Main stops them.
-var pool = &matrix.Pool{Log: os.Stderr, Prefix: "enginetest: "}
+var pool = &matrix.Pool{Image: base.MatrixImage, Log: os.Stderr, Prefix: "enginetest: "}
 
 // mainRuns is set by Main: matrix engines may start only when something removes them again.
 var mainRuns bool

@@ -6,29 +6,33 @@
 // It is part of the engine layer: like package engine it calls the Docker API itself, and it
 // must not import `testing` or any test kit (shipped binaries link it through dev/bench). It
 // owns the engine containers (labelled, so a later run removes those of a dead process) and
-// nothing of the bundle.
+// nothing of the bundle; the image the engines run comes from its owner (Pool.Image: package
+// dind/base's MatrixImage), so the engine layer imports nothing above it.
 package matrix
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
 
-	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/docker/docker/client"
 )
 
 // HostEngine is the engine at DOCKER_HOST (or the default socket): the one the matrix engines
 // run on.
 const HostEngine = "host"
 
-// EngineSuite is the Debian release the matrix engines are built from (base.Suites).
-const EngineSuite = "forky"
-
-// EngineImage is the image the matrix engines run: the DinD base of EngineSuite (Debian
-// packages only), built once by base.Ensure on the host engine and kept by tag.
-var EngineImage = base.TagFor(EngineSuite)
+// Image is the image the matrix engines run (a Docker Engine 28.5 with dockerd and a shell) and
+// how it is made on the host engine when missing: Ensure builds it unless Tag exists, writes
+// its progress to progress (nil: quiet) and reports whether it built it.
+type Image struct {
+	Tag    string
+	Ensure func(ctx context.Context, host client.APIClient, progress io.Writer) (built bool, err error)
+}
 
 // Flavour is one outer engine of the matrix: Engine 28.5 from Debian forky with one image store.
 type Flavour struct {

@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	_ "embed"
@@ -26,8 +25,8 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // Labels on the matrix engine containers: which flavour, and which process owns it, so a later
@@ -42,6 +41,8 @@ const (
 // at Stop. Its owner must call Stop (a test binary's Main, the benchmark's deferred cleanup);
 // engines of an owner that died are removed by the next Pool's first start.
 type Pool struct {
+	// Image is the image the engines run, made on the host engine before the first start.
+	Image Image
 	// Log receives one line per engine built or started; nil discards them.
 	Log io.Writer
 	// Prefix starts each Log line, e.g. "enginetest: ".
@@ -49,7 +50,7 @@ type Pool struct {
 
 	mu           sync.Mutex
 	host         *engine.Engine
-	image        error // result of ensuring EngineImage, once
+	image        error // result of ensuring Image, once
 	imaged       bool
 	started      map[string]*startResult
 	firstWorking int // index of the first dindHostConfigs entry that started an engine
@@ -67,7 +68,7 @@ func (p *Pool) logf(format string, args ...any) {
 }
 
 // Running returns the running engine of flavour f, starting it first (and building
-// EngineImage on the host engine if it is missing) if this pool has not yet. A failed start is
+// the pool's Image on the host engine if it is missing) if this pool has not yet. A failed start is
 // remembered: asking again returns the same error.
 func (p *Pool) Running(f Flavour) (Running, error) {
 	p.mu.Lock()
@@ -120,18 +121,18 @@ func (p *Pool) start(f Flavour) (Running, error) {
 		if p.Log != nil {
 			progress = prefixed{p.Log, p.Prefix}
 		}
-		built, err := base.Ensure(ctx, p.host, base.Options{Tag: EngineImage, Suite: EngineSuite, Progress: progress})
+		built, err := p.Image.Ensure(ctx, p.host, progress)
 		if err != nil {
-			p.image = fmt.Errorf("engine matrix: build the engine image %s: %w", EngineImage, err)
+			p.image = fmt.Errorf("engine matrix: build the engine image %s: %w", p.Image.Tag, err)
 		} else if built {
-			p.logf("built %s in %s", EngineImage, time.Since(t0).Round(100*time.Millisecond))
+			p.logf("built %s in %s", p.Image.Tag, time.Since(t0).Round(100*time.Millisecond))
 		}
 	}
 	if p.image != nil {
 		return Running{}, p.image
 	}
 	t0 := time.Now()
-	r, first, err := startEngine(ctx, p.host, f, p.firstWorking)
+	r, first, err := startEngine(ctx, p.host, p.Image.Tag, f, p.firstWorking)
 	if err != nil {
 		return Running{}, fmt.Errorf("engine matrix: start %s: %w", f.Name, err)
 	}
@@ -189,10 +190,10 @@ func dindHostConfigs() []namedHostConfig {
 	return []namedHostConfig{{"--privileged", *privileged}, {"--cap-add ALL --cap-drop SYS_RESOURCE, unconfined, cgroup rw", *caps}}
 }
 
-// startEngine runs a container of EngineImage as flavour f and waits until its dockerd answers.
+// startEngine runs a container of image as flavour f and waits until its dockerd answers.
 // It tries dindHostConfigs from index from on (earlier ones failed for an earlier engine) and
 // returns the index of the one that worked.
-func startEngine(ctx context.Context, api *engine.Engine, f Flavour, from int) (Running, int, error) {
+func startEngine(ctx context.Context, api *engine.Engine, image string, f Flavour, from int) (Running, int, error) {
 	gw, err := bridgeGateway(ctx, api)
 	if err != nil {
 		return Running{}, 0, err
@@ -210,7 +211,7 @@ func startEngine(ctx context.Context, api *engine.Engine, f Flavour, from int) (
 	}
 	hostname, _ := os.Hostname()
 	cfg := &container.Config{
-		Image:        EngineImage,
+		Image:        image,
 		Entrypoint:   []string{"/bin/sh", "/usr/local/bin/enginetest-start"},
 		Cmd:          []string{},
 		ExposedPorts: nat.PortSet{"2375/tcp": {}},
@@ -223,7 +224,7 @@ func startEngine(ctx context.Context, api *engine.Engine, f Flavour, from int) (
 		}
 		created, err := api.ContainerCreate(ctx, cfg, &nhc.hc, nil, nil, "")
 		if err != nil {
-			return Running{}, 0, fmt.Errorf("create a container of %s: %w", EngineImage, err)
+			return Running{}, 0, fmt.Errorf("create a container of %s: %w", image, err)
 		}
 		id := created.ID
 		if err := api.CopyToContainer(ctx, id, "/", bytes.NewReader(files), container.CopyToContainerOptions{}); err != nil {
@@ -376,12 +377,9 @@ func tarOf(files map[string][]byte) ([]byte, error) {
 	}
 	slices.Sort(names)
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	tw := tarball.NewWriter(&buf)
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), ModTime: time.Unix(1_600_000_000, 0)}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(files[n]); err != nil {
+		if err := tw.File(n, 0o755, files[n]); err != nil {
 			return nil, err
 		}
 	}
