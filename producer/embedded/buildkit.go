@@ -109,7 +109,7 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 					mu.Lock()
 					if sched.finish(b, p, gone != nil) {
 						lost = append(lost, gone)
-						view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders", bk.Where, gone))
+						view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone))
 					}
 					switch {
 					case gone != nil:

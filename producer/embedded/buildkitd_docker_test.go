@@ -10,6 +10,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/buildkit/buildkittest"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 	"github.com/docker/docker/api/types/image"
 	"github.com/matryer/is"
 )
@@ -99,4 +100,51 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
+}
+
+// TestBuildersSurviveOneKilled: BUILDERS lists two buildkitds, two images at a time on each;
+// one is killed (SIGKILL) while its builds run a slow step. Its images are built on the other,
+// the output names the lost builder once, and the run succeeds.
+func TestBuildersSurviveOneKilled(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	survivor, victim := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
+	sleeper := buildkittest.Sleeper(t)
+	var todo []pendingBuild
+	var names []string
+	for i := range 6 {
+		name := fmt.Sprintf("%s-kill%d:unit", unitPrefix, i)
+		names = append(names, name)
+		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
+			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile",
+			DockerfileText: "FROM scratch\nCOPY sleep /sleep\nCOPY n.txt /n.txt\nRUN [\"/sleep\", \"5\"]\nCMD [\"/sleep\", \"0\"]\n",
+			Context: []ContextEntry{
+				{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)},
+				{Kind: EntryFile, Target: "sleep", Source: sleeper},
+			},
+		}})
+	}
+	enginetest.Cleanup(t, api, names...)
+	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}}
+
+	progress := &registrytest.SyncBuffer{}
+	go func() {
+		time.Sleep(3 * time.Second) // every slot is busy: the first step sleeps 5 s
+		is.NoErr(victim.Kill())
+	}()
+	start := time.Now()
+	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	t.Logf("6 images, one builder killed after 3 s: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
+	is.NoErr(err)
+	is.True(strings.Contains(progress.String(), "4 at a time"))
+	is.Equal(strings.Count(progress.String(), "builds: lost"), 1)
+	is.True(strings.Contains(progress.String(), "builds: lost BUILDKIT_HOST="+victim.Addr+" mid-run"))
+	for i, name := range names {
+		is.Equal(built[name].Where, "BUILDKIT_HOST="+survivor.Addr) // nothing finished on the victim
+		got, _ := fileInImage(t, api, name, "/n.txt")
+		is.Equal(got, fmt.Sprintf("%d\n", i))
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 )
 
 // BinaryVariable names a buildkitd binary to use instead of the one Binary builds.
@@ -132,7 +133,7 @@ type Daemon struct {
 	// Addr is its BUILDKIT_HOST address: unix://<socket>.
 	Addr string
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *registrytest.SyncBuffer
 }
 
 // Start runs bin with a state directory of its own on a unix socket until the test ends, and
@@ -145,7 +146,7 @@ func Start(t testing.TB, bin string) *Daemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "buildkitd.sock")
-	d := &Daemon{Addr: "unix://" + sock, log: &lockedBuffer{}}
+	d := &Daemon{Addr: "unix://" + sock, log: &registrytest.SyncBuffer{}}
 	d.cmd = exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", d.Addr,
 		"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=native")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
@@ -176,20 +177,34 @@ func Start(t testing.TB, bin string) *Daemon {
 // Kill ends the daemon at once (SIGKILL), as a builder that disappears mid-run.
 func (d *Daemon) Kill() error { return d.cmd.Process.Kill() }
 
-// lockedBuffer is a buffer a process's output and the test may use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// Sleeper returns a static program (built here, CGO_ENABLED=0) that sleeps as many seconds as
+// its first argument says: copied into a scratch image, `RUN ["/sleep", "5"]` makes a slow step
+// without a base image, which no registry here could serve.
+func Sleeper(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := `package main
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+import (
+	"os"
+	"strconv"
+	"time"
+)
 
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func main() {
+	n, _ := strconv.Atoi(os.Args[1])
+	time.Sleep(time.Duration(n) * time.Second)
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module sleeper\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sleep")
+	if _, err := goOutput(dir, "build", "-o", bin, "."); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
