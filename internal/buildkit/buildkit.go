@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
+	_ "github.com/moby/buildkit/client/connhelper/ssh"             // BUILDKIT_HOST=ssh://[USER@]HOST[:PORT][/SOCKET]: buildctl dial-stdio there
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/sirupsen/logrus"

@@ -98,6 +98,9 @@ func buildLocked() (string, error) {
 	if err := json.Unmarshal([]byte(out), &mod); err != nil || mod.Dir == "" {
 		return "", fmt.Errorf("download %s@%s: no source directory in %q (%v %s)", module, version, out, err, mod.Error)
 	}
+	// Seen at once, not after the test: the first build is long, and go test's default
+	// -timeout (10 min) may end it on a busy machine.
+	fmt.Fprintf(os.Stderr, "buildkittest: building buildkitd %s into %s (3 min of CPU; 10 min seen on 2 busy cores: give go test -timeout 30m, or set %s)\n", version, bin, BinaryVariable)
 	start := time.Now()
 	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 	defer os.Remove(tmp)
