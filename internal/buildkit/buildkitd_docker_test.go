@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +51,36 @@ func TestStandaloneBuildkitdAnswersUntilKilled(t *testing.T) {
 
 	is.NoErr(d.Kill())
 	is.True(bk.Answers(ctx, 10*time.Second) != nil)
+}
+
+// TestStandaloneBuildkitdOverSSH: BUILDKIT_HOST=ssh://USER@HOST:PORT/SOCKET reaches a buildkitd
+// through ssh and `buildctl dial-stdio` on the remote side (here a throwaway sshd on loopback
+// whose PATH holds a buildctl), and the image lands in the engine.
+func TestStandaloneBuildkitdOverSSH(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	remoteBin := t.TempDir()
+	if err := os.Symlink(buildkittest.Buildctl(t), filepath.Join(remoteBin, "buildctl")); err != nil {
+		t.Fatal(err)
+	}
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := buildkittest.Start(t, bin)
+	host := enginetest.SSHHost(t, remoteBin) + strings.TrimPrefix(d.Addr, "unix://")
+	bk, err := buildkit.Connect(ctx, api, host)
+	is.NoErr(err)
+	defer bk.Close()
+
+	name := fmt.Sprintf("dindbundlertest-bkssh-%d:test", os.Getpid())
+	enginetest.Cleanup(t, api, name)
+	dir := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n"), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "hello"), []byte("over ssh\n"), 0o644))
+	view := buildkit.NewView(nil)
+	_, _, err = bk.Build(ctx, buildkit.Build{Name: name, ContextDir: dir}, view)
+	is.NoErr(view.Close())
+	is.NoErr(err)
+	files := enginetest.ImageFiles(t, api, name, "/hello")
+	is.Equal(files["/hello"].Content, "over ssh\n")
 }

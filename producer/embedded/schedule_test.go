@@ -21,6 +21,7 @@ func TestParseBuilderEntry(t *testing.T) {
 		{in: "engine", host: "engine", parallel: concurrentBuilds},
 		{in: "tcp://10.0.0.2:1234?parallel=2", host: "tcp://10.0.0.2:1234", parallel: 2},
 		{in: "engine?parallel=16", host: "engine", parallel: 16},
+		{in: "ssh://me@build1:2222/run/buildkit/buildkitd.sock?parallel=4", host: "ssh://me@build1:2222/run/buildkit/buildkitd.sock", parallel: 4},
 		// Parameters of the connection helpers stay in the address.
 		{in: "docker-container://bk?context=x&parallel=3", host: "docker-container://bk?context=x", parallel: 3},
 		{in: "docker-container://bk?context=x", host: "docker-container://bk?context=x", parallel: concurrentBuilds},

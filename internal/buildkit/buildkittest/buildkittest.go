@@ -43,26 +43,40 @@ func Binary(t testing.TB) string {
 	if bin := os.Getenv(BinaryVariable); bin != "" {
 		return bin
 	}
-	bin, err := build()
-	if err != nil {
-		t.Fatalf("build buildkitd from %s (or set %s to a buildkitd binary): %v", module, BinaryVariable, err)
-	}
-	return bin
+	return command(t, "buildkitd")
+}
+
+// Buildctl returns the path of a buildctl built and kept as Binary's buildkitd is: an ssh://
+// BUILDKIT_HOST runs `buildctl dial-stdio` on the remote side.
+func Buildctl(t testing.TB) string {
+	t.Helper()
+	enginetest.SkipWithoutDocker(t)
+	return command(t, "buildctl")
 }
 
 var (
-	built    string
-	buildErr error
-	once     sync.Once
+	mu    sync.Mutex
+	built = map[string]string{} // by command, once per test binary
 )
 
-// build builds buildkitd once per test binary, and once per version across them.
-func build() (string, error) {
-	once.Do(func() { built, buildErr = buildLocked() })
-	return built, buildErr
+// command builds the module's cmd/<name> once per test binary, and once per version across
+// them.
+func command(t testing.TB, name string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if bin, ok := built[name]; ok {
+		return bin
+	}
+	bin, err := buildLocked(name)
+	if err != nil {
+		t.Fatalf("build %s from %s (or set %s to a buildkitd binary): %v", name, module, BinaryVariable, err)
+	}
+	built[name] = bin
+	return bin
 }
 
-func buildLocked() (string, error) {
+func buildLocked(name string) (string, error) {
 	version, err := goOutput("", "list", "-m", "-f", "{{.Version}}", module)
 	if err != nil {
 		return "", fmt.Errorf("find the version go.mod requires: %w", err)
@@ -76,7 +90,7 @@ func buildLocked() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "buildkitd-"+version)
+	bin := filepath.Join(dir, name+"-"+version)
 	lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return "", err
@@ -100,13 +114,13 @@ func buildLocked() (string, error) {
 	}
 	// Seen at once, not after the test: the first build is long, and go test's default
 	// -timeout (10 min) may end it on a busy machine.
-	fmt.Fprintf(os.Stderr, "buildkittest: building buildkitd %s into %s (3 min of CPU; 10 min seen on 2 busy cores: give go test -timeout 30m, or set %s)\n", version, bin, BinaryVariable)
+	fmt.Fprintf(os.Stderr, "buildkittest: building %s %s into %s (buildkitd: 3 min of CPU; 10 min seen on 2 busy cores: give go test -timeout 30m, or set %s)\n", name, version, bin, BinaryVariable)
 	start := time.Now()
 	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 	defer os.Remove(tmp)
-	// Built in the module's own directory, with its own go.mod: the versions buildkitd is
+	// Built in the module's own directory, with its own go.mod: the versions buildkit is
 	// released with, not ours.
-	if _, err := goOutput(mod.Dir, "build", "-trimpath", "-o", tmp, "./cmd/buildkitd"); err != nil {
+	if _, err := goOutput(mod.Dir, "build", "-trimpath", "-o", tmp, "./cmd/"+name); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, bin); err != nil {
