@@ -131,13 +131,15 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}}
 
 	progress := &registrytest.SyncBuffer{}
+	killed := make(chan error, 1)
 	go func() {
-		time.Sleep(3 * time.Second) // every slot is busy: the first step sleeps 5 s
-		is.NoErr(victim.Kill())
+		time.Sleep(3 * time.Second) // both builders' slots are busy: their steps sleep 5 s
+		killed <- victim.Kill()
 	}()
 	start := time.Now()
 	built, err := buildAll(ctx, api, todo, nil, req, progress)
 	t.Logf("6 images, one builder killed after 3 s: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
+	is.NoErr(<-killed)
 	is.NoErr(err)
 	is.True(strings.Contains(progress.String(), "4 at a time"))
 	is.Equal(strings.Count(progress.String(), "builds: lost"), 1)
