@@ -150,3 +150,43 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 		is.Equal(got, fmt.Sprintf("%d\n", i))
 	}
 }
+
+// TestBuildersBuildErrorIsNoLostBuilder: a Dockerfile's error on one of two builders fails that
+// image alone, with its step's output; its builder still answers, so it is not named lost and
+// keeps building.
+func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, b := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
+	var todo []pendingBuild
+	var names []string
+	for i := range 4 {
+		name := fmt.Sprintf("%s-err%d:unit", unitPrefix, i)
+		names = append(names, name)
+		df := "FROM scratch\nCOPY n.txt /n.txt\nCMD [\"/n.txt\"]\n"
+		if i == 0 {
+			df = "FROM scratch\nCOPY missing.txt /n.txt\n"
+		}
+		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
+			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile", DockerfileText: df,
+			Context: []ContextEntry{{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)}},
+		}})
+	}
+	enginetest.Cleanup(t, api, names...)
+	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}}
+	progress := &registrytest.SyncBuffer{}
+	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	t.Logf("%v\n%s", err, progress.String())
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "function Fn0"))
+	is.True(strings.Contains(err.Error(), "missing.txt"))
+	is.True(!strings.Contains(progress.String(), "builds: lost"))
+	is.Equal(len(built), 3)
+	for _, name := range names[1:] {
+		_, err := api.ImageInspect(ctx, name)
+		is.NoErr(err)
+	}
+}
