@@ -66,74 +66,81 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	for _, p := range todo {
 		size[p.Name] = contextSize(p.ImageBuild)
 	}
-	view := buildkit.NewView(progress)
-	built := map[string]builtImage{}
-	var (
-		mu    sync.Mutex
-		ready = sync.NewCond(&mu)
-		sched = newScheduler(largestFirst(todo, size), len(bks))
-		errs  []error
-		lost  []error
-		wg    sync.WaitGroup
-	)
+	run := &spread{sched: newScheduler(largestFirst(todo, size), len(bks)), view: buildkit.NewView(progress), built: map[string]builtImage{}}
+	run.ready = sync.NewCond(&run.mu)
+	var wg sync.WaitGroup
 	for b, bk := range bks {
 		for range parallel[b] {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					mu.Lock()
-					p, ok, wait := sched.next(b)
-					for !ok && wait {
-						ready.Wait()
-						p, ok, wait = sched.next(b)
-					}
-					mu.Unlock()
-					if !ok {
-						return
-					}
-					id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
-					// A failed build on a builder that no longer answers is the builder's failure,
-					// not the image's: the image goes to another builder.
-					var gone error
-					if err != nil && ctx.Err() == nil {
-						mu.Lock()
-						already := sched.isLost(b)
-						mu.Unlock()
-						if already {
-							gone = err
-						} else {
-							gone = bk.Answers(ctx, lostProbeTimeout)
-						}
-					}
-					mu.Lock()
-					if sched.finish(b, p, gone != nil) {
-						lost = append(lost, gone)
-						view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone))
-					}
-					switch {
-					case gone != nil:
-					case err != nil:
-						tail := &tailWriter{max: 20}
-						io.WriteString(tail, steps.Failed)
-						errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
-					default:
-						built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
-					}
-					ready.Broadcast()
-					mu.Unlock()
-				}
-			}()
+			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache) })
 		}
 	}
 	wg.Wait()
-	for _, p := range sched.stranded() {
-		errs = append(errs, fmt.Errorf("%s %s: not built: no builder is left (%w)", p.Kind, p.For, errors.Join(lost...)))
+	for _, p := range run.sched.stranded() {
+		run.errs = append(run.errs, fmt.Errorf("%s %s: not built: no builder is left (%w)", p.Kind, p.For, errors.Join(run.lost...)))
 	}
-	if err := view.Close(); err != nil {
-		errs = append(errs, err)
+	if err := run.view.Close(); err != nil {
+		run.errs = append(run.errs, err)
 	}
-	return built, errors.Join(errs...)
+	return run.built, errors.Join(run.errs...)
+}
+
+// spread is one run's images over its builders: the scheduler's state and what came of each
+// image, under one lock; ready wakes the slots waiting for images that may come back.
+type spread struct {
+	mu    sync.Mutex
+	ready *sync.Cond
+	sched *scheduler
+	view  *buildkit.View
+	built map[string]builtImage
+	errs  []error // the images' failures
+	lost  []error // why each lost builder was found lost
+}
+
+// slot is one of builder b's parallel slots: it builds the images the scheduler gives it until
+// none is left for b.
+func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string) {
+	for {
+		r.mu.Lock()
+		p, ok, wait := r.sched.next(b)
+		for !ok && wait {
+			r.ready.Wait()
+			p, ok, wait = r.sched.next(b)
+		}
+		r.mu.Unlock()
+		if !ok {
+			return
+		}
+		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, r.view)
+		// A failed build on a builder that no longer answers is the builder's failure, not
+		// the image's: the image goes to another builder. One that answers had a build error.
+		var gone error
+		if err != nil && ctx.Err() == nil {
+			r.mu.Lock()
+			lostAlready := r.sched.isLost(b)
+			r.mu.Unlock()
+			if lostAlready {
+				gone = err
+			} else {
+				gone = bk.Answers(ctx, lostProbeTimeout)
+			}
+		}
+		r.mu.Lock()
+		if r.sched.finish(b, p, gone != nil) {
+			r.lost = append(r.lost, gone)
+			r.view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone))
+		}
+		switch {
+		case gone != nil:
+		case err != nil:
+			tail := &tailWriter{max: 20}
+			io.WriteString(tail, steps.Failed)
+			r.errs = append(r.errs, buildFailure(p.ImageBuild, err, tail.String()))
+		default:
+			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+		}
+		r.ready.Broadcast()
+		r.mu.Unlock()
+	}
 }
 
 // lostProbeTimeout bounds the question asked after a failed build: does its builder still answer?
