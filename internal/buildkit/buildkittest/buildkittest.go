@@ -9,10 +9,12 @@ package buildkittest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,7 +174,13 @@ func Start(t testing.TB, bin string) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		// A killed daemon leaves its running steps' root file systems mounted.
+		if err := unmountUnder(dir); err != nil {
+			t.Errorf("clean up buildkitd's state %s: %v", dir, err)
+		}
+		os.RemoveAll(dir)
+	})
 	sock := filepath.Join(dir, "buildkitd.sock")
 	d := &Daemon{Addr: "unix://" + sock, log: &registrytest.SyncBuffer{}}
 	d.cmd = exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", d.Addr,
@@ -200,6 +208,29 @@ func Start(t testing.TB, bin string) *Daemon {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// unmountUnder detaches every mount below dir, deepest first.
+func unmountUnder(dir string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		// mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT …; the mount point escapes spaces as \040.
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Kill ends the daemon at once (SIGKILL), as a builder that disappears mid-run.
