@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
+	_ "github.com/moby/buildkit/client/connhelper/ssh"             // BUILDKIT_HOST=ssh://[USER@]HOST[:PORT][/SOCKET]: buildctl dial-stdio there
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/sirupsen/logrus"
@@ -90,17 +91,26 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", b.Where, err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	if err := b.Answers(ctx, probeTimeout); err != nil {
+		b.c.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Answers asks the BuildKit for its workers, within timeout: an error says it is gone (or
+// never was), which a failed build alone does not — a Dockerfile's error leaves it answering.
+func (b *Builder) Answers(ctx context.Context, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	workers, err := b.c.ListWorkers(pctx)
 	if err == nil && len(workers) == 0 {
 		err = errors.New("it has no worker")
 	}
 	if err != nil {
-		b.c.Close()
-		return nil, fmt.Errorf("%s does not answer: %w", b.Where, err)
+		return fmt.Errorf("%s does not answer: %w", b.Where, err)
 	}
-	return b, nil
+	return nil
 }
 
 // Close ends the connection.

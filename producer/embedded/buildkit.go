@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/client"
 
@@ -38,11 +39,12 @@ type builtImage struct {
 }
 
 // buildAll builds every pending image and returns those built, by name; the error names
-// every build that failed. On BuildKit the images are built concurrently, concurrentBuilds at a
-// time on each builder (BUILDERS: several, taking the images from one queue); the classic
-// builder, the fallback for an engine without BuildKit, builds one after the other.
+// every build that failed. On BuildKit the images are built concurrently, largest first, each
+// builder taking as many at once as its parallelism (concurrentBuilds, or BUILDERS' ?parallel=N);
+// a builder that stops answering mid-run hands its images to the others (schedule.go). The
+// classic builder, the fallback for an engine without BuildKit, builds one after the other.
 func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, progress io.Writer) (map[string]builtImage, error) {
-	bks, err := chooseBuilders(ctx, api, req, progress)
+	bks, parallel, err := chooseBuilders(ctx, api, req, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -50,81 +52,140 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
 	var where []string
-	for _, bk := range bks {
+	slots := 0
+	for i, bk := range bks {
 		defer bk.Close()
 		if req.BuildCache != "" && !bk.ExportsCache() {
 			return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
 		}
 		where = append(where, bk.Where)
+		slots += parallel[i]
 	}
-	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(concurrentBuilds*len(bks), len(todo)))
-	view := buildkit.NewView(progress)
-	built := map[string]builtImage{}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	queue := make(chan pendingBuild)
-	for _, bk := range bks {
-		for range concurrentBuilds {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for p := range queue {
-					id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], req.BuildCache, view)
-					mu.Lock()
-					if err != nil {
-						tail := &tailWriter{max: 20}
-						io.WriteString(tail, steps.Failed)
-						errs = append(errs, buildFailure(p.ImageBuild, err, tail.String()))
-					} else {
-						built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
-					}
-					mu.Unlock()
-				}
-			}()
+	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
+	size := map[string]int64{}
+	for _, p := range todo {
+		size[p.Name] = contextSize(p.ImageBuild)
+	}
+	run := &spread{sched: newScheduler(largestFirst(todo, size), len(bks)), view: buildkit.NewView(progress), built: map[string]builtImage{}}
+	run.ready = sync.NewCond(&run.mu)
+	var wg sync.WaitGroup
+	for b, bk := range bks {
+		for range parallel[b] {
+			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache) })
 		}
 	}
-	for _, p := range todo {
-		queue <- p
-	}
-	close(queue)
 	wg.Wait()
-	if err := view.Close(); err != nil {
-		errs = append(errs, err)
+	for _, p := range run.sched.stranded() {
+		run.errs = append(run.errs, fmt.Errorf("%s %s: not built: no builder is left (%w)", p.Kind, p.For, errors.Join(run.lost...)))
 	}
-	return built, errors.Join(errs...)
+	if err := run.view.Close(); err != nil {
+		run.errs = append(run.errs, err)
+	}
+	return run.built, errors.Join(run.errs...)
 }
 
-// chooseBuilders connects to the builders BUILDERS lists, each of which must answer; without
-// BUILDERS, to the one chooseBuilder picks. nil (and no error) means the classic builder.
-func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, error) {
+// spread is one run's images over its builders: the scheduler's state and what came of each
+// image, under one lock; ready wakes the slots waiting for images that may come back.
+type spread struct {
+	mu    sync.Mutex
+	ready *sync.Cond
+	sched *scheduler
+	view  *buildkit.View
+	built map[string]builtImage
+	errs  []error // the images' failures
+	lost  []error // why each lost builder was found lost
+}
+
+// slot is one of builder b's parallel slots: it builds the images the scheduler gives it until
+// none is left for b.
+func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string) {
+	for {
+		r.mu.Lock()
+		p, ok, wait := r.sched.next(b)
+		for !ok && wait {
+			r.ready.Wait()
+			p, ok, wait = r.sched.next(b)
+		}
+		r.mu.Unlock()
+		if !ok {
+			return
+		}
+		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, r.view)
+		// A failed build on a builder that no longer answers is the builder's failure, not
+		// the image's: the image goes to another builder. One that answers had a build error.
+		var gone error
+		if err != nil && ctx.Err() == nil {
+			r.mu.Lock()
+			lostAlready := r.sched.isLost(b)
+			r.mu.Unlock()
+			if lostAlready {
+				gone = err
+			} else {
+				gone = bk.Answers(ctx, lostProbeTimeout)
+			}
+		}
+		r.mu.Lock()
+		if r.sched.finish(b, p, gone != nil) {
+			r.lost = append(r.lost, gone)
+			r.view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone))
+		}
+		switch {
+		case gone != nil:
+		case err != nil:
+			tail := &tailWriter{max: 20}
+			io.WriteString(tail, steps.Failed)
+			r.errs = append(r.errs, buildFailure(p.ImageBuild, err, tail.String()))
+		default:
+			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+		}
+		r.ready.Broadcast()
+		r.mu.Unlock()
+	}
+}
+
+// lostProbeTimeout bounds the question asked after a failed build: does its builder still answer?
+const lostProbeTimeout = 10 * time.Second
+
+// chooseBuilders connects to the builders BUILDERS lists, each of which must answer, and
+// returns them with how many images each builds at once; without BUILDERS, to the one
+// chooseBuilder picks. nil (and no error) means the classic builder.
+func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, []int, error) {
 	if len(req.Builders) == 0 {
 		bk, err := chooseBuilder(ctx, api, req, progress)
 		if bk == nil || err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []*buildkit.Builder{bk}, nil
+		return []*buildkit.Builder{bk}, []int{concurrentBuilds}, nil
 	}
 	if req.BuildKitHost != "" || req.Builder == BuilderClassic {
-		return nil, fmt.Errorf("%s lists builders, and %s or %s=%s names another: set one of them", BuildersVariable, buildkit.HostVariable, BuilderVariable, BuilderClassic)
+		return nil, nil, fmt.Errorf("%s lists builders, and %s or %s=%s names another: set one of them", BuildersVariable, buildkit.HostVariable, BuilderVariable, BuilderClassic)
 	}
-	var bks []*buildkit.Builder
-	for _, host := range req.Builders {
-		if host == EngineBuilder {
-			host = ""
+	var (
+		bks      []*buildkit.Builder
+		parallel []int
+	)
+	closeAll := func() {
+		for _, b := range bks {
+			b.Close()
 		}
-		bk, err := buildkit.Connect(ctx, api, host)
+	}
+	for _, item := range req.Builders {
+		e, err := parseBuilderEntry(item)
 		if err != nil {
-			for _, b := range bks {
-				b.Close()
-			}
-			return nil, fmt.Errorf("%s: %w", BuildersVariable, err)
+			closeAll()
+			return nil, nil, err
 		}
-		bks = append(bks, bk)
+		if e.Host == EngineBuilder {
+			e.Host = ""
+		}
+		bk, err := buildkit.Connect(ctx, api, e.Host)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", BuildersVariable, err)
+		}
+		bks, parallel = append(bks, bk), append(parallel, e.Parallel)
 	}
-	return bks, nil
+	return bks, parallel, nil
 }
 
 // BuildersVariable lists several BuildKit builders (BUILDKIT_HOST addresses, or EngineBuilder

@@ -1,28 +1,19 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/buildkit/buildkittest"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 	"github.com/docker/docker/api/types/image"
 	"github.com/matryer/is"
 )
-
-// BuildkitdVariable names a buildkitd binary for TestRunOnStandaloneBuildKit, built from the
-// module: (cd "$(go mod download -json github.com/moby/buildkit@v0.35.0 | jq -r .Dir)" &&
-// CGO_ENABLED=0 go build -o /tmp/buildkitd ./cmd/buildkitd). Its OCI worker needs runc.
-const BuildkitdVariable = "DINDBUNDLER_BUILDKITD"
 
 // TestRunOnStandaloneBuildKit starts a buildkitd of its own on a unix socket (BUILDKIT_HOST)
 // and builds the template there with BUILD_CACHE: the images come back as docker archives loaded
@@ -30,18 +21,15 @@ const BuildkitdVariable = "DINDBUNDLER_BUILDKITD"
 // second buildkitd, with an empty state of its own, builds them again from the cache directory
 // alone: no step runs.
 func TestRunOnStandaloneBuildKit(t *testing.T) {
-	bin := os.Getenv(BuildkitdVariable)
-	if bin == "" {
-		t.Skip(BuildkitdVariable + " names no buildkitd binary: see its comment for how to build one")
-	}
+	bin := buildkittest.Binary(t)
 	api := enginetest.Client(t)
 	is := is.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	sock := startBuildkitd(t, bin)
+	sock := buildkittest.Start(t, bin).Addr
 	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-bkd")
-	req.BuildKitHost = "unix://" + sock
+	req.BuildKitHost = sock
 	// buildkitd reads FROM images from registries, never from the engine's store, and none is
 	// reachable here: the functions start from scratch.
 	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
@@ -69,7 +57,7 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 	is.Equal(len(runs), 1) // the shared step ran once
 
 	// A fresh builder: only the cache directory is left of the first.
-	req.BuildKitHost = "unix://" + startBuildkitd(t, bin)
+	req.BuildKitHost = buildkittest.Start(t, bin).Addr
 	for _, name := range names {
 		_, err := api.ImageRemove(ctx, name, image.RemoveOptions{Force: true})
 		is.NoErr(err)
@@ -84,72 +72,15 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 	}
 }
 
-// startBuildkitd runs bin with a state directory of its own on a unix socket, until the test
-// ends, and returns the socket's path.
-func startBuildkitd(t *testing.T, bin string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "buildkitd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "buildkitd.sock")
-	log := &lockedBuffer{}
-	cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", "unix://"+sock,
-		"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=native")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("buildkitd log:\n%s", log.String())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("buildkitd did not listen on %s within 30 s:\n%s", sock, log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// lockedBuffer is a buffer a process's output and the test may use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRunOnSeveralBuilders: BUILDERS lists two buildkitds; they share the images of a run, each
 // image built on one of them and loaded into the engine.
 func TestRunOnSeveralBuilders(t *testing.T) {
-	bin := os.Getenv(BuildkitdVariable)
-	if bin == "" {
-		t.Skip(BuildkitdVariable + " names no buildkitd binary: see its comment for how to build one")
-	}
+	bin := buildkittest.Binary(t)
 	api := enginetest.Client(t)
 	is := is.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	a, b := "unix://"+startBuildkitd(t, bin), "unix://"+startBuildkitd(t, bin)
+	a, b := buildkittest.Start(t, bin).Addr, buildkittest.Start(t, bin).Addr
 	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-two")
 	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
 	req.Builders = []string{a, b}
@@ -169,4 +100,93 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
+}
+
+// TestBuildersSurviveOneKilled: BUILDERS lists two buildkitds, two images at a time on each;
+// one is killed (SIGKILL) while its builds run a slow step. Its images are built on the other,
+// the output names the lost builder once, and the run succeeds.
+func TestBuildersSurviveOneKilled(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	survivor, victim := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
+	sleeper := buildkittest.Sleeper(t)
+	var todo []pendingBuild
+	var names []string
+	for i := range 6 {
+		name := fmt.Sprintf("%s-kill%d:unit", unitPrefix, i)
+		names = append(names, name)
+		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
+			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile",
+			DockerfileText: "FROM scratch\nCOPY sleep /sleep\nCOPY n.txt /n.txt\nRUN [\"/sleep\", \"5\"]\nCMD [\"/sleep\", \"0\"]\n",
+			Context: []ContextEntry{
+				{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)},
+				{Kind: EntryFile, Target: "sleep", Source: sleeper},
+			},
+		}})
+	}
+	enginetest.Cleanup(t, api, names...)
+	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}}
+
+	progress := &registrytest.SyncBuffer{}
+	killed := make(chan error, 1)
+	go func() {
+		time.Sleep(3 * time.Second) // both builders' slots are busy: their steps sleep 5 s
+		killed <- victim.Kill()
+	}()
+	start := time.Now()
+	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	t.Logf("6 images, one builder killed after 3 s: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
+	is.NoErr(<-killed)
+	is.NoErr(err)
+	is.True(strings.Contains(progress.String(), "4 at a time"))
+	is.Equal(strings.Count(progress.String(), "builds: lost"), 1)
+	is.True(strings.Contains(progress.String(), "builds: lost BUILDKIT_HOST="+victim.Addr+" mid-run"))
+	for i, name := range names {
+		is.Equal(built[name].Where, "BUILDKIT_HOST="+survivor.Addr) // nothing finished on the victim
+		got, _ := fileInImage(t, api, name, "/n.txt")
+		is.Equal(got, fmt.Sprintf("%d\n", i))
+	}
+}
+
+// TestBuildersBuildErrorIsNoLostBuilder: a Dockerfile's error on one of two builders fails that
+// image alone, with its step's output; its builder still answers, so it is not named lost and
+// keeps building.
+func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, b := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
+	var todo []pendingBuild
+	var names []string
+	for i := range 4 {
+		name := fmt.Sprintf("%s-err%d:unit", unitPrefix, i)
+		names = append(names, name)
+		df := "FROM scratch\nCOPY n.txt /n.txt\nCMD [\"/n.txt\"]\n"
+		if i == 0 {
+			df = "FROM scratch\nCOPY missing.txt /n.txt\n"
+		}
+		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
+			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile", DockerfileText: df,
+			Context: []ContextEntry{{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)}},
+		}})
+	}
+	enginetest.Cleanup(t, api, names...)
+	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}}
+	progress := &registrytest.SyncBuffer{}
+	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	t.Logf("%v\n%s", err, progress.String())
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "function Fn0"))
+	is.True(strings.Contains(err.Error(), "missing.txt"))
+	is.True(!strings.Contains(progress.String(), "builds: lost"))
+	is.Equal(len(built), 3)
+	for _, name := range names[1:] {
+		_, err := api.ImageInspect(ctx, name)
+		is.NoErr(err)
+	}
 }

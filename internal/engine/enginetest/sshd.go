@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,9 +15,11 @@ import (
 // SSHHost starts a throwaway sshd on 127.0.0.1 that lets the current user in with a key made for
 // this test, and puts an `ssh` first on PATH that uses that key and trusts that host, so an
 // ssh://USER@127.0.0.1:PORT engine URL works like a remote build host. The remote side runs the
-// docker CLI against this machine's default socket. It returns the URL (no path). Without an
-// sshd on the machine the test is skipped — but fails under CI=true, whose scripts install it.
-func SSHHost(t *testing.T) string {
+// docker CLI against this machine's default socket. remotePath are directories put first on the
+// remote side's PATH (the commands a connection helper runs there, such as buildctl). It returns
+// the URL (no path). Without an sshd on the machine the test is skipped — but fails under
+// CI=true, whose scripts install it.
+func SSHHost(t *testing.T, remotePath ...string) string {
 	t.Helper()
 	SkipWithoutDocker(t)
 	sshd, err := exec.LookPath("sshd")
@@ -54,8 +57,13 @@ func SSHHost(t *testing.T) string {
 		t.Fatal(err)
 	}
 	port := freePort(t)
+	setPath := ""
+	if len(remotePath) > 0 {
+		// sshd applies SetEnv after its default PATH.
+		setPath = "SetEnv PATH=" + strings.Join(append(remotePath, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ":") + "\n"
+	}
 	sshdConfig := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(sshdConfig, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+	if err := os.WriteFile(sshdConfig, []byte(setPath+fmt.Sprintf(`ListenAddress 127.0.0.1:%d
 HostKey %s
 AuthorizedKeysFile %s
 PidFile %s

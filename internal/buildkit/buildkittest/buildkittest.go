@@ -1,0 +1,269 @@
+// Package buildkittest gives tests standalone buildkitds: a binary built from the
+// github.com/moby/buildkit version go.mod pins (no registry ships one here, and Debian packages
+// none), cached by version in the user's cache directory, and daemons of it on unix sockets,
+// each with a state directory of its own, that a test may kill mid-build.
+//
+// It is a test kit: it imports `testing` and must never be imported by shipped code.
+package buildkittest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
+)
+
+// BinaryVariable names a buildkitd binary to use instead of the one Binary builds.
+const BinaryVariable = "DINDBUNDLER_BUILDKITD"
+
+// module is the Go module buildkitd is built from, at the version go.mod requires.
+const module = "github.com/moby/buildkit"
+
+// Binary returns the path of a buildkitd: DINDBUNDLER_BUILDKITD, else one built (CGO_ENABLED=0)
+// from the module's source in the module cache, at the version go.mod pins, kept in
+// <user cache>/dindbundler/buildkitd-<version> for later runs. A lock file makes test packages
+// running at once build it once. Its OCI worker runs steps with runc, which must be installed
+// (scripts/with-docker installs it), and root. Skipped with DINDBUNDLER_SKIP_DOCKER=1, or
+// without runc or root outside CI; under CI=true (whose scripts install runc and run as root)
+// those fail instead, so CI cannot pass by skipping.
+func Binary(t testing.TB) string {
+	t.Helper()
+	enginetest.SkipWithoutDocker(t)
+	missing := ""
+	if _, err := exec.LookPath("runc"); err != nil {
+		missing = "runc, which is not installed (apt-get install runc; scripts/with-docker installs it)"
+	} else if os.Geteuid() != 0 {
+		missing = "root (a rootless buildkitd needs rootlesskit, which this kit does not run)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("buildkitd's OCI worker needs " + missing + "; CI=true: tests must run, not skip")
+		}
+		t.Skip("buildkitd's OCI worker needs " + missing)
+	}
+	if bin := os.Getenv(BinaryVariable); bin != "" {
+		return bin
+	}
+	return command(t, "buildkitd")
+}
+
+// Buildctl returns the path of a buildctl built and kept as Binary's buildkitd is: an ssh://
+// BUILDKIT_HOST runs `buildctl dial-stdio` on the remote side.
+func Buildctl(t testing.TB) string {
+	t.Helper()
+	enginetest.SkipWithoutDocker(t)
+	return command(t, "buildctl")
+}
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{} // by command, once per test binary
+)
+
+// command builds the module's cmd/<name> once per test binary, and once per version across
+// them.
+func command(t testing.TB, name string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if bin, ok := built[name]; ok {
+		return bin
+	}
+	bin, err := buildLocked(name)
+	if err != nil {
+		t.Fatalf("build %s from %s (or set %s to a buildkitd binary): %v", name, module, BinaryVariable, err)
+	}
+	built[name] = bin
+	return bin
+}
+
+func buildLocked(name string) (string, error) {
+	version, err := goOutput("", "list", "-m", "-f", "{{.Version}}", module)
+	if err != nil {
+		return "", fmt.Errorf("find the version go.mod requires: %w", err)
+	}
+	version = strings.TrimSpace(version)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "dindbundler")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, name+"-"+version)
+	lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	// Held until the binary is in place: another test package waits here, then finds it.
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	out, err := goOutput("", "mod", "download", "-json", module+"@"+version)
+	if err != nil {
+		return "", fmt.Errorf("download %s@%s: %w", module, version, err)
+	}
+	var mod struct{ Dir, Error string }
+	if err := json.Unmarshal([]byte(out), &mod); err != nil || mod.Dir == "" {
+		return "", fmt.Errorf("download %s@%s: no source directory in %q (%v %s)", module, version, out, err, mod.Error)
+	}
+	// Seen at once, not after the test: the first build is long, and go test's default
+	// -timeout (10 min) may end it on a busy machine.
+	fmt.Fprintf(os.Stderr, "buildkittest: building %s %s into %s (buildkitd: 3 min of CPU; 10 min seen on 2 busy cores: give go test -timeout 30m, or set %s)\n", name, version, bin, BinaryVariable)
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
+	defer os.Remove(tmp)
+	// Built in the module's own directory, with its own go.mod: the versions buildkit is
+	// released with, not ours.
+	if _, err := goOutput(mod.Dir, "build", "-trimpath", "-o", tmp, "./cmd/"+name); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "buildkittest: built %s in %s\n", bin, time.Since(start).Round(time.Second))
+	return bin, nil
+}
+
+// goOutput runs the go command in dir ("" the current one) and returns its standard output.
+func goOutput(dir string, args ...string) (string, error) {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	// The module cache is read-only and buildkit ships no vendor directory: no flag of the
+	// caller's (-mod=vendor, a workspace) may apply there.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// Daemon is a buildkitd a test started.
+type Daemon struct {
+	// Addr is its BUILDKIT_HOST address: unix://<socket>.
+	Addr string
+	cmd  *exec.Cmd
+	log  *registrytest.SyncBuffer
+}
+
+// Start runs bin with a state directory of its own on a unix socket until the test ends, and
+// waits until it listens. Its log is shown when the test fails.
+func Start(t testing.TB, bin string) *Daemon {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "buildkitd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A killed daemon leaves its running steps' root file systems mounted.
+		if err := unmountUnder(dir); err != nil {
+			t.Errorf("clean up buildkitd's state %s: %v", dir, err)
+		}
+		os.RemoveAll(dir)
+	})
+	sock := filepath.Join(dir, "buildkitd.sock")
+	d := &Daemon{Addr: "unix://" + sock, log: &registrytest.SyncBuffer{}}
+	d.cmd = exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", d.Addr,
+		"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=native")
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		_ = d.cmd.Wait()
+		// runc's step processes may outlive a killed daemon: they are in its process group.
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("buildkitd %s log:\n%s", d.Addr, d.log.String())
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buildkitd did not listen on %s within 30 s:\n%s", sock, d.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// unmountUnder detaches every mount below dir, deepest first.
+func unmountUnder(dir string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		// mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT …; the mount point escapes spaces as \040.
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Kill ends the daemon at once (SIGKILL), as a builder that disappears mid-run.
+func (d *Daemon) Kill() error { return d.cmd.Process.Kill() }
+
+// Sleeper returns a static program (built here, CGO_ENABLED=0) that sleeps as many seconds as
+// its first argument says: copied into a scratch image, `RUN ["/sleep", "5"]` makes a slow step
+// without a base image, which no registry here could serve.
+func Sleeper(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := `package main
+
+import (
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	n, _ := strconv.Atoi(os.Args[1])
+	time.Sleep(time.Duration(n) * time.Second)
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module sleeper\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sleep")
+	if _, err := goOutput(dir, "build", "-o", bin, "."); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}

@@ -1,0 +1,148 @@
+package embedded
+
+import (
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file spreads a run's images over its builders (BUILDERS). BuildKit solves each graph on
+// the one daemon it is sent to, so which image goes where is ours: the largest images first, so
+// that a big one is not left to start last; each builder takes as many at once as its
+// parallelism; a builder lost mid-run hands its images back to the others.
+
+// ParallelParameter sets how many images one BUILDERS entry builds at once: URL?parallel=N.
+// BuildKit reports no such figure of its own (its workers list platforms and GC policy, not the
+// daemon's max-parallelism), so the default is concurrentBuilds.
+const ParallelParameter = "parallel"
+
+// builderEntry is one BUILDERS entry: its BUILDKIT_HOST address (EngineBuilder: the engine's
+// own) and how many images it builds at once.
+type builderEntry struct {
+	Host     string
+	Parallel int
+}
+
+// parseBuilderEntry reads "URL" or "URL?parallel=N"; other query parameters stay in the
+// address, for BuildKit's connection helpers.
+func parseBuilderEntry(s string) (builderEntry, error) {
+	e := builderEntry{Host: s, Parallel: concurrentBuilds}
+	host, query, found := strings.Cut(s, "?")
+	if !found {
+		return e, nil
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return e, fmt.Errorf("%s entry %q: %w", BuildersVariable, s, err)
+	}
+	if !values.Has(ParallelParameter) {
+		return e, nil
+	}
+	n, err := strconv.Atoi(values.Get(ParallelParameter))
+	if err != nil || n < 1 {
+		return e, fmt.Errorf("%s entry %q: %s must be a whole number of at least 1 (images built at once on that builder)", BuildersVariable, s, ParallelParameter)
+	}
+	values.Del(ParallelParameter)
+	e.Host, e.Parallel = host, n
+	if len(values) > 0 {
+		e.Host += "?" + values.Encode()
+	}
+	return e, nil
+}
+
+// largestFirst orders the builds by their context's size, largest first (ties: as planned).
+func largestFirst(todo []pendingBuild, size map[string]int64) []pendingBuild {
+	out := slices.Clone(todo)
+	slices.SortStableFunc(out, func(a, b pendingBuild) int {
+		switch sa, sb := size[a.Name], size[b.Name]; {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// contextSize is the bytes b's context entries hold on disk, the proxy for how long it builds;
+// unreadable files count nothing (the build itself reports them).
+func contextSize(b ImageBuild) int64 {
+	n := int64(len(b.DockerfileText))
+	for _, e := range b.Context {
+		switch e.Kind {
+		case EntryText:
+			n += int64(len(e.Text))
+		case EntryDir:
+			_ = filepath.WalkDir(e.Source, func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if info, err := d.Info(); err == nil {
+						n += info.Size()
+					}
+				}
+				return nil
+			})
+		default:
+			if info, err := os.Stat(e.Source); err == nil {
+				n += info.Size()
+			}
+		}
+	}
+	return n
+}
+
+// scheduler is the state of one run's images over its builders: the queue and, per builder,
+// how many of its images are under way and whether it is lost. It runs nothing: buildAll's
+// goroutines (one per builder slot) ask it what to do, under one lock.
+type scheduler struct {
+	queue    []pendingBuild
+	inFlight []int
+	lost     []bool
+}
+
+func newScheduler(queue []pendingBuild, builders int) *scheduler {
+	return &scheduler{queue: slices.Clone(queue), inFlight: make([]int, builders), lost: make([]bool, builders)}
+}
+
+// next is builder b's next image. Without one: wait when an image may still come back (a
+// builder with builds under way may be lost), else b's slot is done.
+func (s *scheduler) next(b int) (p pendingBuild, ok, wait bool) {
+	if s.lost[b] {
+		return p, false, false
+	}
+	if len(s.queue) > 0 {
+		p, s.queue = s.queue[0], s.queue[1:]
+		s.inFlight[b]++
+		return p, true, false
+	}
+	for i, n := range s.inFlight {
+		if n > 0 && !s.lost[i] && i != b {
+			return p, false, true
+		}
+	}
+	return p, false, false
+}
+
+// finish ends p's build on b; gone says b was lost during it, and p goes back to the front of
+// the queue for another builder. lostNow is true the first time b is found lost.
+func (s *scheduler) finish(b int, p pendingBuild, gone bool) (lostNow bool) {
+	s.inFlight[b]--
+	if !gone {
+		return false
+	}
+	s.queue = append([]pendingBuild{p}, s.queue...)
+	lostNow = !s.lost[b]
+	s.lost[b] = true
+	return lostNow
+}
+
+// isLost reports whether b was found lost.
+func (s *scheduler) isLost(b int) bool { return s.lost[b] }
+
+// stranded is what is left when every slot is done: images no builder is left to build.
+func (s *scheduler) stranded() []pendingBuild { return s.queue }

@@ -1,0 +1,175 @@
+package embedded
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestParseBuilderEntry(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		host     string
+		parallel int
+		err      string
+	}{
+		{in: "unix:///run/buildkit/buildkitd.sock", host: "unix:///run/buildkit/buildkitd.sock", parallel: concurrentBuilds},
+		{in: "engine", host: "engine", parallel: concurrentBuilds},
+		{in: "tcp://10.0.0.2:1234?parallel=2", host: "tcp://10.0.0.2:1234", parallel: 2},
+		{in: "engine?parallel=16", host: "engine", parallel: 16},
+		{in: "ssh://me@build1:2222/run/buildkit/buildkitd.sock?parallel=4", host: "ssh://me@build1:2222/run/buildkit/buildkitd.sock", parallel: 4},
+		// Parameters of the connection helpers stay in the address.
+		{in: "docker-container://bk?context=x&parallel=3", host: "docker-container://bk?context=x", parallel: 3},
+		{in: "docker-container://bk?context=x", host: "docker-container://bk?context=x", parallel: concurrentBuilds},
+		{in: "tcp://h:1?parallel=0", err: "at least 1"},
+		{in: "tcp://h:1?parallel=many", err: "at least 1"},
+		{in: "tcp://h:1?%zz", err: "invalid URL escape"},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			is := is.New(t)
+			e, err := parseBuilderEntry(c.in)
+			if c.err != "" {
+				is.True(err != nil && strings.Contains(err.Error(), c.err))
+				is.True(strings.Contains(err.Error(), BuildersVariable))
+				return
+			}
+			is.NoErr(err)
+			is.Equal(e, builderEntry{Host: c.host, Parallel: c.parallel})
+		})
+	}
+}
+
+func TestLargestFirst(t *testing.T) {
+	is := is.New(t)
+	todo := []pendingBuild{named("a"), named("b"), named("c"), named("d")}
+	got := largestFirst(todo, map[string]int64{"a": 10, "b": 300, "c": 10, "d": 20})
+	is.Equal(names(got), []string{"b", "d", "a", "c"})  // ties keep the planned order
+	is.Equal(names(todo), []string{"a", "b", "c", "d"}) // the input stays as it was
+}
+
+func TestContextSize(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.MkdirAll(filepath.Join(dir, "code", "sub"), 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "code", "a"), make([]byte, 100), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "code", "sub", "b"), make([]byte, 50), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "one.zip"), make([]byte, 7), 0o644))
+	b := ImageBuild{DockerfileText: "FROM x\n", Context: []ContextEntry{
+		{Kind: EntryDir, Source: filepath.Join(dir, "code")},
+		{Kind: EntryZip, Source: filepath.Join(dir, "one.zip")},
+		{Kind: EntryText, Text: "abc"},
+		{Kind: EntryFile, Source: filepath.Join(dir, "missing")}, // the build reports it
+	}}
+	is.Equal(contextSize(b), int64(7+100+50+7+3))
+}
+
+// TestScheduler drives the scheduler through runs of two builders: what each slot is given,
+// when it must wait for images that may come back, and where a lost builder's images go.
+func TestScheduler(t *testing.T) {
+	type step struct {
+		builder int
+		op      string // "next": expect want ("" none) and wait; "ok"/"gone": finish image want
+		want    string
+		wait    bool
+		lostNow bool
+	}
+	for _, c := range []struct {
+		name     string
+		queue    []string
+		steps    []step
+		stranded []string
+	}{{
+		name:  "both builders take from one queue, in its order",
+		queue: []string{"big", "mid", "small"},
+		steps: []step{
+			{builder: 0, op: "next", want: "big"},
+			{builder: 1, op: "next", want: "mid"},
+			{builder: 1, op: "ok", want: "mid"},
+			{builder: 1, op: "next", want: "small"},
+			{builder: 0, op: "ok", want: "big"},
+			{builder: 0, op: "next", wait: true}, // builder 1's image may yet come back
+			{builder: 1, op: "ok", want: "small"},
+			{builder: 1, op: "next"},
+		},
+	}, {
+		name:  "an idle slot waits while another builder's images may come back",
+		queue: []string{"a"},
+		steps: []step{
+			{builder: 0, op: "next", want: "a"},
+			{builder: 1, op: "next", wait: true},
+			{builder: 0, op: "ok", want: "a"},
+			{builder: 1, op: "next"},
+		},
+	}, {
+		name:  "a lost builder's in-flight images go to the other, first in line, and it is named once",
+		queue: []string{"a", "b", "c", "d"},
+		steps: []step{
+			{builder: 0, op: "next", want: "a"},
+			{builder: 0, op: "next", want: "b"},
+			{builder: 1, op: "next", want: "c"},
+			{builder: 0, op: "gone", want: "a", lostNow: true},
+			{builder: 0, op: "gone", want: "b"}, // the second failure names it no more
+			{builder: 0, op: "next"},            // a lost builder takes nothing
+			{builder: 1, op: "next", want: "b"}, // its images come first
+			{builder: 1, op: "ok", want: "c"},
+			{builder: 1, op: "next", want: "a"},
+			{builder: 1, op: "next", want: "d"},
+			{builder: 1, op: "ok", want: "a"},
+			{builder: 1, op: "ok", want: "b"},
+			{builder: 1, op: "ok", want: "d"},
+			{builder: 1, op: "next"},
+		},
+	}, {
+		name:  "the last builder lost strands what is left",
+		queue: []string{"a", "b", "c"},
+		steps: []step{
+			{builder: 0, op: "next", want: "a"},
+			{builder: 1, op: "next", want: "b"},
+			{builder: 1, op: "gone", want: "b", lostNow: true},
+			{builder: 0, op: "ok", want: "a"},
+			{builder: 0, op: "next", want: "b"},
+			{builder: 0, op: "gone", want: "b", lostNow: true},
+			{builder: 0, op: "next"},
+			{builder: 1, op: "next"},
+		},
+		stranded: []string{"b", "c"},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			var queue []pendingBuild
+			for _, n := range c.queue {
+				queue = append(queue, named(n))
+			}
+			s := newScheduler(queue, 2)
+			for i, st := range c.steps {
+				t.Run(fmt.Sprintf("step %d: builder %d %s %s", i, st.builder, st.op, st.want), func(t *testing.T) {
+					is := is.New(t)
+					switch st.op {
+					case "next":
+						p, ok, wait := s.next(st.builder)
+						is.Equal(ok, st.want != "")
+						is.Equal(p.Name, st.want)
+						is.Equal(wait, st.wait)
+					case "ok", "gone":
+						is.Equal(s.finish(st.builder, named(st.want), st.op == "gone"), st.lostNow)
+					}
+				})
+			}
+			is.Equal(names(s.stranded()), c.stranded)
+		})
+	}
+}
+
+func named(name string) pendingBuild { return pendingBuild{ImageBuild: ImageBuild{Name: name}} }
+
+func names(ps []pendingBuild) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
+}
