@@ -29,6 +29,9 @@ func NewView(progress io.Writer) *View {
 	return &View{lines: engine.NewLines(progress), terminal: engine.IsTerminal(progress), verbose: engine.IsVerbose(progress), now: time.Now}
 }
 
+// Print shows a line of the caller's among the builds' lines (a builder lost mid-run).
+func (v *View) Print(text string) { v.lines.Print(text) }
+
 // Close waits until everything is shown.
 func (v *View) Close() error { return v.lines.Close() }
 
