@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
@@ -34,29 +35,42 @@ func RootfsTag() string {
 	return "dindbundler/demo-rootfs:" + hex.EncodeToString(sum[:6])
 }
 
-// ensureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
+// EnsureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
 // a chroot (debootstrap's own resolver stops at virtual packages), then the tree streams into
-// the engine as one layer. It needs root and debootstrap, as the DinD base does.
-func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (string, error) {
+// the engine as one layer. It needs root and debootstrap, as the DinD base does. Two processes
+// wanting it at once (the test run's prewarm and a test) build it once: the second waits for
+// the tag's lock and finds the image.
+func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (string, error) {
 	tag := RootfsTag()
-	_, found, err := engine.Inspect(ctx, api, tag)
-	if err != nil || found {
-		return tag, err
+	_, err := buildlock.EnsureImage(ctx, buildlock.Image{
+		Tag: tag,
+		Have: func(ctx context.Context) (bool, error) {
+			_, found, err := engine.Inspect(ctx, api, tag)
+			return found, err
+		},
+		Build: func(ctx context.Context) error { return buildRootfs(ctx, api, tag, progress) },
+	}, buildlock.Options{Log: progress, Report: time.Minute})
+	if err != nil {
+		return "", err
 	}
+	return tag, nil
+}
+
+func buildRootfs(ctx context.Context, api client.APIClient, tag string, progress io.Writer) error {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return "", errors.New("build the runtime stand-ins' root filesystem: debootstrap not found: install it with `apt-get install debootstrap` (as root; scripts/with-docker does) and retry")
+		return errors.New("build the runtime stand-ins' root filesystem: debootstrap not found: install it with `apt-get install debootstrap` (as root; scripts/with-docker does) and retry")
 	}
 	sources, err := base.ReadAptSources("/")
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
+		return fmt.Errorf("build %s: %w", tag, err)
 	}
 	mirror, err := base.PickMirror(sources, rootfsSuite)
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
+		return fmt.Errorf("build %s: %w", tag, err)
 	}
 	dir, err := os.MkdirTemp("", "demo-rootfs-")
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
+		return fmt.Errorf("build %s: %w", tag, err)
 	}
 	defer os.RemoveAll(dir)
 	start := time.Now()
@@ -71,12 +85,12 @@ func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 			// apt inside the chroot resolves the mirror's name with the host's resolver.
 			if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 				if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
-					return "", fmt.Errorf("build %s: %w", tag, err)
+					return fmt.Errorf("build %s: %w", tag, err)
 				}
 			}
 		}
 		if err := runQuiet(ctx, step...); err != nil {
-			return "", fmt.Errorf("build %s: %w", tag, err)
+			return fmt.Errorf("build %s: %w", tag, err)
 		}
 	}
 	// Debian's pip refuses to install outside a virtual environment (PEP 668); AWS's build
@@ -84,7 +98,7 @@ func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
 	for _, m := range marks {
 		if err := os.Remove(m); err != nil {
-			return "", fmt.Errorf("build %s: %w", tag, err)
+			return fmt.Errorf("build %s: %w", tag, err)
 		}
 	}
 	for _, d := range base.Leftovers {
@@ -99,10 +113,10 @@ func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
 		`CMD ["/bin/sh"]`,
 	}); err != nil {
-		return "", err
+		return err
 	}
 	fmt.Fprintf(progress, "demo: built %s in %.0fs\n", tag, time.Since(start).Seconds())
-	return tag, nil
+	return nil
 }
 
 // runQuiet runs a command and returns its last output lines with the error: a bare exit

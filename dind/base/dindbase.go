@@ -18,6 +18,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
@@ -31,8 +32,8 @@ type Options struct {
 	// Verbose also streams debootstrap's and go's own output to Progress; otherwise only the
 	// tail of it is shown, inside the error, when a step fails.
 	Verbose bool
-	// CacheDir holds the build lock and, for bookworm, the compiled compose plugin; default
-	// os.UserCacheDir()/dindbundler.
+	// CacheDir holds the build locks (one per tag) and, for bookworm, the compiled compose
+	// plugin; default os.UserCacheDir()/dindbundler.
 	CacheDir string
 	// Mirror overrides the Debian mirror read from the apt configuration.
 	Mirror string
@@ -73,19 +74,22 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 		return false, fmt.Errorf("build base image %s: %w", tag, err)
 	}
 
-	// Two builds at once (a mage run and a test, say) would each debootstrap; the second waits
-	// here and then finds the image.
-	unlock, err := lock(filepath.Join(cacheDir, "base.lock"))
-	if err != nil {
-		return false, fmt.Errorf("build base image %s: %w", tag, err)
-	}
-	defer unlock()
-	if !opts.Force {
-		if id, err := imageID(ctx, api, tag); err != nil || id != "" {
-			return false, err
-		}
-	}
-	if err := build(ctx, api, plan, opts); err != nil {
+	// Two builds of this tag at once (a mage run and a test, or the test run's prewarm) would
+	// each debootstrap: the second waits for the first's lock and then finds the image. Other
+	// suites have locks of their own and build meanwhile.
+	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
+		Tag: tag,
+		Dir: filepath.Join(cacheDir, "image-locks"),
+		Have: func(ctx context.Context) (bool, error) {
+			if opts.Force {
+				return false, nil
+			}
+			id, err := imageID(ctx, api, tag)
+			return id != "", err
+		},
+		Build: func(ctx context.Context) error { return build(ctx, api, plan, opts) },
+	}, buildlock.Options{Log: opts.Progress, Report: time.Minute})
+	if err != nil || !built {
 		return false, err
 	}
 	// A forced rebuild leaves the old image untagged; remove it unless something (a bundle
