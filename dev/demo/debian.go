@@ -39,10 +39,10 @@ func RootfsTag() string {
 // a chroot (debootstrap's own resolver stops at virtual packages), then the tree streams into
 // the engine as one layer. It needs root and debootstrap, as the DinD base does. Two processes
 // wanting it at once (the test run's prewarm and a test) build it once: the second waits for
-// the tag's lock and finds the image.
-func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (string, error) {
-	tag := RootfsTag()
-	_, err := buildlock.EnsureImage(ctx, buildlock.Image{
+// the tag's lock and finds the image. built reports whether this call built it.
+func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (tag string, built bool, err error) {
+	tag = RootfsTag()
+	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
 		Tag: tag,
 		Have: func(ctx context.Context) (bool, error) {
 			_, found, err := engine.Inspect(ctx, api, tag)
@@ -51,9 +51,9 @@ func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 		Build: func(ctx context.Context) error { return buildRootfs(ctx, api, tag, progress) },
 	}, buildlock.Options{Log: progress, Report: time.Minute})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return tag, nil
+	return tag, built, nil
 }
 
 func buildRootfs(ctx context.Context, api client.APIClient, tag string, progress io.Writer) error {
