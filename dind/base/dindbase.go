@@ -257,6 +257,11 @@ func finishRootfs(dir string, plan Plan) error {
 			return fmt.Errorf("link %s: %w", link, err)
 		}
 	}
+	return dropLeftovers(dir)
+}
+
+// dropLeftovers empties the Leftovers of the root filesystem in dir.
+func dropLeftovers(dir string) error {
 	for _, d := range Leftovers {
 		entries, err := os.ReadDir(filepath.Join(dir, d))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -334,14 +339,11 @@ func runTool(ctx context.Context, chatter io.Writer, dir string, env []string, n
 
 // preflight checks for the tools a build needs before any slow work starts.
 func preflight(plan Plan) error {
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return errors.New("debootstrap not found: install it with `apt-get install debootstrap` (as root) and retry")
+	if err := checkDebootstrap(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(DebootstrapScript); err != nil {
 		return fmt.Errorf("debootstrap has no %s: install Debian's debootstrap package (`apt-get install debootstrap`) and retry", DebootstrapScript)
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("debootstrap must run as root: rerun as root (e.g. with sudo)")
 	}
 	tools := []string{"tar"}
 	if plan.ComposeBinary != "" {

@@ -2,6 +2,7 @@ package base_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,4 +96,15 @@ func TestImportTree(t *testing.T) {
 	ids, _, err := engine.ImageIDs(ctx, api, []string{tag + "-absent"})
 	is.NoErr(err)
 	is.Equal(ids[tag+"-absent"], "") // the engine's image of the cut stream is not left to pass for built
+}
+
+// A Debian stand-in image on a machine without debootstrap fails before any work, with the
+// sentinel the test kits skip on and the command that fixes it.
+func TestBuildDebianWithoutDebootstrap(t *testing.T) {
+	is := is.New(t)
+	t.Setenv("PATH", t.TempDir())
+	err := base.BuildDebian(context.Background(), nil, base.DebianImage{Tag: "dindtest-debian:1", Suite: "bookworm", Packages: []string{"make"}})
+	is.True(errors.Is(err, base.ErrCannotDebootstrap))
+	is.True(strings.Contains(err.Error(), "build dindtest-debian:1"))
+	is.True(strings.Contains(err.Error(), "apt-get install debootstrap"))
 }

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -39,10 +37,6 @@ var (
 	standInTag = map[string]bool{}
 )
 
-// ErrCannotBuild marks a stand-in this machine cannot build (not root, no debootstrap): the
-// tests that need it skip.
-var ErrCannotBuild = errors.New("cannot build the stand-in build image here")
-
 // StandIn returns a Debian bookworm image holding pkgs, built once per test binary and kept in
 // the engine under a tag derived from the package list (builders-standin:<hash>), so later runs
 // reuse it. It stands for both the sam/build-<runtime> build images and the Lambda runtime
@@ -53,8 +47,8 @@ func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
 	defer cancel()
 	start := time.Now()
 	tag, built, err := EnsureStandIn(ctx, api, logWriter{t}, pkgs...)
-	if errors.Is(err, ErrCannotBuild) {
-		t.Skip(err)
+	if errors.Is(err, base.ErrCannotDebootstrap) {
+		t.Skip(err) // not root, or no debootstrap
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -147,81 +141,14 @@ const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 const standinSuite = "bookworm"
 
 func buildDebian(ctx context.Context, api client.APIClient, tag string, pkgs []string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%w: debootstrap needs root", ErrCannotBuild)
-	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return fmt.Errorf("%w: debootstrap is not installed (scripts/with-docker installs it)", ErrCannotBuild)
-	}
-	sources, err := base.ReadAptSources("/")
-	if err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
-	mirror, err := base.PickMirror(sources, standinSuite)
-	if err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
-	dir, err := os.MkdirTemp("", "builders-standin-")
-	if err != nil {
-		return fmt.Errorf("build %s: %w", tag, err)
-	}
-	defer os.RemoveAll(dir)
-	var out bytes.Buffer
-	// debootstrap's own resolver cannot install npm (its dependencies are virtual packages other
-	// node-* packages provide), so it lays down minbase and apt installs the rest in a chroot.
-	run := func(name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build %s: %s %s: %w\n%s", tag, name, strings.Join(args, " "), err, tailLines(out.String(), 30))
-		}
-		return nil
-	}
-	if err := run("debootstrap", "--variant=minbase", standinSuite, dir, mirror); err != nil {
-		return err
-	}
-	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
-			return fmt.Errorf("build %s: %w", tag, err)
-		}
-	}
-	if err := run("chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q"); err != nil {
-		return err
-	}
-	// The JDK's postinst runs java, which needs /proc; it is unmounted before the directory is
-	// removed, whatever happened.
-	proc := filepath.Join(dir, "proc")
-	if err := run("mount", "-t", "proc", "proc", proc); err != nil {
-		return err
-	}
-	installErr := run("chroot", append([]string{dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
-	if err := exec.Command("umount", proc).Run(); err != nil {
-		return fmt.Errorf("build %s: umount %s: %w (unmount it by hand, then remove %s)", tag, proc, err, dir)
-	}
-	if installErr != nil {
-		return installErr
-	}
-	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
-	for _, m := range marks {
-		if err := os.Remove(m); err != nil {
-			return fmt.Errorf("build %s: %w", tag, err)
-		}
-	}
-	for _, sub := range base.Leftovers {
-		entries, _ := os.ReadDir(filepath.Join(dir, sub))
-		for _, e := range entries {
-			if e.Type().IsRegular() {
-				os.Remove(filepath.Join(dir, sub, e.Name()))
-			}
-		}
-	}
-	_, err = base.ImportTree(ctx, api, dir, tag, []string{
-		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-		`ENV HOME=/root`,
-		`CMD ["/bin/sh"]`,
+	return base.BuildDebian(ctx, api, base.DebianImage{
+		Tag: tag, Suite: standinSuite, Packages: pkgs,
+		Changes: []string{
+			`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+			`ENV HOME=/root`,
+			`CMD ["/bin/sh"]`,
+		},
 	})
-	return err
 }
 
 // logWriter passes waiting messages to the test log.
@@ -256,14 +183,6 @@ func Run(t testing.TB, api client.APIClient, img string, cmd ...string) (string,
 		t.Fatalf("read the output of %s: %v", img, err)
 	}
 	return out, code
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // CleanupDescendants removes, when the test ends, every image built on ref: the
