@@ -53,11 +53,12 @@ type image struct {
 	ensure func(ctx context.Context, api client.APIClient, progress io.Writer) (built bool, err error)
 }
 
-// plan lists the images in the order a full test run first needs them (go test -p 1 runs the
-// packages in import-path order): the engine matrix's image for the first test on a matrix
-// engine, the default base for dev/bench, dev/demo and dev/e2e, the demo's root filesystem,
-// bookworm's base for dind/dindtest, then the builders' stand-ins for internal/buildkit and
-// producer/.... Started in this order, jobs at a time.
+// plan lists the images in the order they start, jobs at a time: the engine matrix's image
+// first (the first test on a matrix engine needs it within a minute), then bookworm's base,
+// which takes longest by far (its compose plugin is compiled: 15 min with an empty Go cache
+// here) though only dind/dindtest needs it, then the default base for dev/bench, dev/demo and
+// dev/e2e, the demo's root filesystem, and the builders' stand-ins for internal/buildkit and
+// producer/... (go test -p 1 runs the packages in import-path order).
 func plan() []image {
 	suite := func(s string) image {
 		return image{name: base.TagFor(s), ensure: func(ctx context.Context, api client.APIClient, progress io.Writer) (bool, error) {
@@ -72,12 +73,12 @@ func plan() []image {
 	}
 	return []image{
 		suite(matrix.EngineSuite),
+		suite("bookworm"),
 		suite(base.DefaultSuite),
 		{name: demo.RootfsTag(), ensure: func(ctx context.Context, api client.APIClient, progress io.Writer) (bool, error) {
 			_, built, err := demo.EnsureRootfs(ctx, api, progress)
 			return built, err
 		}},
-		suite("bookworm"),
 		standIn("the builders' stand-in", builderstest.StandInPackages),
 		standIn("the builders' Java stand-in", builderstest.JavaPackages),
 	}
