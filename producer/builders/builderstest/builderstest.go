@@ -112,10 +112,14 @@ func addCABundle(ctx context.Context, api client.APIClient, debian, tag string, 
 // cachedImage makes sure the engine has tag, calling build when it lacks it: looked up once per
 // process, and built under the tag's lock (buildlock), so a process that finds another building
 // it waits and then uses that image.
+//
+// The mutex guards the memo only, never a build: the prewarm builds the two stand-ins in one
+// process at once, and the tag's lock already keeps two builds of one tag apart.
 func cachedImage(ctx context.Context, api client.APIClient, tag string, progress io.Writer, build func(ctx context.Context) error) (bool, error) {
 	standInMu.Lock()
-	defer standInMu.Unlock()
-	if standInTag[tag] {
+	known := standInTag[tag]
+	standInMu.Unlock()
+	if known {
 		return false, nil
 	}
 	built, err := buildlock.EnsureImage(ctx, buildlock.Image{
@@ -129,7 +133,9 @@ func cachedImage(ctx context.Context, api client.APIClient, tag string, progress
 	if err != nil {
 		return false, err
 	}
+	standInMu.Lock()
 	standInTag[tag] = true
+	standInMu.Unlock()
 	return built, nil
 }
 
