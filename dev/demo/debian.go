@@ -4,18 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 )
 
@@ -34,89 +31,36 @@ func RootfsTag() string {
 	return "dindbundler/demo-rootfs:" + hex.EncodeToString(sum[:6])
 }
 
-// ensureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
+// EnsureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
 // a chroot (debootstrap's own resolver stops at virtual packages), then the tree streams into
-// the engine as one layer. It needs root and debootstrap, as the DinD base does.
-func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (string, error) {
-	tag := RootfsTag()
-	_, found, err := engine.Inspect(ctx, api, tag)
-	if err != nil || found {
-		return tag, err
-	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return "", errors.New("build the runtime stand-ins' root filesystem: debootstrap not found: install it with `apt-get install debootstrap` (as root; scripts/with-docker does) and retry")
-	}
-	sources, err := base.ReadAptSources("/")
+// the engine as one layer. It needs root and debootstrap, as the DinD base does. Two processes
+// wanting it at once (the test run's prewarm and a test) build it once: the second waits for
+// the tag's lock and finds the image. built reports whether this call built it.
+func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (tag string, built bool, err error) {
+	tag = RootfsTag()
+	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
+		Tag: tag,
+		Have: func(ctx context.Context) (bool, error) {
+			_, found, err := engine.Inspect(ctx, api, tag)
+			return found, err
+		},
+		Build: func(ctx context.Context) error { return buildRootfs(ctx, api, tag, progress) },
+	}, buildlock.Options{Log: progress, Report: time.Minute})
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
+		return "", false, err
 	}
-	mirror, err := base.PickMirror(sources, rootfsSuite)
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
-	}
-	dir, err := os.MkdirTemp("", "demo-rootfs-")
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", tag, err)
-	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about a minute, once\n", tag, rootfsSuite, strings.Join(RootfsPackages, " "))
-	steps := [][]string{
-		{"debootstrap", "--variant=minbase", rootfsSuite, dir, mirror},
-		{"chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q"},
-		append([]string{"chroot", dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, RootfsPackages...),
-	}
-	for i, step := range steps {
-		if i == 1 {
-			// apt inside the chroot resolves the mirror's name with the host's resolver.
-			if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-				if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
-					return "", fmt.Errorf("build %s: %w", tag, err)
-				}
-			}
-		}
-		if err := runQuiet(ctx, step...); err != nil {
-			return "", fmt.Errorf("build %s: %w", tag, err)
-		}
-	}
-	// Debian's pip refuses to install outside a virtual environment (PEP 668); AWS's build
-	// images have no such marker, and the builders install into a target directory.
-	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
-	for _, m := range marks {
-		if err := os.Remove(m); err != nil {
-			return "", fmt.Errorf("build %s: %w", tag, err)
-		}
-	}
-	for _, d := range base.Leftovers {
-		entries, _ := os.ReadDir(filepath.Join(dir, d))
-		for _, e := range entries {
-			if e.Type().IsRegular() && e.Name() != "lock" {
-				_ = os.Remove(filepath.Join(dir, d, e.Name()))
-			}
-		}
-	}
-	if _, err := base.ImportTree(ctx, api, dir, tag, []string{
-		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-		`CMD ["/bin/sh"]`,
-	}); err != nil {
-		return "", err
-	}
-	fmt.Fprintf(progress, "demo: built %s in %.0fs\n", tag, time.Since(start).Seconds())
-	return tag, nil
+	return tag, built, nil
 }
 
-// runQuiet runs a command and returns its last output lines with the error: a bare exit
-// status says nothing about why debootstrap or apt failed.
-func runQuiet(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		return fmt.Errorf("%s: %w; last output:\n%s", strings.Join(args[:min(len(args), 3)], " "), err, strings.Join(lines, "\n"))
+func buildRootfs(ctx context.Context, api client.APIClient, tag string, progress io.Writer) error {
+	start := time.Now()
+	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about two minutes, once\n", tag, rootfsSuite, strings.Join(RootfsPackages, " "))
+	if err := base.BuildDebian(ctx, api, base.DebianImage{
+		Tag: tag, Suite: rootfsSuite, Packages: RootfsPackages,
+		Changes: []string{`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, `CMD ["/bin/sh"]`},
+	}); err != nil {
+		return fmt.Errorf("build the runtime stand-ins' root filesystem: %w (scripts/with-docker installs debootstrap)", err)
 	}
+	fmt.Fprintf(progress, "demo: built %s in %.0fs\n", tag, time.Since(start).Seconds())
 	return nil
 }

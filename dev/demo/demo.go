@@ -114,7 +114,7 @@ func PrepareWith(ctx context.Context, api client.APIClient, dir string, opts Opt
 		}
 	}
 
-	rootfs, err := ensureRootfs(ctx, api, progress)
+	rootfs, _, err := EnsureRootfs(ctx, api, progress)
 	if err != nil {
 		return nil, err
 	}

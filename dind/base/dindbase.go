@@ -18,6 +18,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
 )
@@ -45,8 +46,8 @@ type Options struct {
 	// Verbose also streams debootstrap's and go's own output to Progress; otherwise only the
 	// tail of it is shown, inside the error, when a step fails.
 	Verbose bool
-	// CacheDir holds the build lock and, for bookworm, the compiled compose plugin; default
-	// os.UserCacheDir()/dindbundler.
+	// CacheDir holds the build locks (one per tag) and, for bookworm, the compiled compose
+	// plugin; default os.UserCacheDir()/dindbundler.
 	CacheDir string
 	// Mirror overrides the Debian mirror read from the apt configuration.
 	Mirror string
@@ -87,19 +88,22 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 		return false, fmt.Errorf("build base image %s: %w", tag, err)
 	}
 
-	// Two builds at once (a mage run and a test, say) would each debootstrap; the second waits
-	// here and then finds the image.
-	unlock, err := lock(filepath.Join(cacheDir, "base.lock"))
-	if err != nil {
-		return false, fmt.Errorf("build base image %s: %w", tag, err)
-	}
-	defer unlock()
-	if !opts.Force {
-		if id, err := imageID(ctx, api, tag); err != nil || id != "" {
-			return false, err
-		}
-	}
-	if err := build(ctx, api, plan, opts); err != nil {
+	// Two builds of this tag at once (a mage run and a test, or the test run's prewarm) would
+	// each debootstrap: the second waits for the first's lock and then finds the image. Other
+	// suites have locks of their own and build meanwhile.
+	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
+		Tag: tag,
+		Dir: filepath.Join(cacheDir, "image-locks"),
+		Have: func(ctx context.Context) (bool, error) {
+			if opts.Force {
+				return false, nil
+			}
+			id, err := imageID(ctx, api, tag)
+			return id != "", err
+		},
+		Build: func(ctx context.Context) error { return build(ctx, api, plan, opts) },
+	}, buildlock.Options{Log: opts.Progress, Report: time.Minute})
+	if err != nil || !built {
 		return false, err
 	}
 	// A forced rebuild leaves the old image untagged; remove it unless something (a bundle
@@ -267,6 +271,11 @@ func finishRootfs(dir string, plan Plan) error {
 			return fmt.Errorf("link %s: %w", link, err)
 		}
 	}
+	return dropLeftovers(dir)
+}
+
+// dropLeftovers empties the Leftovers of the root filesystem in dir.
+func dropLeftovers(dir string) error {
 	for _, d := range Leftovers {
 		entries, err := os.ReadDir(filepath.Join(dir, d))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -344,14 +353,11 @@ func runTool(ctx context.Context, chatter io.Writer, dir string, env []string, n
 
 // preflight checks for the tools a build needs before any slow work starts.
 func preflight(plan Plan) error {
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return errors.New("debootstrap not found: install it with `apt-get install debootstrap` (as root) and retry")
+	if err := checkDebootstrap(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(DebootstrapScript); err != nil {
 		return fmt.Errorf("debootstrap has no %s: install Debian's debootstrap package (`apt-get install debootstrap`) and retry", DebootstrapScript)
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("debootstrap must run as root: rerun as root (e.g. with sudo)")
 	}
 	tools := []string{"tar"}
 	if plan.ComposeBinary != "" {

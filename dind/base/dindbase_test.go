@@ -2,6 +2,7 @@ package base_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 )
@@ -95,4 +97,61 @@ func TestImportTree(t *testing.T) {
 	ids, _, err := engine.ImageIDs(ctx, api, []string{tag + "-absent"})
 	is.NoErr(err)
 	is.Equal(ids[tag+"-absent"], "") // the engine's image of the cut stream is not left to pass for built
+}
+
+// A Debian stand-in image on a machine without debootstrap fails before any work, with the
+// sentinel the test kits skip on and the command that fixes it.
+func TestBuildDebianWithoutDebootstrap(t *testing.T) {
+	is := is.New(t)
+	t.Setenv("PATH", t.TempDir())
+	err := base.BuildDebian(context.Background(), nil, base.DebianImage{Tag: "dindtest-debian:1", Suite: "bookworm", Packages: []string{"make"}})
+	is.True(errors.Is(err, base.ErrCannotDebootstrap))
+	is.True(strings.Contains(err.Error(), "build dindtest-debian:1"))
+	is.True(strings.Contains(err.Error(), "apt-get install debootstrap"))
+}
+
+// Ensure waits while another process builds its tag (the lock buildlock.EnsureImage takes in
+// CacheDir), then finds the image that build made and builds nothing itself.
+func TestEnsureWaitsForAnotherBuildOfItsTag(t *testing.T) {
+	is := is.New(t)
+	api := enginetest.Client(t)
+	if os.Geteuid() != 0 {
+		t.Skip("Ensure's preflight needs root before it takes the lock")
+	}
+	cache := t.TempDir()
+	const tag = "dindtest-base-locked:1"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	building, release := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		_, err := buildlock.EnsureImage(ctx, buildlock.Image{
+			Tag: tag, Dir: filepath.Join(cache, "image-locks"),
+			Have:  func(context.Context) (bool, error) { return false, nil },
+			Build: func(context.Context) error { close(building); <-release; return nil },
+		}, buildlock.Options{})
+		other <- err
+	}()
+	<-building
+	type result struct {
+		built bool
+		err   error
+	}
+	ensured := make(chan result, 1)
+	go func() {
+		built, err := base.Ensure(ctx, api, base.Options{Tag: tag, CacheDir: cache})
+		ensured <- result{built, err}
+	}()
+	select {
+	case r := <-ensured:
+		t.Fatalf("Ensure did not wait for the other build of %s: built %v, %v", tag, r.built, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	enginetest.ScratchImage(t, api, tag, map[string][]byte{"etc/marker": []byte("built by the other")})
+	close(release)
+	is.NoErr(<-other)
+	r := <-ensured
+	is.NoErr(r.err)
+	is.True(!r.built) // it found the other's image
 }

@@ -3,8 +3,9 @@
 // plugin and the tools the bundle entrypoint uses, imported into the engine as one image. The
 // same builder makes the outer engines of the test matrix (enginetest). This file is the pure
 // part: which suite, which mirror, which command lines, which image settings. It owns that image
-// (dindbundler/dind-base) and nothing of the bundle; it reaches the engine only through
-// internal/engine.
+// (dindbundler/dind-base), and the one recipe for images of Debian packages alone that stand in
+// for images no registry serves here (BuildDebian: the demo's root filesystem, the builders'
+// stand-ins); nothing of the bundle. It reaches the engine only through internal/engine.
 package base
 
 import (

@@ -1,19 +1,25 @@
-// Package buildlock keeps two runs of the pipeline off one BUILD_DIR: a run holds an exclusive
-// lock on BUILD_DIR/.lock for as long as it runs stages, and a second run waits for it, saying
-// who holds it, instead of racing the first (one run's garbage collection once removed another's
-// in-flight spool file). It owns the lock file and nothing else under BUILD_DIR.
+// Package buildlock keeps two runs off one piece of work. A pipeline run holds an exclusive lock
+// on BUILD_DIR/.lock for as long as it runs stages, and a second run waits for it, saying who
+// holds it, instead of racing the first (one run's garbage collection once removed another's
+// in-flight spool file). An image built locally from nothing (a DinD base, a test stand-in) has a
+// lock of its own, one file per tag, so two processes building the same tag wait for each other
+// and the second finds the image, while different tags build at once (EnsureImage). It owns the
+// lock files and nothing else under BUILD_DIR or the cache directory.
 //
 // The lock is flock(2) on an open file: the kernel drops it when the holder exits, however it
-// exits, so a killed run never leaves a stale lock behind. The file's content (pid, start time)
-// is only for the message a waiting run prints.
+// exits, so a killed run never leaves a stale lock behind. The file's content (pid, program,
+// start time) is only for the message a waiting run prints.
 package buildlock
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,10 +46,15 @@ func Acquire(ctx context.Context, dir string, o Options) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lock BUILD_DIR %s: %w", dir, err)
 	}
-	path := builddir.Dir(dir).Lock()
+	return acquire(ctx, builddir.Dir(dir).Lock(), "BUILD_DIR "+dir, "or use another BUILD_DIR", o)
+}
+
+// acquire takes the flock of path, the lock of what (for messages), waiting as o says; advice
+// ends the message of a wait that ran out.
+func acquire(ctx context.Context, path, what, advice string, o Options) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock BUILD_DIR: open %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: open %s: %w", what, path, err)
 	}
 	report := o.Report
 	if report <= 0 {
@@ -58,26 +69,26 @@ func Acquire(ctx context.Context, dir string, o Options) (*Lock, error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("lock BUILD_DIR: flock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: flock %s: %w", what, path, err)
 		}
 		holder := readHolder(path)
 		if o.Wait > 0 && time.Since(start) >= o.Wait {
 			f.Close()
-			return nil, fmt.Errorf("BUILD_DIR %s is in use by another run (%s) since more than %s: wait for it to end, or use another BUILD_DIR", dir, holder, o.Wait)
+			return nil, fmt.Errorf("%s is in use by another run (%s) since more than %s: wait for it to end, %s", what, holder, o.Wait, advice)
 		}
 		if o.Log != nil && time.Since(lastReport) >= report {
-			fmt.Fprintf(o.Log, "waiting for BUILD_DIR %s: another run holds it (%s)\n", dir, holder)
+			fmt.Fprintf(o.Log, "waiting for %s: another run holds it (%s)\n", what, holder)
 			lastReport = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("waiting for BUILD_DIR %s (held by %s): %w", dir, holder, ctx.Err())
+			return nil, fmt.Errorf("waiting for %s (held by %s): %w", what, holder, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	// Who holds it, for the message another run prints while it waits.
-	info := fmt.Sprintf("pid %d, since %s", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+	info := fmt.Sprintf("pid %d %s, since %s", os.Getpid(), filepath.Base(os.Args[0]), time.Now().UTC().Format(time.RFC3339))
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(info+"\n"), 0)
 	}
@@ -101,4 +112,69 @@ func readHolder(path string) string {
 		return "holder unknown"
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// Image is one image a process builds locally from nothing unless the engine has it.
+type Image struct {
+	Tag string
+	// Dir holds the lock files, one per tag; "" is DefaultDir().
+	Dir string
+	// Have reports whether the engine has the image already (false to force a build).
+	Have func(context.Context) (bool, error)
+	// Build makes it; it runs holding the tag's lock.
+	Build func(context.Context) error
+}
+
+// EnsureImage builds img unless img.Have finds it: it takes the tag's lock (waiting, as o says,
+// while another process or goroutine holds it), asks Have again — the holder has usually just
+// built it — and only then runs Build. built reports whether this call built the image.
+func EnsureImage(ctx context.Context, img Image, o Options) (built bool, err error) {
+	if have, err := img.Have(ctx); err != nil || have {
+		return false, err
+	}
+	dir := img.Dir
+	if dir == "" {
+		if dir, err = DefaultDir(); err != nil {
+			return false, fmt.Errorf("build image %s: %w", img.Tag, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("build image %s: lock directory: %w", img.Tag, err)
+	}
+	lock, err := acquire(ctx, filepath.Join(dir, ImageLockName(img.Tag)), "image "+img.Tag, "or remove the other build", o)
+	if err != nil {
+		return false, fmt.Errorf("build image %s: %w", img.Tag, err)
+	}
+	defer lock.Release()
+	if have, err := img.Have(ctx); err != nil || have {
+		return false, err
+	}
+	if err := img.Build(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// DefaultDir is where image locks live unless the caller names a directory: the user's cache
+// directory, shared by every process of this user on this machine.
+func DefaultDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find a cache directory for the image locks (set XDG_CACHE_HOME or HOME): %w", err)
+	}
+	return filepath.Join(base, "dindbundler", "image-locks"), nil
+}
+
+// ImageLockName is the lock file of tag: the tag made a file name (readable in `ls`), then a
+// short hash of the tag itself, so tags that differ only in replaced characters never share a
+// lock.
+func ImageLockName(tag string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, tag)
+	sum := sha256.Sum256([]byte(tag))
+	return safe + "-" + hex.EncodeToString(sum[:4]) + ".lock"
 }

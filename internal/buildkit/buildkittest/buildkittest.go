@@ -81,7 +81,7 @@ func command(t testing.TB, name string) string {
 	if bin, ok := built[name]; ok {
 		return bin
 	}
-	bin, err := buildLocked(name)
+	bin, err := Build(name)
 	if err != nil {
 		t.Fatalf("build %s from %s (or set %s to a buildkitd binary): %v", name, module, BinaryVariable, err)
 	}
@@ -89,7 +89,10 @@ func command(t testing.TB, name string) string {
 	return bin
 }
 
-func buildLocked(name string) (string, error) {
+// Build builds the module's cmd/<name> (buildkitd, buildctl) at the version go.mod requires, run
+// from this module's directory, unless a process built it before: the path of the binary kept in
+// the user cache. dev/prewarm calls it before the tests need it.
+func Build(name string) (string, error) {
 	version, err := goOutput("", "list", "-m", "-f", "{{.Version}}", module)
 	if err != nil {
 		return "", fmt.Errorf("find the version go.mod requires: %w", err)

@@ -9,9 +9,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/dindbundler/dindbundler/dind/base"
+	"github.com/dindbundler/dindbundler/internal/buildlock"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -38,59 +40,103 @@ var (
 // StandIn returns a Debian bookworm image holding pkgs, built once per test binary and kept in
 // the engine under a tag derived from the package list (builders-standin:<hash>), so later runs
 // reuse it. It stands for both the sam/build-<runtime> build images and the Lambda runtime
-// bases. Debian's pip refuses to install outside a virtual environment (PEP 668); the marker is
-// removed, as AWS's build images have none. On top goes this machine's CA bundle
-// (builders-standin:<hash>-ca<hash>): where egress passes a TLS-inspecting proxy, npm and the
-// Go module proxy are reachable only through the certificates the host trusts.
+// bases. See EnsureStandIn for what it holds.
 func StandIn(t testing.TB, api client.APIClient, pkgs ...string) string {
 	t.Helper()
-	base := debianImage(t, api, pkgs)
-	bundle, err := os.ReadFile(hostCABundle)
-	if err != nil {
-		return base // no bundle to carry over: the image's own certificates serve
-	}
-	sum := sha256.Sum256(bundle)
-	tag := base + "-ca" + hex.EncodeToString(sum[:6])
-	return cachedImage(t, api, tag, func(ctx context.Context) {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, f := range []struct {
-			name string
-			data []byte
-		}{{"Dockerfile", []byte("FROM " + base + "\nCOPY ca-certificates.crt " + hostCABundle + "\n")}, {"ca-certificates.crt", bundle}} {
-			if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tw.Write(f.data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		if _, err := engine.Build(ctx, api, &buf, engine.BuildOptions{Tag: tag}, &out); err != nil {
-			t.Fatalf("%v\n%s", err, out.String())
-		}
-	})
-}
-
-// cachedImage returns tag, first calling build when the engine lacks it: once per test binary,
-// and not at all when an earlier run left the image.
-func cachedImage(t testing.TB, api client.APIClient, tag string, build func(ctx context.Context)) string {
-	t.Helper()
-	standInMu.Lock()
-	defer standInMu.Unlock()
-	if standInTag[tag] {
-		return tag
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	if _, err := api.ImageInspect(ctx, tag); err != nil {
-		build(ctx)
+	start := time.Now()
+	tag, built, err := EnsureStandIn(ctx, api, logWriter{t}, pkgs...)
+	if errors.Is(err, base.ErrCannotDebootstrap) {
+		t.Skip(err) // not root, or no debootstrap
 	}
-	standInTag[tag] = true
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built {
+		t.Logf("built stand-in image %s (%s) in %s", tag, strings.Join(pkgs, " "), time.Since(start).Round(time.Second))
+	}
 	return tag
+}
+
+// EnsureStandIn is StandIn without a test: the image for pkgs, built unless the engine has it
+// (once per process, and once per machine however many processes want it at once: the tag's
+// lock makes the others wait and find it). built reports whether this call built anything.
+// Debian's pip refuses to install outside a virtual environment (PEP 668); the marker is
+// removed, as AWS's build images have none. On top goes this machine's CA bundle
+// (builders-standin:<hash>-ca<hash>): where egress passes a TLS-inspecting proxy, npm and the
+// Go module proxy are reachable only through the certificates the host trusts. Waiting
+// messages go to progress.
+func EnsureStandIn(ctx context.Context, api client.APIClient, progress io.Writer, pkgs ...string) (tag string, built bool, err error) {
+	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
+	debian := "builders-standin:" + hex.EncodeToString(sum[:6])
+	built, err = cachedImage(ctx, api, debian, progress, func(ctx context.Context) error { return buildDebian(ctx, api, debian, pkgs) })
+	if err != nil {
+		return "", false, err
+	}
+	bundle, err := os.ReadFile(hostCABundle)
+	if err != nil {
+		return debian, built, nil // no bundle to carry over: the image's own certificates serve
+	}
+	sum = sha256.Sum256(bundle)
+	tag = debian + "-ca" + hex.EncodeToString(sum[:6])
+	withCA, err := cachedImage(ctx, api, tag, progress, func(ctx context.Context) error { return addCABundle(ctx, api, debian, tag, bundle) })
+	return tag, built || withCA, err
+}
+
+// addCABundle builds tag: FROM debian, the host's CA bundle copied in.
+func addCABundle(ctx context.Context, api client.APIClient, debian, tag string, bundle []byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"Dockerfile", []byte("FROM " + debian + "\nCOPY ca-certificates.crt " + hostCABundle + "\n")}, {"ca-certificates.crt", bundle}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
+			return fmt.Errorf("build %s: %w", tag, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return fmt.Errorf("build %s: %w", tag, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	var out bytes.Buffer
+	if _, err := engine.Build(ctx, api, &buf, engine.BuildOptions{Tag: tag}, &out); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", tag, err, out.String())
+	}
+	return nil
+}
+
+// cachedImage makes sure the engine has tag, calling build when it lacks it: looked up once per
+// process, and built under the tag's lock (buildlock), so a process that finds another building
+// it waits and then uses that image.
+//
+// The mutex guards the memo only, never a build: the prewarm builds the two stand-ins in one
+// process at once, and the tag's lock already keeps two builds of one tag apart.
+func cachedImage(ctx context.Context, api client.APIClient, tag string, progress io.Writer, build func(ctx context.Context) error) (bool, error) {
+	standInMu.Lock()
+	known := standInTag[tag]
+	standInMu.Unlock()
+	if known {
+		return false, nil
+	}
+	built, err := buildlock.EnsureImage(ctx, buildlock.Image{
+		Tag: tag,
+		Have: func(ctx context.Context) (bool, error) {
+			_, found, err := engine.Inspect(ctx, api, tag)
+			return found, err
+		},
+		Build: build,
+	}, buildlock.Options{Log: progress, Report: time.Minute})
+	if err != nil {
+		return false, err
+	}
+	standInMu.Lock()
+	standInTag[tag] = true
+	standInMu.Unlock()
+	return built, nil
 }
 
 // hostCABundle is where Debian keeps the certificates it trusts, on the host and in the image.
@@ -100,104 +146,24 @@ const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 // golang, maven, make as that release packages them).
 const standinSuite = "bookworm"
 
-func debianImage(t testing.TB, api client.APIClient, pkgs []string) string {
-	t.Helper()
-	sum := sha256.Sum256([]byte(strings.Join(pkgs, ",") + "|v1"))
-	tag := "builders-standin:" + hex.EncodeToString(sum[:6])
-	return cachedImage(t, api, tag, func(ctx context.Context) { buildDebian(ctx, t, api, tag, pkgs) })
+func buildDebian(ctx context.Context, api client.APIClient, tag string, pkgs []string) error {
+	return base.BuildDebian(ctx, api, base.DebianImage{
+		Tag: tag, Suite: standinSuite, Packages: pkgs,
+		Changes: []string{
+			`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+			`ENV HOME=/root`,
+			`CMD ["/bin/sh"]`,
+		},
+	})
 }
 
-func buildDebian(ctx context.Context, t testing.TB, api client.APIClient, tag string, pkgs []string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("building the stand-in build image needs root (debootstrap)")
-	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		t.Skip("debootstrap is not installed (scripts/with-docker installs it)")
-	}
-	sources, err := base.ReadAptSources("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mirror, err := base.PickMirror(sources, standinSuite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "builders-standin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	var out bytes.Buffer
-	// debootstrap's own resolver cannot install npm (its dependencies are virtual packages other
-	// node-* packages provide), so it lays down minbase and apt installs the rest in a chroot.
-	run := func(name string, args ...string) {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tailLines(out.String(), 30))
-		}
-	}
-	run("debootstrap", "--variant=minbase", standinSuite, dir, mirror)
-	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run("chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q")
-	// The JDK's postinst runs java, which needs /proc.
-	proc := filepath.Join(dir, "proc")
-	run("mount", "-t", "proc", "proc", proc)
-	unmount := func() {
-		if err := exec.Command("umount", proc).Run(); err != nil {
-			t.Errorf("umount %s: %v", proc, err)
-		}
-	}
-	defer func() {
-		if t.Failed() {
-			unmount() // before the directory is removed
-		}
-	}()
-	run("chroot", append([]string{dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
-	unmount()
-	marks, _ := filepath.Glob(filepath.Join(dir, "usr/lib/python3*/EXTERNALLY-MANAGED"))
-	for _, m := range marks {
-		if err := os.Remove(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, sub := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
-		entries, _ := os.ReadDir(filepath.Join(dir, sub))
-		for _, e := range entries {
-			if e.Type().IsRegular() {
-				os.Remove(filepath.Join(dir, sub, e.Name()))
-			}
-		}
-	}
-	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
-	stdout, err := tarCmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tarErr bytes.Buffer
-	tarCmd.Stderr = &tarErr
-	if err := tarCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_, ierr := engine.Import(ctx, api, stdout, tag, []string{
-		`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-		`ENV HOME=/root`,
-		`CMD ["/bin/sh"]`,
-	})
-	if werr := tarCmd.Wait(); werr != nil && ierr == nil {
-		t.Fatalf("tar %s: %v: %s", dir, werr, tarErr.String())
-	}
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
-	t.Logf("built stand-in image %s (%s) in %s", tag, strings.Join(pkgs, " "), time.Since(start).Round(time.Second))
+// logWriter passes waiting messages to the test log.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // Run runs cmd in a throwaway container of img (entrypoint replaced) and returns its output
@@ -223,14 +189,6 @@ func Run(t testing.TB, api client.APIClient, img string, cmd ...string) (string,
 		t.Fatalf("read the output of %s: %v", img, err)
 	}
 	return out, code
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // CleanupDescendants removes, when the test ends, every image built on ref: the
