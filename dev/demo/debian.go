@@ -29,16 +29,24 @@ const rootfsSuite = "bookworm"
 
 // RootfsTag is the Debian image the runtime stand-ins are built FROM, named by its package
 // list so a change of the list builds a new one and an unchanged list is never rebuilt.
-func RootfsTag() string {
-	sum := sha256.Sum256([]byte(rootfsSuite + "|" + strings.Join(RootfsPackages, ",") + "|v1"))
-	return "dindbundler/demo-rootfs:" + hex.EncodeToString(sum[:6])
+func RootfsTag() string { return DebianTag("dindbundler/demo-rootfs", RootfsPackages) }
+
+// DebianTag names the Debian image of packages in repo by its package list (RootfsTag's rule).
+func DebianTag(repo string, packages []string) string {
+	sum := sha256.Sum256([]byte(rootfsSuite + "|" + strings.Join(packages, ",") + "|v1"))
+	return repo + ":" + hex.EncodeToString(sum[:6])
 }
 
-// ensureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
-// a chroot (debootstrap's own resolver stops at virtual packages), then the tree streams into
-// the engine as one layer. It needs root and debootstrap, as the DinD base does.
+// ensureRootfs builds RootfsTag unless the engine has it (EnsureDebian).
 func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (string, error) {
-	tag := RootfsTag()
+	return EnsureDebian(ctx, api, RootfsTag(), RootfsPackages, progress)
+}
+
+// EnsureDebian builds tag, a Debian image of packages, with debootstrap unless the engine has
+// it: minbase, then apt in a chroot (debootstrap's own resolver stops at virtual packages), then
+// the tree streams into the engine as one layer. It needs root and debootstrap, as the DinD base
+// does. The benchmark's Node build image is one (nodejs and npm).
+func EnsureDebian(ctx context.Context, api client.APIClient, tag string, packages []string, progress io.Writer) (string, error) {
 	_, found, err := engine.Inspect(ctx, api, tag)
 	if err != nil || found {
 		return tag, err
@@ -60,11 +68,11 @@ func ensureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 	}
 	defer os.RemoveAll(dir)
 	start := time.Now()
-	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about a minute, once\n", tag, rootfsSuite, strings.Join(RootfsPackages, " "))
+	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about a minute, once\n", tag, rootfsSuite, strings.Join(packages, " "))
 	steps := [][]string{
 		{"debootstrap", "--variant=minbase", rootfsSuite, dir, mirror},
 		{"chroot", dir, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q"},
-		append([]string{"chroot", dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, RootfsPackages...),
+		append([]string{"chroot", dir, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, packages...),
 	}
 	for i, step := range steps {
 		if i == 1 {
