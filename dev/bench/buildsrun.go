@@ -282,6 +282,9 @@ func (b *builds) builders(ctx context.Context, environ []string, api client.APIC
 		return err
 	}
 	regDir := filepath.Join(b.dir(), "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		return stop, fmt.Errorf("bench: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return stop, fmt.Errorf("bench: a registry for the buildkitds: %w", err)
@@ -400,8 +403,8 @@ func startBuildkitd(bin, dir, config string) (string, func() error, error) {
 	}
 }
 
-// copyTree copies the regular files and directories of src to dst (a BUILD_CACHE directory:
-// no links).
+// copyTree copies a BUILD_CACHE directory src to dst as a CI cache restores it: directories,
+// regular files and symbolic links (each image's blobs/ links the shared ones).
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -409,8 +412,15 @@ func copyTree(src, dst string) error {
 		}
 		rel, _ := filepath.Rel(src, p)
 		to := filepath.Join(dst, rel)
-		if d.IsDir() {
+		switch {
+		case d.IsDir():
 			return os.MkdirAll(to, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
 		}
 		in, err := os.Open(p)
 		if err != nil {

@@ -175,6 +175,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 			i--
 		}
 	}
+	for _, e := range bd.CacheTo {
+		if e.Type == "local" {
+			if err := ShareLocalBlobs(e.Attrs["dest"]); err != nil {
+				return "", Steps{}, fmt.Errorf("build %s: %w", bd.Name, err)
+			}
+		}
+	}
 	opt := bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
