@@ -48,6 +48,10 @@ type builds struct {
 	environ []string
 	got     map[string]BuildMeasure
 	notes   []string
+	// projectDir is the project Deploy runs in (the classic sample has its own).
+	projectDir string
+	// save writes the report with the rows measured so far.
+	save func()
 	// image is the run's Node image: the Debian one plus the host's CA bundle and a file
 	// naming the run, so no builder finds a step of an earlier run in its cache.
 	image string
@@ -86,8 +90,19 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	}
 	defer host.Close()
 	b := &builds{h: &harness{o: o, name: "builds", log: log}, stack: stack, host: host, environ: environ, got: map[string]BuildMeasure{}}
+	b.projectDir = filepath.Join(b.dir(), "project")
 	rep.Started, rep.Functions = time.Now(), o.Builds
 	loadAtStart := loadAverage()
+	// Written after every row too: a run cut short still leaves its figures.
+	b.save = func() {
+		r := rep
+		r.Finished, r.Machine = time.Now(), machine(loadAtStart)
+		r.Rows, r.PeakRSSBytes = EvaluateBuilds(o.Builds, b.got)
+		r.Notes = append(buildsNotes(o), b.notes...)
+		if err := writeBuilds(o, r); err != nil {
+			b.logf("%v", err)
+		}
+	}
 	var stops []func() error
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -130,8 +145,27 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	defer apiA.Close()
 	rep.Engine = "BuildKit rows on " + engineName(ctx, apiA)
 	cache := filepath.Join(b.dir(), "cache")
-	if err := b.deploy(ctx, envA, BuildRun{Row: BuildClassicCold, Classic: true, Cold: true}, "classic"); err != nil {
+	// The classic builder on a sample of the stack (BENCH_BUILDS_CLASSIC), in a project of its own.
+	sample, scale := ClassicSample(o.Builds, o.BuildsClassic)
+	classic, err := PlanBuilds(sample)
+	if err != nil {
 		return rep, err
+	}
+	full := b.projectDir
+	b.projectDir = filepath.Join(b.dir(), "project-classic")
+	err = b.writeProject(classic.Files(false), true)
+	if err == nil {
+		err = b.deploy(ctx, envA, BuildRun{Row: BuildClassicCold, Classic: true, Cold: true}, "classic")
+	}
+	b.projectDir = full
+	if err != nil {
+		return rep, err
+	}
+	if scale > 1 {
+		m := b.got[BuildClassicCold]
+		m.Scale = scale
+		b.got[BuildClassicCold] = m
+		b.save()
 	}
 	if err := b.deploy(ctx, envA, BuildRun{Row: BuildKitCold, Cache: cache, Cold: true}, "buildkit"); err != nil {
 		return rep, err
@@ -265,6 +299,7 @@ func (b *builds) deploy(ctx context.Context, environ []string, r BuildRun, run s
 		m.Note = "installs counted from the classic builder's Step/Running-in lines"
 	}
 	b.got[r.Row] = m
+	b.save()
 	b.logf("%s: %.1fs, %d installs, peak RSS %.0f MB", r.Row, took.Seconds(), m.Installs, float64(rss)/1e6)
 	return nil
 }
@@ -441,7 +476,11 @@ func copyTree(src, dst string) error {
 
 // buildsNotes say how the builds mode's figures were taken.
 func buildsNotes(o Options) []string {
-	return []string{
+	var sample []string
+	if n, scale := ClassicSample(o.Builds, o.BuildsClassic); scale > 1 {
+		sample = append(sample, fmt.Sprintf("the classic row built %d+%d of the functions (BENCH_BUILDS_CLASSIC) and is scaled ×%g: the classic builder builds one image after the other", n, n, scale))
+	}
+	return append(sample,
 		fmt.Sprintf("one run; each row is one mage deploy process (wall clock, its peak RSS); %d Node.js functions (nodejs20.x) each depend on one npm package (a distinct version of ms, kleur, left-pad or nanoid, downloaded from registry.npmjs.org, npm ci from a lock file), %d have no package.json", o.Builds, o.Builds),
 		"runtime base and build image: one Debian bookworm image with nodejs and npm (debootstrap), plus the host's CA bundle and a file naming the run, so no builder finds a step of an earlier run",
 		"cold = FORCE=1, a new build directory, a builder that never built this run's steps; classic and BuildKit cold rows on the same engine, one after the other",
@@ -449,7 +488,7 @@ func buildsNotes(o Options) []string {
 		"fresh engine: a second Engine 28.5 (containerd store) that never built anything, given only a copy of the BUILD_CACHE directory the runs above exported",
 		"installs counted from the verbose output: BuildKit steps closed DONE (not CACHED) that run npm ci",
 		"buildkitds: started here (OCI worker), pulling the Node image from a registry on loopback; the images come back as docker archives loaded into the deploying engine; the machine has 2 cores, which two builders share",
-	}
+	)
 }
 
 // writeBuilds stores the builds report as text, Markdown and JSON under o.Dir().

@@ -93,6 +93,10 @@ type Options struct {
 	// Buildkitd is a buildkitd binary for the builds mode's one-and-two-builders rows
 	// (BENCH_BUILDKITD, else DINDBUNDLER_BUILDKITD as the tests name it); "" skips those rows.
 	Buildkitd string
+	// BuildsClassic is how many of the functions with a dependency (and as many without) the
+	// classic row builds (BENCH_BUILDS_CLASSIC; 0: all): the classic builder builds one image
+	// after the other, so its time for all is that of the sample scaled, said in the row.
+	BuildsClassic int
 }
 
 // MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
@@ -187,6 +191,13 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		}
 		o.Builds = n
 	}
+	if v := get("BENCH_BUILDS_CLASSIC"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_BUILDS_CLASSIC=%q: want a whole number of functions with a dependency, e.g. 10 (0: all of BENCH_BUILDS)", v)
+		}
+		o.BuildsClassic = n
+	}
 	o.Buildkitd = get("BENCH_BUILDKITD")
 	if o.Buildkitd == "" {
 		o.Buildkitd = get("DINDBUNDLER_BUILDKITD")
@@ -226,6 +237,9 @@ func (o Options) Validate() error {
 	}
 	if o.Builds < 0 || o.Builds > MaxBuilds() {
 		return fmt.Errorf("BENCH_BUILDS=%d: use 0 (off) to %d Node.js functions with a dependency", o.Builds, MaxBuilds())
+	}
+	if o.BuildsClassic < 0 || o.BuildsClassic > o.Builds {
+		return fmt.Errorf("BENCH_BUILDS_CLASSIC=%d: use 0 (all) to BENCH_BUILDS=%d", o.BuildsClassic, o.Builds)
 	}
 	if o.Functions < 0 || o.Functions > MaxFunctions {
 		return fmt.Errorf("BENCH_FUNCTIONS=%d: use 0 (skip) to %d function images", o.Functions, MaxFunctions)
