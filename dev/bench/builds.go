@@ -298,6 +298,14 @@ type BuildMeasure struct {
 	Scale float64
 }
 
+// scaledSeconds is the time for the whole stack: Seconds, scaled when measured on a sample.
+func (m BuildMeasure) scaledSeconds() float64 {
+	if m.Scale > 1 {
+		return math.Round(m.Seconds*m.Scale*10) / 10
+	}
+	return m.Seconds
+}
+
 // EvaluateBuilds turns the measurements into rows: ratios, goals, install counts checked
 // against what each row must run. A row without a measurement says it was not reached.
 func EvaluateBuilds(n int, got map[string]BuildMeasure) ([]BuildRow, int64) {
@@ -314,13 +322,13 @@ func EvaluateBuilds(n int, got map[string]BuildMeasure) ([]BuildRow, int64) {
 		default:
 			r.Seconds, r.Installs, r.RSSBytes, r.Note = m.Seconds, m.Installs, m.RSSBytes, m.Note
 			if m.Scale > 1 {
-				r.Seconds, r.Installs = math.Round(m.Seconds*m.Scale*10)/10, int(math.Round(float64(m.Installs)*m.Scale))
+				r.Seconds, r.Installs = m.scaledSeconds(), int(math.Round(float64(m.Installs)*m.Scale))
 				r.Note = strings.TrimSpace(fmt.Sprintf("measured %.1f s and %d installs on 1/%g of the functions, scaled (one image after the other: the time grows with the images). %s", m.Seconds, m.Installs, m.Scale, m.Note))
 			}
 			peak = max(peak, m.RSSBytes)
 		}
-		if base, ok := got[spec.RatioTo]; ok && r.Status == StatusOK && base.Err == "" && base.Seconds > 0 {
-			r.Ratio = r.Seconds / base.Seconds
+		if base, ok := got[spec.RatioTo]; ok && r.Status == StatusOK && base.Err == "" && base.scaledSeconds() > 0 {
+			r.Ratio = r.Seconds / base.scaledSeconds()
 			if spec.Goal > 0 {
 				r.Met = yesNo(r.Ratio <= spec.Goal)
 			}

@@ -212,3 +212,32 @@ func TestFromEnvBuilds(t *testing.T) {
 		is.Equal(o.Buildkitd, tt.buildkitd)
 	}
 }
+
+func TestClassicSample(t *testing.T) {
+	tests := []struct {
+		n, classic, sample int
+		scale              float64
+	}{{60, 0, 60, 1}, {60, 60, 60, 1}, {60, 6, 6, 10}, {2, 1, 1, 2}}
+	for _, tt := range tests {
+		is := is.New(t)
+		sample, scale := ClassicSample(tt.n, tt.classic)
+		is.Equal(sample, tt.sample)
+		is.Equal(scale, tt.scale)
+	}
+	is := is.New(t)
+	_, err := FromEnv([]string{"BENCH_BUILDS=4", "BENCH_BUILDS_CLASSIC=5"}, "/w")
+	is.True(err != nil && strings.Contains(err.Error(), "BENCH_BUILDS_CLASSIC=5"))
+	o, err := FromEnv([]string{"BENCH_BUILDS=60", "BENCH_BUILDS_CLASSIC=6"}, "/w")
+	is.NoErr(err)
+	is.Equal(o.BuildsClassic, 6)
+
+	// A scaled row says so, and its ratio uses the scaled time.
+	rows, _ := EvaluateBuilds(60, map[string]BuildMeasure{
+		BuildClassicCold: {Seconds: 50, Installs: 6, RSSBytes: 1, Scale: 10},
+		BuildKitCold:     {Seconds: 100, Installs: 60, RSSBytes: 1},
+	})
+	is.Equal(rows[0].Seconds, 500.0)
+	is.Equal(rows[0].Installs, 60)
+	is.True(strings.Contains(rows[0].Note, "measured 50.0 s and 6 installs on 1/10 of the functions"))
+	is.Equal(rows[1].Ratio, 0.2)
+}
