@@ -58,7 +58,7 @@ type builds struct {
 }
 
 func (b *builds) dir() string            { return filepath.Join(b.h.o.Dir(), "builds") }
-func (b *builds) project() string        { return filepath.Join(b.dir(), "project") }
+func (b *builds) project() string        { return b.projectDir }
 func (b *builds) run(name string) string { return filepath.Join(b.dir(), "runs", name) }
 
 func (b *builds) logf(format string, args ...any) {
