@@ -191,7 +191,7 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		// each other's context (seen on Engine 20.10: another build's Dockerfile).
 		SharedKey:    "dindbundler:" + bd.Name,
 		Session:      []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})},
-		CacheImports: cacheEntries(bd.CacheFrom),
+		CacheImports: cacheEntries(cacheFrom),
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 
