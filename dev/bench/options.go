@@ -87,6 +87,17 @@ type Options struct {
 	// FunctionOwn is the own layer of each function image of the functions bundle
 	// (BENCH_FUNCTION_OWN): its code and dependencies, on top of the shared base.
 	FunctionOwn int64
+	// Builds switches to the builds mode (BENCH_BUILDS, 0: off): Deploy alone on Builds Node.js
+	// functions with one npm dependency each and as many without (RunBuilds); the other
+	// settings but BuildDir, Prefix and Buildkitd are then unused.
+	Builds int
+	// Buildkitd is a buildkitd binary for the builds mode's one-and-two-builders rows
+	// (BENCH_BUILDKITD, else DINDBUNDLER_BUILDKITD as the tests name it); "" skips those rows.
+	Buildkitd string
+	// BuildsClassic is how many of the functions with a dependency (and as many without) the
+	// classic row builds (BENCH_BUILDS_CLASSIC; 0: all): the classic builder builds one image
+	// after the other, so its time for all is that of the sample scaled, said in the row.
+	BuildsClassic int
 }
 
 // MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
@@ -174,6 +185,24 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 			o.FunctionSizes = append(o.FunctionSizes, n)
 		}
 	}
+	if v := get("BENCH_BUILDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_BUILDS=%q: want a whole number of Node.js functions with a dependency, e.g. 60 (0: the ordinary benchmark)", v)
+		}
+		o.Builds = n
+	}
+	if v := get("BENCH_BUILDS_CLASSIC"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("BENCH_BUILDS_CLASSIC=%q: want a whole number of functions with a dependency, e.g. 10 (0: all of BENCH_BUILDS)", v)
+		}
+		o.BuildsClassic = n
+	}
+	o.Buildkitd = get("BENCH_BUILDKITD")
+	if o.Buildkitd == "" {
+		o.Buildkitd = get("DINDBUNDLER_BUILDKITD")
+	}
 	if v := get("BENCH_PREFIX"); v != "" {
 		o.Prefix = v
 	}
@@ -206,6 +235,12 @@ func (o Options) Validate() error {
 		if _, ok := matrix.Lookup(e); !ok && e != matrix.HostEngine {
 			return fmt.Errorf("BENCH_ENGINES: unknown engine %q", e)
 		}
+	}
+	if o.Builds < 0 || o.Builds > MaxBuilds() {
+		return fmt.Errorf("BENCH_BUILDS=%d: use 0 (off) to %d Node.js functions with a dependency", o.Builds, MaxBuilds())
+	}
+	if o.BuildsClassic < 0 || o.BuildsClassic > o.Builds {
+		return fmt.Errorf("BENCH_BUILDS_CLASSIC=%d: use 0 (all) to BENCH_BUILDS=%d", o.BuildsClassic, o.Builds)
 	}
 	if o.Functions < 0 || o.Functions > MaxFunctions {
 		return fmt.Errorf("BENCH_FUNCTIONS=%d: use 0 (skip) to %d function images", o.Functions, MaxFunctions)

@@ -197,15 +197,16 @@ var configKeys = map[string]bool{
 	"BUNDLE_COMPRESSION": true, "CACHE_DIR": true, "XDG_CACHE_HOME": true, "FORCE": true, "DRYRUN": true, "DIND_BUNDLER_DRYRUN": true,
 	"PARAMETER_OVERRIDES": true, "PROJECT_NAME": true, "IMAGE_PREFIX": true, "IMAGE_TAG": true,
 	"MAGEFILE_VERBOSE": true, "MAGEFILE_DEBUG": true, "ENV": true, "CONTAINER_REGISTRY": true,
+	"DEPLOY_BUILDER": true, "BUILDKIT_HOST": true, "BUILDERS": true, "BUILD_CACHE": true,
 }
 
 // ChildEnv is the environment of a mage run: the caller's, minus every pipeline setting
-// (including <PREFIX>_ENV-style and RUNTIME_BASE_* variables), plus set.
+// (including <PREFIX>_ENV-style, RUNTIME_BASE_* and BUILD_IMAGE_* variables), plus set.
 func ChildEnv(environ []string, set map[string]string) []string {
 	out := make([]string, 0, len(environ)+len(set))
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if configKeys[k] || set[k] != "" || strings.HasPrefix(k, "RUNTIME_BASE_") ||
+		if configKeys[k] || set[k] != "" || strings.HasPrefix(k, "RUNTIME_BASE_") || strings.HasPrefix(k, "BUILD_IMAGE_") ||
 			strings.HasSuffix(k, "_ENV") || strings.HasSuffix(k, "_OUTPUT_DIR") || strings.HasPrefix(k, "BENCH_") {
 			continue
 		}

@@ -946,6 +946,13 @@ func Main(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.Builds > 0 {
+		rep, err := RunBuilds(ctx, opts, os.Environ(), stderr)
+		if len(rep.Rows) > 0 {
+			fmt.Fprint(stdout, rep.Text())
+		}
+		return err
+	}
 	rep, err := Run(ctx, opts, os.Environ(), stderr)
 	if len(rep.Engines) > 0 {
 		fmt.Fprint(stdout, rep.Text())

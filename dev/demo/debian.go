@@ -26,25 +26,34 @@ const rootfsSuite = "bookworm"
 
 // RootfsTag is the Debian image the runtime stand-ins are built FROM, named by its package
 // list so a change of the list builds a new one and an unchanged list is never rebuilt.
-func RootfsTag() string {
-	sum := sha256.Sum256([]byte(rootfsSuite + "|" + strings.Join(RootfsPackages, ",") + "|v1"))
-	return "dindbundler/demo-rootfs:" + hex.EncodeToString(sum[:6])
+func RootfsTag() string { return DebianTag("dindbundler/demo-rootfs", RootfsPackages) }
+
+// DebianTag names the Debian image of packages in repo by its package list (RootfsTag's rule).
+func DebianTag(repo string, packages []string) string {
+	sum := sha256.Sum256([]byte(rootfsSuite + "|" + strings.Join(packages, ",") + "|v1"))
+	return repo + ":" + hex.EncodeToString(sum[:6])
 }
 
-// EnsureRootfs builds RootfsTag with debootstrap unless the engine has it: minbase, then apt in
-// a chroot (debootstrap's own resolver stops at virtual packages), then the tree streams into
-// the engine as one layer. It needs root and debootstrap, as the DinD base does. Two processes
-// wanting it at once (the test run's prewarm and a test) build it once: the second waits for
-// the tag's lock and finds the image. built reports whether this call built it.
+// EnsureRootfs builds RootfsTag unless the engine has it (EnsureDebian). built reports whether
+// this call built it.
 func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (tag string, built bool, err error) {
-	tag = RootfsTag()
-	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
+	return EnsureDebian(ctx, api, RootfsTag(), RootfsPackages, progress)
+}
+
+// EnsureDebian builds tag, a Debian image of packages, with debootstrap unless the engine has
+// it: minbase, then apt in a chroot (debootstrap's own resolver stops at virtual packages), then
+// the tree streams into the engine as one layer. It needs root and debootstrap, as the DinD base
+// does. Two processes wanting it at once (the test run's prewarm and a test) build it once: the
+// second waits for the tag's lock and finds the image. The benchmark's Node build image is one
+// (nodejs and npm).
+func EnsureDebian(ctx context.Context, api client.APIClient, tag string, packages []string, progress io.Writer) (string, bool, error) {
+	built, err := buildlock.EnsureImage(ctx, buildlock.Image{
 		Tag: tag,
 		Have: func(ctx context.Context) (bool, error) {
 			_, found, err := engine.Inspect(ctx, api, tag)
 			return found, err
 		},
-		Build: func(ctx context.Context) error { return buildRootfs(ctx, api, tag, progress) },
+		Build: func(ctx context.Context) error { return buildDebian(ctx, api, tag, packages, progress) },
 	}, buildlock.Options{Log: progress, Report: time.Minute})
 	if err != nil {
 		return "", false, err
@@ -52,14 +61,14 @@ func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer)
 	return tag, built, nil
 }
 
-func buildRootfs(ctx context.Context, api client.APIClient, tag string, progress io.Writer) error {
+func buildDebian(ctx context.Context, api client.APIClient, tag string, packages []string, progress io.Writer) error {
 	start := time.Now()
-	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about two minutes, once\n", tag, rootfsSuite, strings.Join(RootfsPackages, " "))
+	fmt.Fprintf(progress, "demo: building %s (debootstrap %s: %s), about two minutes, once\n", tag, rootfsSuite, strings.Join(packages, " "))
 	if err := base.BuildDebian(ctx, api, base.DebianImage{
-		Tag: tag, Suite: rootfsSuite, Packages: RootfsPackages,
+		Tag: tag, Suite: rootfsSuite, Packages: packages,
 		Changes: []string{`ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, `CMD ["/bin/sh"]`},
 	}); err != nil {
-		return fmt.Errorf("build the runtime stand-ins' root filesystem: %w (scripts/with-docker installs debootstrap)", err)
+		return fmt.Errorf("build %s: %w (scripts/with-docker installs debootstrap)", tag, err)
 	}
 	fmt.Fprintf(progress, "demo: built %s in %.0fs\n", tag, time.Since(start).Seconds())
 	return nil

@@ -187,6 +187,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 			i--
 		}
 	}
+	for _, e := range bd.CacheTo {
+		if e.Type == "local" {
+			if err := ShareLocalBlobs(e.Attrs["dest"]); err != nil {
+				return "", Steps{}, fmt.Errorf("build %s: %w", bd.Name, err)
+			}
+		}
+	}
 	opt := bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
@@ -196,7 +203,7 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		// each other's context (seen on Engine 20.10: another build's Dockerfile).
 		SharedKey:    "dindbundler:" + bd.Name,
 		Session:      []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{})},
-		CacheImports: cacheEntries(bd.CacheFrom),
+		CacheImports: cacheEntries(cacheFrom),
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 

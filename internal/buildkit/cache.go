@@ -1,7 +1,10 @@
 package buildkit
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -59,6 +62,30 @@ func ImageCache(setting, image string) (from, to []CacheEntry, err error) {
 		}
 	}
 	return from, to, nil
+}
+
+// sharedBlobs is the directory below a local BUILD_CACHE that holds the layers of every image's
+// cache once: each image's directory links its blobs/ there.
+const sharedBlobs = "_blobs" // no image's cacheKey starts with "_"
+
+// ShareLocalBlobs makes the local cache directory dest (DIR/<image>) keep its blobs in DIR/_blobs,
+// shared by every image's cache: without it each image's directory holds its own copy of the
+// layers the images share — the base image and the build image, hundreds of MB, once per
+// function. Blobs are named by digest and written by rename, so concurrent exports of the same
+// layer agree. A dest with blobs of its own (an older cache) keeps them.
+func ShareLocalBlobs(dest string) error {
+	shared := filepath.Join(filepath.Dir(dest), sharedBlobs)
+	if err := os.MkdirAll(filepath.Join(shared, "sha256"), 0o755); err != nil {
+		return fmt.Errorf("%s: create the shared blob directory: %w", CacheVariable, err)
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return fmt.Errorf("%s: create %s: %w", CacheVariable, dest, err)
+	}
+	err := os.Symlink(filepath.Join("..", sharedBlobs), filepath.Join(dest, "blobs"))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: link %s to the shared blobs: %w", CacheVariable, dest, err)
+	}
+	return nil
 }
 
 // cacheKey is image as a directory name and tag: lower-case letters, digits, '.', '_' and '-'.

@@ -1,6 +1,8 @@
 package buildkit
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,4 +62,29 @@ func TestImageCache(t *testing.T) {
 func TestCacheKey(t *testing.T) {
 	is := is.New(t)
 	is.Equal(cacheKey("registry.local:5000/Team/fn:v1.2"), "registry.local-5000-team-fn-v1.2")
+}
+
+func TestShareLocalBlobs(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, cacheKey("fn-a:latest")), filepath.Join(dir, cacheKey("fn-b:latest"))
+	for _, dest := range []string{a, b, a} { // twice: the next run finds the link
+		is.NoErr(ShareLocalBlobs(dest))
+	}
+	// A blob one image's export writes is the other's too.
+	is.NoErr(os.WriteFile(filepath.Join(a, "blobs", "sha256", "abc"), []byte("layer"), 0o444))
+	got, err := os.ReadFile(filepath.Join(b, "blobs", "sha256", "abc"))
+	is.NoErr(err)
+	is.Equal(string(got), "layer")
+	entries, err := os.ReadDir(filepath.Join(dir, sharedBlobs, "sha256"))
+	is.NoErr(err)
+	is.Equal(len(entries), 1) // stored once
+
+	// An older cache with blobs of its own keeps them.
+	old := filepath.Join(dir, "old-latest")
+	is.NoErr(os.MkdirAll(filepath.Join(old, "blobs", "sha256"), 0o755))
+	is.NoErr(ShareLocalBlobs(old))
+	fi, err := os.Lstat(filepath.Join(old, "blobs"))
+	is.NoErr(err)
+	is.True(fi.IsDir())
 }
