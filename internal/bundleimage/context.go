@@ -16,6 +16,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/compose"
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/confine"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/manifest"
@@ -35,14 +36,14 @@ type ContextRequest struct {
 	// WithLayers: the context carries the layer files (the classic builder FROM the DinD base);
 	// without them it is what Assemble puts on top of the layers image.
 	WithLayers bool
-	// DotEnv is the bundle's .env (buildctx.BundleDotEnv); DotEnvPath the project's, which
-	// compose references may name.
-	DotEnv     []byte
-	DotEnvPath string
+	// DotEnv makes the bundle's .env (its Project is the project's, which compose references
+	// may name).
+	DotEnv buildctx.DotEnvRequest
 	// ComposeFile, ConfigDir (CONFIG_DIR, "" for none) and RuntimeConfigDir (the merged runtime
-	// config, "" for none) are the stack; Root the project root they must lie in (confine.Root).
+	// config, "" for none) are the stack; they must lie in the project root (confine.Root of
+	// WorkDir and ProjectRoot).
 	ComposeFile, ConfigDir, RuntimeConfigDir string
-	Root                                     string
+	WorkDir, ProjectRoot                     string
 	CertDir, CertTarget                      string
 	RunUID, RunGID                           int
 	BaseImage                                string // DIND_BASE_IMAGE
@@ -68,7 +69,15 @@ func PlanContext(r ContextRequest) (Context, error) {
 	if err != nil {
 		return Context{}, fmt.Errorf("image: %w", err)
 	}
-	stack, used, err := carryStack(r)
+	dotEnv, err := buildctx.BundleDotEnv(r.DotEnv)
+	if err != nil {
+		return Context{}, err
+	}
+	root, err := confine.Root(r.WorkDir, r.ProjectRoot)
+	if err != nil {
+		return Context{}, fmt.Errorf("image: %w", err)
+	}
+	stack, used, err := carryStack(r, root, dotEnv)
 	if err != nil {
 		return Context{}, err
 	}
@@ -80,7 +89,7 @@ func PlanContext(r ContextRequest) (Context, error) {
 	}
 	entries, err := buildctx.Plan(buildctx.Bundle{
 		Dockerfile: dind.Dockerfile, Entrypoint: dind.Entrypoint,
-		ComposeFile: r.ComposeFile, ConfigDir: r.ConfigDir, RuntimeConfigDir: r.RuntimeConfigDir, Root: r.Root, DotEnv: r.DotEnv,
+		ComposeFile: r.ComposeFile, ConfigDir: r.ConfigDir, RuntimeConfigDir: r.RuntimeConfigDir, Root: root, DotEnv: dotEnv,
 		Manifest: r.Manifest,
 		CertDir:  r.CertDir, CertFiles: certFiles, RunUID: r.RunUID, RunGID: r.RunGID,
 		Images: append(ContextEntries(r.Set, boot, r.Store, r.WithLayers), stream...), Stack: stack,
@@ -104,8 +113,8 @@ func PlanContext(r ContextRequest) (Context, error) {
 // mounts, env_file, secrets and configs files), says which host paths the bundle cannot carry,
 // and returns the images its services run (loaded at boot even when the registry serves them).
 // Its variables are resolved as the bundle's compose resolves them at boot: from the bundle's .env.
-func carryStack(r ContextRequest) (buildctx.Carried, []string, error) {
-	vars, err := config.ParseEnv(string(r.DotEnv))
+func carryStack(r ContextRequest, root string, dotEnv []byte) (buildctx.Carried, []string, error) {
+	vars, err := config.ParseEnv(string(dotEnv))
 	if err != nil {
 		vars = nil // unresolvable references are then listed as warnings
 	}
@@ -117,7 +126,7 @@ func carryStack(r ContextRequest) (buildctx.Carried, []string, error) {
 	if err != nil {
 		return buildctx.Carried{}, nil, fmt.Errorf("image: compose file %s: %w", r.ComposeFile, err)
 	}
-	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: r.Root, ConfigDir: r.ConfigDir, DotEnv: r.DotEnvPath, CertTarget: r.CertTarget})
+	stack, err := buildctx.Carry(doc, buildctx.Stack{Root: root, ConfigDir: r.ConfigDir, DotEnv: r.DotEnv.Project, CertTarget: r.CertTarget})
 	if err != nil {
 		return buildctx.Carried{}, nil, fmt.Errorf("image: compose file %s: %w", r.ComposeFile, err)
 	}
