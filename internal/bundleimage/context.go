@@ -99,14 +99,18 @@ func PlanContext(r ContextRequest) (Context, error) {
 	if err != nil {
 		return Context{}, err
 	}
-	args := map[string]string{
+	return Context{Entries: entries, Args: buildArgs(r)}, nil
+}
+
+// buildArgs are dind/Dockerfile's ARGs, one each (TestBuildArgsAreTheDockerfiles).
+func buildArgs(r ContextRequest) map[string]string {
+	return map[string]string{
 		"DIND_BASE_IMAGE": r.BaseImage,
 		"RUN_UID":         strconv.Itoa(r.RunUID),
 		"RUN_GID":         strconv.Itoa(r.RunGID),
 		"CERT_TARGET":     r.CertTarget,
 		"BUNDLE_PROJECT":  r.Manifest.Build.Project,
 	}
-	return Context{Entries: entries, Args: args}, nil
 }
 
 // carryStack plans the copies of the host files the compose file reads at run time (bind

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,6 +60,24 @@ func TestDockerfileRuntimeRead(t *testing.T) {
 			is.True(equalJSON(t, got, tt.want))
 		})
 	}
+}
+
+// The build arguments PlanContext gives are dind/Dockerfile's ARGs, no more, no fewer: a value
+// the Dockerfile does not read, or an ARG left to its default, would make the two ways to the
+// image differ.
+func TestBuildArgsAreTheDockerfiles(t *testing.T) {
+	is := is.New(t)
+	res, err := parser.Parse(bytes.NewReader(dind.Dockerfile))
+	is.NoErr(err)
+	var declared []string
+	for _, n := range res.AST.Children {
+		if strings.EqualFold(n.Value, "ARG") {
+			name, _, _ := strings.Cut(n.Next.Value, "=")
+			declared = append(declared, name)
+		}
+	}
+	slices.Sort(declared)
+	is.Equal(slices.Sorted(maps.Keys(buildArgs(ContextRequest{}))), declared)
 }
 
 func TestApplyRuntime(t *testing.T) {
