@@ -62,6 +62,9 @@ type Context struct {
 // loads at boot what compose runs and what the bundle's registry does not serve (Boot); the rest
 // is pulled from the registry.
 func PlanContext(r ContextRequest) (Context, error) {
+	if r.Logf == nil {
+		r.Logf = func(string, ...any) {}
+	}
 	if _, err := os.Stat(r.ComposeFile); err != nil {
 		return Context{}, fmt.Errorf("image: compose file %s not found: set COMPOSE_FILE", r.ComposeFile)
 	}
