@@ -43,7 +43,7 @@ func (p *project) embeddedStack(t *testing.T, api client.APIClient, prefix strin
 // naming the file and both artifacts), and identical files passing.
 func TestPipelineArtifactRoundTrip(t *testing.T) { enginetest.Each(t, pipelineArtifactRoundTripOn) }
 
-func pipelineArtifactRoundTripOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineArtifactRoundTripOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")

@@ -199,11 +199,7 @@ func (b *Bundler) deployArtifacts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	containerd, err := engine.ContainerdStore(ctx, api)
-	if err != nil {
-		return fmt.Errorf("deploy: %w", err)
-	}
-	locals, missing, err := engine.Locals(ctx, api, names, containerd)
+	locals, missing, err := api.Locals(ctx, names)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
@@ -217,7 +213,7 @@ func (b *Bundler) deployArtifacts(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		if locals, missing, err = engine.Locals(ctx, api, names, containerd); err != nil {
+		if locals, missing, err = api.Locals(ctx, names); err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}
 		if len(missing) > 0 {

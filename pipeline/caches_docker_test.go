@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
@@ -61,7 +60,7 @@ func TestRebuildRemovesReplacedImages(t *testing.T) {
 	enginetest.Each(t, rebuildRemovesReplacedImagesOn)
 }
 
-func rebuildRemovesReplacedImagesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func rebuildRemovesReplacedImagesOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -17,7 +17,7 @@ import (
 // prints) is what the next run reports in its summary, skipped with the same reason, or run for
 // it.
 func TestDryRunVerdictIsTheRuns(t *testing.T) {
-	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *client.Client) {
+	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 		is := is.New(t)
 		ctx := context.Background()
 		p := newProject(t, e, api, "")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/bundlefile"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/inspect"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
@@ -393,7 +394,7 @@ func hostEngine(t *testing.T) enginetest.Engine {
 
 // hostBundler is the usual start of a host-engine test: a new project, its Bundler on the host
 // engine, and the bundle image removed when the test ends.
-func hostBundler(t *testing.T) (*client.Client, *project, *Bundler) {
+func hostBundler(t *testing.T) (*engine.Engine, *project, *Bundler) {
 	t.Helper()
 	host := hostEngine(t)
 	api := host.Client(t)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 )
 
@@ -22,7 +22,7 @@ func TestPipelineCarriesWhatTheStackReads(t *testing.T) {
 	enginetest.Each(t, pipelineCarriesWhatTheStackReadsOn)
 }
 
-func pipelineCarriesWhatTheStackReadsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineCarriesWhatTheStackReadsOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")

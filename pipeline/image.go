@@ -127,19 +127,15 @@ type imageBuild struct {
 
 // buildImage builds the bundle image (the Image stage's work): the layers image and one more
 // layer, or the classic builder when the engine cannot take a partial load.
-func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.Decision, in imageBuild) error {
+func (b *Bundler) buildImage(ctx context.Context, api *engine.Engine, d fresh.Decision, in imageBuild) error {
 	m, set, store, reg, baseID, entries, args, settings, inputs := in.m, in.set, in.store, in.reg, in.baseID, in.entries, in.args, in.settings, in.inputs
 	made := b.madeImages()
 	b.logf("image: building %s, %s", b.Config.BundleTag, d.Reason)
 	if err := fresh.RemoveState(b.statePath("image")); err != nil {
 		return err
 	}
-	containerd, err := engine.ContainerdStore(ctx, api)
-	if err != nil {
-		return err
-	}
 	var id string
-	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
+	li, err := b.layersImage(ctx, api, set, store, baseID)
 	switch {
 	case err != nil:
 		b.logf("image: %v; the build context carries the image layers instead (slower: every layer file is sent and copied again)", err)
@@ -156,7 +152,7 @@ func (b *Bundler) buildImage(ctx context.Context, api client.APIClient, d fresh.
 		// The top layer and the configuration are put together directly.
 		id, err = bundleimage.Assemble(ctx, api, bundleimage.AssembleRequest{
 			Context: entries, Args: args, CertTarget: b.Config.CertTarget, Layers: li,
-			Store: store, Compression: set.Compression, Containerd: containerd,
+			Store: store, Compression: set.Compression,
 			Tag: b.Config.BundleTag, Made: func(id string) error { return b.madeImages().Add(id) },
 		})
 	}
@@ -183,12 +179,12 @@ func (b *Bundler) build(ctx context.Context, api client.APIClient, entries []bui
 
 // layersImage makes sure the engine has the layers image for set and returns it (see
 // bundleimage.LayersImage); the chain of the last one is recorded with the stage's state.
-func (b *Bundler) layersImage(ctx context.Context, api client.APIClient, set layerstore.Set, store *layerstore.Store, baseID string, containerd bool) (bundleimage.Layers, error) {
+func (b *Bundler) layersImage(ctx context.Context, api *engine.Engine, set layerstore.Set, store *layerstore.Store, baseID string) (bundleimage.Layers, error) {
 	return bundleimage.LayersImage(ctx, api, bundleimage.LayersRequest{
 		Set: set, Store: store, BaseRef: b.Config.DindBaseImage, BaseID: baseID,
 		ChainPath: b.statePath("layers"), Force: b.Config.Force,
-		Logf:       b.imageLogf,
-		Containerd: containerd, BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
+		Logf:           b.imageLogf,
+		BaseLayersPath: b.statePath("layers-base"), BaseLayersCache: b.Config.CacheDir,
 		Progress: b.progress(), Made: func(id string) error { return b.madeImages().Add(id) },
 	})
 }

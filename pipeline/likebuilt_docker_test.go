@@ -31,7 +31,7 @@ import (
 // does not follow fails here.
 func TestAssembledLikeBuilt(t *testing.T) { enginetest.Each(t, assembledLikeBuiltOn) }
 
-func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	// A project .env readable by all (0644): both paths must make it root's, 0600.
@@ -94,9 +94,7 @@ func assembledLikeBuiltOn(t *testing.T, e enginetest.Engine, api *client.Client)
 	is.True(len(built.layers) > len(base.layers))
 	is.Equal(built.layers[:len(base.layers)], base.layers)
 	is.Equal(assembled.layers[:len(base.layers)], base.layers)
-	containerd, err := engine.ContainerdStore(ctx, api)
-	is.NoErr(err)
-	li, err := b.layersImage(ctx, api, set, store, baseID, containerd)
+	li, err := b.layersImage(ctx, api, set, store, baseID)
 	is.NoErr(err)
 	layersImage := inspectImage(t, api, li.ID)
 	is.Equal(assembled.layers, append(append([]string{}, layersImage.layers...), assembled.layers[len(assembled.layers)-1]))

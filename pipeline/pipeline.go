@@ -31,8 +31,9 @@ import (
 // Bundler runs the stages for one configuration.
 type Bundler struct {
 	Config config.Config
-	// Docker is the engine client; nil means engine.New() on first use, so stages that need no
-	// Docker (Certs, a fresh Deploy, a dry run) never connect.
+	// Docker is the engine client (a handle from engine.New, or a test's client); nil means
+	// engine.New() on first use, so stages that need no Docker (Certs, a fresh Deploy, a dry
+	// run) never connect.
 	Docker client.APIClient
 	// Log receives progress and decisions (stderr for mage).
 	Log io.Writer
@@ -44,6 +45,7 @@ type Bundler struct {
 	Secret func() (string, error)
 
 	dockerOnce sync.Once
+	engine     *engine.Engine // the handle of Docker (docker)
 	dockerErr  error
 	planOnce   sync.Once
 	done       map[Step]bool
@@ -109,18 +111,20 @@ func RunThrough(ctx context.Context, last Step) error {
 	return b.RunThrough(ctx, last)
 }
 
-func (b *Bundler) docker() (client.APIClient, error) {
+// docker is the run's engine handle, so the engine is asked what it is (its image store) once
+// per run whichever stage asks first.
+func (b *Bundler) docker() (*engine.Engine, error) {
 	b.dockerOnce.Do(func() {
-		if b.Docker != nil {
-			return
+		if b.Docker == nil {
+			var e *engine.Engine
+			if e, b.dockerErr = engine.New(); b.dockerErr != nil {
+				return
+			}
+			b.Docker = e
 		}
-		var c *client.Client
-		c, b.dockerErr = engine.New()
-		if b.dockerErr == nil {
-			b.Docker = c
-		}
+		b.engine = engine.Of(b.Docker)
 	})
-	return b.Docker, b.dockerErr
+	return b.engine, b.dockerErr
 }
 
 func (b *Bundler) now() time.Time {

@@ -191,7 +191,7 @@ func TestPipelineBuildsBundleThenSkipsEverything(t *testing.T) {
 	enginetest.Each(t, pipelineBuildsBundleThenSkipsEverythingOn)
 }
 
-func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
@@ -210,6 +210,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 	is.Equal(counting.Count("ImagePull"), int64(1)) // the external image only
 	is.Equal(counting.Count("ImageSave"), 1+baseSaves)
 	is.Equal(counting.Count("ImageBuild"), builds)
+	is.Equal(counting.Count("Info"), int64(1)) // the engine's image store, asked once per run
 
 	// The merged manifest now knows the pulled image's ID.
 	merged, err := manifest.Read(b.Config.MergedManifestPath())
@@ -291,6 +292,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 			t.Errorf("second run called %s %d times (calls: %v)", heavy, n, counting.Counts())
 		}
 	}
+	is.Equal(counting.Count("Info"), int64(1))
 	// The generated .env kept its keys, or the bundle would rebuild every time.
 	files2 := enginetest.ImageFiles(t, api, b.Config.BundleTag, "/app/.env")
 	is.Equal(files2["/app/.env"].Content, env.Content)
@@ -333,7 +335,7 @@ func pipelineBuildsBundleThenSkipsEverythingOn(t *testing.T, e enginetest.Engine
 
 func TestPipelineDotEnvFromProject(t *testing.T) { enginetest.Each(t, pipelineDotEnvFromProjectOn) }
 
-func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "ENV=default\nAPI_KEY=abc\n")
@@ -346,7 +348,7 @@ func pipelineDotEnvFromProjectOn(t *testing.T, e enginetest.Engine, api *client.
 
 func TestPipelineErrors(t *testing.T) { enginetest.Each(t, pipelineErrorsOn) }
 
-func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineErrorsOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx := context.Background()
 
 	t.Run("producer fails", func(t *testing.T) {

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/buildctx"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 	"github.com/dindbundler/dindbundler/internal/registry"
@@ -25,7 +25,7 @@ import (
 // out; a second run skips; back to the default address, nothing is served and all is loaded.
 func TestImageServesRegistryImages(t *testing.T) { enginetest.Each(t, imageServesRegistryImagesOn) }
 
-func imageServesRegistryImagesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func imageServesRegistryImagesOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/config"
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 )
 
@@ -23,7 +23,7 @@ import (
 // stage refuses naming both templates.
 func TestPipelineRuntimeConfig(t *testing.T) { enginetest.Each(t, pipelineRuntimeConfigOn) }
 
-func pipelineRuntimeConfigOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func pipelineRuntimeConfigOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
@@ -78,9 +78,13 @@ Resources:
 		"DIND_BASE_IMAGE=" + testBaseImage(t, e),
 	}, p.dir)
 	is.NoErr(err)
-	b := &Bundler{Config: cfg, Docker: api, Log: testLog{t}}
+	counting := enginetest.NewCounting(api)
+	b := &Bundler{Config: cfg, Docker: counting, Log: testLog{t}}
 	enginetest.Cleanup(t, api, cfg.BundleTag)
 	is.NoErr(runAll(t, ctx, b))
+	// The engine is asked its image store once in the run: two producer runs, their builder,
+	// Pull, Save and Image all ask the run's engine handle.
+	is.Equal(counting.Count("Info"), int64(1))
 
 	files := enginetest.ImageFiles(t, api, cfg.BundleTag, "/app/config")
 	is.Equal(files["/app/config/functions.yml"].Content, `defaults: {}

@@ -29,11 +29,7 @@ func (b *Bundler) Save(ctx context.Context) error {
 		return err
 	}
 	names := m.Names()
-	containerd, err := engine.ContainerdStore(ctx, api)
-	if err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	locals, missing, err := engine.Locals(ctx, api, names, containerd)
+	locals, missing, err := api.Locals(ctx, names)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -24,7 +23,7 @@ func TestDeployRerunsWhenASettingOrABaseChanges(t *testing.T) {
 // deployRerunsWhenASettingOrABaseChangesOn: a setting the producer reads (IMAGE_TAG) reruns the
 // producer, naming the setting; so does a base image the manifest records when the engine's
 // image of that name changed (a patched runtime base rebuilt under its tag).
-func deployRerunsWhenASettingOrABaseChangesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func deployRerunsWhenASettingOrABaseChangesOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")
@@ -70,7 +69,7 @@ func TestBundleTagNamingAnInputIsRefused(t *testing.T) {
 // bundleTagNamingAnInputIsRefusedOn: BUNDLE_TAG naming an image the producer's manifest lists
 // (the service image, spelled with its registry) is refused before anything is tagged, with
 // FORCE=1 too: the service image keeps its ID and no bundle is made.
-func bundleTagNamingAnInputIsRefusedOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func bundleTagNamingAnInputIsRefusedOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newProject(t, e, api, "")

@@ -91,11 +91,7 @@ func (b *Bundler) imageIDs(ctx context.Context) producer.ImageIDs {
 		if err != nil {
 			return nil, err
 		}
-		containerd, err := engine.ContainerdStore(ctx, api)
-		if err != nil {
-			return nil, err
-		}
-		locals, _, err := engine.Locals(ctx, api, names, containerd)
+		locals, _, err := api.Locals(ctx, names)
 		if err != nil {
 			return nil, err
 		}
@@ -259,11 +255,7 @@ func (b *Bundler) Pull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	containerd, err := engine.ContainerdStore(ctx, api)
-	if err != nil {
-		return fmt.Errorf("pull: %w", err)
-	}
-	locals, missing, err := engine.Locals(ctx, api, m.Names(), containerd)
+	locals, missing, err := api.Locals(ctx, m.Names())
 	if err != nil {
 		return err
 	}
@@ -278,7 +270,7 @@ func (b *Bundler) Pull(ctx context.Context) error {
 				return err
 			}
 		}
-		pulled, _, err := engine.Locals(ctx, api, p.Inputs, containerd)
+		pulled, _, err := api.Locals(ctx, p.Inputs)
 		if err != nil {
 			return err
 		}

@@ -138,7 +138,7 @@ func (h *harness) prepare(ctx context.Context) error {
 
 // runEngine measures everything on the engine name: the host's (DOCKER_HOST) or a matrix
 // engine started for it, which first gets the DinD base from the host.
-func runEngine(ctx context.Context, o Options, stack Stack, name string, host *client.Client, pool *matrix.Pool, environ []string, log io.Writer) (er EngineReport, err error) {
+func runEngine(ctx context.Context, o Options, stack Stack, name string, host *engine.Engine, pool *matrix.Pool, environ []string, log io.Writer) (er EngineReport, err error) {
 	h := &harness{o: o, stack: stack, name: name, api: host, log: log, environ: environ, m: Measurements{}, extra: map[string]bool{}, recorded: map[string]bool{}}
 	h.loadAtStart = loadAverage()
 	defer func() { er = h.engineReport(ctx) }()
@@ -827,9 +827,9 @@ func (h *harness) engineReport(ctx context.Context) EngineReport {
 	if info, err := engine.Info(ctx, h.api); err == nil {
 		er.StorageDriver = info.Driver
 	}
-	if containerd, err := engine.ContainerdStore(ctx, h.api); err == nil {
+	if store, err := engine.Of(h.api).Store(ctx); err == nil {
 		er.Store = StoreClassic
-		if containerd {
+		if store == engine.ContainerdStore {
 			er.Store = StoreContainerd
 		}
 	}

@@ -96,7 +96,7 @@ func TestBundleRunsForReal(t *testing.T) { enginetest.Each(t, bundleRunsForRealO
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
 
-func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func bundleRunsForRealOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	if _, err := base.Ensure(ctx, enginetest.Client(t), base.Options{Progress: io.Discard}); err != nil {

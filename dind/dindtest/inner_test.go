@@ -143,7 +143,7 @@ func dindStyleServesTLS(t *testing.T) {
 	}
 }
 
-func innerEnginesOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func innerEnginesOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	im := buildServiceImages(t, api, "inner")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dind/dindtest"
@@ -40,7 +39,7 @@ const provisionCompose = `services:
 // service and showing its last lines; AUTO_PROVISION_ON_BOOT=0 boots without it.
 func TestFirstBootProvisioning(t *testing.T) { enginetest.Each(t, firstBootProvisioningOn) }
 
-func firstBootProvisioningOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func firstBootProvisioningOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	base := ensureBase(t, ctx, e, "")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/dind/dindtest"
@@ -43,7 +42,7 @@ var registryCells = []struct {
 // registry, not loaded at boot; FUNCTIONS_PRELOAD says when they are pulled.
 func TestBundleRegistry(t *testing.T) { enginetest.Each(t, bundleRegistryOn) }
 
-func bundleRegistryOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func bundleRegistryOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	im := buildServiceImages(t, api, "bundlereg")

@@ -97,7 +97,7 @@ func (im serviceImages) okSpec(compression string) bundleSpec {
 // build context layout), and runs the bundle for real.
 func TestBundleRuntime(t *testing.T) { enginetest.Each(t, bundleRuntimeOn) }
 
-func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 

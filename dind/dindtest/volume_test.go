@@ -20,7 +20,7 @@ import (
 // free again: the lock is the kernel's, never a stale file.
 func TestVolumeHeldByOneBundle(t *testing.T) { enginetest.Each(t, volumeHeldByOneBundleOn) }
 
-func volumeHeldByOneBundleOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func volumeHeldByOneBundleOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

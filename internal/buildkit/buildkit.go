@@ -70,9 +70,11 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 	b := &Builder{api: api, Where: "the engine's BuildKit", standalone: host != "", exportsCache: host != ""}
 	var err error
 	if host == "" {
-		if b.exportsCache, err = engine.ContainerdStore(ctx, api); err != nil {
+		var store engine.ImageStore
+		if store, err = engine.Of(api).Store(ctx); err != nil {
 			return nil, err
 		}
+		b.exportsCache = store == engine.ContainerdStore
 		// The engine hijacks these two endpoints into BuildKit's gRPC API and its session.
 		b.c, err = bkclient.New(ctx, "",
 			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {

@@ -23,13 +23,12 @@ type AssembleRequest struct {
 	Context    []buildctx.Entry
 	Args       map[string]string
 	CertTarget string // where the context's certs/ goes (CERT_TARGET)
-	Layers     Layers // the engine's layers image (LayersImage)
-	Store      *layerstore.Store
-	// Compression is the Save stage set's; Containerd: the engine keeps images in containerd
-	// (engine.ContainerdStore).
-	Compression layerstore.Compression
-	Containerd  bool
-	Tag         string // BUNDLE_TAG, given to the image once it is verified
+	// Layers is the engine's layers image (LayersImage): its image store says the format of
+	// the archive (WriteTop).
+	Layers      Layers
+	Store       *layerstore.Store
+	Compression layerstore.Compression // the Save stage set's
+	Tag         string                 // BUNDLE_TAG, given to the image once it is verified
 	// Made records the image's ID before the engine can complete its load (see
 	// LayersRequest.Made); nil: not recorded.
 	Made func(id string) error
@@ -41,22 +40,11 @@ const createdBy = "dindbundler: the stack's files (dind/Dockerfile)"
 // Assemble puts the bundle image together without a builder: the layers image plus one layer
 // with the context's files where dind/Dockerfile copies them (buildctx.Layer; the directories
 // they pass through as the base has them) and BundleRuntime's settings, loaded as an archive
-// that carries only that layer (an OCI layout on the containerd store, a docker-save archive on
-// the classic one), checked to have the layers image's layers plus one, then tagged r.Tag. It
+// that carries only that layer (WriteTop: an OCI layout on the containerd store, a docker-save
+// archive on the classic one), checked to have the layers image's layers plus one, then tagged r.Tag. It
 // returns the image's ID.
 func Assemble(ctx context.Context, api client.APIClient, r AssembleRequest) (string, error) {
 	li := r.Layers
-	var parentConfig []byte
-	var parentLayers []Descriptor
-	var err error
-	if r.Containerd {
-		parentConfig, parentLayers, err = LayersImageOCI(r.Store, li.Base, li.BaseLayers, li.Groups, r.Compression)
-	} else {
-		parentConfig, err = LayersImageDocker(li.Base, li.Groups)
-	}
-	if err != nil {
-		return "", err
-	}
 	top, err := topLayer(ctx, api, li.Base.ID, r.Context, r.CertTarget)
 	if err != nil {
 		return "", err
@@ -66,11 +54,7 @@ func Assemble(ctx context.Context, api client.APIClient, r AssembleRequest) (str
 	go func() {
 		var err error
 		runtime := func(rc map[string]any) { BundleRuntime.Apply(rc, r.Args) }
-		if r.Containerd {
-			id, err = WriteTopOCI(pw, parentConfig, parentLayers, top, createdBy, runtime)
-		} else {
-			id, err = WriteTopDocker(pw, parentConfig, top, createdBy, runtime)
-		}
+		id, err = WriteTop(pw, li, r.Store, r.Compression, top, createdBy, runtime)
 		if err == nil && r.Made != nil {
 			err = r.Made(id) // before the load can complete (see LayersRequest.Made)
 		}
@@ -81,15 +65,18 @@ func Assemble(ctx context.Context, api client.APIClient, r AssembleRequest) (str
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
-	info, err := api.ImageInspect(ctx, id)
+	info, found, err := engine.Inspect(ctx, api, id)
+	if err == nil && !found {
+		err = fmt.Errorf("the engine has no image %s after the load", id)
+	}
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
 	if want := len(ChainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
 		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
 	}
-	if err := api.ImageTag(ctx, id, r.Tag); err != nil {
-		return "", fmt.Errorf("tag the bundle image %s as %s: %w", id, r.Tag, err)
+	if err := engine.Tag(ctx, api, id, r.Tag); err != nil {
+		return "", fmt.Errorf("the bundle image: %w", err)
 	}
 	return id, nil
 }

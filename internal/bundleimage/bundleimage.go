@@ -4,8 +4,8 @@
 //     and the layer files, named as the layer store names them) and the build context entries
 //     that fill it;
 //   - the "layers image" the bundle builds FROM, which carries the layer files as image layers of
-//     their own (PlanChain, WriteLayersImage, LayersImage) so that a rebuild sends the engine
-//     only the layers that are new;
+//     their own (PlanChain, LayersImage, WriteTop) so that a rebuild sends the engine only the
+//     layers that are new;
 //   - the bundle's build context as a whole (PlanContext: the stack's files through buildctx,
 //     the images directory, what the bundle's registry serves from it, PlanRegistry) and its
 //     build arguments;

@@ -29,12 +29,13 @@ type Base struct {
 	Config json.RawMessage
 }
 
-// WriteLayersImage writes to w a `docker load` archive of the layers image: base plus one layer
+// WriteLayersDocker writes to w a `docker load` archive of the layers image: base plus one layer
 // per group of plan, each layer carrying its group's store files under /images. Only the groups
 // from plan.Reuse on are in the archive: the engine finds the others (and the base's layers) by
-// their chain and never opens their missing files. It returns the image's ID (its config digest)
-// and the groups with their diffIDs.
-func WriteLayersImage(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
+// their chain and never opens their missing files: the format of the classic image store
+// (WriteLayersOCI is the containerd store's). It returns the image's ID (its config digest) and
+// the groups with their diffIDs.
+func WriteLayersDocker(w io.Writer, s *layerstore.Store, base Base, plan ChainPlan, c layerstore.Compression) (string, []Group, error) {
 	tw := tarball.NewWriter(w)
 	layers := make([]string, 0, len(base.DiffIDs)+len(plan.Groups))
 	for i := range base.DiffIDs {

@@ -30,9 +30,8 @@ type LayersRequest struct {
 	ChainPath string // the recorded Chain of the last layers image (a JSON file)
 	Force     bool   // ignore the recorded chain: send every layer again
 	Logf      func(format string, args ...any)
-	// Containerd: the engine keeps images in containerd (engine.ContainerdStore); the layers
-	// image is then an OCI layout naming the base's blobs, whose list BaseLayersPath keeps.
-	Containerd     bool
+	// BaseLayersPath keeps the list of the base's blobs, which the layers image names on the
+	// containerd image store (an OCI layout there, see WriteLayersOCI).
 	BaseLayersPath string
 	// BaseLayersCache is a directory shared by build directories (config's CacheDir; empty:
 	// none) where the base's blob list is kept too, named by the base's manifest digest and
@@ -48,6 +47,7 @@ type LayersRequest struct {
 // Layers is the engine's layers image: its ID and what it is made of.
 type Layers struct {
 	ID         string
+	Store      engine.ImageStore // the engine's image store: the format of an image on top (WriteTop)
 	Base       Base
 	BaseLayers []Descriptor // the base's blobs (containerd image store only)
 	Groups     []Group
@@ -55,14 +55,19 @@ type Layers struct {
 
 // LayersImage makes sure the engine has the layers image for r.Set and returns it: the previous
 // one when it fits, else a new one loaded with only the layers the engine lacks (a docker-save
-// archive on the classic store, an OCI layout on the containerd store, see WriteLayersOCI).
-// When it fails the caller sends the layer files in the build context instead.
-func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (Layers, error) {
+// archive on the classic store, an OCI layout on the containerd store: WriteLayersDocker,
+// WriteLayersOCI). When it fails the caller sends the layer files in the build context instead.
+func LayersImage(ctx context.Context, api *engine.Engine, r LayersRequest) (Layers, error) {
 	set, store, baseID := r.Set, r.Store, r.BaseID
 	logf := r.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	imageStore, err := api.Store(ctx)
+	if err != nil {
+		return Layers{}, err
+	}
+	containerd := imageStore == engine.ContainerdStore
 	baseInfo, found, err := engine.Inspect(ctx, api, baseID)
 	if err == nil && !found {
 		err = errors.New("not found")
@@ -79,8 +84,8 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 			return Layers{}, fmt.Errorf("read the base image's config: %w", err)
 		}
 	}
-	li := Layers{Base: base}
-	if r.Containerd {
+	li := Layers{Store: imageStore, Base: base}
+	if containerd {
 		if li.BaseLayers, err = baseLayers(ctx, api, base, r.BaseLayersPath, r.BaseLayersCache, logf); err != nil {
 			return Layers{}, err
 		}
@@ -115,9 +120,9 @@ func LayersImage(ctx context.Context, api client.APIClient, r LayersRequest) (La
 		return Layers{}, err
 	}
 	write := func(w io.Writer) (string, []Group, error) {
-		return WriteLayersImage(w, store, base, plan, set.Compression)
+		return WriteLayersDocker(w, store, base, plan, set.Compression)
 	}
-	if r.Containerd {
+	if containerd {
 		write = func(w io.Writer) (string, []Group, error) {
 			return WriteLayersOCI(w, store, base, li.BaseLayers, plan, set.Compression)
 		}

@@ -65,7 +65,7 @@ type ociIndex struct {
 	} `json:"manifests"`
 }
 
-// WriteLayersOCI writes to w the layers image (see WriteLayersImage) as an OCI image layout, for an
+// WriteLayersOCI writes to w the layers image (see WriteLayersDocker) as an OCI image layout, for an
 // engine with the containerd image store. That engine's `docker load` of a docker-save archive
 // wants every layer in the archive, but an OCI layout's manifest may name blobs its content store
 // already has: the base's (baseLayers, as the base's own manifest lists them, see BaseLayers) and
@@ -82,7 +82,7 @@ func WriteLayersOCI(w io.Writer, s *layerstore.Store, base Base, baseLayers []De
 	if err != nil {
 		return "", nil, err
 	}
-	config, layers, err := LayersImageOCI(s, base, baseLayers, groups, c)
+	config, layers, err := layersConfigOCI(Layers{Base: base, BaseLayers: baseLayers, Groups: groups}, s, c)
 	if err != nil {
 		return "", nil, err
 	}
@@ -93,9 +93,10 @@ func WriteLayersOCI(w io.Writer, s *layerstore.Store, base Base, baseLayers []De
 	return id, groups, nil
 }
 
-// LayersImageOCI is the config and the layer descriptors of the layers image WriteLayersOCI
-// writes for groups (whose diffIDs are known): what an image on top of it starts from.
-func LayersImageOCI(s *layerstore.Store, base Base, baseLayers []Descriptor, groups []Group, c layerstore.Compression) ([]byte, []Descriptor, error) {
+// layersConfigOCI is the config and the layer descriptors of the layers image li as
+// WriteLayersOCI writes it (its groups' diffIDs known): what an image on top of it starts from.
+func layersConfigOCI(li Layers, s *layerstore.Store, c layerstore.Compression) ([]byte, []Descriptor, error) {
+	base, baseLayers, groups := li.Base, li.BaseLayers, li.Groups
 	if len(baseLayers) != len(base.DiffIDs) {
 		return nil, nil, fmt.Errorf("layers image: the base image's manifest lists %d layers, its config %d", len(baseLayers), len(base.DiffIDs))
 	}
@@ -168,7 +169,7 @@ func WriteTopOCI(w io.Writer, parentConfig []byte, parentLayers []Descriptor, la
 
 // WriteTopDocker is WriteTopOCI for the classic image store: a `docker load` archive of the
 // parent (whose layers the engine has: it finds them by their chain and never opens their
-// missing files, as with WriteLayersImage) plus one layer, of which only the new layer is in
+// missing files, as with WriteLayersDocker) plus one layer, of which only the new layer is in
 // the archive. It returns the image's ID there (its config digest).
 func WriteTopDocker(w io.Writer, parentConfig []byte, layer []byte, createdBy string, runtime func(map[string]any)) (string, error) {
 	config, _, err := topConfig(parentConfig, layer, createdBy, runtime)
@@ -231,9 +232,32 @@ func topConfig(parentConfig []byte, layer []byte, createdBy string, runtime func
 	return config, diffID, nil
 }
 
-// LayersImageDocker is the config of the layers image WriteLayersImage writes for groups (whose
-// diffIDs are known): what an image on top of it starts from on the classic store.
-func LayersImageDocker(base Base, groups []Group) ([]byte, error) { return layersConfig(base, groups) }
+// layersConfigDocker is layersConfigOCI for the layers image as WriteLayersDocker writes it: the
+// classic store finds its layers by their chain, so no descriptors.
+func layersConfigDocker(li Layers, _ *layerstore.Store, _ layerstore.Compression) ([]byte, []Descriptor, error) {
+	config, err := layersConfig(li.Base, li.Groups)
+	return config, nil, err
+}
+
+// WriteTop writes to w the archive of the image made of the layers image li and one more layer
+// (an uncompressed tar), with the layers image's runtime configuration changed by runtime and a
+// history entry createdBy, in the format of the store li was loaded on (WriteTopOCI on the
+// containerd store, WriteTopDocker on the classic one): only the new layer is in the archive.
+// It returns the image's ID on that store.
+func WriteTop(w io.Writer, li Layers, s *layerstore.Store, c layerstore.Compression, layer []byte, createdBy string, runtime func(map[string]any)) (string, error) {
+	if li.Store == engine.ContainerdStore {
+		config, layers, err := layersConfigOCI(li, s, c)
+		if err != nil {
+			return "", err
+		}
+		return WriteTopOCI(w, config, layers, layer, createdBy, runtime)
+	}
+	config, _, err := layersConfigDocker(li, s, c)
+	if err != nil {
+		return "", err
+	}
+	return WriteTopDocker(w, config, layer, createdBy, runtime)
+}
 
 // BaseLayers returns the layer descriptors of the image whose ID on an engine with the
 // containerd image store is id (its manifest or index digest), for platform os/arch: the blobs

@@ -23,9 +23,9 @@ func TestLayersImageOnTheContainerdStore(t *testing.T) {
 	api := enginetest.Client(t)
 	ctx := context.Background()
 	is := is.New(t)
-	containerd, err := engine.ContainerdStore(ctx, api)
+	store, err := api.Store(ctx)
 	is.NoErr(err)
-	if !containerd {
+	if store != engine.ContainerdStore {
 		t.Skip("the engine uses the classic image store (layers images are docker-save archives there)")
 	}
 	sfx := fmt.Sprint(time.Now().UnixNano())

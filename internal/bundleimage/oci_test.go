@@ -11,6 +11,7 @@ import (
 	"github.com/matryer/is"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
@@ -156,4 +157,53 @@ func TestWriteTopDocker(t *testing.T) {
 	is.Equal(cfg.Config.Cmd, []string{})
 	_, err = WriteTopDocker(io.Discard, []byte("{"), layer, "x", func(map[string]any) {})
 	is.True(err != nil) // a broken parent config is an error
+}
+
+// WriteTop writes the format of the store the layers image was loaded on: an OCI layout naming
+// the layers image's blobs on the containerd store, a docker-save archive naming its layers by
+// chain on the classic one; either way only the new layer is in the archive.
+func TestWriteTopByStore(t *testing.T) {
+	s, err := layerstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := Base{Ref: "base:1", ID: "sha256:base", DiffIDs: []string{"sha256:b1"}, OS: "linux", Architecture: "amd64", Config: json.RawMessage(`{"Cmd":["sh"]}`)}
+	baseLayers := []Descriptor{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: "sha256:gz1", Size: 42}}
+	layer := []byte("the stack's files")
+	tests := []struct {
+		store engine.ImageStore
+		names []string
+	}{
+		{engine.ClassicStore, []string{"top.tar", "config.json", "manifest.json"}},
+		{engine.ContainerdStore, []string{"oci-layout", "blobs/sha256/top", "blobs/sha256/config", "blobs/sha256/manifest", "index.json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.store.String(), func(t *testing.T) {
+			is := is.New(t)
+			li := Layers{Store: tt.store, Base: base, BaseLayers: baseLayers}
+			var buf bytes.Buffer
+			id, err := WriteTop(&buf, li, s, layerstore.Zstd, layer, "dindbundler: top", func(rc map[string]any) { rc["Cmd"] = []string{} })
+			is.NoErr(err)
+			entries, names := readTar(t, &buf)
+			config := entries["config.json"]
+			if tt.store == engine.ContainerdStore {
+				var m ociManifest
+				is.NoErr(json.Unmarshal(entries["blobs/sha256/"+layerstore.Hex(id)], &m)) // the ID is the manifest digest
+				is.Equal(len(m.Layers), 2)
+				is.Equal(m.Layers[0], baseLayers[0]) // the base's blob, named, not sent
+				config = entries["blobs/sha256/"+layerstore.Hex(m.Config.Digest)]
+				names[2], names[3] = "blobs/sha256/config", "blobs/sha256/manifest"
+			} else {
+				is.Equal(id, digest.FromBytes(config).String()) // the ID is the config digest
+			}
+			is.Equal(names, tt.names)
+			var cfg struct {
+				RootFS struct {
+					DiffIDs []string `json:"diff_ids"`
+				} `json:"rootfs"`
+			}
+			is.NoErr(json.Unmarshal(config, &cfg))
+			is.Equal(cfg.RootFS.DiffIDs, []string{"sha256:b1", digest.FromBytes(layer).String()})
+		})
+	}
 }

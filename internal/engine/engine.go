@@ -1,25 +1,39 @@
-// Package engine is the project's one way to talk to the Docker Engine: one client constructor
-// and the few operations the stages and the developer harness need (inspect-or-missing, pull,
-// save, load, build, import, tag, remove; starting and watching bundle containers), each
-// consuming its stream with the one message-stream renderer and returning the errors the stream
-// carries. Every other package calls these instead of client.APIClient methods.
+// Package engine is the project's one way to talk to the Docker Engine: one constructor of the
+// engine handle (Engine: the client, and what the engine is asked once per run) and the few
+// operations the stages and the developer harness need (inspect-or-missing, pull, save, load,
+// build, import, tag, remove; starting and watching bundle containers), each consuming its
+// stream with the one message-stream renderer and returning the errors the stream carries.
+// Every other package calls these instead of client.APIClient methods.
 //
 // It owns no files and no plans: it must not know the bundle's layout, the manifest or the
 // layer store, and it must not import `testing` (its test kit is enginetest).
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/docker/docker/client"
 )
 
-// New returns a client for the engine the docker CLI would use (DOCKER_HOST, then DOCKER_CONTEXT
-// or the CLI's current context; unix://, tcp:// with TLS, and ssh:// through the CLI's
-// connection helper) that negotiates the API version, so it works with Engine 20.10 (API 1.41)
-// and current engines alike. Caller options come last and win.
-func New(opts ...client.Opt) (*client.Client, error) {
+// Engine is the handle of one engine: its client (embedded, so a handle goes wherever a
+// client.APIClient does) and the facts a run asks it once and remembers — where it keeps its
+// images (Store). Make one with New, or Of for a client made elsewhere.
+type Engine struct {
+	client.APIClient
+
+	mu    sync.Mutex
+	store *ImageStore // nil until the engine has answered
+}
+
+// New returns the handle of the engine the docker CLI would use (DOCKER_HOST, then
+// DOCKER_CONTEXT or the CLI's current context; unix://, tcp:// with TLS, and ssh:// through the
+// CLI's connection helper), whose client negotiates the API version, so it works with Engine
+// 20.10 (API 1.41) and current engines alike. Caller options come last and win. It connects
+// only at the first call.
+func New(opts ...client.Opt) (*Engine, error) {
 	ep, err := ResolveEndpoint(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -34,5 +48,32 @@ func New(opts ...client.Opt) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create Docker client for %s (check DOCKER_HOST or DOCKER_CONTEXT): %w", ep, err)
 	}
-	return c, nil
+	return &Engine{APIClient: c}, nil
+}
+
+// Of is the handle of api: api itself when it is a handle already (as bufio.NewReader returns
+// the *bufio.Reader it is given), so a package handed the run's handle as a client.APIClient
+// asks the engine nothing again; otherwise a new handle around api (a test's counting client).
+func Of(api client.APIClient) *Engine {
+	if e, ok := api.(*Engine); ok {
+		return e
+	}
+	return &Engine{APIClient: api}
+}
+
+// Store reports where the engine keeps its images. The engine is asked (`docker info`) the
+// first time only; a failed question is asked again next time.
+func (e *Engine) Store(ctx context.Context) (ImageStore, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.store != nil {
+		return *e.store, nil
+	}
+	info, err := Info(ctx, e.APIClient)
+	if err != nil {
+		return 0, err
+	}
+	s := storeOf(info.DriverStatus)
+	e.store = &s
+	return s, nil
 }

@@ -34,7 +34,7 @@ func testCtx(t *testing.T) context.Context {
 // The client must talk down to the engine here (20.10, API 1.41) as well as to newer ones.
 func TestNegotiatedAPIVersion(t *testing.T) { enginetest.Each(t, negotiatedAPIVersionOn) }
 
-func negotiatedAPIVersionOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func negotiatedAPIVersionOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	v, err := c.ServerVersion(testCtx(t))
 	is.NoErr(err)
@@ -44,7 +44,7 @@ func negotiatedAPIVersionOn(t *testing.T, e enginetest.Engine, c *client.Client)
 
 func TestImageIDs(t *testing.T) { enginetest.Each(t, imageIDsOn) }
 
-func imageIDsOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func imageIDsOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	id := enginetest.ScratchImage(t, c, "enginetest-ids:v1", map[string][]byte{"a": []byte("a")})
@@ -61,7 +61,7 @@ func imageIDsOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 
 func TestPull(t *testing.T) { enginetest.Each(t, pullOn) }
 
-func pullOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func pullOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	host := e.Registry(t)
@@ -84,7 +84,7 @@ func pullOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 
 func TestPullFailures(t *testing.T) { enginetest.Each(t, pullFailuresOn) }
 
-func pullFailuresOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func pullFailuresOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	host := e.Registry(t)
 	enginetest.PushRandom(t, host, "enginetest-tagged", "v1", 1, 1024)
 
@@ -153,7 +153,7 @@ func saveEntries(ctx context.Context, api client.ImageAPIClient, names ...string
 
 func TestSaveSharesLayers(t *testing.T) { enginetest.Each(t, saveSharesLayersOn) }
 
-func saveSharesLayersOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func saveSharesLayersOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	base := enginetest.ScratchImage(t, c, "enginetest-save-base:v1", map[string][]byte{"base": randomBytes(t, 64<<10)})
 	enginetest.ScratchImage(t, c, "enginetest-save-a:v1", map[string][]byte{"a": []byte("a")}, enginetest.From("enginetest-save-base:v1"))
@@ -216,7 +216,7 @@ func (w *brokenWriter) Write(p []byte) (int, error) {
 
 func TestSaveInterrupted(t *testing.T) { enginetest.Each(t, saveInterruptedOn) }
 
-func saveInterruptedOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func saveInterruptedOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	enginetest.ScratchImage(t, c, "enginetest-save-big:v1", map[string][]byte{"big": randomBytes(t, 8<<20)})
 
 	t.Run("cancelled mid-stream", func(t *testing.T) {
@@ -266,7 +266,7 @@ func contextTar(t *testing.T, files ...string) io.Reader {
 
 func TestBuild(t *testing.T) { enginetest.Each(t, buildOn) }
 
-func buildOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func buildOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	tests := []struct {
 		name       string
 		dockerfile string
@@ -339,7 +339,7 @@ func buildOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 	}
 }
 
-func runtimeArch(t *testing.T, c *client.Client) string {
+func runtimeArch(t *testing.T, c *engine.Engine) string {
 	info, err := c.Info(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func runtimeArch(t *testing.T, c *client.Client) string {
 
 func TestBuildQuietWithoutTag(t *testing.T) { enginetest.Each(t, buildQuietWithoutTagOn) }
 
-func buildQuietWithoutTagOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func buildQuietWithoutTagOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	id, err := engine.Build(ctx, c, contextTar(t, "Dockerfile", "FROM scratch\nCOPY hello /enginetest-untagged\n", "hello", "untagged\n"), engine.BuildOptions{}, nil)
@@ -368,7 +368,7 @@ func buildQuietWithoutTagOn(t *testing.T, e enginetest.Engine, c *client.Client)
 
 func TestImport(t *testing.T) { enginetest.Each(t, importOn) }
 
-func importOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func importOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	rootfs := func() io.Reader { return contextTar(t, "hello", "hello\n", "etc/motd", "imported\n") }
 	tests := []struct {
 		name    string
@@ -416,7 +416,7 @@ func importOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 
 func TestRemoveIgnoresMissing(t *testing.T) { enginetest.Each(t, removeIgnoresMissingOn) }
 
-func removeIgnoresMissingOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func removeIgnoresMissingOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	enginetest.ScratchImage(t, c, "enginetest-remove:v1", map[string][]byte{"r": []byte("r")})
@@ -431,7 +431,7 @@ func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
 
 func TestPathHeaders(t *testing.T) { enginetest.Each(t, pathHeadersOn) }
 
-func pathHeadersOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func pathHeadersOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	const tag = "enginetest-pathheaders:v1"

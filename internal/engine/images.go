@@ -28,7 +28,8 @@ func Inspect(ctx context.Context, api client.ImageAPIClient, ref string) (info i
 // in missing (in the order given) rather than failing, so callers can decide to pull or build
 // them; any other failure stops the lookup.
 func ImageIDs(ctx context.Context, api client.ImageAPIClient, names []string) (ids map[string]string, missing []string, err error) {
-	locals, missing, err := Locals(ctx, api, names, false)
+	// The ID is the same whatever the store: the classic store's reading asks nothing more.
+	locals, missing, err := locals(ctx, api, names, ClassicStore)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,10 +47,27 @@ type Local struct {
 	DiffIDs []string // the layers' diffIDs, base first (RootFS.Layers): the same on every store
 }
 
-// Locals looks up each name like ImageIDs and returns what the engine tells about it. containerd
-// says whether the engine keeps images in containerd (ContainerdStore): there an image ID is the
-// manifest digest, elsewhere it is the config digest.
-func Locals(ctx context.Context, api client.ImageAPIClient, names []string, containerd bool) (images map[string]Local, missing []string, err error) {
+// Locals looks up each name like ImageIDs and returns what the engine tells about it (LocalOf).
+func (e *Engine) Locals(ctx context.Context, names []string) (images map[string]Local, missing []string, err error) {
+	store, err := e.Store(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return locals(ctx, e.APIClient, names, store)
+}
+
+// LocalOf is what an inspect of this engine tells about an image: on the containerd store an
+// image ID is the manifest digest and the config digest is not told; elsewhere the ID is the
+// config digest.
+func (e *Engine) LocalOf(ctx context.Context, info image.InspectResponse) (Local, error) {
+	store, err := e.Store(ctx)
+	if err != nil {
+		return Local{}, err
+	}
+	return localOf(info, store), nil
+}
+
+func locals(ctx context.Context, api client.ImageAPIClient, names []string, store ImageStore) (images map[string]Local, missing []string, err error) {
 	images = make(map[string]Local, len(names))
 	for _, name := range names {
 		info, found, err := Inspect(ctx, api, name)
@@ -60,17 +78,16 @@ func Locals(ctx context.Context, api client.ImageAPIClient, names []string, cont
 			missing = append(missing, name)
 			continue
 		}
-		images[name] = LocalOf(info, containerd)
+		images[name] = localOf(info, store)
 	}
 	return images, missing, nil
 }
 
-// LocalOf is what an inspect tells about an image (see Locals).
-func LocalOf(info image.InspectResponse, containerd bool) Local {
+func localOf(info image.InspectResponse, store ImageStore) Local {
 	l := Local{ID: info.ID, DiffIDs: info.RootFS.Layers}
 	// An engine of API 1.48 or later describes the image's manifest on the containerd store
 	// even when asked without knowing the store.
-	if !containerd && (info.Descriptor == nil || info.Descriptor.Digest.String() != info.ID) {
+	if store != ContainerdStore && (info.Descriptor == nil || info.Descriptor.Digest.String() != info.ID) {
 		l.Config = info.ID
 	}
 	if l.DiffIDs == nil {

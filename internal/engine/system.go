@@ -19,31 +19,44 @@ func Version(ctx context.Context, api client.APIClient) (types.Version, error) {
 	return v, nil
 }
 
-// Info returns what `docker info` shows: storage driver, image store, resources.
+// Info returns what `docker info` shows: storage driver, image store, resources. The image
+// store is Engine.Store, asked once per handle.
 func Info(ctx context.Context, api client.SystemAPIClient) (system.Info, error) {
 	info, err := api.Info(ctx)
 	if err != nil {
-		return system.Info{}, fmt.Errorf("ask the engine its configuration: %w", err)
+		return system.Info{}, fmt.Errorf("ask the engine its configuration (docker info): %w", err)
 	}
 	return info, nil
 }
 
-// ContainerdStore reports whether the engine keeps its images in containerd (docker info:
-// driver-type io.containerd.snapshotter.v1, the default of Engine 29 and Docker Desktop), whose
-// `docker load` wants every layer in the archive.
-func ContainerdStore(ctx context.Context, api client.SystemAPIClient) (bool, error) {
-	info, err := api.Info(ctx)
-	if err != nil {
-		return false, fmt.Errorf("docker info: %w", err)
+// ImageStore is where an engine keeps its images. It decides what an image ID is (the config
+// digest on the classic store, the manifest digest on the containerd store) and which archive
+// `docker load` takes for an image whose layers the engine has already: the classic store finds
+// them by their chain in a docker-save archive that leaves them out, the containerd store wants
+// every layer of such an archive, or an OCI layout naming blobs its content store has.
+type ImageStore int
+
+const (
+	// ClassicStore: a graph driver (overlay2, vfs), the default up to Engine 28.
+	ClassicStore ImageStore = iota
+	// ContainerdStore: containerd's snapshotters (docker info: driver-type
+	// io.containerd.snapshotter.v1), the default of Engine 29 and Docker Desktop.
+	ContainerdStore
+)
+
+func (s ImageStore) String() string {
+	if s == ContainerdStore {
+		return "the containerd image store"
 	}
-	return containerdStore(info.DriverStatus), nil
+	return "the classic image store"
 }
 
-func containerdStore(status [][2]string) bool {
+// storeOf reads the image store from docker info's driver status.
+func storeOf(status [][2]string) ImageStore {
 	for _, kv := range status {
 		if kv[0] == "driver-type" && strings.Contains(kv[1], "containerd") {
-			return true
+			return ContainerdStore
 		}
 	}
-	return false
+	return ClassicStore
 }

@@ -90,7 +90,7 @@ func TestExportSharesLayersAndLoadsBack(t *testing.T) {
 	enginetest.Each(t, exportSharesLayersAndLoadsBackOn)
 }
 
-func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	ctx := context.Background()
 	text := []byte(strings.Repeat("a compressible line of text for the layer store\n", 20000)) // ~1 MB
 	for _, c := range []layerstore.Compression{layerstore.None, layerstore.Gzip, layerstore.Zstd} {
@@ -143,7 +143,7 @@ func exportSharesLayersAndLoadsBackOn(t *testing.T, e enginetest.Engine, api *cl
 
 func TestExportOnlyWhatChanged(t *testing.T) { enginetest.Each(t, exportOnlyWhatChangedOn) }
 
-func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func exportOnlyWhatChangedOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	sfx := fmt.Sprint(time.Now().UnixNano())

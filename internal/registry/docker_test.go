@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -65,7 +64,7 @@ type engineBundle struct {
 	original []string // the images' names in the engine before the test removed them
 }
 
-func newEngineBundle(t *testing.T, api *client.Client, names ...string) engineBundle {
+func newEngineBundle(t *testing.T, api *engine.Engine, names ...string) engineBundle {
 	t.Helper()
 	ctx := context.Background()
 	ids, missing, err := engine.ImageIDs(ctx, api, names)
@@ -162,7 +161,7 @@ func startRegistry(t *testing.T, e enginetest.Engine, b engineBundle, args ...st
 	return runningRegistry{logs: logs, stop: stop}
 }
 
-func engineMajor(t *testing.T, api *client.Client) int {
+func engineMajor(t *testing.T, api *engine.Engine) int {
 	t.Helper()
 	v, err := api.ServerVersion(context.Background())
 	if err != nil {
@@ -176,7 +175,7 @@ func engineMajor(t *testing.T, api *client.Client) int {
 }
 
 // tinyImages builds a base and two images on it in e, and returns their names (a, b, base).
-func tinyImages(t *testing.T, api *client.Client) []string {
+func tinyImages(t *testing.T, api *engine.Engine) []string {
 	t.Helper()
 	sfx := fmt.Sprint(time.Now().UnixNano())
 	base := "registrytest-base-" + sfx + ":1"
@@ -196,7 +195,7 @@ func tinyImages(t *testing.T, api *client.Client) []string {
 // unpack zstd at all, as the test checks on such an engine.
 func TestEnginePullsFromTheBundle(t *testing.T) { enginetest.Each(t, enginePullsFromTheBundleOn) }
 
-func enginePullsFromTheBundleOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func enginePullsFromTheBundleOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	names := tinyImages(t, api)
@@ -224,7 +223,7 @@ func enginePullsFromTheBundleOn(t *testing.T, e enginetest.Engine, api *client.C
 		t0 := time.Now()
 		is.NoErr(engine.Pull(ctx, api, name, nil))
 		t.Logf("pulled %s in %s", name, time.Since(t0).Round(time.Millisecond))
-		locals, missing, err := engine.Locals(ctx, api, []string{name}, e.Containerd())
+		locals, missing, err := api.Locals(ctx, []string{name})
 		is.NoErr(err)
 		is.Equal(len(missing), 0)
 		want := manifest.Image{Name: name, Digest: b.set.Images[i].ID, Config: b.set.Images[i].Config, DiffIDs: b.set.Images[i].DiffIDs}
@@ -248,7 +247,7 @@ func enginePullsFromTheBundleOn(t *testing.T, e enginetest.Engine, api *client.C
 // names the blob, the image and what to do.
 func TestEngineRefusesDamagedLayer(t *testing.T) { enginetest.Each(t, engineRefusesDamagedLayerOn) }
 
-func engineRefusesDamagedLayerOn(t *testing.T, e enginetest.Engine, api *client.Client) {
+func engineRefusesDamagedLayerOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	is := is.New(t)
 	ctx := context.Background()
 	names := tinyImages(t, api)

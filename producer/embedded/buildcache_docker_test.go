@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 )
 
@@ -21,7 +21,7 @@ import (
 // only the base image), and the build with the cache directory runs no step at all. Matrix
 // engines only: the host engine's build cache is everyone's.
 func TestBuildCacheRestoresEveryStep(t *testing.T) {
-	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *client.Client) {
+	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 		if !e.Matrix() {
 			t.Skip("the host engine's build cache is shared: not pruned by a test")
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/producer/sam"
 	"github.com/docker/docker/client"
@@ -57,7 +58,7 @@ func buildKitTemplate(t *testing.T, api client.APIClient, prefix string) (*sam.T
 // their names with their labels, files and environment; on an engine without BuildKit the
 // classic builder builds them, and the output says so once.
 func TestRunOnBuildKit(t *testing.T) {
-	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *client.Client) {
+	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 		is := is.New(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -106,7 +107,7 @@ func TestRunOnBuildKit(t *testing.T) {
 
 // noBuildKit is an engine whose API has no BuildKit endpoint, as Engine 20.10 with BuildKit
 // switched off answers /grpc: everything else is the real engine.
-type noBuildKit struct{ *client.Client }
+type noBuildKit struct{ *engine.Engine }
 
 func (noBuildKit) DialHijack(context.Context, string, string, map[string][]string) (net.Conn, error) {
 	return nil, errors.New("Error response from daemon: page not found")

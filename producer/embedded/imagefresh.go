@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/docker/docker/client"
-
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
@@ -140,7 +138,7 @@ type pendingBuild struct {
 // buildChanged builds the images of builds whose inputs changed since the recorded run (every
 // one the first time, or with req.Force), takes the others' manifest entries as recorded, and
 // records what it built, also when a build fails (the images built meanwhile stay recorded).
-func buildChanged(ctx context.Context, api client.APIClient, builds []ImageBuild, roots map[string]string, containerd bool, req Request, progress io.Writer) ([]manifest.Image, error) {
+func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, roots map[string]string, req Request, progress io.Writer) ([]manifest.Image, error) {
 	if len(builds) == 0 {
 		return nil, nil
 	}
@@ -199,7 +197,10 @@ func buildChanged(ctx context.Context, api client.APIClient, builds []ImageBuild
 		if err != nil {
 			return nil, fmt.Errorf("inspect built image %s: %w", p.Name, err)
 		}
-		l := engine.LocalOf(info, containerd)
+		l, err := api.LocalOf(ctx, info)
+		if err != nil {
+			return nil, fmt.Errorf("inspect built image %s: %w", p.Name, err)
+		}
 		img := manifest.Image{
 			Name: p.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: p.Kind, Source: p.Source,
 			Labels: p.Labels, Platform: platform(info),

@@ -76,20 +76,17 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 
 	// The images' store-independent identity: diffIDs from every engine, the config digest
-	// from the image ID where that is it (not on the containerd image store).
-	containerd, err := engine.ContainerdStore(ctx, api)
-	if err != nil {
-		return manifest.Manifest{}, err
-	}
+	// from the image ID where that is it (not on the containerd image store: engine.LocalOf).
+	eng := engine.Of(api)
 	var images []manifest.Image
 	for _, b := range plan.Bases {
-		img, err := ensureBase(ctx, api, b, containerd, progress)
+		img, err := ensureBase(ctx, eng, b, progress)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}
 		images = append(images, img)
 	}
-	built, err := buildChanged(ctx, api, plan.Images, roots, containerd, req, progress)
+	built, err := buildChanged(ctx, eng, plan.Images, roots, req, progress)
 	if err != nil {
 		return manifest.Manifest{}, err
 	}
@@ -103,7 +100,10 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 		case !found:
 			// Not local yet: the Pull stage fetches it and fills in the digest.
 		default:
-			l := engine.LocalOf(info, containerd)
+			l, err := eng.LocalOf(ctx, info)
+			if err != nil {
+				return manifest.Manifest{}, err
+			}
 			img.Digest, img.Config, img.DiffIDs, img.Platform = l.ID, l.Config, l.DiffIDs, platform(info)
 		}
 		images = append(images, img)
@@ -159,7 +159,7 @@ func platform(info image.InspectResponse) string {
 }
 
 // ensureBase makes sure a base image is local, pulling it if it is not, and records it.
-func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containerd bool, progress io.Writer) (manifest.Image, error) {
+func ensureBase(ctx context.Context, api *engine.Engine, b BaseImage, progress io.Writer) (manifest.Image, error) {
 	info, found, err := engine.Inspect(ctx, api, b.Name)
 	if err == nil && !found {
 		fmt.Fprintf(progress, "pull base image %s\n", b.Name)
@@ -174,7 +174,10 @@ func ensureBase(ctx context.Context, api client.APIClient, b BaseImage, containe
 	if err != nil {
 		return manifest.Image{}, fmt.Errorf("base image %s: %w", b.Name, err)
 	}
-	l := engine.LocalOf(info, containerd)
+	l, err := api.LocalOf(ctx, info)
+	if err != nil {
+		return manifest.Image{}, fmt.Errorf("base image %s: %w", b.Name, err)
+	}
 	return manifest.Image{Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: manifest.KindBase, Source: b.Source, Platform: platform(info)}, nil
 }
 

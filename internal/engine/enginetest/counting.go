@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -20,8 +21,10 @@ import (
 // Counting wraps a client and counts the image, build and container calls made through it, so
 // a test can prove that a second run did no Docker work. It embeds the client and overrides only
 // the calls package engine makes (as testcontainers-go's fakes do); TestCountingCoversEngine
-// fails when engine starts making an image or container call that is not counted here. Other
-// calls (networks, volumes, system) pass through uncounted.
+// fails when engine starts making an image or container call that is not counted here. `docker
+// info` is counted by name only (Count("Info")): it is a question, not Docker work, and a run
+// asks it once (engine.Engine.Store). Other calls (networks, volumes, system) pass through
+// uncounted.
 type Counting struct {
 	client.APIClient
 	// Calls is the total of counted calls.
@@ -44,6 +47,17 @@ func (c *Counting) count(method string) {
 		c.byName = make(map[string]int64)
 	}
 	c.byName[method]++
+}
+
+// Info counts the question by name, not in Calls.
+func (c *Counting) Info(ctx context.Context) (system.Info, error) {
+	c.mu.Lock()
+	if c.byName == nil {
+		c.byName = make(map[string]int64)
+	}
+	c.byName["Info"]++
+	c.mu.Unlock()
+	return c.APIClient.Info(ctx)
 }
 
 // Count returns how many times method (e.g. "ImageBuild") was called.

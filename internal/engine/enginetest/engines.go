@@ -88,7 +88,7 @@ func (e Engine) Containerd() bool { return e.flavor != nil && e.flavor.Container
 
 // Client returns a client of e, closed when the test ends, starting e first if it is a matrix
 // engine that has not started yet. A start failure fails the test with the engine's log.
-func (e Engine) Client(t testing.TB) *client.Client {
+func (e Engine) Client(t testing.TB) *engine.Engine {
 	t.Helper()
 	if e.flavor == nil {
 		return Client(t)
@@ -151,7 +151,7 @@ func Main(m *testing.M) int {
 }
 
 // Each runs fn as one subtest per engine Engines selects, named by engine, with a client of it.
-func Each(t *testing.T, fn func(t *testing.T, e Engine, c *client.Client)) {
+func Each(t *testing.T, fn func(t *testing.T, e Engine, c *engine.Engine)) {
 	t.Helper()
 	for _, e := range Engines(t) {
 		t.Run(e.Name, func(t *testing.T) { fn(t, e, e.Client(t)) })

@@ -28,9 +28,9 @@ func TestEnginesAnswerAndPull(t *testing.T) {
 			t.Logf("%s: Engine %s, driver %s, store %v", e.Name, info.ServerVersion, info.Driver, info.DriverStatus)
 			if e.Matrix() {
 				is.True(strings.HasPrefix(info.ServerVersion, "28."))
-				containerd, err := engine.ContainerdStore(ctx, c)
+				store, err := c.Store(ctx)
 				is.NoErr(err)
-				is.Equal(containerd, e.Containerd())
+				is.Equal(store == engine.ContainerdStore, e.Containerd())
 			}
 			ref := enginetest.PushRandom(t, e.Registry(t), "enginetest-matrix", "v1", 1, 4096)
 			enginetest.Cleanup(t, c, ref)

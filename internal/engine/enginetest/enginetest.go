@@ -43,7 +43,7 @@ func SkipWithoutDocker(t testing.TB) {
 // Client returns a client for the engine at DOCKER_HOST (or the default socket), closed when the
 // test ends. The test is skipped only when DINDBUNDLER_SKIP_DOCKER=1; an engine that does not
 // answer fails it, so a CI run without Docker cannot pass by skipping.
-func Client(t testing.TB) *client.Client {
+func Client(t testing.TB) *engine.Engine {
 	t.Helper()
 	SkipWithoutDocker(t)
 	c, err := engine.New()

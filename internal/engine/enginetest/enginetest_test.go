@@ -9,7 +9,6 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/matryer/is"
 )
@@ -17,7 +16,7 @@ import (
 // The helpers other packages rely on must make images the engine can run and pull.
 func TestScratchImageRunsGoBinary(t *testing.T) { enginetest.Each(t, scratchImageRunsGoBinaryOn) }
 
-func scratchImageRunsGoBinaryOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func scratchImageRunsGoBinaryOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -58,7 +57,7 @@ func scratchImageRunsGoBinaryOn(t *testing.T, e enginetest.Engine, c *client.Cli
 
 func TestPushRandomThenPull(t *testing.T) { enginetest.Each(t, pushRandomThenPullOn) }
 
-func pushRandomThenPullOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func pushRandomThenPullOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -75,7 +74,7 @@ func pushRandomThenPullOn(t *testing.T, e enginetest.Engine, c *client.Client) {
 
 func TestCountingCountsCalls(t *testing.T) { enginetest.Each(t, countingCountsCallsOn) }
 
-func countingCountsCallsOn(t *testing.T, e enginetest.Engine, c *client.Client) {
+func countingCountsCallsOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	counting := enginetest.NewCounting(c)
 	ctx := context.Background()

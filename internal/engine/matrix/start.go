@@ -48,7 +48,7 @@ type Pool struct {
 	Prefix string
 
 	mu           sync.Mutex
-	host         *client.Client
+	host         *engine.Engine
 	image        error // result of ensuring EngineImage, once
 	imaged       bool
 	started      map[string]*startResult
@@ -85,7 +85,7 @@ func (p *Pool) Running(f Flavour) (Running, error) {
 
 // Client returns a client of the engine of flavour f (started first if needed), with the API
 // version settled; the caller closes it.
-func (p *Pool) Client(ctx context.Context, f Flavour) (*client.Client, Running, error) {
+func (p *Pool) Client(ctx context.Context, f Flavour) (*engine.Engine, Running, error) {
 	r, err := p.Running(f)
 	if err != nil {
 		return nil, Running{}, err
@@ -192,7 +192,7 @@ func dindHostConfigs() []namedHostConfig {
 // startEngine runs a container of EngineImage as flavour f and waits until its dockerd answers.
 // It tries dindHostConfigs from index from on (earlier ones failed for an earlier engine) and
 // returns the index of the one that worked.
-func startEngine(ctx context.Context, api *client.Client, f Flavour, from int) (Running, int, error) {
+func startEngine(ctx context.Context, api *engine.Engine, f Flavour, from int) (Running, int, error) {
 	gw, err := bridgeGateway(ctx, api)
 	if err != nil {
 		return Running{}, 0, err
@@ -247,7 +247,7 @@ func startEngine(ctx context.Context, api *client.Client, f Flavour, from int) (
 }
 
 // waitEngine reads the published port and polls `docker info` on it for up to 90 s.
-func waitEngine(ctx context.Context, api *client.Client, id string) (Running, error) {
+func waitEngine(ctx context.Context, api *engine.Engine, id string) (Running, error) {
 	info, err := api.ContainerInspect(ctx, id)
 	if err != nil {
 		return Running{}, fmt.Errorf("inspect engine container %s: %w", id[:12], err)
@@ -282,7 +282,7 @@ func waitEngine(ctx context.Context, api *client.Client, id string) (Running, er
 	}
 }
 
-func logTail(ctx context.Context, api *client.Client, id string) string {
+func logTail(ctx context.Context, api *engine.Engine, id string) string {
 	rc, err := api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "60"})
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
@@ -297,7 +297,7 @@ func logTail(ctx context.Context, api *client.Client, id string) string {
 // containers run: reachable from them, and not from outside the machine. The default bridge
 // often records no gateway (Engine 20.10), so the address is then read from its interface
 // (docker0), which exists only when the caller runs on the engine's machine.
-func bridgeGateway(ctx context.Context, api *client.Client) (string, error) {
+func bridgeGateway(ctx context.Context, api *engine.Engine) (string, error) {
 	nw, err := api.NetworkInspect(ctx, "bridge", network.InspectOptions{})
 	if err != nil {
 		return "", fmt.Errorf("inspect the host engine's bridge network: %w", err)
