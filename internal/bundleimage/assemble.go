@@ -41,8 +41,8 @@ const createdBy = "dindbundler: the stack's files (dind/Dockerfile)"
 // with the context's files where dind/Dockerfile copies them (buildctx.Layer; the directories
 // they pass through as the base has them) and BundleRuntime's settings, loaded as an archive
 // that carries only that layer (WriteTop: an OCI layout on the containerd store, a docker-save
-// archive on the classic one), checked to have the layers image's layers plus one, then tagged r.Tag. It
-// returns the image's ID.
+// archive on the classic one), checked to have the layers image's layers plus one, then tagged
+// r.Tag. It returns the image's ID.
 func Assemble(ctx context.Context, api client.APIClient, r AssembleRequest) (string, error) {
 	li := r.Layers
 	top, err := topLayer(ctx, api, li.Base.ID, r.Context, r.CertTarget)
