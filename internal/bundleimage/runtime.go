@@ -10,9 +10,9 @@ import (
 
 // Runtime is the bundle image's runtime settings on top of its base's configuration: what
 // dind/Dockerfile's tail (ENV … CMD, after its one RUN) sets. BundleRuntime is the one place
-// they are said: Assemble applies it to the image it puts together, and
-// TestDockerfileRuntimeTail checks, without an engine, that dind/Dockerfile's tail says the same
-// (TestAssembledLikeBuilt then compares the two images on every engine).
+// they are said: Assemble applies it to the image it puts together, TestDockerfileRuntimeTail
+// writes dind/Dockerfile's tail from it (-update) and checks, without an engine, that the tail
+// says the same (TestAssembledLikeBuilt then compares the two images on every engine).
 type Runtime struct {
 	// Env names build arguments the image keeps as environment variables (ENV NAME=${NAME}), in
 	// this order after the base's; a base variable of the same name is replaced.
@@ -33,10 +33,12 @@ type Healthcheck struct {
 	Retries                        int
 }
 
-// BundleRuntime is the bundle image's runtime settings. Healthy once every compose service runs
-// and is healthy where it has a healthcheck; the long start period covers loading a large
-// archive on first boot. STOPSIGNAL SIGTERM lets the entrypoint stop the stack, then the inner
-// engine.
+// BundleRuntime is the bundle image's runtime settings, the one place they are said: after a
+// change, `go test ./internal/bundleimage -run TestDockerfileRuntimeTail -update` writes them
+// into dind/Dockerfile. The bundle is healthy once every compose service runs and is healthy
+// where it has a healthcheck; the long start period covers loading a large archive on first
+// boot. STOPSIGNAL SIGTERM lets the entrypoint stop the stack, then the inner engine. CMD []
+// resets the base's CMD: extra arguments would otherwise replace the bundle with a command.
 var BundleRuntime = Runtime{
 	Env:        []string{"BUNDLE_PROJECT"},
 	Volumes:    []string{"/var/lib/docker"},

@@ -3,8 +3,10 @@ package bundleimage
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,17 +19,41 @@ import (
 	"github.com/dindbundler/dindbundler/dind"
 )
 
-// dind/Dockerfile's runtime tail (what follows its RUN) says what BundleRuntime says: the image
-// the classic builder makes of it and the one Assemble puts together run alike. Checked here
-// without an engine, so a runtime setting changed in one place only fails at once;
-// TestAssembledLikeBuilt compares the two images on every engine.
+var update = flag.Bool("update", false, "write dind/Dockerfile's runtime settings from BundleRuntime")
+
+// dockerfilePath is dind/Dockerfile from this package's directory (where go test runs).
+const dockerfilePath = "../../dind/Dockerfile"
+
+// tailMarker ends the comment above the lines of dind/Dockerfile written from BundleRuntime.
+const tailMarker = "#   go test ./internal/bundleimage -run TestDockerfileRuntimeTail -update\n# which rewrites the lines below; the test fails while they differ.\n"
+
+// dind/Dockerfile's runtime tail (what follows its RUN) is written from BundleRuntime and says
+// what it says: the image the classic builder makes of it and the one Assemble puts together run
+// alike. Checked here without an engine, so a setting changed in one place only fails at once
+// (-update writes the lines); TestAssembledLikeBuilt compares the two images on every engine.
 func TestDockerfileRuntimeTail(t *testing.T) {
 	is := is.New(t)
-	got, err := dockerfileRuntime(dind.Dockerfile)
+	data, err := os.ReadFile(dockerfilePath)
 	is.NoErr(err)
-	if !equalJSON(t, got, BundleRuntime) {
-		t.Errorf("dind/Dockerfile's runtime tail is not BundleRuntime (internal/bundleimage/runtime.go, the one place the settings are said): end dind/Dockerfile with\n%s", dockerfileTail(BundleRuntime))
+	head, written, found := strings.Cut(string(data), tailMarker)
+	if !found {
+		t.Fatalf("%s lacks the comment that ends in %q above its runtime settings", dockerfilePath, tailMarker)
 	}
+	want := dockerfileTail(BundleRuntime)
+	if *update && written != want {
+		data = []byte(head + tailMarker + want)
+		is.NoErr(os.WriteFile(dockerfilePath, data, 0o644))
+		t.Logf("wrote the runtime settings into %s", dockerfilePath)
+	}
+	if !*update {
+		is.Equal(string(data), string(dind.Dockerfile)) // the file as embedded
+		if written != want {
+			t.Errorf("dind/Dockerfile's runtime settings are not BundleRuntime's (internal/bundleimage/runtime.go): run go test ./internal/bundleimage -run TestDockerfileRuntimeTail -update\nwant:\n%s\nhave:\n%s", want, written)
+		}
+	}
+	got, err := dockerfileRuntime(data)
+	is.NoErr(err) // nothing but runtime settings after the RUN
+	is.True(equalJSON(t, got, BundleRuntime))
 }
 
 // The tail is read as the builder reads it: a setting BundleRuntime has no field for is refused,
