@@ -76,7 +76,7 @@ func runParsed(ctx context.Context, api client.APIClient, t *sam.Template, c *co
 	}
 
 	// The images' store-independent identity: diffIDs from every engine, the config digest
-	// from the image ID where that is it (not on the containerd image store: engine.LocalOf).
+	// from the image ID where that is it (not on the containerd image store: Engine.LocalOf).
 	eng := engine.Of(api)
 	var images []manifest.Image
 	for _, b := range plan.Bases {
