@@ -22,7 +22,8 @@ import (
 )
 
 // TestAssembledLikeBuilt checks that the bundle the Image stage puts together without a builder
-// (assemble: the layers image, one top layer from buildctx.Layer, bundleRuntime's configuration)
+// (bundleimage.Assemble: the layers image, one top layer from buildctx.Layer, BundleRuntime's
+// configuration)
 // is the image the classic builder makes of dind/Dockerfile from the same context plan (the
 // fallback path: contextPlan with the layer files, then build): same runtime configuration, same
 // files at the bundle's paths (type, mode, owner, size, content), the base's layers shared. A

@@ -59,14 +59,3 @@ func TestReadSetRefusesOtherImages(t *testing.T) {
 		})
 	}
 }
-
-func TestBundleRuntime(t *testing.T) {
-	is := is.New(t)
-	rc := map[string]any{"Env": []any{"PATH=/bin", "BUNDLE_PROJECT=old"}, "Volumes": map[string]any{"/data": map[string]any{}}, "Cmd": []any{"sh"}}
-	bundleRuntime(rc, "esb")
-	is.Equal(rc["Env"], []any{"PATH=/bin", "BUNDLE_PROJECT=esb"}) // the base's environment, the project replaced
-	is.Equal(len(rc["Volumes"].(map[string]any)), 2)              // the base's volumes and /var/lib/docker
-	is.Equal(rc["Entrypoint"], []string{"/usr/local/bin/dindbundler-entrypoint.sh"})
-	is.Equal(rc["Cmd"], []string{}) // CMD [] resets the base's
-	is.Equal(rc["StopSignal"], "SIGTERM")
-}

@@ -3,8 +3,9 @@
 // copied to disk — the images archive alone can be gigabytes.
 //
 // It owns the context's layout (the files dind/Dockerfile copies: /app, /certs, the entrypoint)
-// except the images directory, whose entries package bundleimage makes; it must not read the
-// layer store nor talk to the engine.
+// except the images directory, whose entries package bundleimage makes, and the bundle's .env
+// (BundleDotEnv, with the generated keys it keeps); package bundleimage puts the whole context
+// together (PlanContext). It must not read the layer store nor talk to the engine.
 package buildctx
 
 import (

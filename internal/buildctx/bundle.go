@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -203,10 +202,11 @@ func sameContent(a, b string) (bool, error) {
 	return bytes.Equal(x, y), nil
 }
 
-// caKeyNames are the names dind/Dockerfile's RUN refuses under the certificates, whatever the
-// file holds (certs.BundleFiles leaves out the keys it recognises as a CA's by content): the
-// check is made here too, so the bundle put together without a builder refuses what the
-// Dockerfile refuses.
+// caKeyNames are the names refused under the certificates, whatever the file holds
+// (certs.BundleFiles leaves out the keys it recognises as a CA's by content), so the bundle put
+// together without a builder refuses what the Dockerfile refuses. This is their one list:
+// dind/Dockerfile's RUN spells it in sh for a build by hand, and TestDockerfileRefusesCAKeyNames
+// checks it spells exactly these.
 var caKeyNames = []string{"rootCA.key", "rootCA-key.pem", "ca.key", "ca-key.pem"}
 
 func caKeyName(name string) bool {
@@ -277,26 +277,6 @@ func ImagesList(m manifest.Manifest) []byte {
 		fmt.Fprintf(&buf, "%s %s %s\n", config, img.Name, layers)
 	}
 	return buf.Bytes()
-}
-
-var certDirLine = regexp.MustCompile(`(?m)^[ \t]*(export[ \t]+)?CERT_DIR[ \t]*=.*$`)
-
-// DotEnv is the bundle's .env. The project's own is kept with CERT_DIR pointing at the
-// certificates inside the bundle (a host path there would mount nothing); without one, a
-// generated file holds the environment name, the storage keys and CERT_DIR.
-func DotEnv(project []byte, env, certTarget, accessKey, secretKey string) []byte {
-	line := "CERT_DIR=" + certTarget
-	if project != nil {
-		if certDirLine.Match(project) {
-			return certDirLine.ReplaceAllLiteral(project, []byte(line))
-		}
-		out := append([]byte{}, project...)
-		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
-		}
-		return append(out, line+"\n"...)
-	}
-	return []byte(fmt.Sprintf("ENV=%s\nRUSTFS_ACCESS_KEY=%s\nRUSTFS_SECRET_KEY=%s\n%s\n", env, accessKey, secretKey, line))
 }
 
 // Layer maps the context entries Plan lists to the paths dind/Dockerfile copies them to, as one

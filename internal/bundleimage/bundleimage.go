@@ -1,12 +1,21 @@
-// Package bundleimage owns the bundle's images directory (/images inside the bundle image): its
-// layout as a docker-save directory that `docker load` reads as it is (manifest.json, files.txt,
-// the image configs and the layer files, named as the layer store names them), the build context
-// entries that fill it, and the "layers image" the bundle builds FROM, which carries the layer
-// files as image layers of their own (PlanChain, LayersImage, WriteTop) so that a rebuild
-// sends the engine only the layers that are new.
+// Package bundleimage owns the bundle image and how it is made:
+//   - its images directory (/images inside the bundle image): its layout as a docker-save
+//     directory that `docker load` reads as it is (manifest.json, files.txt, the image configs
+//     and the layer files, named as the layer store names them) and the build context entries
+//     that fill it;
+//   - the "layers image" the bundle builds FROM, which carries the layer files as image layers of
+//     their own (PlanChain, LayersImage, WriteTop) so that a rebuild sends the engine only the
+//     layers that are new;
+//   - the bundle's build context as a whole (PlanContext: the stack's files through buildctx,
+//     the images directory, what the bundle's registry serves from it, PlanRegistry) and its
+//     build arguments;
+//   - the bundle's runtime settings, said once (BundleRuntime; dind/Dockerfile's tail is checked
+//     against it), and the two ways to the image: Assemble (the layers image plus one top layer,
+//     loaded, verified and tagged, no builder) and Build (the classic builder on dind/Dockerfile).
 //
 // It must not export images or manage the layer store's files (that is package layerstore's),
-// must not know the rest of the bundle's context (package buildctx), and reaches the engine only
+// leaves the layout of the stack's files in the context to package buildctx, does not decide
+// whether the image is fresh (the pipeline's Image stage does), and reaches the engine only
 // through engine. dind/Dockerfile and dind/entrypoint.sh read the directory at /images.
 package bundleimage
 

@@ -188,11 +188,11 @@ func TestWriteTopByStore(t *testing.T) {
 			entries, names := readTar(t, &buf)
 			config := entries["config.json"]
 			if tt.store == engine.ContainerdStore {
-				var m ociManifest
+				var m ocispec.Manifest
 				is.NoErr(json.Unmarshal(entries["blobs/sha256/"+layerstore.Hex(id)], &m)) // the ID is the manifest digest
 				is.Equal(len(m.Layers), 2)
 				is.Equal(m.Layers[0], baseLayers[0]) // the base's blob, named, not sent
-				config = entries["blobs/sha256/"+layerstore.Hex(m.Config.Digest)]
+				config = entries["blobs/sha256/"+m.Config.Digest.Encoded()]
 				names[2], names[3] = "blobs/sha256/config", "blobs/sha256/manifest"
 			} else {
 				is.Equal(id, digest.FromBytes(config).String()) // the ID is the config digest
