@@ -392,15 +392,20 @@ func (rep BuildsReport) Markdown() string {
 		b.WriteString("| " + r.What + " | " + strings.Join(r.cells(), " | ") + " |\n")
 	}
 	b.WriteString("\n")
+	rep.writeNotes(&b)
+	return b.String()
+}
+
+// writeNotes lists the rows' notes, then the run's, one per line (both renderings end so).
+func (rep BuildsReport) writeNotes(b *strings.Builder) {
 	for _, r := range rep.Rows {
 		if r.Note != "" {
-			fmt.Fprintf(&b, "- %s: %s\n", r.What, r.Note)
+			fmt.Fprintf(b, "- %s: %s\n", r.What, r.Note)
 		}
 	}
 	for _, n := range rep.Notes {
-		fmt.Fprintf(&b, "- %s\n", n)
+		fmt.Fprintf(b, "- %s\n", n)
 	}
-	return b.String()
 }
 
 // Text is the report for a terminal: the same table, columns aligned.
@@ -423,14 +428,7 @@ func (rep BuildsReport) Text() string {
 		}
 		b.WriteString("\n")
 	}
-	for _, r := range rep.Rows {
-		if r.Note != "" {
-			fmt.Fprintf(&b, "- %s: %s\n", r.What, r.Note)
-		}
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
+	rep.writeNotes(&b)
 	return b.String()
 }
 
