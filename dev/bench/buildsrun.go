@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/dindbundler/dindbundler/dev/demo"
+	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -136,7 +137,7 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	// The deploying engine: Engine 28.5 with the containerd image store, whose BuildKit exports
 	// BUILD_CACHE (the classic store's does not).
 	flavour, _ := matrix.Lookup("28-containerd")
-	poolA := &matrix.Pool{Log: log, Prefix: "bench: builds: "}
+	poolA := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: builds: "}
 	stops = append(stops, poolA.Stop)
 	envA, apiA, err := b.engine(ctx, poolA, flavour)
 	if err != nil {
@@ -183,7 +184,7 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	if err := copyTree(cache, restored); err != nil {
 		return rep, err
 	}
-	poolB := &matrix.Pool{Log: log, Prefix: "bench: builds: fresh "}
+	poolB := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: builds: fresh "}
 	envB, apiB, err := b.engine(ctx, poolB, flavour)
 	if err == nil {
 		err = b.deploy(ctx, envB, BuildRun{Row: BuildKitRestored, Cache: restored, Cold: true}, "restored")

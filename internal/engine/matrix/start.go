@@ -121,7 +121,10 @@ func (p *Pool) start(f Flavour) (Running, error) {
 		if p.Log != nil {
 			progress = prefixed{p.Log, p.Prefix}
 		}
-		built, err := p.Image.Ensure(ctx, p.host, progress)
+		built, err := false, errors.New("the pool names no engine image (set Pool.Image, e.g. dind/base.MatrixImage)")
+		if p.Image.Ensure != nil {
+			built, err = p.Image.Ensure(ctx, p.host, progress)
+		}
 		if err != nil {
 			p.image = fmt.Errorf("engine matrix: build the engine image %s: %w", p.Image.Tag, err)
 		} else if built {
