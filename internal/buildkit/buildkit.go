@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -270,8 +271,15 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 
 // loadError says that the engine failed to load an image's archive after reading sent bytes.
 func (b *Builder) loadError(sent int64, err error) error {
-	return fmt.Errorf("load the image into the engine at %s (it stopped after %.1f MB of the archive; "+
-		"the engine's log says why, e.g. a full disk or a restart): %w", b.api.DaemonHost(), float64(sent)/1e6, err)
+	why := "its log says why"
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// An engine that refuses a load answers with its reason and closes the connection
+		// without reading the rest; Go's HTTP client then reports the broken connection, not
+		// the answer (net/http Transport: a write error wins over the response).
+		why = "the engine closed the connection, and its answer is lost: its log says why"
+	}
+	return fmt.Errorf("load the image into the engine at %s, which stopped after %.1f MB of the archive "+
+		"(%s, e.g. a full disk or a restart; then build again): %w", b.api.DaemonHost(), float64(sent)/1e6, why, err)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

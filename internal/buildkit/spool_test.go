@@ -5,11 +5,16 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 )
 
@@ -122,4 +127,36 @@ func TestSpoolKeepsTheArchiveOutOfTheHeap(t *testing.T) {
 	n, err := io.Copy(io.Discard, s.reader())
 	is.NoErr(err)
 	is.Equal(n, int64(128<<20))
+}
+
+// TestLoadError: a failed load names the engine and how far it read, and a broken connection
+// says that the engine's own answer is lost.
+func TestLoadError(t *testing.T) {
+	api, err := client.NewClientWithOpts(client.WithHost("tcp://engine.test:2375"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{api: api}
+	brokenPipe := &url.Error{Op: "Post", URL: "http://engine.test:2375/images/load", Err: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	tests := []struct {
+		err  error
+		want []string
+		lost bool // the message says the engine's answer is lost
+	}{
+		{err: brokenPipe, want: []string{"tcp://engine.test:2375", "after 12.3 MB", "its log says why", "broken pipe"}, lost: true},
+		{err: reset, want: []string{"connection reset"}, lost: true},
+		{err: errors.New("Error response from daemon: no space left on device"), want: []string{"after 12.3 MB", "its log says why", "no space left"}},
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		got := b.loadError(12_345_678, tt.err)
+		is.True(errors.Is(got, tt.err))
+		for _, w := range tt.want {
+			if !strings.Contains(got.Error(), w) {
+				t.Errorf("%q\nlacks %q", got, w)
+			}
+		}
+		is.Equal(strings.Contains(got.Error(), "the engine closed the connection, and its answer is lost"), tt.lost)
+	}
 }
