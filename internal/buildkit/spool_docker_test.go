@@ -2,15 +2,19 @@ package buildkit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,4 +151,55 @@ func residentSize() int64 {
 		}
 	}
 	return 0
+}
+
+// TestStandaloneBuildkitdLoadFailure: the engine breaks the connection part-way through an
+// image's archive (as an Engine 28.5 did once, "broken pipe"). The build fails with the
+// engine's error — naming the image, the builder and the engine — not with BuildKit's echo of
+// it, and the buildkitd still answers: the next build may go on.
+func TestStandaloneBuildkitdLoadFailure(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := buildkittest.Start(t, bin)
+	bk, err := buildkit.Connect(ctx, brokenLoads{APIClient: api, after: 4 << 20}, d.Addr)
+	is.NoErr(err)
+	defer bk.Close()
+
+	name := fmt.Sprintf("dindbundlertest-bkbroken-%d:test", os.Getpid())
+	enginetest.Cleanup(t, api, name)
+	dir := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY blob /blob\n"), 0o644))
+	blob := make([]byte, 32<<20)
+	_, _ = rand.NewChaCha8([32]byte{8}).Read(blob)
+	is.NoErr(os.WriteFile(filepath.Join(dir, "blob"), blob, 0o644))
+	view := buildkit.NewView(nil)
+	_, _, err = bk.Build(ctx, buildkit.Build{Name: name, ContextDir: dir}, view)
+	is.NoErr(view.Close())
+	is.True(err != nil)
+	t.Log(err)
+	is.True(errors.Is(err, syscall.EPIPE))
+	for _, want := range []string{name, "BUILDKIT_HOST=" + d.Addr, api.DaemonHost(), "after 4.2 MB", "the engine closed the connection"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q", want)
+		}
+	}
+	is.NoErr(bk.Answers(ctx, 10*time.Second))
+}
+
+// brokenLoads is an engine whose image loads read after bytes, then fail as a connection the
+// engine closed does.
+type brokenLoads struct {
+	client.APIClient
+	after int64
+}
+
+func (b brokenLoads) ImageLoad(ctx context.Context, input io.Reader, _ ...client.ImageLoadOption) (image.LoadResponse, error) {
+	if _, err := io.CopyN(io.Discard, input, b.after); err != nil {
+		return image.LoadResponse{}, err
+	}
+	return image.LoadResponse{}, &url.Error{Op: "Post", URL: b.DaemonHost() + "/images/load",
+		Err: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}}
 }
