@@ -51,10 +51,7 @@ func TestStandaloneBuildkitdImageSkipsTheHeap(t *testing.T) {
 		enginetest.Cleanup(t, api, name)
 		dir := t.TempDir()
 		is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY blob /blob\n"), 0o644))
-		blob := make([]byte, size)
-		_, _ = rand.NewChaCha8([32]byte{7}).Read(blob)
-		is.NoErr(os.WriteFile(filepath.Join(dir, "blob"), blob, 0o644))
-		blob = nil
+		is.NoErr(writeRandom(filepath.Join(dir, "blob"), size, 7))
 
 		peak := sampleMemory(t)
 		view := buildkit.NewView(nil)
@@ -172,9 +169,7 @@ func TestStandaloneBuildkitdLoadFailure(t *testing.T) {
 	enginetest.Cleanup(t, api, name)
 	dir := t.TempDir()
 	is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY blob /blob\n"), 0o644))
-	blob := make([]byte, 32<<20)
-	_, _ = rand.NewChaCha8([32]byte{8}).Read(blob)
-	is.NoErr(os.WriteFile(filepath.Join(dir, "blob"), blob, 0o644))
+	is.NoErr(writeRandom(filepath.Join(dir, "blob"), 32<<20, 8))
 	view := buildkit.NewView(nil)
 	_, _, err = bk.Build(ctx, buildkit.Build{Name: name, ContextDir: dir}, view)
 	is.NoErr(view.Close())
@@ -202,4 +197,18 @@ func (b brokenLoads) ImageLoad(ctx context.Context, input io.Reader, _ ...client
 	}
 	return image.LoadResponse{}, &url.Error{Op: "Post", URL: b.DaemonHost() + "/images/load",
 		Err: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}}
+}
+
+// writeRandom writes size random bytes (incompressible: the image's archive is as big) to path,
+// streamed, so the test's resident size does not hold them.
+func writeRandom(path string, size int64, seed byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.NewChaCha8([32]byte{seed}), size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
