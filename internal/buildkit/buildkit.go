@@ -12,13 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -208,20 +208,28 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	var archive *io.PipeWriter
+	var (
+		archive *spool
+		loadErr error // the load's own failure, not one the build's caused
+		loaded  int64 // bytes of the archive the load read
+	)
 	if b.standalone {
-		// The image comes back as a docker-save archive, loaded into the engine as it arrives.
-		pr, pw := io.Pipe()
-		archive = pw
+		// The image comes back as a docker-save archive, loaded into the engine as it arrives,
+		// through a file: see spool for why not a pipe.
+		if archive, err = newSpool(""); err != nil {
+			return "", Steps{}, fmt.Errorf("build %s: %w", bd.Name, err)
+		}
+		defer archive.Close()
 		opt.Exports = []bkclient.ExportEntry{{Type: bkclient.ExporterDocker, Attrs: map[string]string{"name": bd.Name},
-			Output: func(map[string]string) (io.WriteCloser, error) { return pw, nil }}}
+			Output: archive.output}}
 		g.Go(func() error {
-			err := engine.Load(gctx, b.api, pr, nil)
-			pr.CloseWithError(err)
-			if err != nil {
-				return fmt.Errorf("load the image built by %s: %w", b.Where, err)
+			r := archive.reader()
+			err := engine.Load(gctx, b.api, r, nil)
+			buildFailed := r.stop(err) // BuildKit's next write fails: the build ends
+			if err != nil && !buildFailed {
+				loadErr, loaded = err, r.off
 			}
-			return nil
+			return err
 		})
 	} else {
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
@@ -238,11 +246,15 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	g.Go(func() error {
 		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
 		if archive != nil {
-			archive.CloseWithError(err) // nil: the load reads the archive's end
+			archive.end(err) // nil: the load reads the archive's end
 		}
 		return err
 	})
 	err = g.Wait()
+	if loadErr != nil && ctx.Err() == nil {
+		// The engine failed first; the build's error is then only its echo.
+		err = b.loadError(loaded, loadErr)
+	}
 	steps := track.finish(err)
 	if err != nil {
 		return "", steps, fmt.Errorf("build %s on %s: %w", bd.Name, b.Where, err)
@@ -255,6 +267,19 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return "", steps, fmt.Errorf("build %s: find the built image: %w", bd.Name, err)
 	}
 	return info.ID, steps, nil
+}
+
+// loadError says that the engine failed to load an image's archive after reading sent bytes.
+func (b *Builder) loadError(sent int64, err error) error {
+	why := "its log says why"
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// An engine that refuses a load answers with its reason and closes the connection
+		// without reading the rest; Go's HTTP client then reports the broken connection, not
+		// the answer (net/http Transport: a write error wins over the response).
+		why = "the engine closed the connection, and its answer is lost: its log says why"
+	}
+	return fmt.Errorf("load the image into the engine at %s, which stopped after %.1f MB of the archive "+
+		"(%s, e.g. a full disk or a restart; then build again): %w", b.api.DaemonHost(), float64(sent)/1e6, why, err)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
