@@ -247,7 +247,7 @@ func engineName(ctx context.Context, api client.APIClient) string {
 // nodeImage builds the run's Node image on the host engine: the Debian image of NodePackages
 // (debootstrap, once, kept by tag), the host's CA bundle and a file naming the run.
 func (b *builds) nodeImage(ctx context.Context) error {
-	rootfs, _, err := demo.EnsureDebian(ctx, b.host, demo.DebianTag("dindbundler/bench-node", NodePackages), NodePackages, b.h.log)
+	rootfs, _, err := demo.EnsureDebian(ctx, b.host, "dindbundler/bench-node", NodePackages, b.h.log)
 	if err != nil {
 		return fmt.Errorf("bench: the Node image: %w", err)
 	}

@@ -26,10 +26,14 @@ const rootfsSuite = "bookworm"
 
 // RootfsTag is the Debian image the runtime stand-ins are built FROM, named by its package
 // list so a change of the list builds a new one and an unchanged list is never rebuilt.
-func RootfsTag() string { return DebianTag("dindbundler/demo-rootfs", RootfsPackages) }
+func RootfsTag() string { return debianTag(rootfsRepo, RootfsPackages) }
 
-// DebianTag names the Debian image of packages in repo by its package list (RootfsTag's rule).
-func DebianTag(repo string, packages []string) string {
+// rootfsRepo is the repository of the runtime stand-ins' root filesystem.
+const rootfsRepo = "dindbundler/demo-rootfs"
+
+// debianTag names the Debian image of packages in repo by its package list, so a changed list
+// builds a new image and an unchanged one is never rebuilt.
+func debianTag(repo string, packages []string) string {
 	sum := sha256.Sum256([]byte(rootfsSuite + "|" + strings.Join(packages, ",") + "|v1"))
 	return repo + ":" + hex.EncodeToString(sum[:6])
 }
@@ -37,17 +41,18 @@ func DebianTag(repo string, packages []string) string {
 // EnsureRootfs builds RootfsTag unless the engine has it (EnsureDebian). built reports whether
 // this call built it.
 func EnsureRootfs(ctx context.Context, api client.APIClient, progress io.Writer) (tag string, built bool, err error) {
-	return EnsureDebian(ctx, api, RootfsTag(), RootfsPackages, progress)
+	return EnsureDebian(ctx, api, rootfsRepo, RootfsPackages, progress)
 }
 
-// EnsureDebian builds tag, a Debian image of packages, with debootstrap unless the engine has
-// it: minbase, then apt in a chroot (debootstrap's own resolver stops at virtual packages), then
+// EnsureDebian builds the Debian image of packages in repo (tagged by the list) with debootstrap
+// unless the engine has it: minbase, then apt in a chroot (debootstrap's own resolver stops at virtual packages), then
 // the tree streams into the engine as one layer. It needs root and debootstrap, as the DinD base
 // does. Two processes wanting it at once (the test run's prewarm and a test) build it once: the
 // second waits for the tag's lock and finds the image. The benchmark's Node build image is one
 // (nodejs and npm).
-func EnsureDebian(ctx context.Context, api client.APIClient, tag string, packages []string, progress io.Writer) (string, bool, error) {
-	built, err := buildlock.EnsureImage(ctx, buildlock.Image{
+func EnsureDebian(ctx context.Context, api client.APIClient, repo string, packages []string, progress io.Writer) (tag string, built bool, err error) {
+	tag = debianTag(repo, packages)
+	built, err = buildlock.EnsureImage(ctx, buildlock.Image{
 		Tag: tag,
 		Have: func(ctx context.Context) (bool, error) {
 			_, found, err := engine.Inspect(ctx, api, tag)

@@ -97,7 +97,7 @@ func plan() []image {
 func run(ctx context.Context, out io.Writer, jobs int) error {
 	api, err := engine.New()
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to the engine the images are built on: %w", err)
 	}
 	defer api.Close()
 	w := &lockedWriter{w: out}
