@@ -72,7 +72,7 @@ func Assemble(ctx context.Context, api client.APIClient, r AssembleRequest) (str
 	if err != nil {
 		return "", fmt.Errorf("load the bundle image: %w", err)
 	}
-	if want := len(ChainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
+	if want := len(chainLayers(li.Base.DiffIDs, li.Groups)) + 1; len(info.RootFS.Layers) != want {
 		return "", fmt.Errorf("load the bundle image: %s has %d layers, not %d", id, len(info.RootFS.Layers), want)
 	}
 	if err := engine.Tag(ctx, api, id, r.Tag); err != nil {
@@ -89,7 +89,7 @@ func topLayer(ctx context.Context, api client.APIClient, baseID string, entries 
 	layer := buildctx.Layer(entries, certTarget)
 	parents, err := engine.PathHeaders(ctx, api, baseID, buildctx.Parents(layer))
 	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+		return nil, fmt.Errorf("image: read the base image's directories under the bundle's files: %w", err)
 	}
 	base := map[string]buildctx.Entry{}
 	for p, h := range parents {
@@ -97,7 +97,7 @@ func topLayer(ctx context.Context, api client.APIClient, baseID string, entries 
 	}
 	var top bytes.Buffer
 	if err := buildctx.Write(&top, buildctx.WithParents(layer, base)); err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+		return nil, fmt.Errorf("image: write the bundle's top layer: %w", err)
 	}
 	return top.Bytes(), nil
 }

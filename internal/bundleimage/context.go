@@ -66,7 +66,7 @@ func PlanContext(r ContextRequest) (Context, error) {
 		r.Logf = func(string, ...any) {}
 	}
 	if _, err := os.Stat(r.ComposeFile); err != nil {
-		return Context{}, fmt.Errorf("image: compose file %s not found: set COMPOSE_FILE", r.ComposeFile)
+		return Context{}, fmt.Errorf("image: compose file %s: %w (set COMPOSE_FILE)", r.ComposeFile, err)
 	}
 	certFiles, err := certs.BundleFiles(r.CertDir)
 	if err != nil {

@@ -180,9 +180,6 @@ func chainLayers(base []string, groups []Group) []string {
 	return out
 }
 
-// ChainLayers are the diffIDs of the layers image of groups on base.
-func ChainLayers(base []string, groups []Group) []string { return chainLayers(base, groups) }
-
 // baseLayers returns the base's layer blobs in the engine's containerd content store, read once
 // per base image ID (see BaseLayers) and kept in path and, when cacheDir is set, in
 // BaseLayersCacheFile there.
