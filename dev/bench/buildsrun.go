@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -27,6 +25,7 @@ import (
 	"github.com/dindbundler/dindbundler/dev/demo"
 	"github.com/dindbundler/dindbundler/dind/base"
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/buildkit/buildkitd"
 	"github.com/dindbundler/dindbundler/internal/certs"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/matrix"
@@ -405,41 +404,30 @@ func (b *builds) push(ctx context.Context, ref string) error {
 
 func ptr[T any](v T) *T { return &v }
 
-// startBuildkitd starts buildkitd (bin) with its state in dir, on a unix socket there; kill
-// stops it and removes dir.
+// startBuildkitd starts buildkitd (bin) with its state in dir, on a unix socket there, its log
+// beside dir; stop ends it and removes what it left (buildkitd.Daemon.Stop).
 func startBuildkitd(bin, dir, config string) (string, func() error, error) {
-	sock := filepath.Join(dir, "buildkitd.sock")
-	kill := func() error { return os.RemoveAll(dir) }
+	stop := func() error { return os.RemoveAll(dir) }
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", kill, fmt.Errorf("bench: %w", err)
+		return "", stop, fmt.Errorf("bench: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "..", filepath.Base(dir)+".log"))
 	if err != nil {
-		return "", kill, fmt.Errorf("bench: %w", err)
+		return "", stop, fmt.Errorf("bench: %w", err)
 	}
-	cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", "unix://"+sock, "--config", config,
-		"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=overlayfs")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", kill, fmt.Errorf("bench: start buildkitd %s: %w", bin, err)
-	}
-	kill = func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		logf.Close()
-		// Its state holds mounts' leftovers only while it runs.
-		return os.RemoveAll(dir)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			return sock, kill, nil
+	d, err := buildkitd.Start(bin, dir, logf, "--config", config, "--oci-worker-snapshotter=overlayfs")
+	if d != nil {
+		stop = func() error {
+			defer logf.Close()
+			return d.Stop()
 		}
-		if time.Now().After(deadline) {
-			return "", kill, fmt.Errorf("bench: buildkitd did not listen on %s within 30 s: see %s", sock, logf.Name())
-		}
+	} else {
+		logf.Close()
 	}
+	if err != nil {
+		return "", stop, fmt.Errorf("bench: %w: see %s", err, logf.Name())
+	}
+	return strings.TrimPrefix(d.Addr, "unix://"), stop, nil
 }
 
 // copyTree copies a BUILD_CACHE directory src to dst as a CI cache restores it: directories,

@@ -9,18 +9,17 @@ package buildkittest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/buildkit/buildkitd"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 )
@@ -161,83 +160,33 @@ func goOutput(dir string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Daemon is a buildkitd a test started.
-type Daemon struct {
-	// Addr is its BUILDKIT_HOST address: unix://<socket>.
-	Addr string
-	cmd  *exec.Cmd
-	log  *registrytest.SyncBuffer
-}
-
-// Start runs bin with a state directory of its own on a unix socket until the test ends, and
-// waits until it listens. Its log is shown when the test fails.
-func Start(t testing.TB, bin string) *Daemon {
+// Start runs bin (buildkitd.Start) with a state directory of its own on a unix socket until the
+// test ends, and waits until it listens. Its log is shown when the test fails.
+func Start(t testing.TB, bin string) *buildkitd.Daemon {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "buildkitd-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		// A killed daemon leaves its running steps' root file systems mounted.
-		if err := unmountUnder(dir); err != nil {
-			t.Errorf("clean up buildkitd's state %s: %v", dir, err)
-		}
+	log := &registrytest.SyncBuffer{}
+	d, err := buildkitd.Start(bin, dir, log, "--oci-worker-snapshotter=native")
+	if d != nil {
+		t.Cleanup(func() {
+			if err := d.Stop(); err != nil {
+				t.Error(err)
+			}
+			if t.Failed() {
+				t.Logf("buildkitd %s log:\n%s", d.Addr, log.String())
+			}
+		})
+	} else {
 		os.RemoveAll(dir)
-	})
-	sock := filepath.Join(dir, "buildkitd.sock")
-	d := &Daemon{Addr: "unix://" + sock, log: &registrytest.SyncBuffer{}}
-	d.cmd = exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", d.Addr,
-		"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=native")
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		_ = d.cmd.Wait()
-		// runc's step processes may outlive a killed daemon: they are in its process group.
-		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("buildkitd %s log:\n%s", d.Addr, d.log.String())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := os.Stat(sock); err == nil {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("buildkitd did not listen on %s within 30 s:\n%s", sock, d.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(dir string) error {
-	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return err
+		t.Fatalf("%v:\n%s", err, log.String())
 	}
-	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		// mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT …; the mount point escapes spaces as \040.
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			points = append(points, f[4])
-		}
-	}
-	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
-	var errs []error
-	for _, p := range points {
-		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
+	return d
 }
-
-// Kill ends the daemon at once (SIGKILL), as a builder that disappears mid-run.
-func (d *Daemon) Kill() error { return d.cmd.Process.Kill() }
 
 // Sleeper returns a static program (built here, CGO_ENABLED=0) that sleeps as many seconds as
 // its first argument says: copied into a scratch image, `RUN ["/sleep", "5"]` makes a slow step
