@@ -3,7 +3,6 @@ package base
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,19 +42,20 @@ type Options struct {
 	Force bool   // rebuild even when Tag exists
 	// Progress receives one line per phase and the timings (nil: quiet).
 	Progress io.Writer
-	// Verbose also streams debootstrap's and go's own output to Progress; otherwise only the
+	// Verbose also streams debootstrap's and apt's own output to Progress; otherwise only the
 	// tail of it is shown, inside the error, when a step fails.
 	Verbose bool
-	// CacheDir holds the build locks (one per tag) and, for bookworm, the compiled compose
-	// plugin; default os.UserCacheDir()/dindbundler.
+	// CacheDir holds the build locks (one per tag) and, for bookworm, the compose plugin taken
+	// from trixie's package with apt's private lists for it; default
+	// os.UserCacheDir()/dindbundler.
 	CacheDir string
 	// Mirror overrides the Debian mirror read from the apt configuration.
 	Mirror string
 }
 
 // Ensure makes sure the base image opts.Tag exists, building it when it does not (or when
-// opts.Force): debootstrap (and, for bookworm, the compose compile side by side), then the
-// root filesystem streams into the engine as one image. built reports whether it built.
+// opts.Force): debootstrap (and, for bookworm, the download of trixie's compose plugin side by
+// side), then the root filesystem streams into the engine as one image. built reports whether it built.
 func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool, err error) {
 	tag := opts.Tag
 	if tag == "" {
@@ -128,8 +128,8 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	}
 	start := time.Now()
 	compose := "compose from packages"
-	if plan.ComposeBinary != "" {
-		compose = "compose " + plan.ComposeVersion + " compiled"
+	if plan.Compose != nil {
+		compose = "compose plugin from Debian " + plan.Compose.Suite + "'s " + plan.Compose.Package
 	}
 	fmt.Fprintf(out, "dindbase: building %s (debootstrap %s from %s; %s)\n", plan.Tag, plan.Suite, plan.Mirror, compose)
 
@@ -143,24 +143,23 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 		}
 	}()
 
-	// The compile is CPU-bound and debootstrap mostly waits on the network and dpkg, so they
-	// overlap well; a failure of one cancels the other.
+	// Both wait mostly on the network, so they overlap; a failure of one cancels the other.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		wg                      sync.WaitGroup
 		composeErr, debootErr   error
 		composeTook, debootTook time.Duration
-		composeCached           bool
+		plugin                  composePlugin
 	)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if plan.ComposeBinary == "" {
+		if plan.Compose == nil {
 			return // the suite's docker-compose package is the plugin
 		}
 		t := time.Now()
-		composeCached, composeErr = ensureCompose(ctx, plan, chatter)
+		plugin, composeErr = fetchCompose(ctx, *plan.Compose, chatter)
 		composeTook = time.Since(t)
 		if composeErr != nil {
 			cancel()
@@ -183,35 +182,34 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	if composeErr != nil {
 		return fmt.Errorf("build base image %s: %w", plan.Tag, composeErr)
 	}
-	if plan.ComposeBinary == "" {
+	if plan.Compose == nil {
 		fmt.Fprintf(out, "dindbase: debootstrap took %s\n", round(debootTook))
 	} else {
-		how := "compiled"
-		if composeCached {
+		how := "downloaded"
+		if plugin.cached {
 			how = "cached"
 		}
-		fmt.Fprintf(out, "dindbase: debootstrap took %s; compose plugin %s in %s\n", round(debootTook), how, round(composeTook))
+		fmt.Fprintf(out, "dindbase: debootstrap took %s; compose plugin %s %s in %s\n", round(debootTook), plugin.version, how, round(composeTook))
 	}
 
-	if err := finishRootfs(dir, plan); err != nil {
+	if err := finishRootfs(dir, plan, plugin.path); err != nil {
 		return fmt.Errorf("build base image %s: %w", plan.Tag, err)
 	}
+	if plan.Compose != nil {
+		version, err := checkCompose(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("build base image %s: %w", plan.Tag, err)
+		}
+		fmt.Fprintf(out, "dindbase: %s runs in the %s root filesystem: %s\n", ComposePluginPath, plan.Suite, version)
+	}
 	t := time.Now()
-	id, err := importRootfs(ctx, api, dir, plan)
+	id, err := ImportTree(ctx, api, dir, plan.Tag, plan.ImportChanges(plugin.version))
 	if err != nil {
+		err = fmt.Errorf("import base image: %w", err)
 		return err
 	}
 	fmt.Fprintf(out, "dindbase: import took %s; built %s (%s) in %s\n", round(time.Since(t)), plan.Tag, shortID(id), round(time.Since(start)))
 	return nil
-}
-
-// importRootfs imports the root filesystem in dir as the base image plan.Tag.
-func importRootfs(ctx context.Context, api client.APIClient, dir string, plan Plan) (string, error) {
-	id, err := ImportTree(ctx, api, dir, plan.Tag, plan.Changes)
-	if err != nil {
-		return "", fmt.Errorf("import base image: %w", err)
-	}
-	return id, nil
 }
 
 // ImportTree streams `tar -C dir -c .` straight into the engine as tag, with the Dockerfile
@@ -250,16 +248,17 @@ func ImportTree(ctx context.Context, api client.APIClient, dir, tag string, chan
 	return id, nil
 }
 
-// finishRootfs installs the compiled compose plugin (when the suite needs one) and the
-// iptables-legacy links and drops what debootstrap leaves behind.
-func finishRootfs(dir string, plan Plan) error {
-	if plan.ComposeBinary != "" {
+// finishRootfs installs the compose plugin fetched from another suite (plugin, "" when the
+// suite's packages brought it) and the iptables-legacy links and drops what debootstrap
+// leaves behind.
+func finishRootfs(dir string, plan Plan, plugin string) error {
+	if plugin != "" {
 		dest := filepath.Join(dir, ComposePluginPath)
 		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-			return fmt.Errorf("install compose plugin: %w", err)
+			return fmt.Errorf("install compose plugin %s: %w", plugin, err)
 		}
-		if err := copyFile(plan.ComposeBinary, dest, 0o755); err != nil {
-			return fmt.Errorf("install compose plugin: %w", err)
+		if err := copyFile(plugin, dest, 0o755); err != nil {
+			return fmt.Errorf("install compose plugin %s: %w", plugin, err)
 		}
 	}
 	for link, target := range IptablesLegacyLinks() {
@@ -293,46 +292,122 @@ func dropLeftovers(dir string) error {
 	return nil
 }
 
-// ensureCompose compiles the compose plugin into the cache unless it is there already.
-func ensureCompose(ctx context.Context, plan Plan, chatter io.Writer) (cached bool, err error) {
-	if fi, err := os.Stat(plan.ComposeBinary); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return true, nil
+// composePlugin is the plugin fetchCompose left in the cache.
+type composePlugin struct {
+	path    string
+	version string // the Debian package's version
+	cached  bool   // found in the cache, not downloaded
+}
+
+// fetchCompose puts the plugin of the package's current version into the cache unless it is
+// there: under the cache's lock (two builds of different tags share it), apt with its private
+// configuration refreshes the suite's lists, names the candidate's version and, when that
+// version's plugin is missing, downloads the package (verified against the signed index), whose
+// plugin dpkg-deb extracts; the plugin is renamed into place only once complete.
+func fetchCompose(ctx context.Context, c ComposeFetch, chatter io.Writer) (composePlugin, error) {
+	what := fmt.Sprintf("compose plugin (package %s of Debian %s from %s)", c.Package, c.Suite, c.Mirror)
+	lock, err := buildlock.AcquireFile(ctx, c.LockPath(), "the compose plugin cache "+c.Dir, buildlock.Options{Log: chatter, Report: time.Minute})
+	if err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
 	}
-	what := "compose " + plan.ComposeVersion
-	var out bytes.Buffer
-	dl := exec.CommandContext(ctx, "go", plan.ComposeDownloadArgs()...)
-	// Outside any module, so the caller's go.mod and go.sum are neither read nor changed.
-	dl.Dir = filepath.Dir(plan.ComposeBinary)
-	if err := os.MkdirAll(dl.Dir, 0o755); err != nil {
-		return false, fmt.Errorf("download %s: %w", what, err)
+	defer lock.Release()
+	for _, d := range c.AptDirs() {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
+		}
 	}
-	dl.Env = append(os.Environ(), plan.ComposeBuildEnv()...)
-	dl.Stdout, dl.Stderr = &out, chatter
-	runErr := dl.Run()
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out.Bytes(), &mod); err != nil || runErr != nil || mod.Error != "" || mod.Dir == "" {
-		return false, fmt.Errorf("download %s (check network access to the Go module proxy): %v %s", what, errors.Join(runErr, err), mod.Error)
+	if err := writeFile(c.SourcesListPath(), c.SourcesList()); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	if err := writeFile(c.AptConfigPath(), c.AptConfig()); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	if err := runTool(ctx, chatter, "", c.AptEnv(), "apt-get", c.UpdateArgs()...); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: apt-get update with %s (check network access to the mirror, and that %s is Debian's keyring: package debian-archive-keyring): %w", what, c.AptConfigPath(), c.Keyring, err)
+	}
+	show := exec.CommandContext(ctx, "apt-cache", c.ShowArgs()...)
+	show.Env = append(os.Environ(), c.AptEnv()...)
+	var record, stderr bytes.Buffer
+	show.Stdout, show.Stderr = &record, &stderr
+	if err := show.Run(); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: apt-cache show %s (is the package in Debian %s's main component on this mirror?): %w: %s", what, c.Package, c.Suite, err, strings.TrimSpace(stderr.String()))
+	}
+	version, err := ParseVersion(record.String())
+	if err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: apt-cache show %s: %w", what, c.Package, err)
+	}
+	plugin := composePlugin{path: c.Binary(version), version: version}
+	if fi, err := os.Stat(plugin.path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		plugin.cached = true
+		return plugin, nil
 	}
 
-	// go build refuses to overwrite a file that is not an executable, so it writes into a
-	// fresh directory and the result is renamed into the cache only once complete.
-	tmp, err := os.MkdirTemp(filepath.Dir(plan.ComposeBinary), ".build-")
+	// Downloaded and extracted next to the cache entry, so the rename is atomic.
+	tmp, err := os.MkdirTemp(c.Dir, ".download-")
 	if err != nil {
-		return false, fmt.Errorf("build %s: %w", what, err)
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "docker-compose")
-	if err := runTool(ctx, chatter, mod.Dir, plan.ComposeBuildEnv(), "go", plan.ComposeBuildArgs(bin)...); err != nil {
-		return false, fmt.Errorf("build %s: %w", what, err)
+	if err := runTool(ctx, chatter, tmp, c.AptEnv(), "apt-get", c.DownloadArgs(version)...); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: apt-get download %s=%s: %w", what, c.Package, version, err)
 	}
-	if err := os.Rename(bin, plan.ComposeBinary); err != nil {
-		return false, fmt.Errorf("build %s: %w", what, err)
+	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+	if len(debs) != 1 {
+		return composePlugin{}, fmt.Errorf("fetch %s: apt-get download %s=%s left %d .deb files in %s, want 1", what, c.Package, version, len(debs), tmp)
 	}
-	return false, nil
+	root := filepath.Join(tmp, "root")
+	if err := runTool(ctx, chatter, "", nil, "dpkg-deb", "-x", debs[0], root); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: extract %s: %w", what, debs[0], err)
+	}
+	extracted := filepath.Join(root, ComposePluginPath)
+	if fi, err := os.Stat(extracted); err != nil || !fi.Mode().IsRegular() {
+		return composePlugin{}, fmt.Errorf("fetch %s: %s %s has no file %s (did the package move it?)", what, c.Package, version, ComposePluginPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(plugin.path), 0o755); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	if err := os.Rename(extracted, plugin.path); err != nil {
+		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	return plugin, nil
+}
+
+// checkCompose runs `docker compose version` in the root filesystem dir, chrooted: the docker
+// CLI of the suite finds the plugin where it was put, and the plugin, built for a newer suite,
+// runs on this suite's libc (a missing GLIBC symbol version fails here, not at a user's boot).
+func checkCompose(ctx context.Context, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "chroot", dir, "/usr/bin/docker", "compose", "version")
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("check the compose plugin: chroot %s docker compose version: %w: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// writeFile writes data to path through a temporary file in the same directory and a rename.
+func writeFile(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; left only on failure
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // runTool runs a command, streaming its output to chatter and keeping the last lines for the
-// error, since a bare exit status says nothing about why debootstrap or go failed.
+// error, since a bare exit status says nothing about why debootstrap or apt failed.
 func runTool(ctx context.Context, chatter io.Writer, dir string, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
@@ -360,8 +435,11 @@ func preflight(plan Plan) error {
 		return fmt.Errorf("debootstrap has no %s: install Debian's debootstrap package (`apt-get install debootstrap`) and retry", DebootstrapScript)
 	}
 	tools := []string{"tar"}
-	if plan.ComposeBinary != "" {
-		tools = append(tools, "go")
+	if plan.Compose != nil {
+		tools = append(tools, "apt-get", "apt-cache", "dpkg-deb", "chroot")
+		if _, err := os.Stat(plan.Compose.Keyring); err != nil {
+			return fmt.Errorf("the %s base takes its compose plugin from Debian %s, whose Release file is verified with %s: install it with `apt-get install debian-archive-keyring` and retry", plan.Suite, plan.Compose.Suite, plan.Compose.Keyring)
+		}
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {

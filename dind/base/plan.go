@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -32,14 +33,14 @@ var DefaultTag = TagFor(DefaultSuite)
 func TagFor(suite string) string { return "dindbundler/dind-base:" + suite }
 
 const (
-	// ComposeModule and ComposeVersion name the compose v2 plugin compiled for suites whose
-	// archive has no v2 plugin (bookworm ships only the end-of-life python v1).
-	// `go install module/cmd@version` refuses this module (its go.mod has exclude directives),
-	// so the plugin is built from the downloaded module directory instead.
-	ComposeModule  = "github.com/docker/compose/v2"
-	ComposeVersion = "v2.40.3"
-	// ComposePluginPath is where the docker CLI looks for a compiled compose plugin.
-	ComposePluginPath = "/usr/local/lib/docker/cli-plugins/docker-compose"
+	// ComposePackage is Debian's compose v2 plugin package (docker-compose from trixie on).
+	ComposePackage = "docker-compose"
+	// ComposePluginPath is where that package puts the plugin, one of the directories the
+	// docker CLI (Engine 20.10's too) searches for CLI plugins.
+	ComposePluginPath = "/usr/libexec/docker/cli-plugins/docker-compose"
+	// DebianKeyring verifies the Release file of the suite the compose package comes from;
+	// debootstrap verifies with the same keyring (package debian-archive-keyring).
+	DebianKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 	// IptablesLegacyDir holds iptables-legacy symlinks named like the plain tools, so the
 	// entrypoint switches to legacy by putting this directory first in PATH, exactly as it does
 	// on the official docker:dind image (same path there).
@@ -72,15 +73,19 @@ type Suite struct {
 	Docker []string
 	// Engine is the Docker Engine version the suite ships, for labels and messages.
 	Engine string
-	// CompileCompose: the archive has no compose v2 plugin, so it is compiled from source.
-	CompileCompose bool
+	// ComposeFrom is the newer suite whose ComposePackage supplies the compose v2 plugin when
+	// this suite's archive has none (bookworm ships only the end-of-life python v1). The
+	// plugin must run on this suite's libc: trixie's 2.26.1 is linked against libc alone and
+	// needs GLIBC 2.34, bookworm has 2.36 (the build runs it in the root filesystem to check).
+	ComposeFrom string
 }
 
-// Suites are the releases Ensure builds. bookworm stays for the inner-20.10 cell of the
-// engine matrix; trixie and forky are packages only.
+// Suites are the releases Ensure builds, all of Debian packages: bookworm stays for the
+// inner-20.10 cell of the engine matrix and takes its compose plugin from trixie's package;
+// trixie and forky install their own.
 var Suites = []Suite{
 	// docker.io 20.10 brings dockerd, containerd, runc, tini (docker-init) and the CLI.
-	{Name: "bookworm", Docker: []string{"docker.io"}, Engine: "20.10.24", CompileCompose: true},
+	{Name: "bookworm", Docker: []string{"docker.io"}, Engine: "20.10.24", ComposeFrom: "trixie"},
 	// From trixie on, docker.io no longer ships the CLI: docker-cli is its own package.
 	{Name: "trixie", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "26.1.5"},
 	{Name: "forky", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "28.5.2"},
@@ -254,12 +259,9 @@ type Plan struct {
 	Suite    string
 	Mirror   string
 	Packages []string
-	// ComposeVersion and ComposeBinary are set only when the suite needs compose compiled:
-	// the cached plugin, one file per version and platform, so a second build does not
-	// compile it again.
-	ComposeVersion string
-	ComposeBinary  string
-	GOARCH         string
+	// Compose is set only when the suite takes its compose plugin from another suite's
+	// package (Suite.ComposeFrom).
+	Compose *ComposeFetch
 	// Changes are the Dockerfile-style settings applied at import: a root filesystem carries
 	// no image config of its own.
 	Changes []string
@@ -293,7 +295,6 @@ func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, err
 		Suite:    suite.Name,
 		Mirror:   mirror,
 		Packages: slices.Concat(suite.Docker, Packages),
-		GOARCH:   goarch,
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			`CMD ["/bin/bash"]`,
@@ -302,10 +303,19 @@ func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, err
 			"LABEL io.dindbundler.engine-version=" + suite.Engine,
 		},
 	}
-	if suite.CompileCompose {
-		p.ComposeVersion = ComposeVersion
-		p.ComposeBinary = filepath.Join(cacheDir, "compose", ComposeVersion, "linux-"+goarch, "docker-compose")
-		p.Changes = append(p.Changes, "LABEL io.dindbundler.compose-version="+ComposeVersion)
+	if suite.ComposeFrom != "" {
+		arch, ok := debianArch[goarch]
+		if !ok {
+			return Plan{}, fmt.Errorf("plan base image %s: no Debian architecture for GOARCH %s: build the %s base on amd64 or arm64, or use another suite", tag, goarch, suite.Name)
+		}
+		p.Compose = &ComposeFetch{
+			Suite:   suite.ComposeFrom,
+			Package: ComposePackage,
+			Arch:    arch,
+			Mirror:  mirror,
+			Keyring: DebianKeyring,
+			Dir:     filepath.Join(cacheDir, "compose", "debian-"+suite.ComposeFrom+"-"+arch),
+		}
 	}
 	return p, nil
 }
@@ -317,26 +327,138 @@ func (p Plan) DebootstrapArgs(dir string) []string {
 	return []string{"--variant=minbase", "--include=" + strings.Join(p.Packages, ","), p.Suite, dir, p.Mirror, DebootstrapScript}
 }
 
-// ComposeDownloadArgs is the `go` command line that fetches the compose module source and
-// prints its directory as JSON.
-func (p Plan) ComposeDownloadArgs() []string {
-	return []string{"mod", "download", "-json", ComposeModule + "@" + p.ComposeVersion}
+// debianArch maps Go's architecture names to Debian's, for the ones Debian builds.
+var debianArch = map[string]string{
+	"amd64": "amd64", "arm64": "arm64", "386": "i386", "arm": "armhf",
+	"ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64", "loong64": "loong64",
 }
 
-// ComposeBuildArgs is the `go` command line, run in the module directory, that compiles the
-// plugin to out. The version is stamped the way compose's own Makefile does, so
-// `docker compose version` reports it; -s -w drop the symbol tables (a third of the size).
-func (p Plan) ComposeBuildArgs(out string) []string {
-	return []string{"build", "-trimpath",
-		"-ldflags=-s -w -X " + ComposeModule + "/internal.Version=" + p.ComposeVersion,
-		"-o", out, "./cmd"}
+// ComposeFetch is how the compose plugin of another suite's package is fetched: apt run with
+// a configuration of its own under Dir (sources, lists, downloads; the host's apt sources and
+// state are neither read nor changed), the Release file verified with Keyring and the package
+// with the Packages index's SHA256, as apt always does. Dir also holds the lock two builds take
+// and the extracted plugins, one per package version.
+type ComposeFetch struct {
+	Suite   string // Debian suite of the package, e.g. trixie
+	Package string // ComposePackage
+	Arch    string // Debian architecture
+	Mirror  string
+	Keyring string
+	Dir     string
 }
 
-// ComposeBuildEnv is the environment for both go commands on top of the caller's: a static
-// linux binary for the image's architecture, and no workspace or GOFLAGS of the caller's
-// project leaking into a build of someone else's module.
-func (p Plan) ComposeBuildEnv() []string {
-	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + p.GOARCH, "GOWORK=off", "GOFLAGS=-mod=readonly", "GO111MODULE=on"}
+// SourcesList is the one-line apt source of Suite's main component on Mirror, signed by Keyring.
+func (c ComposeFetch) SourcesList() string {
+	return fmt.Sprintf("deb [signed-by=%s] %s %s main\n", c.Keyring, c.Mirror, c.Suite)
+}
+
+// The files and directories of apt's private configuration under Dir.
+func (c ComposeFetch) aptDir(name string) string { return filepath.Join(c.Dir, "apt", name) }
+
+// AptDirs are the directories apt needs to exist before it runs.
+func (c ComposeFetch) AptDirs() []string {
+	return []string{
+		c.aptDir("parts"),
+		c.aptDir("state/lists/partial"),
+		c.aptDir("cache/archives/partial"),
+	}
+}
+
+// SourcesListPath is the file SourcesList goes to.
+func (c ComposeFetch) SourcesListPath() string { return c.aptDir("sources.list") }
+
+// AptConfigPath is the file AptEnv points APT_CONFIG at.
+func (c ComposeFetch) AptConfigPath() string { return c.aptDir("apt.conf") }
+
+// AptConfig is apt's whole configuration: apt reads APT_CONFIG first, and this file moves
+// every other place apt reads from (apt.conf, apt.conf.d, sources, preferences, trusted keys,
+// the dpkg status) to empty or private ones, so nothing of the host's apt setup applies and
+// apt's state stays under Dir. No dpkg status: nothing is installed, only downloaded. apt
+// stays root for downloads: its sandbox user _apt cannot enter the user's cache directory
+// (/root is private), where apt would drop the sandbox anyway, with a warning; what makes the
+// download trustworthy is the signature and the hashes, which apt checks either way.
+func (c ComposeFetch) AptConfig() string {
+	lines := []string{
+		`Dir::Etc::Main "/dev/null";`,
+		`Dir::Etc::Parts "` + c.aptDir("parts") + `";`,
+		`Dir::Etc::SourceList "` + c.SourcesListPath() + `";`,
+		`Dir::Etc::SourceParts "` + c.aptDir("parts") + `";`,
+		`Dir::Etc::Preferences "/dev/null";`,
+		`Dir::Etc::PreferencesParts "` + c.aptDir("parts") + `";`,
+		`Dir::Etc::Trusted "/dev/null";`,
+		`Dir::Etc::TrustedParts "` + c.aptDir("parts") + `";`,
+		`Dir::State "` + c.aptDir("state") + `";`,
+		`Dir::State::status "/dev/null";`,
+		`Dir::Cache "` + c.aptDir("cache") + `";`,
+		`APT::Architecture "` + c.Arch + `";`,
+		`APT::Architectures { "` + c.Arch + `"; };`,
+		`Acquire::Languages "none";`,
+		`APT::Sandbox::User "root";`,
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// AptEnv is the environment of every apt command on top of the caller's.
+func (c ComposeFetch) AptEnv() []string {
+	return []string{"APT_CONFIG=" + c.AptConfigPath(), "LC_ALL=C"}
+}
+
+// UpdateArgs is the apt-get command line fetching Suite's package lists.
+func (c ComposeFetch) UpdateArgs() []string { return []string{"-q", "update"} }
+
+// ShowArgs is the apt-cache command line printing the candidate's record (ParseVersion reads it).
+func (c ComposeFetch) ShowArgs() []string {
+	return []string{"-q", "show", "--no-all-versions", c.Package}
+}
+
+// DownloadArgs is the apt-get command line downloading version of the package into the
+// current directory.
+func (c ComposeFetch) DownloadArgs(version string) []string {
+	return []string{"-q", "download", c.Package + "=" + version}
+}
+
+// LockPath is the lock two builds take around apt's state and the plugin cache.
+func (c ComposeFetch) LockPath() string { return filepath.Join(c.Dir, "lock") }
+
+// Binary is the cached plugin of version: one file per package version (the directory is
+// already per suite and architecture), so a second build downloads nothing.
+func (c ComposeFetch) Binary(version string) string {
+	return filepath.Join(c.Dir, version, "docker-compose")
+}
+
+// debianVersion is Debian policy's version syntax: [epoch:]upstream[-revision].
+var debianVersion = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$`)
+
+// ParseVersion reads the Version field of the first record apt-cache show printed.
+func ParseVersion(record string) (string, error) {
+	sc := bufio.NewScanner(strings.NewReader(record))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			break // the end of the first record
+		}
+		if v, ok := strings.CutPrefix(line, "Version:"); ok {
+			v = strings.TrimSpace(v)
+			// A version names a directory of the cache: Debian's syntax only, which has no
+			// path separators.
+			if !debianVersion.MatchString(v) {
+				return "", fmt.Errorf("%q is not a Debian package version", v)
+			}
+			return v, nil
+		}
+	}
+	return "", errors.New("no Version field in the package record")
+}
+
+// ImportChanges are the Changes of the import, with the compose package's version as a label
+// when the plugin came from another suite (composeVersion, "" otherwise).
+func (p Plan) ImportChanges(composeVersion string) []string {
+	if p.Compose == nil || composeVersion == "" {
+		return p.Changes
+	}
+	return append(slices.Clone(p.Changes),
+		"LABEL io.dindbundler.compose-version="+composeVersion,
+		"LABEL io.dindbundler.compose-from=debian-"+p.Compose.Suite)
 }
 
 // IptablesLegacyLinks maps each link in IptablesLegacyDir to its legacy binary in Debian.

@@ -229,7 +229,9 @@ func TestNewPlan(t *testing.T) {
 		wantMirror  string
 		wantSuite   string
 		wantInclude string
-		wantCompose string // compiled plugin path, "" when packages bring it
+		// wantCompose is where the compose plugin comes from: "" for the suite's own
+		// docker-compose package, else the fetch from another suite's package.
+		wantCompose *base.ComposeFetch
 		wantErr     string
 	}{
 		{
@@ -243,9 +245,22 @@ func TestNewPlan(t *testing.T) {
 			wantInclude: "docker.io,docker-cli,containerd,runc,docker-compose," + common,
 		},
 		{
-			name: "bookworm compiles compose", opts: base.Options{Suite: "bookworm"}, sources: sources,
+			name: "bookworm takes trixie's compose package", opts: base.Options{Suite: "bookworm"}, sources: sources,
 			wantTag: "dindbundler/dind-base:bookworm", wantMirror: "http://apt-mirror/debian", wantSuite: "bookworm",
-			wantInclude: "docker.io," + common, wantCompose: "/cache/compose/v2.40.3/linux-arm64/docker-compose", // keyed by version and platform
+			wantInclude: "docker.io," + common, // no docker-compose: bookworm's is the python v1
+			wantCompose: &base.ComposeFetch{
+				Suite: "trixie", Package: "docker-compose", Arch: "arm64", Mirror: "http://apt-mirror/debian",
+				Keyring: "/usr/share/keyrings/debian-archive-keyring.gpg", Dir: "/cache/compose/debian-trixie-arm64",
+			},
+		},
+		{
+			name: "bookworm from an overridden mirror fetches compose there too", opts: base.Options{Suite: "bookworm", Mirror: "http://local/debian/"},
+			wantTag: "dindbundler/dind-base:bookworm", wantMirror: "http://local/debian", wantSuite: "bookworm",
+			wantInclude: "docker.io," + common,
+			wantCompose: &base.ComposeFetch{
+				Suite: "trixie", Package: "docker-compose", Arch: "arm64", Mirror: "http://local/debian",
+				Keyring: "/usr/share/keyrings/debian-archive-keyring.gpg", Dir: "/cache/compose/debian-trixie-arm64",
+			},
 		},
 		{
 			name: "tag and mirror override", opts: base.Options{Tag: "x/base:1", Mirror: "http://local/debian/"},
@@ -267,7 +282,7 @@ func TestNewPlan(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(p.Tag, tt.wantTag)
 			is.Equal(p.Mirror, tt.wantMirror)
-			is.Equal(p.ComposeBinary, tt.wantCompose)
+			is.Equal(p.Compose, tt.wantCompose)
 			is.Equal(p.DebootstrapArgs("/tmp/rootfs"), []string{
 				"--variant=minbase", "--include=" + tt.wantInclude,
 				tt.wantSuite, "/tmp/rootfs", tt.wantMirror, "/usr/share/debootstrap/scripts/sid",
@@ -275,13 +290,14 @@ func TestNewPlan(t *testing.T) {
 			is.True(contains(p.Changes, "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
 			is.True(contains(p.Changes, `CMD ["/bin/bash"]`))
 			is.True(contains(p.Changes, "LABEL io.dindbundler.suite="+tt.wantSuite))
-			if tt.wantCompose != "" {
-				is.Equal(p.ComposeDownloadArgs(), []string{"mod", "download", "-json", "github.com/docker/compose/v2@v2.40.3"})
-				is.Equal(p.ComposeBuildArgs("/o/docker-compose"), []string{"build", "-trimpath",
-					"-ldflags=-s -w -X github.com/docker/compose/v2/internal.Version=v2.40.3", "-o", "/o/docker-compose", "./cmd"})
-				is.True(contains(p.ComposeBuildEnv(), "CGO_ENABLED=0"))
-				is.True(contains(p.ComposeBuildEnv(), "GOARCH=arm64"))
+			if tt.wantCompose == nil {
+				is.Equal(p.ImportChanges(""), p.Changes)
+				return
 			}
+			is.True(!contains(p.Packages, "docker-compose"))
+			is.Equal(p.ImportChanges("2.26.1-4")[len(p.Changes):], []string{
+				"LABEL io.dindbundler.compose-version=2.26.1-4", "LABEL io.dindbundler.compose-from=debian-trixie",
+			})
 		})
 	}
 	t.Run("no cache directory", func(t *testing.T) {
@@ -289,6 +305,85 @@ func TestNewPlan(t *testing.T) {
 		_, err := base.NewPlan(base.Options{}, sources, "", "amd64")
 		is.True(err != nil)
 	})
+	t.Run("bookworm on an architecture Debian does not build", func(t *testing.T) {
+		is := is.New(t)
+		_, err := base.NewPlan(base.Options{Suite: "bookworm"}, sources, "/cache", "wasm")
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), "no Debian architecture for GOARCH wasm"))
+		_, err = base.NewPlan(base.Options{Suite: "trixie"}, sources, "/cache", "wasm")
+		is.NoErr(err) // only a fetch from another suite needs the name
+	})
+}
+
+// The fetch of trixie's compose package: apt with a configuration of its own under the cache
+// (nothing of the host's apt setup read or changed), the suite signed by Debian's keyring,
+// and the plugin cached by package version.
+func TestComposeFetch(t *testing.T) {
+	is := is.New(t)
+	p, err := base.NewPlan(base.Options{Suite: "bookworm", Mirror: "http://apt-mirror/debian"}, nil, "/cache", "amd64")
+	is.NoErr(err)
+	c := *p.Compose
+	is.Equal(c.SourcesList(), "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://apt-mirror/debian trixie main\n")
+	is.Equal(c.SourcesListPath(), "/cache/compose/debian-trixie-amd64/apt/sources.list")
+	is.Equal(c.AptEnv(), []string{"APT_CONFIG=/cache/compose/debian-trixie-amd64/apt/apt.conf", "LC_ALL=C"})
+	is.Equal(c.AptDirs(), []string{
+		"/cache/compose/debian-trixie-amd64/apt/parts",
+		"/cache/compose/debian-trixie-amd64/apt/state/lists/partial",
+		"/cache/compose/debian-trixie-amd64/apt/cache/archives/partial",
+	})
+	conf := c.AptConfig()
+	for _, want := range []string{
+		`Dir::Etc::Main "/dev/null";`,                                     // the host's apt.conf
+		`Dir::Etc::Parts "/cache/compose/debian-trixie-amd64/apt/parts";`, // … and apt.conf.d
+		`Dir::Etc::SourceList "/cache/compose/debian-trixie-amd64/apt/sources.list";`,
+		`Dir::Etc::SourceParts "/cache/compose/debian-trixie-amd64/apt/parts";`,
+		`Dir::Etc::Preferences "/dev/null";`,
+		`Dir::Etc::Trusted "/dev/null";`,
+		`Dir::State "/cache/compose/debian-trixie-amd64/apt/state";`,
+		`Dir::State::status "/dev/null";`, // nothing installed here, the host's packages unread
+		`Dir::Cache "/cache/compose/debian-trixie-amd64/apt/cache";`,
+		`APT::Architecture "amd64";`,
+	} {
+		if !strings.Contains(conf, want+"\n") {
+			t.Errorf("apt configuration lacks %s:\n%s", want, conf)
+		}
+	}
+	is.True(!strings.Contains(conf, "/etc/apt")) // no host apt file at all
+	is.Equal(c.UpdateArgs(), []string{"-q", "update"})
+	is.Equal(c.ShowArgs(), []string{"-q", "show", "--no-all-versions", "docker-compose"})
+	is.Equal(c.DownloadArgs("2.26.1-4"), []string{"-q", "download", "docker-compose=2.26.1-4"})
+	is.Equal(c.LockPath(), "/cache/compose/debian-trixie-amd64/lock")
+	is.Equal(c.Binary("2.26.1-4"), "/cache/compose/debian-trixie-amd64/2.26.1-4/docker-compose")
+	is.Equal(base.ComposePluginPath, "/usr/libexec/docker/cli-plugins/docker-compose") // where the package puts it and the CLI looks
+}
+
+func TestParseVersion(t *testing.T) {
+	tests := []struct {
+		name, record, want, wantErr string
+	}{
+		{
+			name:   "apt-cache show record",
+			record: "Package: docker-compose\nVersion: 2.26.1-4\nInstalled-Size: 62799\nDepends: libc6 (>= 2.34)\n\n",
+			want:   "2.26.1-4",
+		},
+		{name: "epoch and stable update", record: "Package: x\nVersion: 1:2.26.1-4+deb13u1\n", want: "1:2.26.1-4+deb13u1"},
+		{name: "first record only", record: "Package: x\n\nVersion: 9\n", wantErr: "no Version field"},
+		{name: "a version that would leave the cache", record: "Version: ../../etc\n", wantErr: "not a Debian package version"},
+		{name: "empty output", record: "", wantErr: "no Version field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			got, err := base.ParseVersion(tt.record)
+			if tt.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tt.wantErr))
+				return
+			}
+			is.NoErr(err)
+			is.Equal(got, tt.want)
+		})
+	}
 }
 
 func TestIptablesLegacyLinks(t *testing.T) {

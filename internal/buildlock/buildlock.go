@@ -3,8 +3,9 @@
 // holds it, instead of racing the first (one run's garbage collection once removed another's
 // in-flight spool file). An image built locally from nothing (a DinD base, a test stand-in) has a
 // lock of its own, one file per tag, so two processes building the same tag wait for each other
-// and the second finds the image, while different tags build at once (EnsureImage). It owns the
-// lock files and nothing else under BUILD_DIR or the cache directory.
+// and the second finds the image, while different tags build at once (EnsureImage). A piece of
+// the cache written by one process and read by others (a downloaded tool) has one too
+// (AcquireFile). It owns the lock files and nothing else under BUILD_DIR or the cache directory.
 //
 // The lock is flock(2) on an open file: the kernel drops it when the holder exits, however it
 // exits, so a killed run never leaves a stale lock behind. The file's content (pid, program,
@@ -47,6 +48,16 @@ func Acquire(ctx context.Context, dir string, o Options) (*Lock, error) {
 		return nil, fmt.Errorf("lock BUILD_DIR %s: %w", dir, err)
 	}
 	return acquire(ctx, builddir.Dir(dir).Lock(), "BUILD_DIR "+dir, "or use another BUILD_DIR", o)
+}
+
+// AcquireFile takes the lock file path (its directory is created if missing), waiting as o
+// says while another process or goroutine holds it; what names the guarded thing in messages
+// ("the compose plugin cache …").
+func AcquireFile(ctx context.Context, path, what string, o Options) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", what, err)
+	}
+	return acquire(ctx, path, what, "or stop the other run", o)
 }
 
 // acquire takes the flock of path, the lock of what (for messages), waiting as o says; advice

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -137,4 +138,22 @@ func TestHoldLockHelper(t *testing.T) {
 	}
 	fmt.Println("held")
 	time.Sleep(time.Minute)
+}
+
+// A cache file's lock creates its directory, keeps a second holder out until the first
+// releases, and names what it guards when a bounded wait runs out.
+func TestAcquireFile(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "compose", "plugin.lock")
+	first, err := buildlock.AcquireFile(context.Background(), path, "the compose plugin cache", buildlock.Options{})
+	is.NoErr(err)
+
+	_, err = buildlock.AcquireFile(context.Background(), path, "the compose plugin cache", buildlock.Options{Wait: 200 * time.Millisecond})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "the compose plugin cache is in use by another run"))
+
+	first.Release()
+	second, err := buildlock.AcquireFile(context.Background(), path, "the compose plugin cache", buildlock.Options{Wait: time.Second})
+	is.NoErr(err)
+	second.Release()
 }
