@@ -54,10 +54,9 @@ type image struct {
 }
 
 // plan lists the images in the order they start, jobs at a time: the engine matrix's image
-// first (the first test on a matrix engine needs it within a minute), then bookworm's base,
-// which takes longest by far (its compose plugin is compiled: 15 min with an empty Go cache
-// here) though only dind/dindtest needs it, then the default base for dev/bench, dev/demo and
-// dev/e2e, the demo's root filesystem, and the builders' stand-ins for internal/buildkit and
+// first (the first test on a matrix engine needs it within a minute), then bookworm's base
+// (about 2 min like the others, its compose plugin downloaded from trixie's package; only
+// dind/dindtest needs it), then the default base for dev/bench, dev/demo and dev/e2e, the demo's root filesystem, and the builders' stand-ins for internal/buildkit and
 // producer/... (go test -p 1 runs the packages in import-path order).
 func plan() []image {
 	suite := func(s string) image {

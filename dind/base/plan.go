@@ -376,7 +376,9 @@ func (c ComposeFetch) AptConfigPath() string { return c.aptDir("apt.conf") }
 // apt's state stays under Dir. No dpkg status: nothing is installed, only downloaded. apt
 // stays root for downloads: its sandbox user _apt cannot enter the user's cache directory
 // (/root is private), where apt would drop the sandbox anyway, with a warning; what makes the
-// download trustworthy is the signature and the hashes, which apt checks either way.
+// download trustworthy is the signature and the hashes, which apt checks either way. The
+// lists stay compressed and apt keeps no binary caches of them: 20 MB under Dir instead of
+// 137 MB, for a second more of parsing on the rare build that reads them.
 func (c ComposeFetch) AptConfig() string {
 	lines := []string{
 		`Dir::Etc::Main "/dev/null";`,
@@ -390,6 +392,9 @@ func (c ComposeFetch) AptConfig() string {
 		`Dir::State "` + c.aptDir("state") + `";`,
 		`Dir::State::status "/dev/null";`,
 		`Dir::Cache "` + c.aptDir("cache") + `";`,
+		`Dir::Cache::pkgcache "";`,
+		`Dir::Cache::srcpkgcache "";`,
+		`Acquire::GzipIndexes "true";`,
 		`APT::Architecture "` + c.Arch + `";`,
 		`APT::Architectures { "` + c.Arch + `"; };`,
 		`Acquire::Languages "none";`,

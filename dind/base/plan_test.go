@@ -343,6 +343,8 @@ func TestComposeFetch(t *testing.T) {
 		`Dir::State::status "/dev/null";`, // nothing installed here, the host's packages unread
 		`Dir::Cache "/cache/compose/debian-trixie-amd64/apt/cache";`,
 		`APT::Architecture "amd64";`,
+		`Dir::Cache::pkgcache "";`,     // no 41 MB binary cache …
+		`Acquire::GzipIndexes "true";`, // … and lists kept compressed
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("apt configuration lacks %s:\n%s", want, conf)
