@@ -55,7 +55,8 @@ type Options struct {
 
 // Ensure makes sure the base image opts.Tag exists, building it when it does not (or when
 // opts.Force): debootstrap (and, for bookworm, the download of trixie's compose plugin side by
-// side), then the root filesystem streams into the engine as one image. built reports whether it built.
+// side), then the root filesystem streams into the engine as one image. built reports whether
+// it built.
 func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool, err error) {
 	tag := opts.Tag
 	if tag == "" {
@@ -159,7 +160,7 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 			return // the suite's docker-compose package is the plugin
 		}
 		t := time.Now()
-		plugin, composeErr = fetchCompose(ctx, *plan.Compose, chatter)
+		plugin, composeErr = fetchCompose(ctx, *plan.Compose, out, chatter)
 		composeTook = time.Since(t)
 		if composeErr != nil {
 			cancel()
@@ -192,7 +193,7 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 		fmt.Fprintf(out, "dindbase: debootstrap took %s; compose plugin %s %s in %s\n", round(debootTook), plugin.version, how, round(composeTook))
 	}
 
-	if err := finishRootfs(dir, plan, plugin.path); err != nil {
+	if err := finishRootfs(dir, plugin.path); err != nil {
 		return fmt.Errorf("build base image %s: %w", plan.Tag, err)
 	}
 	if plan.Compose != nil {
@@ -205,8 +206,7 @@ func build(ctx context.Context, api client.APIClient, plan Plan, opts Options) e
 	t := time.Now()
 	id, err := ImportTree(ctx, api, dir, plan.Tag, plan.ImportChanges(plugin.version))
 	if err != nil {
-		err = fmt.Errorf("import base image: %w", err)
-		return err
+		return fmt.Errorf("import base image: %w", err)
 	}
 	fmt.Fprintf(out, "dindbase: import took %s; built %s (%s) in %s\n", round(time.Since(t)), plan.Tag, shortID(id), round(time.Since(start)))
 	return nil
@@ -251,7 +251,7 @@ func ImportTree(ctx context.Context, api client.APIClient, dir, tag string, chan
 // finishRootfs installs the compose plugin fetched from another suite (plugin, "" when the
 // suite's packages brought it) and the iptables-legacy links and drops what debootstrap
 // leaves behind.
-func finishRootfs(dir string, plan Plan, plugin string) error {
+func finishRootfs(dir, plugin string) error {
 	if plugin != "" {
 		dest := filepath.Join(dir, ComposePluginPath)
 		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
@@ -303,10 +303,11 @@ type composePlugin struct {
 // there: under the cache's lock (two builds of different tags share it), apt with its private
 // configuration refreshes the suite's lists, names the candidate's version and, when that
 // version's plugin is missing, downloads the package (verified against the signed index), whose
-// plugin dpkg-deb extracts; the plugin is renamed into place only once complete.
-func fetchCompose(ctx context.Context, c ComposeFetch, chatter io.Writer) (composePlugin, error) {
+// plugin dpkg-deb extracts; the plugin is renamed into place only once complete. A wait for
+// the lock is said on out, apt's own output goes to chatter.
+func fetchCompose(ctx context.Context, c ComposeFetch, out, chatter io.Writer) (composePlugin, error) {
 	what := fmt.Sprintf("compose plugin (package %s of Debian %s from %s)", c.Package, c.Suite, c.Mirror)
-	lock, err := buildlock.AcquireFile(ctx, c.LockPath(), "the compose plugin cache "+c.Dir, buildlock.Options{Log: chatter, Report: time.Minute})
+	lock, err := buildlock.AcquireFile(ctx, c.LockPath(), "the compose plugin cache "+c.Dir, buildlock.Options{Log: out, Report: time.Minute})
 	if err != nil {
 		return composePlugin{}, fmt.Errorf("fetch %s: %w", what, err)
 	}
