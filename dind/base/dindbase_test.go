@@ -2,10 +2,14 @@ package base_test
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +158,75 @@ func TestEnsureWaitsForAnotherBuildOfItsTag(t *testing.T) {
 	r := <-ensured
 	is.NoErr(r.err)
 	is.True(!r.built) // it found the other's image
+}
+
+// bookworm's compose plugin comes from trixie's docker-compose package through apt's private
+// configuration under the cache: downloaded once, then found there by version, nothing of the
+// download left over, and linked against libc alone with no symbol newer than bookworm's glibc
+// 2.36 (the build also runs it in the bookworm root filesystem).
+func TestFetchComposeFromTrixie(t *testing.T) {
+	enginetest.SkipWithoutDocker(t) // it feeds a base build, which needs the engine; fast runs skip the download too
+	is := is.New(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the base build, and apt as configured for it, run as root")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("no apt-get here: the bookworm base is built on Debian hosts")
+	}
+	sources, err := base.ReadAptSources("/")
+	is.NoErr(err)
+	p, err := base.NewPlan(base.Options{Suite: "bookworm"}, sources, t.TempDir(), runtime.GOARCH)
+	if err != nil {
+		t.Skipf("no bookworm plan on this host: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	path, version, cached, err := base.FetchCompose(ctx, *p.Compose)
+	is.NoErr(err)
+	is.True(!cached)
+	is.Equal(path, p.Compose.Binary(version))
+	fi, err := os.Stat(path)
+	is.NoErr(err)
+	is.True(fi.Mode().Perm()&0o111 != 0) // executable
+	leftovers, _ := filepath.Glob(filepath.Join(p.Compose.Dir, ".download-*"))
+	is.Equal(len(leftovers), 0)
+
+	again, againVersion, cached, err := base.FetchCompose(ctx, *p.Compose)
+	is.NoErr(err)
+	is.True(cached) // the second build downloads nothing
+	is.Equal(again, path)
+	is.Equal(againVersion, version)
+
+	bin, err := elf.Open(path)
+	is.NoErr(err)
+	defer bin.Close()
+	libs, err := bin.ImportedLibraries()
+	is.NoErr(err)
+	is.Equal(libs, []string{"libc.so.6"})
+	syms, err := bin.ImportedSymbols()
+	is.NoErr(err)
+	for _, s := range syms {
+		if v, ok := strings.CutPrefix(s.Version, "GLIBC_"); ok && newerGlibc(v, "2.36") {
+			t.Errorf("%s %s needs %s, newer than bookworm's glibc 2.36", path, s.Name, s.Version)
+		}
+	}
+}
+
+// newerGlibc reports whether glibc version v ("2.34") is newer than max.
+func newerGlibc(v, max string) bool {
+	a, b := strings.Split(v, "."), strings.Split(max, ".")
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y int
+		if i < len(a) {
+			x, _ = strconv.Atoi(a[i])
+		}
+		if i < len(b) {
+			y, _ = strconv.Atoi(b[i])
+		}
+		if x != y {
+			return x > y
+		}
+	}
+	return false
 }
