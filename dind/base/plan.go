@@ -306,7 +306,7 @@ func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, err
 	if suite.ComposeFrom != "" {
 		arch, ok := debianArch[goarch]
 		if !ok {
-			return Plan{}, fmt.Errorf("plan base image %s: no Debian architecture for GOARCH %s: build the %s base on amd64 or arm64, or use another suite", tag, goarch, suite.Name)
+			return Plan{}, fmt.Errorf("plan base image %s: no Debian architecture for GOARCH %s: build the %s base on one Debian builds (amd64, arm64, armhf, i386, ppc64el, s390x, riscv64), or use another suite", tag, goarch, suite.Name)
 		}
 		p.Compose = &ComposeFetch{
 			Suite:   suite.ComposeFrom,
