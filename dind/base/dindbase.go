@@ -66,9 +66,23 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 		}
 		tag = TagFor(suite)
 	}
-	oldID, err := imageID(ctx, api, tag)
+	suiteName := opts.Suite
+	if suiteName == "" {
+		suiteName = DefaultSuite
+	}
+	suite, err := LookupSuite(suiteName)
+	if err != nil {
+		return false, fmt.Errorf("build base image %s: %w", tag, err)
+	}
+	old, err := current(ctx, api, tag, suite)
 	if err != nil {
 		return false, err
+	}
+	oldID := old.id
+	if old.outdated && !opts.Force {
+		fmt.Fprintf(progressOf(opts), "dindbase: %s was built by an older recipe (%s %q, now %q): building it again\n",
+			tag, RecipeLabel, old.recipe, Recipe(suite))
+		opts.Force = true
 	}
 	if oldID != "" && !opts.Force {
 		return false, nil
@@ -99,8 +113,9 @@ func Ensure(ctx context.Context, api client.APIClient, opts Options) (built bool
 			if opts.Force {
 				return false, nil
 			}
-			id, err := imageID(ctx, api, tag)
-			return id != "", err
+			// Another run may have rebuilt it meanwhile (the lock's waiters ask again).
+			c, err := current(ctx, api, tag, suite)
+			return c.id != "" && !c.outdated, err
 		},
 		Build: func(ctx context.Context) error { return build(ctx, api, plan, opts) },
 	}, buildlock.Options{Log: opts.Progress, Report: time.Minute})
@@ -478,6 +493,35 @@ func ReadAptSources(root string) ([]Source, error) {
 		all = append(all, s...)
 	}
 	return all, nil
+}
+
+// baseImage is what the engine holds under a base tag.
+type baseImage struct {
+	id       string // "" when the tag is absent
+	recipe   string // its RecipeLabel
+	outdated bool   // made by Ensure with another recipe
+}
+
+func current(ctx context.Context, api client.APIClient, tag string, suite Suite) (baseImage, error) {
+	info, found, err := engine.Inspect(ctx, api, tag)
+	if err != nil {
+		return baseImage{}, fmt.Errorf("base image: %w", err)
+	}
+	if !found {
+		return baseImage{}, nil
+	}
+	var labels map[string]string
+	if info.Config != nil {
+		labels = info.Config.Labels
+	}
+	return baseImage{id: info.ID, recipe: labels[RecipeLabel], outdated: Outdated(labels, suite)}, nil
+}
+
+func progressOf(opts Options) io.Writer {
+	if opts.Progress == nil {
+		return io.Discard
+	}
+	return opts.Progress
 }
 
 func imageID(ctx context.Context, api client.APIClient, tag string) (string, error) {

@@ -10,6 +10,7 @@ package base
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -89,6 +90,33 @@ var Suites = []Suite{
 	// From trixie on, docker.io no longer ships the CLI: docker-cli is its own package.
 	{Name: "trixie", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "26.1.5"},
 	{Name: "forky", Docker: []string{"docker.io", "docker-cli", "containerd", "runc", "docker-compose"}, Engine: "28.5.2"},
+}
+
+// RecipeLabel is the label that names the recipe a base image was built by (Recipe), so Ensure
+// rebuilds an image of its own tag that an older recipe made (bookworm's compiled compose, a
+// package list since changed) instead of keeping it for ever because the tag exists.
+const RecipeLabel = "io.dindbundler.base-recipe"
+
+// recipeRevision changes when the build steps change in a way the suite's fields do not show.
+const recipeRevision = "2"
+
+// Recipe names what goes into suite's base: its packages, where its compose plugin comes from
+// and the build's revision; not the mirror, which serves the same packages anywhere.
+func Recipe(suite Suite) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "revision %s\nsuite %s\ndocker %q\npackages %q\ncompose-from %q\n",
+		recipeRevision, suite.Name, suite.Docker, Packages, suite.ComposeFrom)
+	return fmt.Sprintf("%x", h.Sum(nil))[:16]
+}
+
+// Outdated says whether an image holding labels was made by Ensure for suite with another
+// recipe. An image Ensure did not make (no suite label: a user's own base under this tag) is
+// never outdated: it is not ours to replace.
+func Outdated(labels map[string]string, suite Suite) bool {
+	if labels["io.dindbundler.suite"] == "" {
+		return false
+	}
+	return labels[RecipeLabel] != Recipe(suite)
 }
 
 // LookupSuite returns the Suites entry called name.
@@ -301,6 +329,7 @@ func NewPlan(opts Options, sources []Source, cacheDir, goarch string) (Plan, err
 			`LABEL org.opencontainers.image.title="dindbundler DinD base (Debian ` + suite.Name + `)"`,
 			"LABEL io.dindbundler.suite=" + suite.Name,
 			"LABEL io.dindbundler.engine-version=" + suite.Engine,
+			"LABEL " + RecipeLabel + "=" + Recipe(suite),
 		},
 	}
 	if suite.ComposeFrom != "" {

@@ -3,6 +3,7 @@ package base_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -403,4 +404,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestOutdated(t *testing.T) {
+	bookworm, err := base.LookupSuite("bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trixie, err := base.LookupSuite("trixie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   bool
+	}{
+		{name: "built by this recipe", labels: map[string]string{"io.dindbundler.suite": "bookworm", base.RecipeLabel: base.Recipe(bookworm)}},
+		{name: "built before recipes were labelled (compose compiled)", labels: map[string]string{"io.dindbundler.suite": "bookworm", "io.dindbundler.compose-version": "v2.40.3"}, want: true},
+		{name: "another suite's recipe under this tag", labels: map[string]string{"io.dindbundler.suite": "trixie", base.RecipeLabel: base.Recipe(trixie)}, want: true},
+		{name: "a user's own image under the tag is left alone", labels: map[string]string{"maintainer": "platform team"}},
+		{name: "no labels at all", labels: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(base.Outdated(tt.labels, bookworm), tt.want)
+		})
+	}
+}
+
+func TestRecipeNamesWhatGoesIn(t *testing.T) {
+	is := is.New(t)
+	bookworm, err := base.LookupSuite("bookworm")
+	is.NoErr(err)
+	is.Equal(base.Recipe(bookworm), base.Recipe(bookworm)) // stable
+	changed := bookworm
+	changed.ComposeFrom = ""
+	is.True(base.Recipe(changed) != base.Recipe(bookworm)) // where compose comes from is part of it
+	changed = bookworm
+	changed.Docker = append([]string{"docker-cli"}, bookworm.Docker...)
+	is.True(base.Recipe(changed) != base.Recipe(bookworm)) // so are the packages
+	p, err := base.NewPlan(base.Options{Suite: "bookworm", Mirror: "http://deb.example/debian"}, nil, t.TempDir(), "amd64")
+	is.NoErr(err)
+	is.True(slices.Contains(p.Changes, "LABEL "+base.RecipeLabel+"="+base.Recipe(bookworm))) // the image carries it
 }
