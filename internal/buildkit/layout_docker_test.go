@@ -228,6 +228,7 @@ func connectStandalone(t *testing.T, ctx context.Context, api client.APIClient, 
 		bk.Close()
 		return nil, err
 	}
+	t.Cleanup(func() { layout.Close() })
 	bk.LoadThrough(ocilayout.NewLoader(layout, engine.Of(api)))
 	return bk, nil
 }

@@ -39,6 +39,9 @@ import (
 type Layout struct {
 	dir   string
 	store content.Store
+	// inUse is held shared from Open to Close: Prune removes blobs only when no other Layout
+	// (in this process or another) has the directory open.
+	inUse *flock.Flock
 	mu    sync.Mutex // index.json within this process
 	// received counts the bytes written into the layout's blobs through Store.
 	received atomic.Int64
@@ -60,8 +63,18 @@ func Open(dir string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the OCI layout %s: %w", dir, err)
 	}
-	return &Layout{dir: dir, store: store}, nil
+	inUse := flock.New(filepath.Join(dir, inUseFile))
+	if err := inUse.RLock(); err != nil {
+		return nil, fmt.Errorf("open the OCI layout %s: lock it: %w", dir, err)
+	}
+	return &Layout{dir: dir, store: store, inUse: inUse}, nil
 }
+
+// inUseFile is the lock file every open Layout holds shared.
+const inUseFile = "layout.lock"
+
+// Close says this Layout is done with the directory (see Prune).
+func (l *Layout) Close() error { return l.inUse.Close() }
 
 // Dir is the layout's directory.
 func (l *Layout) Dir() string { return l.dir }
