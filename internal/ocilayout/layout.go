@@ -3,6 +3,10 @@
 // from which images go into the bundling engine as load archives holding only the blobs that
 // engine lacks (Loader).
 //
+// Use: Open a layout (Close when done), give an exporter its Store and Tag what it wrote, then
+// NewLoader(layout, engine).Load(ctx, names...) — also on an engine that has nothing yet, which
+// then gets every layer (Names lists what the layout holds). Prune drops what no image uses.
+//
 // It reads and writes the layout's files and builds load archives; every Docker call goes
 // through internal/engine. It knows nothing of BuildKit, the bundle or what is built.
 package ocilayout
@@ -185,6 +189,25 @@ func (l *Layout) Image(name string) (Image, error) {
 		}
 	}
 	return Image{}, fmt.Errorf("the OCI layout %s has no image %s (export it there first)", l.dir, name)
+}
+
+// Names are the names of the layout's images, as the engine shows them (name:tag), sorted.
+func (l *Layout) Names() ([]string, error) {
+	manifests, err := l.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range manifests {
+		full := m.Annotations[imageNameAnnotation]
+		ref, err := reference.ParseNormalizedNamed(full)
+		if err != nil {
+			return nil, fmt.Errorf("the OCI layout %s names an image %q: %w", l.dir, full, err)
+		}
+		names = append(names, reference.FamiliarString(ref))
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // Manifests is every manifest index.json names, by digest: for a Loader, what the layout could

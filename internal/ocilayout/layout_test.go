@@ -65,6 +65,10 @@ func TestTagConcurrently(t *testing.T) {
 	ms, err := l.Manifests()
 	is.NoErr(err)
 	is.Equal(len(ms), 16)
+	names, err := l.Names()
+	is.NoErr(err)
+	is.Equal(len(names), 16)
+	is.Equal(names[0], "fn0:t")
 	for i := range 16 {
 		img, err := l.Image(fmt.Sprintf("fn%d:t", i))
 		is.NoErr(err)
