@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // Which builder builds the images (DEPLOY_BUILDER).
@@ -61,6 +63,27 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		where = append(where, bk.Where)
 		slots += parallel[i]
 	}
+	// A standalone buildkitd's images come back into one OCI layout of the run and go into the
+	// engine with only the layers it lacks, each once (internal/ocilayout).
+	var loader *ocilayout.Loader
+	for _, bk := range bks {
+		if !bk.Standalone() {
+			continue
+		}
+		if loader == nil {
+			if !filepath.IsAbs(req.ImageLayoutDir()) {
+				// Never a layout in whatever the working directory is.
+				return nil, fmt.Errorf("%s builds its images into an OCI layout, and the request names no directory for it (set BUILD_DIR or the output root)", bk.Where)
+			}
+			layout, err := ocilayout.Open(req.ImageLayoutDir())
+			if err != nil {
+				return nil, err
+			}
+			defer layout.Close()
+			loader = ocilayout.NewLoader(layout, engine.Of(api))
+		}
+		bk.LoadThrough(loader)
+	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}
 	for _, p := range todo {
@@ -81,7 +104,24 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if err := run.view.Close(); err != nil {
 		run.errs = append(run.errs, err)
 	}
+	if loader != nil {
+		fmt.Fprintln(progress, layoutLine(loader))
+		// What earlier builds of these images left in the layout goes, unless another run
+		// has the layout open.
+		if _, removed, freed, err := loader.Layout().Prune(); err != nil {
+			fmt.Fprintf(progress, "builds: %v (the images are built; the layout only keeps more than it needs)\n", err)
+		} else if removed > 0 {
+			fmt.Fprintf(progress, "builds: removed %d blobs (%.1f MB) no image uses any more from %s\n", removed, float64(freed)/1e6, loader.Layout().Dir())
+		}
+	}
 	return run.built, errors.Join(run.errs...)
+}
+
+// layoutLine says what went through the run's OCI layout: the bytes the buildkitds sent into
+// it (blobs it lacked) and those sent on to the engine (layers it lacked).
+func layoutLine(l *ocilayout.Loader) string {
+	return fmt.Sprintf("builds: %.1f MB from the builders into %s, %.1f MB loaded into the engine (%.1f MB of layers it had left out)",
+		float64(l.Layout().Received())/1e6, l.Layout().Dir(), float64(l.Sent())/1e6, float64(l.Omitted())/1e6)
 }
 
 // spread is one run's images over its builders: the scheduler's state and what came of each

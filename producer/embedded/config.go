@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
@@ -37,9 +38,10 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag, ContainerRegistry: c.ContainerRegistry,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
-		Exclude: []string{c.BuildDir},
-		Force:   c.Force,
-		Builder: c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
+		Exclude:     []string{c.BuildDir},
+		ImageLayout: builddir.Dir(c.BuildDir).ImageLayout(),
+		Force:       c.Force,
+		Builder:     c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
 		BuildCache: c.Vars[buildkit.CacheVariable], Builders: splitList(c.Vars[BuildersVariable]),
 	}, nil
 }

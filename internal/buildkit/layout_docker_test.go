@@ -26,15 +26,17 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildkit/buildkittest"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
 
 // TestStandaloneBuildkitdImageSkipsTheHeap: a buildkitd builds an image of 192 MiB (random, so
-// its archive is as big) into an engine that loads at 16 MB/s, slower than buildkitd sends —
-// as an Engine 28.5 on the containerd store over tcp does. The archive does not pile up in the
-// process: its heap grows by far less than the image (it grew by the archive and more while
-// the archive went through a pipe).
+// its layer is as big) into an engine that loads at 16 MB/s, slower than buildkitd sends — as an
+// Engine 28.5 on the containerd store over tcp does. Neither the blobs crossing the session
+// into the OCI layout nor the load archive streamed from its files pile up in the process: its
+// heap grows by far less than the image (it grew by the archive and more when the archive went
+// from the session to the engine through a pipe).
 func TestStandaloneBuildkitdImageSkipsTheHeap(t *testing.T) {
 	bin := buildkittest.Binary(t)
 	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *engine.Engine) {
@@ -42,7 +44,7 @@ func TestStandaloneBuildkitdImageSkipsTheHeap(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		d := buildkittest.Start(t, bin)
-		bk, err := buildkit.Connect(ctx, slowLoads{APIClient: api, bytesPerSecond: 16e6}, d.Addr)
+		bk, err := connectStandalone(t, ctx, slowLoads{APIClient: api, bytesPerSecond: 16e6}, d.Addr)
 		is.NoErr(err)
 		defer bk.Close()
 
@@ -161,7 +163,7 @@ func TestStandaloneBuildkitdLoadFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d := buildkittest.Start(t, bin)
-	bk, err := buildkit.Connect(ctx, brokenLoads{APIClient: api, after: 4 << 20}, d.Addr)
+	bk, err := connectStandalone(t, ctx, brokenLoads{APIClient: api, after: 4 << 20}, d.Addr)
 	is.NoErr(err)
 	defer bk.Close()
 
@@ -211,4 +213,22 @@ func writeRandom(path string, size int64, seed byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// connectStandalone connects to the buildkitd at host, its images going through an OCI layout
+// of the test's into the engine api.
+func connectStandalone(t *testing.T, ctx context.Context, api client.APIClient, host string) (*buildkit.Builder, error) {
+	t.Helper()
+	bk, err := buildkit.Connect(ctx, api, host)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := ocilayout.Open(filepath.Join(t.TempDir(), "oci-layout"))
+	if err != nil {
+		bk.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { layout.Close() })
+	bk.LoadThrough(ocilayout.NewLoader(layout, engine.Of(api)))
+	return bk, nil
 }
