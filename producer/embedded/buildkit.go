@@ -179,7 +179,8 @@ func chooseBuilders(ctx context.Context, api client.APIClient, req Request, prog
 	var (
 		bks      []*buildkit.Builder
 		parallel []int
-		silent   []error
+		silent   []error // one per builder that does not answer, named
+		notes    []string
 	)
 	for i, e := range entries {
 		if failed[i] == nil {
@@ -191,10 +192,13 @@ func chooseBuilders(ctx context.Context, api client.APIClient, req Request, prog
 			why = na.Err
 		}
 		silent = append(silent, fmt.Errorf("%s: %w", e.name(), why))
-		req.note(progress, fmt.Sprintf("builds: builder %s does not answer: %v; building on the others", e.name(), why))
+		notes = append(notes, fmt.Sprintf("builds: builder %s does not answer: %v; building on the others", e.name(), why))
 	}
 	if len(bks) == 0 {
 		return nil, nil, fmt.Errorf("%s: no builder answers (%w)", BuildersVariable, errors.Join(silent...))
+	}
+	for _, n := range notes {
+		req.note(progress, n)
 	}
 	return bks, parallel, nil
 }
