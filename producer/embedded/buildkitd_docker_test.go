@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -259,6 +261,50 @@ func TestBuildersOtherEngines(t *testing.T) {
 			is.True(strings.Contains(err.Error(), "BUILD_CACHE is set, but builder "+entry+" cannot export or import a build cache"))
 			is.True(strings.Contains(err.Error(), "enable the containerd image store on that engine"))
 		})
+	}
+}
+
+// TestBuildersOtherEngineOverSSH: a docker+ssh:// entry reaches another engine as `docker -H
+// ssh://` does (the remote side's docker CLI runs `system dial-stdio`, here pointed at the first
+// matrix engine of TEST_ENGINES through a loopback sshd); its BuildKit builds for the host engine.
+func TestBuildersOtherEngineOverSSH(t *testing.T) {
+	var builderEngine *enginetest.Engine
+	for _, e := range enginetest.Engines(t) {
+		if e.Matrix() {
+			builderEngine = &e
+			break
+		}
+	}
+	if builderEngine == nil {
+		t.Skip("needs a matrix engine in " + enginetest.EnginesEnv + " to build on")
+	}
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	builder := builderEngine.Client(t)
+	// The remote side's docker CLI talks to the matrix engine instead of this machine's socket.
+	docker, err := exec.LookPath("docker")
+	is.NoErr(err)
+	bin := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(bin, "docker"), []byte("#!/bin/sh\nDOCKER_HOST="+builder.DaemonHost()+" exec "+docker+" \"$@\"\n"), 0o755))
+	entry := "docker+" + enginetest.SSHHost(t, bin)
+	todo, names := sleeperBuilds(t, api, "ssh", 2, 0)
+	enginetest.Cleanup(t, builder, names...)
+	start := time.Now()
+	built, progress := buildPlanned(t, ctx, api, todo, Request{Builders: []string{entry}})
+	t.Logf("%s over ssh builds for the host engine: 2 images in %s\n%s", builderEngine.Name, time.Since(start).Round(time.Millisecond), progress)
+	is.True(strings.Contains(progress, "builds: on "+entry+", 2 at a time"))
+	for i, name := range names {
+		is.Equal(built[name].Where, entry)
+		got, _ := fileInImage(t, api, name, "/n.txt")
+		is.Equal(got, fmt.Sprintf("%d\n", i))
+		_, err := builder.ImageInspect(ctx, name)
+		if builderEngine.Containerd() {
+			is.True(err != nil) // came back as an archive: never stored there
+		} else {
+			is.NoErr(err) // built into that engine's store, then copied
+		}
 	}
 }
 
