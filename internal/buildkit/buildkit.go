@@ -2,9 +2,10 @@
 // (reached through the engine API's /grpc and /session endpoints, as buildx's docker driver does),
 // a standalone buildkitd (BUILDKIT_HOST), or another engine's own. It runs the Dockerfile
 // frontend on a build context directory and lands the image in the bundling engine: through the
-// engine's own image store (the moby exporter), as a docker-save archive loaded through
-// internal/engine, or — from another engine on the classic image store — copied from that
-// engine's store.
+// engine's own image store (the moby exporter); from a standalone buildkitd or another engine's
+// BuildKit on the containerd image store, through an OCI layout on this machine whose missing
+// layers alone go into the engine (internal/ocilayout; layout.go); from another engine on the
+// classic image store, copied from that engine's store.
 //
 // Like internal/engine it owns no files and no plans: it does not know the bundle, the manifest
 // or what is built; it must not import `testing`.
@@ -21,7 +22,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // HostVariable names a standalone buildkitd to build on instead of the engine's own BuildKit.
@@ -50,6 +51,8 @@ type Builder struct {
 	land  landing
 	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise.
 	builderEngine *engine.Engine
+	// loader takes images exported into an OCI layout into the bundling engine (landLayout).
+	loader *ocilayout.Loader
 	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
 	exportsCache bool
@@ -64,10 +67,10 @@ type landing int
 const (
 	// landInEngine: the bundling engine's own BuildKit stores it (the moby exporter).
 	landInEngine landing = iota
-	// landArchive: it comes back as a docker-save archive (the docker exporter) loaded into
-	// the bundling engine — a standalone buildkitd, or another engine's BuildKit on the
-	// containerd image store.
-	landArchive
+	// landLayout: it comes back into an OCI layout on this machine (the oci exporter) and goes
+	// into the bundling engine with only the layers that engine lacks — a standalone buildkitd,
+	// or another engine's BuildKit on the containerd image store.
+	landLayout
 	// landCopied: another engine's BuildKit on the classic image store, whose only image
 	// exporter is moby, stores it in that engine; it is then copied (save → load).
 	landCopied
@@ -90,7 +93,7 @@ const LostProbeTimeout = 10 * time.Second
 // the caller may take as the reason to fall back to the classic builder.
 func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, error) {
 	quietLogs()
-	b := &Builder{api: api, Where: "the engine's BuildKit", land: landArchive, exportsCache: true}
+	b := &Builder{api: api, Where: "the engine's BuildKit", land: landLayout, exportsCache: true}
 	var err error
 	if host == "" {
 		var store engine.ImageStore
@@ -115,7 +118,7 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 
 // ConnectEngine reaches the BuildKit of builder, another engine than the bundling one (api),
 // named where in messages, and checks that it answers; the Builder closes builder. On the
-// containerd image store that BuildKit sends its images back as archives, as a standalone
+// containerd image store that BuildKit sends its images back into an OCI layout, as a standalone
 // buildkitd does; on the classic store it can only store them in its own engine, from which
 // each is then copied, and it has no build cache to import or export.
 func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.Engine, where string) (*Builder, error) {
@@ -127,7 +130,7 @@ func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.En
 	}
 	b.land, b.exportsCache = landCopied, false
 	if store == engine.ContainerdStore {
-		b.land, b.exportsCache = landArchive, true
+		b.land, b.exportsCache = landLayout, true
 	}
 	if b.c, err = dialEngine(ctx, builder); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
@@ -197,6 +200,16 @@ type LostError struct{ Err error }
 
 func (e *LostError) Error() string { return e.Err.Error() }
 func (e *LostError) Unwrap() error { return e.Err }
+
+// LoadThrough sets where the images of a builder that exports to a layout (ExportsToLayout) go:
+// into loader's OCI layout, then into loader's engine. One loader serves every builder of a run
+// that builds into the same engine (each layer the engine lacks is sent once).
+func (b *Builder) LoadThrough(loader *ocilayout.Loader) { b.loader = loader }
+
+// ExportsToLayout reports whether this builder's images come back into an OCI layout on this
+// machine (LoadThrough): a standalone buildkitd, or another engine's BuildKit on the containerd
+// image store; not the bundling engine's own BuildKit, nor a classic-store engine's.
+func (b *Builder) ExportsToLayout() bool { return b.land == landLayout }
 
 // Close ends the connection (and the other engine's handle).
 func (b *Builder) Close() error {
@@ -298,34 +311,15 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var (
-		archive *spool
-		loadErr error // the load's own failure, not one the build's caused
-		loaded  int64 // bytes of the archive the load read
-	)
-	if b.land == landArchive {
-		// The image comes back as a docker-save archive, loaded into the engine as it arrives,
-		// through a file: see spool for why not a pipe.
-		if archive, err = newSpool(""); err != nil {
-			return "", Steps{}, fmt.Errorf("build %s: %w", bd.Name, err)
+	switch b.land {
+	case landLayout:
+		if b.loader == nil {
+			return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to export into (the caller must call LoadThrough)", bd.Name, b.Where)
 		}
-		defer archive.Close()
-		opt.Exports = []bkclient.ExportEntry{{Type: bkclient.ExporterDocker, Attrs: map[string]string{"name": bd.Name},
-			Output: archive.output}}
-		g.Go(func() error {
-			r := archive.reader()
-			err := engine.Load(gctx, b.api, r, nil)
-			buildFailed := r.stop(err) // BuildKit's next write fails: the build ends
-			if err != nil && !buildFailed {
-				loadErr, loaded = err, r.off
-			}
-			return err
-		})
-	} else {
+	default:
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
 	}
-
+	g, gctx := errgroup.WithContext(ctx)
 	status := make(chan *bkclient.SolveStatus)
 	track := view.track(bd.Name)
 	g.Go(func() error {
@@ -335,10 +329,10 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return nil
 	})
 	g.Go(func() error {
-		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
-		if archive != nil {
-			archive.end(err) // nil: the load reads the archive's end
+		if b.land == landLayout {
+			return solveThroughLayout(gctx, b.c, opt, bd.Name, b.loader, status)
 		}
+		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
 		return err
 	})
 	err = g.Wait()
@@ -346,12 +340,7 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		track.v.lines.Set(bd.Name, "copying the image to the engine at "+b.api.DaemonHost())
 		err = engine.CopyImage(ctx, b.builderEngine, b.api, bd.Name)
 	}
-	switch {
-	case err == nil || ctx.Err() != nil:
-	case loadErr != nil:
-		// The engine failed first; the build's error is then only its echo.
-		err = b.loadError(loaded, loadErr)
-	default:
+	if err != nil && ctx.Err() == nil {
 		// A builder that no longer answers failed the build, not the image.
 		if gone := b.Answers(ctx, LostProbeTimeout); gone != nil {
 			err = &LostError{Err: gone}
@@ -369,19 +358,6 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return "", steps, fmt.Errorf("build %s: find the built image: %w", bd.Name, err)
 	}
 	return info.ID, steps, nil
-}
-
-// loadError says that the engine failed to load an image's archive after reading sent bytes.
-func (b *Builder) loadError(sent int64, err error) error {
-	why := "its log says why"
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-		// An engine that refuses a load answers with its reason and closes the connection
-		// without reading the rest; Go's HTTP client then reports the broken connection, not
-		// the answer (net/http Transport: a write error wins over the response).
-		why = "the engine closed the connection, and its answer is lost: its log says why"
-	}
-	return fmt.Errorf("load the image into the engine at %s, which stopped after %.1f MB of the archive "+
-		"(%s, e.g. a full disk or a restart; then build again): %w", b.api.DaemonHost(), float64(sent)/1e6, why, err)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // Which builder builds the images (DEPLOY_BUILDER).
@@ -51,6 +52,23 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
+	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
+	// store) come back into one OCI layout of the run and go into the engine with only the
+	// layers it lacks, each once (internal/ocilayout).
+	var loader *ocilayout.Loader
+	for _, bk := range bks {
+		if !bk.ExportsToLayout() {
+			continue
+		}
+		if loader == nil {
+			layout, err := ocilayout.Open(req.ImageLayoutDir())
+			if err != nil {
+				return nil, err
+			}
+			loader = ocilayout.NewLoader(layout, engine.Of(api))
+		}
+		bk.LoadThrough(loader)
+	}
 	var where []string
 	slots := 0
 	for i, bk := range bks {
@@ -81,6 +99,9 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if err := run.view.Close(); err != nil {
 		run.errs = append(run.errs, err)
 	}
+	if loader != nil {
+		fmt.Fprintln(progress, layoutLine(loader))
+	}
 	return run.built, errors.Join(run.errs...)
 }
 
@@ -91,6 +112,13 @@ func noCacheExport(req Request, bk *buildkit.Builder) error {
 		return fmt.Errorf("%s is set, but builder %s cannot export or import a build cache (an engine's own BuildKit does so only on the containerd image store): enable the containerd image store on that engine, take it out of %s or list a buildkitd instead, or unset %s", buildkit.CacheVariable, bk.Where, BuildersVariable, buildkit.CacheVariable)
 	}
 	return fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+}
+
+// layoutLine says what went through the run's OCI layout: the bytes the buildkitds sent into
+// it (blobs it lacked) and those sent on to the engine (layers it lacked).
+func layoutLine(l *ocilayout.Loader) string {
+	return fmt.Sprintf("builds: %.1f MB from the builders into %s, %.1f MB loaded into the engine (%.1f MB of layers it had left out)",
+		float64(l.Layout().Received())/1e6, l.Layout().Dir(), float64(l.Sent())/1e6, float64(l.Omitted())/1e6)
 }
 
 // spread is one run's images over its builders: the scheduler's state and what came of each
