@@ -65,14 +65,17 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 			if err != nil {
 				return nil, err
 			}
+			defer layout.Close()
 			loader = ocilayout.NewLoader(layout, engine.Of(api))
 		}
 		bk.LoadThrough(loader)
 	}
+	for _, bk := range bks {
+		defer bk.Close()
+	}
 	var where []string
 	slots := 0
 	for i, bk := range bks {
-		defer bk.Close()
 		if req.BuildCache != "" && !bk.ExportsCache() {
 			return nil, noCacheExport(req, bk)
 		}
@@ -101,6 +104,13 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	}
 	if loader != nil {
 		fmt.Fprintln(progress, layoutLine(loader))
+		// What earlier builds of these images left in the layout goes, unless another run
+		// has the layout open.
+		if _, removed, freed, err := loader.Layout().Prune(); err != nil {
+			fmt.Fprintf(progress, "builds: %v (the images are built; the layout only keeps more than it needs)\n", err)
+		} else if removed > 0 {
+			fmt.Fprintf(progress, "builds: removed %d blobs (%.1f MB) no image uses any more from %s\n", removed, float64(freed)/1e6, loader.Layout().Dir())
+		}
 	}
 	return run.built, errors.Join(run.errs...)
 }

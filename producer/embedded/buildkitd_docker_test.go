@@ -22,8 +22,8 @@ import (
 )
 
 // TestRunOnStandaloneBuildKit starts a buildkitd of its own on a unix socket (BUILDKIT_HOST)
-// and builds the template there with BUILD_CACHE: the images come back as docker archives loaded
-// into the engine, with their names, labels and files, the shared layer step run once. Then a
+// and builds the template there with BUILD_CACHE: the images come back through the run's OCI
+// layout into the engine, with their names, labels and files, the shared layer step run once. Then a
 // second buildkitd, with an empty state of its own, builds them again from the cache directory
 // alone: no step runs.
 func TestRunOnStandaloneBuildKit(t *testing.T) {
@@ -44,6 +44,11 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 	built, progress := buildPlanned(t, ctx, api, todo, req)
 	t.Logf("%s", progress)
 	is.True(strings.Contains(progress, "builds: on BUILDKIT_HOST=unix://"))
+	// The images came through the run's OCI layout, which the run's last line accounts for.
+	is.True(strings.Contains(progress, "MB from the builders into "+req.ImageLayoutDir()))
+	is.True(strings.Contains(progress, "MB loaded into the engine"))
+	_, err := os.Stat(filepath.Join(req.ImageLayoutDir(), "index.json"))
+	is.NoErr(err)
 	for i, name := range names {
 		info, err := api.ImageInspect(ctx, name)
 		is.NoErr(err)
