@@ -52,24 +52,6 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
-	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
-	// store) come back into one OCI layout of the run and go into the engine with only the
-	// layers it lacks, each once (internal/ocilayout).
-	var loader *ocilayout.Loader
-	for _, bk := range bks {
-		if !bk.ExportsToLayout() {
-			continue
-		}
-		if loader == nil {
-			layout, err := ocilayout.Open(req.ImageLayoutDir())
-			if err != nil {
-				return nil, err
-			}
-			defer layout.Close()
-			loader = ocilayout.NewLoader(layout, engine.Of(api))
-		}
-		bk.LoadThrough(loader)
-	}
 	for _, bk := range bks {
 		defer bk.Close()
 	}
@@ -81,6 +63,28 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		}
 		where = append(where, bk.Where)
 		slots += parallel[i]
+	}
+	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
+	// store) come back into one OCI layout of the run and go into the engine with only the
+	// layers it lacks, each once (internal/ocilayout).
+	var loader *ocilayout.Loader
+	for _, bk := range bks {
+		if !bk.ExportsToLayout() {
+			continue
+		}
+		if loader == nil {
+			if !filepath.IsAbs(req.ImageLayoutDir()) {
+				// Never a layout in whatever the working directory is.
+				return nil, fmt.Errorf("%s builds its images into an OCI layout, and the request names no directory for it (set BUILD_DIR or the output root)", bk.Where)
+			}
+			layout, err := ocilayout.Open(req.ImageLayoutDir())
+			if err != nil {
+				return nil, err
+			}
+			defer layout.Close()
+			loader = ocilayout.NewLoader(layout, engine.Of(api))
+		}
+		bk.LoadThrough(loader)
 	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}

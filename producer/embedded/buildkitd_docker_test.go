@@ -125,7 +125,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 	survivor, victim := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
 	todo, names := sleeperBuilds(t, api, "kill", 6, 5)
 	enginetest.Cleanup(t, api, names...)
-	req := Request{OutputRoot: t.TempDir(), Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}}
+	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}, ImageLayout: t.TempDir()}
 
 	progress := &registrytest.SyncBuffer{}
 	killed := make(chan error, 1)
@@ -190,7 +190,7 @@ func TestBuildersSkipThoseThatDoNotAnswer(t *testing.T) {
 	live := buildkittest.Start(t, bin)
 	dead := "unix://" + filepath.Join(t.TempDir(), "nobody.sock")
 	todo, names := sleeperBuilds(t, api, "dead", 3, 0)
-	req := Request{OutputRoot: t.TempDir(), Builders: []string{dead + "?parallel=2", live.Addr}}
+	req := Request{Builders: []string{dead + "?parallel=2", live.Addr}, ImageLayout: t.TempDir()}
 	start := time.Now()
 	built, progress := buildPlanned(t, ctx, api, todo, req)
 	t.Logf("one dead, one live builder: %s\n%s", time.Since(start).Round(time.Millisecond), progress)
@@ -236,7 +236,7 @@ func TestBuildersOtherEngines(t *testing.T) {
 			entry := "docker+" + builder.DaemonHost()
 			todo, names := sleeperBuilds(t, api, "eng"+strings.ReplaceAll(e.Name, "-", ""), 3, 1)
 			enginetest.Cleanup(t, builder, names...)
-			req := Request{OutputRoot: t.TempDir(), Builders: []string{entry + "?parallel=2"}}
+			req := Request{Builders: []string{entry + "?parallel=2"}, ImageLayout: t.TempDir()}
 			if e.Containerd() {
 				req.BuildCache = "type=local,dest=" + t.TempDir()
 			}
@@ -297,7 +297,7 @@ func TestBuildersOtherEngineOverSSH(t *testing.T) {
 	todo, names := sleeperBuilds(t, api, "ssh", 2, 0)
 	enginetest.Cleanup(t, builder, names...)
 	start := time.Now()
-	built, progress := buildPlanned(t, ctx, api, todo, Request{OutputRoot: t.TempDir(), Builders: []string{entry}})
+	built, progress := buildPlanned(t, ctx, api, todo, Request{Builders: []string{entry}, ImageLayout: t.TempDir()})
 	t.Logf("%s over ssh builds for the host engine: 2 images in %s\n%s", builderEngine.Name, time.Since(start).Round(time.Millisecond), progress)
 	is.True(strings.Contains(progress, "builds: on "+entry+", 2 at a time"))
 	for i, name := range names {
@@ -340,7 +340,7 @@ func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
 		}})
 	}
 	enginetest.Cleanup(t, api, names...)
-	req := Request{OutputRoot: t.TempDir(), Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}}
+	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}, ImageLayout: t.TempDir()}
 	progress := &registrytest.SyncBuffer{}
 	built, err := buildAll(ctx, api, todo, nil, req, progress)
 	t.Logf("%v\n%s", err, progress.String())
