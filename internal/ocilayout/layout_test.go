@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
 // writeImage writes an image of the given layer contents into l through its Store (as an
@@ -110,9 +111,9 @@ func TestWriteArchive(t *testing.T) {
 		files[h.Name] = b
 	}
 	is.True(files["oci-layout"] != nil)
-	var docker []dockerManifestEntry
+	var docker []layerstore.ManifestItem
 	is.NoErr(json.Unmarshal(files["manifest.json"], &docker))
-	is.Equal(docker, []dockerManifestEntry{{Config: blobName(img.Config.Digest), RepoTags: []string{"fn:t"},
+	is.Equal(docker, []layerstore.ManifestItem{{Config: blobName(img.Config.Digest), RepoTags: []string{"fn:t"},
 		Layers: []string{blobName(img.Layers[0].Digest), blobName(img.Layers[1].Digest)}}})
 	var idx ocispec.Index
 	is.NoErr(json.Unmarshal(files["index.json"], &idx))
