@@ -1,9 +1,11 @@
 // Package buildkit is the project's one way to build images on BuildKit: the engine's own
-// (reached through the engine API's /grpc and /session endpoints, as buildx's docker driver does)
-// or a standalone buildkitd (BUILDKIT_HOST). It runs the Dockerfile frontend on a build context
-// directory and lands the image in the bundling engine: through the engine's own image store
-// (the moby exporter) or, from a standalone buildkitd, through an OCI layout on this machine
-// whose missing layers alone go into the engine (internal/ocilayout; layout.go).
+// (reached through the engine API's /grpc and /session endpoints, as buildx's docker driver does),
+// a standalone buildkitd (BUILDKIT_HOST), or another engine's own. It runs the Dockerfile
+// frontend on a build context directory and lands the image in the bundling engine: through the
+// engine's own image store (the moby exporter); from a standalone buildkitd or another engine's
+// BuildKit on the containerd image store, through an OCI layout on this machine whose missing
+// layers alone go into the engine (internal/ocilayout; layout.go); from another engine on the
+// classic image store, copied from that engine's store.
 //
 // Like internal/engine it owns no files and no plans: it does not know the bundle, the manifest
 // or what is built; it must not import `testing`.
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -41,18 +44,37 @@ const HostVariable = "BUILDKIT_HOST"
 // Builder is a BuildKit that builds into the bundling engine.
 type Builder struct {
 	c   *bkclient.Client
-	api client.APIClient
-	// Where is the BuildKit, for messages: "the engine's BuildKit" or the BUILDKIT_HOST address.
+	api client.APIClient // the bundling engine, where the images land
+	// Where is the BuildKit, for messages: "the engine's BuildKit", the BUILDKIT_HOST address,
+	// or the BUILDERS entry of another engine.
 	Where string
-	// standalone: the image comes back into an OCI layout and goes into the engine through
-	// loader (solveThroughLayout); otherwise the engine's own BuildKit stores it (the moby
-	// exporter).
-	standalone bool
-	loader     *ocilayout.Loader
+	land  landing
+	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise.
+	builderEngine *engine.Engine
+	// loader takes images exported into an OCI layout into the bundling engine (landLayout).
+	loader *ocilayout.Loader
 	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
 	exportsCache bool
+
+	mu   sync.Mutex
+	lost error // why the builder was found gone; it is not asked again
 }
+
+// landing is how a built image reaches the bundling engine.
+type landing int
+
+const (
+	// landInEngine: the bundling engine's own BuildKit stores it (the moby exporter).
+	landInEngine landing = iota
+	// landLayout: it comes back into an OCI layout on this machine (the oci exporter) and goes
+	// into the bundling engine with only the layers that engine lacks — a standalone buildkitd,
+	// or another engine's BuildKit on the containerd image store.
+	landLayout
+	// landCopied: another engine's BuildKit on the classic image store, whose only image
+	// exporter is moby, stores it in that engine; it is then copied (save → load).
+	landCopied
+)
 
 // ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
 func (b *Builder) ExportsCache() bool { return b.exportsCache }
@@ -62,31 +84,24 @@ func (b *Builder) ExportsCache() bool { return b.exportsCache }
 // connection.
 const probeTimeout = 20 * time.Second
 
+// LostProbeTimeout bounds the question asked after a failed build: does its builder still answer?
+const LostProbeTimeout = 10 * time.Second
+
 // Connect reaches the BuildKit at host (a BUILDKIT_HOST address: tcp://, unix://,
-// docker-container://), or the engine's own when host is "", and checks that it answers. An
-// engine without BuildKit (Engine 20.10 without the feature enabled) is an error the caller may
-// take as the reason to fall back to the classic builder.
+// docker-container://, ssh://), or the engine's own when host is "", and checks that it
+// answers. An engine without BuildKit (Engine 20.10 without the feature enabled) is an error
+// the caller may take as the reason to fall back to the classic builder.
 func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, error) {
-	// BuildKit's client and the containerd store under its local cache log through logrus's
-	// standard logger (it warns on every cache import where the file system lacks fs-verity);
-	// the progress display is the output, so only errors are written.
-	logrus.SetLevel(logrus.ErrorLevel)
-	b := &Builder{api: api, Where: "the engine's BuildKit", standalone: host != "", exportsCache: host != ""}
+	quietLogs()
+	b := &Builder{api: api, Where: "the engine's BuildKit", land: landLayout, exportsCache: true}
 	var err error
 	if host == "" {
 		var store engine.ImageStore
 		if store, err = engine.Of(api).Store(ctx); err != nil {
 			return nil, err
 		}
-		b.exportsCache = store == engine.ContainerdStore
-		// The engine hijacks these two endpoints into BuildKit's gRPC API and its session.
-		b.c, err = bkclient.New(ctx, "",
-			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-				return api.DialHijack(ctx, "/grpc", "h2c", nil)
-			}),
-			bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
-				return api.DialHijack(ctx, "/session", proto, meta)
-			}))
+		b.land, b.exportsCache = landInEngine, store == engine.ContainerdStore
+		b.c, err = dialEngine(ctx, api)
 	} else {
 		b.Where = HostVariable + "=" + host
 		b.c, err = bkclient.New(ctx, host)
@@ -94,16 +109,69 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", b.Where, err)
 	}
-	if err := b.Answers(ctx, probeTimeout); err != nil {
+	if err := b.answers(ctx, probeTimeout); err != nil {
 		b.c.Close()
 		return nil, err
 	}
 	return b, nil
 }
 
+// ConnectEngine reaches the BuildKit of builder, another engine than the bundling one (api),
+// named where in messages, and checks that it answers; the Builder closes builder. On the
+// containerd image store that BuildKit sends its images back into an OCI layout, as a standalone
+// buildkitd does; on the classic store it can only store them in its own engine, from which
+// each is then copied, and it has no build cache to import or export.
+func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.Engine, where string) (*Builder, error) {
+	quietLogs()
+	b := &Builder{api: api, Where: where, builderEngine: builder}
+	store, err := builder.Store(ctx)
+	if err != nil {
+		return nil, &NoAnswerError{Where: where, Err: err}
+	}
+	b.land, b.exportsCache = landCopied, false
+	if store == engine.ContainerdStore {
+		b.land, b.exportsCache = landLayout, true
+	}
+	if b.c, err = dialEngine(ctx, builder); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", where, err)
+	}
+	if err := b.answers(ctx, probeTimeout); err != nil {
+		b.c.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// quietLogs: BuildKit's client and the containerd store under its local cache log through
+// logrus's standard logger (it warns on every cache import where the file system lacks
+// fs-verity); the progress display is the output, so only errors are written.
+func quietLogs() { logrus.SetLevel(logrus.ErrorLevel) }
+
+// dialEngine is a client of api's own BuildKit: the engine hijacks these two endpoints into
+// BuildKit's gRPC API and its session, as buildx's docker driver uses them.
+func dialEngine(ctx context.Context, api client.APIClient) (*bkclient.Client, error) {
+	return bkclient.New(ctx, "",
+		bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return api.DialHijack(ctx, "/grpc", "h2c", nil)
+		}),
+		bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+			return api.DialHijack(ctx, "/session", proto, meta)
+		}))
+}
+
 // Answers asks the BuildKit for its workers, within timeout: an error says it is gone (or
 // never was), which a failed build alone does not — a Dockerfile's error leaves it answering.
+// A builder found gone once is not asked again.
 func (b *Builder) Answers(ctx context.Context, timeout time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lost == nil {
+		b.lost = b.answers(ctx, timeout)
+	}
+	return b.lost
+}
+
+func (b *Builder) answers(ctx context.Context, timeout time.Duration) error {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	workers, err := b.c.ListWorkers(pctx)
@@ -111,22 +179,46 @@ func (b *Builder) Answers(ctx context.Context, timeout time.Duration) error {
 		err = errors.New("it has no worker")
 	}
 	if err != nil {
-		return fmt.Errorf("%s does not answer: %w", b.Where, err)
+		return &NoAnswerError{Where: b.Where, Err: err}
 	}
 	return nil
 }
 
-// LoadThrough sets where a standalone buildkitd's images go: into loader's OCI layout, then into
-// loader's engine. One loader serves every builder of a run that builds into the same engine
-// (each layer the engine lacks is sent once); the engine's own BuildKit does not use it.
+// NoAnswerError is a builder that did not answer when asked for its workers.
+type NoAnswerError struct {
+	Where string
+	Err   error
+}
+
+func (e *NoAnswerError) Error() string { return e.Where + " does not answer: " + e.Err.Error() }
+func (e *NoAnswerError) Unwrap() error { return e.Err }
+
+// LostError is a build that failed because its builder stopped answering: the image is not at
+// fault and may be built elsewhere. Build leaves its progress line to the caller, which says
+// where the image went (View.Requeued).
+type LostError struct{ Err error }
+
+func (e *LostError) Error() string { return e.Err.Error() }
+func (e *LostError) Unwrap() error { return e.Err }
+
+// LoadThrough sets where the images of a builder that exports to a layout (ExportsToLayout) go:
+// into loader's OCI layout, then into loader's engine. One loader serves every builder of a run
+// that builds into the same engine (each layer the engine lacks is sent once).
 func (b *Builder) LoadThrough(loader *ocilayout.Loader) { b.loader = loader }
 
-// Standalone reports whether this is a standalone buildkitd (its images go through an OCI
-// layout, LoadThrough) rather than the engine's own BuildKit.
-func (b *Builder) Standalone() bool { return b.standalone }
+// ExportsToLayout reports whether this builder's images come back into an OCI layout on this
+// machine (LoadThrough): a standalone buildkitd, or another engine's BuildKit on the containerd
+// image store; not the bundling engine's own BuildKit, nor a classic-store engine's.
+func (b *Builder) ExportsToLayout() bool { return b.land == landLayout }
 
-// Close ends the connection.
-func (b *Builder) Close() error { return b.c.Close() }
+// Close ends the connection (and the other engine's handle).
+func (b *Builder) Close() error {
+	err := b.c.Close()
+	if b.builderEngine != nil {
+		err = errors.Join(err, b.builderEngine.Close())
+	}
+	return err
+}
 
 // Build is one image to build with the Dockerfile frontend.
 type Build struct {
@@ -219,10 +311,12 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 
-	if b.standalone && b.loader == nil {
-		return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to export into (the caller must call LoadThrough)", bd.Name, b.Where)
-	}
-	if !b.standalone {
+	switch b.land {
+	case landLayout:
+		if b.loader == nil {
+			return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to export into (the caller must call LoadThrough)", bd.Name, b.Where)
+		}
+	default:
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -235,13 +329,23 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return nil
 	})
 	g.Go(func() error {
-		if b.standalone {
+		if b.land == landLayout {
 			return solveThroughLayout(gctx, b.c, opt, bd.Name, b.loader, status)
 		}
 		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
 		return err
 	})
 	err = g.Wait()
+	if err == nil && b.land == landCopied {
+		track.v.lines.Set(bd.Name, "copying the image to the engine at "+b.api.DaemonHost())
+		err = engine.CopyImage(ctx, b.builderEngine, b.api, bd.Name)
+	}
+	if err != nil && ctx.Err() == nil {
+		// A builder that no longer answers failed the build, not the image.
+		if gone := b.Answers(ctx, LostProbeTimeout); gone != nil {
+			err = &LostError{Err: gone}
+		}
+	}
 	steps := track.finish(err)
 	if err != nil {
 		return "", steps, fmt.Errorf("build %s on %s: %w", bd.Name, b.Where, err)

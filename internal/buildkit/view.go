@@ -1,6 +1,7 @@
 package buildkit
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,6 +32,12 @@ func NewView(progress io.Writer) *View {
 
 // Print shows a line of the caller's among the builds' lines (a builder lost mid-run).
 func (v *View) Print(text string) { v.lines.Print(text) }
+
+// Requeued closes the line of a build whose builder, where, was lost (its LostError): the
+// image goes back to the queue, for another builder if one is left.
+func (v *View) Requeued(what, where string) {
+	v.lines.Set(what, "moved: "+where+" was lost; requeued for another builder")
+}
 
 // Close waits until everything is shown.
 func (v *View) Close() error { return v.lines.Close() }
@@ -138,6 +145,9 @@ func (t *tracker) finish(err error) Steps {
 	if err == nil {
 		t.v.lines.Set(t.what, fmt.Sprintf("built in %.1fs (%d steps, %d cached)", t.v.now().Sub(t.start).Seconds(), steps.Total, len(steps.Cached)))
 		return steps
+	}
+	if lost := (*LostError)(nil); errors.As(err, &lost) {
+		return steps // not the image's failure: the caller says where it goes (Requeued)
 	}
 	for _, d := range t.order {
 		if st := t.vertexes[d]; st.err != "" && len(st.log) > 0 {

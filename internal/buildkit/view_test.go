@@ -63,3 +63,24 @@ func TestViewCountsAndFails(t *testing.T) {
 	is.True(strings.Contains(text, "esb-bad:latest: [2/2] RUN pip install failed; its output:\nesb-bad:latest: Collecting nosuch\nesb-bad:latest: ERROR: No matching distribution\n"))
 	is.True(strings.Contains(text, "esb-bad:latest: failed after"))
 }
+
+// TestViewLostBuildIsRequeued: a build whose builder was lost does not say it failed; its line
+// says where the image went, and a step's partial output is not shown as a failure.
+func TestViewLostBuildIsRequeued(t *testing.T) {
+	is := is.New(t)
+	var out bytes.Buffer
+	v := NewView(&out)
+	lost := v.track("esb-lost:latest")
+	lost.update(&bkclient.SolveStatus{
+		Vertexes: []*bkclient.Vertex{{Digest: "sha256:f", Name: "[2/2] RUN sleep 5", Started: &time.Time{}, Error: "connection reset"}},
+		Logs:     []*bkclient.VertexLog{{Vertex: "sha256:f", Data: []byte("half of it\n")}},
+	})
+	lost.finish(&LostError{Err: errors.New("tcp://b:1 does not answer: connection refused")})
+	v.Print("builds: lost tcp://b:1 mid-run\n")
+	v.Requeued("esb-lost:latest", "tcp://b:1")
+	is.NoErr(v.Close())
+	text := out.String()
+	is.True(!strings.Contains(text, "failed"))
+	is.True(strings.Contains(text, "esb-lost:latest: moved: tcp://b:1 was lost; requeued for another builder"))
+	is.True(strings.Index(text, "builds: lost") < strings.Index(text, "moved:"))
+}

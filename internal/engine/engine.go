@@ -51,6 +51,25 @@ func New(opts ...client.Opt) (*Engine, error) {
 	return &Engine{APIClient: c}, nil
 }
 
+// NewAt returns the handle of the engine at host, a DOCKER_HOST address (unix://, tcp://,
+// ssh:// through the CLI's connection helper), whatever DOCKER_HOST and the CLI's context say:
+// another engine than the run's, e.g. a builder's. Its client negotiates the API version and
+// connects only at the first call.
+func NewAt(host string) (*Engine, error) {
+	if err := checkHost(host); err != nil {
+		return nil, fmt.Errorf("engine %q %w", host, err)
+	}
+	hostOpts, err := Endpoint{Host: host}.options()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewClientWithOpts(append(hostOpts, client.WithAPIVersionNegotiation())...)
+	if err != nil {
+		return nil, fmt.Errorf("create Docker client for %s: %w", host, err)
+	}
+	return &Engine{APIClient: c}, nil
+}
+
 // Of is the handle of api: api itself when it is a handle already (as bufio.NewReader returns
 // the *bufio.Reader it is given), so a package handed the run's handle as a client.APIClient
 // asks the engine nothing again; otherwise a new handle around api (a test's counting client).

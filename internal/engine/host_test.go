@@ -92,3 +92,32 @@ func contextID(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestNewAt: another engine's handle is made from its DOCKER_HOST address alone, whatever this
+// process's DOCKER_HOST says; an address no client speaks is refused before any call.
+func TestNewAt(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://the-bundling-engine:2375")
+	for host, wantErr := range map[string]string{
+		"tcp://10.0.0.3:2375":           "",
+		"unix:///run/other/docker.sock": "",
+		"ssh://me@build2":               "",
+		"http://10.0.0.3:2375":          "has no scheme an engine is reached by",
+		"10.0.0.3:2375":                 "has no scheme an engine is reached by",
+	} {
+		e, err := NewAt(host)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), host) {
+				t.Errorf("NewAt(%q) = %v, want an error naming it: %s", host, err, wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("NewAt(%q): %v", host, err)
+			continue
+		}
+		if got := e.DaemonHost(); !strings.HasPrefix(host, "ssh://") && got != host {
+			t.Errorf("NewAt(%q) talks to %s", host, got)
+		}
+		e.Close()
+	}
+}

@@ -122,23 +122,29 @@ func (z *zeroTail) Write(p []byte) (int, error) {
 }
 
 // Copy makes the image ref, present on from, available on to: nothing when to already has ref,
-// else one `docker save` on from streamed into `docker load` on to, never held on disk or in
-// memory. It reports whether it copied. This is how a local image (the DinD base) reaches
-// another engine without a registry.
+// else CopyImage. It reports whether it copied. This is how a local image (the DinD base)
+// reaches another engine without a registry.
 func Copy(ctx context.Context, from, to client.ImageAPIClient, ref string) (bool, error) {
 	if _, found, err := Inspect(ctx, to, ref); err != nil || found {
 		return false, err
 	}
+	return true, CopyImage(ctx, from, to, ref)
+}
+
+// CopyImage puts from's image ref on to, replacing what to calls ref: one `docker save` on from
+// streamed into `docker load` on to, never held on disk or in memory (the engines' own HTTP
+// connections pace it). The load stores only the layers to lacks, but every layer crosses.
+func CopyImage(ctx context.Context, from, to client.ImageAPIClient, ref string) error {
 	body, err := from.ImageSave(ctx, []string{ref})
 	if err != nil {
-		return false, fmt.Errorf("copy %s: save: %w", ref, err)
+		return fmt.Errorf("copy %s: save: %w", ref, err)
 	}
 	defer body.Close()
 	if err := Load(ctx, to, body, nil); err != nil {
-		return false, fmt.Errorf("copy %s: %w", ref, err)
+		return fmt.Errorf("copy %s: %w", ref, err)
 	}
 	if _, found, err := Inspect(ctx, to, ref); err != nil || !found {
-		return false, fmt.Errorf("copy %s: the target engine has no %s after the load (%v)", ref, ref, err)
+		return fmt.Errorf("copy %s: the target engine has no %s after the load (%v)", ref, ref, err)
 	}
-	return true, nil
+	return nil
 }

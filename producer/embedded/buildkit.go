@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/docker/docker/client"
 
@@ -53,21 +52,24 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
+	for _, bk := range bks {
+		defer bk.Close()
+	}
 	var where []string
 	slots := 0
 	for i, bk := range bks {
-		defer bk.Close()
 		if req.BuildCache != "" && !bk.ExportsCache() {
-			return nil, fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+			return nil, noCacheExport(req, bk)
 		}
 		where = append(where, bk.Where)
 		slots += parallel[i]
 	}
-	// A standalone buildkitd's images come back into one OCI layout of the run and go into the
-	// engine with only the layers it lacks, each once (internal/ocilayout).
+	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
+	// store) come back into one OCI layout of the run and go into the engine with only the
+	// layers it lacks, each once (internal/ocilayout).
 	var loader *ocilayout.Loader
 	for _, bk := range bks {
-		if !bk.Standalone() {
+		if !bk.ExportsToLayout() {
 			continue
 		}
 		if loader == nil {
@@ -117,6 +119,15 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	return run.built, errors.Join(run.errs...)
 }
 
+// noCacheExport refuses BUILD_CACHE on bk, a BuildKit inside an engine on the classic image
+// store, which has no cache exporter, before anything is built.
+func noCacheExport(req Request, bk *buildkit.Builder) error {
+	if len(req.Builders) > 0 {
+		return fmt.Errorf("%s is set, but builder %s cannot export or import a build cache (an engine's own BuildKit does so only on the containerd image store): enable the containerd image store on that engine, take it out of %s or list a buildkitd instead, or unset %s", buildkit.CacheVariable, bk.Where, BuildersVariable, buildkit.CacheVariable)
+	}
+	return fmt.Errorf("%s is set, but %s cannot export or import a build cache (the engine's own BuildKit does so only on the containerd image store): enable the containerd image store, set %s to a standalone buildkitd, or unset %s", buildkit.CacheVariable, bk.Where, buildkit.HostVariable, buildkit.CacheVariable)
+}
+
 // layoutLine says what went through the run's OCI layout: the bytes the buildkitds sent into
 // it (blobs it lacked) and those sent on to the engine (layers it lacked).
 func layoutLine(l *ocilayout.Loader) string {
@@ -152,25 +163,18 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 		}
 		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, r.view)
 		// A failed build on a builder that no longer answers is the builder's failure, not
-		// the image's: the image goes to another builder. One that answers had a build error.
-		var gone error
-		if err != nil && ctx.Err() == nil {
-			r.mu.Lock()
-			lostAlready := r.sched.isLost(b)
-			r.mu.Unlock()
-			if lostAlready {
-				gone = err
-			} else {
-				gone = bk.Answers(ctx, lostProbeTimeout)
-			}
-		}
+		// the image's (Build asked it): the image goes to another builder, its line says so
+		// after the line naming the lost builder. One that answers had a build error.
+		var gone *buildkit.LostError
+		errors.As(err, &gone)
 		r.mu.Lock()
 		if r.sched.finish(b, p, gone != nil) {
-			r.lost = append(r.lost, gone)
-			r.view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone))
+			r.lost = append(r.lost, gone.Err)
+			r.view.Print(fmt.Sprintf("builds: lost %s mid-run (%v): its images go to the other builders\n", bk.Where, gone.Err))
 		}
 		switch {
 		case gone != nil:
+			r.view.Requeued(p.Name, bk.Where)
 		case err != nil:
 			tail := &tailWriter{max: 20}
 			io.WriteString(tail, steps.Failed)
@@ -183,12 +187,10 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 	}
 }
 
-// lostProbeTimeout bounds the question asked after a failed build: does its builder still answer?
-const lostProbeTimeout = 10 * time.Second
-
-// chooseBuilders connects to the builders BUILDERS lists, each of which must answer, and
-// returns them with how many images each builds at once; without BUILDERS, to the one
-// chooseBuilder picks. nil (and no error) means the classic builder.
+// chooseBuilders connects to the builders BUILDERS lists and returns those that answer, with
+// how many images each builds at once; one that does not is named once on progress and left
+// out, and the run fails only when none answers. Without BUILDERS, the one chooseBuilder picks.
+// nil (and no error) means the classic builder.
 func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, []int, error) {
 	if len(req.Builders) == 0 {
 		bk, err := chooseBuilder(ctx, api, req, progress)
@@ -200,36 +202,70 @@ func chooseBuilders(ctx context.Context, api client.APIClient, req Request, prog
 	if req.BuildKitHost != "" || req.Builder == BuilderClassic {
 		return nil, nil, fmt.Errorf("%s lists builders, and %s or %s=%s names another: set one of them", BuildersVariable, buildkit.HostVariable, BuilderVariable, BuilderClassic)
 	}
+	entries := make([]builderEntry, len(req.Builders))
+	for i, item := range req.Builders {
+		e, err := parseBuilderEntry(item)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries[i] = e
+	}
+	// Asked at once: one that does not answer costs its probe's time once, not once per entry.
+	connected := make([]*buildkit.Builder, len(entries))
+	failed := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() { connected[i], failed[i] = connectEntry(ctx, api, e) })
+	}
+	wg.Wait()
 	var (
 		bks      []*buildkit.Builder
 		parallel []int
+		silent   []error // one per builder that does not answer, named
+		notes    []string
 	)
-	closeAll := func() {
-		for _, b := range bks {
-			b.Close()
+	for i, e := range entries {
+		if failed[i] == nil {
+			bks, parallel = append(bks, connected[i]), append(parallel, e.Parallel)
+			continue
 		}
+		why := failed[i]
+		if na := (*buildkit.NoAnswerError)(nil); errors.As(why, &na) {
+			why = na.Err
+		}
+		silent = append(silent, fmt.Errorf("%s: %w", e.name(), why))
+		notes = append(notes, fmt.Sprintf("builds: builder %s does not answer: %v; building on the others", e.name(), why))
 	}
-	for _, item := range req.Builders {
-		e, err := parseBuilderEntry(item)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		if e.Host == EngineBuilder {
-			e.Host = ""
-		}
-		bk, err := buildkit.Connect(ctx, api, e.Host)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("%s: %w", BuildersVariable, err)
-		}
-		bks, parallel = append(bks, bk), append(parallel, e.Parallel)
+	if len(bks) == 0 {
+		return nil, nil, fmt.Errorf("%s: no builder answers (%w)", BuildersVariable, errors.Join(silent...))
+	}
+	for _, n := range notes {
+		req.note(progress, n)
 	}
 	return bks, parallel, nil
 }
 
-// BuildersVariable lists several BuildKit builders (BUILDKIT_HOST addresses, or EngineBuilder
-// for the engine's own) that share a run's images.
+// connectEntry reaches the builder of one BUILDERS entry.
+func connectEntry(ctx context.Context, api client.APIClient, e builderEntry) (*buildkit.Builder, error) {
+	switch {
+	case e.Engine != "":
+		other, err := engine.NewAt(e.Engine)
+		if err != nil {
+			return nil, err
+		}
+		bk, err := buildkit.ConnectEngine(ctx, api, other, e.name())
+		if err != nil {
+			other.Close()
+		}
+		return bk, err
+	case e.Host == EngineBuilder:
+		return buildkit.Connect(ctx, api, "")
+	}
+	return buildkit.Connect(ctx, api, e.Host)
+}
+
+// BuildersVariable lists several BuildKit builders (BUILDKIT_HOST addresses, EngineBuilder for
+// the engine's own, EnginePrefix and another engine's DOCKER_HOST) that share a run's images.
 const BuildersVariable = "BUILDERS"
 
 // EngineBuilder stands for the engine's own BuildKit in BUILDERS.

@@ -1,10 +1,12 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildkit/buildkittest"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
+	"github.com/dindbundler/dindbundler/producer/builders/builderstest"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/matryer/is"
 )
 
@@ -119,21 +123,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	survivor, victim := buildkittest.Start(t, bin), buildkittest.Start(t, bin)
-	sleeper := buildkittest.Sleeper(t)
-	var todo []pendingBuild
-	var names []string
-	for i := range 6 {
-		name := fmt.Sprintf("%s-kill%d:unit", unitPrefix, i)
-		names = append(names, name)
-		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
-			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile",
-			DockerfileText: "FROM scratch\nCOPY sleep /sleep\nCOPY n.txt /n.txt\nRUN [\"/sleep\", \"5\"]\nCMD [\"/sleep\", \"0\"]\n",
-			Context: []ContextEntry{
-				{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)},
-				{Kind: EntryFile, Target: "sleep", Source: sleeper},
-			},
-		}})
-	}
+	todo, names := sleeperBuilds(t, api, "kill", 6, 5)
 	enginetest.Cleanup(t, api, names...)
 	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}, ImageLayout: t.TempDir()}
 
@@ -149,14 +139,181 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 	is.NoErr(<-killed)
 	is.NoErr(err)
 	is.True(strings.Contains(progress.String(), "4 at a time"))
-	is.Equal(strings.Count(progress.String(), "builds: lost"), 1)
-	is.True(strings.Contains(progress.String(), "builds: lost BUILDKIT_HOST="+victim.Addr+" mid-run"))
+	out := progress.String()
+	is.Equal(strings.Count(out, "builds: lost"), 1)
+	is.True(strings.Contains(out, "builds: lost BUILDKIT_HOST="+victim.Addr+" mid-run"))
+	// Its builds under way say they moved, after the line naming it; none says it failed.
+	moved := "moved: BUILDKIT_HOST=" + victim.Addr + " was lost; requeued for another builder"
+	is.Equal(strings.Count(out, moved), 2) // its two slots were busy
+	is.True(strings.Index(out, "builds: lost") < strings.Index(out, moved))
+	is.True(!strings.Contains(out, "failed after"))
 	for i, name := range names {
 		is.Equal(built[name].Where, "BUILDKIT_HOST="+survivor.Addr) // nothing finished on the victim
 		got, _ := fileInImage(t, api, name, "/n.txt")
 		is.Equal(got, fmt.Sprintf("%d\n", i))
 	}
 }
+
+// sleeperBuilds are n images FROM scratch whose one RUN step sleeps seconds (a static program,
+// buildkittest.Sleeper), each with a file /n.txt holding its number; named after what, removed
+// from api when the test ends.
+func sleeperBuilds(t *testing.T, api client.APIClient, what string, n, seconds int) ([]pendingBuild, []string) {
+	t.Helper()
+	sleeper := buildkittest.Sleeper(t)
+	var todo []pendingBuild
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("%s-%s%d:unit", unitPrefix, what, i)
+		names = append(names, name)
+		todo = append(todo, pendingBuild{ImageBuild: ImageBuild{
+			Name: name, Kind: "function", For: fmt.Sprintf("Fn%d", i), Dockerfile: "Dockerfile",
+			DockerfileText: fmt.Sprintf("FROM scratch\nCOPY sleep /sleep\nCOPY n.txt /n.txt\nRUN [\"/sleep\", \"%d\"]\nCMD [\"/sleep\", \"0\"]\n", seconds),
+			Context: []ContextEntry{
+				{Kind: EntryText, Target: "n.txt", Text: fmt.Sprintf("%d\n", i)},
+				{Kind: EntryFile, Target: "sleep", Source: sleeper},
+			},
+		}})
+	}
+	enginetest.Cleanup(t, api, names...)
+	return todo, names
+}
+
+// TestBuildersSkipThoseThatDoNotAnswer: BUILDERS lists a socket nobody listens on and a
+// buildkitd: the first is named once at the start and left out, the images are built on the
+// other. With only dead entries the run fails before building, naming each.
+func TestBuildersSkipThoseThatDoNotAnswer(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	live := buildkittest.Start(t, bin)
+	dead := "unix://" + filepath.Join(t.TempDir(), "nobody.sock")
+	todo, names := sleeperBuilds(t, api, "dead", 3, 0)
+	req := Request{Builders: []string{dead + "?parallel=2", live.Addr}, ImageLayout: t.TempDir()}
+	start := time.Now()
+	built, progress := buildPlanned(t, ctx, api, todo, req)
+	t.Logf("one dead, one live builder: %s\n%s", time.Since(start).Round(time.Millisecond), progress)
+	is.Equal(strings.Count(progress, "does not answer"), 1)
+	is.True(strings.Contains(progress, "builds: builder "+dead+" does not answer: "))
+	is.True(strings.Contains(progress, "; building on the others\n"))
+	is.True(strings.Contains(progress, "builds: on BUILDKIT_HOST="+live.Addr+", 3 at a time"))
+	for i, name := range names {
+		is.Equal(built[name].Where, "BUILDKIT_HOST="+live.Addr)
+		got, _ := fileInImage(t, api, name, "/n.txt")
+		is.Equal(got, fmt.Sprintf("%d\n", i))
+	}
+
+	other := "tcp://127.0.0.1:1" // refused
+	req.Builders = []string{dead, other}
+	var out bytes.Buffer
+	start = time.Now()
+	_, err := buildAll(ctx, api, todo, nil, req, &out)
+	t.Logf("two dead builders: %s: %v\n%s", time.Since(start).Round(time.Millisecond), err, out.String())
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "BUILDERS: no builder answers"))
+	is.True(strings.Contains(err.Error(), dead+": "))
+	is.True(strings.Contains(err.Error(), other+": "))
+	is.Equal(out.String(), "") // no "building on the others": there are none
+}
+
+// TestBuildersOtherEngines: each matrix engine of TEST_ENGINES is a builder (docker+tcp://…)
+// for the host engine: its own BuildKit builds, the images arrive in the host engine and run, and
+// the progress names the builder. On the classic image store the images are stored there and
+// copied over; on the containerd store they come back as archives, and BUILD_CACHE works. On
+// the classic store BUILD_CACHE is refused at the start, naming the builder.
+func TestBuildersOtherEngines(t *testing.T) {
+	api := enginetest.Client(t)
+	for _, e := range enginetest.Engines(t) {
+		if !e.Matrix() {
+			continue
+		}
+		t.Run(e.Name, func(t *testing.T) {
+			is := is.New(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			builder := e.Client(t)
+			entry := "docker+" + builder.DaemonHost()
+			todo, names := sleeperBuilds(t, api, "eng"+strings.ReplaceAll(e.Name, "-", ""), 3, 1)
+			enginetest.Cleanup(t, builder, names...)
+			req := Request{Builders: []string{entry + "?parallel=2"}, ImageLayout: t.TempDir()}
+			if e.Containerd() {
+				req.BuildCache = "type=local,dest=" + t.TempDir()
+			}
+			start := time.Now()
+			built, progress := buildPlanned(t, ctx, api, todo, req)
+			t.Logf("%s builds for the host engine: 3 images in %s\n%s", e.Name, time.Since(start).Round(time.Millisecond), progress)
+			is.True(strings.Contains(progress, "builds: on "+entry+", 2 at a time"))
+			for i, name := range names {
+				is.Equal(built[name].Where, entry)
+				info, err := api.ImageInspect(ctx, name)
+				is.NoErr(err)
+				is.Equal(info.ID, built[name].ID)
+				got, _ := fileInImage(t, api, name, "/n.txt")
+				is.Equal(got, fmt.Sprintf("%d\n", i))
+				out, code := builderstest.Run(t, api, name, "/sleep", "0")
+				is.Equal(code, int64(0)) // it runs in the host engine
+				is.Equal(out, "")
+			}
+			if e.Containerd() {
+				is.True(fileExists(filepath.Join(cacheDirOf(req.BuildCache), "_blobs"))) // the cache came back
+				return
+			}
+			is.True(strings.Contains(progress, names[0]+": copying the image to the engine at "+api.DaemonHost()))
+			req.BuildCache = "type=local,dest=" + t.TempDir()
+			_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), "BUILD_CACHE is set, but builder "+entry+" cannot export or import a build cache"))
+			is.True(strings.Contains(err.Error(), "enable the containerd image store on that engine"))
+		})
+	}
+}
+
+// TestBuildersOtherEngineOverSSH: a docker+ssh:// entry reaches another engine as `docker -H
+// ssh://` does (the remote side's docker CLI runs `system dial-stdio`, here pointed at the first
+// matrix engine of TEST_ENGINES through a loopback sshd); its BuildKit builds for the host engine.
+func TestBuildersOtherEngineOverSSH(t *testing.T) {
+	var builderEngine *enginetest.Engine
+	for _, e := range enginetest.Engines(t) {
+		if e.Matrix() {
+			builderEngine = &e
+			break
+		}
+	}
+	if builderEngine == nil {
+		t.Skip("needs a matrix engine in " + enginetest.EnginesEnv + " to build on")
+	}
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	builder := builderEngine.Client(t)
+	// The remote side's docker CLI talks to the matrix engine instead of this machine's socket.
+	docker, err := exec.LookPath("docker")
+	is.NoErr(err)
+	bin := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(bin, "docker"), []byte("#!/bin/sh\nDOCKER_HOST="+builder.DaemonHost()+" exec "+docker+" \"$@\"\n"), 0o755))
+	entry := "docker+" + enginetest.SSHHost(t, bin)
+	todo, names := sleeperBuilds(t, api, "ssh", 2, 0)
+	enginetest.Cleanup(t, builder, names...)
+	start := time.Now()
+	built, progress := buildPlanned(t, ctx, api, todo, Request{Builders: []string{entry}, ImageLayout: t.TempDir()})
+	t.Logf("%s over ssh builds for the host engine: 2 images in %s\n%s", builderEngine.Name, time.Since(start).Round(time.Millisecond), progress)
+	is.True(strings.Contains(progress, "builds: on "+entry+", 2 at a time"))
+	for i, name := range names {
+		is.Equal(built[name].Where, entry)
+		got, _ := fileInImage(t, api, name, "/n.txt")
+		is.Equal(got, fmt.Sprintf("%d\n", i))
+		_, err := builder.ImageInspect(ctx, name)
+		if builderEngine.Containerd() {
+			is.True(err != nil) // came back as an archive: never stored there
+		} else {
+			is.NoErr(err) // built into that engine's store, then copied
+		}
+	}
+}
+
+func cacheDirOf(setting string) string { _, dir, _ := strings.Cut(setting, "dest="); return dir }
 
 // TestBuildersBuildErrorIsNoLostBuilder: a Dockerfile's error on one of two builders fails that
 // image alone, with its step's output; its builder still answers, so it is not named lost and

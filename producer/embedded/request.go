@@ -65,7 +65,8 @@ type Request struct {
 	// BuildKitHost names a standalone buildkitd (BUILDKIT_HOST), "" the engine's own BuildKit.
 	Builder, BuildKitHost string
 	// Builders are several BuildKit builders sharing the images (BUILDERS: BUILDKIT_HOST
-	// addresses, or EngineBuilder); none: the one Builder and BuildKitHost choose.
+	// addresses, EngineBuilder, or EnginePrefix and another engine's DOCKER_HOST); none: the
+	// one Builder and BuildKitHost choose.
 	Builders []string
 	// ImageLayout is the OCI image layout of a standalone buildkitd's images (BUILD_DIR/oci-layout,
 	// in the bundler's build directory); "" one under OutputRoot.

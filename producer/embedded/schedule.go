@@ -21,36 +21,67 @@ import (
 // daemon's max-parallelism), so the default is concurrentBuilds.
 const ParallelParameter = "parallel"
 
+// EnginePrefix marks a BUILDERS entry that is another Docker engine, reached as DOCKER_HOST
+// reaches one (docker+tcp://HOST:PORT, docker+unix:///PATH, docker+ssh://USER@HOST), whose own
+// BuildKit builds — buildx's docker driver on that endpoint. BuildKit has no scheme of its own by
+// that name, so an entry is unambiguously a buildkitd or an engine.
+const EnginePrefix = "docker+"
+
+// buildKitSchemes are the BUILDKIT_HOST schemes a BUILDERS entry may use: those BuildKit's
+// client dials itself and the connection helpers internal/buildkit links.
+var buildKitSchemes = []string{"tcp", "unix", "ssh", "docker-container"}
+
 // builderEntry is one BUILDERS entry: its BUILDKIT_HOST address (EngineBuilder: the engine's
-// own) and how many images it builds at once.
+// own) or, for another Docker engine, that engine's DOCKER_HOST address; and how many images it
+// builds at once.
 type builderEntry struct {
 	Host     string
+	Engine   string // DOCKER_HOST of another engine whose BuildKit builds; then Host is ""
 	Parallel int
 }
 
-// parseBuilderEntry reads "URL" or "URL?parallel=N"; other query parameters stay in the
-// address, for BuildKit's connection helpers.
+// name is the entry as messages name it: as written, less ?parallel.
+func (e builderEntry) name() string {
+	if e.Engine != "" {
+		return EnginePrefix + e.Engine
+	}
+	return e.Host
+}
+
+// parseBuilderEntry reads "URL" or "URL?parallel=N"; for a buildkitd, other query parameters
+// stay in the address, for BuildKit's connection helpers. An address no builder is reached by is
+// refused here, before anything connects.
 func parseBuilderEntry(s string) (builderEntry, error) {
 	e := builderEntry{Host: s, Parallel: concurrentBuilds}
-	host, query, found := strings.Cut(s, "?")
-	if !found {
-		return e, nil
-	}
+	host, query, _ := strings.Cut(s, "?")
 	values, err := url.ParseQuery(query)
 	if err != nil {
 		return e, fmt.Errorf("%s entry %q: %w", BuildersVariable, s, err)
 	}
-	if !values.Has(ParallelParameter) {
+	if values.Has(ParallelParameter) {
+		n, err := strconv.Atoi(values.Get(ParallelParameter))
+		if err != nil || n < 1 {
+			return e, fmt.Errorf("%s entry %q: %s must be a whole number of at least 1 (images built at once on that builder)", BuildersVariable, s, ParallelParameter)
+		}
+		values.Del(ParallelParameter)
+		e.Host, e.Parallel = host, n
+		if len(values) > 0 {
+			e.Host += "?" + values.Encode()
+		}
+	}
+	if dockerHost, ok := strings.CutPrefix(host, EnginePrefix); ok {
+		if len(values) > 0 {
+			return e, fmt.Errorf("%s entry %q: an engine entry takes only ?%s=N", BuildersVariable, s, ParallelParameter)
+		}
+		scheme, rest, _ := strings.Cut(dockerHost, "://")
+		if rest == "" || !slices.Contains([]string{"tcp", "unix", "ssh"}, scheme) {
+			return e, fmt.Errorf("%s entry %q: after %s comes the engine's DOCKER_HOST address: %stcp://HOST:PORT, %sunix:///PATH or %sssh://USER@HOST", BuildersVariable, s, EnginePrefix, EnginePrefix, EnginePrefix, EnginePrefix)
+		}
+		e.Host, e.Engine = "", dockerHost
 		return e, nil
 	}
-	n, err := strconv.Atoi(values.Get(ParallelParameter))
-	if err != nil || n < 1 {
-		return e, fmt.Errorf("%s entry %q: %s must be a whole number of at least 1 (images built at once on that builder)", BuildersVariable, s, ParallelParameter)
-	}
-	values.Del(ParallelParameter)
-	e.Host, e.Parallel = host, n
-	if len(values) > 0 {
-		e.Host += "?" + values.Encode()
+	if scheme, rest, _ := strings.Cut(host, "://"); host != EngineBuilder && (rest == "" || !slices.Contains(buildKitSchemes, scheme)) {
+		return e, fmt.Errorf("%s entry %q is no builder: use %s (this engine's BuildKit), a buildkitd's address (%s://…), or another engine's as %stcp://HOST:PORT, %sunix:///PATH or %sssh://USER@HOST", BuildersVariable, s, EngineBuilder, strings.Join(buildKitSchemes, "://…, "), EnginePrefix, EnginePrefix, EnginePrefix)
 	}
 	return e, nil
 }
@@ -140,9 +171,6 @@ func (s *scheduler) finish(b int, p pendingBuild, gone bool) (lostNow bool) {
 	s.lost[b] = true
 	return lostNow
 }
-
-// isLost reports whether b was found lost.
-func (s *scheduler) isLost(b int) bool { return s.lost[b] }
 
 // stranded is what is left when every slot is done: images no builder is left to build.
 func (s *scheduler) stranded() []pendingBuild { return s.queue }

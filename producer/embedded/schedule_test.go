@@ -14,6 +14,7 @@ func TestParseBuilderEntry(t *testing.T) {
 	for _, c := range []struct {
 		in       string
 		host     string
+		engine   string
 		parallel int
 		err      string
 	}{
@@ -25,6 +26,17 @@ func TestParseBuilderEntry(t *testing.T) {
 		// Parameters of the connection helpers stay in the address.
 		{in: "docker-container://bk?context=x&parallel=3", host: "docker-container://bk?context=x", parallel: 3},
 		{in: "docker-container://bk?context=x", host: "docker-container://bk?context=x", parallel: concurrentBuilds},
+		// Other Docker engines: docker+ and their DOCKER_HOST.
+		{in: "docker+tcp://10.0.0.3:2375", engine: "tcp://10.0.0.3:2375", parallel: concurrentBuilds},
+		{in: "docker+unix:///var/run/docker.sock?parallel=3", engine: "unix:///var/run/docker.sock", parallel: 3},
+		{in: "docker+ssh://me@build2", engine: "ssh://me@build2", parallel: concurrentBuilds},
+		{in: "docker+tcp://h:1?context=x", err: "only ?parallel=N"},
+		{in: "docker+http://h:1", err: "DOCKER_HOST address"},
+		{in: "docker+", err: "DOCKER_HOST address"},
+		{in: "docker-container://", err: "is no builder"},
+		{in: "http://h:1234", err: "is no builder"},
+		{in: "10.0.0.2:1234", err: "is no builder"},
+		{in: "engines", err: "is no builder"},
 		{in: "tcp://h:1?parallel=0", err: "at least 1"},
 		{in: "tcp://h:1?parallel=many", err: "at least 1"},
 		{in: "tcp://h:1?%zz", err: "invalid URL escape"},
@@ -38,7 +50,7 @@ func TestParseBuilderEntry(t *testing.T) {
 				return
 			}
 			is.NoErr(err)
-			is.Equal(e, builderEntry{Host: c.host, Parallel: c.parallel})
+			is.Equal(e, builderEntry{Host: c.host, Engine: c.engine, Parallel: c.parallel})
 		})
 	}
 }
