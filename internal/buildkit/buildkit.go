@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
@@ -50,6 +52,13 @@ type Builder struct {
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
 	exportsCache bool
 }
+
+// KeepsImages reports whether a build can also keep its image in an OCI layout (Build.KeepIn)
+// that is byte for byte the engine's: the engine's own BuildKit on the containerd image store,
+// which accepts a second exporter (the engine's image ID is then the layout's manifest digest).
+// Its BuildKit on the classic store has no oci exporter; Engine 20.10's ignores a second one.
+// A standalone buildkitd could, but its image reaches the engine as a docker archive (not done).
+func (b *Builder) KeepsImages() bool { return !b.standalone && b.exportsCache }
 
 // ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
 func (b *Builder) ExportsCache() bool { return b.exportsCache }
@@ -128,6 +137,12 @@ type Build struct {
 	NoCache    bool
 	// CacheFrom and CacheTo are BuildKit cache imports and exports (--cache-from, --cache-to).
 	CacheFrom, CacheTo []CacheEntry
+	// KeepIn, when set, is a content store (an OCI layout's blobs) the image is also exported
+	// into, in the same solve (BuildKit's oci exporter, tar=false): only the blobs the store
+	// lacks are sent. Concurrent builds must share one store: two instances of containerd's
+	// local store on one directory break each other's writes of a blob both export. Only where
+	// KeepsImages says so.
+	KeepIn content.Store
 }
 
 // CacheEntry is one cache import or export: its type (local, registry, …) and attributes.
@@ -234,6 +249,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	} else {
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
 	}
+	if bd.KeepIn != nil {
+		// The same manifest as the engine's image (its ID on the containerd store): the engine's
+		// image exporter writes Docker media types, the oci exporter OCI ones unless told.
+		opt.Exports[0].Attrs["oci-mediatypes"] = "false"
+		opt.Exports = append(opt.Exports, bkclient.ExportEntry{Type: bkclient.ExporterOCI, OutputStore: waitingStore{bd.KeepIn},
+			Attrs: map[string]string{"tar": "false", "oci-mediatypes": "false", "name": bd.Name}})
+	}
 
 	status := make(chan *bkclient.SolveStatus)
 	track := view.track(bd.Name)
@@ -280,6 +302,26 @@ func (b *Builder) loadError(sent int64, err error) error {
 	}
 	return fmt.Errorf("load the image into the engine at %s, which stopped after %.1f MB of the archive "+
 		"(%s, e.g. a full disk or a restart; then build again): %w", b.api.DaemonHost(), float64(sent)/1e6, why, err)
+}
+
+// waitingStore is a content store shared by concurrent builds: a blob another build is writing
+// makes containerd's local store refuse a second writer ("unavailable"); BuildKit retries, but
+// the session's content service logs every refusal as an error on the user's terminal. Waiting
+// here instead hands BuildKit the store's answer once the first writer is done: the blob exists.
+type waitingStore struct{ content.Store }
+
+func (s waitingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
+	for {
+		w, err := s.Store.Writer(ctx, opts...)
+		if !cerrdefs.IsUnavailable(err) {
+			return w, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
@@ -36,6 +37,7 @@ type builtImage struct {
 	ID    string
 	Steps buildkit.Steps
 	Where string // the builder that built it
+	Kept  bool   // the image was also exported into the build cache (resultcache.go)
 }
 
 // buildAll builds every pending image and returns those built, by name; the error names
@@ -43,7 +45,10 @@ type builtImage struct {
 // builder taking as many at once as its parallelism (concurrentBuilds, or BUILDERS' ?parallel=N);
 // a builder that stops answering mid-run hands its images to the others (schedule.go). The
 // classic builder, the fallback for an engine without BuildKit, builds one after the other.
-func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, progress io.Writer) (map[string]builtImage, error) {
+//
+// With keep's layout set (the build cache's kept images), a builder that can
+// (buildkit.KeepsImages) also exports each image there.
+func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, keep keptCache, progress io.Writer) (map[string]builtImage, error) {
 	bks, parallel, err := chooseBuilders(ctx, api, req, progress)
 	if err != nil {
 		return nil, err
@@ -61,6 +66,13 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		where = append(where, bk.Where)
 		slots += parallel[i]
 	}
+	var keepIn content.Store
+	if keep.Layout != "" {
+		// Opened after Connect, which quiets the logs of the content store beneath.
+		if keepIn, err = keep.open(); err != nil {
+			return nil, err
+		}
+	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}
 	for _, p := range todo {
@@ -71,7 +83,7 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	var wg sync.WaitGroup
 	for b, bk := range bks {
 		for range parallel[b] {
-			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache) })
+			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache, keepIn) })
 		}
 	}
 	wg.Wait()
@@ -98,7 +110,11 @@ type spread struct {
 
 // slot is one of builder b's parallel slots: it builds the images the scheduler gives it until
 // none is left for b.
-func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string) {
+func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string, keep content.Store) {
+	var keepIn content.Store
+	if bk.KeepsImages() {
+		keepIn = keep
+	}
 	for {
 		r.mu.Lock()
 		p, ok, wait := r.sched.next(b)
@@ -110,7 +126,7 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 		if !ok {
 			return
 		}
-		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, r.view)
+		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, keepIn, r.view)
 		// A failed build on a builder that no longer answers is the builder's failure, not
 		// the image's: the image goes to another builder. One that answers had a build error.
 		var gone error
@@ -136,7 +152,7 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 			io.WriteString(tail, steps.Failed)
 			r.errs = append(r.errs, buildFailure(p.ImageBuild, err, tail.String()))
 		default:
-			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where, Kept: keepIn != nil}
 		}
 		r.ready.Broadcast()
 		r.mu.Unlock()
@@ -244,7 +260,8 @@ func buildClassic(ctx context.Context, api client.APIClient, todo []pendingBuild
 
 // buildOnBuildKit lays b's context out in a temporary directory (the same files the classic
 // builder receives as a tar) and builds it there with the Dockerfile frontend.
-func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, view *buildkit.View) (string, buildkit.Steps, error) {
+// With keepIn set, the image is also exported into that store (buildkit.Build.KeepIn).
+func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, keepIn content.Store, view *buildkit.View) (string, buildkit.Steps, error) {
 	dir, err := os.MkdirTemp("", "dindbundler-context-")
 	if err != nil {
 		return "", buildkit.Steps{}, fmt.Errorf("make a directory for the build context: %w", err)
@@ -262,7 +279,7 @@ func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, ro
 	}
 	return bk.Build(ctx, buildkit.Build{
 		Name: b.Name, ContextDir: dir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels,
-		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to,
+		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to, KeepIn: keepIn,
 	}, view)
 }
 

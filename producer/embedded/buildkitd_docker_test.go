@@ -62,7 +62,7 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 		_, err := api.ImageRemove(ctx, name, image.RemoveOptions{Force: true})
 		is.NoErr(err)
 	}
-	again, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+	again, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 	is.NoErr(err)
 	for _, name := range names {
 		is.Equal(again[name].Steps.Ran, nil) // every step from the cache directory
@@ -97,7 +97,7 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	t.Logf("images per builder: %v", where)
 
 	req.BuildKitHost = a // and BUILDERS: which one is meant is unclear
-	_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+	_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
 }
@@ -137,7 +137,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 		killed <- victim.Kill()
 	}()
 	start := time.Now()
-	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("6 images, one builder killed after 3 s: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
 	is.NoErr(<-killed)
 	is.NoErr(err)
@@ -178,7 +178,7 @@ func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
 	enginetest.Cleanup(t, api, names...)
 	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}}
 	progress := &registrytest.SyncBuffer{}
-	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("%v\n%s", err, progress.String())
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "function Fn0"))

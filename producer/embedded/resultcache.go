@@ -1,0 +1,234 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/buildkit"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/fresh"
+)
+
+// This file is the result cache of a local BUILD_CACHE: an image built with it is also kept
+// there (internal/buildkit: KeptImages), under a key made of everything the image is built from;
+// on an engine that lacks the image — a fresh CI machine with the cache directory restored — the
+// kept image is loaded instead of built: no solve, no cache import, no export. All kept images
+// of a run go into the engine in one load.
+
+// keptVersion changes when what a kept result's key covers or its file means changes: results
+// of another version are not found (their keys differ) and the images are built again.
+const keptVersion = "dindbundler-result-1"
+
+// resultKey identifies what b is built from on any machine: its plan entry with the paths made
+// relative to the project root (a CI checkout may live elsewhere), the IDs of the images it starts
+// from, the content of its context files (records, by path relative to the project root) and the
+// engine's image store (an image's ID is the config digest on the classic store, the manifest
+// digest on the containerd one). The same inputs imageKey and the context check of decideImage
+// use, so a kept result is what a build would give now.
+func resultKey(b ImageBuild, fromIDs map[string]string, records map[string]fresh.FileRecord, root string, store engine.ImageStore) string {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(root, p); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return filepath.ToSlash(r)
+		}
+		return p
+	}
+	b.Context = slices.Clone(b.Context)
+	for i, e := range b.Context {
+		if e.Source != "" {
+			e.Source = rel(e.Source)
+		}
+		e.Exclude = slices.Clone(e.Exclude)
+		for j, x := range e.Exclude {
+			e.Exclude[j] = rel(x)
+		}
+		b.Context[i] = e
+	}
+	entry, err := json.Marshal(b)
+	if err != nil {
+		panic(err) // strings, maps and slices of them: always marshal
+	}
+	parts := []string{keptVersion, store.String(), string(entry)}
+	for _, name := range b.From {
+		parts = append(parts, name, fromIDs[name])
+	}
+	files := make([]string, 0, len(records))
+	for p, r := range records {
+		files = append(files, rel(p)+"\x00"+r.SHA256)
+	}
+	slices.Sort(files)
+	return fresh.Key(append(parts, files...)...)
+}
+
+// keptResult is what a build with one key gave: the image's manifest in the layout and its ID in
+// the engine that built it.
+type keptResult struct {
+	Name     string             `json:"name"`     // the image's name when it was built
+	ID       string             `json:"id"`       // its ID in that engine
+	Manifest ocispec.Descriptor `json:"manifest"` // its manifest in the layout
+}
+
+// keptCache is where a local BUILD_CACHE keeps images: the OCI layout and the result files.
+type keptCache struct {
+	Layout, Results string
+}
+
+// open is the layout's blobs as one content store for every build of the run to export into
+// (buildkit.Build.KeepIn); its blobs/ links to the blobs the build cache shares.
+func (c keptCache) open() (content.Store, error) {
+	if err := buildkit.ShareLocalBlobs(c.Layout); err != nil {
+		return nil, err
+	}
+	s, err := contentlocal.NewStore(c.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open %s to keep the built images: %w", buildkit.CacheVariable, c.Layout, err)
+	}
+	return s, nil
+}
+
+func (c keptCache) resultPath(key string) string { return filepath.Join(c.Results, key+".json") }
+
+func (c keptCache) blobPath(d digest.Digest) string {
+	return filepath.Join(c.Layout, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+}
+
+// read is the kept result of key; false when there is none (or it cannot be used: its manifest
+// is gone from the layout, the file is unreadable — the image is then built).
+func (c keptCache) read(key string) (keptResult, bool) {
+	data, err := os.ReadFile(c.resultPath(key))
+	if err != nil {
+		return keptResult{}, false
+	}
+	var r keptResult
+	if json.Unmarshal(data, &r) != nil || r.Manifest.Digest.Validate() != nil || r.ID == "" {
+		return keptResult{}, false
+	}
+	if _, err := os.Stat(c.blobPath(r.Manifest.Digest)); err != nil {
+		return keptResult{}, false
+	}
+	return r, true
+}
+
+// record notes that the build with key gave the image id (its manifest being the one of that
+// digest the build exported into the layout). An image whose manifest is not in the layout is
+// not recorded: it is built again next time.
+func (c keptCache) record(key, name, id string) error {
+	d, err := digest.Parse(id)
+	if err != nil {
+		return nil // not a digest: not an ID the layout can hold
+	}
+	data, err := os.ReadFile(c.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(data, &m) != nil || digest.FromBytes(data) != d {
+		return nil // not the manifest it should be: never restored
+	}
+	r := keptResult{Name: name, ID: id, Manifest: ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(data))}}
+	if err := os.MkdirAll(c.Results, 0o755); err != nil {
+		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
+	}
+	if err := atomicfile.WriteJSON(c.resultPath(key), r, 0o644); err != nil {
+		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
+	}
+	return nil
+}
+
+// keepMode says whether this run keeps and restores built images, and when a local BUILD_CACHE is
+// set but it does not, why (said once in the output).
+type keepMode struct {
+	Keep    bool   // builds export their image into the cache
+	Restore bool   // images the engine lacks are loaded from the cache when kept there
+	Why     string // why not, when a local cache is set
+}
+
+// decideKeep is the result cache's use for a run: a local BUILD_CACHE (layout not ""), an engine
+// whose image store can load the kept images as they were built (the containerd store: its
+// image ID is the kept manifest's digest), no FORCE (which builds every image), and for keeping
+// a builder that exports the image a second time in the same solve (buildkit.KeepsImages).
+func decideKeep(layout string, force bool, store engine.ImageStore, builderKeeps bool) keepMode {
+	switch {
+	case layout == "":
+		return keepMode{}
+	case force:
+		return keepMode{Keep: builderKeeps && store == engine.ContainerdStore, Why: "FORCE is set: every image is built"}
+	case store != engine.ContainerdStore:
+		return keepMode{Why: "the engine's classic image store: built images are kept only on the containerd store"}
+	case !builderKeeps:
+		return keepMode{Restore: true, Why: "this builder does not export its images into the cache (the engine's own BuildKit does): images kept by earlier runs are restored, new ones are not kept"}
+	}
+	return keepMode{Keep: true, Restore: true}
+}
+
+// restoreItem is one pending image to load from the cache instead of building it.
+type restoreItem struct {
+	pendingBuild
+	Key  string
+	Kept keptResult
+}
+
+// planRestore splits todo into the images whose key (keys, by name) has a kept result (kept, by
+// key) — restored — and the others, built. Pure.
+func planRestore(todo []pendingBuild, keys map[string]string, kept map[string]keptResult) (restore []restoreItem, build []pendingBuild) {
+	for _, p := range todo {
+		k := keys[p.Name]
+		if r, ok := kept[k]; ok && k != "" {
+			restore = append(restore, restoreItem{pendingBuild: p, Key: k, Kept: r})
+			continue
+		}
+		build = append(build, p)
+	}
+	return restore, build
+}
+
+// restoreKept loads the images of todo kept in the cache under their current key into the engine
+// (one load), names them, and returns them with the images left to build. A loaded image whose
+// ID is not the kept one is built instead (said so).
+func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo []pendingBuild, keys map[string]string, progress io.Writer) (restored []restoreItem, build []pendingBuild, err error) {
+	kept := map[string]keptResult{}
+	for _, k := range keys {
+		if r, ok := cache.read(k); ok {
+			kept[k] = r
+		}
+	}
+	restore, build := planRestore(todo, keys, kept)
+	if len(restore) == 0 {
+		return nil, todo, nil
+	}
+	if err := loadKept(ctx, api, cache, restore); err != nil {
+		return nil, nil, err
+	}
+	for _, r := range restore {
+		info, found, err := engine.Inspect(ctx, api, r.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("inspect image %s restored from the build cache: %w", r.Name, err)
+		}
+		if !found || info.ID != r.Kept.ID {
+			fmt.Fprintf(progress, "images: %s restored from the build cache is not the kept image (%s, want %s): building it\n", r.Name, info.ID, r.Kept.ID)
+			build = append(build, r.pendingBuild)
+			continue
+		}
+		restored = append(restored, r)
+	}
+	fmt.Fprintf(progress, "images: restored %d images from the build cache (%s), %d to build\n", len(restored), buildkit.CacheVariable, len(build))
+	return restored, build, nil
+}
