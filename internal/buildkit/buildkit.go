@@ -2,7 +2,8 @@
 // (reached through the engine API's /grpc and /session endpoints, as buildx's docker driver does)
 // or a standalone buildkitd (BUILDKIT_HOST). It runs the Dockerfile frontend on a build context
 // directory and lands the image in the bundling engine: through the engine's own image store
-// (the moby exporter) or as a docker-save archive loaded through internal/engine.
+// (the moby exporter) or, from a standalone buildkitd, through an OCI layout on this machine
+// whose missing layers alone go into the engine (internal/ocilayout; layout.go).
 //
 // Like internal/engine it owns no files and no plans: it does not know the bundle, the manifest
 // or what is built; it must not import `testing`.
@@ -18,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // HostVariable names a standalone buildkitd to build on instead of the engine's own BuildKit.
@@ -45,9 +46,11 @@ type Builder struct {
 	api client.APIClient
 	// Where is the BuildKit, for messages: "the engine's BuildKit" or the BUILDKIT_HOST address.
 	Where string
-	// standalone: the image comes back as an archive loaded into the engine; otherwise the
-	// engine's own BuildKit stores it (the moby exporter).
+	// standalone: the image comes back into an OCI layout and goes into the engine through
+	// loader (solveThroughLayout); otherwise the engine's own BuildKit stores it (the moby
+	// exporter).
 	standalone bool
+	loader     *ocilayout.Loader
 	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
 	exportsCache bool
@@ -121,6 +124,15 @@ func (b *Builder) Answers(ctx context.Context, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// LoadThrough sets where a standalone buildkitd's images go: into loader's OCI layout, then into
+// loader's engine. One loader serves every builder of a run that builds into the same engine
+// (each layer the engine lacks is sent once); the engine's own BuildKit does not use it.
+func (b *Builder) LoadThrough(loader *ocilayout.Loader) { b.loader = loader }
+
+// Standalone reports whether this is a standalone buildkitd (its images go through an OCI
+// layout, LoadThrough) rather than the engine's own BuildKit.
+func (b *Builder) Standalone() bool { return b.standalone }
 
 // Close ends the connection.
 func (b *Builder) Close() error { return b.c.Close() }
@@ -222,41 +234,20 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var (
-		archive *spool
-		loadErr error // the load's own failure, not one the build's caused
-		loaded  int64 // bytes of the archive the load read
-	)
-	if b.standalone {
-		// The image comes back as a docker-save archive, loaded into the engine as it arrives,
-		// through a file: see spool for why not a pipe.
-		if archive, err = newSpool(""); err != nil {
-			return "", Steps{}, fmt.Errorf("build %s: %w", bd.Name, err)
-		}
-		defer archive.Close()
-		opt.Exports = []bkclient.ExportEntry{{Type: bkclient.ExporterDocker, Attrs: map[string]string{"name": bd.Name},
-			Output: archive.output}}
-		g.Go(func() error {
-			r := archive.reader()
-			err := engine.Load(gctx, b.api, r, nil)
-			buildFailed := r.stop(err) // BuildKit's next write fails: the build ends
-			if err != nil && !buildFailed {
-				loadErr, loaded = err, r.off
-			}
-			return err
-		})
-	} else {
+	if b.standalone && b.loader == nil {
+		return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to export into (the caller must call LoadThrough)", bd.Name, b.Where)
+	}
+	if !b.standalone {
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
 	}
-	if bd.KeepIn != nil {
+	if bd.KeepIn != nil && !b.standalone {
 		// The same manifest as the engine's image (its ID on the containerd store): the engine's
 		// image exporter writes Docker media types, the oci exporter OCI ones unless told.
 		opt.Exports[0].Attrs["oci-mediatypes"] = "false"
 		opt.Exports = append(opt.Exports, bkclient.ExportEntry{Type: bkclient.ExporterOCI, OutputStore: waitingStore{bd.KeepIn},
 			Attrs: map[string]string{"tar": "false", "oci-mediatypes": "false", "name": bd.Name}})
 	}
-
+	g, gctx := errgroup.WithContext(ctx)
 	status := make(chan *bkclient.SolveStatus)
 	track := view.track(bd.Name)
 	g.Go(func() error {
@@ -266,17 +257,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return nil
 	})
 	g.Go(func() error {
-		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
-		if archive != nil {
-			archive.end(err) // nil: the load reads the archive's end
+		if b.standalone {
+			return solveThroughLayout(gctx, b.c, opt, bd.Name, b.loader, status)
 		}
+		_, err := b.c.Solve(gctx, nil, opt, status) // closes status
 		return err
 	})
 	err = g.Wait()
-	if loadErr != nil && ctx.Err() == nil {
-		// The engine failed first; the build's error is then only its echo.
-		err = b.loadError(loaded, loadErr)
-	}
 	steps := track.finish(err)
 	if err != nil {
 		return "", steps, fmt.Errorf("build %s on %s: %w", bd.Name, b.Where, err)
@@ -289,19 +276,6 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return "", steps, fmt.Errorf("build %s: find the built image: %w", bd.Name, err)
 	}
 	return info.ID, steps, nil
-}
-
-// loadError says that the engine failed to load an image's archive after reading sent bytes.
-func (b *Builder) loadError(sent int64, err error) error {
-	why := "its log says why"
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-		// An engine that refuses a load answers with its reason and closes the connection
-		// without reading the rest; Go's HTTP client then reports the broken connection, not
-		// the answer (net/http Transport: a write error wins over the response).
-		why = "the engine closed the connection, and its answer is lost: its log says why"
-	}
-	return fmt.Errorf("load the image into the engine at %s, which stopped after %.1f MB of the archive "+
-		"(%s, e.g. a full disk or a restart; then build again): %w", b.api.DaemonHost(), float64(sent)/1e6, why, err)
 }
 
 // waitingStore is a content store shared by concurrent builds: a blob another build is writing

@@ -25,7 +25,7 @@ func TestStandaloneBuildkitdAnswersUntilKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d := buildkittest.Start(t, bin)
-	bk, err := buildkit.Connect(ctx, api, d.Addr)
+	bk, err := connectStandalone(t, ctx, api, d.Addr)
 	is.NoErr(err)
 	defer bk.Close()
 	is.Equal(bk.Where, "BUILDKIT_HOST="+d.Addr)
@@ -68,7 +68,7 @@ func TestStandaloneBuildkitdOverSSH(t *testing.T) {
 	defer cancel()
 	d := buildkittest.Start(t, bin)
 	host := enginetest.SSHHost(t, remoteBin) + strings.TrimPrefix(d.Addr, "unix://")
-	bk, err := buildkit.Connect(ctx, api, host)
+	bk, err := connectStandalone(t, ctx, api, host)
 	is.NoErr(err)
 	defer bk.Close()
 

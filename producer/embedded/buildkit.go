@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
+	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // Which builder builds the images (DEPLOY_BUILDER).
@@ -56,6 +58,22 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
+	// A standalone buildkitd's images come back into one OCI layout of the run and go into the
+	// engine with only the layers it lacks, each once (internal/ocilayout).
+	var loader *ocilayout.Loader
+	for _, bk := range bks {
+		if !bk.Standalone() {
+			continue
+		}
+		if loader == nil {
+			layout, err := ocilayout.Open(req.ImageLayoutDir())
+			if err != nil {
+				return nil, err
+			}
+			loader = ocilayout.NewLoader(layout, engine.Of(api))
+		}
+		bk.LoadThrough(loader)
+	}
 	var where []string
 	slots := 0
 	for i, bk := range bks {
@@ -69,9 +87,11 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	var keepIn content.Store
 	if keep.Layout != "" {
 		// Opened after Connect, which quiets the logs of the content store beneath.
-		if keepIn, err = keep.open(); err != nil {
+		l, err := keep.open()
+		if err != nil {
 			return nil, err
 		}
+		keepIn = l.Store()
 	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}

@@ -17,6 +17,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // This file makes the image, not the template, the producer's unit of freshness: a run rebuilds
@@ -224,7 +225,10 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 			return nil, err
 		}
 	}
-	var keepErr error
+	var (
+		keepErr error
+		kept    *ocilayout.Layout
+	)
 	for _, p := range todo {
 		b, ok := built[p.Name]
 		if !ok {
@@ -236,8 +240,13 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 		}
 		images = append(images, img)
 		next.Images[p.Name] = imageRecord{Key: imageKey(p.ImageBuild, ids), Inputs: p.inputs, Image: img}
+		if b.Kept && kept == nil {
+			if kept, err = cache.open(); err != nil {
+				return nil, errors.Join(buildErr, err)
+			}
+		}
 		if b.Kept {
-			keepErr = errors.Join(keepErr, cache.record(resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))
+			keepErr = errors.Join(keepErr, cache.record(kept, resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))
 		}
 	}
 	if err := writeImageState(statePath, next); err != nil {

@@ -78,6 +78,10 @@ type Request struct {
 // ManifestPath is where the producer writes the request's manifest.
 func (r Request) ManifestPath() string { return config.ProducerManifestPath(r.OutputRoot, r.Env) }
 
+// ImageLayoutDir is the OCI image layout a standalone buildkitd exports the images into, kept
+// between runs: a layer already there does not cross from the buildkitd again.
+func (r Request) ImageLayoutDir() string { return filepath.Join(r.OutputRoot, "oci-layout") }
+
 // RuntimeConfigDir is where the producer writes the request's functions.yml and routing.yml.
 func (r Request) RuntimeConfigDir() string { return config.ProducerConfigDir(r.OutputRoot, r.Env) }
 

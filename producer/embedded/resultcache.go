@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/containerd/v2/core/content"
-	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -21,13 +19,14 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildkit"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // This file is the result cache of a local BUILD_CACHE: an image built with it is also kept
 // there (internal/buildkit: KeptImages), under a key made of everything the image is built from;
 // on an engine that lacks the image — a fresh CI machine with the cache directory restored — the
 // kept image is loaded instead of built: no solve, no cache import, no export. All kept images
-// of a run go into the engine in one load.
+// of a run go into the engine in one load (internal/ocilayout owns the layout and the archive).
 
 // keptVersion changes when what a kept result's key covers or its file means changes: results
 // of another version are not found (their keys differ) and the images are built again.
@@ -86,28 +85,23 @@ type keptCache struct {
 	Layout, Results string
 }
 
-// open is the layout's blobs as one content store for every build of the run to export into
-// (buildkit.Build.KeepIn); its blobs/ links to the blobs the build cache shares.
-func (c keptCache) open() (content.Store, error) {
+// open opens the layout, its blobs/ linked to the blobs the build cache shares.
+func (c keptCache) open() (*ocilayout.Layout, error) {
 	if err := buildkit.ShareLocalBlobs(c.Layout); err != nil {
 		return nil, err
 	}
-	s, err := contentlocal.NewStore(c.Layout)
+	l, err := ocilayout.Open(c.Layout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: open %s to keep the built images: %w", buildkit.CacheVariable, c.Layout, err)
+		return nil, fmt.Errorf("%s: %w", buildkit.CacheVariable, err)
 	}
-	return s, nil
+	return l, nil
 }
 
 func (c keptCache) resultPath(key string) string { return filepath.Join(c.Results, key+".json") }
 
-func (c keptCache) blobPath(d digest.Digest) string {
-	return filepath.Join(c.Layout, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
-}
-
 // read is the kept result of key; false when there is none (or it cannot be used: its manifest
 // is gone from the layout, the file is unreadable — the image is then built).
-func (c keptCache) read(key string) (keptResult, bool) {
+func (c keptCache) read(l *ocilayout.Layout, key string) (keptResult, bool) {
 	data, err := os.ReadFile(c.resultPath(key))
 	if err != nil {
 		return keptResult{}, false
@@ -116,21 +110,21 @@ func (c keptCache) read(key string) (keptResult, bool) {
 	if json.Unmarshal(data, &r) != nil || r.Manifest.Digest.Validate() != nil || r.ID == "" {
 		return keptResult{}, false
 	}
-	if _, err := os.Stat(c.blobPath(r.Manifest.Digest)); err != nil {
+	if _, err := os.Stat(l.BlobPath(r.Manifest.Digest)); err != nil {
 		return keptResult{}, false
 	}
 	return r, true
 }
 
 // record notes that the build with key gave the image id (its manifest being the one of that
-// digest the build exported into the layout). An image whose manifest is not in the layout is
-// not recorded: it is built again next time.
-func (c keptCache) record(key, name, id string) error {
+// digest the build exported into the layout), and names it in the layout. An image whose
+// manifest is not in the layout is not recorded: it is built again next time.
+func (c keptCache) record(l *ocilayout.Layout, key, name, id string) error {
 	d, err := digest.Parse(id)
 	if err != nil {
 		return nil // not a digest: not an ID the layout can hold
 	}
-	data, err := os.ReadFile(c.blobPath(d))
+	data, err := os.ReadFile(l.BlobPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -145,6 +139,9 @@ func (c keptCache) record(key, name, id string) error {
 	}
 	r := keptResult{Name: name, ID: id, Manifest: ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(data))}}
 	if err := os.MkdirAll(c.Results, 0o755); err != nil {
+		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
+	}
+	if err := l.Tag(name, r.Manifest); err != nil {
 		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
 	}
 	if err := atomicfile.WriteJSON(c.resultPath(key), r, 0o644); err != nil {
@@ -204,9 +201,16 @@ func planRestore(todo []pendingBuild, keys map[string]string, kept map[string]ke
 // (one load), names them, and returns them with the images left to build. A loaded image whose
 // ID is not the kept one is built instead (said so).
 func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo []pendingBuild, keys map[string]string, progress io.Writer) (restored []restoreItem, build []pendingBuild, err error) {
+	if _, err := os.Stat(cache.Results); err != nil {
+		return nil, todo, nil // nothing kept yet
+	}
+	l, err := cache.open()
+	if err != nil {
+		return nil, nil, err
+	}
 	kept := map[string]keptResult{}
 	for _, k := range keys {
-		if r, ok := cache.read(k); ok {
+		if r, ok := cache.read(l, k); ok {
 			kept[k] = r
 		}
 	}
@@ -214,8 +218,17 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 	if len(restore) == 0 {
 		return nil, todo, nil
 	}
-	if err := loadKept(ctx, api, cache, restore); err != nil {
-		return nil, nil, err
+	// One load for them all: each blob once, the layers the engine has left out.
+	names := make([]string, 0, len(restore))
+	for _, r := range restore {
+		if err := l.Tag(r.Name, r.Kept.Manifest); err != nil {
+			return nil, nil, err
+		}
+		names = append(names, r.Name)
+	}
+	loaded, err := ocilayout.NewLoader(l, api).Load(ctx, names...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore %d images from the build cache: %w (or remove %s: the images are then built)", len(names), err, cache.Results)
 	}
 	for _, r := range restore {
 		info, found, err := engine.Inspect(ctx, api, r.Name)
@@ -229,6 +242,7 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 		}
 		restored = append(restored, r)
 	}
-	fmt.Fprintf(progress, "images: restored %d images from the build cache (%s), %d to build\n", len(restored), buildkit.CacheVariable, len(build))
+	fmt.Fprintf(progress, "images: restored %d images from the build cache (%s; %.1f MB loaded, %.1f MB of layers the engine had left out), %d to build\n",
+		len(restored), buildkit.CacheVariable, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6, len(build))
 	return restored, build, nil
 }

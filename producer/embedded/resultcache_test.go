@@ -115,30 +115,39 @@ func TestKeptCacheRecord(t *testing.T) {
 	c := keptCache{Layout: filepath.Join(dir, "_images"), Results: filepath.Join(dir, "_results")}
 	manifestJSON := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}`)
 	d := digest.FromBytes(manifestJSON)
+	l, err := c.open()
+	is.NoErr(err)
 
-	is.NoErr(c.record("k1", "fn:1", d.String())) // not in the layout: not recorded
-	_, ok := c.read("k1")
+	is.NoErr(c.record(l, "k1", "fn:1", d.String())) // not in the layout: not recorded
+	_, ok := c.read(l, "k1")
 	is.True(!ok)
 
-	is.NoErr(os.MkdirAll(filepath.Dir(c.blobPath(d)), 0o755))
-	is.NoErr(os.WriteFile(c.blobPath(d), manifestJSON, 0o644))
-	is.NoErr(c.record("k1", "fn:1", d.String()))
-	r, ok := c.read("k1")
+	is.NoErr(os.MkdirAll(filepath.Dir(l.BlobPath(d)), 0o755))
+	is.NoErr(os.WriteFile(l.BlobPath(d), manifestJSON, 0o644))
+	is.NoErr(c.record(l, "k1", "fn:1", d.String()))
+	r, ok := c.read(l, "k1")
 	is.True(ok)
 	is.Equal(r.ID, d.String())
 	is.Equal(r.Name, "fn:1")
 	is.Equal(r.Manifest.Digest, d)
 	is.Equal(r.Manifest.Size, int64(len(manifestJSON)))
 	is.Equal(r.Manifest.MediaType, "application/vnd.docker.distribution.manifest.v2+json")
+	named, err := l.Manifests() // the layout names it too
+	is.NoErr(err)
+	is.Equal(len(named), 1)
+	is.Equal(named[0].Digest, d)
+	link, err := os.Readlink(filepath.Join(c.Layout, "blobs"))
+	is.NoErr(err)
+	is.Equal(link, filepath.Join("..", "_blobs")) // the blobs the build cache shares
 
-	is.NoErr(c.record("k2", "fn:2", "sha256:"+strings.Repeat("0", 64))) // no such blob
-	_, ok = c.read("k2")
+	is.NoErr(c.record(l, "k2", "fn:2", "sha256:"+strings.Repeat("0", 64))) // no such blob
+	_, ok = c.read(l, "k2")
 	is.True(!ok)
-	is.NoErr(c.record("k3", "fn:3", "not-a-digest"))
-	_, ok = c.read("k3")
+	is.NoErr(c.record(l, "k3", "fn:3", "not-a-digest"))
+	_, ok = c.read(l, "k3")
 	is.True(!ok)
 
-	is.NoErr(os.Remove(c.blobPath(d))) // the manifest gone (a cache partly restored): built again
-	_, ok = c.read("k1")
+	is.NoErr(os.Remove(l.BlobPath(d))) // the manifest gone (a cache partly restored): built again
+	_, ok = c.read(l, "k1")
 	is.True(!ok)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dindbundler/dindbundler/internal/buildkit/buildkittest"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
@@ -42,7 +43,7 @@ func TestStandaloneBuildkitdImageSkipsTheHeap(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		d := buildkittest.Start(t, bin)
-		bk, err := buildkit.Connect(ctx, slowLoads{APIClient: api, bytesPerSecond: 16e6}, d.Addr)
+		bk, err := connectStandalone(t, ctx, slowLoads{APIClient: api, bytesPerSecond: 16e6}, d.Addr)
 		is.NoErr(err)
 		defer bk.Close()
 
@@ -161,7 +162,7 @@ func TestStandaloneBuildkitdLoadFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d := buildkittest.Start(t, bin)
-	bk, err := buildkit.Connect(ctx, brokenLoads{APIClient: api, after: 4 << 20}, d.Addr)
+	bk, err := connectStandalone(t, ctx, brokenLoads{APIClient: api, after: 4 << 20}, d.Addr)
 	is.NoErr(err)
 	defer bk.Close()
 
@@ -211,4 +212,21 @@ func writeRandom(path string, size int64, seed byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// connectStandalone connects to the buildkitd at host, its images going through an OCI layout
+// of the test's into the engine api.
+func connectStandalone(t *testing.T, ctx context.Context, api client.APIClient, host string) (*buildkit.Builder, error) {
+	t.Helper()
+	bk, err := buildkit.Connect(ctx, api, host)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := ocilayout.Open(filepath.Join(t.TempDir(), "oci-layout"))
+	if err != nil {
+		bk.Close()
+		return nil, err
+	}
+	bk.LoadThrough(ocilayout.NewLoader(layout, engine.Of(api)))
+	return bk, nil
 }
