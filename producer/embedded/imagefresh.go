@@ -191,7 +191,7 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 		return nil, err
 	}
 	if mode.Why != "" {
-		req.note(progress, fmt.Sprintf("builds: %s keeps or restores no built images here: %s", buildkit.CacheVariable, mode.Why))
+		req.note(progress, fmt.Sprintf("builds: %s: %s", buildkit.CacheVariable, mode.Why))
 	}
 	if mode.Restore {
 		keys := map[string]string{}

@@ -151,27 +151,30 @@ func (c keptCache) record(l *ocilayout.Layout, key, name, id string) error {
 }
 
 // keepMode says whether this run keeps and restores built images, and when a local BUILD_CACHE is
-// set but it does not, why (said once in the output).
+// set but it does not do both, why (said once in the output).
 type keepMode struct {
 	Keep    bool   // builds export their image into the cache
 	Restore bool   // images the engine lacks are loaded from the cache when kept there
-	Why     string // why not, when a local cache is set
+	Why     string // why not both, when a local cache is set
 }
 
 // decideKeep is the result cache's use for a run: a local BUILD_CACHE (layout not ""), an engine
 // whose image store can load the kept images as they were built (the containerd store: its
-// image ID is the kept manifest's digest), no FORCE (which builds every image), and for keeping
-// a builder that exports the image a second time in the same solve (buildkit.KeepsImages).
+// image ID is the kept manifest's digest), no FORCE (which builds every image) for restoring, and
+// for keeping a builder that exports the image a second time in the same solve
+// (buildkit.KeepsImages: the engine's own BuildKit).
 func decideKeep(layout string, force bool, store engine.ImageStore, builderKeeps bool) keepMode {
 	switch {
 	case layout == "":
 		return keepMode{}
-	case force:
-		return keepMode{Keep: builderKeeps && store == engine.ContainerdStore, Why: "FORCE is set: every image is built"}
 	case store != engine.ContainerdStore:
-		return keepMode{Why: "the engine's classic image store: built images are kept only on the containerd store"}
+		return keepMode{Why: "built images are neither kept in it nor restored from it on the classic image store (the containerd store loads them as built)"}
+	case force && builderKeeps:
+		return keepMode{Keep: true, Why: "FORCE is set: every image is built (and kept), none restored"}
+	case force:
+		return keepMode{Why: "FORCE is set: every image is built, none restored; this builder keeps none (the engine's own BuildKit does)"}
 	case !builderKeeps:
-		return keepMode{Restore: true, Why: "this builder does not export its images into the cache (the engine's own BuildKit does): images kept by earlier runs are restored, new ones are not kept"}
+		return keepMode{Restore: true, Why: "images kept by earlier runs are restored from it, but this builder keeps no new ones (the engine's own BuildKit does)"}
 	}
 	return keepMode{Keep: true, Restore: true}
 }

@@ -27,10 +27,13 @@ func TestDecideKeep(t *testing.T) {
 		{name: "containerd store, the engine's BuildKit", layout: "/c/_images", store: engine.ContainerdStore, builderKeeps: true,
 			want: keepMode{Keep: true, Restore: true}},
 		{name: "FORCE builds every image and keeps it", layout: "/c/_images", force: true, store: engine.ContainerdStore, builderKeeps: true,
-			want: keepMode{Keep: true}, why: "FORCE is set"},
+			want: keepMode{Keep: true}, why: "FORCE is set: every image is built (and kept)"},
+		{name: "FORCE on a builder that keeps none", layout: "/c/_images", force: true, store: engine.ContainerdStore,
+			why: "this builder keeps none"},
 		{name: "classic store", layout: "/c/_images", store: engine.ClassicStore, builderKeeps: true, why: "classic image store"},
+		{name: "classic store, FORCE", layout: "/c/_images", force: true, store: engine.ClassicStore, builderKeeps: true, why: "classic image store"},
 		{name: "a standalone buildkitd restores but keeps nothing", layout: "/c/_images", store: engine.ContainerdStore,
-			want: keepMode{Restore: true}, why: "does not export its images"},
+			want: keepMode{Restore: true}, why: "keeps no new ones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
