@@ -223,6 +223,20 @@ func CountInstalls(output string) int {
 	return n
 }
 
+// layoutLine matches the producer's line on what went through its OCI layout (a standalone
+// buildkitd's images).
+var layoutLine = regexp.MustCompile(`builds: ([0-9.]+) MB from the builders into \S+, ([0-9.]+) MB loaded into the engine \(([0-9.]+) MB of layers it had left out\)`)
+
+// LayoutTraffic says what a Deploy's output told of the bytes its buildkitds' images moved:
+// into the OCI layout, and on into the engine; "" when it told nothing.
+func LayoutTraffic(output string) string {
+	m := layoutLine.FindStringSubmatch(output)
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s MB from the buildkitds into the build directory's OCI layout, %s MB loaded into the engine, %s MB of layers the engine had left out", m[1], m[2], m[3])
+}
+
 // Rows of the builds mode, in the table's order.
 const (
 	BuildClassicCold  = "classic.cold"

@@ -241,3 +241,11 @@ func TestClassicSample(t *testing.T) {
 	is.True(strings.Contains(rows[0].Note, "measured 50.0 s and 6 installs on 1/10 of the functions"))
 	is.Equal(rows[1].Ratio, 0.2)
 }
+
+// TestLayoutTraffic: the producer's line on its OCI layout becomes the buildkitd rows' note.
+func TestLayoutTraffic(t *testing.T) {
+	is := is.New(t)
+	out := "x\nbuilds: 470.2 MB from the builders into /b/.esb/oci-layout, 481.0 MB loaded into the engine (9100.5 MB of layers it had left out)\n"
+	is.Equal(LayoutTraffic(out), "470.2 MB from the buildkitds into the build directory's OCI layout, 481.0 MB loaded into the engine, 9100.5 MB of layers the engine had left out")
+	is.Equal(LayoutTraffic("builds: on BUILDKIT_HOST=unix:///a\n"), "")
+}

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
@@ -149,11 +148,11 @@ type Build struct {
 	NoCache    bool
 	// CacheFrom and CacheTo are BuildKit cache imports and exports (--cache-from, --cache-to).
 	CacheFrom, CacheTo []CacheEntry
-	// KeepIn, when set, is a content store (an OCI layout's blobs) the image is also exported
-	// into, in the same solve (BuildKit's oci exporter, tar=false): only the blobs the store
-	// lacks are sent. Concurrent builds must share one store: two instances of containerd's
-	// local store on one directory break each other's writes of a blob both export. Only where
-	// KeepsImages says so.
+	// KeepIn, when set, is a content store (an ocilayout.Layout's Store) the image is also
+	// exported into, in the same solve (BuildKit's oci exporter, tar=false): only the blobs the
+	// store lacks are sent. Concurrent builds must share one store: two instances of
+	// containerd's local store on one directory break each other's writes of a blob both
+	// export. Only where KeepsImages says so.
 	KeepIn content.Store
 }
 
@@ -244,7 +243,7 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		// The same manifest as the engine's image (its ID on the containerd store): the engine's
 		// image exporter writes Docker media types, the oci exporter OCI ones unless told.
 		opt.Exports[0].Attrs["oci-mediatypes"] = "false"
-		opt.Exports = append(opt.Exports, bkclient.ExportEntry{Type: bkclient.ExporterOCI, OutputStore: waitingStore{bd.KeepIn},
+		opt.Exports = append(opt.Exports, bkclient.ExportEntry{Type: bkclient.ExporterOCI, OutputStore: bd.KeepIn,
 			Attrs: map[string]string{"tar": "false", "oci-mediatypes": "false", "name": bd.Name}})
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -276,26 +275,6 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return "", steps, fmt.Errorf("build %s: find the built image: %w", bd.Name, err)
 	}
 	return info.ID, steps, nil
-}
-
-// waitingStore is a content store shared by concurrent builds: a blob another build is writing
-// makes containerd's local store refuse a second writer ("unavailable"); BuildKit retries, but
-// the session's content service logs every refusal as an error on the user's terminal. Waiting
-// here instead hands BuildKit the store's answer once the first writer is done: the blob exists.
-type waitingStore struct{ content.Store }
-
-func (s waitingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
-	for {
-		w, err := s.Store.Writer(ctx, opts...)
-		if !cerrdefs.IsUnavailable(err) {
-			return w, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -18,9 +18,11 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
 	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/gofrs/flock"
 	"github.com/opencontainers/go-digest"
@@ -232,12 +234,26 @@ type countingStore struct {
 	n *atomic.Int64
 }
 
+// Writer waits while another writer holds the same ingest (two builds exporting one blob at
+// once) rather than answer "unavailable": containerd's fetch would retry too, but the session's
+// content service logs every such answer as an error on the run's output.
 func (s countingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
-	w, err := s.Store.Writer(ctx, opts...)
-	if err != nil {
-		return nil, err
+	wait := 10 * time.Millisecond
+	for {
+		w, err := s.Store.Writer(ctx, opts...)
+		if err == nil {
+			return countingWriter{Writer: w, n: s.n}, nil
+		}
+		if !cerrdefs.IsUnavailable(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
-	return countingWriter{Writer: w, n: s.n}, nil
 }
 
 type countingWriter struct {

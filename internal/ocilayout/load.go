@@ -33,7 +33,7 @@ type Loader struct {
 	// in flight brings (open until it ends; then present or forgotten).
 	layers map[digest.Digest]*arrival
 
-	sent, omitted atomic.Int64
+	sent, omitted, retries atomic.Int64
 }
 
 type arrival struct {
@@ -53,6 +53,9 @@ func (ld *Loader) Layout() *Layout { return ld.layout }
 // layers it left out because the engine had them.
 func (ld *Loader) Sent() int64    { return ld.sent.Load() }
 func (ld *Loader) Omitted() int64 { return ld.omitted.Load() }
+
+// Retries is how many loads without the engine's layers failed and were sent again whole.
+func (ld *Loader) Retries() int64 { return ld.retries.Load() }
 
 // LoadResult is what one Load sent.
 type LoadResult struct {
@@ -91,6 +94,7 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 	res := LoadResult{Omitted: plan.OmittedBytes}
 	res.Sent, err = ld.send(ctx, plan)
 	if err != nil && len(plan.Omitted) > 0 && ctx.Err() == nil {
+		ld.retries.Add(1)
 		full := planArchive(imgs, ld.store, func(digest.Digest) bool { return false })
 		var again int64
 		again, err = ld.send(ctx, full)

@@ -113,7 +113,17 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if err := run.view.Close(); err != nil {
 		run.errs = append(run.errs, err)
 	}
+	if loader != nil {
+		fmt.Fprintln(progress, layoutLine(loader))
+	}
 	return run.built, errors.Join(run.errs...)
+}
+
+// layoutLine says what went through the run's OCI layout: the bytes the buildkitds sent into
+// it (blobs it lacked) and those sent on to the engine (layers it lacked).
+func layoutLine(l *ocilayout.Loader) string {
+	return fmt.Sprintf("builds: %.1f MB from the builders into %s, %.1f MB loaded into the engine (%.1f MB of layers it had left out)",
+		float64(l.Layout().Received())/1e6, l.Layout().Dir(), float64(l.Sent())/1e6, float64(l.Omitted())/1e6)
 }
 
 // spread is one run's images over its builders: the scheduler's state and what came of each

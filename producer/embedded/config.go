@@ -6,6 +6,7 @@ import (
 
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/producer/sam"
@@ -37,9 +38,10 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		ImagePrefix: c.ImagePrefix, ImageTag: c.ImageTag, ContainerRegistry: c.ContainerRegistry,
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
-		Exclude: []string{c.BuildDir},
-		Force:   c.Force,
-		Builder: c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
+		Exclude:     []string{c.BuildDir},
+		ImageLayout: filepath.Join(c.BuildDir, "oci-layout"),
+		Force:       c.Force,
+		Builder:     c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
 		BuildCache: c.Vars[buildkit.CacheVariable], Builders: splitList(c.Vars[BuildersVariable]),
 	}, nil
 }

@@ -67,6 +67,9 @@ type Request struct {
 	// Builders are several BuildKit builders sharing the images (BUILDERS: BUILDKIT_HOST
 	// addresses, or EngineBuilder); none: the one Builder and BuildKitHost choose.
 	Builders []string
+	// ImageLayout is the OCI image layout of a standalone buildkitd's images (BUILD_DIR/oci-layout,
+	// in the bundler's build directory); "" one under OutputRoot.
+	ImageLayout string
 	// BuildCache is the BuildKit cache every build imports and exports (BUILD_CACHE:
 	// type=local,dest=DIR or type=registry,ref=NAME); "" none.
 	BuildCache string
@@ -78,9 +81,15 @@ type Request struct {
 // ManifestPath is where the producer writes the request's manifest.
 func (r Request) ManifestPath() string { return config.ProducerManifestPath(r.OutputRoot, r.Env) }
 
-// ImageLayoutDir is the OCI image layout a standalone buildkitd exports the images into, kept
-// between runs: a layer already there does not cross from the buildkitd again.
-func (r Request) ImageLayoutDir() string { return filepath.Join(r.OutputRoot, "oci-layout") }
+// ImageLayoutDir is the OCI image layout a standalone buildkitd exports the images into
+// (ImageLayout, else one under OutputRoot), kept between runs: a layer already there does not
+// cross from the buildkitd again.
+func (r Request) ImageLayoutDir() string {
+	if r.ImageLayout != "" {
+		return r.ImageLayout
+	}
+	return filepath.Join(r.OutputRoot, "oci-layout")
+}
 
 // RuntimeConfigDir is where the producer writes the request's functions.yml and routing.yml.
 func (r Request) RuntimeConfigDir() string { return config.ProducerConfigDir(r.OutputRoot, r.Env) }
