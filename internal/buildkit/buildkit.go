@@ -75,10 +75,7 @@ const probeTimeout = 20 * time.Second
 // engine without BuildKit (Engine 20.10 without the feature enabled) is an error the caller may
 // take as the reason to fall back to the classic builder.
 func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, error) {
-	// BuildKit's client and the containerd store under its local cache log through logrus's
-	// standard logger (it warns on every cache import where the file system lacks fs-verity);
-	// the progress display is the output, so only errors are written.
-	logrus.SetLevel(logrus.ErrorLevel)
+	QuietStoreLogs()
 	b := &Builder{api: api, Where: "the engine's BuildKit", standalone: host != "", exportsCache: host != ""}
 	var err error
 	if host == "" {
@@ -108,6 +105,12 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 	}
 	return b, nil
 }
+
+// QuietStoreLogs keeps BuildKit's client and containerd's local content store (a local cache's,
+// an OCI layout's) to errors: both log through logrus's standard logger, the store a warning
+// each time it opens a directory whose file system lacks fs-verity; the progress display is the
+// output. Connect calls it; so does whoever opens such a store without connecting.
+func QuietStoreLogs() { logrus.SetLevel(logrus.ErrorLevel) }
 
 // Answers asks the BuildKit for its workers, within timeout: an error says it is gone (or
 // never was), which a failed build alone does not — a Dockerfile's error leaves it answering.

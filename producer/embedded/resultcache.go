@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -87,6 +88,7 @@ type keptCache struct {
 
 // open opens the layout, its blobs/ linked to the blobs the build cache shares.
 func (c keptCache) open() (*ocilayout.Layout, error) {
+	buildkit.QuietStoreLogs()
 	if err := buildkit.ShareLocalBlobs(c.Layout); err != nil {
 		return nil, err
 	}
@@ -229,6 +231,7 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 		}
 		names = append(names, r.Name)
 	}
+	start := time.Now()
 	loaded, err := ocilayout.NewLoader(l, api).Load(ctx, names...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore %d images from the build cache: %w (or remove %s: the images are then built)", len(names), err, cache.Results)
@@ -245,7 +248,7 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 		}
 		restored = append(restored, r)
 	}
-	fmt.Fprintf(progress, "images: restored %d images from the build cache (%s; %.1f MB loaded, %.1f MB of layers the engine had left out), %d to build\n",
-		len(restored), buildkit.CacheVariable, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6, len(build))
+	fmt.Fprintf(progress, "images: restored %d images from the build cache in %.1fs (%s; %.1f MB loaded, %.1f MB of layers the engine had left out), %d to build\n",
+		len(restored), time.Since(start).Seconds(), buildkit.CacheVariable, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6, len(build))
 	return restored, build, nil
 }
