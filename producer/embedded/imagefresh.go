@@ -249,6 +249,21 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 			keepErr = errors.Join(keepErr, cache.record(kept, resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))
 		}
 	}
+	if kept != nil {
+		bases := map[string]string{}
+		for _, p := range todo {
+			if built[p.Name].Kept {
+				for _, name := range p.From {
+					if id := ids[familiarName(name)]; id != "" {
+						bases[name] = id
+					}
+				}
+			}
+		}
+		if err := keepBases(ctx, api, kept, bases); err != nil {
+			req.note(progress, fmt.Sprintf("builds: %s: %v (a restore then sends those layers too)", buildkit.CacheVariable, err))
+		}
+	}
 	if err := writeImageState(statePath, next); err != nil {
 		return nil, errors.Join(buildErr, err)
 	}

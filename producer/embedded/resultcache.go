@@ -1,18 +1,23 @@
 package embedded
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -251,4 +256,69 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 	fmt.Fprintf(progress, "images: restored %d images from the build cache in %.1fs (%s; %.1f MB loaded, %.1f MB of layers the engine had left out), %d to build\n",
 		len(restored), time.Since(start).Seconds(), buildkit.CacheVariable, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6, len(build))
 	return restored, build, nil
+}
+
+// maxBaseMetadata bounds the entries of a base's save kept in memory: manifests and configs are a
+// few KB, layers are far larger and are dropped as they stream by.
+const maxBaseMetadata = 4 << 20
+
+// keepBases puts the manifest and config — not the layers — of each image the kept images start
+// from (bases: name → the engine's ID, its manifest digest on the containerd store) into the
+// layout, named as in the engine. A later engine whose image of that name has the same ID then
+// tells the loader which layers it holds (ocilayout counts as present the layers of engine images
+// whose manifests the layout knows), and a restore's load leaves the base's layers out instead of
+// sending hundreds of MB the engine has. One `docker save` per base the layout does not know yet;
+// its layers are read and dropped. A base that cannot be kept only costs its layers at a restore.
+func keepBases(ctx context.Context, api *engine.Engine, l *ocilayout.Layout, bases map[string]string) error {
+	names := slices.Sorted(maps.Keys(bases))
+	for _, name := range names {
+		d, err := digest.Parse(bases[name])
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(l.BlobPath(d)); err == nil {
+			continue // kept by an earlier run
+		}
+		small := map[string][]byte{}
+		err = engine.SaveEach(ctx, api, []string{name}, func(h *tar.Header, r io.Reader) error {
+			if h.Typeflag != tar.TypeReg || h.Size > maxBaseMetadata || !strings.HasPrefix(h.Name, ocispec.ImageBlobsDir+"/") {
+				return nil
+			}
+			b, err := io.ReadAll(r)
+			small[h.Name] = b
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("keep the base %s in the build cache: %w", name, err)
+		}
+		blob := func(d digest.Digest) ([]byte, bool) {
+			b, ok := small[path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())]
+			return b, ok && digest.FromBytes(b) == d
+		}
+		manifestJSON, ok := blob(d)
+		if !ok {
+			return fmt.Errorf("keep the base %s in the build cache: its save holds no manifest %s", name, d)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(manifestJSON, &m); err != nil {
+			return fmt.Errorf("keep the base %s in the build cache: manifest %s: %w", name, d, err)
+		}
+		configJSON, ok := blob(m.Config.Digest)
+		if !ok {
+			return fmt.Errorf("keep the base %s in the build cache: its save holds no config %s", name, m.Config.Digest)
+		}
+		desc := ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(manifestJSON))}
+		for _, b := range []struct {
+			data []byte
+			desc ocispec.Descriptor
+		}{{configJSON, ocispec.Descriptor{Digest: m.Config.Digest, Size: int64(len(configJSON))}}, {manifestJSON, desc}} {
+			if err := content.WriteBlob(ctx, l.Store(), "base-"+b.desc.Digest.String(), bytes.NewReader(b.data), b.desc); err != nil {
+				return fmt.Errorf("keep the base %s in the build cache: %w", name, err)
+			}
+		}
+		if err := l.Tag(name, desc); err != nil {
+			return fmt.Errorf("keep the base %s in the build cache: %w", name, err)
+		}
+	}
+	return nil
 }

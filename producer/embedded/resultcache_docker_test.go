@@ -50,6 +50,11 @@ func TestBuildCacheRestoresImages(t *testing.T) {
 		results, err := os.ReadDir(filepath.Join(cacheDir, "_results"))
 		is.NoErr(err)
 		is.Equal(len(results), len(names)) // every image kept
+		index, err := os.ReadFile(filepath.Join(cacheDir, "_images", "index.json"))
+		is.NoErr(err)
+		baseInfo, err := api.ImageInspect(ctx, req.Vars["RUNTIME_BASE_PYTHON3_12"])
+		is.NoErr(err)
+		is.True(strings.Contains(string(index), baseInfo.ID)) // the base's manifest kept: its layers are not sent again
 
 		// A new machine: an empty engine with the base image, the cache directory, a new
 		// build directory.
