@@ -128,7 +128,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 		}})
 	}
 	enginetest.Cleanup(t, api, names...)
-	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}}
+	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}, OutputRoot: t.TempDir()} // the standalone builders' OCI layout goes below it
 
 	progress := &registrytest.SyncBuffer{}
 	killed := make(chan error, 1)
@@ -176,7 +176,7 @@ func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
 		}})
 	}
 	enginetest.Cleanup(t, api, names...)
-	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}}
+	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}, OutputRoot: t.TempDir()}
 	progress := &registrytest.SyncBuffer{}
 	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("%v\n%s", err, progress.String())
