@@ -73,6 +73,10 @@ func (d Dir) Export(name string) string { return d.join(name) }
 // LoadScript is the loader export writes next to the export files.
 func (d Dir) LoadScript() string { return d.join("load.sh") }
 
+// ImageLayout is the OCI image layout a standalone buildkitd's images come back into
+// (internal/ocilayout owns what is inside).
+func (d Dir) ImageLayout() string { return d.join("oci-layout") }
+
 // Cache stands in for CACHE_DIR when neither CACHE_DIR, XDG_CACHE_HOME nor HOME names one.
 func (d Dir) Cache() string { return d.join("cache") }
 

@@ -35,6 +35,7 @@ var layout = map[string]string{
 	"ArtifactEntryManifest": sample.ArtifactEntryManifest(1, "<id>"),
 	"Export":                sample.Export("<name>.tar.gz"),
 	"LoadScript":            sample.LoadScript(),
+	"ImageLayout":           sample.ImageLayout(),
 	"Cache":                 sample.Cache(),
 	"Bench":                 sample.Bench(),
 }

@@ -32,10 +32,11 @@ import (
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
 
 // TestStandaloneBuildkitdImageSkipsTheHeap: a buildkitd builds an image of 192 MiB (random, so
-// its archive is as big) into an engine that loads at 16 MB/s, slower than buildkitd sends —
-// as an Engine 28.5 on the containerd store over tcp does. The archive does not pile up in the
-// process: its heap grows by far less than the image (it grew by the archive and more while
-// the archive went through a pipe).
+// its layer is as big) into an engine that loads at 16 MB/s, slower than buildkitd sends — as an
+// Engine 28.5 on the containerd store over tcp does. Neither the blobs crossing the session
+// into the OCI layout nor the load archive streamed from its files pile up in the process: its
+// heap grows by far less than the image (it grew by the archive and more when the archive went
+// from the session to the engine through a pipe).
 func TestStandaloneBuildkitdImageSkipsTheHeap(t *testing.T) {
 	bin := buildkittest.Binary(t)
 	enginetest.Each(t, func(t *testing.T, e enginetest.Engine, api *engine.Engine) {
@@ -227,6 +228,7 @@ func connectStandalone(t *testing.T, ctx context.Context, api client.APIClient, 
 		bk.Close()
 		return nil, err
 	}
+	t.Cleanup(func() { layout.Close() })
 	bk.LoadThrough(ocilayout.NewLoader(layout, engine.Of(api)))
 	return bk, nil
 }

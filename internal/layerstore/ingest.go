@@ -34,7 +34,8 @@ type Saved struct {
 
 // ManifestItem is one entry of a docker-save manifest.json (a Docker format: image-spec has no
 // word for it), declared once here: Ingest reads them from the engine's archives, package
-// bundleimage writes them for the bundle, package inspect reads them back from one.
+// bundleimage writes them for the bundle, package inspect reads them back from one, package
+// ocilayout writes them into its load archives.
 type ManifestItem struct {
 	Config   string
 	RepoTags []string

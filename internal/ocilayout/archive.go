@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -15,6 +14,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
+	"github.com/dindbundler/dindbundler/internal/tarball"
 )
 
 // A load archive is both formats `docker save` writes since Engine 25: an OCI layout (oci-layout,
@@ -102,24 +103,17 @@ func blobName(d digest.Digest) string {
 	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
 }
 
-// dockerManifestEntry is one image in a docker-save manifest.json.
-type dockerManifestEntry struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
 // writeArchive writes p's archive to w, reading the blobs from l's files as it goes (nothing is
 // held in memory but one copy buffer).
 func writeArchive(w io.Writer, l *Layout, p archivePlan) error {
-	tw := tar.NewWriter(w)
+	tw := tarball.NewWriter(w)
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
-	var docker []dockerManifestEntry
+	var docker []layerstore.ManifestItem
 	for _, img := range p.Images {
 		m := img.Manifest
 		m.Annotations = map[string]string{imageNameAnnotation: img.FullName, ocispec.AnnotationRefName: img.FullName}
 		idx.Manifests = append(idx.Manifests, m)
-		e := dockerManifestEntry{Config: blobName(img.Config.Digest), RepoTags: []string{img.Name}}
+		e := layerstore.ManifestItem{Config: blobName(img.Config.Digest), RepoTags: []string{img.Name}}
 		for _, layer := range img.Layers {
 			e.Layers = append(e.Layers, blobName(layer.Digest))
 		}
@@ -138,10 +132,7 @@ func writeArchive(w io.Writer, l *Layout, p archivePlan) error {
 		name string
 		data []byte
 	}{{ocispec.ImageLayoutFile, layoutJSON}, {ocispec.ImageIndexFile, indexJSON}, {"manifest.json", manifestJSON}} {
-		if err := tw.WriteHeader(fileHeader(f.name, int64(len(f.data)))); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
+		if err := tw.File(f.name, 0o644, f.data); err != nil {
 			return err
 		}
 	}
@@ -153,21 +144,17 @@ func writeArchive(w io.Writer, l *Layout, p archivePlan) error {
 	return tw.Close()
 }
 
-func copyBlob(tw *tar.Writer, l *Layout, b ocispec.Descriptor) error {
+func copyBlob(tw *tarball.Writer, l *Layout, b ocispec.Descriptor) error {
 	f, err := os.Open(l.BlobPath(b.Digest))
 	if err != nil {
 		return fmt.Errorf("read blob %s of the OCI layout %s: %w", b.Digest, l.dir, err)
 	}
 	defer f.Close()
-	if err := tw.WriteHeader(fileHeader(blobName(b.Digest), b.Size)); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: blobName(b.Digest), Size: b.Size, Mode: 0o644}); err != nil {
 		return err
 	}
 	if _, err := io.Copy(tw, io.LimitReader(f, b.Size)); err != nil {
 		return fmt.Errorf("read blob %s of the OCI layout %s: %w", b.Digest, l.dir, err)
 	}
 	return nil
-}
-
-func fileHeader(name string, size int64) *tar.Header {
-	return &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
 }

@@ -3,6 +3,10 @@
 // from which images go into the bundling engine as load archives holding only the blobs that
 // engine lacks (Loader).
 //
+// Use: Open a layout (Close when done), give an exporter its Store and Tag what it wrote, then
+// NewLoader(layout, engine).Load(ctx, names...) — also on an engine that has nothing yet, which
+// then gets every layer (Names lists what the layout holds). Prune drops what no image uses.
+//
 // It reads and writes the layout's files and builds load archives; every Docker call goes
 // through internal/engine. It knows nothing of BuildKit, the bundle or what is built.
 package ocilayout
@@ -39,6 +43,9 @@ import (
 type Layout struct {
 	dir   string
 	store content.Store
+	// inUse is held shared from Open to Close: Prune removes blobs only when no other Layout
+	// (in this process or another) has the directory open.
+	inUse *flock.Flock
 	mu    sync.Mutex // index.json within this process
 	// received counts the bytes written into the layout's blobs through Store.
 	received atomic.Int64
@@ -60,8 +67,18 @@ func Open(dir string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the OCI layout %s: %w", dir, err)
 	}
-	return &Layout{dir: dir, store: store}, nil
+	inUse := flock.New(filepath.Join(dir, inUseFile))
+	if err := inUse.RLock(); err != nil {
+		return nil, fmt.Errorf("open the OCI layout %s: lock it: %w", dir, err)
+	}
+	return &Layout{dir: dir, store: store, inUse: inUse}, nil
 }
+
+// inUseFile is the lock file every open Layout holds shared.
+const inUseFile = "layout.lock"
+
+// Close says this Layout is done with the directory (see Prune).
+func (l *Layout) Close() error { return l.inUse.Close() }
 
 // Dir is the layout's directory.
 func (l *Layout) Dir() string { return l.dir }
@@ -172,6 +189,25 @@ func (l *Layout) Image(name string) (Image, error) {
 		}
 	}
 	return Image{}, fmt.Errorf("the OCI layout %s has no image %s (export it there first)", l.dir, name)
+}
+
+// Names are the names of the layout's images, as the engine shows them (name:tag), sorted.
+func (l *Layout) Names() ([]string, error) {
+	manifests, err := l.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range manifests {
+		full := m.Annotations[imageNameAnnotation]
+		ref, err := reference.ParseNormalizedNamed(full)
+		if err != nil {
+			return nil, fmt.Errorf("the OCI layout %s names an image %q: %w", l.dir, full, err)
+		}
+		names = append(names, reference.FamiliarString(ref))
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // Manifests is every manifest index.json names, by digest: for a Loader, what the layout could

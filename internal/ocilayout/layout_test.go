@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
+	"github.com/dindbundler/dindbundler/internal/layerstore"
 )
 
 // writeImage writes an image of the given layer contents into l through its Store (as an
@@ -64,6 +66,10 @@ func TestTagConcurrently(t *testing.T) {
 	ms, err := l.Manifests()
 	is.NoErr(err)
 	is.Equal(len(ms), 16)
+	names, err := l.Names()
+	is.NoErr(err)
+	is.Equal(len(names), 16)
+	is.Equal(names[0], "fn0:t")
 	for i := range 16 {
 		img, err := l.Image(fmt.Sprintf("fn%d:t", i))
 		is.NoErr(err)
@@ -105,9 +111,9 @@ func TestWriteArchive(t *testing.T) {
 		files[h.Name] = b
 	}
 	is.True(files["oci-layout"] != nil)
-	var docker []dockerManifestEntry
+	var docker []layerstore.ManifestItem
 	is.NoErr(json.Unmarshal(files["manifest.json"], &docker))
-	is.Equal(docker, []dockerManifestEntry{{Config: blobName(img.Config.Digest), RepoTags: []string{"fn:t"},
+	is.Equal(docker, []layerstore.ManifestItem{{Config: blobName(img.Config.Digest), RepoTags: []string{"fn:t"},
 		Layers: []string{blobName(img.Layers[0].Digest), blobName(img.Layers[1].Digest)}}})
 	var idx ocispec.Index
 	is.NoErr(json.Unmarshal(files["index.json"], &idx))
@@ -118,4 +124,46 @@ func TestWriteArchive(t *testing.T) {
 	is.True(!hasBase) // omitted
 	is.True(files[blobName(img.Config.Digest)] != nil)
 	is.True(files[blobName(img.Manifest.Digest)] != nil)
+}
+
+// TestPrune: blobs no named image uses (an image built again, its old top layer and manifest)
+// are removed, those in use kept; nothing is removed while another Layout has the directory
+// open, and the layout takes exports again after a prune.
+func TestPrune(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	l, err := Open(dir)
+	is.NoErr(err)
+	defer l.Close()
+	is.NoErr(l.Tag("a:t", writeImage(t, l, "base", "top a")))
+	old := writeImage(t, l, "base", "top b")
+	is.NoErr(l.Tag("b:t", old))
+	is.NoErr(l.Tag("b:t", writeImage(t, l, "base", "top b again")))
+
+	other, err := Open(dir)
+	is.NoErr(err)
+	pruned, removed, _, err := l.Prune()
+	is.NoErr(err)
+	is.True(!pruned) // another run has it open
+	is.Equal(removed, 0)
+	is.NoErr(other.Close())
+
+	pruned, removed, freed, err := l.Prune()
+	is.NoErr(err)
+	is.True(pruned)
+	is.Equal(removed, 3) // b's old manifest, config and top layer
+	is.True(freed > 0)
+	_, err = os.Stat(l.BlobPath(old.Digest))
+	is.True(os.IsNotExist(err))
+	for _, name := range []string{"a:t", "b:t"} {
+		img, err := l.Image(name)
+		is.NoErr(err)
+		for _, b := range append(img.Layers, img.Config, img.Manifest) {
+			_, err := os.Stat(l.BlobPath(b.Digest))
+			is.NoErr(err)
+		}
+	}
+	is.NoErr(l.Tag("c:t", writeImage(t, l, "top c"))) // still usable
+	_, err = l.Image("c:t")
+	is.NoErr(err)
 }

@@ -58,22 +58,6 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if bks == nil {
 		return buildClassic(ctx, api, todo, roots, progress)
 	}
-	// A standalone buildkitd's images come back into one OCI layout of the run and go into the
-	// engine with only the layers it lacks, each once (internal/ocilayout).
-	var loader *ocilayout.Loader
-	for _, bk := range bks {
-		if !bk.Standalone() {
-			continue
-		}
-		if loader == nil {
-			layout, err := ocilayout.Open(req.ImageLayoutDir())
-			if err != nil {
-				return nil, err
-			}
-			loader = ocilayout.NewLoader(layout, engine.Of(api))
-		}
-		bk.LoadThrough(loader)
-	}
 	var where []string
 	slots := 0
 	for i, bk := range bks {
@@ -84,6 +68,27 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		where = append(where, bk.Where)
 		slots += parallel[i]
 	}
+	// A standalone buildkitd's images come back into one OCI layout of the run and go into the
+	// engine with only the layers it lacks, each once (internal/ocilayout).
+	var loader *ocilayout.Loader
+	for _, bk := range bks {
+		if !bk.Standalone() {
+			continue
+		}
+		if loader == nil {
+			if !filepath.IsAbs(req.ImageLayoutDir()) {
+				// Never a layout in whatever the working directory is.
+				return nil, fmt.Errorf("%s builds its images into an OCI layout, and the request names no directory for it (set BUILD_DIR or the output root)", bk.Where)
+			}
+			layout, err := ocilayout.Open(req.ImageLayoutDir())
+			if err != nil {
+				return nil, err
+			}
+			defer layout.Close()
+			loader = ocilayout.NewLoader(layout, engine.Of(api))
+		}
+		bk.LoadThrough(loader)
+	}
 	var keepIn content.Store
 	if keep.Layout != "" {
 		// Opened after Connect, which quiets the logs of the content store beneath.
@@ -91,6 +96,7 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		if err != nil {
 			return nil, err
 		}
+		defer l.Close()
 		keepIn = l.Store()
 	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
@@ -115,6 +121,13 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	}
 	if loader != nil {
 		fmt.Fprintln(progress, layoutLine(loader))
+		// What earlier builds of these images left in the layout goes, unless another run
+		// has the layout open.
+		if _, removed, freed, err := loader.Layout().Prune(); err != nil {
+			fmt.Fprintf(progress, "builds: %v (the images are built; the layout only keeps more than it needs)\n", err)
+		} else if removed > 0 {
+			fmt.Fprintf(progress, "builds: removed %d blobs (%.1f MB) no image uses any more from %s\n", removed, float64(freed)/1e6, loader.Layout().Dir())
+		}
 	}
 	return run.built, errors.Join(run.errs...)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +18,8 @@ import (
 )
 
 // TestRunOnStandaloneBuildKit starts a buildkitd of its own on a unix socket (BUILDKIT_HOST)
-// and builds the template there with BUILD_CACHE: the images come back as docker archives loaded
-// into the engine, with their names, labels and files, the shared layer step run once. Then a
+// and builds the template there with BUILD_CACHE: the images come back through the run's OCI
+// layout into the engine, with their names, labels and files, the shared layer step run once. Then a
 // second buildkitd, with an empty state of its own, builds them again from the cache directory
 // alone: no step runs.
 func TestRunOnStandaloneBuildKit(t *testing.T) {
@@ -38,6 +40,11 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 	built, progress := buildPlanned(t, ctx, api, todo, req)
 	t.Logf("%s", progress)
 	is.True(strings.Contains(progress, "builds: on BUILDKIT_HOST=unix://"))
+	// The images came through the run's OCI layout, which the run's last line accounts for.
+	is.True(strings.Contains(progress, "MB from the builders into "+req.ImageLayoutDir()))
+	is.True(strings.Contains(progress, "MB loaded into the engine"))
+	_, err := os.Stat(filepath.Join(req.ImageLayoutDir(), "index.json"))
+	is.NoErr(err)
 	for i, name := range names {
 		info, err := api.ImageInspect(ctx, name)
 		is.NoErr(err)
@@ -128,7 +135,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 		}})
 	}
 	enginetest.Cleanup(t, api, names...)
-	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}, OutputRoot: t.TempDir()} // the standalone builders' OCI layout goes below it
+	req := Request{Builders: []string{survivor.Addr + "?parallel=2", victim.Addr + "?parallel=2"}, ImageLayout: t.TempDir()}
 
 	progress := &registrytest.SyncBuffer{}
 	killed := make(chan error, 1)
@@ -176,7 +183,7 @@ func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
 		}})
 	}
 	enginetest.Cleanup(t, api, names...)
-	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}, OutputRoot: t.TempDir()}
+	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}, ImageLayout: t.TempDir()}
 	progress := &registrytest.SyncBuffer{}
 	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("%v\n%s", err, progress.String())

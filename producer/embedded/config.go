@@ -6,8 +6,8 @@ import (
 
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/dindbundler/dindbundler/internal/builddir"
 	"github.com/dindbundler/dindbundler/internal/config"
 	"github.com/dindbundler/dindbundler/producer/sam"
 )
@@ -39,7 +39,7 @@ func FromConfig(c config.Config, t config.Template) (Request, error) {
 		ParameterOverrides: overrides, Vars: c.Vars, RuntimeBases: c.RuntimeBases,
 		EnvVars: envVars, LayerMap: layerMap,
 		Exclude:     []string{c.BuildDir},
-		ImageLayout: filepath.Join(c.BuildDir, "oci-layout"),
+		ImageLayout: builddir.Dir(c.BuildDir).ImageLayout(),
 		Force:       c.Force,
 		Builder:     c.Vars[BuilderVariable], BuildKitHost: c.Vars[buildkit.HostVariable],
 		BuildCache: c.Vars[buildkit.CacheVariable], Builders: splitList(c.Vars[BuildersVariable]),

@@ -244,6 +244,7 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 			if kept, err = cache.open(); err != nil {
 				return nil, errors.Join(buildErr, err)
 			}
+			defer kept.Close()
 		}
 		if b.Kept {
 			keepErr = errors.Join(keepErr, cache.record(kept, resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))

@@ -91,7 +91,9 @@ type keptCache struct {
 	Layout, Results string
 }
 
-// open opens the layout, its blobs/ linked to the blobs the build cache shares.
+// open opens the layout, its blobs/ linked to the blobs the build cache shares. It is never
+// pruned (ocilayout's Prune): its blobs/ are every cache directory's too, and kept results of
+// earlier keys name manifests its index.json no longer does.
 func (c keptCache) open() (*ocilayout.Layout, error) {
 	buildkit.QuietStoreLogs()
 	if err := buildkit.ShareLocalBlobs(c.Layout); err != nil {
@@ -218,6 +220,7 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 	if err != nil {
 		return nil, nil, err
 	}
+	defer l.Close()
 	kept := map[string]keptResult{}
 	for _, k := range keys {
 		if r, ok := cache.read(l, k); ok {

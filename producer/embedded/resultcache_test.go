@@ -120,6 +120,7 @@ func TestKeptCacheRecord(t *testing.T) {
 	d := digest.FromBytes(manifestJSON)
 	l, err := c.open()
 	is.NoErr(err)
+	defer l.Close()
 
 	is.NoErr(c.record(l, "k1", "fn:1", d.String())) // not in the layout: not recorded
 	_, ok := c.read(l, "k1")
