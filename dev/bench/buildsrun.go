@@ -186,7 +186,7 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	poolB := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: builds: fresh "}
 	envB, apiB, err := b.engine(ctx, poolB, flavour)
 	if err == nil {
-		err = b.deploy(ctx, envB, BuildRun{Row: BuildKitRestored, Cache: restored, Cold: true}, "restored")
+		err = b.deploy(ctx, envB, BuildRun{Row: BuildKitRestored, Cache: restored}, "restored")
 		apiB.Close()
 	}
 	err = errors.Join(err, poolB.Stop())

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // BUILDKIT_HOST=docker-container://NAME
@@ -76,6 +77,13 @@ const (
 	landCopied
 )
 
+// KeepsImages reports whether a build can also keep its image in an OCI layout (Build.KeepIn)
+// that is byte for byte the engine's: the engine's own BuildKit on the containerd image store,
+// which accepts a second exporter (the engine's image ID is then the layout's manifest digest).
+// Its BuildKit on the classic store has no oci exporter; Engine 20.10's ignores a second one.
+// A standalone buildkitd or another engine could (landLayout), but their images are not kept (not done).
+func (b *Builder) KeepsImages() bool { return b.land == landInEngine && b.exportsCache }
+
 // ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
 func (b *Builder) ExportsCache() bool { return b.exportsCache }
 
@@ -92,7 +100,7 @@ const LostProbeTimeout = 10 * time.Second
 // answers. An engine without BuildKit (Engine 20.10 without the feature enabled) is an error
 // the caller may take as the reason to fall back to the classic builder.
 func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, error) {
-	quietLogs()
+	QuietStoreLogs()
 	b := &Builder{api: api, Where: "the engine's BuildKit", land: landLayout, exportsCache: true}
 	var err error
 	if host == "" {
@@ -122,7 +130,7 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 // buildkitd does; on the classic store it can only store them in its own engine, from which
 // each is then copied, and it has no build cache to import or export.
 func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.Engine, where string) (*Builder, error) {
-	quietLogs()
+	QuietStoreLogs()
 	b := &Builder{api: api, Where: where, builderEngine: builder}
 	store, err := builder.Store(ctx)
 	if err != nil {
@@ -142,10 +150,11 @@ func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.En
 	return b, nil
 }
 
-// quietLogs: BuildKit's client and the containerd store under its local cache log through
-// logrus's standard logger (it warns on every cache import where the file system lacks
-// fs-verity); the progress display is the output, so only errors are written.
-func quietLogs() { logrus.SetLevel(logrus.ErrorLevel) }
+// QuietStoreLogs keeps BuildKit's client and containerd's local content store (a local cache's,
+// an OCI layout's) to errors: both log through logrus's standard logger, the store a warning
+// each time it opens a directory whose file system lacks fs-verity; the progress display is the
+// output. Connect and ConnectEngine call it; so does whoever opens such a store without connecting.
+func QuietStoreLogs() { logrus.SetLevel(logrus.ErrorLevel) }
 
 // dialEngine is a client of api's own BuildKit: the engine hijacks these two endpoints into
 // BuildKit's gRPC API and its session, as buildx's docker driver uses them.
@@ -232,6 +241,12 @@ type Build struct {
 	NoCache    bool
 	// CacheFrom and CacheTo are BuildKit cache imports and exports (--cache-from, --cache-to).
 	CacheFrom, CacheTo []CacheEntry
+	// KeepIn, when set, is a content store (an ocilayout.Layout's Store) the image is also
+	// exported into, in the same solve (BuildKit's oci exporter, tar=false): only the blobs the
+	// store lacks are sent. Concurrent builds must share one store: two instances of
+	// containerd's local store on one directory break each other's writes of a blob both
+	// export. Only where KeepsImages says so.
+	KeepIn content.Store
 }
 
 // CacheEntry is one cache import or export: its type (local, registry, …) and attributes.
@@ -318,6 +333,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		}
 	default:
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
+	}
+	if bd.KeepIn != nil && b.land == landInEngine {
+		// The same manifest as the engine's image (its ID on the containerd store): the engine's
+		// image exporter writes Docker media types, the oci exporter OCI ones unless told.
+		opt.Exports[0].Attrs["oci-mediatypes"] = "false"
+		opt.Exports = append(opt.Exports, bkclient.ExportEntry{Type: bkclient.ExporterOCI, OutputStore: bd.KeepIn,
+			Attrs: map[string]string{"tar": "false", "oci-mediatypes": "false", "name": bd.Name}})
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	status := make(chan *bkclient.SolveStatus)

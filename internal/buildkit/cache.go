@@ -31,12 +31,9 @@ func ImageCache(setting, image string) (from, to []CacheEntry, err error) {
 	key := cacheKey(image)
 	switch e.Type {
 	case "local":
-		dir := e.Attrs["dest"]
-		if dir == "" {
-			dir = e.Attrs["src"]
-		}
-		if dir == "" || !filepath.IsAbs(dir) {
-			return nil, nil, fmt.Errorf("%s=%s: a local cache needs dest=DIR, an absolute directory", CacheVariable, setting)
+		dir, err := localDir(setting, e)
+		if err != nil {
+			return nil, nil, err
 		}
 		dir = filepath.Join(dir, key)
 		from = []CacheEntry{{Type: "local", Attrs: map[string]string{"src": dir}}}
@@ -64,9 +61,52 @@ func ImageCache(setting, image string) (from, to []CacheEntry, err error) {
 	return from, to, nil
 }
 
+// localDir is the directory of a local cache setting e (dest=, or src=).
+func localDir(setting string, e CacheEntry) (string, error) {
+	dir := e.Attrs["dest"]
+	if dir == "" {
+		dir = e.Attrs["src"]
+	}
+	if dir == "" || !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("%s=%s: a local cache needs dest=DIR, an absolute directory", CacheVariable, setting)
+	}
+	return dir, nil
+}
+
+// A local BUILD_CACHE also keeps the images built with it (the result cache), so that an engine
+// without them gets them back without a build: DIR/_images is an OCI image layout holding every
+// kept image, its blobs/ linked to DIR/_blobs like each image's cache (a layer the cache and the
+// image share is kept once), and DIR/_results holds one small file per build input key saying
+// which image of the layout that build gave. A CI cache must keep the whole of DIR, symbolic
+// links included. Nothing is ever removed from it: a cache that grows too large is emptied whole.
+const (
+	keptImagesDir  = "_images"
+	keptResultsDir = "_results"
+)
+
+// KeptImages are the directories where a local cache setting keeps built images: the OCI layout
+// and the results by key (see keptImagesDir); "" and "" when setting is not a local cache.
+func KeptImages(setting string) (layout, results string, err error) {
+	if setting == "" {
+		return "", "", nil
+	}
+	e, err := ParseCache(setting)
+	if err != nil {
+		return "", "", fmt.Errorf("%s=%w", CacheVariable, err)
+	}
+	if e.Type != "local" {
+		return "", "", nil
+	}
+	dir, err := localDir(setting, e)
+	if err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, keptImagesDir), filepath.Join(dir, keptResultsDir), nil
+}
+
 // sharedBlobs is the directory below a local BUILD_CACHE that holds the layers of every image's
 // cache once: each image's directory links its blobs/ there.
-const sharedBlobs = "_blobs" // no image's cacheKey starts with "_"
+const sharedBlobs = "_blobs" // no image's cacheKey starts with "_" (nor does _images, _results)
 
 // ShareLocalBlobs makes the local cache directory dest (DIR/<image>) keep its blobs in DIR/_blobs,
 // shared by every image's cache: without it each image's directory holds its own copy of the

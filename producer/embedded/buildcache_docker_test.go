@@ -35,7 +35,7 @@ func TestBuildCacheRestoresEveryStep(t *testing.T) {
 			// The engine's BuildKit exports no cache on the classic image store: refused up front.
 			plan, err := Plan(tmpl, nil, req)
 			is.NoErr(err)
-			_, err = buildAll(ctx, api, []pendingBuild{{ImageBuild: plan.Images[0]}}, nil, req, io.Discard)
+			_, err = buildAll(ctx, api, []pendingBuild{{ImageBuild: plan.Images[0]}}, nil, req, keptCache{}, io.Discard)
 			is.True(err != nil)
 			is.True(strings.Contains(err.Error(), "BUILD_CACHE is set, but the engine's BuildKit cannot export or import a build cache"))
 			return

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/docker/docker/client"
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
@@ -37,6 +38,7 @@ type builtImage struct {
 	ID    string
 	Steps buildkit.Steps
 	Where string // the builder that built it
+	Kept  bool   // the image was also exported into the build cache (resultcache.go)
 }
 
 // buildAll builds every pending image and returns those built, by name; the error names
@@ -44,7 +46,10 @@ type builtImage struct {
 // builder taking as many at once as its parallelism (concurrentBuilds, or BUILDERS' ?parallel=N);
 // a builder that stops answering mid-run hands its images to the others (schedule.go). The
 // classic builder, the fallback for an engine without BuildKit, builds one after the other.
-func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, progress io.Writer) (map[string]builtImage, error) {
+//
+// With keep's layout set (the build cache's kept images), a builder that can
+// (buildkit.KeepsImages) also exports each image there.
+func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, keep keptCache, progress io.Writer) (map[string]builtImage, error) {
 	bks, parallel, err := chooseBuilders(ctx, api, req, progress)
 	if err != nil {
 		return nil, err
@@ -86,6 +91,16 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		}
 		bk.LoadThrough(loader)
 	}
+	var keepIn content.Store
+	if keep.Layout != "" {
+		// Opened after Connect, which quiets the logs of the content store beneath.
+		l, err := keep.open()
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		keepIn = l.Store()
+	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}
 	for _, p := range todo {
@@ -96,7 +111,7 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	var wg sync.WaitGroup
 	for b, bk := range bks {
 		for range parallel[b] {
-			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache) })
+			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache, keepIn) })
 		}
 	}
 	wg.Wait()
@@ -149,7 +164,11 @@ type spread struct {
 
 // slot is one of builder b's parallel slots: it builds the images the scheduler gives it until
 // none is left for b.
-func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string) {
+func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string, keep content.Store) {
+	var keepIn content.Store
+	if bk.KeepsImages() {
+		keepIn = keep
+	}
 	for {
 		r.mu.Lock()
 		p, ok, wait := r.sched.next(b)
@@ -161,7 +180,7 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 		if !ok {
 			return
 		}
-		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, r.view)
+		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, keepIn, r.view)
 		// A failed build on a builder that no longer answers is the builder's failure, not
 		// the image's (Build asked it): the image goes to another builder, its line says so
 		// after the line naming the lost builder. One that answers had a build error.
@@ -180,7 +199,7 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 			io.WriteString(tail, steps.Failed)
 			r.errs = append(r.errs, buildFailure(p.ImageBuild, err, tail.String()))
 		default:
-			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where}
+			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where, Kept: keepIn != nil}
 		}
 		r.ready.Broadcast()
 		r.mu.Unlock()
@@ -320,7 +339,8 @@ func buildClassic(ctx context.Context, api client.APIClient, todo []pendingBuild
 
 // buildOnBuildKit lays b's context out in a temporary directory (the same files the classic
 // builder receives as a tar) and builds it there with the Dockerfile frontend.
-func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, view *buildkit.View) (string, buildkit.Steps, error) {
+// With keepIn set, the image is also exported into that store (buildkit.Build.KeepIn).
+func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, root, cache string, keepIn content.Store, view *buildkit.View) (string, buildkit.Steps, error) {
 	dir, err := os.MkdirTemp("", "dindbundler-context-")
 	if err != nil {
 		return "", buildkit.Steps{}, fmt.Errorf("make a directory for the build context: %w", err)
@@ -338,7 +358,7 @@ func buildOnBuildKit(ctx context.Context, bk *buildkit.Builder, b ImageBuild, ro
 	}
 	return bk.Build(ctx, buildkit.Build{
 		Name: b.Name, ContextDir: dir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs, Labels: b.Labels,
-		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to,
+		Platform: b.Platform, Target: b.Target, CacheFrom: from, CacheTo: to, KeepIn: keepIn,
 	}, view)
 }
 

@@ -163,7 +163,7 @@ func plannedBuilds(t *testing.T, tmpl *sam.Template, req Request) []pendingBuild
 func buildPlanned(t *testing.T, ctx context.Context, api client.APIClient, todo []pendingBuild, req Request) (map[string]builtImage, string) {
 	t.Helper()
 	var progress bytes.Buffer
-	built, err := buildAll(ctx, api, todo, nil, req, &progress)
+	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, &progress)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}

@@ -73,7 +73,7 @@ func TestRunOnStandaloneBuildKit(t *testing.T) {
 		_, err := api.ImageRemove(ctx, name, image.RemoveOptions{Force: true})
 		is.NoErr(err)
 	}
-	again, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+	again, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 	is.NoErr(err)
 	for _, name := range names {
 		is.Equal(again[name].Steps.Ran, nil) // every step from the cache directory
@@ -108,7 +108,7 @@ func TestRunOnSeveralBuilders(t *testing.T) {
 	t.Logf("images per builder: %v", where)
 
 	req.BuildKitHost = a // and BUILDERS: which one is meant is unclear
-	_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+	_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS lists builders, and BUILDKIT_HOST or DEPLOY_BUILDER=classic names another"))
 }
@@ -134,7 +134,7 @@ func TestBuildersSurviveOneKilled(t *testing.T) {
 		killed <- victim.Kill()
 	}()
 	start := time.Now()
-	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("6 images, one builder killed after 3 s: %s\n%s", time.Since(start).Round(time.Millisecond), progress.String())
 	is.NoErr(<-killed)
 	is.NoErr(err)
@@ -208,7 +208,7 @@ func TestBuildersSkipThoseThatDoNotAnswer(t *testing.T) {
 	req.Builders = []string{dead, other}
 	var out bytes.Buffer
 	start = time.Now()
-	_, err := buildAll(ctx, api, todo, nil, req, &out)
+	_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, &out)
 	t.Logf("two dead builders: %s: %v\n%s", time.Since(start).Round(time.Millisecond), err, out.String())
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "BUILDERS: no builder answers"))
@@ -261,7 +261,7 @@ func TestBuildersOtherEngines(t *testing.T) {
 			}
 			is.True(strings.Contains(progress, names[0]+": copying the image to the engine at "+api.DaemonHost()))
 			req.BuildCache = "type=local,dest=" + t.TempDir()
-			_, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+			_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 			is.True(err != nil)
 			is.True(strings.Contains(err.Error(), "BUILD_CACHE is set, but builder "+entry+" cannot export or import a build cache"))
 			is.True(strings.Contains(err.Error(), "enable the containerd image store on that engine"))
@@ -342,7 +342,7 @@ func TestBuildersBuildErrorIsNoLostBuilder(t *testing.T) {
 	enginetest.Cleanup(t, api, names...)
 	req := Request{Builders: []string{a.Addr + "?parallel=1", b.Addr + "?parallel=1"}, ImageLayout: t.TempDir()}
 	progress := &registrytest.SyncBuffer{}
-	built, err := buildAll(ctx, api, todo, nil, req, progress)
+	built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, progress)
 	t.Logf("%v\n%s", err, progress.String())
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "function Fn0"))

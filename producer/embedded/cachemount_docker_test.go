@@ -56,7 +56,7 @@ func TestBuildKitInstallsOnlyChangedLockFile(t *testing.T) {
 		for _, b := range todo {
 			is.True(strings.Contains(b.DockerfileTextBuildKit, "RUN --mount=type=cache,id=dindbundler-pip,target=/var/cache/dindbundler/pip,sharing=locked "))
 		}
-		built, err := buildAll(ctx, api, todo, nil, req, io.Discard)
+		built, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 		is.NoErr(err)
 		ran := map[string][]string{}
 		for name, b := range built {

@@ -13,9 +13,11 @@ import (
 	"strings"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
+	"github.com/dindbundler/dindbundler/internal/buildkit"
 	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/fresh"
 	"github.com/dindbundler/dindbundler/internal/manifest"
+	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
 // This file makes the image, not the template, the producer's unit of freshness: a run rebuilds
@@ -178,43 +180,129 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 		return images, writeImageState(statePath, next)
 	}
 
-	built, buildErr := buildAll(ctx, api, todo, roots, req, progress)
+	// The result cache of a local BUILD_CACHE (resultcache.go): images kept there under their
+	// key are loaded, not built.
+	store, err := api.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cache, mode, err := resultCacheOf(req, store)
+	if err != nil {
+		return nil, err
+	}
+	if mode.Why != "" {
+		req.note(progress, fmt.Sprintf("builds: %s: %s", buildkit.CacheVariable, mode.Why))
+	}
+	if mode.Restore {
+		keys := map[string]string{}
+		for _, p := range todo {
+			keys[p.Name] = resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store)
+		}
+		var restored []restoreItem
+		if restored, todo, err = restoreKept(ctx, api, cache, todo, keys, progress); err != nil {
+			return nil, err
+		}
+		for _, r := range restored {
+			img, err := imageEntry(ctx, api, r.ImageBuild, r.Kept.ID)
+			if err != nil {
+				return nil, err
+			}
+			images = append(images, img)
+			next.Images[r.Name] = imageRecord{Key: imageKey(r.ImageBuild, ids), Inputs: r.inputs, Image: img}
+		}
+		if len(todo) == 0 {
+			return images, writeImageState(statePath, next)
+		}
+	}
+
+	if !mode.Keep {
+		cache = keptCache{}
+	}
+	built, buildErr := buildAll(ctx, api, todo, roots, req, cache, progress)
 	if len(built) > 0 {
 		// The images the builds start from may have been pulled meanwhile: their IDs now.
 		if ids, err = engine.TaggedIDs(ctx, api); err != nil {
 			return nil, err
 		}
 	}
+	var (
+		keepErr error
+		kept    *ocilayout.Layout
+	)
 	for _, p := range todo {
 		b, ok := built[p.Name]
 		if !ok {
 			continue
 		}
-		info, found, err := engine.Inspect(ctx, api, b.ID)
-		if err == nil && !found {
-			err = fmt.Errorf("image %s is gone", b.ID)
-		}
+		img, err := imageEntry(ctx, api, p.ImageBuild, b.ID)
 		if err != nil {
-			return nil, fmt.Errorf("inspect built image %s: %w", p.Name, err)
-		}
-		l, err := api.LocalOf(ctx, info)
-		if err != nil {
-			return nil, fmt.Errorf("inspect built image %s: %w", p.Name, err)
-		}
-		img := manifest.Image{
-			Name: p.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: p.Kind, Source: p.Source,
-			Labels: p.Labels, Platform: platform(info),
+			return nil, err
 		}
 		images = append(images, img)
 		next.Images[p.Name] = imageRecord{Key: imageKey(p.ImageBuild, ids), Inputs: p.inputs, Image: img}
+		if b.Kept && kept == nil {
+			if kept, err = cache.open(); err != nil {
+				return nil, errors.Join(buildErr, err)
+			}
+			defer kept.Close()
+		}
+		if b.Kept {
+			keepErr = errors.Join(keepErr, cache.record(kept, resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))
+		}
+	}
+	if kept != nil {
+		bases := map[string]string{}
+		for _, p := range todo {
+			if built[p.Name].Kept {
+				for _, name := range p.From {
+					if id := ids[familiarName(name)]; id != "" {
+						bases[name] = id
+					}
+				}
+			}
+		}
+		if err := keepBases(ctx, api, kept, bases); err != nil {
+			req.note(progress, fmt.Sprintf("builds: %s: %v (a restore then sends those layers too)", buildkit.CacheVariable, err))
+		}
 	}
 	if err := writeImageState(statePath, next); err != nil {
 		return nil, errors.Join(buildErr, err)
 	}
-	if buildErr != nil {
-		return nil, buildErr
+	if buildErr != nil || keepErr != nil {
+		return nil, errors.Join(buildErr, keepErr)
 	}
 	return images, nil
+}
+
+// imageEntry is the manifest entry of image b, built or restored with the engine ID id.
+func imageEntry(ctx context.Context, api *engine.Engine, b ImageBuild, id string) (manifest.Image, error) {
+	info, found, err := engine.Inspect(ctx, api, id)
+	if err == nil && !found {
+		err = fmt.Errorf("image %s is gone", id)
+	}
+	if err != nil {
+		return manifest.Image{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
+	}
+	l, err := api.LocalOf(ctx, info)
+	if err != nil {
+		return manifest.Image{}, fmt.Errorf("inspect built image %s: %w", b.Name, err)
+	}
+	return manifest.Image{
+		Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
+		Labels: b.Labels, Platform: platform(info),
+	}, nil
+}
+
+// resultCacheOf is the result cache of req's BUILD_CACHE and how this run uses it on an engine
+// with store.
+func resultCacheOf(req Request, store engine.ImageStore) (keptCache, keepMode, error) {
+	layout, results, err := buildkit.KeptImages(req.BuildCache)
+	if err != nil {
+		return keptCache{}, keepMode{}, err
+	}
+	// Only the engine's own BuildKit exports the image a second time (buildkit.KeepsImages).
+	engineBuildKit := req.BuildKitHost == "" && len(req.Builders) == 0 && req.Builder != BuilderClassic
+	return keptCache{Layout: layout, Results: results}, decideKeep(layout, req.Force, store, engineBuildKit), nil
 }
 
 // buildSummary is the line saying how many images are built, and why for the first few.

@@ -104,6 +104,33 @@ func (e Engine) Client(t testing.TB) *engine.Engine {
 	return c
 }
 
+// Fresh starts a second engine of e's flavour for the length of the test — a new machine's empty
+// engine, sharing nothing with e but the host — and returns a client of it. The host engine has
+// no second: the test is skipped there.
+func (e Engine) Fresh(t testing.TB) *engine.Engine {
+	t.Helper()
+	if e.flavor == nil {
+		t.Skip("a fresh engine is a second matrix engine: the host engine has none")
+	}
+	if os.Getenv(SkipEnv) == "1" {
+		t.Skip(SkipEnv + "=1: skipping a test that needs a Docker engine")
+	}
+	fresh := &matrix.Pool{Image: base.MatrixImage, Log: os.Stderr, Prefix: "enginetest: fresh "}
+	t.Cleanup(func() {
+		if err := fresh.Stop(); err != nil {
+			t.Errorf("remove the fresh %s engine: %v", e.Name, err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, _, err := fresh.Client(ctx, *e.flavor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Registry starts an in-memory registry for the length of the test that e can pull from and
 // returns its host:port, usable in references for PushRandom and for e's pulls alike. For the
 // host engine it listens on 127.0.0.1 (Registry); for a matrix engine on the host's address
