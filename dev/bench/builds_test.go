@@ -305,3 +305,25 @@ func TestBuildsRows(t *testing.T) {
 	is.Equal(byID[BuildKitRestored].Status, "not reached")
 	is.Equal(peak, int64(50e6))
 }
+
+// TestBuildsNotesFollowRows: the notes explain only the rows a run selects.
+func TestBuildsNotesFollowRows(t *testing.T) {
+	tests := []struct {
+		rows      []string
+		want, not []string
+	}{
+		{rows: nil, want: []string{"dep001's package.json", "a second Engine 28.5", "started here (OCI worker)"}},
+		{rows: []string{BuildkitdOne, BuildkitdTwo}, want: []string{"started here (OCI worker)", "rows run: buildkitd.one,buildkitd.two"}, not: []string{"dep001", "a second Engine 28.5", "BENCH_BUILDS_CLASSIC"}},
+		{rows: []string{BuildClassicCold, BuildKitCold}, want: []string{"BENCH_BUILDS_CLASSIC"}, not: []string{"dep001", "OCI worker"}},
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		text := strings.Join(buildsNotes(Options{Builds: 60, BuildsClassic: 6, BuildsRows: tt.rows}), "\n")
+		for _, w := range tt.want {
+			is.True(strings.Contains(text, w)) // a note the rows need
+		}
+		for _, n := range tt.not {
+			is.True(!strings.Contains(text, n)) // a note on a row not run
+		}
+	}
+}

@@ -517,15 +517,21 @@ func buildsNotes(o Options) []string {
 	if n, scale := ClassicSample(o.Builds, o.BuildsClassic); scale > 1 && o.BuildsRow(BuildClassicCold) {
 		sample = append(sample, fmt.Sprintf("the classic row built %d+%d of the functions (BENCH_BUILDS_CLASSIC) and is scaled ×%g: the classic builder builds one image after the other", n, n, scale))
 	}
-	return append(sample,
+	notes := append(sample,
 		fmt.Sprintf("one run; each row is one mage deploy process (wall clock, its peak RSS); %d Node.js functions (nodejs20.x) each depend on one npm package (a distinct version of ms, kleur, left-pad or nanoid, downloaded from registry.npmjs.org, npm ci from a lock file), %d have no package.json", o.Builds, o.Builds),
 		"runtime base and build image: one Debian bookworm image with nodejs and npm (debootstrap), plus the host's CA bundle and a file naming the run, so no builder finds a step of an earlier run",
-		"cold = FORCE=1, a new build directory, a builder that never built this run's steps; classic and BuildKit cold rows on the same engine, one after the other",
-		"one dependency changed: dep001's package.json and lock name another package; Deploy without FORCE on the cold BuildKit run's build directory",
-		"fresh engine: a second Engine 28.5 (containerd store) that never built anything, given only a copy of the BUILD_CACHE directory the runs above exported",
-		"installs counted from the verbose output: BuildKit steps closed DONE (not CACHED) that run npm ci",
-		"buildkitds: started here (OCI worker), pulling the Node image from a registry on loopback; the images come back into one OCI layout in the build directory (only blobs it lacks) and go into the deploying engine as archives without the layers it has; the machine has 2 cores, which two builders share",
-	)
+		"cold = FORCE=1, a new build directory, a builder that never built this run's steps; classic and BuildKit cold rows on the same engine, one after the other")
+	if o.BuildsRow(BuildKitOneDep) {
+		notes = append(notes, "one dependency changed: dep001's package.json and lock name another package; Deploy without FORCE on the cold BuildKit run's build directory")
+	}
+	if o.BuildsRow(BuildKitRestored) {
+		notes = append(notes, "fresh engine: a second Engine 28.5 (containerd store) that never built anything, given only a copy of the BUILD_CACHE directory the runs above exported")
+	}
+	notes = append(notes, "installs counted from the verbose output: BuildKit steps closed DONE (not CACHED) that run npm ci")
+	if o.BuildsRow(BuildkitdOne) || o.BuildsRow(BuildkitdTwo) {
+		notes = append(notes, "buildkitds: started here (OCI worker), pulling the Node image from a registry on loopback; the images come back into one OCI layout in the build directory (only blobs it lacks) and go into the deploying engine as archives without the layers it has; the machine has 2 cores, which two builders share")
+	}
+	return notes
 }
 
 // writeBuilds stores the builds report as text, Markdown and JSON under o.Dir().
