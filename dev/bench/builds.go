@@ -308,6 +308,8 @@ type BuildMeasure struct {
 	RSSBytes int64
 	Err      string
 	Note     string
+	// Skipped says why the row was not run on purpose (rows not selected); it has no figures.
+	Skipped string
 	// Scale is the factor Seconds and Installs were measured on a sample for (0, 1: none).
 	Scale float64
 }
@@ -333,6 +335,8 @@ func EvaluateBuilds(n int, got map[string]BuildMeasure) ([]BuildRow, int64) {
 			r.Status = "not reached"
 		case m.Err != "":
 			r.Status, r.Note = StatusError, m.Err
+		case m.Skipped != "":
+			r.Status = m.Skipped
 		default:
 			r.Seconds, r.Installs, r.RSSBytes, r.Note = m.Seconds, m.Installs, m.RSSBytes, m.Note
 			if m.Scale > 1 {
@@ -341,7 +345,7 @@ func EvaluateBuilds(n int, got map[string]BuildMeasure) ([]BuildRow, int64) {
 			}
 			peak = max(peak, m.RSSBytes)
 		}
-		if base, ok := got[spec.RatioTo]; ok && r.Status == StatusOK && base.Err == "" && base.scaledSeconds() > 0 {
+		if base, ok := got[spec.RatioTo]; ok && r.Status == StatusOK && base.Err == "" && base.Skipped == "" && base.scaledSeconds() > 0 {
 			r.Ratio = r.Seconds / base.scaledSeconds()
 			if spec.Goal > 0 {
 				r.Met = yesNo(r.Ratio <= spec.Goal)

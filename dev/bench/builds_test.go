@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -248,4 +249,81 @@ func TestLayoutTraffic(t *testing.T) {
 	out := "x\nbuilds: 470.2 MB from the builders into /b/.esb/oci-layout, 481.0 MB loaded into the engine (9100.5 MB of layers it had left out)\n"
 	is.Equal(LayoutTraffic(out), "470.2 MB from the buildkitds into the build directory's OCI layout, 481.0 MB loaded into the engine, 9100.5 MB of layers the engine had left out")
 	is.Equal(LayoutTraffic("builds: on BUILDKIT_HOST=unix:///a\n"), "")
+}
+
+// TestBuildsRows: BENCH_BUILDS_ROWS picks rows by ID and refuses what cannot run; the rows
+// not picked stay in the table, marked, and give no ratio.
+func TestBuildsRows(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		rows []string // nil: all
+		fail string
+	}{
+		{name: "unset: all", env: []string{"BENCH_BUILDS=60"}},
+		{name: "buildkitds", env: []string{"BENCH_BUILDS=60", "BENCH_BUILDKITD=/bk", "BENCH_BUILDS_ROWS= buildkitd.one, BUILDKITD.two,"}, rows: []string{BuildkitdOne, BuildkitdTwo}},
+		{name: "restored from the cold run", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=buildkit.cold,buildkit.restored"}, rows: []string{BuildKitCold, BuildKitRestored}},
+		{name: "unknown", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=buildkit.warm"}, fail: `unknown row "buildkit.warm": use classic.cold,buildkit.cold,`},
+		{name: "twice", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=classic.cold,classic.cold"}, fail: "names classic.cold twice"},
+		{name: "empty", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=,"}, fail: "names no row"},
+		{name: "change without cold", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=buildkit.onedep"}, fail: "add buildkit.cold"},
+		{name: "restored without cold", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=classic.cold,buildkit.restored"}, fail: "add buildkit.cold"},
+		{name: "buildkitd without binary", env: []string{"BENCH_BUILDS=2", "BENCH_BUILDS_ROWS=buildkitd.two"}, fail: "BENCH_BUILDKITD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			o, err := FromEnv(tt.env, "/w")
+			if tt.fail != "" {
+				is.True(err != nil && strings.Contains(err.Error(), tt.fail))
+				return
+			}
+			is.NoErr(err)
+			is.Equal(o.BuildsRows, tt.rows)
+			for _, spec := range BuildRowSpecs(o.Builds) {
+				is.Equal(o.BuildsRow(spec.ID), tt.rows == nil || slices.Contains(tt.rows, spec.ID))
+			}
+		})
+	}
+
+	is := is.New(t)
+	rows, peak := EvaluateBuilds(60, map[string]BuildMeasure{
+		BuildClassicCold: {Skipped: "not selected (BENCH_BUILDS_ROWS)"},
+		BuildKitCold:     {Seconds: 100, Installs: 60, RSSBytes: 40e6},
+		BuildkitdOne:     {Skipped: "not selected (BENCH_BUILDS_ROWS)"},
+		BuildkitdTwo:     {Seconds: 80, Installs: 60, RSSBytes: 50e6},
+	})
+	byID := map[string]BuildRow{}
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	is.Equal(byID[BuildClassicCold].Status, "not selected (BENCH_BUILDS_ROWS)")
+	is.Equal(byID[BuildKitCold].Status, StatusOK)
+	is.Equal(byID[BuildKitCold].Ratio, 0.0) // no classic figure to compare with
+	is.Equal(byID[BuildKitCold].Met, "")
+	is.Equal(byID[BuildkitdTwo].Ratio, 0.0)
+	is.Equal(byID[BuildKitRestored].Status, "not reached")
+	is.Equal(peak, int64(50e6))
+}
+
+// TestBuildsNotesFollowRows: the notes explain only the rows a run selects.
+func TestBuildsNotesFollowRows(t *testing.T) {
+	tests := []struct {
+		rows      []string
+		want, not []string
+	}{
+		{rows: nil, want: []string{"dep001's package.json", "a second Engine 28.5", "started here (OCI worker)"}},
+		{rows: []string{BuildkitdOne, BuildkitdTwo}, want: []string{"started here (OCI worker)", "rows run: buildkitd.one,buildkitd.two"}, not: []string{"dep001", "a second Engine 28.5", "BENCH_BUILDS_CLASSIC"}},
+		{rows: []string{BuildClassicCold, BuildKitCold}, want: []string{"BENCH_BUILDS_CLASSIC"}, not: []string{"dep001", "OCI worker"}},
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		text := strings.Join(buildsNotes(Options{Builds: 60, BuildsClassic: 6, BuildsRows: tt.rows}), "\n")
+		for _, w := range tt.want {
+			is.True(strings.Contains(text, w)) // a note the rows need
+		}
+		for _, n := range tt.not {
+			is.True(!strings.Contains(text, n)) // a note on a row not run
+		}
+	}
 }

@@ -133,14 +133,45 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 		return rep, err
 	}
 
+	for _, spec := range BuildRowSpecs(o.Builds) {
+		if !o.BuildsRow(spec.ID) {
+			b.got[spec.ID] = BuildMeasure{Skipped: "not selected (BENCH_BUILDS_ROWS)"}
+		}
+	}
+	if err := b.engineRows(ctx, o, &stops, &rep); err != nil {
+		return rep, err
+	}
+
+	if !o.BuildsRow(BuildkitdOne) && !o.BuildsRow(BuildkitdTwo) {
+		return rep, nil
+	}
+	if o.Buildkitd == "" {
+		b.note("one and two buildkitds not measured: name a buildkitd binary in BENCH_BUILDKITD (or DINDBUNDLER_BUILDKITD)")
+		return rep, nil
+	}
+	// Into the host engine: the path the producer's buildkitd tests take (loading the archives
+	// into the 28.5 containerd-store engine failed with a broken pipe here, not yet understood).
+	rep.Engine = strings.TrimPrefix(rep.Engine+"; buildkitd rows into the host engine, "+engineName(ctx, b.host), "; ")
+	stop, err := b.builders(ctx, o, b.environ, b.host)
+	stops = append(stops, stop)
+	return rep, err
+}
+
+// engineRows measures the rows on the deploying engine (classic and BuildKit cold, one
+// dependency changed) and on a fresh one (cache restored), those o selects; stops gets the
+// engines' removal.
+func (b *builds) engineRows(ctx context.Context, o Options, stops *[]func() error, rep *BuildsReport) error {
+	if !o.BuildsRow(BuildClassicCold) && !o.BuildsRow(BuildKitCold) {
+		return nil
+	}
 	// The deploying engine: Engine 28.5 with the containerd image store, whose BuildKit exports
 	// BUILD_CACHE (the classic store's does not).
 	flavour, _ := matrix.Lookup("28-containerd")
-	poolA := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: builds: "}
-	stops = append(stops, poolA.Stop)
+	poolA := &matrix.Pool{Image: base.MatrixImage, Log: b.h.log, Prefix: "bench: builds: "}
+	*stops = append(*stops, poolA.Stop)
 	envA, apiA, err := b.engine(ctx, poolA, flavour)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer apiA.Close()
 	rep.Engine = "BuildKit rows on " + engineName(ctx, apiA)
@@ -149,60 +180,63 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	sample, scale := ClassicSample(o.Builds, o.BuildsClassic)
 	classic, err := PlanBuilds(sample)
 	if err != nil {
-		return rep, err
+		return err
 	}
-	full := b.projectDir
-	b.projectDir = filepath.Join(b.dir(), "project-classic")
-	err = b.writeProject(classic.Files(false), true)
-	if err == nil {
-		err = b.deploy(ctx, envA, BuildRun{Row: BuildClassicCold, Classic: true, Cold: true}, "classic")
+	if o.BuildsRow(BuildClassicCold) {
+		full := b.projectDir
+		b.projectDir = filepath.Join(b.dir(), "project-classic")
+		err = b.writeProject(classic.Files(false), true)
+		if err == nil {
+			err = b.deploy(ctx, envA, BuildRun{Row: BuildClassicCold, Classic: true, Cold: true}, "classic")
+		}
+		b.projectDir = full
+		if err != nil {
+			return err
+		}
 	}
-	b.projectDir = full
-	if err != nil {
-		return rep, err
-	}
-	if scale > 1 {
+	if o.BuildsRow(BuildClassicCold) && scale > 1 {
 		m := b.got[BuildClassicCold]
 		m.Scale = scale
 		b.got[BuildClassicCold] = m
 		b.save()
 	}
-	if err := b.deploy(ctx, envA, BuildRun{Row: BuildKitCold, Cache: cache, Cold: true}, "buildkit"); err != nil {
-		return rep, err
+	if !o.BuildsRow(BuildKitCold) {
+		return nil
 	}
-	if err := b.writeProject(changedFiles(stack), false); err != nil {
-		return rep, err
+	if err := b.deploy(ctx, envA, BuildRun{Row: BuildKitCold, Cache: cache, Cold: true}, "buildkit"); err != nil {
+		return err
+	}
+	if !o.BuildsRow(BuildKitOneDep) {
+		return b.restoredRow(ctx, o, flavour, cache)
+	}
+	if err := b.writeProject(changedFiles(b.stack), false); err != nil {
+		return err
 	}
 	if err := b.deploy(ctx, envA, BuildRun{Row: BuildKitOneDep, Cache: cache}, "buildkit"); err != nil {
-		return rep, err
+		return err
 	}
+	return b.restoredRow(ctx, o, flavour, cache)
+}
 
+// restoredRow measures Deploy on a fresh engine given a copy of cache, when o selects it.
+func (b *builds) restoredRow(ctx context.Context, o Options, flavour matrix.Flavour, cache string) error {
+	if !o.BuildsRow(BuildKitRestored) {
+		return nil
+	}
 	// A fresh engine of the same kind with only the cache directory of the runs above, as CI
 	// restores it on another machine.
 	restored := filepath.Join(b.dir(), "cache-restored")
 	if err := copyTree(cache, restored); err != nil {
-		return rep, err
+		return err
 	}
-	poolB := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: builds: fresh "}
+	poolB := &matrix.Pool{Image: base.MatrixImage, Log: b.h.log, Prefix: "bench: builds: fresh "}
 	envB, apiB, err := b.engine(ctx, poolB, flavour)
 	if err == nil {
 		err = b.deploy(ctx, envB, BuildRun{Row: BuildKitRestored, Cache: restored}, "restored")
 		apiB.Close()
 	}
 	err = errors.Join(err, poolB.Stop())
-	if err != nil {
-		return rep, err
-	}
-
-	if o.Buildkitd == "" {
-		b.note("one and two buildkitds not measured: name a buildkitd binary in BENCH_BUILDKITD (or DINDBUNDLER_BUILDKITD)")
-		return rep, nil
-	}
-	// Into the host engine: the path the producer's buildkitd tests take (loading the archives
-	// into the 28.5 containerd-store engine failed with a broken pipe here, not yet understood).
-	stop, err := b.builders(ctx, b.environ, b.host)
-	stops = append(stops, stop)
-	return rep, err
+	return err
 }
 
 // changedFiles are the files of the changed function after its dependency changed.
@@ -313,7 +347,7 @@ func (b *builds) deploy(ctx context.Context, environ []string, r BuildRun, run s
 // into the engine of environ (api) through the build directory's OCI layout: the Node image's
 // 454 MB crosses once per run, not once per function. A buildkitd reads FROM images only from registries: the Node
 // image is pushed to one served here on loopback (buildkitd runs on this machine).
-func (b *builds) builders(ctx context.Context, environ []string, api client.APIClient) (func() error, error) {
+func (b *builds) builders(ctx context.Context, o Options, environ []string, api client.APIClient) (func() error, error) {
 	var stops []func() error
 	stop := func() error {
 		var err error
@@ -360,8 +394,13 @@ func (b *builds) builders(ctx context.Context, environ []string, api client.APIC
 	image := b.image
 	b.image = ref
 	defer func() { b.image = image }()
-	if err := b.deploy(ctx, environ, BuildRun{Row: BuildkitdOne, Builders: socks[:1], Cold: true}, "buildkitd-one"); err != nil {
-		return stop, err
+	if o.BuildsRow(BuildkitdOne) {
+		if err := b.deploy(ctx, environ, BuildRun{Row: BuildkitdOne, Builders: socks[:1], Cold: true}, "buildkitd-one"); err != nil {
+			return stop, err
+		}
+	}
+	if !o.BuildsRow(BuildkitdTwo) {
+		return stop, nil
 	}
 	return stop, b.deploy(ctx, environ, BuildRun{Row: BuildkitdTwo, Builders: socks[1:], Cold: true}, "buildkitd-two")
 }
@@ -472,18 +511,27 @@ func copyTree(src, dst string) error {
 // buildsNotes say how the builds mode's figures were taken.
 func buildsNotes(o Options) []string {
 	var sample []string
-	if n, scale := ClassicSample(o.Builds, o.BuildsClassic); scale > 1 {
+	if o.BuildsRows != nil {
+		sample = append(sample, "rows run: "+strings.Join(o.BuildsRows, ",")+" (BENCH_BUILDS_ROWS); the others were not selected")
+	}
+	if n, scale := ClassicSample(o.Builds, o.BuildsClassic); scale > 1 && o.BuildsRow(BuildClassicCold) {
 		sample = append(sample, fmt.Sprintf("the classic row built %d+%d of the functions (BENCH_BUILDS_CLASSIC) and is scaled ×%g: the classic builder builds one image after the other", n, n, scale))
 	}
-	return append(sample,
+	notes := append(sample,
 		fmt.Sprintf("one run; each row is one mage deploy process (wall clock, its peak RSS); %d Node.js functions (nodejs20.x) each depend on one npm package (a distinct version of ms, kleur, left-pad or nanoid, downloaded from registry.npmjs.org, npm ci from a lock file), %d have no package.json", o.Builds, o.Builds),
 		"runtime base and build image: one Debian bookworm image with nodejs and npm (debootstrap), plus the host's CA bundle and a file naming the run, so no builder finds a step of an earlier run",
-		"cold = FORCE=1, a new build directory, a builder that never built this run's steps; classic and BuildKit cold rows on the same engine, one after the other",
-		"one dependency changed: dep001's package.json and lock name another package; Deploy without FORCE on the cold BuildKit run's build directory",
-		"fresh engine: a second Engine 28.5 (containerd store) that never built anything, given only a copy of the BUILD_CACHE directory the runs above exported",
-		"installs counted from the verbose output: BuildKit steps closed DONE (not CACHED) that run npm ci",
-		"buildkitds: started here (OCI worker), pulling the Node image from a registry on loopback; the images come back into one OCI layout in the build directory (only blobs it lacks) and go into the deploying engine as archives without the layers it has; the machine has 2 cores, which two builders share",
-	)
+		"cold = FORCE=1, a new build directory, a builder that never built this run's steps; classic and BuildKit cold rows on the same engine, one after the other")
+	if o.BuildsRow(BuildKitOneDep) {
+		notes = append(notes, "one dependency changed: dep001's package.json and lock name another package; Deploy without FORCE on the cold BuildKit run's build directory")
+	}
+	if o.BuildsRow(BuildKitRestored) {
+		notes = append(notes, "fresh engine: a second Engine 28.5 (containerd store) that never built anything, given only a copy of the BUILD_CACHE directory the runs above exported")
+	}
+	notes = append(notes, "installs counted from the verbose output: BuildKit steps closed DONE (not CACHED) that run npm ci")
+	if o.BuildsRow(BuildkitdOne) || o.BuildsRow(BuildkitdTwo) {
+		notes = append(notes, "buildkitds: started here (OCI worker), pulling the Node image from a registry on loopback; the images come back into one OCI layout in the build directory (only blobs it lacks) and go into the deploying engine as archives without the layers it has; the machine has 2 cores, which two builders share")
+	}
+	return notes
 }
 
 // writeBuilds stores the builds report as text, Markdown and JSON under o.Dir().

@@ -98,6 +98,10 @@ type Options struct {
 	// classic row builds (BENCH_BUILDS_CLASSIC; 0: all): the classic builder builds one image
 	// after the other, so its time for all is that of the sample scaled, said in the row.
 	BuildsClassic int
+	// BuildsRows are the builds mode's rows to run (BENCH_BUILDS_ROWS, comma separated row IDs
+	// of BuildRowSpecs; nil: all); the others stay in the table, marked not selected. A
+	// full run takes over an hour, most of it the classic row.
+	BuildsRows []string
 }
 
 // MaxBoots bounds BENCH_BOOTS and BENCH_RUNS.
@@ -199,6 +203,14 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		}
 		o.BuildsClassic = n
 	}
+	if v := get("BENCH_BUILDS_ROWS"); v != "" {
+		o.BuildsRows = []string{}
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.ToLower(strings.TrimSpace(r)); r != "" {
+				o.BuildsRows = append(o.BuildsRows, r)
+			}
+		}
+	}
 	o.Buildkitd = get("BENCH_BUILDKITD")
 	if o.Buildkitd == "" {
 		o.Buildkitd = get("DINDBUNDLER_BUILDKITD")
@@ -241,6 +253,9 @@ func (o Options) Validate() error {
 	}
 	if o.BuildsClassic < 0 || o.BuildsClassic > o.Builds {
 		return fmt.Errorf("BENCH_BUILDS_CLASSIC=%d: use 0 (all) to BENCH_BUILDS=%d", o.BuildsClassic, o.Builds)
+	}
+	if err := o.validateBuildsRows(); err != nil {
+		return err
 	}
 	if o.Functions < 0 || o.Functions > MaxFunctions {
 		return fmt.Errorf("BENCH_FUNCTIONS=%d: use 0 (skip) to %d function images", o.Functions, MaxFunctions)
@@ -356,4 +371,44 @@ func FormatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.3g %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// BuildsRow says whether the builds mode runs row id (BuildsRows).
+func (o Options) BuildsRow(id string) bool {
+	return o.BuildsRows == nil || slices.Contains(o.BuildsRows, id)
+}
+
+// validateBuildsRows checks BuildsRows: known IDs, each once, and the rows a selected row
+// needs: the dependency change and the restored cache start from the BuildKit cold run's
+// build directory and cache.
+func (o Options) validateBuildsRows() error {
+	if o.BuildsRows == nil {
+		return nil
+	}
+	var ids []string
+	for _, spec := range BuildRowSpecs(o.Builds) {
+		ids = append(ids, spec.ID)
+	}
+	if len(o.BuildsRows) == 0 {
+		return fmt.Errorf("BENCH_BUILDS_ROWS names no row: name some of %s, or unset it for all", strings.Join(ids, ","))
+	}
+	seen := map[string]bool{}
+	for _, r := range o.BuildsRows {
+		if !slices.Contains(ids, r) {
+			return fmt.Errorf("BENCH_BUILDS_ROWS: unknown row %q: use %s", r, strings.Join(ids, ","))
+		}
+		if seen[r] {
+			return fmt.Errorf("BENCH_BUILDS_ROWS names %s twice: list each row once", r)
+		}
+		seen[r] = true
+	}
+	for _, r := range []string{BuildKitOneDep, BuildKitRestored} {
+		if seen[r] && !seen[BuildKitCold] {
+			return fmt.Errorf("BENCH_BUILDS_ROWS: %s starts from %s's build directory and cache: add %s", r, BuildKitCold, BuildKitCold)
+		}
+	}
+	if (seen[BuildkitdOne] || seen[BuildkitdTwo]) && o.Buildkitd == "" {
+		return fmt.Errorf("BENCH_BUILDS_ROWS names a buildkitd row: name a buildkitd binary in BENCH_BUILDKITD (or DINDBUNDLER_BUILDKITD)")
+	}
+	return nil
 }
