@@ -110,10 +110,11 @@ func Recipe(suite Suite) string {
 }
 
 // Outdated says whether an image holding labels was made by Ensure for suite with another
-// recipe. An image Ensure did not make (no suite label: a user's own base under this tag) is
-// never outdated: it is not ours to replace.
+// recipe. An image Ensure did not make for this suite is never outdated: a user's own base under
+// the tag (no suite label), or another suite's base a caller named by tag without its suite
+// (bench's BASE_IMAGE with the bookworm base) — neither is ours to replace.
 func Outdated(labels map[string]string, suite Suite) bool {
-	if labels["io.dindbundler.suite"] == "" {
+	if labels["io.dindbundler.suite"] != suite.Name {
 		return false
 	}
 	return labels[RecipeLabel] != Recipe(suite)

@@ -422,7 +422,8 @@ func TestOutdated(t *testing.T) {
 	}{
 		{name: "built by this recipe", labels: map[string]string{"io.dindbundler.suite": "bookworm", base.RecipeLabel: base.Recipe(bookworm)}},
 		{name: "built before recipes were labelled (compose compiled)", labels: map[string]string{"io.dindbundler.suite": "bookworm", "io.dindbundler.compose-version": "v2.40.3"}, want: true},
-		{name: "another suite's recipe under this tag", labels: map[string]string{"io.dindbundler.suite": "trixie", base.RecipeLabel: base.Recipe(trixie)}, want: true},
+		{name: "another suite's base under this tag is left alone", labels: map[string]string{"io.dindbundler.suite": "trixie", base.RecipeLabel: base.Recipe(trixie)}},
+		{name: "another suite's base from before recipes is left alone", labels: map[string]string{"io.dindbundler.suite": "trixie"}},
 		{name: "a user's own image under the tag is left alone", labels: map[string]string{"maintainer": "platform team"}},
 		{name: "no labels at all", labels: nil},
 	}
