@@ -72,7 +72,10 @@ func TestPruneRetaining(t *testing.T) {
 	is.True(pruned)
 	is.Equal(removed, 4) // dropped's manifest, config and top layer; the cache stand-in's manifest
 	is.True(freed > 0)
-	exists := func(d digest.Digest) bool { _, err := os.Stat(filepath.Join(shared, "sha256", d.Encoded())); return err == nil }
+	exists := func(d digest.Digest) bool {
+		_, err := os.Stat(filepath.Join(shared, "sha256", d.Encoded()))
+		return err == nil
+	}
 	for _, m := range []ocispec.Descriptor{named, retained} {
 		img, err := l.imageOf(m)
 		is.NoErr(err)
@@ -82,7 +85,7 @@ func TestPruneRetaining(t *testing.T) {
 	}
 	is.True(!exists(dropped.Digest))
 	is.True(exists(md) && exists(cacheImg.Config.Digest) && exists(cacheImg.Layers[0].Digest)) // the cache's
-	is.True(!exists(cacheLayer.Digest))                                                         // the stand-in image's manifest: nobody's
+	is.True(!exists(cacheLayer.Digest))                                                        // the stand-in image's manifest: nobody's
 	fi, err := os.Lstat(filepath.Join(root, "_images", "blobs"))
 	is.NoErr(err)
 	is.True(fi.Mode()&os.ModeSymlink != 0) // the link stays
