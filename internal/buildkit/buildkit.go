@@ -77,12 +77,17 @@ const (
 	landCopied
 )
 
-// KeepsImages reports whether a build can also keep its image in an OCI layout (Build.KeepIn)
-// that is byte for byte the engine's: the engine's own BuildKit on the containerd image store,
-// which accepts a second exporter (the engine's image ID is then the layout's manifest digest).
-// Its BuildKit on the classic store has no oci exporter; Engine 20.10's ignores a second one.
-// A standalone buildkitd or another engine could (landLayout), but their images are not kept (not done).
-func (b *Builder) KeepsImages() bool { return b.land == landInEngine && b.exportsCache }
+// KeepsImages reports whether a build's image can also be kept in an OCI layout of a local
+// BUILD_CACHE: the engine's own BuildKit on the containerd image store exports it there in the
+// same solve (Build.KeepIn, a second exporter; the engine's image ID is then the layout's
+// manifest digest); a builder whose images come back into the run's OCI layout (ExportsToLayout:
+// a standalone buildkitd, another engine on the containerd store) has it there already, and the
+// caller takes it from that layout. Not the engine's BuildKit on the classic store (no oci
+// exporter; Engine 20.10's ignores a second one), nor another engine on the classic store (its
+// image is copied from that engine): neither exports a build cache either.
+func (b *Builder) KeepsImages() bool {
+	return b.exportsCache && (b.land == landInEngine || b.land == landLayout)
+}
 
 // ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
 func (b *Builder) ExportsCache() bool { return b.exportsCache }
@@ -245,7 +250,8 @@ type Build struct {
 	// exported into, in the same solve (BuildKit's oci exporter, tar=false): only the blobs the
 	// store lacks are sent. Concurrent builds must share one store: two instances of
 	// containerd's local store on one directory break each other's writes of a blob both
-	// export. Only where KeepsImages says so.
+	// export. Only for the engine's own BuildKit (KeepsImages; a builder that ExportsToLayout
+	// ignores it: its image is in the run's layout).
 	KeepIn content.Store
 }
 

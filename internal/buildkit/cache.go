@@ -78,7 +78,8 @@ func localDir(setting string, e CacheEntry) (string, error) {
 // kept image, its blobs/ linked to DIR/_blobs like each image's cache (a layer the cache and the
 // image share is kept once), and DIR/_results holds one small file per build input key saying
 // which image of the layout that build gave. A CI cache must keep the whole of DIR, symbolic
-// links included. Nothing is ever removed from it: a cache that grows too large is emptied whole.
+// links included. What no kept result and no image's cache uses is removed by the caller
+// (LocalCaches lists the caches).
 const (
 	keptImagesDir  = "_images"
 	keptResultsDir = "_results"
@@ -139,4 +140,29 @@ func cacheKey(image string) string {
 		}
 		return '-'
 	}, image)
+}
+
+// LocalCaches are the image cache directories (DIR/<image>, each an OCI layout whose blobs/
+// links to DIR/_blobs) of a local cache setting; none when setting is not a local cache or DIR
+// does not exist yet.
+func LocalCaches(setting string) ([]string, error) {
+	layout, _, err := KeptImages(setting)
+	if layout == "" || err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(layout)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: list the image caches in %s: %w", CacheVariable, dir, err)
+	}
+	var caches []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "_") && !strings.HasPrefix(e.Name(), ".") {
+			caches = append(caches, filepath.Join(dir, e.Name()))
+		}
+	}
+	return caches, nil
 }

@@ -88,3 +88,27 @@ func TestShareLocalBlobs(t *testing.T) {
 	is.NoErr(err)
 	is.True(fi.IsDir())
 }
+
+// TestLocalCaches: the image caches of a local setting are DIR's directories but the build
+// cache's own (_blobs, _images, _results); none for a registry cache or a DIR not made yet.
+func TestLocalCaches(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	setting := "type=local,dest=" + dir
+	got, err := LocalCaches(setting)
+	is.NoErr(err)
+	is.Equal(len(got), 0)
+	for _, d := range []string{cacheKey("fn-a:latest"), cacheKey("fn-b:latest"), sharedBlobs, keptImagesDir, keptResultsDir} {
+		is.NoErr(os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	is.NoErr(os.WriteFile(filepath.Join(dir, "stray-file"), nil, 0o644))
+	got, err = LocalCaches(setting)
+	is.NoErr(err)
+	is.Equal(got, []string{filepath.Join(dir, "fn-a-latest"), filepath.Join(dir, "fn-b-latest")})
+	got, err = LocalCaches("type=local,dest=" + filepath.Join(dir, "none"))
+	is.NoErr(err)
+	is.Equal(len(got), 0)
+	got, err = LocalCaches("type=registry,ref=r.local/cache")
+	is.NoErr(err)
+	is.Equal(len(got), 0)
+}

@@ -71,6 +71,9 @@ func (l *Layout) PruneRetaining(retain func() (Retain, error)) (pruned bool, rem
 	for _, m := range append(idx.Manifests, also.Images...) {
 		used[m.Digest] = true
 		img, err := l.imageOf(m)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its manifest or config is gone (a layout partly restored): it uses nothing
+		}
 		if err != nil {
 			// Not one image (or unreadable): keep everything rather than guess what it uses.
 			return false, 0, 0, fmt.Errorf("prune the OCI layout %s: %w", l.dir, err)

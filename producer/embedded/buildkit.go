@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/docker/docker/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dindbundler/dindbundler/internal/buildkit"
 	"github.com/dindbundler/dindbundler/internal/engine"
@@ -38,79 +40,144 @@ type builtImage struct {
 	ID    string
 	Steps buildkit.Steps
 	Where string // the builder that built it
-	Kept  bool   // the image was also exported into the build cache (resultcache.go)
+	Kept  bool   // the image is also in the build cache's layout (resultcache.go)
+	// Manifest is the kept image's manifest when it came from the run's OCI layout (a builder
+	// that ExportsToLayout); zero when the engine's ID names it (the engine's BuildKit).
+	Manifest ocispec.Descriptor
 }
 
-// buildAll builds every pending image and returns those built, by name; the error names
-// every build that failed. On BuildKit the images are built concurrently, largest first, each
-// builder taking as many at once as its parallelism (concurrentBuilds, or BUILDERS' ?parallel=N);
-// a builder that stops answering mid-run hands its images to the others (schedule.go). The
-// classic builder, the fallback for an engine without BuildKit, builds one after the other.
-//
-// With keep's layout set (the build cache's kept images), a builder that can
-// (buildkit.KeepsImages) also exports each image there.
-func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, keep keptCache, progress io.Writer) (map[string]builtImage, error) {
+// runBuilders are the builders of one run, connected: BuildKit ones, each with how many
+// images it builds at once, and the run's OCI layout for those that export into one; none
+// means the classic builder.
+type runBuilders struct {
+	bks      []*buildkit.Builder
+	parallel []int
+	loader   *ocilayout.Loader // the run's OCI layout into the engine; nil when no builder exports there
+}
+
+// connectBuilders connects the builders req asks for (chooseBuilders), refuses a BUILD_CACHE
+// one of them cannot export before anything is built, and opens the run's OCI layout for those
+// whose images come back into it. Close it when the run is done.
+func connectBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) (*runBuilders, error) {
 	bks, parallel, err := chooseBuilders(ctx, api, req, progress)
 	if err != nil {
 		return nil, err
 	}
-	if bks == nil {
-		return buildClassic(ctx, api, todo, roots, progress)
-	}
+	run := &runBuilders{bks: bks, parallel: parallel}
 	for _, bk := range bks {
-		defer bk.Close()
-	}
-	var where []string
-	slots := 0
-	for i, bk := range bks {
 		if req.BuildCache != "" && !bk.ExportsCache() {
+			run.Close()
 			return nil, noCacheExport(req, bk)
 		}
-		where = append(where, bk.Where)
-		slots += parallel[i]
 	}
 	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
 	// store) come back into one OCI layout of the run and go into the engine with only the
 	// layers it lacks, each once (internal/ocilayout).
-	var loader *ocilayout.Loader
 	for _, bk := range bks {
 		if !bk.ExportsToLayout() {
 			continue
 		}
-		if loader == nil {
+		if run.loader == nil {
 			if !filepath.IsAbs(req.ImageLayoutDir()) {
+				run.Close()
 				// Never a layout in whatever the working directory is.
 				return nil, fmt.Errorf("%s builds its images into an OCI layout, and the request names no directory for it (set BUILD_DIR or the output root)", bk.Where)
 			}
 			layout, err := ocilayout.Open(req.ImageLayoutDir())
 			if err != nil {
+				run.Close()
 				return nil, err
 			}
-			defer layout.Close()
-			loader = ocilayout.NewLoader(layout, engine.Of(api))
+			run.loader = ocilayout.NewLoader(layout, engine.Of(api))
 		}
-		bk.LoadThrough(loader)
+		bk.LoadThrough(run.loader)
 	}
-	var keepIn content.Store
-	if keep.Layout != "" {
-		// Opened after Connect, which quiets the logs of the content store beneath.
-		l, err := keep.open()
-		if err != nil {
+	return run, nil
+}
+
+// keepers are the run's builders as decideKeep weighs them.
+func (r *runBuilders) keepers() []keeper {
+	out := make([]keeper, len(r.bks))
+	for i, bk := range r.bks {
+		out[i] = keeper{Where: bk.Where, Keeps: bk.KeepsImages()}
+	}
+	return out
+}
+
+// Close ends the connections and lets the run's OCI layout go.
+func (r *runBuilders) Close() error {
+	var err error
+	for _, bk := range r.bks {
+		err = errors.Join(err, bk.Close())
+	}
+	if r.loader != nil {
+		err = errors.Join(err, r.loader.Layout().Close())
+	}
+	return err
+}
+
+// buildAll connects the builders req asks for and builds every pending image (runBuilders.build),
+// keeping the images in keep's layout where decideKeep says so (a zero keep: none).
+func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, keep keptCache, progress io.Writer) (map[string]builtImage, error) {
+	run, err := connectBuilders(ctx, api, req, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	mode := decideKeep(keep.Layout, req.Force, run.keepers())
+	var kept *ocilayout.Layout
+	if slices.Contains(mode.Keep, true) {
+		if kept, err = keep.open(); err != nil {
 			return nil, err
 		}
-		defer l.Close()
-		keepIn = l.Store()
+		defer kept.Close()
+	}
+	return run.build(ctx, api, todo, roots, req, kept, mode.Keep, progress)
+}
+
+// build builds every pending image and returns those built, by name; the error names every
+// build that failed. On BuildKit the images are built concurrently, largest first, each builder
+// taking as many at once as its parallelism (concurrentBuilds, or BUILDERS' ?parallel=N); a
+// builder that stops answering mid-run hands its images to the others (schedule.go). The classic
+// builder, the fallback for an engine without BuildKit, builds one after the other.
+//
+// The images of builder b are also kept in the layout kept (the build cache's) when keep[b]:
+// the engine's BuildKit exports them there in the same solve, a builder exporting into the run's
+// OCI layout has them linked (or copied) from there.
+func (r *runBuilders) build(ctx context.Context, api client.APIClient, todo []pendingBuild, roots map[string]string, req Request, kept *ocilayout.Layout, keep []bool, progress io.Writer) (map[string]builtImage, error) {
+	if r.bks == nil {
+		return buildClassic(ctx, api, todo, roots, progress)
+	}
+	var where []string
+	slots := 0
+	for i, bk := range r.bks {
+		where = append(where, bk.Where)
+		slots += r.parallel[i]
+	}
+	var store engine.ImageStore
+	if kept != nil && r.loader != nil {
+		var err error
+		if store, err = engine.Of(api).Store(ctx); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(progress, "builds: on %s, %d at a time\n", strings.Join(where, " and "), min(slots, len(todo)))
 	size := map[string]int64{}
 	for _, p := range todo {
 		size[p.Name] = contextSize(p.ImageBuild)
 	}
-	run := &spread{sched: newScheduler(largestFirst(todo, size), len(bks)), view: buildkit.NewView(progress), built: map[string]builtImage{}}
+	run := &spread{sched: newScheduler(largestFirst(todo, size), len(r.bks)), view: buildkit.NewView(progress), built: map[string]builtImage{}}
 	run.ready = sync.NewCond(&run.mu)
 	var wg sync.WaitGroup
-	for b, bk := range bks {
-		for range parallel[b] {
+	for b, bk := range r.bks {
+		var keepIn *keepTarget
+		if kept != nil && b < len(keep) && keep[b] {
+			keepIn = &keepTarget{layout: kept, store: store}
+			if r.loader != nil {
+				keepIn.from = r.loader.Layout()
+			}
+		}
+		for range r.parallel[b] {
 			wg.Go(func() { run.slot(ctx, b, bk, roots, req.BuildCache, keepIn) })
 		}
 	}
@@ -121,17 +188,50 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 	if err := run.view.Close(); err != nil {
 		run.errs = append(run.errs, err)
 	}
-	if loader != nil {
-		fmt.Fprintln(progress, layoutLine(loader))
+	if r.loader != nil {
+		fmt.Fprintln(progress, layoutLine(r.loader))
 		// What earlier builds of these images left in the layout goes, unless another run
-		// has the layout open.
-		if _, removed, freed, err := loader.Layout().Prune(); err != nil {
+		// has the layout open. The images kept from it are links of their own.
+		if _, removed, freed, err := r.loader.Layout().Prune(); err != nil {
 			fmt.Fprintf(progress, "builds: %v (the images are built; the layout only keeps more than it needs)\n", err)
 		} else if removed > 0 {
-			fmt.Fprintf(progress, "builds: removed %d blobs (%.1f MB) no image uses any more from %s\n", removed, float64(freed)/1e6, loader.Layout().Dir())
+			fmt.Fprintf(progress, "builds: removed %d blobs (%.1f MB) no image uses any more from %s\n", removed, float64(freed)/1e6, r.loader.Layout().Dir())
 		}
 	}
 	return run.built, errors.Join(run.errs...)
+}
+
+// keepTarget is where one builder's images are kept: the build cache's layout, and for a
+// builder exporting into the run's OCI layout, that layout (from) and the engine's image store
+// (which says what the engine's ID of an image of the layout is).
+type keepTarget struct {
+	layout *ocilayout.Layout
+	from   *ocilayout.Layout
+	store  engine.ImageStore
+}
+
+// keepFromLayout puts the image name, just built into the run's OCI layout and loaded into the
+// engine with the ID id, into the build cache's layout, and returns its manifest there. An
+// image of that name in the run's layout whose ID is another (another run built it meanwhile)
+// is not kept: ok false.
+func (k *keepTarget) keepFromLayout(name, id string) (manifest ocispec.Descriptor, ok bool, err error) {
+	img, _, err := ocilayout.CopyImage(k.from, k.layout, name)
+	if err != nil {
+		return ocispec.Descriptor{}, false, fmt.Errorf("keep image %s in the build cache: %w", name, err)
+	}
+	if engineIDOf(img, k.store) != id {
+		return ocispec.Descriptor{}, false, nil
+	}
+	return img.Manifest, true, nil
+}
+
+// engineIDOf is the ID an engine with store gives img when it loads it from a layout: its
+// manifest's digest on the containerd store, its config's on the classic one.
+func engineIDOf(img ocilayout.Image, store engine.ImageStore) string {
+	if store == engine.ContainerdStore {
+		return img.Manifest.Digest.String()
+	}
+	return img.Config.Digest.String()
 }
 
 // noCacheExport refuses BUILD_CACHE on bk, a BuildKit inside an engine on the classic image
@@ -163,11 +263,11 @@ type spread struct {
 }
 
 // slot is one of builder b's parallel slots: it builds the images the scheduler gives it until
-// none is left for b.
-func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string, keep content.Store) {
-	var keepIn content.Store
-	if bk.KeepsImages() {
-		keepIn = keep
+// none is left for b. With keep set, each image is also kept there.
+func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots map[string]string, cache string, keep *keepTarget) {
+	var keepIn content.Store // the engine's BuildKit: a second exporter into the kept layout
+	if keep != nil && keep.from == nil {
+		keepIn = keep.layout.Store()
 	}
 	for {
 		r.mu.Lock()
@@ -181,6 +281,15 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 			return
 		}
 		id, steps, err := buildOnBuildKit(ctx, bk, p.ImageBuild, roots[p.Name], cache, keepIn, r.view)
+		built := builtImage{ID: id, Steps: steps, Where: bk.Where, Kept: keep != nil}
+		var keepErr error
+		if err == nil && keep != nil && keep.from != nil {
+			// From the run's layout, while the other slots build on.
+			built.Manifest, built.Kept, keepErr = keep.keepFromLayout(p.Name, id)
+			if !built.Kept && keepErr == nil {
+				r.view.Print(fmt.Sprintf("builds: %s is not kept in %s: the run's OCI layout names another image %s (another run built it meanwhile); it is built again next time\n", p.Name, buildkit.CacheVariable, p.Name))
+			}
+		}
 		// A failed build on a builder that no longer answers is the builder's failure, not
 		// the image's (Build asked it): the image goes to another builder, its line says so
 		// after the line naming the lost builder. One that answers had a build error.
@@ -199,7 +308,10 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 			io.WriteString(tail, steps.Failed)
 			r.errs = append(r.errs, buildFailure(p.ImageBuild, err, tail.String()))
 		default:
-			r.built[p.Name] = builtImage{ID: id, Steps: steps, Where: bk.Where, Kept: keepIn != nil}
+			r.built[p.Name] = built
+			if keepErr != nil {
+				r.errs = append(r.errs, keepErr)
+			}
 		}
 		r.ready.Broadcast()
 		r.mu.Unlock()

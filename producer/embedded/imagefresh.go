@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dindbundler/dindbundler/internal/atomicfile"
 	"github.com/dindbundler/dindbundler/internal/buildkit"
@@ -180,26 +181,44 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 		return images, writeImageState(statePath, next)
 	}
 
-	// The result cache of a local BUILD_CACHE (resultcache.go): images kept there under their
-	// key are loaded, not built.
+	// The builders first: whether this run keeps what it builds, and restores what was kept,
+	// is decided once from what they can do (decideKeep).
+	run, err := connectBuilders(ctx, api, req, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
 	store, err := api.Store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cache, mode, err := resultCacheOf(req, store)
+	layoutDir, resultsDir, err := buildkit.KeptImages(req.BuildCache)
 	if err != nil {
 		return nil, err
 	}
+	cache := keptCache{Layout: layoutDir, Results: resultsDir}
+	mode := decideKeep(cache.Layout, req.Force, run.keepers())
 	if mode.Why != "" {
 		req.note(progress, fmt.Sprintf("builds: %s: %s", buildkit.CacheVariable, mode.Why))
 	}
-	if mode.Restore {
-		keys := map[string]string{}
+	var kept *ocilayout.Layout // the result cache (resultcache.go), open for the whole run
+	if cache.Layout != "" {
+		if kept, err = cache.open(); err != nil {
+			return nil, err
+		}
+		defer kept.Close()
+	}
+	keys := map[string]string{}
+	used := map[string]bool{} // the kept results this run restored or recorded
+	if kept != nil {
 		for _, p := range todo {
 			keys[p.Name] = resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store)
 		}
+	}
+	if mode.Restore {
+		// Images kept there under their key are loaded, not built.
 		var restored []restoreItem
-		if restored, todo, err = restoreKept(ctx, api, cache, todo, keys, progress); err != nil {
+		if restored, todo, err = restoreKept(ctx, api, cache, kept, todo, keys, progress); err != nil {
 			return nil, err
 		}
 		for _, r := range restored {
@@ -209,60 +228,64 @@ func buildChanged(ctx context.Context, api *engine.Engine, builds []ImageBuild, 
 			}
 			images = append(images, img)
 			next.Images[r.Name] = imageRecord{Key: imageKey(r.ImageBuild, ids), Inputs: r.inputs, Image: img}
-		}
-		if len(todo) == 0 {
-			return images, writeImageState(statePath, next)
+			used[r.Key] = true
 		}
 	}
 
-	if !mode.Keep {
-		cache = keptCache{}
-	}
-	built, buildErr := buildAll(ctx, api, todo, roots, req, cache, progress)
-	if len(built) > 0 {
+	var buildErr, keepErr error
+	if len(todo) > 0 {
+		var built map[string]builtImage
+		built, buildErr = run.build(ctx, api, todo, roots, req, kept, mode.Keep, progress)
 		// The images the builds start from may have been pulled meanwhile: their IDs now.
-		if ids, err = engine.TaggedIDs(ctx, api); err != nil {
-			return nil, err
-		}
-	}
-	var (
-		keepErr error
-		kept    *ocilayout.Layout
-	)
-	for _, p := range todo {
-		b, ok := built[p.Name]
-		if !ok {
-			continue
-		}
-		img, err := imageEntry(ctx, api, p.ImageBuild, b.ID)
-		if err != nil {
-			return nil, err
-		}
-		images = append(images, img)
-		next.Images[p.Name] = imageRecord{Key: imageKey(p.ImageBuild, ids), Inputs: p.inputs, Image: img}
-		if b.Kept && kept == nil {
-			if kept, err = cache.open(); err != nil {
-				return nil, errors.Join(buildErr, err)
+		builtIDs := ids
+		if len(built) > 0 {
+			if builtIDs, err = engine.TaggedIDs(ctx, api); err != nil {
+				return nil, err
 			}
-			defer kept.Close()
 		}
-		if b.Kept {
-			keepErr = errors.Join(keepErr, cache.record(kept, resultKey(p.ImageBuild, ids, p.inputs, req.ProjectRoot, store), p.Name, b.ID))
-		}
-	}
-	if kept != nil {
+		now := time.Now().UTC()
 		bases := map[string]string{}
 		for _, p := range todo {
-			if built[p.Name].Kept {
-				for _, name := range p.From {
-					if id := ids[familiarName(name)]; id != "" {
-						bases[name] = id
-					}
+			b, ok := built[p.Name]
+			if !ok {
+				continue
+			}
+			img, err := imageEntry(ctx, api, p.ImageBuild, b.ID)
+			if err != nil {
+				return nil, err
+			}
+			images = append(images, img)
+			next.Images[p.Name] = imageRecord{Key: imageKey(p.ImageBuild, builtIDs), Inputs: p.inputs, Image: img}
+			if !b.Kept {
+				continue
+			}
+			// Keyed with the bases' IDs of now, as the next run computes them.
+			key := resultKey(p.ImageBuild, builtIDs, p.inputs, req.ProjectRoot, store)
+			keepErr = errors.Join(keepErr, cache.record(kept, key, p.Name, b.ID, b.Manifest, now))
+			used[key] = true
+			for _, name := range p.From {
+				if id := builtIDs[familiarName(name)]; id != "" {
+					bases[name] = id
 				}
 			}
 		}
-		if err := keepBases(ctx, api, kept, bases); err != nil {
-			req.note(progress, fmt.Sprintf("builds: %s: %v (a restore then sends those layers too)", buildkit.CacheVariable, err))
+		// On the containerd store a restore's load leaves out the layers of the bases the
+		// engine has only when the layout knows their manifests (keepBases); the classic
+		// store tells which layers it has by itself.
+		if len(bases) > 0 && store == engine.ContainerdStore {
+			if err := keepBases(ctx, api, kept, bases); err != nil {
+				req.note(progress, fmt.Sprintf("builds: %s: %v (a restore then sends those layers too)", buildkit.CacheVariable, err))
+			}
+		}
+	}
+	if kept != nil && len(used) > 0 {
+		r, err := pruneKept(kept, cache, req.BuildCache, used)
+		switch {
+		case err != nil:
+			req.note(progress, fmt.Sprintf("builds: %v", err))
+		case r.Dropped > 0 || r.Blobs > 0:
+			fmt.Fprintf(progress, "builds: %s: kept %d results, removed %d older ones and %d blobs (%.1f MB) no kept image or cache uses\n",
+				buildkit.CacheVariable, r.Kept, r.Dropped, r.Blobs, float64(r.Freed)/1e6)
 		}
 	}
 	if err := writeImageState(statePath, next); err != nil {
@@ -291,18 +314,6 @@ func imageEntry(ctx context.Context, api *engine.Engine, b ImageBuild, id string
 		Name: b.Name, Digest: l.ID, Config: l.Config, DiffIDs: l.DiffIDs, Kind: b.Kind, Source: b.Source,
 		Labels: b.Labels, Platform: platform(info),
 	}, nil
-}
-
-// resultCacheOf is the result cache of req's BUILD_CACHE and how this run uses it on an engine
-// with store.
-func resultCacheOf(req Request, store engine.ImageStore) (keptCache, keepMode, error) {
-	layout, results, err := buildkit.KeptImages(req.BuildCache)
-	if err != nil {
-		return keptCache{}, keepMode{}, err
-	}
-	// Only the engine's own BuildKit exports the image a second time (buildkit.KeepsImages).
-	engineBuildKit := req.BuildKitHost == "" && len(req.Builders) == 0 && req.Builder != BuilderClassic
-	return keptCache{Layout: layout, Results: results}, decideKeep(layout, req.Force, store, engineBuildKit), nil
 }
 
 // buildSummary is the line saying how many images are built, and why for the first few.

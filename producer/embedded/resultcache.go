@@ -84,6 +84,9 @@ type keptResult struct {
 	Name     string             `json:"name"`     // the image's name when it was built
 	ID       string             `json:"id"`       // its ID in that engine
 	Manifest ocispec.Descriptor `json:"manifest"` // its manifest in the layout
+	// Built is when it was built: of the results of one name, the newest stays (planRetention).
+	// Zero in results of older versions: the oldest.
+	Built time.Time `json:"built,omitzero"`
 }
 
 // keptCache is where a local BUILD_CACHE keeps images: the OCI layout and the result files.
@@ -92,8 +95,8 @@ type keptCache struct {
 }
 
 // open opens the layout, its blobs/ linked to the blobs the build cache shares. It is never
-// pruned (ocilayout's Prune): its blobs/ are every cache directory's too, and kept results of
-// earlier keys name manifests its index.json no longer does.
+// pruned as a plain layout (ocilayout's Prune): its blobs/ are every image cache's too, and kept
+// results name manifests its index.json no longer does; retain prunes it knowing both.
 func (c keptCache) open() (*ocilayout.Layout, error) {
 	buildkit.QuietStoreLogs()
 	if err := buildkit.ShareLocalBlobs(c.Layout); err != nil {
@@ -125,15 +128,19 @@ func (c keptCache) read(l *ocilayout.Layout, key string) (keptResult, bool) {
 	return r, true
 }
 
-// record notes that the build with key gave the image id (its manifest being the one of that
-// digest the build exported into the layout), and names it in the layout. An image whose
-// manifest is not in the layout is not recorded: it is built again next time.
-func (c keptCache) record(l *ocilayout.Layout, key, name, id string) error {
-	d, err := digest.Parse(id)
-	if err != nil {
-		return nil // not a digest: not an ID the layout can hold
+// record notes that the build with key gave the image id, whose manifest in the layout is
+// manifest — or, when manifest is zero (the engine's BuildKit, which exported it there), the
+// blob of digest id (the engine's ID on the containerd store) — and names it in the layout. An
+// image whose manifest is not in the layout is not recorded: it is built again next time.
+func (c keptCache) record(l *ocilayout.Layout, key, name, id string, manifest ocispec.Descriptor, now time.Time) error {
+	if manifest.Digest == "" {
+		d, err := digest.Parse(id)
+		if err != nil {
+			return nil // not a digest: not an ID the layout can hold
+		}
+		manifest.Digest = d
 	}
-	data, err := os.ReadFile(l.BlobPath(d))
+	data, err := os.ReadFile(l.BlobPath(manifest.Digest))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -143,10 +150,11 @@ func (c keptCache) record(l *ocilayout.Layout, key, name, id string) error {
 	var m struct {
 		MediaType string `json:"mediaType"`
 	}
-	if json.Unmarshal(data, &m) != nil || digest.FromBytes(data) != d {
+	if json.Unmarshal(data, &m) != nil || (m.MediaType != ocispec.MediaTypeImageManifest && m.MediaType != dockerManifestType) ||
+		digest.FromBytes(data) != manifest.Digest {
 		return nil // not the manifest it should be: never restored
 	}
-	r := keptResult{Name: name, ID: id, Manifest: ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(data))}}
+	r := keptResult{Name: name, ID: id, Manifest: ocispec.Descriptor{MediaType: m.MediaType, Digest: manifest.Digest, Size: int64(len(data))}, Built: now}
 	if err := os.MkdirAll(c.Results, 0o755); err != nil {
 		return fmt.Errorf("keep image %s in the build cache: %w", name, err)
 	}
@@ -159,33 +167,50 @@ func (c keptCache) record(l *ocilayout.Layout, key, name, id string) error {
 	return nil
 }
 
-// keepMode says whether this run keeps and restores built images, and when a local BUILD_CACHE is
-// set but it does not do both, why (said once in the output).
+// dockerManifestType is the media type of an image manifest the engine's BuildKit exports with
+// Docker media types (the engine's own on the containerd store).
+const dockerManifestType = "application/vnd.docker.distribution.manifest.v2+json"
+
+// keepMode is how a run uses the result cache of a local BUILD_CACHE: decided once its
+// builders are connected, from what each can do.
 type keepMode struct {
-	Keep    bool   // builds export their image into the cache
+	Keep    []bool // by builder: its builds keep their image in the cache
 	Restore bool   // images the engine lacks are loaded from the cache when kept there
-	Why     string // why not both, when a local cache is set
+	Why     string // why not all of it, when a local cache is set (said once in the output)
 }
 
-// decideKeep is the result cache's use for a run: a local BUILD_CACHE (layout not ""), an engine
-// whose image store can load the kept images as they were built (the containerd store: its
-// image ID is the kept manifest's digest), no FORCE (which builds every image) for restoring, and
-// for keeping a builder that exports the image a second time in the same solve
-// (buildkit.KeepsImages: the engine's own BuildKit).
-func decideKeep(layout string, force bool, store engine.ImageStore, builderKeeps bool) keepMode {
-	switch {
-	case layout == "":
-		return keepMode{}
-	case store != engine.ContainerdStore:
-		return keepMode{Why: "built images are neither kept in it nor restored from it on the classic image store (the containerd store loads them as built)"}
-	case force && builderKeeps:
-		return keepMode{Keep: true, Why: "FORCE is set: every image is built (and kept), none restored"}
-	case force:
-		return keepMode{Why: "FORCE is set: every image is built, none restored; this builder keeps none (the engine's own BuildKit does)"}
-	case !builderKeeps:
-		return keepMode{Restore: true, Why: "images kept by earlier runs are restored from it, but this builder keeps no new ones (the engine's own BuildKit does)"}
+// keeper is one connected builder as decideKeep weighs it.
+type keeper struct {
+	Where string // for messages
+	Keeps bool   // buildkit.KeepsImages
+}
+
+// decideKeep is the result cache's use for a run: with a local BUILD_CACHE (layout not ""),
+// images kept there are restored unless FORCE is set (which builds every image), and each
+// builder that can keep its images (buildkit.KeepsImages) keeps them. Any engine's image store:
+// a result's key holds the store, an image kept by a run on one store is restored on that store.
+func decideKeep(layout string, force bool, builders []keeper) keepMode {
+	m := keepMode{Keep: make([]bool, len(builders))}
+	if layout == "" {
+		return m
 	}
-	return keepMode{Keep: true, Restore: true}
+	m.Restore = !force
+	var not []string
+	for i, b := range builders {
+		m.Keep[i] = b.Keeps
+		if !b.Keeps {
+			not = append(not, b.Where)
+		}
+	}
+	var why []string
+	if force {
+		why = append(why, "FORCE is set: every image is built, none restored")
+	}
+	if len(not) > 0 {
+		why = append(why, fmt.Sprintf("the images built on %s are not kept in it (images kept earlier are restored all the same)", strings.Join(not, " and ")))
+	}
+	m.Why = strings.Join(why, "; ")
+	return m
 }
 
 // restoreItem is one pending image to load from the cache instead of building it.
@@ -209,18 +234,13 @@ func planRestore(todo []pendingBuild, keys map[string]string, kept map[string]ke
 	return restore, build
 }
 
-// restoreKept loads the images of todo kept in the cache under their current key into the engine
-// (one load), names them, and returns them with the images left to build. A loaded image whose
-// ID is not the kept one is built instead (said so).
-func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo []pendingBuild, keys map[string]string, progress io.Writer) (restored []restoreItem, build []pendingBuild, err error) {
+// restoreKept loads the images of todo kept in the cache (its layout l) under their current
+// key into the engine (one load), names them, and returns them with the images left to build. A
+// loaded image whose ID is not the kept one is built instead (said so).
+func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, l *ocilayout.Layout, todo []pendingBuild, keys map[string]string, progress io.Writer) (restored []restoreItem, build []pendingBuild, err error) {
 	if _, err := os.Stat(cache.Results); err != nil {
 		return nil, todo, nil // nothing kept yet
 	}
-	l, err := cache.open()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer l.Close()
 	kept := map[string]keptResult{}
 	for _, k := range keys {
 		if r, ok := cache.read(l, k); ok {
@@ -259,6 +279,96 @@ func restoreKept(ctx context.Context, api *engine.Engine, cache keptCache, todo 
 	fmt.Fprintf(progress, "images: restored %d images from the build cache in %.1fs (%s; %.1f MB loaded, %.1f MB of layers the engine had left out), %d to build\n",
 		len(restored), time.Since(start).Seconds(), buildkit.CacheVariable, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6, len(build))
 	return restored, build, nil
+}
+
+// keptEntry is one result file of the cache as planRetention weighs it.
+type keptEntry struct {
+	Key   string
+	Name  string
+	Built time.Time
+}
+
+// planRetention says which results of the cache stay — for each image name the newest built
+// (of equal times, the greatest key), and every one this run used (used, by key: restored or
+// built) — and which go, each sorted. Pure.
+func planRetention(entries []keptEntry, used map[string]bool) (keep, drop []string) {
+	newest := map[string]keptEntry{}
+	for _, e := range entries {
+		n, ok := newest[e.Name]
+		if !ok || e.Built.After(n.Built) || (e.Built.Equal(n.Built) && e.Key > n.Key) {
+			newest[e.Name] = e
+		}
+	}
+	for _, e := range entries {
+		if used[e.Key] || newest[e.Name].Key == e.Key {
+			keep = append(keep, e.Key)
+		} else {
+			drop = append(drop, e.Key)
+		}
+	}
+	slices.Sort(keep)
+	slices.Sort(drop)
+	return keep, drop
+}
+
+// retention is what pruneKept did.
+type retention struct {
+	Pruned        bool // false: another run had the cache open, nothing was removed
+	Kept, Dropped int  // results
+	Blobs         int  // blobs removed
+	Freed         int64
+}
+
+// pruneKept bounds the cache after a run: of its results, those planRetention keeps stay, the
+// others are removed (and those that cannot be restored any more: unreadable, their manifest
+// gone); then every blob of the shared blob directory that no kept result, no image named in the
+// layout (kept images, bases) and no image cache of setting (buildkit.LocalCaches) uses is
+// removed. All of it only while no other run has the cache's layout open (ocilayout's
+// PruneRetaining): a run exporting into it may be about to name a blob nothing uses yet.
+func pruneKept(l *ocilayout.Layout, cache keptCache, setting string, used map[string]bool) (retention, error) {
+	var r retention
+	pruned, removed, freed, err := l.PruneRetaining(func() (ocilayout.Retain, error) {
+		entries, err := os.ReadDir(cache.Results)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ocilayout.Retain{}, err
+		}
+		var (
+			all      []keptEntry
+			results  = map[string]keptResult{}
+			unusable []string
+		)
+		for _, e := range entries {
+			key, ok := strings.CutSuffix(e.Name(), ".json")
+			if !ok || e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			res, ok := cache.read(l, key)
+			if !ok {
+				unusable = append(unusable, key)
+				continue
+			}
+			results[key] = res
+			all = append(all, keptEntry{Key: key, Name: res.Name, Built: res.Built})
+		}
+		keep, drop := planRetention(all, used)
+		for _, key := range append(drop, unusable...) {
+			if err := os.Remove(cache.resultPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return ocilayout.Retain{}, fmt.Errorf("remove the kept result %s: %w", cache.resultPath(key), err)
+			}
+		}
+		r.Kept, r.Dropped = len(keep), len(drop)+len(unusable)
+		retain := ocilayout.Retain{}
+		for _, key := range keep {
+			retain.Images = append(retain.Images, results[key].Manifest)
+		}
+		retain.Layouts, err = buildkit.LocalCaches(setting)
+		return retain, err
+	})
+	r.Pruned, r.Blobs, r.Freed = pruned, removed, freed
+	if err != nil {
+		return r, fmt.Errorf("%s: bound the kept images: %w (nothing is lost: the cache keeps more than it needs)", buildkit.CacheVariable, err)
+	}
+	return r, nil
 }
 
 // maxBaseMetadata bounds the entries of a base's save kept in memory: manifests and configs are a
