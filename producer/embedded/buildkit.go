@@ -173,7 +173,7 @@ func (r *runBuilders) build(ctx context.Context, api client.APIClient, todo []pe
 		var keepIn *keepTarget
 		if kept != nil && b < len(keep) && keep[b] {
 			keepIn = &keepTarget{layout: kept, store: store}
-			if r.loader != nil {
+			if bk.ExportsToLayout() {
 				keepIn.from = r.loader.Layout()
 			}
 		}
