@@ -33,6 +33,8 @@ import (
 // on an engine that lacks the image — a fresh CI machine with the cache directory restored — the
 // kept image is loaded instead of built: no solve, no cache import, no export. All kept images
 // of a run go into the engine in one load (internal/ocilayout owns the layout and the archive).
+// Whether a run keeps and restores is decided once its builders are connected (decideKeep); after
+// it, the cache is bounded (pruneKept): the newest result of each image and those the run used.
 
 // keptVersion changes when what a kept result's key covers or its file means changes: results
 // of another version are not found (their keys differ) and the images are built again.
