@@ -166,3 +166,29 @@ func LocalCaches(setting string) ([]string, error) {
 	}
 	return caches, nil
 }
+
+// ClearIngests removes what writers leave in an image cache directory (one of LocalCaches):
+// partial blobs of interrupted exports (ingest/) and the BuildKit client's empty lock file for
+// each blob it ever wrote there (ingest-locks/: kept by the client so that clients sharing the
+// directory agree, one more file per blob and run). Only while no client writes there — the
+// caller holds the cache alone. It returns how many files it removed.
+func ClearIngests(cache string) (int, error) {
+	removed := 0
+	for _, sub := range []string{"ingest", "ingest-locks"} {
+		dir := filepath.Join(cache, sub)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("%s: clear %s: %w", CacheVariable, dir, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return removed, fmt.Errorf("%s: clear %s: %w", CacheVariable, dir, err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}

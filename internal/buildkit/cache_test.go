@@ -112,3 +112,27 @@ func TestLocalCaches(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(got), 0)
 }
+
+// TestClearIngests: a cache directory's ingest/ and ingest-locks/ are emptied, kept; its index
+// and blobs stay; a cache without them is fine.
+func TestClearIngests(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	for _, f := range []string{"ingest/abc/data", "ingest/abc/ref", "ingest-locks/1", "ingest-locks/2", "index.json", "oci-layout"} {
+		is.NoErr(os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755))
+		is.NoErr(os.WriteFile(filepath.Join(dir, f), nil, 0o644))
+	}
+	n, err := ClearIngests(dir)
+	is.NoErr(err)
+	is.Equal(n, 3) // ingest/abc, two locks
+	for _, sub := range []string{"ingest", "ingest-locks"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		is.NoErr(err)
+		is.Equal(len(entries), 0)
+	}
+	_, err = os.Stat(filepath.Join(dir, "index.json"))
+	is.NoErr(err)
+	n, err = ClearIngests(t.TempDir())
+	is.NoErr(err)
+	is.Equal(n, 0)
+}

@@ -325,7 +325,8 @@ type retention struct {
 // others are removed (and those that cannot be restored any more: unreadable, their manifest
 // gone); then every blob of the shared blob directory that no kept result, no image named in the
 // layout (kept images, bases) and no image cache of setting (buildkit.LocalCaches) uses is
-// removed. All of it only while no other run has the cache's layout open (ocilayout's
+// removed, as are the image caches' leftovers of writes (buildkit.ClearIngests). All of it only
+// while no other run has the cache's layout open (ocilayout's
 // PruneRetaining): a run exporting into it may be about to name a blob nothing uses yet.
 func pruneKept(l *ocilayout.Layout, cache keptCache, setting string, used map[string]bool) (retention, error) {
 	var r retention
@@ -363,8 +364,15 @@ func pruneKept(l *ocilayout.Layout, cache keptCache, setting string, used map[st
 		for _, key := range keep {
 			retain.Images = append(retain.Images, results[key].Manifest)
 		}
-		retain.Layouts, err = buildkit.LocalCaches(setting)
-		return retain, err
+		if retain.Layouts, err = buildkit.LocalCaches(setting); err != nil {
+			return retain, err
+		}
+		for _, dir := range retain.Layouts {
+			if _, err := buildkit.ClearIngests(dir); err != nil {
+				return retain, err
+			}
+		}
+		return retain, nil
 	})
 	r.Pruned, r.Blobs, r.Freed = pruned, removed, freed
 	if err != nil {
