@@ -287,3 +287,59 @@ func filesBelow(t *testing.T, dir string) map[string]int {
 	}
 	return count
 }
+
+// TestBuildCacheKeepsBuildersImages: BUILDERS lists two buildkitds; the images each builds are
+// kept, and restored once the engine lacks them. Whether a run keeps and restores is decided
+// after the builders are connected: a builder that takes no BUILD_CACHE (the classic builder)
+// is refused before anything is restored.
+func TestBuildCacheKeepsBuildersImages(t *testing.T) {
+	bin := buildkittest.Binary(t)
+	api := enginetest.Client(t)
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tmpl, req, names := buildKitTemplate(t, api, unitPrefix+"-keepbld")
+	req.Vars = map[string]string{"RUNTIME_BASE_PYTHON3_12": "scratch"}
+	req.Builders = []string{buildkittest.Start(t, bin).Addr, buildkittest.Start(t, bin).Addr}
+	cacheDir := t.TempDir()
+	req.BuildCache = "type=local,dest=" + cacheDir
+	plan, err := Plan(tmpl, nil, req)
+	is.NoErr(err)
+	run := func(req Request) (map[string]manifest.Image, string, error) {
+		t.Helper()
+		is.NoErr(os.MkdirAll(filepath.Dir(req.ManifestPath()), 0o755))
+		var out bytes.Buffer
+		built, err := buildChanged(ctx, api, plan.Images, nil, req, &out)
+		images := map[string]manifest.Image{}
+		for _, img := range built {
+			images[img.Name] = img
+		}
+		return images, out.String(), err
+	}
+	first, out, err := run(req)
+	t.Logf("two buildkitds:\n%s", out)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "builds: on BUILDKIT_HOST="+req.Builders[0]+" and BUILDKIT_HOST="+req.Builders[1]))
+	entries, err := os.ReadDir(filepath.Join(cacheDir, "_results"))
+	is.NoErr(err)
+	is.Equal(len(entries), len(names))
+
+	removeImages(t, ctx, api, names)
+	classic := req
+	classic.Builders, classic.Builder = nil, BuilderClassic
+	classic.OutputRoot = filepath.Join(t.TempDir(), "out")
+	_, out, err = run(classic)
+	is.True(err != nil) // refused before anything is restored
+	is.True(strings.Contains(err.Error(), "BUILD_CACHE is set, but the classic builder has no build cache"))
+	is.True(!strings.Contains(out, "restored"))
+
+	req.OutputRoot = filepath.Join(t.TempDir(), "out")
+	restored, out, err := run(req)
+	t.Logf("the engine without the images:\n%s", out)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "images: restored 3 images from the build cache in "))
+	is.True(!strings.Contains(out, "built in"))
+	for _, name := range names {
+		is.Equal(restored[name].Digest, first[name].Digest)
+	}
+}
