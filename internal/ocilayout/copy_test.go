@@ -73,3 +73,34 @@ func TestCopyVerified(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(entries), 1) // x alone: no y, no temporary file
 }
+
+// TestCopyImageAcrossFileSystems: a destination on another file system (/dev/shm, a tmpfs, when
+// the test directory is not one) gets copies, checked against their digests, not links.
+func TestCopyImageAcrossFileSystems(t *testing.T) {
+	is := is.New(t)
+	shm, err := os.MkdirTemp("/dev/shm", "ocilayout-copy-")
+	if err != nil {
+		t.Skipf("no /dev/shm to copy to: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	from, err := Open(t.TempDir())
+	is.NoErr(err)
+	defer from.Close()
+	to, err := Open(shm)
+	is.NoErr(err)
+	defer to.Close()
+	desc := writeImage(t, from, "base", "top")
+	is.NoErr(from.Tag("fn:t", desc))
+	if err := os.Link(from.BlobPath(desc.Digest), filepath.Join(shm, "probe")); err == nil {
+		t.Skip("/dev/shm is the test directory's file system here")
+	}
+	img, c, err := CopyImage(from, to, "fn:t")
+	is.NoErr(err)
+	is.Equal(c.Copied, 4)
+	is.Equal(c.Linked, 0)
+	is.True(c.CopiedBytes > 0)
+	is.NoErr(to.Tag("fn:t", img.Manifest))
+	got, err := to.Image("fn:t")
+	is.NoErr(err)
+	is.Equal(got.Layers, img.Layers)
+}
