@@ -86,6 +86,55 @@ func parseBuilderEntry(s string) (builderEntry, error) {
 	return e, nil
 }
 
+// entryUse is what becomes of one BUILDERS entry once the engines among them have said which
+// engine they are (their `docker info` ID).
+type entryUse int
+
+const (
+	// useAsListed: a buildkitd, `engine`, or another engine, reached as written.
+	useAsListed entryUse = iota
+	// useOwnBuildKit: a docker+ entry that is the bundling engine: its own BuildKit builds, and
+	// the images land in it directly (as for `engine`), instead of being copied onto itself.
+	useOwnBuildKit
+	// useNot: the same engine as an earlier entry; one builder, not two racing on one engine.
+	useNot
+)
+
+// sameEngines decides what becomes of each entry: ids[i] is the ID the engine of docker+ entry i
+// answered ("" for a buildkitd, `engine`, or an engine that did not answer), self the bundling
+// engine's ID. An engine listed twice (by two addresses, or as `engine` and docker+) is built on
+// once, as its first entry with that entry's ?parallel; a docker+ entry that is the bundling
+// engine is its own BuildKit. The lines say so, one per entry not used as written.
+func sameEngines(entries []builderEntry, ids []string, self string) ([]entryUse, []string) {
+	uses := make([]entryUse, len(entries))
+	var notes []string
+	first := map[string]int{} // an engine's ID → the entry that builds on it
+	for i, e := range entries {
+		id, own := ids[i], e.Engine == "" && e.Host == EngineBuilder
+		if own {
+			id = self
+		}
+		if id == "" && !own {
+			continue // a buildkitd (no engine ID to compare), or an engine that did not answer
+		}
+		if j, seen := first[id]; seen {
+			uses[i] = useNot
+			if id == self {
+				notes = append(notes, fmt.Sprintf("builds: %s is the bundling engine, listed already as %s: left out, one builder per engine", e.name(), entries[j].name()))
+			} else {
+				notes = append(notes, fmt.Sprintf("builds: %s is the same engine as %s (ID %s): left out, one builder per engine", e.name(), entries[j].name(), id))
+			}
+			continue
+		}
+		first[id] = i
+		if !own && id == self {
+			uses[i] = useOwnBuildKit
+			notes = append(notes, fmt.Sprintf("builds: %s is the bundling engine: its own BuildKit builds there, the images land in it directly (as for %s)", e.name(), EngineBuilder))
+		}
+	}
+	return uses, notes
+}
+
 // largestFirst orders the builds by their context's size, largest first (ties: as planned).
 func largestFirst(todo []pendingBuild, size map[string]int64) []pendingBuild {
 	out := slices.Clone(todo)
