@@ -210,8 +210,10 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 
 // chooseBuilders connects to the builders BUILDERS lists and returns those that answer, with
 // how many images each builds at once; one that does not is named once on progress and left
-// out, and the run fails only when none answers. Without BUILDERS, the one chooseBuilder picks.
-// nil (and no error) means the classic builder.
+// out, and the run fails only when none answers. A docker+ entry that is the bundling engine
+// is its own BuildKit, and an engine listed twice is one builder (sameEngines), each said in a
+// line. Without BUILDERS, the one chooseBuilder picks. nil (and no error) means the classic
+// builder.
 func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, []int, error) {
 	if len(req.Builders) == 0 {
 		bk, err := chooseBuilder(ctx, api, req, progress)

@@ -24,7 +24,8 @@ const ParallelParameter = "parallel"
 // EnginePrefix marks a BUILDERS entry that is another Docker engine, reached as DOCKER_HOST
 // reaches one (docker+tcp://HOST:PORT, docker+unix:///PATH, docker+ssh://USER@HOST), whose own
 // BuildKit builds — buildx's docker driver on that endpoint. BuildKit has no scheme of its own by
-// that name, so an entry is unambiguously a buildkitd or an engine.
+// that name, so an entry is unambiguously a buildkitd or an engine. An engine is known by its ID,
+// not its address: one that turns out to be the bundling engine is EngineBuilder (sameEngines).
 const EnginePrefix = "docker+"
 
 // buildKitSchemes are the BUILDKIT_HOST schemes a BUILDERS entry may use: those BuildKit's
