@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dindbundler/dindbundler/internal/buildkit"
 	"github.com/dindbundler/dindbundler/internal/engine/enginetest"
 	"github.com/dindbundler/dindbundler/internal/registry/registrytest"
 	"github.com/dindbundler/dindbundler/producer/builders/builderstest"
@@ -17,12 +18,37 @@ import (
 	"github.com/matryer/is"
 )
 
-// TestBuildersNameTheBundlingEngine: on each matrix engine of TEST_ENGINES, a docker+ entry that
-// names the bundling engine by another address is its own BuildKit (the images land in it
-// directly: no layout, no copy) and `engine` beside it is left out; with the host engine
-// bundling, two addresses of one matrix engine make one builder. Each says so in one line.
+// TestBuildersNameTheBundlingEngine: docker+ and the host engine's own DOCKER_HOST (its unix
+// socket) is the engine's own BuildKit, not another engine. On each matrix engine of
+// TEST_ENGINES, a docker+ entry that names the bundling engine by another address is its own
+// BuildKit (the images land in it directly: no layout, no copy) and `engine` beside it is left
+// out; with the host engine bundling, two addresses of one matrix engine make one builder. Each
+// says so in one line.
 func TestBuildersNameTheBundlingEngine(t *testing.T) {
 	host := enginetest.Client(t)
+	t.Run("host", func(t *testing.T) {
+		is := is.New(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if bk, err := buildkit.Connect(ctx, host, ""); err != nil {
+			t.Skipf("the host engine has no BuildKit to build on: %v", err)
+		} else {
+			bk.Close()
+		}
+		entry := "docker+" + host.DaemonHost()
+		todo, names := sleeperBuilds(t, host, "selfhost", 2, 0)
+		start := time.Now()
+		built, progress := buildPlanned(t, ctx, host, todo, Request{Builders: []string{entry}, ImageLayout: t.TempDir()})
+		t.Logf("host bundles, listed as %s: 2 images in %s\n%s", entry, time.Since(start).Round(time.Millisecond), progress)
+		is.True(strings.HasPrefix(progress, "builds: "+entry+" is the bundling engine: its own BuildKit builds there, the images land in it directly (as for engine)\n"))
+		is.True(strings.Contains(progress, "builds: on the engine's BuildKit, 2 at a time"))
+		is.True(!strings.Contains(progress, "copying the image")) // not copied onto itself
+		for i, name := range names {
+			is.Equal(built[name].Where, "the engine's BuildKit")
+			got, _ := fileInImage(t, host, name, "/n.txt")
+			is.Equal(got, fmt.Sprintf("%d\n", i))
+		}
+	})
 	for _, e := range enginetest.Engines(t) {
 		if !e.Matrix() {
 			continue
@@ -95,7 +121,7 @@ func TestEngineBuildersSurviveOneKilled(t *testing.T) {
 			victim := e.Disposable(t)
 			startedIn := time.Since(t0)
 			survivorEntry, victimEntry := "docker+"+survivor.DaemonHost(), "docker+"+victim.DaemonHost()
-			const images, seconds = 8, 5
+			const images, seconds = 6, 4
 			todo, names := sleeperBuilds(t, host, "ekill"+strings.ReplaceAll(e.Name, "-", ""), images, seconds)
 			enginetest.Cleanup(t, survivor, names...) // the classic store keeps what its BuildKit built
 			req := Request{Builders: []string{survivorEntry + "?parallel=2", victimEntry + "?parallel=2"}, ImageLayout: t.TempDir()}
