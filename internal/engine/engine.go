@@ -20,12 +20,18 @@ import (
 
 // Engine is the handle of one engine: its client (embedded, so a handle goes wherever a
 // client.APIClient does) and the facts a run asks it once and remembers — where it keeps its
-// images (Store). Make one with New, or Of for a client made elsewhere.
+// images (Store) and which engine it is (ID). Make one with New, or Of for a client made elsewhere.
 type Engine struct {
 	client.APIClient
 
 	mu    sync.Mutex
-	store *ImageStore // nil until the engine has answered
+	facts *facts // nil until the engine has answered docker info
+}
+
+// facts are what one `docker info` told of the engine.
+type facts struct {
+	store ImageStore
+	id    string
 }
 
 // New returns the handle of the engine the docker CLI would use (DOCKER_HOST, then
@@ -83,16 +89,29 @@ func Of(api client.APIClient) *Engine {
 // Store reports where the engine keeps its images. The engine is asked (`docker info`) the
 // first time only; a failed question is asked again next time.
 func (e *Engine) Store(ctx context.Context) (ImageStore, error) {
+	f, err := e.answer(ctx)
+	return f.store, err
+}
+
+// ID is the engine's ID (`docker info`'s ID, kept in its data root): the same engine gives the
+// same ID whichever address reaches it (a unix socket, tcp://, ssh://), so two handles that
+// answer the same ID are one engine. Asked with Store, once.
+func (e *Engine) ID(ctx context.Context) (string, error) {
+	f, err := e.answer(ctx)
+	return f.id, err
+}
+
+// answer asks docker info the first time and remembers what it said.
+func (e *Engine) answer(ctx context.Context) (facts, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.store != nil {
-		return *e.store, nil
+	if e.facts != nil {
+		return *e.facts, nil
 	}
 	info, err := Info(ctx, e.APIClient)
 	if err != nil {
-		return 0, err
+		return facts{}, err
 	}
-	s := storeOf(info.DriverStatus)
-	e.store = &s
-	return s, nil
+	e.facts = &facts{store: storeOf(info.DriverStatus), id: info.ID}
+	return *e.facts, nil
 }

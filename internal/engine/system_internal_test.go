@@ -26,10 +26,10 @@ type infoAnswers struct {
 func (a *infoAnswers) Info(context.Context) (system.Info, error) {
 	err := a.answers[a.asked]
 	a.asked++
-	return system.Info{DriverStatus: [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}}, err
+	return system.Info{ID: "e1d2", DriverStatus: [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}}, err
 }
 
-// A handle asks the engine its store once; a failed question is asked again.
+// A handle asks the engine its store and ID once; a failed question is asked again.
 func TestStoreAskedOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -42,6 +42,9 @@ func TestStoreAskedOnce(t *testing.T) {
 		s, err := e.Store(ctx)
 		is.NoErr(err)
 		is.Equal(s, ContainerdStore)
+		id, err := e.ID(ctx)
+		is.NoErr(err)
+		is.Equal(id, "e1d2")
 	}
 	is.Equal(api.asked, 2)
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/docker/docker/client"
@@ -320,8 +321,10 @@ func (r *spread) slot(ctx context.Context, b int, bk *buildkit.Builder, roots ma
 
 // chooseBuilders connects to the builders BUILDERS lists and returns those that answer, with
 // how many images each builds at once; one that does not is named once on progress and left
-// out, and the run fails only when none answers. Without BUILDERS, the one chooseBuilder picks.
-// nil (and no error) means the classic builder.
+// out, and the run fails only when none answers. A docker+ entry that is the bundling engine
+// is its own BuildKit, and an engine listed twice is one builder (sameEngines), each said in a
+// line. Without BUILDERS, the one chooseBuilder picks. nil (and no error) means the classic
+// builder.
 func chooseBuilders(ctx context.Context, api client.APIClient, req Request, progress io.Writer) ([]*buildkit.Builder, []int, error) {
 	if len(req.Builders) == 0 {
 		bk, err := chooseBuilder(ctx, api, req, progress)
@@ -341,21 +344,43 @@ func chooseBuilders(ctx context.Context, api client.APIClient, req Request, prog
 		}
 		entries[i] = e
 	}
+	// The engines among them say which engine they are first: one that is the bundling engine,
+	// or that an earlier entry names too, is not another builder (sameEngines).
+	others, failed, err := engineIDs(ctx, api, entries)
+	if err != nil {
+		return nil, nil, err
+	}
+	uses, sameNotes := sameEngines(entries, others.ids, others.self)
 	// Asked at once: one that does not answer costs its probe's time once, not once per entry.
 	connected := make([]*buildkit.Builder, len(entries))
-	failed := make([]error, len(entries))
 	var wg sync.WaitGroup
 	for i, e := range entries {
-		wg.Go(func() { connected[i], failed[i] = connectEntry(ctx, api, e) })
+		if failed[i] != nil {
+			continue
+		}
+		if h := others.handles[i]; h != nil && uses[i] != useAsListed {
+			// Not another builder: the run's own handle (api) is the one images land through.
+			h.Close()
+		}
+		switch uses[i] {
+		case useNot:
+		case useOwnBuildKit:
+			wg.Go(func() { connected[i], failed[i] = buildkit.Connect(ctx, api, "") })
+		default:
+			wg.Go(func() { connected[i], failed[i] = connectEntry(ctx, api, e, others.handles[i]) })
+		}
 	}
 	wg.Wait()
 	var (
 		bks      []*buildkit.Builder
 		parallel []int
 		silent   []error // one per builder that does not answer, named
-		notes    []string
+		notes    = sameNotes
 	)
 	for i, e := range entries {
+		if uses[i] == useNot {
+			continue
+		}
 		if failed[i] == nil {
 			bks, parallel = append(bks, connected[i]), append(parallel, e.Parallel)
 			continue
@@ -376,14 +401,68 @@ func chooseBuilders(ctx context.Context, api client.APIClient, req Request, prog
 	return bks, parallel, nil
 }
 
-// connectEntry reaches the builder of one BUILDERS entry.
-func connectEntry(ctx context.Context, api client.APIClient, e builderEntry) (*buildkit.Builder, error) {
-	switch {
-	case e.Engine != "":
-		other, err := engine.NewAt(e.Engine)
-		if err != nil {
-			return nil, err
+// entryEngines are the engines of a run's docker+ entries, by entry: their handles (nil for
+// a buildkitd or `engine`) and the IDs they answered, and the bundling engine's ID ("" when no
+// docker+ entry answered, and so nothing to compare).
+type entryEngines struct {
+	handles []*engine.Engine
+	ids     []string
+	self    string
+}
+
+// idTimeout bounds the question "which engine are you" asked each docker+ entry at the start.
+const idTimeout = 20 * time.Second
+
+// engineIDs asks every docker+ entry's engine its ID (docker info), all at once; failed[i] says
+// why entry i's engine did not answer (its handle is then closed and nil). The error is the
+// bundling engine's failure to say its own.
+func engineIDs(ctx context.Context, api client.APIClient, entries []builderEntry) (entryEngines, []error, error) {
+	out := entryEngines{handles: make([]*engine.Engine, len(entries)), ids: make([]string, len(entries))}
+	failed := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		if e.Engine == "" {
+			continue
 		}
+		wg.Go(func() {
+			other, err := engine.NewAt(e.Engine)
+			if err == nil {
+				ictx, cancel := context.WithTimeout(ctx, idTimeout)
+				out.ids[i], err = other.ID(ictx)
+				cancel()
+				if err != nil {
+					other.Close()
+				}
+			}
+			if err != nil {
+				failed[i] = err
+				return
+			}
+			out.handles[i] = other
+		})
+	}
+	wg.Wait()
+	if !slices.ContainsFunc(out.ids, func(id string) bool { return id != "" }) {
+		return out, failed, nil
+	}
+	self, err := engine.Of(api).ID(ctx)
+	if err != nil {
+		for _, h := range out.handles {
+			if h != nil {
+				h.Close()
+			}
+		}
+		return out, failed, fmt.Errorf("%s: ask the bundling engine which it is, to tell it from the engines listed: %w", BuildersVariable, err)
+	}
+	out.self = self
+	return out, failed, nil
+}
+
+// connectEntry reaches the builder of one BUILDERS entry; other is the handle of a docker+
+// entry's engine (engineIDs), which the builder then owns.
+func connectEntry(ctx context.Context, api client.APIClient, e builderEntry, other *engine.Engine) (*buildkit.Builder, error) {
+	switch {
+	case other != nil:
 		bk, err := buildkit.ConnectEngine(ctx, api, other, e.name())
 		if err != nil {
 			other.Close()

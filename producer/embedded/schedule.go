@@ -24,7 +24,8 @@ const ParallelParameter = "parallel"
 // EnginePrefix marks a BUILDERS entry that is another Docker engine, reached as DOCKER_HOST
 // reaches one (docker+tcp://HOST:PORT, docker+unix:///PATH, docker+ssh://USER@HOST), whose own
 // BuildKit builds — buildx's docker driver on that endpoint. BuildKit has no scheme of its own by
-// that name, so an entry is unambiguously a buildkitd or an engine.
+// that name, so an entry is unambiguously a buildkitd or an engine. An engine is known by its ID,
+// not its address: one that turns out to be the bundling engine is EngineBuilder (sameEngines).
 const EnginePrefix = "docker+"
 
 // buildKitSchemes are the BUILDKIT_HOST schemes a BUILDERS entry may use: those BuildKit's
@@ -84,6 +85,55 @@ func parseBuilderEntry(s string) (builderEntry, error) {
 		return e, fmt.Errorf("%s entry %q is no builder: use %s (this engine's BuildKit), a buildkitd's address (%s://…), or another engine's as %stcp://HOST:PORT, %sunix:///PATH or %sssh://USER@HOST", BuildersVariable, s, EngineBuilder, strings.Join(buildKitSchemes, "://…, "), EnginePrefix, EnginePrefix, EnginePrefix)
 	}
 	return e, nil
+}
+
+// entryUse is what becomes of one BUILDERS entry once the engines among them have said which
+// engine they are (their `docker info` ID).
+type entryUse int
+
+const (
+	// useAsListed: a buildkitd, `engine`, or another engine, reached as written.
+	useAsListed entryUse = iota
+	// useOwnBuildKit: a docker+ entry that is the bundling engine: its own BuildKit builds, and
+	// the images land in it directly (as for `engine`), instead of being copied onto itself.
+	useOwnBuildKit
+	// useNot: the same engine as an earlier entry; one builder, not two racing on one engine.
+	useNot
+)
+
+// sameEngines decides what becomes of each entry: ids[i] is the ID the engine of docker+ entry i
+// answered ("" for a buildkitd, `engine`, or an engine that did not answer), self the bundling
+// engine's ID. An engine listed twice (by two addresses, or as `engine` and docker+) is built on
+// once, as its first entry with that entry's ?parallel; a docker+ entry that is the bundling
+// engine is its own BuildKit. The lines say so, one per entry not used as written.
+func sameEngines(entries []builderEntry, ids []string, self string) ([]entryUse, []string) {
+	uses := make([]entryUse, len(entries))
+	var notes []string
+	first := map[string]int{} // an engine's ID → the entry that builds on it
+	for i, e := range entries {
+		id, own := ids[i], e.Engine == "" && e.Host == EngineBuilder
+		if own {
+			id = self
+		}
+		if id == "" && !own {
+			continue // a buildkitd (no engine ID to compare), or an engine that did not answer
+		}
+		if j, seen := first[id]; seen {
+			uses[i] = useNot
+			if id == self {
+				notes = append(notes, fmt.Sprintf("builds: %s is the bundling engine, listed already as %s: left out, one builder per engine", e.name(), entries[j].name()))
+			} else {
+				notes = append(notes, fmt.Sprintf("builds: %s is the same engine as %s (ID %s): left out, one builder per engine", e.name(), entries[j].name(), id))
+			}
+			continue
+		}
+		first[id] = i
+		if !own && id == self {
+			uses[i] = useOwnBuildKit
+			notes = append(notes, fmt.Sprintf("builds: %s is the bundling engine: its own BuildKit builds there, the images land in it directly (as for %s)", e.name(), EngineBuilder))
+		}
+	}
+	return uses, notes
 }
 
 // largestFirst orders the builds by their context's size, largest first (ties: as planned).

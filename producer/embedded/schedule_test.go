@@ -185,3 +185,60 @@ func names(ps []pendingBuild) []string {
 	}
 	return out
 }
+
+// TestSameEngines: the engines of docker+ entries said their IDs; the bundling engine is "self".
+func TestSameEngines(t *testing.T) {
+	const (
+		sock  = "docker+unix:///var/run/docker.sock"
+		tcp   = "docker+tcp://127.0.0.1:2375"
+		other = "docker+tcp://10.0.0.3:2375"
+		again = "docker+ssh://me@build3"
+		bkd   = "tcp://10.0.0.2:1234"
+	)
+	for _, c := range []struct {
+		name    string
+		entries []string
+		ids     []string // by entry: the ID its engine answered
+		self    string
+		uses    []entryUse
+		notes   []string
+	}{
+		{name: "another engine and a buildkitd", entries: []string{other, bkd}, ids: []string{"B", ""}, self: "A",
+			uses: []entryUse{useAsListed, useAsListed}},
+		{name: "the bundling engine by its socket", entries: []string{sock, other}, ids: []string{"A", "B"}, self: "A",
+			uses:  []entryUse{useOwnBuildKit, useAsListed},
+			notes: []string{"builds: " + sock + " is the bundling engine: its own BuildKit builds there, the images land in it directly (as for engine)"}},
+		{name: "the bundling engine by two addresses", entries: []string{tcp, sock}, ids: []string{"A", "A"}, self: "A",
+			uses: []entryUse{useOwnBuildKit, useNot},
+			notes: []string{
+				"builds: " + tcp + " is the bundling engine: its own BuildKit builds there, the images land in it directly (as for engine)",
+				"builds: " + sock + " is the bundling engine, listed already as " + tcp + ": left out, one builder per engine",
+			}},
+		{name: "engine, then the bundling engine by docker+", entries: []string{"engine", sock}, ids: []string{"", "A"}, self: "A",
+			uses:  []entryUse{useAsListed, useNot},
+			notes: []string{"builds: " + sock + " is the bundling engine, listed already as engine: left out, one builder per engine"}},
+		{name: "engine twice, nothing asked", entries: []string{"engine", bkd, "engine?parallel=2"}, ids: []string{"", "", ""},
+			uses:  []entryUse{useAsListed, useAsListed, useNot},
+			notes: []string{"builds: engine is the bundling engine, listed already as engine: left out, one builder per engine"}},
+		{name: "another engine by two addresses", entries: []string{other + "?parallel=2", again, bkd}, ids: []string{"B", "B", ""}, self: "A",
+			uses:  []entryUse{useAsListed, useNot, useAsListed},
+			notes: []string{"builds: " + again + " is the same engine as " + other + " (ID B): left out, one builder per engine"}},
+		{name: "an engine that did not answer is nobody's twin", entries: []string{other, again}, ids: []string{"", "B"}, self: "A",
+			uses: []entryUse{useAsListed, useAsListed}},
+		{name: "two buildkitds are not compared", entries: []string{bkd, bkd + "?parallel=2"}, ids: []string{"", ""}, self: "A",
+			uses: []entryUse{useAsListed, useAsListed}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			var entries []builderEntry
+			for _, s := range c.entries {
+				e, err := parseBuilderEntry(s)
+				is.NoErr(err)
+				entries = append(entries, e)
+			}
+			uses, notes := sameEngines(entries, c.ids, c.self)
+			is.Equal(uses, c.uses)
+			is.Equal(notes, c.notes)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,22 @@ func (e Engine) Client(t testing.TB) *engine.Engine {
 // no second: the test is skipped there.
 func (e Engine) Fresh(t testing.TB) *engine.Engine {
 	t.Helper()
+	return e.Disposable(t).Engine
+}
+
+// Disposable is a second engine of a test's own (Engine.Disposable): its client, and what the
+// test may do to the container it runs in.
+type Disposable struct {
+	*engine.Engine
+	id   string // its container on the host engine
+	host *engine.Engine
+}
+
+// Disposable starts a second engine of e's flavour for the length of the test, as Fresh does,
+// which the test may also look into (Processes) and take away (Kill). The host engine has no
+// second: the test is skipped there.
+func (e Engine) Disposable(t testing.TB) *Disposable {
+	t.Helper()
 	if e.flavor == nil {
 		t.Skip("a fresh engine is a second matrix engine: the host engine has none")
 	}
@@ -123,12 +140,34 @@ func (e Engine) Fresh(t testing.TB) *engine.Engine {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, _, err := fresh.Client(ctx, *e.flavor)
+	c, r, err := fresh.Client(ctx, *e.flavor)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return &Disposable{Engine: c, id: r.ID, host: Client(t)}
+}
+
+// Kill takes the engine away at once, as a machine that disappears: its container is killed
+// (SIGKILL) and removed, with its volume; its address then refuses connections.
+func (d *Disposable) Kill(ctx context.Context) error {
+	if err := matrix.Remove(ctx, d.host, d.id); err != nil {
+		return fmt.Errorf("kill the engine container %s: %w", d.id[:12], err)
+	}
+	return nil
+}
+
+// Processes are the command lines of the processes in the engine's container (`ps -eo args`):
+// the engine's own, and its containers' and builds' steps, which run nested in it.
+func (d *Disposable) Processes(ctx context.Context) ([]string, error) {
+	out, code, err := engine.Exec(ctx, d.host, d.id, "ps", "-eo", "args")
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit code %d: %s", code, out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the processes of engine container %s: %w", d.id[:12], err)
+	}
+	return strings.Split(strings.TrimSpace(out), "\n"), nil
 }
 
 // Registry starts an in-memory registry for the length of the test that e can pull from and
