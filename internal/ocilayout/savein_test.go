@@ -250,7 +250,10 @@ func TestPlanSaved(t *testing.T) {
 	layerDesc := func(s string) ocispec.Descriptor {
 		return ocispec.Descriptor{Digest: digest.FromString(s), Size: int64(len(s))}
 	}
-	index := func(descs ...ocispec.Descriptor) []byte { b, _ := json.Marshal(ocispec.Index{Manifests: descs}); return b }
+	index := func(descs ...ocispec.Descriptor) []byte {
+		b, _ := json.Marshal(ocispec.Index{Manifests: descs})
+		return b
+	}
 	named := func(d ocispec.Descriptor, full string) ocispec.Descriptor {
 		d.Annotations = map[string]string{imageNameAnnotation: full}
 		return d

@@ -69,9 +69,10 @@ func buildAll(ctx context.Context, api client.APIClient, todo []pendingBuild, ro
 		where = append(where, bk.Where)
 		slots += parallel[i]
 	}
-	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
-	// store) come back into one OCI layout of the run and go into the engine with only the
-	// layers it lacks, each once (internal/ocilayout).
+	// The images of a standalone buildkitd and of another engine's BuildKit (exported on the
+	// containerd store, saved from that engine's classic store) come back into one OCI layout
+	// of the run and go into the engine with only the layers it lacks, each once
+	// (internal/ocilayout).
 	var loader *ocilayout.Loader
 	for _, bk := range bks {
 		if !bk.ExportsToLayout() {
