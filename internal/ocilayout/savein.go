@@ -194,12 +194,19 @@ func blobDigest(name string) (digest.Digest, error) {
 }
 
 // writeBlob stores the blob r of size bytes in the layout. With expected set, a blob the layout
-// has is not read (the stream skips it); without, the blob is hashed on its way into an ingest
-// file, which is dropped when the layout has that digest already.
+// has is not read (the stream skips it), and the ingest is named by the digest: a save bringing
+// the same blob at once (another build's) waits for this one, then finds the blob; one an
+// interrupted save left is resumed (content.Copy skips what it holds). Without, the blob is
+// hashed on its way into an ingest of its own, which is dropped when the layout has that digest
+// already.
 func (in *saveIngest) writeBlob(r io.Reader, size int64, expected digest.Digest) (ocispec.Descriptor, error) {
 	desc := ocispec.Descriptor{Digest: expected, Size: size}
 	ref := fmt.Sprintf("%s-%d", in.ref, in.refs)
-	in.refs++
+	if expected != "" {
+		ref = "dindbundler-save-" + expected.String()
+	} else {
+		in.refs++
+	}
 	w, err := in.store.Writer(in.ctx, content.WithRef(ref), content.WithDescriptor(desc))
 	if cerrdefs.IsAlreadyExists(err) {
 		return desc, nil
@@ -207,17 +214,24 @@ func (in *saveIngest) writeBlob(r io.Reader, size int64, expected digest.Digest)
 	if err != nil {
 		return desc, err
 	}
-	_, err = io.Copy(w, r)
-	if err == nil {
-		err = w.Commit(in.ctx, size, expected)
-		switch {
-		case err == nil:
-			in.written += size
-		case cerrdefs.IsAlreadyExists(err):
-			err = nil // the ingest file is gone with the commit
+	cr := &countingReader{r: r}
+	if expected != "" {
+		if err = content.Copy(in.ctx, w, cr, size, expected); err == nil {
+			in.written += cr.n
 		}
+	} else {
+		_, err = io.Copy(w, cr)
+		if err == nil {
+			err = w.Commit(in.ctx, size, "")
+			switch {
+			case err == nil:
+				in.written += cr.n
+			case cerrdefs.IsAlreadyExists(err):
+				err = nil // the layout had it: the commit dropped the ingest
+			}
+		}
+		desc.Digest = w.Digest()
 	}
-	desc.Digest = w.Digest()
 	w.Close()
 	if err != nil {
 		if aerr := in.store.Abort(context.WithoutCancel(in.ctx), ref); aerr != nil && !cerrdefs.IsNotFound(aerr) {

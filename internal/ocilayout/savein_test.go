@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/matryer/is"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -326,4 +327,54 @@ func TestLegacyManifestWithoutLayers(t *testing.T) {
 	is.Equal(cfg.Digest, digest.FromBytes(f.config))
 	_, _, err = legacyManifest(f.config, []ocispec.Descriptor{{Digest: digest.FromString("x")}})
 	is.True(err != nil && strings.Contains(err.Error(), "the config lists 0 layers, the save 1"))
+}
+
+// TestIngestSaveConcurrently: two builds' saves of images sharing a base, ingested at once into
+// one layout, both land, and each blob is written once (the second save waits on the first's
+// ingest of it, then finds it); an ingest an interrupted save left half-written is resumed, not
+// appended to.
+func TestIngestSaveConcurrently(t *testing.T) {
+	is := is.New(t)
+	l, err := Open(t.TempDir())
+	is.NoErr(err)
+	defer l.Close()
+	base := strings.Repeat("base layer ", 1<<16)
+	a, b := newFixture("a:t", base, "top a"), newFixture("b:t", base, "top b")
+
+	// An interrupted save left half of the base.
+	ctx := context.Background()
+	d := digest.FromString(base)
+	w, err := l.Store().Writer(ctx, content.WithRef("dindbundler-save-"+d.String()), content.WithDescriptor(ocispec.Descriptor{Digest: d, Size: int64(len(base))}))
+	is.NoErr(err)
+	_, err = w.Write([]byte(base[:len(base)/2]))
+	is.NoErr(err)
+	is.NoErr(w.Close())
+
+	results := make(chan Saved, 2)
+	errs := make(chan error, 2)
+	for _, f := range []savedImageFixture{a, b} {
+		go func() {
+			s, err := ingest(t, l, f.ociSave(t), f.name)
+			results <- s
+			errs <- err
+		}()
+	}
+	var written int64
+	for range 2 {
+		is.NoErr(<-errs)
+		written += (<-results).Written
+	}
+	var want int64 // every blob once; the base's first half was there
+	for _, f := range []savedImageFixture{a, b} {
+		want += int64(len(f.config) + len(f.layers[1]) + len(f.mobyManifest()))
+	}
+	want += int64(len(base))
+	is.Equal(written, want)
+	got, err := os.ReadFile(l.BlobPath(d))
+	is.NoErr(err)
+	is.Equal(string(got), base)
+	for _, n := range []string{"a:t", "b:t"} {
+		_, err := l.Image(n)
+		is.NoErr(err)
+	}
 }
