@@ -51,9 +51,11 @@ type Builder struct {
 	// or the BUILDERS entry of another engine.
 	Where string
 	land  landing
-	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise.
+	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise;
+	// on the classic store its images are saved from it (landSaved).
 	builderEngine *engine.Engine
-	// loader takes images exported into an OCI layout into the bundling engine (landLayout).
+	// loader takes images exported (landLayout) or saved (landSaved) into an OCI layout into the
+	// bundling engine.
 	loader *ocilayout.Loader
 	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
@@ -87,7 +89,8 @@ const (
 // that is byte for byte the engine's: the engine's own BuildKit on the containerd image store,
 // which accepts a second exporter (the engine's image ID is then the layout's manifest digest).
 // Its BuildKit on the classic store has no oci exporter; Engine 20.10's ignores a second one.
-// A standalone buildkitd or another engine could (landLayout), but their images are not kept (not done).
+// A standalone buildkitd or another engine could (landLayout, landSaved), but their images are
+// not kept (not done).
 func (b *Builder) KeepsImages() bool { return b.land == landInEngine && b.exportsCache }
 
 // ExportsCache reports whether this BuildKit can import and export a build cache (BUILD_CACHE).
