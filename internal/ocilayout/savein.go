@@ -103,7 +103,7 @@ type saveIngest struct {
 	ctx    context.Context
 	layout *Layout
 	store  content.Store
-	ref    string // this ingest's prefix of content-store refs: no two ingests share one
+	ref    string // the prefix of this ingest's refs for blobs of unknown digest: no two ingests share one
 	refs   int
 	files  savedFiles
 	read   int64
