@@ -371,7 +371,7 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 	if err == nil && b.land == landSaved {
 		track.v.lines.Set(bd.Name, "saving the image from "+b.Where+" into the OCI layout")
 		var line string
-		line, err = loadSaved(ctx, b.builderEngine, bd.Name, b.loader)
+		line, err = loadSaved(ctx, b.builderEngine, b.Where, bd.Name, b.loader)
 		if err == nil {
 			track.v.lines.Print(bd.Name + ": " + line + "\n")
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestClassicEngineBuilderSendsOnlyMissingLayers(t *testing.T) {
 		is.NoErr(err)
 		defer l.Close()
 		start := time.Now()
-		saved, err := l.IngestSave(ctx, clients[e.Name], base)
+		saved, err := l.IngestSave(ctx, clients[e.Name], "", base)
 		is.NoErr(err)
 		t.Logf("base saved from %s (legacy format: %v) in %s: manifest %s, %.1f MB read", e.Name, saved.Legacy, time.Since(start).Round(time.Millisecond),
 			saved.Image.Manifest.Digest, float64(saved.Read)/1e6)
@@ -78,6 +79,19 @@ func TestClassicEngineBuilderSendsOnlyMissingLayers(t *testing.T) {
 		is.Equal(saved.Image.Manifest, first.Image.Manifest)
 		is.Equal(saved.Image.DiffIDs, first.Image.DiffIDs)
 	}
+	// An image the engine lacks: the error says what was being brought from where.
+	l, err := ocilayout.Open(t.TempDir())
+	is.NoErr(err)
+	defer l.Close()
+	missing := fmt.Sprintf("dindbundlertest-savein-none:%d", os.Getpid())
+	_, err = l.IngestSave(ctx, host, "docker+"+host.DaemonHost(), missing)
+	is.True(err != nil)
+	t.Log(err)
+	is.True(strings.Contains(err.Error(), "bring "+missing+" from docker+"+host.DaemonHost()+" into the OCI layout "+l.Dir()))
+	names, err := l.Names()
+	is.NoErr(err)
+	is.Equal(len(names), 0)
+
 	var baseBytes int64
 	for _, l := range first.Image.Layers {
 		baseBytes += l.Size
@@ -98,7 +112,7 @@ func TestClassicEngineBuilderSendsOnlyMissingLayers(t *testing.T) {
 					// An earlier run brought the base through the layout.
 					start := time.Now()
 					enginetest.Cleanup(t, api, base)
-					_, err := layout.IngestSave(ctx, host, base)
+					_, err := layout.IngestSave(ctx, host, "", base)
 					is.NoErr(err)
 					res, err := ocilayout.NewLoader(layout, api).Load(ctx, base)
 					is.NoErr(err)

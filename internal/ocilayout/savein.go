@@ -81,15 +81,20 @@ type Saved struct {
 }
 
 // IngestSave brings the image name from the engine api into the layout through one streamed
-// `docker save` and names it name there, for a Loader to load into another engine.
-func (l *Layout) IngestSave(ctx context.Context, api *engine.Engine, name string) (Saved, error) {
-	what := fmt.Sprintf("bring %s from the engine at %s into the OCI layout %s", name, api.DaemonHost(), l.dir)
+// `docker save` and names it name there, for a Loader to load into another engine. where names
+// that engine in messages (a BUILDERS entry: over ssh the client's address says nothing); ""
+// is "the engine at" its address.
+func (l *Layout) IngestSave(ctx context.Context, api *engine.Engine, where, name string) (Saved, error) {
+	if where == "" {
+		where = "the engine at " + api.DaemonHost()
+	}
+	what := fmt.Sprintf("bring %s from %s into the OCI layout %s", name, where, l.dir)
 	in, err := l.newSaveIngest(ctx)
 	if err != nil {
 		return Saved{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := engine.SaveEach(ctx, api, []string{name}, in.entry); err != nil {
-		return Saved{}, fmt.Errorf("%s: %w (a save that broke off leaves only whole blobs behind: build again)", what, err)
+		return Saved{}, fmt.Errorf("%s: %w (does that engine have the image, and does it answer? A save that broke off leaves only whole blobs in the layout: build again)", what, err)
 	}
 	saved, err := in.finish(name)
 	if err != nil {

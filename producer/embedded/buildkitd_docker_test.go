@@ -261,7 +261,7 @@ func TestBuildersOtherEngines(t *testing.T) {
 				return
 			}
 			is.True(strings.Contains(progress, names[0]+": saved ")) // the line of what crossed
-			is.True(strings.Contains(progress, " from the engine at "+builder.DaemonHost()+" ("))
+			is.True(strings.Contains(progress, " from "+entry+" ("))
 			req.BuildCache = "type=local,dest=" + t.TempDir()
 			_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 			is.True(err != nil)
