@@ -5,7 +5,8 @@
 // engine's own image store (the moby exporter); from a standalone buildkitd or another engine's
 // BuildKit on the containerd image store, through an OCI layout on this machine whose missing
 // layers alone go into the engine (internal/ocilayout; layout.go); from another engine on the
-// classic image store, copied from that engine's store.
+// classic image store, stored in that engine, then saved from it into the same layout (whole:
+// Docker has no partial save) and loaded from there like the others.
 //
 // Like internal/engine it owns no files and no plans: it does not know the bundle, the manifest
 // or what is built; it must not import `testing`.
@@ -50,9 +51,11 @@ type Builder struct {
 	// or the BUILDERS entry of another engine.
 	Where string
 	land  landing
-	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise.
+	// builderEngine is the other engine whose BuildKit this is (ConnectEngine), nil otherwise;
+	// on the classic store its images are saved from it (landSaved).
 	builderEngine *engine.Engine
-	// loader takes images exported into an OCI layout into the bundling engine (landLayout).
+	// loader takes images exported (landLayout) or saved (landSaved) into an OCI layout into the
+	// bundling engine.
 	loader *ocilayout.Loader
 	// exportsCache: the engine's own BuildKit exports caches (local, registry) only on the
 	// containerd image store ("unknown cache exporter" on the classic one); buildkitd always.
@@ -72,9 +75,14 @@ const (
 	// into the bundling engine with only the layers that engine lacks — a standalone buildkitd,
 	// or another engine's BuildKit on the containerd image store.
 	landLayout
-	// landCopied: another engine's BuildKit on the classic image store, whose only image
-	// exporter is moby, stores it in that engine; it is then copied (save → load).
-	landCopied
+	// landSaved: another engine's BuildKit on the classic image store, whose only image
+	// exporter is moby (no oci exporter on that store), stores it in that engine; one `docker
+	// save` of it then streams into the OCI layout on this machine (blobs the layout has are not
+	// written again) and it goes into the bundling engine like landLayout's, with only the
+	// layers that engine lacks. The save is whole — every layer crosses from that engine to
+	// this machine, its base too: Docker has no partial save — but what the bundling engine has
+	// does not cross again (it was a whole save → load before).
+	landSaved
 )
 
 // KeepsImages reports whether a build's image can also be kept in an OCI layout of a local
@@ -84,7 +92,7 @@ const (
 // a standalone buildkitd, another engine on the containerd store) has it there already, and the
 // caller takes it from that layout. Not the engine's BuildKit on the classic store (no oci
 // exporter; Engine 20.10's ignores a second one), nor another engine on the classic store (its
-// image is copied from that engine): neither exports a build cache either.
+// image is saved from that engine into the run's layout): neither exports a build cache either.
 func (b *Builder) KeepsImages() bool {
 	return b.exportsCache && (b.land == landInEngine || b.land == landLayout)
 }
@@ -133,7 +141,8 @@ func Connect(ctx context.Context, api client.APIClient, host string) (*Builder, 
 // named where in messages, and checks that it answers; the Builder closes builder. On the
 // containerd image store that BuildKit sends its images back into an OCI layout, as a standalone
 // buildkitd does; on the classic store it can only store them in its own engine, from which
-// each is then copied, and it has no build cache to import or export.
+// each is then saved into that layout (landSaved), and it has no build cache to import or
+// export. Either way the Builder needs LoadThrough.
 func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.Engine, where string) (*Builder, error) {
 	QuietStoreLogs()
 	b := &Builder{api: api, Where: where, builderEngine: builder}
@@ -141,7 +150,7 @@ func ConnectEngine(ctx context.Context, api client.APIClient, builder *engine.En
 	if err != nil {
 		return nil, &NoAnswerError{Where: where, Err: err}
 	}
-	b.land, b.exportsCache = landCopied, false
+	b.land, b.exportsCache = landSaved, false
 	if store == engine.ContainerdStore {
 		b.land, b.exportsCache = landLayout, true
 	}
@@ -215,15 +224,17 @@ type LostError struct{ Err error }
 func (e *LostError) Error() string { return e.Err.Error() }
 func (e *LostError) Unwrap() error { return e.Err }
 
-// LoadThrough sets where the images of a builder that exports to a layout (ExportsToLayout) go:
-// into loader's OCI layout, then into loader's engine. One loader serves every builder of a run
-// that builds into the same engine (each layer the engine lacks is sent once).
+// LoadThrough sets where the images of a builder that lands them through a layout
+// (ExportsToLayout) go: into loader's OCI layout, then into loader's engine. One loader serves
+// every builder of a run that builds into the same engine (each layer the engine lacks is sent
+// once, whichever builder's image brings it).
 func (b *Builder) LoadThrough(loader *ocilayout.Loader) { b.loader = loader }
 
 // ExportsToLayout reports whether this builder's images come back into an OCI layout on this
-// machine (LoadThrough): a standalone buildkitd, or another engine's BuildKit on the containerd
-// image store; not the bundling engine's own BuildKit, nor a classic-store engine's.
-func (b *Builder) ExportsToLayout() bool { return b.land == landLayout }
+// machine (LoadThrough): a standalone buildkitd and another engine's BuildKit on the containerd
+// image store export there; another engine on the classic store is saved there from its store.
+// Not the bundling engine's own BuildKit.
+func (b *Builder) ExportsToLayout() bool { return b.land == landLayout || b.land == landSaved }
 
 // Close ends the connection (and the other engine's handle).
 func (b *Builder) Close() error {
@@ -332,12 +343,10 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		CacheExports: cacheEntries(bd.CacheTo),
 	}
 
-	switch b.land {
-	case landLayout:
-		if b.loader == nil {
-			return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to export into (the caller must call LoadThrough)", bd.Name, b.Where)
-		}
-	default:
+	if b.ExportsToLayout() && b.loader == nil {
+		return "", Steps{}, fmt.Errorf("build %s on %s: no OCI layout to bring the image into (the caller must call LoadThrough)", bd.Name, b.Where)
+	}
+	if b.land != landLayout {
 		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": bd.Name}}}
 	}
 	if bd.KeepIn != nil && b.land == landInEngine {
@@ -364,9 +373,13 @@ func (b *Builder) Build(ctx context.Context, bd Build, view *View) (string, Step
 		return err
 	})
 	err = g.Wait()
-	if err == nil && b.land == landCopied {
-		track.v.lines.Set(bd.Name, "copying the image to the engine at "+b.api.DaemonHost())
-		err = engine.CopyImage(ctx, b.builderEngine, b.api, bd.Name)
+	if err == nil && b.land == landSaved {
+		track.v.lines.Set(bd.Name, "saving the image from "+b.Where+" into the OCI layout")
+		var line string
+		line, err = loadSaved(ctx, b.builderEngine, b.Where, bd.Name, b.loader)
+		if err == nil {
+			track.v.lines.Print(bd.Name + ": " + line + "\n")
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		// A builder that no longer answers failed the build, not the image.

@@ -16,7 +16,7 @@ import (
 
 // TestOtherEngineLanding checks the fact ConnectEngine's choice rests on, on each matrix engine
 // of TEST_ENGINES as a builder for the host engine: a BuildKit inside an engine on the classic
-// image store has no oci (nor docker) exporter, so its images are copied from that engine's
+// image store has no oci (nor docker) exporter, so its images are saved from that engine's
 // store; one on the containerd store exports into this machine's OCI layout as a buildkitd does.
 func TestOtherEngineLanding(t *testing.T) {
 	api := enginetest.Client(t)
@@ -36,7 +36,7 @@ func TestOtherEngineLanding(t *testing.T) {
 				is.Equal(bk.land, landLayout)
 				is.True(bk.ExportsCache())
 			} else {
-				is.Equal(bk.land, landCopied)
+				is.Equal(bk.land, landSaved)
 				is.True(!bk.ExportsCache())
 			}
 			dir := t.TempDir()

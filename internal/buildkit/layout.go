@@ -10,6 +10,7 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/dindbundler/dindbundler/internal/engine"
 	"github.com/dindbundler/dindbundler/internal/ocilayout"
 )
 
@@ -61,4 +62,23 @@ func exportedImage(resp map[string]string) (ocispec.Descriptor, error) {
 		return desc, fmt.Errorf("read the image BuildKit exported (%s): %w", exptypes.ExporterImageDescriptorKey, err)
 	}
 	return desc, nil
+}
+
+// loadSaved brings name, which another engine's BuildKit stored in that engine (builder, named
+// where in messages, on the classic image store: moby is its only image exporter), into loader's OCI layout through one
+// streamed `docker save` (ocilayout.IngestSave: blobs the layout has are not written again),
+// then loads it into loader's engine with only the layers that engine lacks. The save is whole:
+// every layer crosses from the builder engine to this machine, since Docker has no partial save;
+// the layers the bundling engine has go no further. It returns a line of what crossed.
+func loadSaved(ctx context.Context, builder *engine.Engine, where, name string, loader *ocilayout.Loader) (string, error) {
+	saved, err := loader.Layout().IngestSave(ctx, builder, where, name)
+	if err != nil {
+		return "", err
+	}
+	loaded, err := loader.Load(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("saved %.1f MB from %s (%.1f MB new to the layout), loaded %.1f MB (%.1f MB of layers the engine had left out)",
+		float64(saved.Read)/1e6, where, float64(saved.Written)/1e6, float64(loaded.Sent)/1e6, float64(loaded.Omitted)/1e6), nil
 }

@@ -1,14 +1,15 @@
 // Package ocilayout owns the project's on-disk OCI image layout: one directory (oci-layout,
-// index.json, blobs/sha256/…) that a standalone buildkitd exports every image of a run into, and
-// from which images go into the bundling engine as load archives holding only the blobs that
-// engine lacks (Loader).
+// index.json, blobs/sha256/…) that a standalone buildkitd exports every image of a run into (and
+// into which another engine's images come from its `docker save`: savein.go), and from which
+// images go into the bundling engine as load archives holding only the blobs that engine lacks
+// (Loader).
 //
-// Use: Open a layout (Close when done), give an exporter its Store and Tag what it wrote, then
-// NewLoader(layout, engine).Load(ctx, names...) — also on an engine that has nothing yet, which
-// then gets every layer (Names lists what the layout holds). Prune drops what no image uses;
-// PruneRetaining also keeps images index.json no longer names and what other layouts sharing
-// the blob directory reach (a local build cache's). CopyImage puts an image of one layout into
-// another (hard links where it can).
+// Use: Open a layout (Close when done), give an exporter its Store and Tag what it wrote (or
+// IngestSave an engine's image), then NewLoader(layout, engine).Load(ctx, names...) — also on an
+// engine that has nothing yet, which then gets every layer (Names lists what the layout holds).
+// Prune drops what no image uses; PruneRetaining also keeps images index.json no longer names and
+// what other layouts sharing the blob directory reach (a local build cache's). CopyImage puts an
+// image of one layout into another (hard links where it can).
 //
 // It reads and writes the layout's files and builds load archives; every Docker call goes
 // through internal/engine. It knows nothing of BuildKit, the bundle or what is built.

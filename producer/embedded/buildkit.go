@@ -71,9 +71,10 @@ func connectBuilders(ctx context.Context, api client.APIClient, req Request, pro
 			return nil, noCacheExport(req, bk)
 		}
 	}
-	// The images of a standalone buildkitd (or of another engine's BuildKit on the containerd
-	// store) come back into one OCI layout of the run and go into the engine with only the
-	// layers it lacks, each once (internal/ocilayout).
+	// The images of a standalone buildkitd and of another engine's BuildKit (exported on the
+	// containerd store, saved from that engine's classic store) come back into one OCI layout
+	// of the run and go into the engine with only the layers it lacks, each once
+	// (internal/ocilayout).
 	for _, bk := range bks {
 		if !bk.ExportsToLayout() {
 			continue

@@ -220,8 +220,9 @@ func TestBuildersSkipThoseThatDoNotAnswer(t *testing.T) {
 // TestBuildersOtherEngines: each matrix engine of TEST_ENGINES is a builder (docker+tcp://…)
 // for the host engine: its own BuildKit builds, the images arrive in the host engine and run, and
 // the progress names the builder. On the classic image store the images are stored there and
-// copied over; on the containerd store they come back as archives, and BUILD_CACHE works. On
-// the classic store BUILD_CACHE is refused at the start, naming the builder.
+// saved from there into the run's OCI layout (the progress says what crossed); on the containerd
+// store they come back as archives, and BUILD_CACHE works. On the classic store BUILD_CACHE is
+// refused at the start, naming the builder.
 func TestBuildersOtherEngines(t *testing.T) {
 	api := enginetest.Client(t)
 	for _, e := range enginetest.Engines(t) {
@@ -259,7 +260,8 @@ func TestBuildersOtherEngines(t *testing.T) {
 				is.True(fileExists(filepath.Join(cacheDirOf(req.BuildCache), "_blobs"))) // the cache came back
 				return
 			}
-			is.True(strings.Contains(progress, names[0]+": copying the image to the engine at "+api.DaemonHost()))
+			is.True(strings.Contains(progress, names[0]+": saved ")) // the line of what crossed
+			is.True(strings.Contains(progress, " from "+entry+" ("))
 			req.BuildCache = "type=local,dest=" + t.TempDir()
 			_, err := buildAll(ctx, api, todo, nil, req, keptCache{}, io.Discard)
 			is.True(err != nil)
