@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	imagetypes "github.com/docker/docker/api/types/image"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dindbundler/dindbundler/internal/engine"
 )
@@ -32,6 +35,16 @@ type Loader struct {
 	// layers are the layer keys (layerKeys) the engine has (a closed channel) or that a load
 	// in flight brings (open until it ends; then present or forgotten).
 	layers map[digest.Digest]*arrival
+
+	// checked: the engine tells after a load whether the loaded images have all their blobs
+	// (the containerd store of Engine 28 or later, engine.TellsManifests); every load that left
+	// layers out is checked (complete), and sent again whole when it lacks one.
+	checked bool
+	// chains are the chain IDs of the layers of the engine's other images (those whose
+	// manifest the layout lacks: a base the engine pulled, say), kept only when checked: a layer
+	// of an image to load whose chain is one of them is probably in the engine as the very blob
+	// the layout has (the same base pulled from the same registry), and is left out (assume).
+	chains map[digest.Digest]bool
 
 	sent, omitted, retries atomic.Int64
 }
@@ -61,12 +74,15 @@ func (ld *Loader) Retries() int64 { return ld.retries.Load() }
 type LoadResult struct {
 	Sent    int64 // bytes of archive the engine read (the last attempt's)
 	Omitted int64 // bytes of layers left out because the engine had them
-	Retried bool  // the archive without the engine's layers failed; the whole one was sent
+	// Retried: the archive without the engine's layers failed, or left an image without one
+	// of them; the whole one was sent.
+	Retried bool
 }
 
 // Load loads the images names (as the layout names them) into the engine, sending only the
 // layers the engine lacks. Should that load fail (a layer the engine was thought to have is
-// gone, say removed meanwhile), it is sent again once whole.
+// gone, say removed meanwhile), or leave an image without a blob on an engine that tells
+// (checked), it is sent again once whole.
 func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error) {
 	if err := ld.init(ctx); err != nil {
 		return LoadResult{}, err
@@ -83,6 +99,7 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 	for _, img := range imgs {
 		keys = append(keys, layerKeys(img, ld.store)...)
 	}
+	ld.assume(imgs)
 	claimed, err := ld.claim(ctx, keys)
 	if err != nil {
 		return LoadResult{}, err
@@ -93,6 +110,9 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 	plan := planArchive(imgs, ld.store, func(k digest.Digest) bool { return !claimed[k] })
 	res := LoadResult{Omitted: plan.OmittedBytes}
 	res.Sent, err = ld.send(ctx, plan)
+	if err == nil && len(plan.Omitted) > 0 && ld.checked {
+		err = ld.complete(ctx, imgs)
+	}
 	if err != nil && len(plan.Omitted) > 0 && ctx.Err() == nil {
 		ld.retries.Add(1)
 		full := planArchive(imgs, ld.store, func(digest.Digest) bool { return false })
@@ -100,7 +120,7 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 		again, err = ld.send(ctx, full)
 		res = LoadResult{Sent: res.Sent + again, Retried: true}
 		if err != nil {
-			err = fmt.Errorf("%w (sent again with every layer after the load without %d layers the engine had failed)", err, len(plan.Omitted))
+			err = fmt.Errorf("%w (sent again with every layer after the load without %d layers the engine was thought to have failed)", err, len(plan.Omitted))
 		}
 	}
 	ld.sent.Add(res.Sent)
@@ -153,7 +173,7 @@ func (ld *Loader) init(ctx context.Context) error {
 			return
 		}
 		var have []digest.Digest
-		have, ld.initErr = ld.presence(ctx)
+		have, ld.chains, ld.checked, ld.initErr = ld.presence(ctx)
 		ld.mu.Lock()
 		for _, k := range have {
 			ld.layers[k] = presentArrival()
@@ -177,49 +197,169 @@ func presentArrival() *arrival {
 // engine's images whose manifests the layout knows (an image's ID there is its manifest digest;
 // the engine does not list an image's blobs, and a blob of an image it holds stays in its
 // content store).
-func (ld *Loader) presence(ctx context.Context) ([]digest.Digest, error) {
+//
+// An image of the containerd store whose manifest the layout lacks (a base the engine pulled:
+// its ID is the registry's index digest) has layers with the same diffIDs as the layout's
+// images built on it, but the store keeps blobs, and a blob of the same diffID may be compressed
+// otherwise than the layout's. Only an engine that tells after a load whether the image has all
+// its blobs (checked: Engine 28 or later) is told such an image's chains, which Load then
+// assumes; that engine also lists each image's manifests, and those the layout holds count as
+// the exact ones do. An older engine on the containerd store is told nothing of them: their
+// layers go in with the run's first load that needs them, as before.
+//
+// Why a check and not a failed load: containerd's import (archive.ImportIndex, then the
+// client's Import, containerd v2.1) ingests the archive's files and walks index.json's
+// manifests only, never reading a layer blob or asking whether the store has it, and moby's
+// LoadImage (Engine 28.5) then unpacks the image; containerd's unpack skips every layer whose
+// chain the snapshotter has, without reading its blob. So an archive leaving out a blob the
+// engine does not have loads, and its image even runs (from the snapshots), but lacks the blob:
+// a later `docker save` leaves it out without a word (moby's export skips missing content), a
+// push fails. Image inspect's Manifests (Available) is containerd's images.Check of the blobs.
+func (ld *Loader) presence(ctx context.Context) (have []digest.Digest, chains map[digest.Digest]bool, checked bool, err error) {
 	list, err := engine.List(ctx, ld.api)
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
-	var have []digest.Digest
 	if ld.store == engine.ContainerdStore {
-		manifests, err := ld.layout.Manifests()
-		if err != nil {
-			return nil, err
-		}
-		byDigest := map[digest.Digest]ocispec.Descriptor{}
-		for _, m := range manifests {
-			byDigest[m.Digest] = m
-		}
-		for _, s := range list {
-			m, ok := byDigest[digest.Digest(s.ID)]
-			if !ok {
-				continue
-			}
-			img, err := ld.layout.imageOf(m)
-			if err != nil {
-				continue // not one image: nothing known of its blobs
-			}
-			have = append(have, layerKeys(img, ld.store)...)
-		}
-		return have, nil
+		return ld.containerdPresence(ctx, list)
 	}
 	for _, s := range list {
 		info, found, err := engine.Inspect(ctx, ld.api, s.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
 		if !found {
 			continue // removed meanwhile
 		}
-		var diffIDs []digest.Digest
-		for _, l := range info.RootFS.Layers {
-			diffIDs = append(diffIDs, digest.Digest(l))
-		}
-		have = append(have, layerKeys(Image{DiffIDs: diffIDs}, ld.store)...)
+		have = append(have, layerKeys(Image{DiffIDs: digests(info.RootFS.Layers)}, ld.store)...)
 	}
-	return have, nil
+	return have, nil, false, nil
+}
+
+// containerdPresence is presence on the containerd store, for the engine's images list.
+func (ld *Loader) containerdPresence(ctx context.Context, list []imagetypes.Summary) (have []digest.Digest, chains map[digest.Digest]bool, checked bool, err error) {
+	manifests, err := ld.layout.Manifests()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	byDigest := map[digest.Digest]ocispec.Descriptor{}
+	for _, m := range manifests {
+		byDigest[m.Digest] = m
+	}
+	// The keys of the layout's image m, when the engine holds all of it.
+	known := func(m ocispec.Descriptor) []digest.Digest {
+		img, err := ld.layout.imageOf(m)
+		if err != nil {
+			return nil // not one image: nothing known of its blobs
+		}
+		return layerKeys(img, ld.store)
+	}
+	var others []string
+	for _, s := range list {
+		if m, ok := byDigest[digest.Digest(s.ID)]; ok {
+			have = append(have, known(m)...)
+		} else {
+			others = append(others, s.ID)
+		}
+	}
+	// Asked after List, which settled the API version.
+	checked = engine.TellsManifests(ld.api)
+	if !checked {
+		return have, nil, false, nil
+	}
+	chains = map[digest.Digest]bool{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4) // an inspect of the containerd store walks the image's content: a few at once
+	for _, id := range others {
+		g.Go(func() error {
+			info, found, err := engine.InspectManifests(gctx, ld.api, id)
+			if err != nil || !found { // not found: removed meanwhile
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range identity.ChainIDs(digests(info.RootFS.Layers)) {
+				chains[c] = true
+			}
+			for _, m := range info.Manifests {
+				if l, ok := byDigest[digest.Digest(m.ID)]; ok && m.Available {
+					have = append(have, known(l)...)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, false, err
+	}
+	return have, chains, true, nil
+}
+
+func digests(ss []string) []digest.Digest {
+	ds := make([]digest.Digest, len(ss))
+	for i, s := range ss {
+		ds[i] = digest.Digest(s)
+	}
+	return ds
+}
+
+// assume counts as present the layers of imgs that the engine probably has (probableLayers of
+// its chains) and of which nothing is known yet.
+func (ld *Loader) assume(imgs []Image) {
+	if len(ld.chains) == 0 {
+		return
+	}
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	for _, img := range imgs {
+		for _, k := range probableLayers(img, ld.chains) {
+			if _, ok := ld.layers[k]; !ok {
+				ld.layers[k] = presentArrival()
+			}
+		}
+	}
+}
+
+// probableLayers are the blob digests of img's layers whose chain (the layer and every layer
+// beneath it) is one of chains: the engine has those layers' content, probably as these blobs.
+func probableLayers(img Image, chains map[digest.Digest]bool) []digest.Digest {
+	var out []digest.Digest
+	for i, c := range identity.ChainIDs(append([]digest.Digest(nil), img.DiffIDs...)) {
+		if chains[c] && i < len(img.Layers) {
+			out = append(out, img.Layers[i].Digest)
+		}
+	}
+	return out
+}
+
+// complete checks, after a load that left layers out, that the engine holds every blob of
+// imgs: an image lacking one is an error (errIncomplete), for Load to send it again whole.
+func (ld *Loader) complete(ctx context.Context, imgs []Image) error {
+	for _, img := range imgs {
+		info, found, err := engine.InspectManifests(ctx, ld.api, img.Name)
+		if err != nil {
+			return err
+		}
+		if !found || !availableManifest(info.Manifests, img.Manifest.Digest) {
+			return fmt.Errorf("load %s into the engine at %s: %w", img.Name, ld.api.DaemonHost(), errIncomplete)
+		}
+	}
+	return nil
+}
+
+// errIncomplete: a loaded image lacks a blob the archive left out.
+var errIncomplete = errors.New("the image lacks a layer blob left out of its archive (the engine had the layer's content, but not as that blob)")
+
+// availableManifest reports whether manifests (image inspect's) has the manifest m with all its
+// blobs.
+func availableManifest(manifests []imagetypes.ManifestSummary, m digest.Digest) bool {
+	for _, s := range manifests {
+		if digest.Digest(s.ID) == m {
+			return s.Available
+		}
+	}
+	return false
 }
 
 // claim waits until no other load is bringing one of keys, then claims those the engine lacks:
