@@ -45,6 +45,9 @@ type Loader struct {
 	// of an image to load whose chain is one of them is probably in the engine as the very blob
 	// the layout has (the same base pulled from the same registry), and is left out (assume).
 	chains map[digest.Digest]bool
+	// assumed are the keys present in layers by assumption alone (not yet confirmed by a checked
+	// load that left them out), refuted those a check showed the engine lacks: never assumed again.
+	assumed, refuted map[digest.Digest]bool
 
 	sent, omitted, retries atomic.Int64
 }
@@ -56,7 +59,8 @@ type arrival struct {
 
 // NewLoader loads from layout into the engine api.
 func NewLoader(layout *Layout, api *engine.Engine) *Loader {
-	return &Loader{layout: layout, api: api, layers: map[digest.Digest]*arrival{}}
+	return &Loader{layout: layout, api: api, layers: map[digest.Digest]*arrival{},
+		assumed: map[digest.Digest]bool{}, refuted: map[digest.Digest]bool{}}
 }
 
 // Layout is the layout the loader loads from.
@@ -67,7 +71,8 @@ func (ld *Loader) Layout() *Layout { return ld.layout }
 func (ld *Loader) Sent() int64    { return ld.sent.Load() }
 func (ld *Loader) Omitted() int64 { return ld.omitted.Load() }
 
-// Retries is how many loads without the engine's layers failed and were sent again whole.
+// Retries is how many loads without the engine's layers failed, or left an image without a
+// blob, and were sent again: whole, or with the layers wrongly assumed in the engine.
 func (ld *Loader) Retries() int64 { return ld.retries.Load() }
 
 // LoadResult is what one Load sent.
@@ -82,7 +87,9 @@ type LoadResult struct {
 // Load loads the images names (as the layout names them) into the engine, sending only the
 // layers the engine lacks. Should that load fail (a layer the engine was thought to have is
 // gone, say removed meanwhile), or leave an image without a blob on an engine that tells
-// (checked), it is sent again once whole.
+// (checked), it is sent again once whole — except that a load lacking blobs it only assumed
+// the engine had (assume) first goes again with those layers claimed as any missing layer is:
+// loads at once then bring each of them once, not every one of them its whole image.
 func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error) {
 	if err := ld.init(ctx); err != nil {
 		return LoadResult{}, err
@@ -95,6 +102,24 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 		}
 		imgs = append(imgs, img)
 	}
+	res, err := ld.attempt(ctx, imgs, false)
+	if errors.Is(err, errAssumedWrong) {
+		ld.retries.Add(1)
+		var again LoadResult
+		again, err = ld.attempt(ctx, imgs, true)
+		res = LoadResult{Sent: res.Sent + again.Sent, Omitted: again.Omitted, Retried: true}
+	}
+	return res, err
+}
+
+// errAssumedWrong: a load left out layers the loader assumed the engine had, and the check
+// after it found the image without one of them; those assumptions are dropped (refute).
+var errAssumedWrong = errors.New("a layer assumed in the engine is not there as the layout's blob")
+
+// attempt is one load of imgs without the layers the engine has (or is thought or assumed to
+// have), checked when the engine tells, and sent again whole when it fails or lacks a blob;
+// unless last, errAssumedWrong instead when what it lacks may be blobs assumed there.
+func (ld *Loader) attempt(ctx context.Context, imgs []Image, last bool) (LoadResult, error) {
 	var keys []digest.Digest
 	for _, img := range imgs {
 		keys = append(keys, layerKeys(img, ld.store)...)
@@ -104,14 +129,21 @@ func (ld *Loader) Load(ctx context.Context, names ...string) (LoadResult, error)
 	if err != nil {
 		return LoadResult{}, err
 	}
-	loaded := false
-	defer func() { ld.settle(claimed, keys, loaded) }()
+	loaded, settled := false, keys
+	defer func() { ld.settle(claimed, settled, loaded) }()
 
 	plan := planArchive(imgs, ld.store, func(k digest.Digest) bool { return !claimed[k] })
 	res := LoadResult{Omitted: plan.OmittedBytes}
 	res.Sent, err = ld.send(ctx, plan)
 	if err == nil && len(plan.Omitted) > 0 && ld.checked {
-		err = ld.complete(ctx, imgs)
+		if err = ld.complete(ctx, imgs); err == nil {
+			ld.confirm(plan.Omitted)
+		} else if errors.Is(err, errIncomplete) && ld.refute(plan.Omitted) && !last {
+			// The claimed layers arrived; the others are claimed again by the next attempt.
+			loaded, settled = true, nil
+			ld.sent.Add(res.Sent)
+			return LoadResult{Sent: res.Sent}, fmt.Errorf("%w: %w", errAssumedWrong, err)
+		}
 	}
 	if err != nil && len(plan.Omitted) > 0 && ctx.Err() == nil {
 		ld.retries.Add(1)
@@ -314,11 +346,41 @@ func (ld *Loader) assume(imgs []Image) {
 	defer ld.mu.Unlock()
 	for _, img := range imgs {
 		for _, k := range probableLayers(img, ld.chains) {
-			if _, ok := ld.layers[k]; !ok {
+			if _, ok := ld.layers[k]; !ok && !ld.refuted[k] {
 				ld.layers[k] = presentArrival()
+				ld.assumed[k] = true
 			}
 		}
 	}
+}
+
+// confirm: a checked load left out omitted, and its images have all their blobs: the assumed
+// ones among them are known now.
+func (ld *Loader) confirm(omitted []digest.Digest) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	for _, k := range omitted {
+		delete(ld.assumed, k)
+	}
+}
+
+// refute drops the assumptions among omitted, the layers a load left out whose images the check
+// then found without a blob, and reports whether any of them was assumed (by this load, or by
+// one at the same time that refuted it first): the next attempt claims them, or waits for the
+// load bringing them.
+func (ld *Loader) refute(omitted []digest.Digest) bool {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	found := false
+	for _, k := range omitted {
+		if ld.assumed[k] {
+			delete(ld.assumed, k)
+			delete(ld.layers, k) // a present arrival: nobody waits on it
+			ld.refuted[k] = true
+		}
+		found = found || ld.refuted[k]
+	}
+	return found
 }
 
 // probableLayers are the blob digests of img's layers whose chain (the layer and every layer

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"strings"
@@ -88,7 +89,8 @@ func TestLoaderAssumesAPulledBase(t *testing.T) {
 		wantChecks  int // inspects asking for manifests: the base's (presence), then each load's
 	}{
 		{name: "Engine 28, the same blobs", version: "1.51", sameBlobs: true, wantOmitted: [2]bool{true, true}, wantChecks: 3},
-		{name: "Engine 28, other blobs", version: "1.51", wantOmitted: [2]bool{false, true}, wantRetries: 1, wantChecks: 3},
+		// fn1 is checked twice: without the base, then with it.
+		{name: "Engine 28, other blobs", version: "1.51", wantOmitted: [2]bool{false, true}, wantRetries: 1, wantChecks: 4},
 		// The first load brings the base; the second leaves it out.
 		{name: "Engine 27: not told", version: "1.47", sameBlobs: true, wantOmitted: [2]bool{false, true}},
 	}
@@ -126,6 +128,47 @@ func TestLoaderAssumesAPulledBase(t *testing.T) {
 			is.Equal(f.checks, tt.wantChecks)
 		})
 	}
+}
+
+// TestLoaderBringsARefutedBaseOnce: images on a base assumed in the engine but held there as
+// other blobs, loaded at once: each load finds its image incomplete, and the base then goes in
+// once, not once per image.
+func TestLoaderBringsARefutedBaseOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	l, err := Open(t.TempDir())
+	is.NoErr(err)
+	defer l.Close()
+	var names []string
+	for i := range 4 {
+		names = append(names, fmt.Sprintf("fn%d:t", i))
+		is.NoErr(l.Tag(names[i], writeImage(t, l, "base1", "base2", fmt.Sprint("top", i))))
+	}
+	f := newFakeContainerd("1.51")
+	base := fakeImage{id: digest.FromString("the registry's index")}
+	for _, s := range []string{"base1", "base2"} {
+		base.layers = append(base.layers, digest.FromString("gzip "+s))
+		base.diffIDs = append(base.diffIDs, digest.FromString(s))
+	}
+	f.add("base:1", base)
+
+	ld := NewLoader(l, engine.Of(f))
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			_, err := ld.Load(ctx, name)
+			is.NoErr(err)
+		})
+	}
+	wg.Wait()
+	for _, s := range []string{"base1", "base2"} {
+		is.Equal(f.received[digest.FromString(s)], 1) // the layout's base blobs went in once
+	}
+	for _, name := range names {
+		img, _ := l.Image(name)
+		is.True(f.available(name, img.Manifest.Digest))
+	}
+	t.Logf("%d loads, %d retried", len(names), ld.Retries())
 }
 
 // TestLoaderChecksTheLayoutsOwnImages: an engine image whose manifest the layout holds tells its
@@ -168,6 +211,8 @@ type fakeContainerd struct {
 	chains map[digest.Digest]bool // the snapshots
 	images map[string]fakeImage   // by name and by ID
 	checks int                    // inspects asking for manifests
+	// received counts the archives each blob came in.
+	received map[digest.Digest]int
 }
 
 type fakeImage struct {
@@ -177,7 +222,8 @@ type fakeImage struct {
 }
 
 func newFakeContainerd(version string) *fakeContainerd {
-	return &fakeContainerd{version: version, blobs: map[digest.Digest]bool{}, chains: map[digest.Digest]bool{}, images: map[string]fakeImage{}}
+	return &fakeContainerd{version: version, blobs: map[digest.Digest]bool{}, chains: map[digest.Digest]bool{},
+		images: map[string]fakeImage{}, received: map[digest.Digest]int{}}
 }
 
 // add makes the engine hold img (its blobs, unpacked) under name.
@@ -282,7 +328,9 @@ func (f *fakeContainerd) ImageLoad(_ context.Context, input io.Reader, _ ...clie
 	defer f.mu.Unlock()
 	for name := range files {
 		if strings.HasPrefix(name, "blobs/sha256/") {
-			f.blobs[digest.NewDigestFromEncoded(digest.SHA256, path.Base(name))] = true
+			d := digest.NewDigestFromEncoded(digest.SHA256, path.Base(name))
+			f.blobs[d] = true
+			f.received[d]++
 		}
 	}
 	for _, m := range idx.Manifests {
