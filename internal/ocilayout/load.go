@@ -38,7 +38,7 @@ type Loader struct {
 
 	// checked: the engine tells after a load whether the loaded images have all their blobs
 	// (the containerd store of Engine 28 or later, engine.TellsManifests); every load that left
-	// layers out is checked (complete), and sent again whole when it lacks one.
+	// layers out is checked (complete), and sent again when it lacks one (Load).
 	checked bool
 	// chains are the chain IDs of the layers of the engine's other images (those whose
 	// manifest the layout lacks: a base the engine pulled, say), kept only when checked: a layer
@@ -80,7 +80,7 @@ type LoadResult struct {
 	Sent    int64 // bytes of archive the engine read (the last attempt's)
 	Omitted int64 // bytes of layers left out because the engine had them
 	// Retried: the archive without the engine's layers failed, or left an image without one
-	// of them; the whole one was sent.
+	// of them; it was sent again, whole or with the layers wrongly assumed in the engine.
 	Retried bool
 }
 
@@ -396,7 +396,7 @@ func probableLayers(img Image, chains map[digest.Digest]bool) []digest.Digest {
 }
 
 // complete checks, after a load that left layers out, that the engine holds every blob of
-// imgs: an image lacking one is an error (errIncomplete), for Load to send it again whole.
+// imgs: an image lacking one is an error (errIncomplete), for Load to send it again.
 func (ld *Loader) complete(ctx context.Context, imgs []Image) error {
 	for _, img := range imgs {
 		info, found, err := engine.InspectManifests(ctx, ld.api, img.Name)
