@@ -58,7 +58,7 @@ func TestStandaloneBuildkitdLeavesOutAPulledBase(t *testing.T) {
 		enginetest.Cleanup(t, api, img)
 		dir := t.TempDir()
 		is.NoErr(os.WriteFile(filepath.Join(dir, "top"), []byte(img), 0o644))
-		is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), fmt.Appendf(nil, "FROM %s\nCOPY top /top\n", base), 0o644))
+		is.NoErr(os.WriteFile(filepath.Join(dir, "Dockerfile"), fmt.Appendf(nil, "FROM %s\nCOPY top /top\nCMD [\"/top\"]\n", base), 0o644))
 		view := buildkit.NewView(nil)
 		start := time.Now()
 		_, _, err = bk.Build(ctx, buildkit.Build{Name: img, ContextDir: dir}, view)

@@ -145,6 +145,7 @@ func uncompressedOn(t *testing.T, l *ocilayout.Layout, base v1.Image, top string
 	man.Layers = append(man.Layers, topDesc)
 	cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, v1.Hash{Algorithm: "sha256", Hex: topDesc.Digest.Encoded()})
 	cf.History = nil
+	cf.Config.Cmd = []string{"/top"} // a container of it can be created
 	cb, err := json.Marshal(cf)
 	if err != nil {
 		t.Fatal(err)
