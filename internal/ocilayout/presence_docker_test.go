@@ -71,7 +71,11 @@ func TestLoaderChecksAnAssumedBase(t *testing.T) {
 			is.True(results[0].Omitted >= baseBytes) // the same layers by chain ID
 		case checked:
 			is.True(results[0].Retried)           // the assumed blobs were not the engine's…
-			is.True(results[0].Sent >= baseBytes) // …so the whole image went
+			is.True(results[0].Sent >= baseBytes) // …so the base went after all
+			// The load without the base's blobs went through (containerd's import does not look
+			// for them): the check found the image incomplete, and the next attempt left out the
+			// top layer the first had brought, rather than a failed load sent again whole.
+			is.True(results[0].Omitted > 0 && results[0].Omitted < 1<<20)
 		default: // an older containerd store: nothing assumed
 			is.True(!results[0].Retried)
 			is.True(results[0].Sent >= baseBytes)
