@@ -234,16 +234,18 @@ func TestCommandOnExample(t *testing.T) {
 	stack := filepath.Join(t.TempDir(), "stack")
 	copyTree(t, src, stack)
 
+	// This checkout's names: another checkout may run this test on the same engine at once.
+	prefix := enginetest.Unique("samdeploytestcmd")
 	// The example's .env names CONTAINER_REGISTRY: function images are named under it.
-	built := []string{"127.0.0.1:5010/samdeploytestcmd-dev-hello:cmd", "127.0.0.1:5010/samdeploytestcmd-greet:cmd", "127.0.0.1:5010/samdeploytestcmd-quote:cmd",
-		"127.0.0.1:5010/samdeploytestcmd-report:cmd", "127.0.0.1:5010/samdeploytestcmd-thumbnail:cmd",
-		"samdeploytestcmd-agent:latest", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-storage:latest"}
+	built := []string{"127.0.0.1:5010/" + prefix + "-dev-hello:cmd", "127.0.0.1:5010/" + prefix + "-greet:cmd", "127.0.0.1:5010/" + prefix + "-quote:cmd",
+		"127.0.0.1:5010/" + prefix + "-report:cmd", "127.0.0.1:5010/" + prefix + "-thumbnail:cmd",
+		prefix + "-agent:latest", prefix + "-gateway:latest", prefix + "-storage:latest"}
 	enginetest.Cleanup(t, api, built...)
 
 	cmd := exec.CommandContext(ctx, bin, "deploy", "--template", "template.yaml", "--env", "ci", "--mode", "docker", "--build-only", "--bundle-manifest")
 	cmd.Dir = stack
-	cmd.Env = append(os.Environ(), "IMAGE_PREFIX=samdeploytestcmd", "IMAGE_TAG=cmd", "PROJECT_NAME=samdeploytestcmd",
-		"EXAMPLE_REGISTRY=samdeploytestcmd.invalid", "PARAMETER_OVERRIDES=")
+	cmd.Env = append(os.Environ(), "IMAGE_PREFIX="+prefix, "IMAGE_TAG=cmd", "PROJECT_NAME="+prefix,
+		"EXAMPLE_REGISTRY="+prefix+".invalid", "PARAMETER_OVERRIDES=")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -262,7 +264,7 @@ func TestCommandOnExample(t *testing.T) {
 	is.Equal(m.SchemaVersion, "1.0")
 	is.Equal(m.Template.Path, "template.yaml") // outside git: relative to the working directory
 	is.Equal(m.Build.Git, manifest.Git{})
-	is.Equal(m.Build.Project, "samdeploytestcmd")
+	is.Equal(m.Build.Project, prefix)
 	is.Equal(m.Build.Env, "ci")
 	var names []string
 	for _, img := range m.Images {
@@ -276,11 +278,11 @@ func TestCommandOnExample(t *testing.T) {
 		is.Equal(img.Digest, info.ID)
 	}
 	is.Equal(names, []string{
-		"127.0.0.1:5010/samdeploytestcmd-dev-hello:cmd", "127.0.0.1:5010/samdeploytestcmd-greet:cmd",
-		"127.0.0.1:5010/samdeploytestcmd-quote:cmd", "127.0.0.1:5010/samdeploytestcmd-report:cmd",
-		"127.0.0.1:5010/samdeploytestcmd-thumbnail:cmd",
+		"127.0.0.1:5010/" + prefix + "-dev-hello:cmd", "127.0.0.1:5010/" + prefix + "-greet:cmd",
+		"127.0.0.1:5010/" + prefix + "-quote:cmd", "127.0.0.1:5010/" + prefix + "-report:cmd",
+		"127.0.0.1:5010/" + prefix + "-thumbnail:cmd",
 		"dindbundler/runtime-java:21", "dindbundler/runtime-nodejs:20", "dindbundler/runtime-python:3.12",
-		"samdeploytestcmd-agent:latest", "samdeploytestcmd-gateway:latest", "samdeploytestcmd-storage:latest",
-		"samdeploytestcmd.invalid/example/logs:1.0",
+		prefix + "-agent:latest", prefix + "-gateway:latest", prefix + "-storage:latest",
+		prefix + ".invalid/example/logs:1.0",
 	})
 }

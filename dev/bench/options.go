@@ -94,6 +94,9 @@ type Options struct {
 	// Buildkitd is a buildkitd binary for the builds mode's one-and-two-builders rows
 	// (BENCH_BUILDKITD, else DINDBUNDLER_BUILDKITD as the tests name it); "" skips those rows.
 	Buildkitd string
+	// BuildkitdEngine is the engine the buildkitd rows deploy into (BENCH_BUILDKITD_ENGINE):
+	// matrix.HostEngine ("" too), or a matrix flavour started for those rows (28-containerd).
+	BuildkitdEngine string
 	// BuildsClassic is how many of the functions with a dependency (and as many without) the
 	// classic row builds (BENCH_BUILDS_CLASSIC; 0: all): the classic builder builds one image
 	// after the other, so its time for all is that of the sample scaled, said in the row.
@@ -212,6 +215,7 @@ func FromEnv(environ []string, workDir string) (Options, error) {
 		}
 	}
 	o.Buildkitd = get("BENCH_BUILDKITD")
+	o.BuildkitdEngine = strings.TrimSpace(get("BENCH_BUILDKITD_ENGINE"))
 	if o.Buildkitd == "" {
 		o.Buildkitd = get("DINDBUNDLER_BUILDKITD")
 	}
@@ -253,6 +257,9 @@ func (o Options) Validate() error {
 	}
 	if o.BuildsClassic < 0 || o.BuildsClassic > o.Builds {
 		return fmt.Errorf("BENCH_BUILDS_CLASSIC=%d: use 0 (all) to BENCH_BUILDS=%d", o.BuildsClassic, o.Builds)
+	}
+	if _, ok := matrix.Lookup(o.BuildkitdEngine); !ok && o.BuildkitdEngine != "" && o.BuildkitdEngine != matrix.HostEngine {
+		return fmt.Errorf("BENCH_BUILDKITD_ENGINE=%q: use %s or one of %s", o.BuildkitdEngine, matrix.HostEngine, flavourNames())
 	}
 	if err := o.validateBuildsRows(); err != nil {
 		return err
@@ -411,4 +418,12 @@ func (o Options) validateBuildsRows() error {
 		return fmt.Errorf("BENCH_BUILDS_ROWS names a buildkitd row: name a buildkitd binary in BENCH_BUILDKITD (or DINDBUNDLER_BUILDKITD)")
 	}
 	return nil
+}
+
+func flavourNames() string {
+	var names []string
+	for _, f := range matrix.Flavours {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
 }

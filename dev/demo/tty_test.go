@@ -31,7 +31,7 @@ func TestDemoOutputFitsOneScreen(t *testing.T) {
 	}
 	root, err := source.Root()
 	is.NoErr(err)
-	tag := "demotest-tty:latest"
+	tag := enginetest.Unique("demotest-tty:latest")
 	enginetest.Cleanup(t, api, tag)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -27,12 +27,13 @@ import (
 func TestEnsureKeepsExistingImage(t *testing.T) {
 	is := is.New(t)
 	api := enginetest.Client(t)
-	enginetest.ScratchImage(t, api, "dindtest-base-existing:1", map[string][]byte{"etc/marker": []byte("x")})
+	tag := enginetest.Unique("dindtest-base-existing:1")
+	enginetest.ScratchImage(t, api, tag, map[string][]byte{"etc/marker": []byte("x")})
 	t.Setenv("PATH", t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	built, err := base.Ensure(ctx, api, base.Options{Tag: "dindtest-base-existing:1", CacheDir: t.TempDir()})
+	built, err := base.Ensure(ctx, api, base.Options{Tag: tag, CacheDir: t.TempDir()})
 	is.NoErr(err)
 	is.True(!built)
 }
@@ -123,7 +124,7 @@ func TestEnsureWaitsForAnotherBuildOfItsTag(t *testing.T) {
 		t.Skip("Ensure's preflight needs root before it takes the lock")
 	}
 	cache := t.TempDir()
-	const tag = "dindtest-base-locked:1"
+	tag := enginetest.Unique("dindtest-base-locked:1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

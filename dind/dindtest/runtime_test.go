@@ -104,7 +104,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 	base := ensureBase(t, ctx, e, "")
 	im := buildServiceImages(t, api, "dindtest")
 	// Engine 20.10 inside cannot load zstd: exercises the decompression.
-	okImage := buildBundle(t, ctx, api, "dindtest-bundle:ok", base, im.okSpec("zst"))
+	okImage := buildBundle(t, ctx, api, enginetest.Unique("dindtest-bundle:ok"), base, im.okSpec("zst"))
 
 	t.Run("serves, restarts without reloading, stops cleanly", func(t *testing.T) {
 		is := is.New(t)
@@ -187,7 +187,7 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 		is := is.New(t)
 		spec := im.okSpec("gz")
 		spec.damage = true
-		img := buildBundle(t, ctx, api, "dindtest-bundle:damaged", base, spec)
+		img := buildBundle(t, ctx, api, enginetest.Unique("dindtest-bundle:damaged"), base, spec)
 		logs := failedBoot(t, ctx, api, engine.RunSpec{Name: "dindtest-run-damaged", Image: img, Volume: "dindtest-vol-damaged"}, 3*time.Minute)
 		is.True(strings.Contains(logs, "of image(s) dindtest-echo:latest does not decompress to its digest")) // names the image
 		is.True(strings.Contains(logs, "rebuild the bundle"))                                                 // says what to do
@@ -199,8 +199,8 @@ func bundleRuntimeOn(t *testing.T, e enginetest.Engine, api *engine.Engine) {
 		var out bytes.Buffer
 		spec := im.okSpec("")
 		spec.certExtra = map[string]string{"rootCA.key": "-----BEGIN PRIVATE KEY-----\n"}
-		_, err := build(ctx, api, "dindtest-bundle:key", base, spec, &out)
-		enginetest.Cleanup(t, api, "dindtest-bundle:key")
+		_, err := build(ctx, api, enginetest.Unique("dindtest-bundle:key"), base, spec, &out)
+		enginetest.Cleanup(t, api, enginetest.Unique("dindtest-bundle:key"))
 		removeIntermediates(t, api, out.String())
 		is.True(err != nil)
 		is.True(strings.Contains(out.String(), "CA private key /root/.esb/certs/rootCA.key must not be in the bundle"))

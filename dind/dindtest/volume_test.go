@@ -26,7 +26,7 @@ func volumeHeldByOneBundleOn(t *testing.T, e enginetest.Engine, api *engine.Engi
 	defer cancel()
 	base := ensureBase(t, ctx, e, "")
 	im := buildServiceImages(t, api, "dindtest-vol")
-	img := buildBundle(t, ctx, api, "dindtest-bundle:vol", base, im.okSpec("gz"))
+	img := buildBundle(t, ctx, api, enginetest.Unique("dindtest-bundle:vol"), base, im.okSpec("gz"))
 	const volume = "dindtest-vol-shared"
 
 	first := dindtest.Run(t, api, engine.RunSpec{Name: "dindtest-vol-first", Image: img, Volume: volume})

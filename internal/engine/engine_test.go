@@ -47,11 +47,11 @@ func TestImageIDs(t *testing.T) { enginetest.Each(t, imageIDsOn) }
 func imageIDsOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	id := enginetest.ScratchImage(t, c, "enginetest-ids:v1", map[string][]byte{"a": []byte("a")})
+	id := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-ids:v1"), map[string][]byte{"a": []byte("a")})
 
-	ids, missing, err := engine.ImageIDs(ctx, c, []string{"enginetest-ids:v1", "enginetest-ids-absent:v1", id})
+	ids, missing, err := engine.ImageIDs(ctx, c, []string{enginetest.Unique("enginetest-ids:v1"), "enginetest-ids-absent:v1", id})
 	is.NoErr(err)
-	is.Equal(ids, map[string]string{"enginetest-ids:v1": id, id: id})
+	is.Equal(ids, map[string]string{enginetest.Unique("enginetest-ids:v1"): id, id: id})
 	is.Equal(missing, []string{"enginetest-ids-absent:v1"})
 
 	_, _, err = engine.ImageIDs(ctx, c, []string{"enginetest-ids:Not/Valid"})
@@ -155,10 +155,10 @@ func TestSaveSharesLayers(t *testing.T) { enginetest.Each(t, saveSharesLayersOn)
 
 func saveSharesLayersOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
-	base := enginetest.ScratchImage(t, c, "enginetest-save-base:v1", map[string][]byte{"base": randomBytes(t, 64<<10)})
-	enginetest.ScratchImage(t, c, "enginetest-save-a:v1", map[string][]byte{"a": []byte("a")}, enginetest.From("enginetest-save-base:v1"))
-	enginetest.ScratchImage(t, c, "enginetest-save-b:v1", map[string][]byte{"b": []byte("b")}, enginetest.From("enginetest-save-base:v1"))
-	entries, err := saveEntries(testCtx(t), c, "enginetest-save-a:v1", "enginetest-save-b:v1")
+	base := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-save-base:v1"), map[string][]byte{"base": randomBytes(t, 64<<10)})
+	enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-save-a:v1"), map[string][]byte{"a": []byte("a")}, enginetest.From(enginetest.Unique("enginetest-save-base:v1")))
+	enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-save-b:v1"), map[string][]byte{"b": []byte("b")}, enginetest.From(enginetest.Unique("enginetest-save-base:v1")))
+	entries, err := saveEntries(testCtx(t), c, enginetest.Unique("enginetest-save-a:v1"), enginetest.Unique("enginetest-save-b:v1"))
 	is.NoErr(err)
 	is.Equal(entries["manifest.json"], 1)
 	layers := 0
@@ -217,20 +217,20 @@ func (w *brokenWriter) Write(p []byte) (int, error) {
 func TestSaveInterrupted(t *testing.T) { enginetest.Each(t, saveInterruptedOn) }
 
 func saveInterruptedOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
-	enginetest.ScratchImage(t, c, "enginetest-save-big:v1", map[string][]byte{"big": randomBytes(t, 8<<20)})
+	enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-save-big:v1"), map[string][]byte{"big": randomBytes(t, 8<<20)})
 
 	t.Run("cancelled mid-stream", func(t *testing.T) {
 		is := is.New(t)
 		ctx, cancel := context.WithCancel(testCtx(t))
 		api := cancelling{ImageAPIClient: c, cancel: cancel, after: 1 << 20}
-		_, err := saveEntries(ctx, api, "enginetest-save-big:v1")
+		_, err := saveEntries(ctx, api, enginetest.Unique("enginetest-save-big:v1"))
 		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "save enginetest-save-big:v1")) // names the image
-		is.True(errors.Is(err, context.Canceled))                             // stopped by the cancel, mid-stream
+		is.True(strings.Contains(err.Error(), "save "+enginetest.Unique("enginetest-save-big:v1"))) // names the image
+		is.True(errors.Is(err, context.Canceled))                                                   // stopped by the cancel, mid-stream
 	})
 	t.Run("failing consumer", func(t *testing.T) {
 		is := is.New(t)
-		err := engine.SaveEach(testCtx(t), c, []string{"enginetest-save-big:v1"}, func(h *tar.Header, r io.Reader) error {
+		err := engine.SaveEach(testCtx(t), c, []string{enginetest.Unique("enginetest-save-big:v1")}, func(h *tar.Header, r io.Reader) error {
 			_, err := io.Copy(&brokenWriter{}, r)
 			return err
 		})
@@ -239,7 +239,7 @@ func saveInterruptedOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	})
 	t.Run("missing image", func(t *testing.T) {
 		is := is.New(t)
-		_, err := saveEntries(testCtx(t), c, "enginetest-save-big:v1", "enginetest-save-absent:v1")
+		_, err := saveEntries(testCtx(t), c, enginetest.Unique("enginetest-save-big:v1"), "enginetest-save-absent:v1")
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "enginetest-save-absent"))
 	})
@@ -277,34 +277,34 @@ func buildOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 		{
 			name:       "labels and build args",
 			dockerfile: "FROM scratch\nARG GREETING=none\nCOPY hello /hello\nLABEL greeting=$GREETING\n",
-			opts: engine.BuildOptions{Tag: "enginetest-build:ok", BuildArgs: map[string]string{"GREETING": "hi"},
+			opts: engine.BuildOptions{Tag: enginetest.Unique("enginetest-build:ok"), BuildArgs: map[string]string{"GREETING": "hi"},
 				Labels: map[string]string{"enginetest.label": "x"}},
 			wantLabels: map[string]string{"greeting": "hi", "enginetest.label": "x"},
 		},
 		{
 			name:       "other Dockerfile name and platform",
 			dockerfile: "FROM scratch\nCOPY hello /hello\n",
-			opts:       engine.BuildOptions{Tag: "enginetest-build:named", Dockerfile: "build/Other.dockerfile", Platform: "linux/" + runtimeArch(t, c)},
+			opts:       engine.BuildOptions{Tag: enginetest.Unique("enginetest-build:named"), Dockerfile: "build/Other.dockerfile", Platform: "linux/" + runtimeArch(t, c)},
 		},
 		{
 			name:       "failing COPY",
 			dockerfile: "FROM scratch\nCOPY absent /absent\n",
-			opts:       engine.BuildOptions{Tag: "enginetest-build:copyfail"},
-			wantErr:    "build enginetest-build:copyfail: ",
+			opts:       engine.BuildOptions{Tag: enginetest.Unique("enginetest-build:copyfail")},
+			wantErr:    "build " + enginetest.Unique("enginetest-build:copyfail") + ": ",
 		},
 		{
 			name: "failing RUN",
 			// RUN first: a failed build keeps its earlier steps' images as cache, which the
 			// test could not clean up.
 			dockerfile: "FROM scratch\nRUN /hello\n",
-			opts:       engine.BuildOptions{Tag: "enginetest-build:runfail"},
-			wantErr:    "build enginetest-build:runfail: ",
+			opts:       engine.BuildOptions{Tag: enginetest.Unique("enginetest-build:runfail")},
+			wantErr:    "build " + enginetest.Unique("enginetest-build:runfail") + ": ",
 		},
 		{
 			name:       "unknown instruction",
 			dockerfile: "FROM scratch\nFROBNICATE now\n",
-			opts:       engine.BuildOptions{Tag: "enginetest-build:syntax"},
-			wantErr:    "build enginetest-build:syntax: ",
+			opts:       engine.BuildOptions{Tag: enginetest.Unique("enginetest-build:syntax")},
+			wantErr:    "build " + enginetest.Unique("enginetest-build:syntax") + ": ",
 		},
 	}
 	for _, tt := range tests {
@@ -377,9 +377,9 @@ func importOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 		changes []string
 		wantErr string
 	}{
-		{name: "tagged with changes", rootfs: rootfs(), ref: "enginetest-import:v1", changes: []string{`CMD ["/hello"]`, "ENV ENGINETEST=1"}},
+		{name: "tagged with changes", rootfs: rootfs(), ref: enginetest.Unique("enginetest-import:v1"), changes: []string{`CMD ["/hello"]`, "ENV ENGINETEST=1"}},
 		{name: "untagged", rootfs: rootfs()},
-		{name: "bad change", rootfs: rootfs(), ref: "enginetest-import:bad", changes: []string{"FROBNICATE x"}, wantErr: "import enginetest-import:bad: "},
+		{name: "bad change", rootfs: rootfs(), ref: enginetest.Unique("enginetest-import:bad"), changes: []string{"FROBNICATE x"}, wantErr: "import " + enginetest.Unique("enginetest-import:bad") + ": "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,12 +419,12 @@ func TestRemoveIgnoresMissing(t *testing.T) { enginetest.Each(t, removeIgnoresMi
 func removeIgnoresMissingOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	enginetest.ScratchImage(t, c, "enginetest-remove:v1", map[string][]byte{"r": []byte("r")})
-	is.NoErr(engine.Remove(ctx, c, "enginetest-remove:v1", "enginetest-remove-absent:v1"))
-	_, missing, err := engine.ImageIDs(ctx, c, []string{"enginetest-remove:v1"})
+	enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-remove:v1"), map[string][]byte{"r": []byte("r")})
+	is.NoErr(engine.Remove(ctx, c, enginetest.Unique("enginetest-remove:v1"), "enginetest-remove-absent:v1"))
+	_, missing, err := engine.ImageIDs(ctx, c, []string{enginetest.Unique("enginetest-remove:v1")})
 	is.NoErr(err)
-	is.Equal(missing, []string{"enginetest-remove:v1"})
-	is.NoErr(engine.Remove(ctx, c, "enginetest-remove:v1")) // twice is fine
+	is.Equal(missing, []string{enginetest.Unique("enginetest-remove:v1")})
+	is.NoErr(engine.Remove(ctx, c, enginetest.Unique("enginetest-remove:v1"))) // twice is fine
 }
 
 func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }
@@ -434,7 +434,7 @@ func TestPathHeaders(t *testing.T) { enginetest.Each(t, pathHeadersOn) }
 func pathHeadersOn(t *testing.T, e enginetest.Engine, c *engine.Engine) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	const tag = "enginetest-pathheaders:v1"
+	tag := enginetest.Unique("enginetest-pathheaders:v1")
 	// A base with a VOLUME, as docker:dind has: the container made to read it gets an anonymous
 	// volume, which must go with it.
 	enginetest.ScratchImage(t, c, tag, map[string][]byte{"d/sub/f": []byte("f"), "d/big": randomBytes(t, 4<<20)}, enginetest.Volume("/data"))

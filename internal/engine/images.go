@@ -7,6 +7,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
 )
 
@@ -20,6 +21,31 @@ func Inspect(ctx context.Context, api client.ImageAPIClient, ref string) (info i
 	}
 	if err != nil {
 		return image.InspectResponse{}, false, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return info, true, nil
+}
+
+// manifestsAPI is the first API version whose image inspect lists an image's manifests, each
+// with whether the engine's content store holds all of its blobs (Engine 28).
+const manifestsAPI = "1.48"
+
+// TellsManifests reports whether api's engine answers InspectManifests: API 1.48 (Engine 28) or
+// later. Ask after a first call to the engine, which settles the negotiated version.
+func TellsManifests(api client.APIClient) bool {
+	return versions.GreaterThanOrEqualTo(api.ClientVersion(), manifestsAPI)
+}
+
+// InspectManifests is Inspect with the image's manifests (InspectResponse.Manifests): on the
+// containerd image store each manifest the engine holds for ref, and whether its content store
+// has every blob of it — config and layers (Available; containerd's images.Check). The classic
+// store lists none. Call it only when TellsManifests: older engines cannot be asked.
+func InspectManifests(ctx context.Context, api client.ImageAPIClient, ref string) (info image.InspectResponse, found bool, err error) {
+	info, err = api.ImageInspect(ctx, ref, client.ImageInspectWithManifests(true))
+	if cerrdefs.IsNotFound(err) {
+		return image.InspectResponse{}, false, nil
+	}
+	if err != nil {
+		return image.InspectResponse{}, false, fmt.Errorf("inspect image %s and its manifests: %w", ref, err)
 	}
 	return info, true, nil
 }

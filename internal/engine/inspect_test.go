@@ -15,9 +15,9 @@ func TestInspect(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
 	ctx := testCtx(t)
-	id := enginetest.ScratchImage(t, c, "enginetest-inspect:v1", map[string][]byte{"a": []byte("a")})
+	id := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-inspect:v1"), map[string][]byte{"a": []byte("a")})
 
-	info, found, err := engine.Inspect(ctx, c, "enginetest-inspect:v1")
+	info, found, err := engine.Inspect(ctx, c, enginetest.Unique("enginetest-inspect:v1"))
 	is.NoErr(err)
 	is.True(found)
 	is.Equal(info.ID, id)
@@ -37,7 +37,7 @@ func TestBuildTarget(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
 	ctx := testCtx(t)
-	const tag = "enginetest-build:target"
+	tag := enginetest.Unique("enginetest-build:target")
 	enginetest.Cleanup(t, c, tag)
 	dockerfile := "FROM scratch AS first\nCOPY hello /hello\nLABEL stage=first\nFROM first AS second\nLABEL stage=second\n"
 	var progress bytes.Buffer

@@ -21,7 +21,7 @@ func TestRemoveUntagged(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
 	ctx := testCtx(t)
-	const tag = "enginetest-untagged:v1"
+	tag := enginetest.Unique("enginetest-untagged:v1")
 	old := enginetest.ScratchImage(t, c, tag, map[string][]byte{"a": []byte("old")})
 	enginetest.Cleanup(t, c, old)
 
@@ -49,8 +49,8 @@ func TestRemoveNamed(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
 	ctx := testCtx(t)
-	const prefix = "enginetest-named-"
-	img := enginetest.ScratchImage(t, c, "enginetest-named:v1", map[string][]byte{"a": []byte("a")}, enginetest.Cmd("/a"))
+	prefix := "enginetest-named-" + enginetest.CheckoutID() + "-" // containers of this checkout's
+	img := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-named:v1"), map[string][]byte{"a": []byte("a")}, enginetest.Cmd("/a"))
 	create := func(name string) {
 		t.Helper()
 		_, err := c.ContainerCreate(ctx, &container.Config{Image: img}, nil, nil, nil, name)
@@ -80,8 +80,8 @@ func TestCopyFile(t *testing.T) {
 	is := is.New(t)
 	c := enginetest.Client(t)
 	ctx := testCtx(t)
-	img := enginetest.ScratchImage(t, c, "enginetest-copyfile:v1", map[string][]byte{"etc/a": []byte("a")}, enginetest.Cmd("/a"))
-	const name = "enginetest-copyfile"
+	img := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-copyfile:v1"), map[string][]byte{"etc/a": []byte("a")}, enginetest.Cmd("/a"))
+	name := "enginetest-copyfile-" + enginetest.CheckoutID()
 	created, err := c.ContainerCreate(ctx, &container.Config{Image: img}, nil, nil, nil, name)
 	is.NoErr(err)
 	t.Cleanup(func() { _ = engine.RemoveContainer(context.Background(), c, name, "") })

@@ -75,12 +75,16 @@ func (s stack) run(ctx context.Context, api client.APIClient) (string, error) {
 func (s stack) request() embedded.Request {
 	return embedded.Request{
 		Template: filepath.Join(s.dir, "template.yaml"), Env: "test", Mode: embedded.ModeDocker, ProjectRoot: s.dir,
-		OutputRoot: filepath.Join(s.dir, ".out"), Brand: "esb", ImagePrefix: "builderstest", ImageTag: "it", Project: "builderstest",
+		OutputRoot: filepath.Join(s.dir, ".out"), Brand: "esb", ImagePrefix: testPrefix, ImageTag: "it", Project: testPrefix,
 		Vars: s.vars,
 	}
 }
 
-func imageOf(fn string) string { return "builderstest-" + strings.ToLower(fn) + ":it" }
+// testPrefix names this checkout's images: another checkout may run these tests on the same
+// engine at once.
+var testPrefix = enginetest.Unique("builderstest")
+
+func imageOf(fn string) string { return testPrefix + "-" + strings.ToLower(fn) + ":it" }
 
 // standInVars points every runtime's build image and runtime base at img.
 func standInVars(img string, extra ...string) map[string]string {
@@ -220,7 +224,7 @@ func TestBuildPip(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
 	standIn := useStandIn(t, api, builderstest.StandInPackages...)
-	build := pipBuildImage(t, api, standIn, "builderstest-pip:wheels", "tinydep", "layerdep")
+	build := pipBuildImage(t, api, standIn, enginetest.Unique("builderstest-pip:wheels"), "tinydep", "layerdep")
 	vars := standInVars(standIn, "BUILD_IMAGE_PYTHON3_12", build, "PIP_NO_INDEX", "1", "PIP_FIND_LINKS", "/wheels")
 	s := writeStack(t, map[string]string{
 		"template.yaml": `Resources:
@@ -249,7 +253,7 @@ func TestBuildPip(t *testing.T) {
 	is.True(err != nil)
 	msg := err.Error()
 	t.Logf("failure reads:\n%s", msg)
-	for _, want := range []string{"function Py", "python-pip for task in builderstest-pip:wheels", "last output lines:", "ERROR: No matching distribution found for nosuchpackage==9.9"} {
+	for _, want := range []string{"function Py", "python-pip for task in " + build, "last output lines:", "ERROR: No matching distribution found for nosuchpackage==9.9"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("failure lacks %q", want)
 		}
@@ -313,7 +317,7 @@ func TestBuildCodeChangeTimes(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
 	standIn := useStandIn(t, api, builderstest.StandInPackages...)
-	build := pipBuildImage(t, api, standIn, "builderstest-pip:bench", "tinydep")
+	build := pipBuildImage(t, api, standIn, enginetest.Unique("builderstest-pip:bench"), "tinydep")
 	vars := standInVars(standIn, "BUILD_IMAGE_PYTHON3_12", build, "PIP_NO_INDEX", "1", "PIP_FIND_LINKS", "/wheels")
 	one := func(name, runtime, handler, file, code string, deps map[string]string) stack {
 		meta := ""
@@ -501,7 +505,7 @@ func TestBuildMaven(t *testing.T) {
 	api := enginetest.Client(t)
 	is := is.New(t)
 	standIn := useStandIn(t, api, builderstest.JavaPackages...)
-	build := "builderstest-maven:offline"
+	build := enginetest.Unique("builderstest-maven:offline")
 	enginetest.ScratchImage(t, api, build, map[string][]byte{"/root/.m2/settings.xml": []byte(
 		"<settings><localRepository>/usr/share/maven-repo</localRepository><offline>true</offline></settings>\n")},
 		enginetest.From(standIn))

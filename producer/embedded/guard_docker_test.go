@@ -22,7 +22,7 @@ func TestRunFollowsCodeLinks(t *testing.T) {
 	api := enginetest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	runtimeBase := "guardtest-base:runtime"
+	runtimeBase := enginetest.Unique("guardtest-base:runtime")
 	enginetest.ScratchImage(t, api, runtimeBase, map[string][]byte{"/etc/runtime.txt": []byte("runtime")})
 
 	base, err := filepath.EvalSymlinks(t.TempDir())
@@ -45,14 +45,14 @@ func TestRunFollowsCodeLinks(t *testing.T) {
 	}
 	req := Request{
 		Template: filepath.Join(repo, "stack", "template.yaml"), Env: "unit", Mode: ModeDocker, ProjectRoot: repo, OutputRoot: filepath.Join(repo, "out"),
-		Brand: "esb", ImagePrefix: "guardtest", ImageTag: "unit", Project: "guardtest",
+		Brand: "esb", ImagePrefix: enginetest.Unique("guardtest"), ImageTag: "unit", Project: enginetest.Unique("guardtest"),
 		Vars: map[string]string{"RUNTIME_BASE_PYTHON3_12": runtimeBase},
 	}
 	fn := func(codeURI string) *sam.Template {
 		return &sam.Template{Dir: filepath.Join(repo, "stack"), Functions: []sam.Function{{Name: "Linked", PackageType: sam.PackageZip,
 			Runtime: "python3.12", Handler: "app.handler", CodeURI: codeURI, CodeKind: sam.CodeDir}}}
 	}
-	name := "guardtest-linked:unit"
+	name := enginetest.Unique("guardtest") + "-linked:unit"
 	enginetest.Cleanup(t, api, name)
 
 	t.Run("a linked CodeUri and a link inside the code", func(t *testing.T) {

@@ -72,7 +72,9 @@ func TestRunExample(t *testing.T) {
 
 	dotenv, err := config.ReadEnvFile(filepath.Join(dir, ".env"))
 	is.NoErr(err)
-	vars := map[string]string{"EXAMPLE_REGISTRY": "samdeploytest.local"}
+	// This checkout's names: another checkout may run this test on the same engine at once.
+	prefix := enginetest.Unique("samdeploytest")
+	vars := map[string]string{"EXAMPLE_REGISTRY": prefix + ".local"}
 	for k, v := range dotenv {
 		vars[k] = v
 	}
@@ -81,14 +83,14 @@ func TestRunExample(t *testing.T) {
 	}
 	// The external logs image, present locally under the compose file's reference: its ID is
 	// recorded. (Absent, its digest stays empty for the Pull stage; the command test covers that.)
-	logsRef := "samdeploytest.local/example/logs:1.0"
+	logsRef := prefix + ".local/example/logs:1.0"
 	is.NoErr(api.ImageTag(ctx, demo.LogsImage, logsRef))
 	enginetest.Cleanup(t, api, logsRef)
 
 	req := embedded.Request{
 		Template: filepath.Join(dir, "template.yaml"), Env: "test", Mode: embedded.ModeDocker, ProjectRoot: repoRoot,
 		OutputRoot: t.TempDir(), ComposeFile: filepath.Join(dir, "docker-compose.yml"), Brand: "esb",
-		Project: "samdeploytest", ImagePrefix: "samdeploytest", ImageTag: "it", Vars: vars,
+		Project: prefix, ImagePrefix: prefix, ImageTag: "it", Vars: vars,
 	}
 	// Remove whatever this test builds, even when it fails half-way.
 	tmpl, err := sam.ParseFile(req.Template, sam.Options{})
@@ -115,14 +117,14 @@ func TestRunExample(t *testing.T) {
 		{"dindbundler/runtime-java:21", manifest.KindBase, embedded.SourceRuntime},
 		{"dindbundler/runtime-nodejs:20", manifest.KindBase, embedded.SourceRuntime},
 		{"dindbundler/runtime-python:3.12", manifest.KindBase, embedded.SourceRuntime},
-		{"samdeploytest-agent:latest", manifest.KindService, embedded.SourceInternal},
-		{"samdeploytest-dev-hello:it", manifest.KindFunction, embedded.SourceSAM},
-		{"samdeploytest-gateway:latest", manifest.KindService, embedded.SourceInternal},
-		{"samdeploytest-greet:it", manifest.KindFunction, embedded.SourceSAM},
-		{"samdeploytest-quote:it", manifest.KindFunction, embedded.SourceSAM},
-		{"samdeploytest-report:it", manifest.KindFunction, embedded.SourceSAM},
-		{"samdeploytest-storage:latest", manifest.KindService, embedded.SourceInternal},
-		{"samdeploytest-thumbnail:it", manifest.KindFunction, embedded.SourceSAM},
+		{prefix + "-agent:latest", manifest.KindService, embedded.SourceInternal},
+		{prefix + "-dev-hello:it", manifest.KindFunction, embedded.SourceSAM},
+		{prefix + "-gateway:latest", manifest.KindService, embedded.SourceInternal},
+		{prefix + "-greet:it", manifest.KindFunction, embedded.SourceSAM},
+		{prefix + "-quote:it", manifest.KindFunction, embedded.SourceSAM},
+		{prefix + "-report:it", manifest.KindFunction, embedded.SourceSAM},
+		{prefix + "-storage:latest", manifest.KindService, embedded.SourceInternal},
+		{prefix + "-thumbnail:it", manifest.KindFunction, embedded.SourceSAM},
 		{logsRef, manifest.KindExternal, embedded.SourceCompose},
 	}
 	is.Equal(len(m.Images), len(want))
@@ -153,10 +155,10 @@ func TestRunExample(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(onDisk.SchemaVersion, manifest.SchemaSingle)
 	is.Equal(onDisk.Images, m.Images)
-	is.Equal(onDisk.Build.Project, "samdeploytest")
+	is.Equal(onDisk.Build.Project, prefix)
 	is.Equal(onDisk.Build.Env, "test")
 	is.Equal(onDisk.Build.Mode, "docker")
-	is.Equal(onDisk.Build.ImagePrefix, "samdeploytest")
+	is.Equal(onDisk.Build.ImagePrefix, prefix)
 	is.Equal(onDisk.Build.ImageTag, "it")
 	is.Equal(onDisk.Template.Path, "examples/demo/template.yaml") // relative to the git top level
 	data, err := os.ReadFile(req.Template)
@@ -168,7 +170,7 @@ func TestRunExample(t *testing.T) {
 	is.Equal(onDisk.Build.Git.Commit, strings.TrimSpace(string(head)))
 
 	// Zip python function: layer in /opt, code in /var/task, placeholders literal, handler as CMD.
-	hello, err := api.ImageInspect(ctx, "samdeploytest-dev-hello:it")
+	hello, err := api.ImageInspect(ctx, prefix+"-dev-hello:it")
 	is.NoErr(err)
 	for _, e := range []string{"LOG_ENDPOINT=${LOGS_URL}/insert/jsonline", "STORAGE_ENDPOINT=${STORAGE_URL}", "STORAGE_ACCESS_KEY=${RUSTFS_ACCESS_KEY}", "GREETING=Hello"} {
 		if !slices.Contains(hello.Config.Env, e) {
@@ -176,20 +178,20 @@ func TestRunExample(t *testing.T) {
 		}
 	}
 	is.Equal([]string(hello.Config.Cmd), []string{"app.handler"})
-	opt := listInImage(t, api, "samdeploytest-dev-hello:it", "/opt")
+	opt := listInImage(t, api, prefix+"-dev-hello:it", "/opt")
 	_, ok := opt["python/common_util.py"]
 	is.True(ok) // the layer's content is in /opt
-	task := listInImage(t, api, "samdeploytest-dev-hello:it", "/var/task")
+	task := listInImage(t, api, prefix+"-dev-hello:it", "/var/task")
 	_, ok = task["app.py"]
 	is.True(ok)
 
 	// Java function: the .jar is extracted into /var/task, as Lambda does; no layers.
-	report := listInImage(t, api, "samdeploytest-report:it", "/var/task")
+	report := listInImage(t, api, prefix+"-report:it", "/var/task")
 	is.Equal(report["META-INF/MANIFEST.MF"], "Manifest-Version: 1.0\nCreated-By: dindbundler demo\n\n")
 	is.True(strings.HasPrefix(report["example/report.txt"], "Report function resources."))
 	_, ok = report["report.jar"]
 	is.True(!ok) // extracted, not copied
-	reportInfo, err := api.ImageInspect(ctx, "samdeploytest-report:it")
+	reportInfo, err := api.ImageInspect(ctx, prefix+"-report:it")
 	is.NoErr(err)
 	is.Equal([]string(reportInfo.Config.Cmd), []string{"example.Report::handleRequest"})
 

@@ -161,15 +161,16 @@ func goOutput(dir string, args ...string) (string, error) {
 }
 
 // Start runs bin (buildkitd.Start) with a state directory of its own on a unix socket until the
-// test ends, and waits until it listens. Its log is shown when the test fails.
-func Start(t testing.TB, bin string) *buildkitd.Daemon {
+// test ends, and waits until it listens; extra flags go after the kit's (--config …). Its log is
+// shown when the test fails.
+func Start(t testing.TB, bin string, extra ...string) *buildkitd.Daemon {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "buildkitd-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := &registrytest.SyncBuffer{}
-	d, err := buildkitd.Start(bin, dir, log, "--oci-worker-snapshotter=native")
+	d, err := buildkitd.Start(bin, dir, log, append([]string{"--oci-worker-snapshotter=native"}, extra...)...)
 	if d != nil {
 		t.Cleanup(func() {
 			if err := d.Stop(); err != nil {

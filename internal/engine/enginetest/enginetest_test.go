@@ -21,11 +21,11 @@ func scratchImageRunsGoBinaryOn(t *testing.T, e enginetest.Engine, c *engine.Eng
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	id := enginetest.ScratchImage(t, c, "enginetest-helper-hello:latest",
+	id := enginetest.ScratchImage(t, c, enginetest.Unique("enginetest-helper-hello:latest"),
 		map[string][]byte{"etc/greeting": []byte("hi\n")},
 		enginetest.GoBinary("./testdata/hello"), enginetest.Cmd("a", "b"),
 		enginetest.Labels(map[string]string{"enginetest.purpose": "helper-test"}))
-	info, err := c.ImageInspect(ctx, "enginetest-helper-hello:latest")
+	info, err := c.ImageInspect(ctx, enginetest.Unique("enginetest-helper-hello:latest"))
 	is.NoErr(err)
 	is.Equal(info.ID, id)
 	is.Equal(info.Config.Entrypoint, []string{"/app"})
@@ -90,4 +90,22 @@ func countingCountsCallsOn(t *testing.T, e enginetest.Engine, c *engine.Engine) 
 	counting.Reset()
 	is.Equal(counting.Calls.Load(), int64(0))
 	is.Equal(len(counting.Methods()), 0)
+}
+
+// TestUnique: a test's image name gets this checkout's suffix on its repository, whatever the
+// tag and registry; the same name gives the same result.
+func TestUnique(t *testing.T) {
+	is := is.New(t)
+	id := enginetest.CheckoutID()
+	is.Equal(len(id), 8)
+	for ref, want := range map[string]string{
+		"enginetest-ids:v1":             "enginetest-ids-" + id + ":v1",
+		"enginetest-ids":                "enginetest-ids-" + id,
+		"127.0.0.1:5010/fn:it":          "127.0.0.1:5010/fn-" + id + ":it",
+		"127.0.0.1:5010/fn":             "127.0.0.1:5010/fn-" + id,
+		"registry.local/team/fn:latest": "registry.local/team/fn-" + id + ":latest",
+	} {
+		is.Equal(enginetest.Unique(ref), want)
+	}
+	is.Equal(enginetest.Unique("a:1"), enginetest.Unique("a:1"))
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,6 +50,37 @@ func serveOn(t testing.TB, ip string, h http.Handler) string {
 // engine pulls for, so the pull does not warn about a platform mismatch.
 func PushRandom(t testing.TB, host, repo, tag string, layers int, size int64) (ref string) {
 	t.Helper()
+	img := randomImage(t, layers, size)
+	ref = fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := remote.Write(parseRef(t, ref), img, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref
+}
+
+// PushRandomIndex is PushRandom of an index holding the image for the host's platform, as
+// registries publish bases: an engine on the containerd image store that pulls it names the
+// image by the index's digest. It returns the reference and the image (its layers gzip-compressed).
+func PushRandomIndex(t testing.TB, host, repo, tag string, layers int, size int64) (ref string, img v1.Image) {
+	t.Helper()
+	img = randomImage(t, layers, size)
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img,
+		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}})
+	ref = fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := remote.WriteIndex(parseRef(t, ref), idx, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref, img
+}
+
+// randomImage is an image of layers random layers of size bytes each for linux and the host's
+// architecture.
+func randomImage(t testing.TB, layers int, size int64) v1.Image {
+	t.Helper()
 	img, err := random.Image(size, int64(layers))
 	if err != nil {
 		t.Fatalf("random image: %v", err)
@@ -62,15 +95,14 @@ func PushRandom(t testing.TB, host, repo, tag string, layers int, size int64) (r
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatalf("set platform of random image: %v", err)
 	}
-	ref = fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	return img
+}
+
+func parseRef(t testing.TB, ref string) name.Reference {
+	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatalf("parse %s: %v", ref, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	return ref
+	return r
 }
