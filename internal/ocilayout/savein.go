@@ -65,7 +65,9 @@ import (
 //     image brought this way before (this run or an earlier one, the layout is kept), or any
 //     image of the layout with the same uncompressed layer. The first image over a base the
 //     engine got otherwise (pulled: gzip blobs; loaded from a legacy archive: a manifest made by
-//     the engine) carries that base once; the images after it in the run, and later runs, do not.
+//     the engine) carries that base once before Engine 28; the images after it in the run, and
+//     later runs, do not. From Engine 28 the loader's presence assumes such a base by chain ID and
+//     checks the load (load.go), so it does not cross even once when the engine's blobs match.
 //     Both the gzip and the uncompressed blob of a layer may then be in the engine's content
 //     store; its snapshot (by chain ID) is unpacked once.
 
