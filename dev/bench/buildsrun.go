@@ -155,7 +155,7 @@ func RunBuilds(ctx context.Context, o Options, environ []string, log io.Writer) 
 	// not happen again, and its cause is not known (the loader now names it as the engine
 	// closing the connection: internal/ocilayout loadError).
 	if f, ok := matrix.Lookup(o.BuildkitdEngine); ok {
-		pool := &matrix.Pool{Image: base.MatrixImage, Log: b.h.log, Prefix: "bench: builds: buildkitd rows' engine: "}
+		pool := &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: b.h.log, Prefix: "bench: builds: buildkitd rows' engine: "}
 		stops = append(stops, pool.Stop)
 		env, api, err := b.engine(ctx, pool, f)
 		if err != nil {
@@ -183,7 +183,7 @@ func (b *builds) engineRows(ctx context.Context, o Options, stops *[]func() erro
 	// The deploying engine: Engine 28.5 with the containerd image store, whose BuildKit exports
 	// BUILD_CACHE (the classic store's does not).
 	flavour, _ := matrix.Lookup("28-containerd")
-	poolA := &matrix.Pool{Image: base.MatrixImage, Log: b.h.log, Prefix: "bench: builds: "}
+	poolA := &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: b.h.log, Prefix: "bench: builds: "}
 	*stops = append(*stops, poolA.Stop)
 	envA, apiA, err := b.engine(ctx, poolA, flavour)
 	if err != nil {
@@ -245,7 +245,7 @@ func (b *builds) restoredRow(ctx context.Context, o Options, flavour matrix.Flav
 	if err := copyTree(cache, restored); err != nil {
 		return err
 	}
-	poolB := &matrix.Pool{Image: base.MatrixImage, Log: b.h.log, Prefix: "bench: builds: fresh "}
+	poolB := &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: b.h.log, Prefix: "bench: builds: fresh "}
 	envB, apiB, err := b.engine(ctx, poolB, flavour)
 	if err == nil {
 		err = b.deploy(ctx, envB, BuildRun{Row: BuildKitRestored, Cache: restored}, "restored")

@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options, environ []string, log io.Writer) (rep R
 	defer host.Close()
 	rep.Started = time.Now()
 	loadAtStart := loadAverage()
-	pool := &matrix.Pool{Image: base.MatrixImage, Log: log, Prefix: "bench: "}
+	pool := &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: log, Prefix: "bench: "}
 	defer func() {
 		rep.Finished = time.Now()
 		rep.Settings, rep.Notes = SettingsOf(o), reportNotes(o)

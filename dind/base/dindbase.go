@@ -28,11 +28,20 @@ const MatrixSuite = "forky"
 // MatrixImage is the image the engine matrix (internal/engine/matrix) runs: the DinD base of
 // MatrixSuite (Debian packages only), built once by Ensure on the host engine and kept by tag.
 // The tests' kit and the benchmark hand it to their matrix.Pool.
-var MatrixImage = matrix.Image{
-	Tag: TagFor(MatrixSuite),
-	Ensure: func(ctx context.Context, host client.APIClient, progress io.Writer) (bool, error) {
-		return Ensure(ctx, host, Options{Tag: TagFor(MatrixSuite), Suite: MatrixSuite, Progress: progress})
-	},
+var MatrixImage = matrixImage(MatrixSuite)
+
+// MatrixImages are the images of the matrix's other engine releases, by matrix.Flavour.Engine:
+// Engine 26.1 is the default base (DefaultSuite, trixie). The tests' kit and the benchmark hand
+// them to their matrix.Pool with MatrixImage.
+var MatrixImages = map[string]matrix.Image{matrix.Engine26: matrixImage(DefaultSuite)}
+
+func matrixImage(suite string) matrix.Image {
+	return matrix.Image{
+		Tag: TagFor(suite),
+		Ensure: func(ctx context.Context, host client.APIClient, progress io.Writer) (bool, error) {
+			return Ensure(ctx, host, Options{Tag: TagFor(suite), Suite: suite, Progress: progress})
+		},
+	}
 }
 
 // Options configure Ensure. The zero value builds DefaultTag.

@@ -29,7 +29,7 @@ const EngineSuite = base.MatrixSuite
 // EngineImage is the image the matrix engines run (package matrix starts them).
 var EngineImage = base.MatrixImage.Tag
 
-// Flavour is one outer engine of the matrix: Engine 28.5 from Debian forky with one image store.
+// Flavour is one outer engine of the matrix: an engine release with one image store.
 type Flavour = matrix.Flavour
 
 // Flavours are the matrix engines besides the host's.
@@ -62,18 +62,35 @@ func Engines(t testing.TB) []Engine {
 	}
 	var out []Engine
 	for _, n := range names {
-		e := Engine{Name: n}
-		for i := range Flavours {
-			if Flavours[i].Name == n {
-				e.flavor = &Flavours[i]
-			}
-		}
-		if e.flavor != nil && !mainRuns {
-			t.Fatalf("%s=%s selects the matrix engine %s, which only a test binary run through enginetest.Main removes again: add `func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }` to the package's tests", EnginesEnv, os.Getenv(EnginesEnv), n)
-		}
-		out = append(out, e)
+		out = append(out, named(t, n))
 	}
 	return out
+}
+
+// Named returns the engine called name (HostEngine or a flavour's name) whatever TEST_ENGINES
+// selects: for a test that needs one engine release, e.g. Engine 26.1 ("26-classic"), which CI's
+// default TEST_ENGINES leaves out. Like Engines, a matrix engine needs the package's tests run
+// through Main.
+func Named(t testing.TB, name string) Engine {
+	t.Helper()
+	if _, err := SelectEngines(name); err != nil {
+		t.Fatal(err)
+	}
+	return named(t, name)
+}
+
+func named(t testing.TB, n string) Engine {
+	t.Helper()
+	e := Engine{Name: n}
+	for i := range Flavours {
+		if Flavours[i].Name == n {
+			e.flavor = &Flavours[i]
+		}
+	}
+	if e.flavor != nil && !mainRuns {
+		t.Fatalf("the test asks for the matrix engine %s, which only a test binary run through enginetest.Main removes again: add `func TestMain(m *testing.M) { os.Exit(enginetest.Main(m)) }` to the package's tests", n)
+	}
+	return e
 }
 
 // Matrix reports whether e is an engine of the matrix (a container on the host engine) rather
@@ -132,7 +149,7 @@ func (e Engine) Disposable(t testing.TB) *Disposable {
 	if os.Getenv(SkipEnv) == "1" {
 		t.Skip(SkipEnv + "=1: skipping a test that needs a Docker engine")
 	}
-	fresh := &matrix.Pool{Image: base.MatrixImage, Log: os.Stderr, Prefix: "enginetest: fresh "}
+	fresh := &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: os.Stderr, Prefix: "enginetest: fresh "}
 	t.Cleanup(func() {
 		if err := fresh.Stop(); err != nil {
 			t.Errorf("remove the fresh %s engine: %v", e.Name, err)
@@ -191,7 +208,7 @@ func (e Engine) started(t testing.TB) matrix.Running {
 }
 
 // pool holds the matrix engines this test binary started, until Main stops them.
-var pool = &matrix.Pool{Image: base.MatrixImage, Log: os.Stderr, Prefix: "enginetest: "}
+var pool = &matrix.Pool{Image: base.MatrixImage, Images: base.MatrixImages, Log: os.Stderr, Prefix: "enginetest: "}
 
 // mainRuns is set by Main: matrix engines may start only when something removes them again.
 var mainRuns bool

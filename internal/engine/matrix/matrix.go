@@ -1,13 +1,15 @@
 // Package matrix starts and stops the outer engines of the engine matrix: Docker Engine 28.5
-// from Debian forky, with the classic and with the containerd image store, run as containers
+// from Debian forky, with the classic and with the containerd image store, and Engine 26.1
+// from Debian trixie with the classic store (asked for by name only), run as containers
 // on the host's engine and reached at tcp://127.0.0.1:PORT. The tests use it through their kit
 // (enginetest: TEST_ENGINES), the benchmark directly (BENCH_ENGINES).
 //
 // It is part of the engine layer: like package engine it calls the Docker API itself, and it
 // must not import `testing` or any test kit (shipped binaries link it through dev/bench). It
 // owns the engine containers (labelled, so a later run removes those of a dead process) and
-// nothing of the bundle; the image the engines run comes from its owner (Pool.Image: package
-// dind/base's MatrixImage), so the engine layer imports nothing above it.
+// nothing of the bundle; the images the engines run come from its owner (Pool.Image and
+// Pool.Images: package dind/base's MatrixImage and MatrixImages), so the engine layer imports
+// nothing above it.
 package matrix
 
 import (
@@ -26,7 +28,7 @@ import (
 // run on.
 const HostEngine = "host"
 
-// Image is the image the matrix engines run (a Docker Engine 28.5 with dockerd and a shell) and
+// Image is an image the matrix engines run (a Docker Engine with dockerd and a shell) and
 // how it is made on the host engine when missing: Ensure builds it unless Tag exists, writes
 // its progress to progress (nil: quiet) and reports whether it built it.
 type Image struct {
@@ -34,17 +36,25 @@ type Image struct {
 	Ensure func(ctx context.Context, host client.APIClient, progress io.Writer) (built bool, err error)
 }
 
-// Flavour is one outer engine of the matrix: Engine 28.5 from Debian forky with one image store.
+// Flavour is one outer engine of the matrix: an engine release with one image store.
 type Flavour struct {
 	Name string
 	// Containerd selects the containerd image store (features.containerd-snapshotter).
 	Containerd bool
+	// Engine is the release it runs, a key of Pool.Images (e.g. Engine26); empty: Pool.Image,
+	// Engine 28.5.
+	Engine string
 }
 
-// Flavours are the matrix engines besides the host's.
+// Engine26 is the Flavour.Engine of Engine 26.1 (Debian trixie's docker.io).
+const Engine26 = "26.1"
+
+// Flavours are the matrix engines besides the host's. 26-classic is not in CI's default
+// TEST_ENGINES (CI time): the tests that need it ask for it by name.
 var Flavours = []Flavour{
 	{Name: "28-classic"},
 	{Name: "28-containerd", Containerd: true},
+	{Name: "26-classic", Engine: Engine26},
 }
 
 // Lookup returns the flavour called name; false for the host engine and unknown names.

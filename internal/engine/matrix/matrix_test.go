@@ -20,7 +20,8 @@ func TestSelect(t *testing.T) {
 		{value: " , ", want: []string{"host"}},
 		{value: "host,28-classic,28-containerd", want: []string{"host", "28-classic", "28-containerd"}},
 		{value: "28-containerd, host ,28-containerd", want: []string{"28-containerd", "host"}},
-		{value: "host,29-classic", wantErr: `unknown engine "29-classic", want a comma-separated list of host, 28-classic, 28-containerd`},
+		{value: "26-classic", want: []string{"26-classic"}},
+		{value: "host,29-classic", wantErr: `unknown engine "29-classic", want a comma-separated list of host, 28-classic, 28-containerd, 26-classic`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
@@ -81,6 +82,10 @@ func TestLookup(t *testing.T) {
 	f, ok = matrix.Lookup("28-classic")
 	is.True(ok)
 	is.True(!f.Containerd)
+	f, ok = matrix.Lookup("26-classic")
+	is.True(ok)
+	is.True(!f.Containerd)
+	is.Equal(f.Engine, matrix.Engine26)      // runs its own image (Pool.Images)
 	_, ok = matrix.Lookup(matrix.HostEngine) // the host is no flavour
 	is.True(!ok)
 }

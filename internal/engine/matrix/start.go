@@ -41,8 +41,12 @@ const (
 // at Stop. Its owner must call Stop (a test binary's Main, the benchmark's deferred cleanup);
 // engines of an owner that died are removed by the next Pool's first start.
 type Pool struct {
-	// Image is the image the engines run, made on the host engine before the first start.
+	// Image is the image the engines run (Engine 28.5), made on the host engine before the
+	// first start of a flavour that names no Engine.
 	Image Image
+	// Images are the images of the other engine releases, by Flavour.Engine (e.g. Engine26),
+	// each made before the first start of a flavour that names it.
+	Images map[string]Image
 	// Log receives one line per engine built or started; nil discards them.
 	Log io.Writer
 	// Prefix starts each Log line, e.g. "enginetest: ".
@@ -50,8 +54,7 @@ type Pool struct {
 
 	mu           sync.Mutex
 	host         *engine.Engine
-	image        error // result of ensuring Image, once
-	imaged       bool
+	imaged       map[string]error // result of ensuring each image, by tag, once
 	started      map[string]*startResult
 	firstWorking int // index of the first dindHostConfigs entry that started an engine
 }
@@ -114,34 +117,52 @@ func (p *Pool) start(f Flavour) (Running, error) {
 			return Running{}, err
 		}
 	}
-	if !p.imaged {
-		p.imaged = true
-		t0 := time.Now()
-		var progress io.Writer
-		if p.Log != nil {
-			progress = prefixed{p.Log, p.Prefix}
-		}
-		built, err := false, errors.New("the pool names no engine image (set Pool.Image, e.g. dind/base.MatrixImage)")
-		if p.Image.Ensure != nil {
-			built, err = p.Image.Ensure(ctx, p.host, progress)
-		}
-		if err != nil {
-			p.image = fmt.Errorf("engine matrix: build the engine image %s: %w", p.Image.Tag, err)
-		} else if built {
-			p.logf("built %s in %s", p.Image.Tag, time.Since(t0).Round(100*time.Millisecond))
-		}
-	}
-	if p.image != nil {
-		return Running{}, p.image
+	img, err := p.imageOf(ctx, f)
+	if err != nil {
+		return Running{}, err
 	}
 	t0 := time.Now()
-	r, first, err := startEngine(ctx, p.host, p.Image.Tag, f, p.firstWorking)
+	r, first, err := startEngine(ctx, p.host, img.Tag, f, p.firstWorking)
 	if err != nil {
 		return Running{}, fmt.Errorf("engine matrix: start %s: %w", f.Name, err)
 	}
 	p.firstWorking = first
 	p.logf("%s (%s) answers at %s after %s", f.Name, r.How, r.Host, time.Since(t0).Round(100*time.Millisecond))
 	return r, nil
+}
+
+// imageOf returns the image flavour f runs, made on the host engine the first time it is asked
+// for; a failure to make it is remembered.
+func (p *Pool) imageOf(ctx context.Context, f Flavour) (Image, error) {
+	img := p.Image
+	if f.Engine != "" {
+		var ok bool
+		if img, ok = p.Images[f.Engine]; !ok {
+			return Image{}, fmt.Errorf("engine matrix: %s runs Engine %s, for which the pool has no image (set Pool.Images[%q], e.g. dind/base.MatrixImages)", f.Name, f.Engine, f.Engine)
+		}
+	}
+	if p.imaged == nil {
+		p.imaged = map[string]error{}
+	}
+	if err, done := p.imaged[img.Tag]; done {
+		return img, err
+	}
+	t0 := time.Now()
+	var progress io.Writer
+	if p.Log != nil {
+		progress = prefixed{p.Log, p.Prefix}
+	}
+	built, err := false, errors.New("the pool names no engine image (set Pool.Image, e.g. dind/base.MatrixImage)")
+	if img.Ensure != nil {
+		built, err = img.Ensure(ctx, p.host, progress)
+	}
+	if err != nil {
+		err = fmt.Errorf("engine matrix: build the engine image %s: %w", img.Tag, err)
+	} else if built {
+		p.logf("built %s in %s", img.Tag, time.Since(t0).Round(100*time.Millisecond))
+	}
+	p.imaged[img.Tag] = err
+	return img, err
 }
 
 // Stop removes every engine the pool started (with its volume) and closes its host client.
